@@ -1,1 +1,19 @@
-//! placeholder
+//! The classhub server as a library: the hub that holds live rooms in memory, the transports
+//! that are its front doors, people's authentication, configuration and metrics. The binary
+//! (`main.rs`) is a thin CLI over [`app::start`]; tests and benches use the same entry points.
+//!
+//! Map: [`hub`] (rooms, presence, history, fan-out; knows nothing of HTTP) ←
+//! [`transport`] (native WebSocket protocol) ← [`http`] (router, health, metrics) ← [`app`]
+//! (start-up, shutdown). [`auth`] verifies tokens, [`config`] resolves settings. The wire types
+//! live in the `protocol` crate; this crate must not define wire shapes of its own.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod transport;
+
+pub use app::{AppState, RunningServer, start};
+pub use config::Config;

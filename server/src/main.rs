@@ -1,1 +1,133 @@
-fn main() {}
+//! `classhub`: the command line. `serve` runs the server until SIGTERM or ctrl-c; `token` mints a
+//! development token the server accepts. All the work is in the `server` library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::auth::{self, Identity, Role};
+use server::config::{Config, DurationArg, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "classhub",
+    version,
+    about = "Real-time game-session hub for Roblox classrooms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Print a development token (HS256, signed with the server's secret).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// Tenant (school or district) id.
+    #[arg(long)]
+    tenant: String,
+    /// Role.
+    #[arg(long, value_enum)]
+    role: Role,
+    /// User id.
+    #[arg(long)]
+    sub: String,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Lifetime, e.g. 8h or 30m.
+    #[arg(long, default_value = "8h")]
+    ttl: DurationArg,
+    /// For parents: children's user ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    children: Vec<String>,
+    /// Data directory holding the generated secret.
+    #[arg(long, env = "CLASSHUB_DATA_DIR", default_value = "./classhub-data")]
+    data_dir: PathBuf,
+    /// HS256 secret (instead of the generated one).
+    #[arg(long, env = "CLASSHUB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token(args) => token(args),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::resolve(args)?;
+    let data_dir = config.data_dir.clone();
+    let server = server::start(config).await?;
+    println!("classhub listening on http://{}", server.local_addr());
+    println!(
+        "  mint a token: classhub token --data-dir {} --tenant demo --role educator --sub t1",
+        data_dir.display()
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(cause) = tokio::signal::ctrl_c().await {
+            tracing::error!(%cause, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(cause) => {
+                tracing::error!(%cause, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let secret = match args.jwt_secret {
+        Some(secret) => secret,
+        None => auth::load_or_create_secret(&args.data_dir)
+            .with_context(|| format!("reading the JWT secret in {}", args.data_dir.display()))?,
+    };
+    let identity = Identity {
+        user: args.sub,
+        tenant: args.tenant,
+        role: args.role,
+        name: args.name,
+        children: args.children,
+    };
+    let token = auth::mint(&secret, &auth::claims_for(&identity, args.ttl.0))
+        .context("signing the token")?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Start-up and shutdown of one server: binds the listener, builds the shared [`AppState`],
+//! serves the router, and on shutdown stops accepting, lets every socket close with the
+//! `reconnect` code, and waits for their tasks up to the configured deadline.
+//!
+//! Shutdown follows tokio's three steps: detect (the caller cancels, e.g. on SIGTERM), tell
+//! (one `CancellationToken`; every connection's closer is a child of it), wait (a `TaskTracker`
+//! with a deadline). No sleeps, no `abort()`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, Verifier};
+use crate::config::Config;
+use crate::hub::Hub;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    hub: Hub,
+    verifier: Verifier,
+    /// Cancelled once to shut the server down.
+    shutdown: CancellationToken,
+    /// Every socket task; shutdown waits on it.
+    tracker: TaskTracker,
+    /// Sockets upgraded and not yet finished (authenticated or not), for `max_connections`.
+    open_sockets: AtomicUsize,
+    started: Instant,
+    prometheus: PrometheusHandle,
+}
+
+/// A reserved place under the connection limit; released on drop.
+#[derive(Debug)]
+pub struct SocketSlot {
+    shared: Arc<Shared>,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl AppState {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+    /// The hub.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+    /// The token verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.shared.verifier
+    }
+    /// The shutdown token.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shared.shutdown
+    }
+    /// The socket task tracker.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.shared.tracker
+    }
+    /// Time since start.
+    pub fn uptime(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+    /// The metrics renderer.
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.shared.prometheus
+    }
+    /// Takes a place under the connection limit, or `None` when the server is full.
+    pub fn reserve_socket(&self) -> Option<SocketSlot> {
+        let max = self.shared.config.max_connections;
+        self.shared
+            .open_sockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| SocketSlot {
+                shared: Arc::clone(&self.shared),
+            })
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {cause}; choose another --bind address or stop what holds it"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The development JWT secret could not be read or created.
+    #[error(
+        "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
+    )]
+    Secret {
+        /// The data dir.
+        dir: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    app: AppState,
+    done: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Its shared state.
+    pub fn app(&self) -> &AppState {
+        &self.app
+    }
+    /// Shuts down: stop accepting, close sockets with `reconnect`, wait up to the deadline.
+    pub async fn shutdown(self) {
+        self.app.shutdown().cancel();
+        if let Err(cause) = self.done.await {
+            tracing::error!(%cause, "server task failed");
+        }
+    }
+}
+
+/// Binds and starts serving in the background.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            auth::load_or_create_secret(&config.data_dir).map_err(|cause| StartError::Secret {
+                dir: config.data_dir.display().to_string(),
+                cause,
+            })?
+        }
+    };
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|cause| StartError::Bind {
+            addr: config.bind,
+            cause,
+        })?;
+    let addr = listener.local_addr().map_err(|cause| StartError::Bind {
+        addr: config.bind,
+        cause,
+    })?;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let hub = Hub::new(config.hub_settings(), shutdown.clone());
+    let shutdown_timeout = config.shutdown_timeout;
+    let app = AppState {
+        shared: Arc::new(Shared {
+            config,
+            hub: hub.clone(),
+            verifier: Verifier::hs256(&secret),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            open_sockets: AtomicUsize::new(0),
+            started: Instant::now(),
+            prometheus: crate::metrics::install(),
+        }),
+    };
+    tracker.spawn(hub.run_reaper());
+    tracker.spawn(metrics_upkeep(app.prometheus().clone(), shutdown.clone()));
+    let router = crate::http::router(app.clone());
+    let done = tokio::spawn(async move {
+        let serving = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        if let Err(cause) = serving.await {
+            tracing::error!(%cause, "http server failed");
+            shutdown.cancel();
+        }
+        tracker.close();
+        if tokio::time::timeout(shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = tracker.len(),
+                "shutdown deadline passed with sockets still open"
+            );
+        }
+        tracing::info!("server stopped");
+    });
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer { addr, app, done })
+}
+
+async fn metrics_upkeep(prometheus: PrometheusHandle, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => prometheus.run_upkeep(),
+        }
+    }
+}

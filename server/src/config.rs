@@ -1,0 +1,389 @@
+//! Server configuration: command-line flags, `CLASSHUB_*` environment variables and an optional
+//! TOML file, in that order of precedence, over built-in defaults. Every limit the server
+//! enforces is here. A setting the user gave explicitly that cannot be used stops start-up with
+//! a message naming it; nothing silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use protocol::Limits;
+use serde::Deserialize;
+
+use crate::hub::HubSettings;
+
+/// The resolved configuration `classhub serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the server keeps its files (the generated JWT secret; the SQLite database later).
+    pub data_dir: PathBuf,
+    /// HS256 secret; `None` means "read or create `{data_dir}/jwt-secret`".
+    pub jwt_secret: Option<String>,
+    /// Frame-level limits.
+    pub limits: Limits,
+    /// Outbound frames queued per connection before it is closed as a slow consumer.
+    pub conn_queue_len: usize,
+    /// Rooms one connection may be in.
+    pub max_rooms_per_conn: usize,
+    /// Concurrent WebSocket connections; more are refused with HTTP 503.
+    pub max_connections: usize,
+    /// Sustained publishes per second per connection.
+    pub publish_rate: u32,
+    /// Publish burst per connection.
+    pub publish_burst: u32,
+    /// Events kept per room for recovery.
+    pub history_len: usize,
+    /// Oldest event kept for recovery.
+    pub history_ttl: Duration,
+    /// How long an empty room lives on.
+    pub room_grace: Duration,
+    /// Server ping interval; a connection silent for twice this is closed.
+    pub heartbeat: Duration,
+    /// How long a connection without a token may take to send `auth`.
+    pub auth_timeout: Duration,
+    /// How long shutdown waits for connections to close.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8009)),
+            data_dir: PathBuf::from("./classhub-data"),
+            jwt_secret: None,
+            limits: Limits::default(),
+            conn_queue_len: 1024,
+            max_rooms_per_conn: 64,
+            max_connections: 100_000,
+            publish_rate: 20,
+            publish_burst: 40,
+            history_len: 256,
+            history_ttl: Duration::from_secs(300),
+            room_grace: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(25),
+            auth_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// The hub's share of the configuration.
+    pub fn hub_settings(&self) -> HubSettings {
+        HubSettings {
+            limits: self.limits,
+            history_len: self.history_len,
+            history_ttl: self.history_ttl,
+            room_grace: self.room_grace,
+            conn_queue_len: self.conn_queue_len,
+            max_rooms_per_conn: self.max_rooms_per_conn,
+        }
+    }
+
+    /// Resolves flags and environment (already parsed into `args`) over the TOML file they name,
+    /// over defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => ServeArgs::from_file(path)?,
+            None => ServeArgs::default(),
+        };
+        args.or(file).into_config()
+    }
+}
+
+/// A configuration error, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {cause}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The config file is not valid TOML for these settings.
+    #[error("config file {path} is invalid: {cause}")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// Why (names the key).
+        cause: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("setting {key} is invalid: {reason}")]
+    Invalid {
+        /// The flag/TOML key.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A duration given as text such as `25s`, `5m` or `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationArg(pub Duration);
+
+impl FromStr for DurationArg {
+    type Err = humantime::DurationError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        humantime::parse_duration(text).map(DurationArg)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationArg {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|err| {
+            serde::de::Error::custom(format!("{text:?} is not a duration like \"25s\": {err}"))
+        })
+    }
+}
+
+/// Settings of `classhub serve`, as flags, environment variables and TOML keys (same names with
+/// `_` for `-`). Every field is optional so that the three sources can be layered.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (flags and environment win over it).
+    #[arg(long, env = "CLASSHUB_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8009].
+    #[arg(long, env = "CLASSHUB_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Data directory [default: ./classhub-data].
+    #[arg(long, env = "CLASSHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HS256 secret for people's tokens [default: generated into {data-dir}/jwt-secret].
+    #[arg(long, env = "CLASSHUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Largest accepted frame in bytes [default: 65536].
+    #[arg(long, env = "CLASSHUB_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Longest accepted room id in bytes [default: 128].
+    #[arg(long, env = "CLASSHUB_MAX_ROOM_ID_LEN")]
+    pub max_room_id_len: Option<usize>,
+    /// Deepest accepted payload nesting [default: 16].
+    #[arg(long, env = "CLASSHUB_MAX_PAYLOAD_DEPTH")]
+    pub max_payload_depth: Option<usize>,
+    /// Outbound frames queued per connection before it is closed as a slow consumer [default: 1024].
+    #[arg(long, env = "CLASSHUB_CONN_QUEUE_LEN")]
+    pub conn_queue_len: Option<usize>,
+    /// Rooms one connection may be in at once [default: 64].
+    #[arg(long, env = "CLASSHUB_MAX_ROOMS_PER_CONN")]
+    pub max_rooms_per_conn: Option<usize>,
+    /// Concurrent WebSocket connections [default: 100000].
+    #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Sustained publishes per second per connection [default: 20].
+    #[arg(long, env = "CLASSHUB_PUBLISH_RATE")]
+    pub publish_rate: Option<u32>,
+    /// Publishes allowed in one burst per connection [default: 40].
+    #[arg(long, env = "CLASSHUB_PUBLISH_BURST")]
+    pub publish_burst: Option<u32>,
+    /// Events kept per room for recovery [default: 256].
+    #[arg(long, env = "CLASSHUB_HISTORY_LEN")]
+    pub history_len: Option<usize>,
+    /// Oldest event kept for recovery [default: 5m].
+    #[arg(long, env = "CLASSHUB_HISTORY_TTL")]
+    pub history_ttl: Option<DurationArg>,
+    /// How long an empty room lives on [default: 60s].
+    #[arg(long, env = "CLASSHUB_ROOM_GRACE")]
+    pub room_grace: Option<DurationArg>,
+    /// Server ping interval; silence for twice this closes a socket [default: 25s].
+    #[arg(long, env = "CLASSHUB_HEARTBEAT")]
+    pub heartbeat: Option<DurationArg>,
+    /// Time allowed to send the auth frame [default: 10s].
+    #[arg(long, env = "CLASSHUB_AUTH_TIMEOUT")]
+    pub auth_timeout: Option<DurationArg>,
+    /// Time shutdown waits for connections to close [default: 10s].
+    #[arg(long, env = "CLASSHUB_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<DurationArg>,
+}
+
+impl ServeArgs {
+    fn from_file(path: &Path) -> Result<ServeArgs, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::ReadFile {
+            path: path.to_owned(),
+            cause,
+        })?;
+        toml::from_str(&text).map_err(|cause| ConfigError::ParseFile {
+            path: path.to_owned(),
+            cause: Box::new(cause),
+        })
+    }
+
+    /// Each setting from `self`, else from `lower`.
+    fn or(self, lower: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config.or(lower.config),
+            bind: self.bind.or(lower.bind),
+            data_dir: self.data_dir.or(lower.data_dir),
+            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
+            max_frame_bytes: self.max_frame_bytes.or(lower.max_frame_bytes),
+            max_room_id_len: self.max_room_id_len.or(lower.max_room_id_len),
+            max_payload_depth: self.max_payload_depth.or(lower.max_payload_depth),
+            conn_queue_len: self.conn_queue_len.or(lower.conn_queue_len),
+            max_rooms_per_conn: self.max_rooms_per_conn.or(lower.max_rooms_per_conn),
+            max_connections: self.max_connections.or(lower.max_connections),
+            publish_rate: self.publish_rate.or(lower.publish_rate),
+            publish_burst: self.publish_burst.or(lower.publish_burst),
+            history_len: self.history_len.or(lower.history_len),
+            history_ttl: self.history_ttl.or(lower.history_ttl),
+            room_grace: self.room_grace.or(lower.room_grace),
+            heartbeat: self.heartbeat.or(lower.heartbeat),
+            auth_timeout: self.auth_timeout.or(lower.auth_timeout),
+            shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+        }
+    }
+
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let at_least_one = |key: &'static str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let nonzero_duration =
+            |key: &'static str, value: Option<DurationArg>, default: Duration| {
+                let value = value.map_or(default, |arg| arg.0);
+                if value.is_zero() {
+                    Err(ConfigError::Invalid {
+                        key,
+                        reason: "must be longer than zero".into(),
+                    })
+                } else {
+                    Ok(value)
+                }
+            };
+        let limits = Limits {
+            max_frame_bytes: at_least_one(
+                "max-frame-bytes",
+                self.max_frame_bytes
+                    .unwrap_or(defaults.limits.max_frame_bytes),
+            )?,
+            max_room_id_len: at_least_one(
+                "max-room-id-len",
+                self.max_room_id_len
+                    .unwrap_or(defaults.limits.max_room_id_len),
+            )?,
+            max_payload_depth: self
+                .max_payload_depth
+                .unwrap_or(defaults.limits.max_payload_depth),
+        };
+        let jwt_secret = match self.jwt_secret {
+            Some(secret) if secret.trim().len() < 16 => {
+                return Err(ConfigError::Invalid {
+                    key: "jwt-secret",
+                    reason: "must be at least 16 characters".into(),
+                });
+            }
+            other => other,
+        };
+        Ok(Config {
+            bind: self.bind.unwrap_or(defaults.bind),
+            data_dir: self.data_dir.unwrap_or(defaults.data_dir),
+            jwt_secret,
+            limits,
+            conn_queue_len: at_least_one(
+                "conn-queue-len",
+                self.conn_queue_len.unwrap_or(defaults.conn_queue_len),
+            )?,
+            max_rooms_per_conn: at_least_one(
+                "max-rooms-per-conn",
+                self.max_rooms_per_conn
+                    .unwrap_or(defaults.max_rooms_per_conn),
+            )?,
+            max_connections: at_least_one(
+                "max-connections",
+                self.max_connections.unwrap_or(defaults.max_connections),
+            )?,
+            publish_rate: at_least_one(
+                "publish-rate",
+                self.publish_rate.unwrap_or(defaults.publish_rate) as usize,
+            )? as u32,
+            publish_burst: at_least_one(
+                "publish-burst",
+                self.publish_burst.unwrap_or(defaults.publish_burst) as usize,
+            )? as u32,
+            history_len: self.history_len.unwrap_or(defaults.history_len),
+            history_ttl: nonzero_duration("history-ttl", self.history_ttl, defaults.history_ttl)?,
+            room_grace: self.room_grace.map_or(defaults.room_grace, |arg| arg.0),
+            heartbeat: nonzero_duration("heartbeat", self.heartbeat, defaults.heartbeat)?,
+            auth_timeout: nonzero_duration(
+                "auth-timeout",
+                self.auth_timeout,
+                defaults.auth_timeout,
+            )?,
+            shutdown_timeout: nonzero_duration(
+                "shutdown-timeout",
+                self.shutdown_timeout,
+                defaults.shutdown_timeout,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("classhub-config-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("classhub.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\nheartbeat = \"5s\"\nconn_queue_len = 7\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            conn_queue_len: Some(9),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).expect("resolve");
+        assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(config.heartbeat, Duration::from_secs(5));
+        assert_eq!(config.conn_queue_len, 9);
+        assert_eq!(config.history_len, 256);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let dir = std::env::temp_dir().join(format!("classhub-config-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("classhub.toml");
+        std::fs::write(&path, "heartbeet = \"5s\"\n").expect("write");
+        let error = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .expect_err("typo");
+        assert!(error.to_string().contains("heartbeet"), "{error}");
+        let error = Config::resolve(ServeArgs {
+            conn_queue_len: Some(0),
+            ..ServeArgs::default()
+        })
+        .expect_err("zero");
+        assert!(error.to_string().contains("conn-queue-len"), "{error}");
+        let error = Config::resolve(ServeArgs {
+            config: Some(dir.join("missing.toml")),
+            ..ServeArgs::default()
+        })
+        .expect_err("missing file");
+        assert!(error.to_string().contains("missing.toml"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

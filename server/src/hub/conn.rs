@@ -1,0 +1,165 @@
+//! The hub's side of one connection: a bounded outbound queue of encoded frames and a way to ask
+//! the transport to close the socket. Transports own the receiving half of the queue and a
+//! writer task that drains it; the hub only ever `try_send`s, so a slow reader can never stall a
+//! room.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use bytes::Bytes;
+use protocol::{CloseCode, Codec};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Identity;
+
+/// What happened when a frame was offered to a connection's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// The frame is queued.
+    Queued,
+    /// The queue was full: the connection is being closed as a slow consumer.
+    SlowConsumer,
+    /// The connection is already going away; the frame was not needed.
+    Gone,
+}
+
+/// A handle to one connection, shared by every room the connection is in.
+///
+/// Cloned (as `Arc<ConnHandle>`) into each room's member table on join and dropped on leave;
+/// the transport keeps its own clone for the connection's lifetime. Dropping the last sender
+/// (`outbound`) ends the writer's queue.
+#[derive(Debug)]
+pub struct ConnHandle {
+    /// Node-unique connection id.
+    pub id: u64,
+    /// Who is connected.
+    pub identity: Arc<Identity>,
+    /// The codec this connection negotiated; rooms pick the matching encoded frame.
+    pub codec: Codec,
+    /// Bounded queue of encoded frames towards the writer task.
+    outbound: mpsc::Sender<Bytes>,
+    /// Cancelled to make the transport close the socket; a child of the server's shutdown token.
+    closer: CancellationToken,
+    /// The close code of the first close request (0 until one is made).
+    close_code: AtomicU16,
+}
+
+impl ConnHandle {
+    pub(crate) fn new(
+        id: u64,
+        identity: Arc<Identity>,
+        codec: Codec,
+        outbound: mpsc::Sender<Bytes>,
+        closer: CancellationToken,
+    ) -> ConnHandle {
+        ConnHandle {
+            id,
+            identity,
+            codec,
+            outbound,
+            closer,
+            close_code: AtomicU16::new(0),
+        }
+    }
+
+    /// Offers an encoded frame without waiting. A full queue closes the connection as a slow
+    /// consumer: it will reconnect and recover the gap from history.
+    pub fn offer(&self, frame: Bytes) -> Offer {
+        match self.outbound.try_send(frame) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.close(CloseCode::SlowConsumer) {
+                    metrics::counter!("classhub_slow_consumer_closes_total").increment(1);
+                    tracing::info!(conn = self.id, user = %self.identity.user, "closing slow consumer");
+                }
+                Offer::SlowConsumer
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+        }
+    }
+
+    /// Asks the transport to close the socket with `code`. Only the first request counts; returns
+    /// whether this call was it.
+    pub fn close(&self, code: CloseCode) -> bool {
+        let first = self
+            .close_code
+            .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        self.closer.cancel();
+        first
+    }
+
+    /// Ends the connection without a close code of the hub's (the peer left, or the socket
+    /// failed): the transport's writer stops and closes normally.
+    pub fn finish(&self) {
+        self.closer.cancel();
+    }
+
+    /// The close code requested so far, if any.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        CloseCode::from_code(self.close_code.load(Ordering::Acquire))
+    }
+
+    /// Resolves when a close was requested, or the server began shutting down.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closer.cancelled()
+    }
+
+    /// Whether the connection is closing.
+    pub fn is_closing(&self) -> bool {
+        self.closer.is_cancelled()
+    }
+
+    /// Frames waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.outbound.max_capacity() - self.outbound.capacity()
+    }
+}
+
+/// A server message encoded at most once per codec, whatever the number of recipients.
+#[derive(Debug)]
+pub(crate) struct EncodedFrame<'a> {
+    message: &'a protocol::ServerMessage,
+    json: Option<Bytes>,
+    msgpack: Option<Bytes>,
+}
+
+impl<'a> EncodedFrame<'a> {
+    pub(crate) fn new(message: &'a protocol::ServerMessage) -> EncodedFrame<'a> {
+        EncodedFrame {
+            message,
+            json: None,
+            msgpack: None,
+        }
+    }
+
+    /// The frame for `codec`, encoding it on first use.
+    pub(crate) fn bytes(&mut self, codec: Codec) -> Bytes {
+        let slot = match codec {
+            Codec::Json => &mut self.json,
+            Codec::MsgPack => &mut self.msgpack,
+        };
+        slot.get_or_insert_with(|| encode(codec, self.message))
+            .clone()
+    }
+}
+
+/// Encodes a server message. Server messages are built from `serde_json::Value`s and plain
+/// fields, which both codecs always accept; a failure would be a bug, so it is logged and an
+/// `internal` error frame is sent in its place rather than dropping the frame silently.
+pub fn encode(codec: Codec, message: &protocol::ServerMessage) -> Bytes {
+    match codec.encode(message) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(cause) => {
+            tracing::error!(%cause, kind = message.type_name(), "encoding a server message failed");
+            let fallback = protocol::ServerMessage::Error(protocol::ErrorBody {
+                reference: None,
+                code: protocol::ErrorCode::Internal.code(),
+                message: protocol::ErrorCode::Internal.sentence().to_owned(),
+                retry_after_ms: None,
+            });
+            Bytes::from(codec.encode(&fallback).unwrap_or_default())
+        }
+    }
+}

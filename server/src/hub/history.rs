@@ -1,0 +1,131 @@
+//! A room's bounded history ring: the last N events, none older than a maximum age. Joining
+//! with `since {epoch, seq}` replays from here when the gap is still covered.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::ServerMessage;
+use tokio::time::Instant;
+
+/// One remembered event.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) at: Instant,
+    pub(crate) message: Arc<ServerMessage>,
+}
+
+/// The ring. Capacity and age come from the hub settings.
+#[derive(Debug)]
+pub(crate) struct History {
+    entries: VecDeque<Entry>,
+    max_len: usize,
+    max_age: Duration,
+}
+
+/// What a `since` position can be recovered to.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Recovery {
+    /// Every event after `since` is here (possibly none).
+    Complete(Vec<Arc<ServerMessage>>),
+    /// Part of the gap has been evicted (or `since` is from the future): send a fresh snapshot.
+    Incomplete,
+}
+
+impl History {
+    pub(crate) fn new(max_len: usize, max_age: Duration) -> History {
+        History {
+            entries: VecDeque::with_capacity(max_len.min(64)),
+            max_len,
+            max_age,
+        }
+    }
+
+    /// Remembers an event; `seq` must be larger than every seq already here.
+    pub(crate) fn push(&mut self, seq: u64, now: Instant, message: Arc<ServerMessage>) {
+        if self.max_len == 0 {
+            return;
+        }
+        if self.entries.len() == self.max_len {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(Entry {
+            seq,
+            at: now,
+            message,
+        });
+        self.evict_expired(now);
+    }
+
+    /// The events after `since_seq`, when the ring still covers them. `last_seq` is the room's
+    /// current sequence number.
+    pub(crate) fn since(&mut self, since_seq: u64, last_seq: u64, now: Instant) -> Recovery {
+        self.evict_expired(now);
+        if since_seq > last_seq {
+            return Recovery::Incomplete;
+        }
+        if since_seq == last_seq {
+            return Recovery::Complete(Vec::new());
+        }
+        match self.entries.front() {
+            Some(oldest) if oldest.seq <= since_seq + 1 => Recovery::Complete(
+                self.entries
+                    .iter()
+                    .filter(|entry| entry.seq > since_seq)
+                    .map(|entry| Arc::clone(&entry.message))
+                    .collect(),
+            ),
+            Some(_) | None => Recovery::Incomplete,
+        }
+    }
+
+    fn evict_expired(&mut self, now: Instant) {
+        while let Some(oldest) = self.entries.front() {
+            if now.saturating_duration_since(oldest.at) <= self.max_age {
+                break;
+            }
+            self.entries.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Pong, ServerMessage};
+
+    fn message() -> Arc<ServerMessage> {
+        Arc::new(ServerMessage::Pong(Pong { reference: None }))
+    }
+
+    fn count(recovery: Recovery) -> Option<usize> {
+        match recovery {
+            Recovery::Complete(events) => Some(events.len()),
+            Recovery::Incomplete => None,
+        }
+    }
+
+    #[test]
+    fn covers_gaps_within_length_and_age() {
+        let mut history = History::new(3, Duration::from_secs(60));
+        let start = Instant::now();
+        for seq in 1..=5 {
+            history.push(seq, start, message());
+        }
+        // Ring holds 3, 4, 5.
+        let check = |history: &mut History, since: u64, expected: Option<usize>| {
+            let got = history.since(since, 5, start);
+            assert_eq!(count(got), expected, "since {since}");
+        };
+        check(&mut history, 5, Some(0));
+        check(&mut history, 4, Some(1));
+        check(&mut history, 2, Some(3));
+        check(&mut history, 1, None);
+        check(&mut history, 9, None);
+        // After the maximum age everything is gone, so only "nothing missed" recovers.
+        let later = start + Duration::from_secs(61);
+        assert_eq!(history.since(4, 5, later), Recovery::Incomplete);
+        assert_eq!(history.since(5, 5, later), Recovery::Complete(Vec::new()));
+    }
+}

@@ -1,0 +1,400 @@
+//! The hub: every live room on this node, and the per-connection [`Session`] through which
+//! transports join, leave, publish and set presence. It knows nothing of HTTP or WebSockets:
+//! a transport calls [`Hub::connect`], gets a [`Session`] and the receiving end of a bounded
+//! queue of encoded frames, and writes those frames to its socket however it likes.
+//!
+//! Rooms live in a `DashMap<RoomId, Arc<Room>>`. Ordering, presence and history are per room
+//! (see `room.rs`); permissions are in `permissions.rs`. The seam for a multi-node broker is the
+//! room's `seq`/history/presence bookkeeping: a Redis broker replaces it without touching the
+//! transports, which only ever see `Session`.
+
+mod conn;
+mod history;
+pub mod permissions;
+mod room;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use protocol::{CloseCode, Codec, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use conn::{ConnHandle, Offer, encode};
+use permissions::Denied;
+use room::{Publication, Room, RoomClosed};
+
+use crate::auth::Identity;
+
+/// Hub tunables, from the server configuration.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Frame-level limits (also announced to clients).
+    pub limits: Limits,
+    /// Events kept per room for recovery.
+    pub history_len: usize,
+    /// Oldest event kept for recovery.
+    pub history_ttl: Duration,
+    /// How long an empty room is kept before it is dropped.
+    pub room_grace: Duration,
+    /// Frames a connection's outbound queue holds before it is closed as a slow consumer.
+    pub conn_queue_len: usize,
+    /// Rooms one connection may be in at once.
+    pub max_rooms_per_conn: usize,
+}
+
+/// Why a socket left a room; sent to the others in `presence_diff.leaves[].reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The client sent `leave`.
+    Left,
+    /// The socket closed.
+    Disconnected,
+    /// The socket was closed for not reading fast enough.
+    SlowConsumer,
+    /// The socket was closed for silence.
+    HeartbeatTimeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl LeaveReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Left => "left",
+            LeaveReason::Disconnected => "disconnected",
+            LeaveReason::SlowConsumer => "slow_consumer",
+            LeaveReason::HeartbeatTimeout => "heartbeat_timeout",
+            LeaveReason::Shutdown => "shutdown",
+        }
+    }
+
+    fn for_close(code: Option<CloseCode>) -> LeaveReason {
+        match code {
+            Some(CloseCode::SlowConsumer) => LeaveReason::SlowConsumer,
+            Some(CloseCode::HeartbeatTimeout) => LeaveReason::HeartbeatTimeout,
+            Some(CloseCode::Reconnect) => LeaveReason::Shutdown,
+            Some(CloseCode::AuthFailed | CloseCode::AuthTimeout | CloseCode::FrameTooLarge)
+            | None => LeaveReason::Disconnected,
+        }
+    }
+}
+
+/// A refused hub operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// Role or tenant does not allow it.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The connection is not in the room.
+    #[error("not joined to {room}; join it first")]
+    NotJoined {
+        /// The room.
+        room: String,
+    },
+    /// The connection is in as many rooms as it may be.
+    #[error("this connection is already in {max} rooms, the most allowed; leave one first")]
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl HubError {
+    /// The wire error code for this refusal.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            HubError::Denied(_) => ErrorCode::Forbidden,
+            HubError::NotJoined { .. } => ErrorCode::NotJoined,
+            HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
+        }
+    }
+}
+
+/// The hub handle. Cheap to clone; every clone is the same hub.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Every live room on this node. Entries are added by the first join or publish and removed
+    /// by the reaper once the room has been empty for `settings.room_grace`.
+    rooms: DashMap<RoomId, Arc<Room>>,
+    settings: HubSettings,
+    /// Source of connection ids.
+    next_conn_id: AtomicU64,
+    /// Live sessions (incremented by `connect`, decremented when a `Session` drops).
+    connections: AtomicUsize,
+    /// The server's shutdown token; each connection's closer is a child of it.
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    /// A hub with no rooms. Cancelling `shutdown` asks every connection to close.
+    pub fn new(settings: HubSettings, shutdown: CancellationToken) -> Hub {
+        Hub {
+            shared: Arc::new(Shared {
+                rooms: DashMap::new(),
+                settings,
+                next_conn_id: AtomicU64::new(1),
+                connections: AtomicUsize::new(0),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The settings the hub runs with.
+    pub fn settings(&self) -> &HubSettings {
+        &self.shared.settings
+    }
+
+    /// Registers a connection. The receiver yields the encoded frames to write to the socket, in
+    /// order; it ends when the session is dropped.
+    pub fn connect(&self, identity: Identity, codec: Codec) -> (Session, mpsc::Receiver<Bytes>) {
+        let (outbound, frames) = mpsc::channel(self.shared.settings.conn_queue_len.max(1));
+        let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let handle = Arc::new(ConnHandle::new(
+            conn_id,
+            Arc::new(identity),
+            codec,
+            outbound,
+            self.shared.shutdown.child_token(),
+        ));
+        let live = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("classhub_connections").set(live as f64);
+        (
+            Session {
+                hub: self.clone(),
+                handle,
+                rooms: HashSet::new(),
+            },
+            frames,
+        )
+    }
+
+    /// Live connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Live rooms.
+    pub fn room_count(&self) -> usize {
+        self.shared.rooms.len()
+    }
+
+    /// Drops every room that has been empty for the grace period. Returns how many went.
+    pub fn reap_empty_rooms(&self) -> usize {
+        let grace = self.shared.settings.room_grace;
+        let now = Instant::now();
+        let before = self.shared.rooms.len();
+        self.shared
+            .rooms
+            .retain(|_, room| !room.close_if_idle(grace, now));
+        let reaped = before.saturating_sub(self.shared.rooms.len());
+        if reaped > 0 {
+            metrics::gauge!("classhub_rooms").set(self.shared.rooms.len() as f64);
+            tracing::debug!(reaped, "dropped empty rooms");
+        }
+        reaped
+    }
+
+    /// Runs [`Hub::reap_empty_rooms`] periodically until shutdown.
+    pub async fn run_reaper(self) {
+        let period = (self.shared.settings.room_grace / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(15));
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.shared.shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    self.reap_empty_rooms();
+                }
+            }
+        }
+    }
+
+    fn room(&self, id: &RoomId) -> Arc<Room> {
+        if let Some(room) = self.shared.rooms.get(id) {
+            return Arc::clone(&room);
+        }
+        let settings = &self.shared.settings;
+        let room = Arc::clone(&self.shared.rooms.entry(id.clone()).or_insert_with(|| {
+            Arc::new(Room::new(
+                id.clone(),
+                settings.history_len,
+                settings.history_ttl,
+                Instant::now(),
+            ))
+        }));
+        metrics::gauge!("classhub_rooms").set(self.shared.rooms.len() as f64);
+        room
+    }
+
+    fn existing_room(&self, id: &RoomId) -> Option<Arc<Room>> {
+        self.shared.rooms.get(id).map(|room| Arc::clone(&room))
+    }
+}
+
+/// One connection's view of the hub. Dropping it leaves every room (with a reason derived from
+/// the connection's close code) and ends its outbound queue.
+#[derive(Debug)]
+pub struct Session {
+    hub: Hub,
+    handle: Arc<ConnHandle>,
+    /// Rooms this connection is in; only this session adds or removes entries.
+    rooms: HashSet<RoomId>,
+}
+
+impl Session {
+    /// The connection handle (id, identity, codec, close control).
+    pub fn handle(&self) -> &Arc<ConnHandle> {
+        &self.handle
+    }
+
+    /// Who is connected.
+    pub fn identity(&self) -> &Identity {
+        &self.handle.identity
+    }
+
+    /// Queues a message for this connection alone.
+    pub fn send(&self, message: &ServerMessage) -> Offer {
+        metrics::counter!("classhub_frames_out_total", "type" => message.type_name()).increment(1);
+        self.handle.offer(conn::encode(self.handle.codec, message))
+    }
+
+    /// Joins `room` (idempotent). The `joined` frame, with recovery from `since`, is queued
+    /// before any later event of the room.
+    pub fn join(
+        &mut self,
+        room_id: RoomId,
+        since: Option<Since>,
+        presence: Option<Value>,
+        reference: Option<Ref>,
+    ) -> Result<(), HubError> {
+        permissions::check_join(self.identity(), &room_id)?;
+        let max_rooms = self.hub.shared.settings.max_rooms_per_conn;
+        if !self.rooms.contains(&room_id) && self.rooms.len() >= max_rooms {
+            return Err(HubError::TooManyRooms { max: max_rooms });
+        }
+        loop {
+            let room = self.hub.room(&room_id);
+            match room.join(
+                &self.handle,
+                since,
+                presence.clone(),
+                reference.clone(),
+                Instant::now(),
+            ) {
+                Ok(_) => break,
+                Err(RoomClosed) => continue,
+            }
+        }
+        self.rooms.insert(room_id);
+        Ok(())
+    }
+
+    /// Leaves `room`.
+    pub fn leave(&mut self, room_id: &RoomId) -> Result<(), HubError> {
+        if !self.rooms.remove(room_id) {
+            return Err(HubError::NotJoined {
+                room: room_id.to_string(),
+            });
+        }
+        if let Some(room) = self.hub.existing_room(room_id) {
+            room.leave(&self.handle, LeaveReason::Left, Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Publishes an event and returns its `seq`.
+    pub fn publish(
+        &self,
+        room_id: &RoomId,
+        kind: String,
+        data: Value,
+        id: Option<String>,
+    ) -> Result<u64, HubError> {
+        let identity = self.identity();
+        permissions::check_publish(identity, room_id, &kind)?;
+        if permissions::must_join_to_publish(identity) && !self.rooms.contains(room_id) {
+            return Err(HubError::NotJoined {
+                room: room_id.to_string(),
+            });
+        }
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let mut publication = Publication {
+            from: identity.user.clone(),
+            kind,
+            data,
+            id,
+            ts,
+        };
+        loop {
+            let room = self.hub.room(room_id);
+            match room.publish(publication, Instant::now()) {
+                Ok(seq) => return Ok(seq),
+                // Reaped between lookup and lock: publish into the room's next life.
+                Err(returned) => publication = returned,
+            }
+        }
+    }
+
+    /// Replaces this user's presence state in `room`.
+    pub fn set_presence(&self, room_id: &RoomId, state: Value) -> Result<(), HubError> {
+        let not_joined = || HubError::NotJoined {
+            room: room_id.to_string(),
+        };
+        if !self.rooms.contains(room_id) {
+            return Err(not_joined());
+        }
+        let room = self.hub.existing_room(room_id).ok_or_else(not_joined)?;
+        if room.set_presence(&self.handle, state) {
+            Ok(())
+        } else {
+            Err(not_joined())
+        }
+    }
+
+    /// Whether this connection is in `room`.
+    pub fn is_in(&self, room_id: &RoomId) -> bool {
+        self.rooms.contains(room_id)
+            && self
+                .hub
+                .existing_room(room_id)
+                .is_some_and(|room| room.has_socket(self.handle.id))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let reason = match self.handle.close_code() {
+            None if self.hub.shared.shutdown.is_cancelled() => LeaveReason::Shutdown,
+            code => LeaveReason::for_close(code),
+        };
+        let now = Instant::now();
+        for room_id in self.rooms.drain() {
+            if let Some(room) = self.hub.existing_room(&room_id) {
+                room.leave(&self.handle, reason, now);
+            }
+        }
+        let live = self
+            .hub
+            .shared
+            .connections
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
+        metrics::gauge!("classhub_connections").set(live as f64);
+    }
+}

@@ -1,0 +1,317 @@
+//! One room: its members (sockets and the users behind them), presence per user, its `seq` and
+//! `epoch`, and its history ring. Every operation runs under the room's `std::sync::Mutex` and
+//! never awaits: fan-out is `try_send` into bounded queues, so the lock is held for encoding
+//! once per codec plus one queue push per member, and events reach every member in `seq` order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use protocol::{
+    CommandKind, EventBody, Joined, LeftMember, Member, PresenceDiff, Ref, RoomId, RoomKind,
+    ServerMessage, Since,
+};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::LeaveReason;
+use super::conn::{ConnHandle, EncodedFrame};
+use super::history::{History, Recovery};
+use crate::auth::Role;
+
+/// A live room. Held as `Arc<Room>` by the hub's room map; operations that find it `closed`
+/// (reaped while they waited for the lock) retry on a fresh room.
+#[derive(Debug)]
+pub(crate) struct Room {
+    pub(crate) id: RoomId,
+    /// Random per room life, below 2^53 so Luau numbers hold it exactly.
+    pub(crate) epoch: u64,
+    /// Short critical sections only, never across an `.await` (fan-out is `try_send`).
+    state: Mutex<RoomState>,
+}
+
+/// The room was reaped while the caller waited; look it up again.
+#[derive(Debug)]
+pub(crate) struct RoomClosed;
+
+#[derive(Debug)]
+struct RoomState {
+    seq: u64,
+    history: History,
+    /// Sockets in the room, by connection id.
+    sockets: HashMap<u64, Arc<ConnHandle>>,
+    /// Users in the room: presence is per user, however many sockets they have here.
+    users: HashMap<String, UserPresence>,
+    /// When the last socket left; `None` while anyone is here.
+    empty_since: Option<Instant>,
+    /// Set by the reaper just before it removes the room from the hub's map.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct UserPresence {
+    sockets: u32,
+    name: Option<String>,
+    role: Role,
+    state: Value,
+}
+
+/// A publish, as the hub hands it to the room.
+#[derive(Debug)]
+pub(crate) struct Publication {
+    pub(crate) from: String,
+    pub(crate) kind: String,
+    pub(crate) data: Value,
+    pub(crate) id: Option<String>,
+    /// Wall-clock milliseconds since the Unix epoch.
+    pub(crate) ts: u64,
+}
+
+impl Room {
+    pub(crate) fn new(id: RoomId, history_len: usize, history_ttl: Duration, now: Instant) -> Room {
+        let epoch = rand::random::<u64>() >> 11;
+        Room {
+            id,
+            epoch,
+            state: Mutex::new(RoomState {
+                seq: 0,
+                history: History::new(history_len, history_ttl),
+                sockets: HashMap::new(),
+                users: HashMap::new(),
+                empty_since: Some(now),
+                closed: false,
+            }),
+        }
+    }
+
+    /// Adds a socket (idempotent), sends it `joined` with what it missed since `since`, and tells
+    /// the others when its user is new here. Returns whether the socket was not a member before.
+    pub(crate) fn join(
+        &self,
+        conn: &Arc<ConnHandle>,
+        since: Option<Since>,
+        presence: Option<Value>,
+        reference: Option<Ref>,
+        now: Instant,
+    ) -> Result<bool, RoomClosed> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(RoomClosed);
+        }
+        let identity = &conn.identity;
+        let newly_joined = state.sockets.insert(conn.id, Arc::clone(conn)).is_none();
+        let mut diff = PresenceDiff {
+            room: self.id.to_string(),
+            joins: vec![],
+            leaves: vec![],
+            updates: vec![],
+        };
+        match state.users.get_mut(&identity.user) {
+            Some(user) => {
+                if newly_joined {
+                    user.sockets += 1;
+                }
+                if let Some(presence) = presence {
+                    user.state = presence;
+                    diff.updates.push(member_of(&identity.user, user));
+                }
+            }
+            None => {
+                let user = UserPresence {
+                    sockets: 1,
+                    name: identity.name.clone(),
+                    role: identity.role,
+                    state: presence.unwrap_or_else(|| Value::Object(Default::default())),
+                };
+                diff.joins.push(member_of(&identity.user, &user));
+                state.users.insert(identity.user.clone(), user);
+            }
+        }
+        state.empty_since = None;
+
+        let last_seq = state.seq;
+        let (recovered, missed) = match since {
+            Some(since) if since.epoch == self.epoch => {
+                match state.history.since(since.seq, last_seq, now) {
+                    Recovery::Complete(events) => (true, events),
+                    Recovery::Incomplete => (false, Vec::new()),
+                }
+            }
+            Some(_) | None => (false, Vec::new()),
+        };
+        let joined = ServerMessage::Joined(Joined {
+            reference,
+            room: self.id.to_string(),
+            epoch: self.epoch,
+            seq: last_seq,
+            members: state
+                .users
+                .iter()
+                .map(|(user_id, user)| member_of(user_id, user))
+                .collect(),
+            recovered,
+            missed: missed
+                .iter()
+                .map(|event| ServerMessage::clone(event))
+                .collect(),
+        });
+        conn.offer(super::conn::encode(conn.codec, &joined));
+        count_out(&joined, 1);
+        if !diff.joins.is_empty() || !diff.updates.is_empty() {
+            broadcast(&state, &ServerMessage::PresenceDiff(diff), Some(conn.id));
+        }
+        Ok(newly_joined)
+    }
+
+    /// Removes a socket. When it was its user's last socket here, the others get a leave with
+    /// `reason`. Returns whether the socket was a member.
+    pub(crate) fn leave(&self, conn: &ConnHandle, reason: LeaveReason, now: Instant) -> bool {
+        let mut state = self.lock();
+        if state.sockets.remove(&conn.id).is_none() {
+            return false;
+        }
+        let user_id = &conn.identity.user;
+        let last_socket = match state.users.get_mut(user_id) {
+            Some(user) => {
+                user.sockets -= 1;
+                user.sockets == 0
+            }
+            None => false,
+        };
+        if last_socket {
+            state.users.remove(user_id);
+            let diff = ServerMessage::PresenceDiff(PresenceDiff {
+                room: self.id.to_string(),
+                joins: vec![],
+                leaves: vec![LeftMember {
+                    user: user_id.clone(),
+                    reason: reason.as_str().to_owned(),
+                }],
+                updates: vec![],
+            });
+            broadcast(&state, &diff, None);
+        }
+        if state.sockets.is_empty() {
+            state.empty_since = Some(now);
+        }
+        true
+    }
+
+    /// Assigns the next `seq`, remembers the event and fans it out to every socket here. A closed
+    /// room hands the publication back.
+    pub(crate) fn publish(
+        &self,
+        publication: Publication,
+        now: Instant,
+    ) -> Result<u64, Publication> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(publication);
+        }
+        state.seq += 1;
+        let seq = state.seq;
+        let body = EventBody {
+            room: self.id.to_string(),
+            seq,
+            ts: publication.ts,
+            from: publication.from,
+            kind: publication.kind,
+            data: publication.data,
+            id: publication.id,
+        };
+        let message = Arc::new(if CommandKind::parse(&body.kind).is_some() {
+            ServerMessage::Command(body)
+        } else if self.id.kind() == RoomKind::User {
+            ServerMessage::Notification(body)
+        } else {
+            ServerMessage::Event(body)
+        });
+        broadcast(&state, &message, None);
+        state.history.push(seq, now, message);
+        Ok(seq)
+    }
+
+    /// Replaces the presence state of `conn`'s user and tells everyone here.
+    pub(crate) fn set_presence(&self, conn: &ConnHandle, presence: Value) -> bool {
+        let mut state = self.lock();
+        if !state.sockets.contains_key(&conn.id) {
+            return false;
+        }
+        let Some(user) = state.users.get_mut(&conn.identity.user) else {
+            return false;
+        };
+        user.state = presence;
+        let update = member_of(&conn.identity.user, user);
+        let diff = ServerMessage::PresenceDiff(PresenceDiff {
+            room: self.id.to_string(),
+            joins: vec![],
+            leaves: vec![],
+            updates: vec![update],
+        });
+        broadcast(&state, &diff, None);
+        true
+    }
+
+    /// Whether `conn_id` is a member.
+    pub(crate) fn has_socket(&self, conn_id: u64) -> bool {
+        self.lock().sockets.contains_key(&conn_id)
+    }
+
+    /// Marks the room closed when it has been empty for at least `grace`; the caller then removes
+    /// it from the map.
+    pub(crate) fn close_if_idle(&self, grace: Duration, now: Instant) -> bool {
+        let mut state = self.lock();
+        let idle = state
+            .empty_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= grace);
+        if idle {
+            state.closed = true;
+        }
+        idle
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that matters
+        // more than losing the room, so a poisoned lock is used as is.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn member_of(user_id: &str, user: &UserPresence) -> Member {
+    Member {
+        user: user_id.to_owned(),
+        name: user.name.clone(),
+        role: user.role.as_str().to_owned(),
+        state: user.state.clone(),
+    }
+}
+
+/// Encodes `message` once per codec in use and offers it to every socket but `except`.
+fn broadcast(state: &RoomState, message: &ServerMessage, except: Option<u64>) {
+    let mut frame = EncodedFrame::new(message);
+    let mut recipients = 0u64;
+    for (conn_id, conn) in &state.sockets {
+        if Some(*conn_id) == except {
+            continue;
+        }
+        conn.offer(frame.bytes(conn.codec));
+        recipients += 1;
+    }
+    count_out(message, recipients);
+}
+
+fn count_out(message: &ServerMessage, recipients: u64) {
+    if recipients == 0 {
+        return;
+    }
+    metrics::counter!("classhub_frames_out_total", "type" => message.type_name())
+        .increment(recipients);
+    if matches!(
+        message,
+        ServerMessage::Event(_) | ServerMessage::Command(_) | ServerMessage::Notification(_)
+    ) {
+        metrics::counter!("classhub_deliveries_total").increment(recipients);
+    }
+}

@@ -1,0 +1,63 @@
+//! Prometheus metrics through the `metrics` facade. The recorder is process-global (installed
+//! once, shared by every server started in the process, as in tests); every series is prefixed
+//! `classhub_`:
+//!
+//! - `classhub_connections` (gauge), `classhub_rooms` (gauge)
+//! - `classhub_frames_in_total{type}`, `classhub_frames_out_total{type}` (counters)
+//! - `classhub_deliveries_total` (events, commands and notifications put on member queues)
+//! - `classhub_slow_consumer_closes_total`
+//! - `classhub_conn_queue_depth` (frames waiting, sampled at each heartbeat) and
+//!   `classhub_writer_batch_frames` (frames coalesced per flush)
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder on first call and returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if let Err(cause) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(%cause, "a metrics recorder was already installed; /metrics will be empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_gauge!(
+        "classhub_connections",
+        "Authenticated connections on this node."
+    );
+    metrics::describe_gauge!("classhub_rooms", "Live rooms on this node.");
+    metrics::describe_counter!(
+        "classhub_frames_in_total",
+        "Client frames received, by message type."
+    );
+    metrics::describe_counter!(
+        "classhub_frames_out_total",
+        "Server frames queued to connections, by message type."
+    );
+    metrics::describe_counter!(
+        "classhub_deliveries_total",
+        "Events, commands and notifications queued to members."
+    );
+    metrics::describe_counter!(
+        "classhub_slow_consumer_closes_total",
+        "Connections closed because their queue was full."
+    );
+    metrics::describe_histogram!(
+        "classhub_conn_queue_depth",
+        "Frames waiting in a connection's queue, sampled at heartbeats."
+    );
+    metrics::describe_histogram!(
+        "classhub_writer_batch_frames",
+        "Frames written per socket flush."
+    );
+}

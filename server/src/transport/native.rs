@@ -1,0 +1,610 @@
+//! The native protocol over WebSocket: `GET /ws`.
+//!
+//! Upgrade: the codec is chosen by subprotocol (`classhub.v1.json`, the default when none is
+//! offered, or `classhub.v1.msgpack`); an offer of only unknown subprotocols is refused with
+//! HTTP 400. A token in `Authorization: Bearer` or `?token=` is checked before the upgrade
+//! (HTTP 401 when bad); without one, the first frame must be `auth` within the auth timeout.
+//!
+//! Then one reader (this task) and one writer task per socket. The reader decodes frames and
+//! calls the hub; the writer drains the connection's bounded queue, coalescing whatever is queued
+//! into one flush, pings every heartbeat interval and closes peers silent for two intervals.
+//! Close codes are `protocol::CloseCode`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use protocol::{
+    ClientMessage, CloseCode, Codec, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
+    ServerMessage, Welcome, WireLimits,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::http::error_response;
+use crate::hub::{ConnHandle, Session};
+
+/// Frames written before one flush, at most.
+const MAX_COALESCE: usize = 64;
+/// How long the writer tries to deliver a close frame to a peer that may not be reading.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Query parameters of `GET /ws`.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// A token, for clients that cannot set headers.
+    token: Option<String>,
+}
+
+/// `GET /ws`: negotiates the codec, checks any token, and upgrades.
+pub async fn upgrade(
+    State(app): State<AppState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let codec = match negotiate(&headers) {
+        Ok(codec) => codec,
+        Err(response) => return response,
+    };
+    let token = bearer_token(&headers).or(query.token);
+    let identity = match token {
+        Some(token) => match app.verifier().verify(&token) {
+            Ok(identity) => Some(identity),
+            Err(cause) => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    cause.error_code(),
+                    cause.to_string(),
+                );
+            }
+        },
+        None => None,
+    };
+    if app.shutdown().is_cancelled() {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server is shutting down; reconnect to another node or retry shortly".into(),
+        );
+    }
+    let Some(slot) = app.reserve_socket() else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            format!(
+                "the server is at its connection limit ({}); retry later",
+                app.config().max_connections
+            ),
+        );
+    };
+    // Frames up to the protocol limit get a clear `error` frame from the decoder; the WebSocket
+    // layer only cuts off frames far beyond it.
+    let hard_cap = app
+        .config()
+        .limits
+        .max_frame_bytes
+        .saturating_mul(4)
+        .max(16 * 1024);
+    upgrade
+        .protocols([codec.subprotocol()])
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .on_upgrade(move |socket| {
+            let tracker = app.tracker().clone();
+            tracker.track_future(async move {
+                run(app, socket, codec, identity).await;
+                drop(slot);
+            })
+        })
+}
+
+/// Picks the codec from `Sec-WebSocket-Protocol`, or refuses an offer of only unknown names.
+fn negotiate(headers: &HeaderMap) -> Result<Codec, Response> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if offered.is_empty() {
+        return Ok(Codec::Json);
+    }
+    offered
+        .iter()
+        .find_map(|name| Codec::from_subprotocol(name))
+        .ok_or_else(|| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidMessage,
+                format!(
+                    "unsupported WebSocket subprotocol {}; use {} or {}",
+                    offered.join(", "),
+                    Codec::Json.subprotocol(),
+                    Codec::MsgPack.subprotocol()
+                ),
+            )
+        })
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// Milliseconds since `base` at which the peer was last heard from.
+struct LastSeen {
+    base: Instant,
+    millis: AtomicU64,
+}
+
+impl LastSeen {
+    fn new() -> LastSeen {
+        LastSeen {
+            base: Instant::now(),
+            millis: AtomicU64::new(0),
+        }
+    }
+    fn touch(&self) {
+        self.millis
+            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn silence(&self) -> Duration {
+        self.base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
+    }
+}
+
+async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Identity>) {
+    let (mut sink, mut stream) = socket.split();
+    let (identity, auth_ref) = match identity {
+        Some(identity) => (identity, None),
+        None => match authenticate(&app, codec, &mut sink, &mut stream).await {
+            Some(authenticated) => authenticated,
+            None => return,
+        },
+    };
+    let span = tracing::debug_span!("conn", tenant = %identity.tenant, user = %identity.user);
+    let _entered = span.enter();
+    let (mut session, frames) = app.hub().connect(identity, codec);
+    let handle = Arc::clone(session.handle());
+    session.send(&welcome(&app, &session, auth_ref));
+
+    let last_seen = Arc::new(LastSeen::new());
+    let writer = tokio::spawn(write_loop(
+        sink,
+        frames,
+        Arc::clone(&handle),
+        app.config().heartbeat,
+        Arc::clone(&last_seen),
+        app.shutdown().clone(),
+    ));
+    read_loop(&app, &mut session, &mut stream, &last_seen).await;
+    // Leave every room now (presence must not wait for the close handshake), then let the
+    // writer send the close frame.
+    drop(session);
+    handle.finish();
+    if let Err(cause) = writer.await {
+        tracing::error!(%cause, "writer task failed");
+    }
+}
+
+fn welcome(app: &AppState, session: &Session, reference: Option<Ref>) -> ServerMessage {
+    let config = app.config();
+    let identity = session.identity();
+    ServerMessage::Welcome(Welcome {
+        reference,
+        conn_id: session.handle().id.to_string(),
+        user: identity.user.clone(),
+        tenant: identity.tenant.clone(),
+        role: identity.role.as_str().to_owned(),
+        heartbeat_ms: config.heartbeat.as_millis() as u64,
+        limits: WireLimits {
+            max_frame_bytes: config.limits.max_frame_bytes as u64,
+            max_room_id_len: config.limits.max_room_id_len as u64,
+            max_payload_depth: config.limits.max_payload_depth as u64,
+            publish_per_sec: u64::from(config.publish_rate),
+            publish_burst: u64::from(config.publish_burst),
+            max_rooms: config.max_rooms_per_conn as u64,
+        },
+    })
+}
+
+/// Waits for an `auth` frame. Answers `ping`, refuses everything else with `unauthenticated`.
+async fn authenticate(
+    app: &AppState,
+    codec: Codec,
+    sink: &mut Sink,
+    stream: &mut Stream,
+) -> Option<(Identity, Option<Ref>)> {
+    let deadline = tokio::time::sleep(app.config().auth_timeout);
+    tokio::pin!(deadline);
+    loop {
+        let next = tokio::select! {
+            _ = &mut deadline => {
+                close_now(sink, Some(CloseCode::AuthTimeout)).await;
+                return None;
+            }
+            _ = app.shutdown().cancelled() => {
+                close_now(sink, Some(CloseCode::Reconnect)).await;
+                return None;
+            }
+            next = stream.next() => next,
+        };
+        let (bytes, binary) = match next {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+            Some(Ok(Message::Text(text))) => (Bytes::from(text), false),
+            Some(Ok(Message::Binary(bytes))) => (bytes, true),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+        };
+        let answer = match decode(app, codec, &bytes, binary) {
+            Err(error) => error,
+            Ok(Decoded {
+                message: ClientMessage::Auth { reference, token },
+                ..
+            }) => match app.verifier().verify(&token) {
+                Ok(identity) => return Some((identity, reference)),
+                Err(cause) => {
+                    let error = error_frame(reference, cause.error_code(), cause.to_string());
+                    let _sent = sink
+                        .send(to_message(codec, crate::hub::encode(codec, &error)))
+                        .await;
+                    close_now(sink, Some(CloseCode::AuthFailed)).await;
+                    return None;
+                }
+            },
+            Ok(Decoded {
+                message: ClientMessage::Ping { reference },
+                ..
+            }) => ServerMessage::Pong(Pong { reference }),
+            Ok(Decoded { message, .. }) => error_frame(
+                message.reference().cloned(),
+                ErrorCode::Unauthenticated,
+                ErrorCode::Unauthenticated.sentence().to_owned(),
+            ),
+        };
+        if sink
+            .send(to_message(codec, crate::hub::encode(codec, &answer)))
+            .await
+            .is_err()
+        {
+            return None;
+        }
+    }
+}
+
+async fn read_loop(
+    app: &AppState,
+    session: &mut Session,
+    stream: &mut Stream,
+    last_seen: &LastSeen,
+) {
+    let handle = Arc::clone(session.handle());
+    let quota =
+        Quota::per_second(NonZeroU32::new(app.config().publish_rate).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(app.config().publish_burst).unwrap_or(NonZeroU32::MIN));
+    let limiter = RateLimiter::direct(quota);
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = handle.closed() => return,
+            next = stream.next() => next,
+        };
+        let message = match next {
+            None => return,
+            Some(Err(cause)) => {
+                if is_capacity_error(cause) {
+                    handle.close(CloseCode::FrameTooLarge);
+                }
+                return;
+            }
+            Some(Ok(message)) => message,
+        };
+        last_seen.touch();
+        match message {
+            Message::Text(text) => handle_frame(app, session, &limiter, text.as_bytes(), false),
+            Message::Binary(bytes) => handle_frame(app, session, &limiter, &bytes, true),
+            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Close(_) => return,
+        }
+    }
+}
+
+fn is_capacity_error(cause: axum::Error) -> bool {
+    let inner = cause.into_inner();
+    match inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+        Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) => true,
+        Some(other) => {
+            tracing::debug!(cause = %other, "socket read failed");
+            false
+        }
+        None => {
+            tracing::debug!(cause = %inner, "socket read failed");
+            false
+        }
+    }
+}
+
+fn decode(
+    app: &AppState,
+    codec: Codec,
+    bytes: &[u8],
+    binary: bool,
+) -> Result<Decoded, ServerMessage> {
+    if binary != codec.is_binary() {
+        metrics::counter!("classhub_frames_in_total", "type" => "invalid").increment(1);
+        let sentence = ErrorCode::WrongFrameKind.sentence().to_owned();
+        return Err(error_frame(None, ErrorCode::WrongFrameKind, sentence));
+    }
+    match codec.decode(bytes, &app.config().limits) {
+        Ok(decoded) => {
+            metrics::counter!("classhub_frames_in_total", "type" => decoded.message.type_name())
+                .increment(1);
+            Ok(decoded)
+        }
+        Err(error) => {
+            metrics::counter!("classhub_frames_in_total", "type" => "invalid").increment(1);
+            Err(error_frame(error.reference, error.code, error.message))
+        }
+    }
+}
+
+fn handle_frame(
+    app: &AppState,
+    session: &mut Session,
+    limiter: &DefaultDirectRateLimiter,
+    bytes: &[u8],
+    binary: bool,
+) {
+    let codec = session.handle().codec;
+    let Decoded { message, room } = match decode(app, codec, bytes, binary) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            session.send(&error);
+            return;
+        }
+    };
+    let reference = message.reference().cloned();
+    let answer = match (message, room) {
+        (ClientMessage::Auth { reference, .. }, _) => Some(error_frame(
+            reference,
+            ErrorCode::AlreadyAuthenticated,
+            ErrorCode::AlreadyAuthenticated.sentence().to_owned(),
+        )),
+        (ClientMessage::Ping { reference }, _) => Some(ServerMessage::Pong(Pong { reference })),
+        (
+            ClientMessage::Join {
+                reference,
+                since,
+                presence,
+                ..
+            },
+            Some(room),
+        ) => session
+            .join(room, since, presence, reference.clone())
+            .err()
+            .map(|error| error_frame(reference, error.error_code(), error.to_string())),
+        (ClientMessage::Leave { reference, .. }, Some(room)) => match session.leave(&room) {
+            Ok(()) => reply(reference, None),
+            Err(error) => Some(error_frame(
+                reference,
+                error.error_code(),
+                error.to_string(),
+            )),
+        },
+        (
+            ClientMessage::Publish {
+                reference,
+                kind,
+                data,
+                id,
+                ..
+            },
+            Some(room),
+        ) => {
+            if let Some(refusal) = rate_limited(limiter, &reference) {
+                Some(refusal)
+            } else {
+                match session.publish(&room, kind, data, id) {
+                    Ok(seq) => reply(reference, Some(seq)),
+                    Err(error) => Some(error_frame(
+                        reference,
+                        error.error_code(),
+                        error.to_string(),
+                    )),
+                }
+            }
+        }
+        (
+            ClientMessage::Presence {
+                reference, state, ..
+            },
+            Some(room),
+        ) => {
+            if let Some(refusal) = rate_limited(limiter, &reference) {
+                Some(refusal)
+            } else {
+                match session.set_presence(&room, state) {
+                    Ok(()) => reply(reference, None),
+                    Err(error) => Some(error_frame(
+                        reference,
+                        error.error_code(),
+                        error.to_string(),
+                    )),
+                }
+            }
+        }
+        (
+            ClientMessage::Join { .. }
+            | ClientMessage::Leave { .. }
+            | ClientMessage::Publish { .. }
+            | ClientMessage::Presence { .. },
+            None,
+        ) => {
+            tracing::error!("decoder returned a room message without its room");
+            Some(error_frame(
+                reference,
+                ErrorCode::Internal,
+                ErrorCode::Internal.sentence().to_owned(),
+            ))
+        }
+    };
+    if let Some(answer) = answer {
+        session.send(&answer);
+    }
+}
+
+fn rate_limited(
+    limiter: &DefaultDirectRateLimiter,
+    reference: &Option<Ref>,
+) -> Option<ServerMessage> {
+    let not_until = limiter.check().err()?;
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let retry_after_ms = (wait.as_millis() as u64).max(1);
+    Some(ServerMessage::Error(ErrorBody {
+        reference: reference.clone(),
+        code: ErrorCode::RateLimited.code(),
+        message: format!("publish rate limit reached; retry after {retry_after_ms} ms"),
+        retry_after_ms: Some(retry_after_ms),
+    }))
+}
+
+/// A `reply` when the client asked for one (by sending a `ref`).
+fn reply(reference: Option<Ref>, seq: Option<u64>) -> Option<ServerMessage> {
+    reference.map(|reference| ServerMessage::Reply(Reply { reference, seq }))
+}
+
+fn error_frame(reference: Option<Ref>, code: ErrorCode, message: String) -> ServerMessage {
+    let retry_after_ms = code.is_retryable().then_some(1000);
+    ServerMessage::Error(ErrorBody {
+        reference,
+        code: code.code(),
+        message,
+        retry_after_ms,
+    })
+}
+
+fn to_message(codec: Codec, frame: Bytes) -> Message {
+    if codec.is_binary() {
+        return Message::Binary(frame);
+    }
+    // serde_json always writes UTF-8, so the check passes; the clone is a reference count.
+    match Utf8Bytes::try_from(frame.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(cause) => {
+            tracing::error!(%cause, "encoded JSON frame is not UTF-8; sending it as binary");
+            Message::Binary(frame)
+        }
+    }
+}
+
+enum Step {
+    Frame(Bytes),
+    Heartbeat,
+}
+
+async fn write_loop(
+    mut sink: Sink,
+    mut frames: mpsc::Receiver<Bytes>,
+    handle: Arc<ConnHandle>,
+    heartbeat: Duration,
+    last_seen: Arc<LastSeen>,
+    shutdown: CancellationToken,
+) {
+    let codec = handle.codec;
+    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let step = tokio::select! {
+            biased;
+            _ = handle.closed() => break,
+            frame = frames.recv() => match frame {
+                Some(frame) => Step::Frame(frame),
+                None => break,
+            },
+            _ = ticker.tick() => Step::Heartbeat,
+        };
+        let io = async {
+            match step {
+                Step::Frame(first) => {
+                    let mut batch = 1;
+                    sink.feed(to_message(codec, first)).await?;
+                    while batch < MAX_COALESCE {
+                        let Ok(frame) = frames.try_recv() else { break };
+                        sink.feed(to_message(codec, frame)).await?;
+                        batch += 1;
+                    }
+                    metrics::histogram!("classhub_writer_batch_frames").record(batch as f64);
+                    sink.flush().await
+                }
+                Step::Heartbeat => {
+                    if last_seen.silence() > heartbeat * 2 {
+                        handle.close(CloseCode::HeartbeatTimeout);
+                        return Ok(());
+                    }
+                    metrics::histogram!("classhub_conn_queue_depth").record(handle.queued() as f64);
+                    sink.send(Message::Ping(Bytes::new())).await
+                }
+            }
+        };
+        let written = tokio::select! {
+            biased;
+            _ = handle.closed() => break,
+            written = io => written,
+        };
+        if let Err(cause) = written {
+            tracing::debug!(%cause, "socket write failed");
+            handle.finish();
+            return;
+        }
+    }
+    let code = handle
+        .close_code()
+        .or_else(|| shutdown.is_cancelled().then_some(CloseCode::Reconnect));
+    close_now(&mut sink, code).await;
+}
+
+/// Sends a close frame (normal closure when `code` is `None`) and closes the sink, giving up after
+/// [`CLOSE_WRITE_TIMEOUT`] on a peer that does not read.
+async fn close_now(sink: &mut Sink, code: Option<CloseCode>) {
+    let frame = match code {
+        Some(code) => CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        },
+        None => CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from_static("bye"),
+        },
+    };
+    let closing = async {
+        sink.send(Message::Close(Some(frame))).await?;
+        sink.close().await
+    };
+    if let Ok(Err(cause)) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, closing).await {
+        tracing::debug!(%cause, "close handshake failed");
+    }
+}
