@@ -75,15 +75,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
     let data_dir = config.data_dir.clone();
     let server = server::start(config).await?;
-    println!("classhub listening on http://{}", server.local_addr());
-    println!(
-        "  mint a token: classhub token --data-dir {} --tenant demo --role educator --sub t1",
+    announce(&format!(
+        "classhub listening on http://{}\n  mint a token: classhub token --data-dir {} --tenant demo --role educator --sub t1",
+        server.local_addr(),
         data_dir.display()
-    );
+    ));
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Prints to stdout for people and scripts; a closed stdout (a script that read the first line
+/// and went away) must not stop the server, so a failed write is only logged.
+fn announce(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(cause) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        tracing::warn!(%cause, "cannot write to stdout");
+    }
 }
 
 async fn wait_for_signal() {

@@ -59,7 +59,9 @@ pub async fn upgrade(
 ) -> Response {
     let codec = match negotiate(&headers) {
         Ok(codec) => codec,
-        Err(response) => return response,
+        Err(refusal) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidMessage, refusal);
+        }
     };
     let token = bearer_token(&headers).or(query.token);
     let identity = match token {
@@ -113,8 +115,9 @@ pub async fn upgrade(
         })
 }
 
-/// Picks the codec from `Sec-WebSocket-Protocol`, or refuses an offer of only unknown names.
-fn negotiate(headers: &HeaderMap) -> Result<Codec, Response> {
+/// Picks the codec from `Sec-WebSocket-Protocol`, or says why an offer of only unknown names is
+/// refused.
+fn negotiate(headers: &HeaderMap) -> Result<Codec, String> {
     let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -130,15 +133,11 @@ fn negotiate(headers: &HeaderMap) -> Result<Codec, Response> {
         .iter()
         .find_map(|name| Codec::from_subprotocol(name))
         .ok_or_else(|| {
-            error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidMessage,
-                format!(
-                    "unsupported WebSocket subprotocol {}; use {} or {}",
-                    offered.join(", "),
-                    Codec::Json.subprotocol(),
-                    Codec::MsgPack.subprotocol()
-                ),
+            format!(
+                "unsupported WebSocket subprotocol {}; use {} or {}",
+                offered.join(", "),
+                Codec::Json.subprotocol(),
+                Codec::MsgPack.subprotocol()
             )
         })
 }
@@ -261,7 +260,7 @@ async fn authenticate(
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
         };
         let answer = match decode(app, codec, &bytes, binary) {
-            Err(error) => error,
+            Err(error) => ServerMessage::Error(error),
             Ok(Decoded {
                 message: ClientMessage::Auth { reference, token },
                 ..
@@ -348,16 +347,11 @@ fn is_capacity_error(cause: axum::Error) -> bool {
     }
 }
 
-fn decode(
-    app: &AppState,
-    codec: Codec,
-    bytes: &[u8],
-    binary: bool,
-) -> Result<Decoded, ServerMessage> {
+fn decode(app: &AppState, codec: Codec, bytes: &[u8], binary: bool) -> Result<Decoded, ErrorBody> {
     if binary != codec.is_binary() {
         metrics::counter!("classhub_frames_in_total", "type" => "invalid").increment(1);
         let sentence = ErrorCode::WrongFrameKind.sentence().to_owned();
-        return Err(error_frame(None, ErrorCode::WrongFrameKind, sentence));
+        return Err(error_body(None, ErrorCode::WrongFrameKind, sentence));
     }
     match codec.decode(bytes, &app.config().limits) {
         Ok(decoded) => {
@@ -367,7 +361,7 @@ fn decode(
         }
         Err(error) => {
             metrics::counter!("classhub_frames_in_total", "type" => "invalid").increment(1);
-            Err(error_frame(error.reference, error.code, error.message))
+            Err(error_body(error.reference, error.code, error.message))
         }
     }
 }
@@ -383,7 +377,7 @@ fn handle_frame(
     let Decoded { message, room } = match decode(app, codec, bytes, binary) {
         Ok(decoded) => decoded,
         Err(error) => {
-            session.send(&error);
+            session.send(&ServerMessage::Error(error));
             return;
         }
     };
@@ -498,13 +492,17 @@ fn reply(reference: Option<Ref>, seq: Option<u64>) -> Option<ServerMessage> {
 }
 
 fn error_frame(reference: Option<Ref>, code: ErrorCode, message: String) -> ServerMessage {
+    ServerMessage::Error(error_body(reference, code, message))
+}
+
+fn error_body(reference: Option<Ref>, code: ErrorCode, message: String) -> ErrorBody {
     let retry_after_ms = code.is_retryable().then_some(1000);
-    ServerMessage::Error(ErrorBody {
+    ErrorBody {
         reference,
         code: code.code(),
         message,
         retry_after_ms,
-    })
+    }
 }
 
 fn to_message(codec: Codec, frame: Bytes) -> Message {

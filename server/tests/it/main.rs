@@ -1,1 +1,13 @@
+//! Integration tests of the `classhub` server over real sockets on 127.0.0.1:0 with a
+//! tokio-tungstenite client. One binary, one module per concern; `support` starts servers and
+//! speaks the protocol.
 
+mod auth;
+mod codecs;
+mod errors;
+mod limits;
+mod presence;
+mod recovery;
+mod shutdown;
+mod slow_consumer;
+mod support;

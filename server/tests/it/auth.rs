@@ -1,0 +1,199 @@
+//! Authentication and permissions: tokens by query, header or `auth` frame; expired and forged
+//! tokens refused; tenants never crossed; roles limit what may be joined and published.
+
+use std::time::Duration;
+
+use protocol::{CloseCode, ErrorCode, ServerMessage};
+use serde_json::json;
+use server::auth::{self, Role};
+
+use crate::support::{
+    Auth, Client, SECRET, identity, refused, start_server, start_with, token, token_for,
+};
+
+#[tokio::test]
+async fn tokens_work_by_query_header_and_auth_frame() {
+    let test = start_server().await;
+    let teacher_token = token("acme", Role::Educator, "t1");
+
+    let mut by_header = Client::open(test.addr, Auth::Header(&teacher_token), None)
+        .await
+        .expect("header");
+    let welcome = by_header.welcome().await;
+    assert_eq!(
+        (
+            welcome.user.as_str(),
+            welcome.tenant.as_str(),
+            welcome.role.as_str()
+        ),
+        ("t1", "acme", "educator")
+    );
+
+    let mut by_frame = Client::open(test.addr, Auth::None, None)
+        .await
+        .expect("no token yet");
+    let refused_join = by_frame
+        .expect_error(json!({"type": "join", "room": "class:acme:c1"}))
+        .await;
+    assert_eq!(refused_join.code, ErrorCode::Unauthenticated.code());
+    by_frame.ping().await;
+    by_frame
+        .send(json!({"type": "auth", "ref": 77, "token": teacher_token}))
+        .await;
+    let welcome = by_frame.welcome().await;
+    assert_eq!(welcome.reference, Some(protocol::Ref::Int(77)));
+    by_frame.join("class:acme:c1").await;
+    let again = by_frame
+        .expect_error(json!({"type": "auth", "token": teacher_token}))
+        .await;
+    assert_eq!(again.code, ErrorCode::AlreadyAuthenticated.code());
+}
+
+#[tokio::test]
+async fn expired_and_forged_tokens_are_refused() {
+    let test = start_server().await;
+    let mut claims = auth::claims_for(&identity("acme", Role::Student, "s1"), Duration::ZERO);
+    claims.exp -= 3600;
+    let expired = auth::mint(SECRET, &claims).expect("mint");
+    let forged = auth::mint(
+        "not-the-server-secret-at-all",
+        &auth::claims_for(&identity("acme", Role::Admin, "x"), Duration::from_secs(60)),
+    )
+    .expect("mint");
+
+    let (status, body) = refused(
+        Client::open(test.addr, Auth::Query(&expired), None)
+            .await
+            .err()
+            .expect("expired refused"),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_u64()),
+        (401, Some(u64::from(ErrorCode::TokenExpired.code())))
+    );
+    let (status, body) = refused(
+        Client::open(test.addr, Auth::Header(&forged), None)
+            .await
+            .err()
+            .expect("forged refused"),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_u64()),
+        (401, Some(u64::from(ErrorCode::InvalidToken.code())))
+    );
+
+    // By frame: an error, then the auth-failed close.
+    let mut client = Client::open(test.addr, Auth::None, None)
+        .await
+        .expect("open");
+    client
+        .send(json!({"type": "auth", "ref": 1, "token": forged}))
+        .await;
+    let ServerMessage::Error(error) = client.recv().await else {
+        panic!("error frame")
+    };
+    assert_eq!(error.code, ErrorCode::InvalidToken.code());
+    assert_eq!(
+        client.close_code().await,
+        Some(CloseCode::AuthFailed.code())
+    );
+}
+
+#[tokio::test]
+async fn a_socket_that_never_authenticates_is_closed() {
+    let test = start_with(|config| config.auth_timeout = Duration::from_millis(200)).await;
+    let mut client = Client::open(test.addr, Auth::None, None)
+        .await
+        .expect("open");
+    assert_eq!(
+        client.close_code().await,
+        Some(CloseCode::AuthTimeout.code())
+    );
+}
+
+#[tokio::test]
+async fn tenants_and_roles_bound_what_may_be_joined_and_published() {
+    let test = start_server().await;
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    let mut outsider = Client::connect(test.addr, &token("globex", Role::Admin, "a9")).await;
+
+    let forbidden = ErrorCode::Forbidden.code();
+    let cross_tenant = outsider
+        .expect_error(json!({"type": "join", "room": "class:acme:c1"}))
+        .await;
+    assert_eq!(cross_tenant.code, forbidden);
+    assert!(cross_tenant.message.contains("another tenant"));
+    let cross_publish = outsider
+        .expect_error(
+            json!({"type": "publish", "room": "class:acme:c1", "kind": "announce", "data": {}}),
+        )
+        .await;
+    assert_eq!(cross_publish.code, forbidden);
+
+    student.join("class:acme:c1").await;
+    student.join("user:acme:s1").await;
+    let other_user_room = student
+        .expect_error(json!({"type": "join", "room": "user:acme:s2"}))
+        .await;
+    assert_eq!(other_user_room.code, forbidden);
+    let non_chat = student
+        .expect_error(
+            json!({"type": "publish", "room": "class:acme:c1", "kind": "reward", "data": {}}),
+        )
+        .await;
+    assert_eq!(non_chat.code, forbidden);
+    assert!(non_chat.message.contains("reward"));
+    let not_joined = student
+        .expect_error(
+            json!({"type": "publish", "room": "class:acme:c2", "kind": "chat", "data": {}}),
+        )
+        .await;
+    assert_eq!(not_joined.code, ErrorCode::NotJoined.code());
+    student
+        .publish("class:acme:c1", "chat", json!({"text": "hello"}))
+        .await;
+
+    // Educators publish commands without joining; members receive them as `command` frames, and
+    // a publish into a user room arrives as a `notification`.
+    teacher.publish("class:acme:c1", "freeze", json!({})).await;
+    let command = student
+        .recv_until(|message| matches!(message, ServerMessage::Command(_)))
+        .await;
+    let ServerMessage::Command(body) = command else {
+        unreachable!()
+    };
+    assert_eq!((body.kind.as_str(), body.from.as_str()), ("freeze", "t1"));
+    teacher
+        .publish("user:acme:s1", "message", json!({"text": "well done"}))
+        .await;
+    let notification = student
+        .recv_until(|message| matches!(message, ServerMessage::Notification(_)))
+        .await;
+    let ServerMessage::Notification(body) = notification else {
+        unreachable!()
+    };
+    assert_eq!(body.room, "user:acme:s1");
+
+    // Parents join their children's user rooms only.
+    let parent = server::auth::Identity {
+        children: vec!["s1".into()],
+        ..identity("acme", Role::Parent, "p1")
+    };
+    let mut parent = Client::connect(test.addr, &token_for(&parent)).await;
+    parent.join("user:acme:s1").await;
+    assert_eq!(
+        parent
+            .expect_error(json!({"type": "join", "room": "user:acme:s2"}))
+            .await
+            .code,
+        forbidden
+    );
+    assert_eq!(
+        parent
+            .expect_error(json!({"type": "join", "room": "class:acme:c1"}))
+            .await
+            .code,
+        forbidden
+    );
+}

@@ -1,0 +1,161 @@
+//! Every limit is configurable and enforced: publish rate, rooms per connection, connections,
+//! heartbeat silence, and the empty-room grace period. Also `/health` and `/metrics`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use protocol::{CloseCode, ErrorCode};
+use serde_json::{Value, json};
+use server::auth::Role;
+
+use crate::support::{
+    Auth, Client, eventually, http_get, refused, start_server, start_with, token,
+};
+
+#[tokio::test]
+async fn publishing_faster_than_the_rate_limit_is_answered_with_a_retryable_error() {
+    let test = start_with(|config| {
+        config.publish_rate = 1;
+        config.publish_burst = 2;
+    })
+    .await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.publish("class:acme:c1", "note", json!({})).await;
+    teacher.publish("class:acme:c1", "note", json!({})).await;
+    let error = teacher
+        .expect_error(
+            json!({"type": "publish", "room": "class:acme:c1", "kind": "note", "data": {}}),
+        )
+        .await;
+    assert_eq!(error.code, ErrorCode::RateLimited.code());
+    assert!(
+        error
+            .retry_after_ms
+            .is_some_and(|wait| wait > 0 && wait <= 1000),
+        "{error:?}"
+    );
+    teacher.ping().await;
+}
+
+#[tokio::test]
+async fn a_connection_may_join_only_so_many_rooms() {
+    let test = start_with(|config| config.max_rooms_per_conn = 2).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join("class:acme:c1").await;
+    teacher.join("class:acme:c2").await;
+    teacher.join("class:acme:c2").await; // rejoining is not another room
+    let error = teacher
+        .expect_error(json!({"type": "join", "room": "class:acme:c3"}))
+        .await;
+    assert_eq!(error.code, ErrorCode::TooManyRooms.code());
+    teacher
+        .send(json!({"type": "leave", "room": "class:acme:c1"}))
+        .await;
+    teacher.join("class:acme:c3").await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_with_503() {
+    let test = start_with(|config| config.max_connections = 1).await;
+    let _first = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    let error = Client::open(
+        test.addr,
+        Auth::Query(&token("acme", Role::Student, "s2")),
+        None,
+    )
+    .await
+    .err()
+    .expect("refused");
+    let (status, body) = refused(error);
+    assert_eq!(status, 503);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("connection limit"))
+    );
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_by_the_heartbeat() {
+    let test = start_with(|config| config.heartbeat = Duration::from_millis(100)).await;
+    let mut alive = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    let mut silent = Client::open(
+        test.addr,
+        Auth::Query(&token("acme", Role::Student, "s2")),
+        None,
+    )
+    .await
+    .expect("open");
+    // The live client keeps reading (tungstenite answers the server's pings as it reads); the
+    // silent one reads nothing, so answers no pings, for well over two intervals.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reading = tokio::spawn(async move {
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return alive,
+                frame = alive.ws.next() => assert!(matches!(frame, Some(Ok(_))), "live client closed: {frame:?}"),
+            }
+        }
+    });
+    let hub = test.server.app().hub().clone();
+    eventually("the silent socket to be dropped", || {
+        hub.connection_count() == 1
+    })
+    .await;
+    assert_eq!(
+        silent.close_code().await,
+        Some(CloseCode::HeartbeatTimeout.code())
+    );
+    stop.send(()).expect("reader running");
+    let mut alive = reading.await.expect("reader task");
+    alive.ping().await;
+}
+
+#[tokio::test]
+async fn empty_rooms_are_dropped_after_the_grace_period() {
+    let test = start_with(|config| config.room_grace = Duration::from_millis(100)).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    let joined = teacher.join("class:acme:c1").await;
+    teacher.publish("class:acme:c1", "note", json!({})).await;
+    let hub = test.server.app().hub().clone();
+    assert_eq!(hub.room_count(), 1);
+    teacher
+        .send(json!({"type": "leave", "room": "class:acme:c1"}))
+        .await;
+    eventually("the empty room to be dropped", || hub.room_count() == 0).await;
+    // A new life of the room has a new epoch, so old positions are not recovered.
+    let rejoined = teacher
+        .join_with(json!({"room": "class:acme:c1", "since": {"epoch": joined.epoch, "seq": 1}}))
+        .await;
+    assert_ne!(rejoined.epoch, joined.epoch);
+    assert!(!rejoined.recovered);
+    assert_eq!(rejoined.seq, 0);
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_live_counts() {
+    let test = start_server().await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join("class:acme:c1").await;
+    let (status, body) = http_get(test.addr, "/health").await;
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["connections"], 1);
+    assert_eq!(health["rooms"], 1);
+    assert!(health["version"].is_string() && health["uptime_secs"].is_u64());
+
+    let (status, metrics) = http_get(test.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "classhub_connections",
+        "classhub_rooms",
+        "classhub_frames_in_total{type=\"join\"}",
+        "classhub_frames_out_total{type=\"joined\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
+    let (status, _) = http_get(test.addr, "/nope").await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,87 @@
+//! Backpressure: a member that stops reading is closed with the slow-consumer code while every
+//! other member still gets every event, in order.
+
+use protocol::{CloseCode, ServerMessage};
+use serde_json::json;
+use server::auth::Role;
+
+use crate::support::{Client, PATIENCE, event_parts, start_with, token};
+
+const ROOM: &str = "class:acme:c1";
+const EVENTS: u64 = 3000;
+/// The publisher stays at most this many events ahead of the reading member.
+const WINDOW: u64 = 16;
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
+    let test = start_with(|config| config.conn_queue_len = 64).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    let mut reader = Client::connect(test.addr, &token("acme", Role::Student, "reader")).await;
+    let mut stalled = Client::connect(test.addr, &token("acme", Role::Student, "stalled")).await;
+    reader.join(ROOM).await;
+    stalled.join(ROOM).await;
+
+    // The reader reads everything concurrently; the stalled client reads nothing for now.
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader_progress = std::sync::Arc::clone(&progress);
+    let reading = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        let mut leaves = Vec::new();
+        while seqs.len() < EVENTS as usize {
+            match reader.recv().await {
+                ServerMessage::PresenceDiff(diff) => leaves.extend(diff.leaves),
+                message => {
+                    if let Some((seq, _, _)) = event_parts(&message) {
+                        seqs.push(seq);
+                        reader_progress
+                            .store(seqs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        (seqs, leaves, reader)
+    });
+
+    // ~24 MB of events: far more than the stalled socket's queue and kernel buffers hold. The
+    // publisher waits for the reading member, so only the stalled one falls behind.
+    let filler = "x".repeat(8000);
+    for n in 0..EVENTS {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while n > progress.load(std::sync::atomic::Ordering::Relaxed) + WINDOW {
+            assert!(!reading.is_finished(), "the reading member stopped early");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the reading member stopped receiving"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        teacher.send(json!({"type": "publish", "room": ROOM, "kind": "tick", "data": {"n": n, "filler": filler}})).await;
+    }
+    let (seqs, mut leaves, mut reader) = reading.await.expect("reader task");
+    assert_eq!(
+        seqs,
+        (1..=EVENTS).collect::<Vec<_>>(),
+        "the reading member got every event in order"
+    );
+
+    if leaves.is_empty() {
+        let ServerMessage::PresenceDiff(diff) = reader
+            .recv_until(|message| matches!(message, ServerMessage::PresenceDiff(_)))
+            .await
+        else {
+            unreachable!()
+        };
+        leaves = diff.leaves;
+    }
+    assert_eq!(leaves.len(), 1);
+    assert_eq!(
+        (leaves[0].user.as_str(), leaves[0].reason.as_str()),
+        ("stalled", "slow_consumer")
+    );
+
+    // When the stalled client finally reads, it finds the slow-consumer close after a prefix.
+    assert_eq!(
+        stalled.close_code().await,
+        Some(CloseCode::SlowConsumer.code())
+    );
+}
