@@ -1,0 +1,87 @@
+//! Errors of the store and the sink, with their retry policy.
+
+/// A database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `postgres://…` nor `sqlite:…`.
+    #[error(
+        "unsupported database URL {0:?}; use postgres://user@host/db or sqlite:path/to/file.db"
+    )]
+    UnsupportedUrl(String),
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A statement failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the same statement may succeed later (the database was unreachable, busy or
+    /// restarting) rather than being refused for what it contains.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::UnsupportedUrl(_) | StoreError::Migrate(_) => false,
+            StoreError::Connect(_) => true,
+            StoreError::Query(error) => is_transient(error),
+        }
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(database) => {
+            let code = database.code().unwrap_or_default();
+            if database
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                code.parse::<i64>()
+                    .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+            } else {
+                // SQLSTATE classes: 08 connection, 53 resources, 57P0x shutdown or restart,
+                // 40001/40P01 serialization failure or deadlock.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P0")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Why a durable event was not stored. Never returned for an event that was committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// The database stayed unreachable until shutdown gave up; send the event again later.
+    #[error("the database was unavailable and the server is shutting down; retry the event")]
+    Unavailable,
+    /// The database refused this event for its content.
+    #[error("the database refused this event: {0}")]
+    Rejected(String),
+    /// The sink stopped without answering (a bug); the event may or may not be stored.
+    #[error("the event sink stopped unexpectedly; retry the event")]
+    Stopped,
+}
+
+impl SinkError {
+    /// Whether sending the same event (same id) again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SinkError::Unavailable | SinkError::Stopped => true,
+            SinkError::Rejected(_) => false,
+        }
+    }
+}

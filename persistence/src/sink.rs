@@ -1,0 +1,302 @@
+//! The event sink: write-behind with group commit.
+//!
+//! Publishers reserve a place in a bounded queue ([`EventSink::reserve`]; a full queue is a
+//! [`SinkRefused`], which the server turns into a retryable error — never a silent drop), fan
+//! the event out, then submit it and get an [`Ack`]. One flusher task takes whatever is queued,
+//! up to `batch_rows` rows or `batch_interval` after the first, writes it in one transaction, and
+//! only then resolves each event's ack. When the database is unreachable it retries the same
+//! batch with exponential back-off while the queue fills and new events are refused; when the
+//! database returns, everything queued is written exactly once (ids make retries idempotent).
+//!
+//! Shutdown ([`SinkTask::close`]): stop taking new events, write everything already accepted,
+//! and give up (failing, never acknowledging) only when the database stays down past the
+//! deadline.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{SinkError, StoreError};
+use crate::event::DurableEvent;
+use crate::store::Store;
+
+/// Resolves once the event's transaction committed (`Ok`), or with why it never will.
+pub type Ack = oneshot::Receiver<Result<(), SinkError>>;
+
+/// Sink tunables.
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    /// Most rows per transaction.
+    pub batch_rows: usize,
+    /// Longest wait after the first queued row before writing.
+    pub batch_interval: Duration,
+    /// Events queued (not yet in a batch) before new ones are refused.
+    pub queue_len: usize,
+    /// First retry delay after a failed write.
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        SinkSettings {
+            batch_rows: 1000,
+            batch_interval: Duration::from_millis(50),
+            queue_len: 100_000,
+            retry_min: Duration::from_millis(50),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The queue is full (the database is slow or down); refuse and let the client retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the durable-event queue is full ({queue_len} events); retry shortly")]
+pub struct SinkRefused {
+    /// The configured queue length.
+    pub queue_len: usize,
+}
+
+struct Pending {
+    event: DurableEvent,
+    ack: oneshot::Sender<Result<(), SinkError>>,
+}
+
+/// The publishers' handle. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    queue: mpsc::Sender<Pending>,
+    queue_len: usize,
+}
+
+/// A reserved place in the queue: submitting cannot fail.
+#[derive(Debug)]
+pub struct SinkPermit<'a> {
+    permit: mpsc::Permit<'a, Pending>,
+}
+
+/// The flusher task, for shutdown.
+#[derive(Debug)]
+pub struct SinkTask {
+    /// Cancelled to stop accepting and drain.
+    closing: CancellationToken,
+    /// Cancelled to stop retrying an unreachable database.
+    give_up: CancellationToken,
+    flusher: JoinHandle<()>,
+}
+
+impl EventSink {
+    /// Starts the flusher over `store`.
+    pub fn spawn(store: Store, settings: SinkSettings) -> (EventSink, SinkTask) {
+        let (queue, events) = mpsc::channel(settings.queue_len.max(1));
+        let closing = CancellationToken::new();
+        let give_up = CancellationToken::new();
+        let flusher = tokio::spawn(flush_loop(
+            store,
+            settings.clone(),
+            events,
+            closing.clone(),
+            give_up.clone(),
+        ));
+        (
+            EventSink {
+                queue,
+                queue_len: settings.queue_len,
+            },
+            SinkTask {
+                closing,
+                give_up,
+                flusher,
+            },
+        )
+    }
+
+    /// Reserves a place for one event, or refuses when the queue is full or closed.
+    pub fn reserve(&self) -> Result<SinkPermit<'_>, SinkRefused> {
+        match self.queue.try_reserve() {
+            Ok(permit) => Ok(SinkPermit { permit }),
+            Err(_) => {
+                metrics::counter!("classhub_sink_refused_total").increment(1);
+                Err(SinkRefused {
+                    queue_len: self.queue_len,
+                })
+            }
+        }
+    }
+
+    /// Events waiting in the queue (not counting the batch being written).
+    pub fn depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+impl SinkPermit<'_> {
+    /// Queues the event; the ack resolves after the commit that holds it.
+    pub fn submit(self, event: DurableEvent) -> Ack {
+        let (ack, acked) = oneshot::channel();
+        self.permit.send(Pending { event, ack });
+        acked
+    }
+}
+
+impl SinkTask {
+    /// Stops accepting events, writes everything accepted, and waits for the flusher. If the
+    /// database stays unreachable past `deadline`, the events not yet written are failed.
+    pub async fn close(self, deadline: Duration) {
+        self.closing.cancel();
+        let mut flusher = self.flusher;
+        if tokio::time::timeout(deadline, &mut flusher).await.is_err() {
+            tracing::warn!(
+                "database still unreachable at the shutdown deadline; failing unwritten events"
+            );
+            self.give_up.cancel();
+            if let Err(cause) = flusher.await {
+                tracing::error!(%cause, "sink flusher failed");
+            }
+        }
+    }
+}
+
+async fn flush_loop(
+    store: Store,
+    settings: SinkSettings,
+    mut events: mpsc::Receiver<Pending>,
+    closing: CancellationToken,
+    give_up: CancellationToken,
+) {
+    let batch_rows = settings.batch_rows.max(1);
+    let mut batch: Vec<Pending> = Vec::with_capacity(batch_rows);
+    let mut draining = false;
+    loop {
+        if batch.is_empty() {
+            let first = tokio::select! {
+                biased;
+                first = events.recv() => first,
+                _ = closing.cancelled(), if !draining => {
+                    // Refuse new events; those already queued (and outstanding permits) still arrive.
+                    events.close();
+                    draining = true;
+                    continue;
+                }
+            };
+            match first {
+                Some(pending) => batch.push(pending),
+                None => break,
+            }
+        }
+        let deadline = Instant::now() + settings.batch_interval;
+        while batch.len() < batch_rows {
+            let room = batch_rows - batch.len();
+            let received = tokio::select! {
+                biased;
+                received = events.recv_many(&mut batch, room) => received,
+                _ = tokio::time::sleep_until(deadline), if !draining => break,
+                _ = closing.cancelled(), if !draining => {
+                    events.close();
+                    draining = true;
+                    continue;
+                }
+            };
+            if received == 0 || draining && events.is_empty() {
+                break;
+            }
+        }
+        metrics::gauge!("classhub_sink_queue_depth").set((events.len()) as f64);
+        write_batch(&store, &settings, &mut batch, &give_up).await;
+    }
+    tracing::debug!("sink drained");
+}
+
+/// Writes `batch` (retrying transient failures until `give_up`), resolves every ack, and empties
+/// the batch.
+async fn write_batch(
+    store: &Store,
+    settings: &SinkSettings,
+    batch: &mut Vec<Pending>,
+    give_up: &CancellationToken,
+) {
+    let events: Vec<DurableEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(settings.retry_min)
+        .with_max_delay(settings.retry_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        let started = Instant::now();
+        match store.write_events(&events).await {
+            Ok(outcome) => {
+                metrics::histogram!("classhub_sink_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("classhub_sink_batch_rows").record(events.len() as f64);
+                metrics::counter!("classhub_sink_rows_written_total")
+                    .increment(outcome.inserted as u64);
+                resolve(batch, |_| Ok(()));
+                return;
+            }
+            Err(error) if error.is_transient() => {
+                metrics::counter!("classhub_sink_retries_total").increment(1);
+                let delay = delays.next().unwrap_or(settings.retry_max);
+                tracing::warn!(cause = %error, rows = events.len(), retry_in_ms = delay.as_millis() as u64, "sink write failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = give_up.cancelled() => {
+                        resolve(batch, |_| Err(SinkError::Unavailable));
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(cause = %error, rows = events.len(), "sink batch refused; writing its events one by one");
+                write_one_by_one(store, batch).await;
+                return;
+            }
+        }
+    }
+}
+
+/// After a batch was refused for its content: isolate the events the database refuses, so one
+/// bad event cannot block the others. Transient failures here fail the event (retryable).
+async fn write_one_by_one(store: &Store, batch: &mut Vec<Pending>) {
+    for pending in batch.drain(..) {
+        let result = match store
+            .write_events(std::slice::from_ref(&pending.event))
+            .await
+        {
+            Ok(outcome) => {
+                metrics::counter!("classhub_sink_rows_written_total")
+                    .increment(outcome.inserted as u64);
+                Ok(())
+            }
+            Err(error) if error.is_transient() => Err(SinkError::Unavailable),
+            Err(error) => Err(SinkError::Rejected(rejection(&error))),
+        };
+        answer(pending.ack, result);
+    }
+}
+
+fn rejection(error: &StoreError) -> String {
+    match error {
+        StoreError::Query(sqlx::Error::Database(database)) => database.message().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn resolve(batch: &mut Vec<Pending>, result: impl Fn(&DurableEvent) -> Result<(), SinkError>) {
+    for pending in batch.drain(..) {
+        let answer_for = result(&pending.event);
+        answer(pending.ack, answer_for);
+    }
+}
+
+/// A publisher that went away no longer needs its answer; the event's fate is unchanged.
+fn answer(ack: oneshot::Sender<Result<(), SinkError>>, result: Result<(), SinkError>) {
+    if ack.send(result).is_err() {
+        tracing::trace!("ack receiver gone");
+    }
+}

@@ -1,0 +1,413 @@
+//! The [`Store`]: one enum over the two backends, so that every statement is written once per
+//! backend side by side and the contract tests run the same calls against both.
+//!
+//! PostgreSQL writes event batches with `UNNEST` arrays (one statement per batch, whatever its
+//! size); SQLite writes multi-row `INSERT`s in one transaction. Both skip ids already stored
+//! (`ON CONFLICT DO NOTHING … RETURNING`) and apply progress only for newly stored events, so a
+//! retried event never adds its time twice.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::error::StoreError;
+use crate::event::{DurableEvent, ProgressUpdate};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// Embedded SQLite.
+    Sqlite,
+}
+
+/// A connection pool to one of the backends. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// PostgreSQL, the production system of record.
+    Postgres(PgPool),
+    /// SQLite, the embedded default.
+    Sqlite(SqlitePool),
+}
+
+/// What one batch write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOutcome {
+    /// Events newly stored.
+    pub inserted: usize,
+    /// Events whose id was already stored (retries); acknowledged all the same.
+    pub duplicates: usize,
+}
+
+/// One row of `student_progress`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Highest completion seen, 0–100.
+    pub completion_percent: f64,
+    /// Sum of time spent.
+    pub time_spent_secs: i64,
+    /// Whether 100 % was reached.
+    pub completed: bool,
+}
+
+/// SQLite rows per multi-row statement (8 parameters each, far below SQLite's 32 766).
+const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
+
+impl Store {
+    /// Connects to `postgres://…` / `postgresql://…` or opens `sqlite:…` (creating the file).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::Connect)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                // WAL with a full sync at commit: an acknowledged event survives a crash.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(1));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Opens (creating it and its directory when missing) the SQLite file at `path`.
+    pub async fn open_sqlite_file(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|cause| StoreError::Connect(sqlx::Error::Io(cause)))?;
+        }
+        Store::connect(&format!("sqlite:{}", path.display())).await
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Postgres(_) => Backend::Postgres,
+            Store::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs the migrations not yet applied. Safe to call on every start.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Store::Postgres(pool) => pool.close().await,
+            Store::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// Stores `events` in one transaction: new ids are inserted, known ids skipped, and progress
+    /// events that were newly inserted upsert `student_progress`. Progress must already be valid
+    /// (see [`ProgressUpdate::from_event`]); an invalid one is skipped with a warning.
+    pub async fn write_events(&self, events: &[DurableEvent]) -> Result<WriteOutcome, StoreError> {
+        if events.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let inserted = match self {
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let inserted = postgres_insert_events(&mut tx, events).await?;
+                let progress = progress_of(events, &inserted);
+                if !progress.is_empty() {
+                    postgres_upsert_progress(&mut tx, &progress).await?;
+                }
+                tx.commit().await?;
+                inserted
+            }
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut inserted = HashSet::new();
+                for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                    inserted.extend(sqlite_insert_events(&mut tx, chunk).await?);
+                }
+                let progress = progress_of(events, &inserted);
+                for chunk in progress.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                    sqlite_upsert_progress(&mut tx, chunk).await?;
+                }
+                tx.commit().await?;
+                inserted
+            }
+        };
+        Ok(WriteOutcome {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+        })
+    }
+
+    /// The stored event ids of a tenant, in insertion order.
+    pub async fn event_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        let rows = match self {
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT event_id FROM game_events WHERE tenant_id = $1 ORDER BY id",
+                )
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?
+            }
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT event_id FROM game_events WHERE tenant_id = ?1 ORDER BY id",
+                )
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// A student's progress in a lesson, if any.
+    pub async fn progress(
+        &self,
+        tenant: &str,
+        user: &str,
+        course: &str,
+        lesson: &str,
+    ) -> Result<Option<Progress>, StoreError> {
+        let row = match self {
+            Store::Postgres(pool) => sqlx::query(
+                "SELECT completion_percent, time_spent_secs, completed_at IS NOT NULL AS completed FROM student_progress \
+                 WHERE tenant_id = $1 AND user_id = $2 AND course_id = $3 AND lesson_id = $4",
+            )
+            .bind(tenant)
+            .bind(user)
+            .bind(course)
+            .bind(lesson)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Progress { completion_percent: row.get(0), time_spent_secs: row.get(1), completed: row.get(2) }),
+            Store::Sqlite(pool) => sqlx::query(
+                "SELECT completion_percent, time_spent_secs, completed_at IS NOT NULL AS completed FROM student_progress \
+                 WHERE tenant_id = ?1 AND user_id = ?2 AND course_id = ?3 AND lesson_id = ?4",
+            )
+            .bind(tenant)
+            .bind(user)
+            .bind(course)
+            .bind(lesson)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Progress { completion_percent: row.get(0), time_spent_secs: row.get(1), completed: row.get(2) }),
+        };
+        Ok(row)
+    }
+}
+
+/// (tenant, event id) of each newly stored event.
+type Inserted = HashSet<(String, String)>;
+
+/// One upsert row per (tenant, user, course, lesson): a statement may not touch a row twice.
+fn progress_of(events: &[DurableEvent], inserted: &Inserted) -> Vec<(String, ProgressUpdate)> {
+    let mut merged: HashMap<(String, String, String, String), (String, ProgressUpdate)> =
+        HashMap::new();
+    for event in events {
+        if event.kind != "progress"
+            || !inserted.contains(&(event.tenant.clone(), event.event_id.clone()))
+        {
+            continue;
+        }
+        let update = match ProgressUpdate::from_event(&event.kind, &event.sender, &event.data) {
+            Ok(Some(update)) => update,
+            Ok(None) => continue,
+            Err(reason) => {
+                tracing::warn!(tenant = %event.tenant, event_id = %event.event_id, %reason, "skipping invalid progress");
+                continue;
+            }
+        };
+        let key = (
+            event.tenant.clone(),
+            update.user.clone(),
+            update.course.clone(),
+            update.lesson.clone(),
+        );
+        merged
+            .entry(key)
+            .and_modify(|(_, existing)| {
+                existing.percent = existing.percent.max(update.percent);
+                existing.time_spent_secs += update.time_spent_secs;
+            })
+            .or_insert_with(|| (event.tenant.clone(), update));
+    }
+    merged.into_values().collect()
+}
+
+async fn postgres_insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[DurableEvent],
+) -> Result<Inserted, StoreError> {
+    let mut tenants = Vec::with_capacity(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    let mut rooms = Vec::with_capacity(events.len());
+    let mut kinds = Vec::with_capacity(events.len());
+    let mut senders = Vec::with_capacity(events.len());
+    let mut data = Vec::with_capacity(events.len());
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut sent_at = Vec::with_capacity(events.len());
+    for event in events {
+        tenants.push(event.tenant.as_str());
+        ids.push(event.event_id.as_str());
+        rooms.push(event.room.as_str());
+        kinds.push(event.kind.as_str());
+        senders.push(event.sender.as_str());
+        data.push(event.data.to_string());
+        seqs.push(event.seq as i64);
+        sent_at.push(event.sent_at_ms as i64);
+    }
+    let rows = sqlx::query(
+        "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
+         SELECT t, e, r, k, s, d::jsonb, q, to_timestamp(ms::double precision / 1000.0) \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) \
+              AS u(t, e, r, k, s, d, q, ms) \
+         ON CONFLICT (tenant_id, event_id) DO NOTHING \
+         RETURNING tenant_id, event_id",
+    )
+    .bind(tenants)
+    .bind(ids)
+    .bind(rooms)
+    .bind(kinds)
+    .bind(senders)
+    .bind(data)
+    .bind(seqs)
+    .bind(sent_at)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+async fn postgres_upsert_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    progress: &[(String, ProgressUpdate)],
+) -> Result<(), StoreError> {
+    let tenants: Vec<&str> = progress.iter().map(|(tenant, _)| tenant.as_str()).collect();
+    let users: Vec<&str> = progress
+        .iter()
+        .map(|(_, update)| update.user.as_str())
+        .collect();
+    let courses: Vec<&str> = progress
+        .iter()
+        .map(|(_, update)| update.course.as_str())
+        .collect();
+    let lessons: Vec<&str> = progress
+        .iter()
+        .map(|(_, update)| update.lesson.as_str())
+        .collect();
+    let percents: Vec<f64> = progress.iter().map(|(_, update)| update.percent).collect();
+    let seconds: Vec<i64> = progress
+        .iter()
+        .map(|(_, update)| update.time_spent_secs)
+        .collect();
+    sqlx::query(
+        "INSERT INTO student_progress (tenant_id, user_id, course_id, lesson_id, completion_percent, time_spent_secs, completed_at, updated_at) \
+         SELECT t, u, c, l, p, s, CASE WHEN p >= 100 THEN now() END, now() \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[]) AS x(t, u, c, l, p, s) \
+         ON CONFLICT (tenant_id, user_id, course_id, lesson_id) DO UPDATE SET \
+           completion_percent = GREATEST(student_progress.completion_percent, EXCLUDED.completion_percent), \
+           time_spent_secs = student_progress.time_spent_secs + EXCLUDED.time_spent_secs, \
+           completed_at = COALESCE(student_progress.completed_at, EXCLUDED.completed_at), \
+           updated_at = now()",
+    )
+    .bind(tenants)
+    .bind(users)
+    .bind(courses)
+    .bind(lessons)
+    .bind(percents)
+    .bind(seconds)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn sqlite_insert_events(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    events: &[DurableEvent],
+) -> Result<Inserted, StoreError> {
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) ",
+    );
+    builder.push_values(events, |mut row, event| {
+        row.push_bind(event.tenant.as_str())
+            .push_bind(event.event_id.as_str())
+            .push_bind(event.room.as_str())
+            .push_bind(event.kind.as_str())
+            .push_bind(event.sender.as_str())
+            .push_bind(event.data.to_string())
+            .push_bind(event.seq as i64)
+            .push("strftime('%Y-%m-%dT%H:%M:%fZ', ")
+            .push_bind_unseparated(event.sent_at_ms as f64 / 1000.0)
+            .push_unseparated(", 'unixepoch')");
+    });
+    builder.push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
+    let rows = builder.build().fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+async fn sqlite_upsert_progress(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    progress: &[(String, ProgressUpdate)],
+) -> Result<(), StoreError> {
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO student_progress (tenant_id, user_id, course_id, lesson_id, completion_percent, time_spent_secs, completed_at) ",
+    );
+    builder.push_values(progress, |mut row, (tenant, update)| {
+        row.push_bind(tenant.as_str())
+            .push_bind(update.user.as_str())
+            .push_bind(update.course.as_str())
+            .push_bind(update.lesson.as_str())
+            .push_bind(update.percent)
+            .push_bind(update.time_spent_secs)
+            .push(if update.percent >= 100.0 {
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+            } else {
+                "NULL"
+            });
+    });
+    builder.push(
+        " ON CONFLICT (tenant_id, user_id, course_id, lesson_id) DO UPDATE SET \
+           completion_percent = MAX(student_progress.completion_percent, excluded.completion_percent), \
+           time_spent_secs = student_progress.time_spent_secs + excluded.time_spent_secs, \
+           completed_at = COALESCE(student_progress.completed_at, excluded.completed_at), \
+           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    );
+    builder.build().execute(&mut **tx).await?;
+    Ok(())
+}

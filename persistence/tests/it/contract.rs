@@ -1,0 +1,142 @@
+//! The Store contract, identical for both backends.
+
+use persistence::Store;
+use serde_json::json;
+
+use crate::support::{TestDb, event};
+
+#[tokio::test]
+async fn migrations_run_on_an_empty_database_and_again_on_restart() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.migrate().await.expect("second migrate is a no-op");
+        store.close().await;
+        let restarted = Store::connect(&db.url()).await.expect("reconnect");
+        restarted.migrate().await.expect("migrate after restart");
+        restarted
+            .write_events(&[event("acme", "e1", "chat", json!({}))])
+            .await
+            .expect("schema usable");
+        restarted.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn events_are_stored_once_per_id_and_tenant() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let first = [
+            event("acme", "e1", "checkpoint", json!({"n": 1})),
+            event("acme", "e2", "checkpoint", json!({"n": 2})),
+            event("acme", "e2", "checkpoint", json!({"n": 2})),
+        ];
+        let outcome = store.write_events(&first).await.expect("write");
+        assert_eq!(
+            (outcome.inserted, outcome.duplicates),
+            (2, 1),
+            "{:?}",
+            store.backend()
+        );
+        let retry = [
+            event("acme", "e1", "checkpoint", json!({"n": 1})),
+            event("acme", "e3", "quiz_answer", json!([])),
+        ];
+        let outcome = store.write_events(&retry).await.expect("retry");
+        assert_eq!((outcome.inserted, outcome.duplicates), (1, 1));
+        // The same id in another tenant is another event.
+        store
+            .write_events(&[event("globex", "e1", "checkpoint", json!({}))])
+            .await
+            .expect("other tenant");
+        assert_eq!(
+            store.event_ids("acme").await.expect("ids"),
+            ["e1", "e2", "e3"]
+        );
+        assert_eq!(store.event_ids("globex").await.expect("ids"), ["e1"]);
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn progress_keeps_the_highest_completion_and_adds_time_once_per_event() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let progress = |id: &str, percent: f64, seconds: u64| {
+            event(
+                "acme",
+                id,
+                "progress",
+                json!({"student": "s1", "course": "math", "lesson": "l1", "percent": percent, "time_spent_secs": seconds}),
+            )
+        };
+        // Two in one batch (merged into one upsert), then a lower one and a retry later.
+        store
+            .write_events(&[progress("p1", 40.0, 30), progress("p2", 25.0, 20)])
+            .await
+            .expect("batch");
+        store
+            .write_events(&[progress("p3", 10.0, 5), progress("p1", 40.0, 30)])
+            .await
+            .expect("retry");
+        let row = store
+            .progress("acme", "s1", "math", "l1")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (row.completion_percent, row.time_spent_secs, row.completed),
+            (40.0, 55, false),
+            "{:?}",
+            store.backend()
+        );
+        store
+            .write_events(&[progress("p4", 100.0, 1)])
+            .await
+            .expect("complete");
+        let row = store
+            .progress("acme", "s1", "math", "l1")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (row.completion_percent, row.time_spent_secs, row.completed),
+            (100.0, 56, true)
+        );
+        store
+            .write_events(&[progress("p5", 50.0, 1)])
+            .await
+            .expect("after completion");
+        let row = store
+            .progress("acme", "s1", "math", "l1")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (row.completion_percent, row.completed),
+            (100.0, true),
+            "completion never goes down"
+        );
+        assert_eq!(
+            store
+                .progress("acme", "s2", "math", "l1")
+                .await
+                .expect("read"),
+            None
+        );
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_url_names_the_accepted_forms() {
+    let error = Store::connect("mysql://localhost/db")
+        .await
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("postgres://") && error.to_string().contains("sqlite:"),
+        "{error}"
+    );
+}
