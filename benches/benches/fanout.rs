@@ -74,7 +74,7 @@ fn progress() -> (String, Value) {
 impl Fixture {
     /// Builds the room; `codecs[i]` is the codec of member `i`.
     fn new(codecs: &[Codec]) -> Fixture {
-        let hub = Hub::new(settings(), CancellationToken::new());
+        let hub = Hub::new(settings(), CancellationToken::new(), None);
         let room = RoomId::parse(ROOM, Limits::default().max_room_id_len).expect("room id");
         let (publisher, publisher_frames) = hub.connect(
             identity("t-1".to_owned(), Role::Educator, "Ms Bench".to_owned()),
@@ -116,7 +116,8 @@ impl Fixture {
         let seq = self
             .publisher
             .publish(&self.room, kind, data, None)
-            .expect("an educator publishes to a class room of their tenant");
+            .expect("an educator publishes to a class room of their tenant")
+            .seq;
         for (session, frames, codec) in &mut self.members {
             let frame = frames.try_recv().expect("every member gets the event");
             let message = codec

@@ -120,6 +120,19 @@ impl Codec {
                 });
             }
         }
+        if let ClientMessage::Publish { id: Some(id), .. } = &message
+            && (id.is_empty() || id.len() > limits.max_event_id_len)
+        {
+            return Err(DecodeError {
+                code: ErrorCode::InvalidMessage,
+                message: format!(
+                    "event id is {} bytes; it must be 1 to {} bytes",
+                    id.len(),
+                    limits.max_event_id_len
+                ),
+                reference,
+            });
+        }
         let room = match message.room() {
             Some(text) => match RoomId::parse(text, limits.max_room_id_len) {
                 Ok(room) => Some(room),

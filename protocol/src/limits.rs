@@ -11,6 +11,8 @@ pub struct Limits {
     /// Deepest accepted nesting of a payload (`data`, `state`, `presence`); a scalar is depth 0,
     /// `{}` depth 1 (default 16).
     pub max_payload_depth: usize,
+    /// Longest accepted client event id (`publish.id`), in bytes (default 128).
+    pub max_event_id_len: usize,
 }
 
 impl Default for Limits {
@@ -19,6 +21,7 @@ impl Default for Limits {
             max_frame_bytes: 64 * 1024,
             max_room_id_len: 128,
             max_payload_depth: 16,
+            max_event_id_len: 128,
         }
     }
 }

@@ -234,6 +234,8 @@ pub struct WireLimits {
     pub publish_burst: u64,
     /// Rooms one connection may be in at once.
     pub max_rooms: u64,
+    /// Longest accepted event id in bytes.
+    pub max_event_id_len: u64,
 }
 
 /// The `joined` frame.

@@ -4,7 +4,8 @@
 //!
 //! Shutdown follows tokio's three steps: detect (the caller cancels, e.g. on SIGTERM), tell
 //! (one `CancellationToken`; every connection's closer is a child of it), wait (a `TaskTracker`
-//! with a deadline). No sleeps, no `abort()`.
+//! with a deadline). Then the event sink writes its last batch and the pool closes. No sleeps, no
+//! `abort()`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use persistence::{EventSink, Store};
 
 use crate::auth::{self, Verifier};
 use crate::config::Config;
@@ -112,6 +115,11 @@ pub enum StartError {
         /// Why.
         cause: std::io::Error,
     },
+    /// The database could not be opened or migrated.
+    #[error(
+        "cannot open the database: {0}; check DATABASE_URL (or --data-dir for the embedded SQLite)"
+    )]
+    Database(#[from] persistence::StoreError),
     /// The development JWT secret could not be read or created.
     #[error(
         "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
@@ -161,6 +169,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             })?
         }
     };
+    let store = match &config.database_url {
+        Some(url) => Store::connect(url).await?,
+        None => Store::open_sqlite_file(&config.data_dir.join("classhub.db")).await?,
+    };
+    store.migrate().await?;
+    tracing::info!(backend = ?store.backend(), "database ready");
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|cause| StartError::Bind {
@@ -173,7 +187,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     })?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let hub = Hub::new(config.hub_settings(), shutdown.clone());
+    let (sink, sink_task) = EventSink::spawn(store.clone(), config.sink.clone());
+    let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink));
     let shutdown_timeout = config.shutdown_timeout;
     let app = AppState {
         shared: Arc::new(Shared {
@@ -207,6 +222,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 "shutdown deadline passed with sockets still open"
             );
         }
+        // Every socket is closed, so nothing new reaches the sink: write what it holds.
+        sink_task.close(shutdown_timeout).await;
+        store.close().await;
         tracing::info!("server stopped");
     });
     tracing::info!(%addr, "listening");

@@ -11,6 +11,8 @@ use std::time::Duration;
 use protocol::Limits;
 use serde::Deserialize;
 
+use persistence::SinkSettings;
+
 use crate::hub::HubSettings;
 
 /// The resolved configuration `classhub serve` runs with.
@@ -18,7 +20,7 @@ use crate::hub::HubSettings;
 pub struct Config {
     /// Address to listen on.
     pub bind: SocketAddr,
-    /// Where the server keeps its files (the generated JWT secret; the SQLite database later).
+    /// Where the server keeps its files: the generated JWT secret and the embedded SQLite database.
     pub data_dir: PathBuf,
     /// HS256 secret; `None` means "read or create `{data_dir}/jwt-secret`".
     pub jwt_secret: Option<String>,
@@ -44,8 +46,12 @@ pub struct Config {
     pub heartbeat: Duration,
     /// How long a connection without a token may take to send `auth`.
     pub auth_timeout: Duration,
-    /// How long shutdown waits for connections to close.
+    /// How long shutdown waits for connections to close, and then again for the last batch.
     pub shutdown_timeout: Duration,
+    /// `postgres://…` or `sqlite:…`; `None` means the embedded `{data_dir}/classhub.db`.
+    pub database_url: Option<String>,
+    /// The durable-event sink's batching, queue and retry settings.
+    pub sink: SinkSettings,
 }
 
 impl Default for Config {
@@ -66,6 +72,8 @@ impl Default for Config {
             heartbeat: Duration::from_secs(25),
             auth_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
+            database_url: None,
+            sink: SinkSettings::default(),
         }
     }
 }
@@ -200,9 +208,27 @@ pub struct ServeArgs {
     /// Time allowed to send the auth frame [default: 10s].
     #[arg(long, env = "CLASSHUB_AUTH_TIMEOUT")]
     pub auth_timeout: Option<DurationArg>,
-    /// Time shutdown waits for connections to close [default: 10s].
+    /// Time shutdown waits for connections to close, and then for the last batch [default: 10s].
     #[arg(long, env = "CLASSHUB_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<DurationArg>,
+    /// Longest accepted event id in bytes [default: 128].
+    #[arg(long, env = "CLASSHUB_MAX_EVENT_ID_LEN")]
+    pub max_event_id_len: Option<usize>,
+    /// Database: postgres://user@host/db or sqlite:path [default: sqlite in {data-dir}/classhub.db].
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most durable events per transaction [default: 1000].
+    #[arg(long, env = "CLASSHUB_SINK_BATCH_ROWS")]
+    pub sink_batch_rows: Option<usize>,
+    /// Longest wait before writing a partial batch [default: 50ms].
+    #[arg(long, env = "CLASSHUB_SINK_BATCH_INTERVAL")]
+    pub sink_batch_interval: Option<DurationArg>,
+    /// Durable events queued before new ones are refused (retryable) [default: 100000].
+    #[arg(long, env = "CLASSHUB_SINK_QUEUE_LEN")]
+    pub sink_queue_len: Option<usize>,
+    /// Longest back-off between retries while the database is unreachable [default: 5s].
+    #[arg(long, env = "CLASSHUB_SINK_RETRY_MAX")]
+    pub sink_retry_max: Option<DurationArg>,
 }
 
 impl ServeArgs {
@@ -238,6 +264,12 @@ impl ServeArgs {
             heartbeat: self.heartbeat.or(lower.heartbeat),
             auth_timeout: self.auth_timeout.or(lower.auth_timeout),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            max_event_id_len: self.max_event_id_len.or(lower.max_event_id_len),
+            database_url: self.database_url.or(lower.database_url),
+            sink_batch_rows: self.sink_batch_rows.or(lower.sink_batch_rows),
+            sink_batch_interval: self.sink_batch_interval.or(lower.sink_batch_interval),
+            sink_queue_len: self.sink_queue_len.or(lower.sink_queue_len),
+            sink_retry_max: self.sink_retry_max.or(lower.sink_retry_max),
         }
     }
 
@@ -279,6 +311,44 @@ impl ServeArgs {
             max_payload_depth: self
                 .max_payload_depth
                 .unwrap_or(defaults.limits.max_payload_depth),
+            max_event_id_len: at_least_one(
+                "max-event-id-len",
+                self.max_event_id_len
+                    .unwrap_or(defaults.limits.max_event_id_len),
+            )?,
+        };
+        let sink = SinkSettings {
+            batch_rows: at_least_one(
+                "sink-batch-rows",
+                self.sink_batch_rows.unwrap_or(defaults.sink.batch_rows),
+            )?,
+            batch_interval: self
+                .sink_batch_interval
+                .map_or(defaults.sink.batch_interval, |arg| arg.0),
+            queue_len: at_least_one(
+                "sink-queue-len",
+                self.sink_queue_len.unwrap_or(defaults.sink.queue_len),
+            )?,
+            retry_min: defaults.sink.retry_min,
+            retry_max: nonzero_duration(
+                "sink-retry-max",
+                self.sink_retry_max,
+                defaults.sink.retry_max,
+            )?
+            .max(defaults.sink.retry_min),
+        };
+        let database_url = match self.database_url {
+            Some(url)
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:")) =>
+            {
+                return Err(ConfigError::Invalid {
+                    key: "database-url",
+                    reason: "must start with postgres://, postgresql:// or sqlite:".into(),
+                });
+            }
+            other => other,
         };
         let jwt_secret = match self.jwt_secret {
             Some(secret) if secret.trim().len() < 16 => {
@@ -329,6 +399,8 @@ impl ServeArgs {
                 self.shutdown_timeout,
                 defaults.shutdown_timeout,
             )?,
+            database_url,
+            sink,
         })
     }
 }

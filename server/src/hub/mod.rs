@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
 use protocol::{CloseCode, Codec, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -105,6 +106,15 @@ pub enum HubError {
         /// The limit.
         max: usize,
     },
+    /// A durable event's content is unusable (e.g. a progress event without a lesson).
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// The durable-event queue is full (the database is slow or down).
+    #[error(transparent)]
+    SinkFull(#[from] SinkRefused),
+    /// This hub has no event sink, so it cannot accept durable events (events with an `id`).
+    #[error("this server keeps no durable events; publish without an id")]
+    NotDurable,
 }
 
 impl HubError {
@@ -114,6 +124,8 @@ impl HubError {
             HubError::Denied(_) => ErrorCode::Forbidden,
             HubError::NotJoined { .. } => ErrorCode::NotJoined,
             HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
+            HubError::InvalidEvent(_) => ErrorCode::InvalidMessage,
+            HubError::SinkFull(_) | HubError::NotDurable => ErrorCode::Unavailable,
         }
     }
 }
@@ -136,11 +148,24 @@ struct Shared {
     connections: AtomicUsize,
     /// The server's shutdown token; each connection's closer is a child of it.
     shutdown: CancellationToken,
+    /// Where durable events (publishes with an `id`) go; `None` in hubs without a database.
+    sink: Option<EventSink>,
+}
+
+/// The outcome of a publish.
+#[derive(Debug)]
+pub struct Published {
+    /// The event's sequence number in its room.
+    pub seq: u64,
+    /// For durable events: resolves once the transaction holding the event committed. The
+    /// publisher's acknowledgement must wait for it.
+    pub ack: Option<Ack>,
 }
 
 impl Hub {
-    /// A hub with no rooms. Cancelling `shutdown` asks every connection to close.
-    pub fn new(settings: HubSettings, shutdown: CancellationToken) -> Hub {
+    /// A hub with no rooms. Cancelling `shutdown` asks every connection to close. Durable
+    /// events go to `sink`; without one, publishes that carry an `id` are refused.
+    pub fn new(settings: HubSettings, shutdown: CancellationToken, sink: Option<EventSink>) -> Hub {
         Hub {
             shared: Arc::new(Shared {
                 rooms: DashMap::new(),
@@ -148,6 +173,7 @@ impl Hub {
                 next_conn_id: AtomicU64::new(1),
                 connections: AtomicUsize::new(0),
                 shutdown,
+                sink,
             }),
         }
     }
@@ -316,14 +342,16 @@ impl Session {
         Ok(())
     }
 
-    /// Publishes an event and returns its `seq`.
+    /// Publishes an event: it is fanned out at once. An event with an `id` is durable: a place
+    /// in the sink's queue is reserved first (so a full queue refuses the publish before anyone
+    /// sees it), and the returned ack resolves after the commit that holds it.
     pub fn publish(
         &self,
         room_id: &RoomId,
         kind: String,
         data: Value,
         id: Option<String>,
-    ) -> Result<u64, HubError> {
+    ) -> Result<Published, HubError> {
         let identity = self.identity();
         permissions::check_publish(identity, room_id, &kind)?;
         if permissions::must_join_to_publish(identity) && !self.rooms.contains(room_id) {
@@ -331,6 +359,20 @@ impl Session {
                 room: room_id.to_string(),
             });
         }
+        let durable = match &id {
+            Some(event_id) => {
+                ProgressUpdate::from_event(&kind, &identity.user, &data)
+                    .map_err(HubError::InvalidEvent)?;
+                let sink = self.hub.shared.sink.as_ref().ok_or(HubError::NotDurable)?;
+                Some((
+                    sink.reserve()?,
+                    event_id.clone(),
+                    kind.clone(),
+                    data.clone(),
+                ))
+            }
+            None => None,
+        };
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
@@ -341,14 +383,27 @@ impl Session {
             id,
             ts,
         };
-        loop {
+        let seq = loop {
             let room = self.hub.room(room_id);
             match room.publish(publication, Instant::now()) {
-                Ok(seq) => return Ok(seq),
+                Ok(seq) => break seq,
                 // Reaped between lookup and lock: publish into the room's next life.
                 Err(returned) => publication = returned,
             }
-        }
+        };
+        let ack = durable.map(|(permit, event_id, kind, data)| {
+            permit.submit(DurableEvent {
+                tenant: identity.tenant.clone(),
+                event_id,
+                room: room_id.to_string(),
+                kind,
+                sender: identity.user.clone(),
+                data,
+                seq,
+                sent_at_ms: ts,
+            })
+        });
+        Ok(Published { seq, ack })
     }
 
     /// Replaces this user's presence state in `room`.

@@ -20,10 +20,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use persistence::SinkError;
 use protocol::{
     ClientMessage, CloseCode, Codec, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
     ServerMessage, Welcome, WireLimits,
@@ -36,7 +37,12 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error_response;
-use crate::hub::{ConnHandle, Session};
+use crate::hub::{ConnHandle, Published, Session};
+
+/// A durable publish waiting for its commit: resolves to the `ref`, the `seq`, and the outcome.
+type PendingAck = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Option<Ref>, u64, Result<(), SinkError>)> + Send>,
+>;
 
 /// Frames written before one flush, at most.
 const MAX_COALESCE: usize = 64;
@@ -228,6 +234,7 @@ fn welcome(app: &AppState, session: &Session, reference: Option<Ref>) -> ServerM
             publish_per_sec: u64::from(config.publish_rate),
             publish_burst: u64::from(config.publish_burst),
             max_rooms: config.max_rooms_per_conn as u64,
+            max_event_id_len: config.limits.max_event_id_len as u64,
         },
     })
 }
@@ -306,10 +313,17 @@ async fn read_loop(
         Quota::per_second(NonZeroU32::new(app.config().publish_rate).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(app.config().publish_burst).unwrap_or(NonZeroU32::MIN));
     let limiter = RateLimiter::direct(quota);
+    let mut pending_acks: FuturesUnordered<PendingAck> = FuturesUnordered::new();
     loop {
         let next = tokio::select! {
             biased;
             _ = handle.closed() => return,
+            Some((reference, seq, outcome)) = pending_acks.next(), if !pending_acks.is_empty() => {
+                if let Some(answer) = durable_answer(reference, seq, outcome) {
+                    session.send(&answer);
+                }
+                continue;
+            }
             next = stream.next() => next,
         };
         let message = match next {
@@ -324,8 +338,17 @@ async fn read_loop(
         };
         last_seen.touch();
         match message {
-            Message::Text(text) => handle_frame(app, session, &limiter, text.as_bytes(), false),
-            Message::Binary(bytes) => handle_frame(app, session, &limiter, &bytes, true),
+            Message::Text(text) => handle_frame(
+                app,
+                session,
+                &limiter,
+                &mut pending_acks,
+                text.as_bytes(),
+                false,
+            ),
+            Message::Binary(bytes) => {
+                handle_frame(app, session, &limiter, &mut pending_acks, &bytes, true)
+            }
             Message::Ping(_) | Message::Pong(_) => {}
             Message::Close(_) => return,
         }
@@ -366,10 +389,32 @@ fn decode(app: &AppState, codec: Codec, bytes: &[u8], binary: bool) -> Result<De
     }
 }
 
+/// The answer to a durable publish once its commit is known.
+fn durable_answer(
+    reference: Option<Ref>,
+    seq: u64,
+    outcome: Result<(), SinkError>,
+) -> Option<ServerMessage> {
+    match outcome {
+        Ok(()) => reply(reference, Some(seq)),
+        Err(error @ SinkError::Rejected(_)) => Some(error_frame(
+            reference,
+            ErrorCode::InvalidMessage,
+            error.to_string(),
+        )),
+        Err(error @ (SinkError::Unavailable | SinkError::Stopped)) => Some(error_frame(
+            reference,
+            ErrorCode::Unavailable,
+            error.to_string(),
+        )),
+    }
+}
+
 fn handle_frame(
     app: &AppState,
     session: &mut Session,
     limiter: &DefaultDirectRateLimiter,
+    pending_acks: &mut FuturesUnordered<PendingAck>,
     bytes: &[u8],
     binary: bool,
 ) {
@@ -423,7 +468,17 @@ fn handle_frame(
                 Some(refusal)
             } else {
                 match session.publish(&room, kind, data, id) {
-                    Ok(seq) => reply(reference, Some(seq)),
+                    Ok(Published { seq, ack: None }) => reply(reference, Some(seq)),
+                    Ok(Published {
+                        seq,
+                        ack: Some(ack),
+                    }) => {
+                        pending_acks.push(Box::pin(async move {
+                            let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
+                            (reference, seq, outcome)
+                        }));
+                        None
+                    }
                     Err(error) => Some(error_frame(
                         reference,
                         error.error_code(),

@@ -4,6 +4,7 @@
 
 mod auth;
 mod codecs;
+mod durable;
 mod errors;
 mod limits;
 mod presence;

@@ -22,6 +22,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub server: RunningServer,
     pub addr: SocketAddr,
+    /// This server's own data dir (its SQLite database lives here unless `database_url` is set).
+    pub data_dir: std::path::PathBuf,
 }
 
 pub async fn start_server() -> TestServer {
@@ -32,15 +34,178 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         jwt_secret: Some(SECRET.to_owned()),
-        data_dir: std::env::temp_dir().join("classhub-it-unused"),
+        data_dir: temp_dir("server"),
         publish_rate: 10_000,
         publish_burst: 10_000,
         ..Config::default()
     };
     tweak(&mut config);
+    let data_dir = config.data_dir.clone();
     let server = server::start(config).await.expect("server starts");
     let addr = server.local_addr();
-    TestServer { server, addr }
+    TestServer {
+        server,
+        addr,
+        data_dir,
+    }
+}
+
+/// A new, empty directory under the system temp dir.
+pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("classhub-it-{purpose}-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A database for one test: the server's embedded SQLite, or a fresh PostgreSQL database when
+/// `TEST_DATABASE_URL` is set.
+pub enum TestDb {
+    Sqlite,
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// SQLite always; PostgreSQL too when `TEST_DATABASE_URL` is set.
+    pub async fn all() -> Vec<TestDb> {
+        let mut databases = vec![TestDb::Sqlite];
+        if let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") {
+            use sqlx::Connection;
+            let name = format!("classhub_it_{}", rand::random::<u64>());
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("TEST_DATABASE_URL reachable");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("create database");
+            databases.push(TestDb::Postgres { admin_url, name });
+        }
+        databases
+    }
+
+    /// The `DATABASE_URL` for the server (`None`: the embedded SQLite in its data dir).
+    pub fn url(&self) -> Option<String> {
+        match self {
+            TestDb::Sqlite => None,
+            TestDb::Postgres { admin_url, name } => {
+                let (base, _) = admin_url.rsplit_once('/').expect("url with /db");
+                Some(format!("{base}/{name}"))
+            }
+        }
+    }
+
+    /// A store on the same database the server with `data_dir` uses.
+    pub async fn store(&self, data_dir: &std::path::Path) -> persistence::Store {
+        match self.url() {
+            Some(url) => persistence::Store::connect(&url).await.expect("connect"),
+            None => persistence::Store::open_sqlite_file(&data_dir.join("classhub.db"))
+                .await
+                .expect("open"),
+        }
+    }
+
+    pub async fn drop_db(self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("admin");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("drop database");
+        }
+    }
+}
+
+/// A `classhub serve` child process on 127.0.0.1:0 and the address it printed.
+/// A child process killed when the test ends, even by a panic.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub async fn spawn_classhub(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+) -> (ChildGuard, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_classhub"));
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--publish-rate",
+            "100000",
+            "--publish-burst",
+            "100000",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env("CLASSHUB_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = ChildGuard(command.spawn().expect("spawn classhub"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    // Keep reading stdout for the child's whole life, as a terminal would.
+    let (first_line_tx, first_line_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let _ = first_line_tx.send(first);
+        for _ in lines {}
+    });
+    let first_line = tokio::time::timeout(PATIENCE, first_line_rx)
+        .await
+        .expect("classhub printed its address")
+        .expect("line");
+    let addr = first_line
+        .trim()
+        .strip_prefix("classhub listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .parse()
+        .expect("address");
+    (child, addr)
+}
+
+/// Waits for a child to exit (panics after PATIENCE) and returns its status.
+pub async fn wait_exit(child: &mut ChildGuard) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(exit) = child.0.try_wait().expect("wait") {
+            return exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "classhub did not exit in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a signal (`TERM`, `KILL`) to a child.
+pub fn signal(child: &ChildGuard, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} failed");
 }
 
 pub fn identity(tenant: &str, role: Role, user: &str) -> Identity {
