@@ -3,8 +3,9 @@
 //! Publishers reserve a place in a bounded queue ([`EventSink::reserve`]; a full queue is a
 //! [`SinkRefused`], which the server turns into a retryable error — never a silent drop), fan
 //! the event out, then submit it and get an [`Ack`]. One flusher task takes whatever is queued,
-//! up to `batch_rows` rows or `batch_interval` after the first, writes it in one transaction, and
-//! only then resolves each event's ack. When the database is unreachable it retries the same
+//! up to `batch_rows` rows or `batch_interval` after the first, writes it in one transaction (up
+//! to `writers` batches at once, so one batch fills while another commits), and only then
+//! resolves each event's ack. When the database is unreachable it retries the same
 //! batch with exponential back-off while the queue fills and new events are refused; when the
 //! database returns, everything queued is written exactly once (ids make retries idempotent).
 //!
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,8 @@ pub struct SinkSettings {
     pub retry_min: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
+    /// Batches written concurrently (each in its own transaction and connection).
+    pub writers: usize,
 }
 
 impl Default for SinkSettings {
@@ -50,6 +53,7 @@ impl Default for SinkSettings {
             queue_len: 100_000,
             retry_min: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
+            writers: 2,
         }
     }
 }
@@ -62,9 +66,11 @@ pub struct SinkRefused {
     pub queue_len: usize,
 }
 
+type AckSender = oneshot::Sender<Result<(), SinkError>>;
+
 struct Pending {
     event: DurableEvent,
-    ack: oneshot::Sender<Result<(), SinkError>>,
+    ack: AckSender,
 }
 
 /// The publishers' handle. Cheap to clone.
@@ -170,24 +176,28 @@ async fn flush_loop(
     give_up: CancellationToken,
 ) {
     let batch_rows = settings.batch_rows.max(1);
-    let mut batch: Vec<Pending> = Vec::with_capacity(batch_rows);
+    let writers = settings.writers.max(1);
+    // Batches being written; while all writers are busy, events keep queueing (bounded).
+    let mut writing: JoinSet<()> = JoinSet::new();
     let mut draining = false;
     loop {
-        if batch.is_empty() {
-            let first = tokio::select! {
-                biased;
-                first = events.recv() => first,
-                _ = closing.cancelled(), if !draining => {
-                    // Refuse new events; those already queued (and outstanding permits) still arrive.
-                    events.close();
-                    draining = true;
-                    continue;
-                }
-            };
-            match first {
-                Some(pending) => batch.push(pending),
-                None => break,
+        while writing.len() >= writers {
+            reap(writing.join_next().await);
+        }
+        let mut batch: Vec<Pending> = Vec::with_capacity(batch_rows);
+        let first = tokio::select! {
+            biased;
+            first = events.recv() => first,
+            _ = closing.cancelled(), if !draining => {
+                // Refuse new events; those already queued (and outstanding permits) still arrive.
+                events.close();
+                draining = true;
+                continue;
             }
+        };
+        match first {
+            Some(pending) => batch.push(pending),
+            None => break,
         }
         let deadline = Instant::now() + settings.batch_interval;
         while batch.len() < batch_rows {
@@ -206,21 +216,34 @@ async fn flush_loop(
                 break;
             }
         }
-        metrics::gauge!("classhub_sink_queue_depth").set((events.len()) as f64);
-        write_batch(&store, &settings, &mut batch, &give_up).await;
+        metrics::gauge!("classhub_sink_queue_depth").set(events.len() as f64);
+        let (store, settings, give_up) = (store.clone(), settings.clone(), give_up.clone());
+        writing.spawn(async move { write_batch(&store, &settings, batch, &give_up).await });
+    }
+    while let Some(finished) = writing.join_next().await {
+        reap(Some(finished));
     }
     tracing::debug!("sink drained");
 }
 
-/// Writes `batch` (retrying transient failures until `give_up`), resolves every ack, and empties
-/// the batch.
+fn reap(finished: Option<Result<(), tokio::task::JoinError>>) {
+    if let Some(Err(cause)) = finished {
+        // The acks of that batch were dropped with it: their publishers see `Stopped`.
+        tracing::error!(%cause, "sink writer failed");
+    }
+}
+
+/// Writes one batch (retrying transient failures until `give_up`) and resolves every ack.
 async fn write_batch(
     store: &Store,
     settings: &SinkSettings,
-    batch: &mut Vec<Pending>,
+    batch: Vec<Pending>,
     give_up: &CancellationToken,
 ) {
-    let events: Vec<DurableEvent> = batch.iter().map(|pending| pending.event.clone()).collect();
+    let (events, acks): (Vec<DurableEvent>, Vec<AckSender>) = batch
+        .into_iter()
+        .map(|pending| (pending.event, pending.ack))
+        .unzip();
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(settings.retry_min)
         .with_max_delay(settings.retry_max)
@@ -236,7 +259,7 @@ async fn write_batch(
                 metrics::histogram!("classhub_sink_batch_rows").record(events.len() as f64);
                 metrics::counter!("classhub_sink_rows_written_total")
                     .increment(outcome.inserted as u64);
-                resolve(batch, |_| Ok(()));
+                acks.into_iter().for_each(|ack| answer(ack, Ok(())));
                 return;
             }
             Err(error) if error.is_transient() => {
@@ -246,14 +269,14 @@ async fn write_batch(
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = give_up.cancelled() => {
-                        resolve(batch, |_| Err(SinkError::Unavailable));
+                        acks.into_iter().for_each(|ack| answer(ack, Err(SinkError::Unavailable)));
                         return;
                     }
                 }
             }
             Err(error) => {
                 tracing::warn!(cause = %error, rows = events.len(), "sink batch refused; writing its events one by one");
-                write_one_by_one(store, batch).await;
+                write_one_by_one(store, events, acks).await;
                 return;
             }
         }
@@ -262,12 +285,9 @@ async fn write_batch(
 
 /// After a batch was refused for its content: isolate the events the database refuses, so one
 /// bad event cannot block the others. Transient failures here fail the event (retryable).
-async fn write_one_by_one(store: &Store, batch: &mut Vec<Pending>) {
-    for pending in batch.drain(..) {
-        let result = match store
-            .write_events(std::slice::from_ref(&pending.event))
-            .await
-        {
+async fn write_one_by_one(store: &Store, events: Vec<DurableEvent>, acks: Vec<AckSender>) {
+    for (event, ack) in events.into_iter().zip(acks) {
+        let result = match store.write_events(std::slice::from_ref(&event)).await {
             Ok(outcome) => {
                 metrics::counter!("classhub_sink_rows_written_total")
                     .increment(outcome.inserted as u64);
@@ -276,7 +296,7 @@ async fn write_one_by_one(store: &Store, batch: &mut Vec<Pending>) {
             Err(error) if error.is_transient() => Err(SinkError::Unavailable),
             Err(error) => Err(SinkError::Rejected(rejection(&error))),
         };
-        answer(pending.ack, result);
+        answer(ack, result);
     }
 }
 
@@ -287,15 +307,8 @@ fn rejection(error: &StoreError) -> String {
     }
 }
 
-fn resolve(batch: &mut Vec<Pending>, result: impl Fn(&DurableEvent) -> Result<(), SinkError>) {
-    for pending in batch.drain(..) {
-        let answer_for = result(&pending.event);
-        answer(pending.ack, answer_for);
-    }
-}
-
 /// A publisher that went away no longer needs its answer; the event's fate is unchanged.
-fn answer(ack: oneshot::Sender<Result<(), SinkError>>, result: Result<(), SinkError>) {
+fn answer(ack: AckSender, result: Result<(), SinkError>) {
     if ack.send(result).is_err() {
         tracing::trace!("ack receiver gone");
     }

@@ -150,9 +150,11 @@ impl Store {
             }
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                let mut inserted = HashSet::new();
+                let mut inserted = Inserted::default();
                 for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                    inserted.extend(sqlite_insert_events(&mut tx, chunk).await?);
+                    let chunk_inserted = sqlite_insert_events(&mut tx, chunk).await?;
+                    inserted.count += chunk_inserted.count;
+                    inserted.progress.extend(chunk_inserted.progress);
                 }
                 let progress = progress_of(events, &inserted);
                 for chunk in progress.chunks(SQLITE_ROWS_PER_STATEMENT) {
@@ -163,8 +165,8 @@ impl Store {
             }
         };
         Ok(WriteOutcome {
-            inserted: inserted.len(),
-            duplicates: events.len() - inserted.len(),
+            inserted: inserted.count,
+            duplicates: events.len() - inserted.count,
         })
     }
 
@@ -227,8 +229,13 @@ impl Store {
     }
 }
 
-/// (tenant, event id) of each newly stored event.
-type Inserted = HashSet<(String, String)>;
+/// What an insert stored: how many events, and (tenant, event id) of the progress events among
+/// them (only those update `student_progress`).
+#[derive(Default)]
+struct Inserted {
+    count: usize,
+    progress: HashSet<(String, String)>,
+}
 
 /// One upsert row per (tenant, user, course, lesson): a statement may not touch a row twice.
 fn progress_of(events: &[DurableEvent], inserted: &Inserted) -> Vec<(String, ProgressUpdate)> {
@@ -236,7 +243,9 @@ fn progress_of(events: &[DurableEvent], inserted: &Inserted) -> Vec<(String, Pro
         HashMap::new();
     for event in events {
         if event.kind != "progress"
-            || !inserted.contains(&(event.tenant.clone(), event.event_id.clone()))
+            || !inserted
+                .progress
+                .contains(&(event.tenant.clone(), event.event_id.clone()))
         {
             continue;
         }
@@ -262,7 +271,12 @@ fn progress_of(events: &[DurableEvent], inserted: &Inserted) -> Vec<(String, Pro
             })
             .or_insert_with(|| (event.tenant.clone(), update));
     }
-    merged.into_values().collect()
+    let mut rows: Vec<_> = merged.into_values().collect();
+    // A fixed order, so that concurrent batches lock progress rows in the same order.
+    rows.sort_by(|(tenant_a, a), (tenant_b, b)| {
+        (tenant_a, &a.user, &a.course, &a.lesson).cmp(&(tenant_b, &b.user, &b.course, &b.lesson))
+    });
+    rows
 }
 
 async fn postgres_insert_events(
@@ -287,13 +301,17 @@ async fn postgres_insert_events(
         seqs.push(event.seq as i64);
         sent_at.push(event.sent_at_ms as i64);
     }
-    let rows = sqlx::query(
-        "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
+    let row = sqlx::query(
+        "WITH inserted AS (INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
          SELECT t, e, r, k, s, d::jsonb, q, to_timestamp(ms::double precision / 1000.0) \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) \
               AS u(t, e, r, k, s, d, q, ms) \
          ON CONFLICT (tenant_id, event_id) DO NOTHING \
-         RETURNING tenant_id, event_id",
+         RETURNING tenant_id, event_id, kind) \
+         SELECT count(*), \
+                coalesce(array_agg(tenant_id) FILTER (WHERE kind = 'progress'), '{}'), \
+                coalesce(array_agg(event_id) FILTER (WHERE kind = 'progress'), '{}') \
+         FROM inserted",
     )
     .bind(tenants)
     .bind(ids)
@@ -303,12 +321,15 @@ async fn postgres_insert_events(
     .bind(data)
     .bind(seqs)
     .bind(sent_at)
-    .fetch_all(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect())
+    let count: i64 = row.get(0);
+    let tenants: Vec<String> = row.get(1);
+    let ids: Vec<String> = row.get(2);
+    Ok(Inserted {
+        count: count as usize,
+        progress: tenants.into_iter().zip(ids).collect(),
+    })
 }
 
 async fn postgres_upsert_progress(
@@ -373,12 +394,16 @@ async fn sqlite_insert_events(
             .push_bind_unseparated(event.sent_at_ms as f64 / 1000.0)
             .push_unseparated(", 'unixepoch')");
     });
-    builder.push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id");
+    builder
+        .push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id, kind");
     let rows = builder.build().fetch_all(&mut **tx).await?;
-    Ok(rows
+    let count = rows.len();
+    let progress = rows
         .into_iter()
+        .filter(|row| row.get::<&str, _>(2) == "progress")
         .map(|row| (row.get(0), row.get(1)))
-        .collect())
+        .collect();
+    Ok(Inserted { count, progress })
 }
 
 async fn sqlite_upsert_progress(

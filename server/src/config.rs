@@ -229,6 +229,9 @@ pub struct ServeArgs {
     /// Longest back-off between retries while the database is unreachable [default: 5s].
     #[arg(long, env = "CLASSHUB_SINK_RETRY_MAX")]
     pub sink_retry_max: Option<DurationArg>,
+    /// Batches written concurrently, each in its own transaction [default: 2].
+    #[arg(long, env = "CLASSHUB_SINK_WRITERS")]
+    pub sink_writers: Option<usize>,
 }
 
 impl ServeArgs {
@@ -270,6 +273,7 @@ impl ServeArgs {
             sink_batch_interval: self.sink_batch_interval.or(lower.sink_batch_interval),
             sink_queue_len: self.sink_queue_len.or(lower.sink_queue_len),
             sink_retry_max: self.sink_retry_max.or(lower.sink_retry_max),
+            sink_writers: self.sink_writers.or(lower.sink_writers),
         }
     }
 
@@ -336,6 +340,10 @@ impl ServeArgs {
                 defaults.sink.retry_max,
             )?
             .max(defaults.sink.retry_min),
+            writers: at_least_one(
+                "sink-writers",
+                self.sink_writers.unwrap_or(defaults.sink.writers),
+            )?,
         };
         let database_url = match self.database_url {
             Some(url)

@@ -8,6 +8,10 @@
 //! - `classhub_slow_consumer_closes_total`
 //! - `classhub_conn_queue_depth` (frames waiting, sampled at each heartbeat) and
 //!   `classhub_writer_batch_frames` (frames coalesced per flush)
+//! - the durable-event sink (recorded in `persistence`): `classhub_sink_queue_depth` (gauge),
+//!   `classhub_sink_batch_rows` and `classhub_sink_commit_seconds` (histograms),
+//!   `classhub_sink_rows_written_total`, `classhub_sink_retries_total`,
+//!   `classhub_sink_refused_total`
 
 use std::sync::OnceLock;
 
