@@ -19,7 +19,7 @@ const ROUNDS: usize = 3;
 const NAIVE_EVENTS: usize = 3_000;
 
 fn event(round: usize, n: usize) -> DurableEvent {
-    let progress = n % 10 == 0;
+    let progress = n.is_multiple_of(10);
     DurableEvent {
         tenant: "bench".into(),
         event_id: format!("r{round}-e{n}"),
@@ -167,9 +167,8 @@ async fn main() -> anyhow::Result<()> {
     bench("SQLite (WAL, synchronous=FULL)", sqlite, events).await?;
     std::fs::remove_dir_all(&dir)?;
 
-    if let Some(admin_url) = std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .ok()
+    if let Ok(admin_url) =
+        std::env::var("BENCH_DATABASE_URL").or_else(|_| std::env::var("TEST_DATABASE_URL"))
     {
         let name = format!("classhub_bench_{}", rand::random::<u32>());
         let mut admin = sqlx::PgConnection::connect(&admin_url)
