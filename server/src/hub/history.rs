@@ -1,7 +1,7 @@
 //! A room's bounded history ring: the last N events, none older than a maximum age. Joining
 //! with `since {epoch, seq}` replays from here when the gap is still covered.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) struct History {
     entries: VecDeque<Entry>,
+    /// Client event ids of the entries that carry one, to recognise a retried publish.
+    ids: HashMap<String, u64>,
     max_len: usize,
     max_age: Duration,
 }
@@ -37,6 +39,7 @@ impl History {
     pub(crate) fn new(max_len: usize, max_age: Duration) -> History {
         History {
             entries: VecDeque::with_capacity(max_len.min(64)),
+            ids: HashMap::new(),
             max_len,
             max_age,
         }
@@ -48,7 +51,10 @@ impl History {
             return;
         }
         if self.entries.len() == self.max_len {
-            self.entries.pop_front();
+            self.pop_oldest();
+        }
+        if let Some(id) = event_id(&message) {
+            self.ids.insert(id.to_owned(), seq);
         }
         self.entries.push_back(Entry {
             seq,
@@ -80,13 +86,37 @@ impl History {
         }
     }
 
+    /// The seq of the remembered event with client id `id`, if it is still here.
+    pub(crate) fn seq_of(&mut self, id: &str, now: Instant) -> Option<u64> {
+        self.evict_expired(now);
+        self.ids.get(id).copied()
+    }
+
     fn evict_expired(&mut self, now: Instant) {
         while let Some(oldest) = self.entries.front() {
             if now.saturating_duration_since(oldest.at) <= self.max_age {
                 break;
             }
-            self.entries.pop_front();
+            self.pop_oldest();
         }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(oldest) = self.entries.pop_front()
+            && let Some(id) = event_id(&oldest.message)
+            && self.ids.get(id) == Some(&oldest.seq)
+        {
+            self.ids.remove(id);
+        }
+    }
+}
+
+fn event_id(message: &ServerMessage) -> Option<&str> {
+    match message {
+        ServerMessage::Event(body)
+        | ServerMessage::Command(body)
+        | ServerMessage::Notification(body) => body.id.as_deref(),
+        _ => None,
     }
 }
 

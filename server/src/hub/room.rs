@@ -197,8 +197,9 @@ impl Room {
         true
     }
 
-    /// Assigns the next `seq`, remembers the event and fans it out to every socket here. A closed
-    /// room hands the publication back.
+    /// Assigns the next `seq`, remembers the event and fans it out to every socket here. A
+    /// publication whose client id is still in history is a retry: it gets the original `seq`
+    /// and is not fanned out again. A closed room hands the publication back.
     pub(crate) fn publish(
         &self,
         publication: Publication,
@@ -207,6 +208,12 @@ impl Room {
         let mut state = self.lock();
         if state.closed {
             return Err(publication);
+        }
+        // A retried publish (same client id, still in history) is not shown twice.
+        if let Some(id) = &publication.id
+            && let Some(seq) = state.history.seq_of(id, now)
+        {
+            return Ok(seq);
         }
         state.seq += 1;
         let seq = state.seq;

@@ -66,14 +66,20 @@ async fn a_durable_publish_is_acknowledged_after_its_commit_and_a_retry_is_store
 
         let retry = publish_durable(&mut teacher, "evt-1", "checkpoint", json!({"stage": 3})).await;
         assert!(
-            matches!(retry, ServerMessage::Reply(_)),
-            "a retry is acknowledged: {retry:?}"
+            matches!(retry, ServerMessage::Reply(ref reply) if reply.seq == Some(1)),
+            "a retry is acknowledged with the original seq: {retry:?}"
         );
         assert_eq!(
             store.event_ids("acme").await.expect("ids"),
             ["evt-1"],
             "and stored once"
         );
+        // ...and not shown to the room twice: the next thing the watcher sees is the next event.
+        teacher.publish(ROOM, "marker", json!({})).await;
+        let ServerMessage::Event(next) = watcher.recv().await else {
+            panic!("an event")
+        };
+        assert_eq!((next.kind.as_str(), next.seq), ("marker", 2));
 
         // Progress events also update student_progress; malformed ones are refused up front.
         let progress = json!({"student": "s1", "course": "math", "lesson": "l1", "percent": 60, "time_spent_secs": 42});
