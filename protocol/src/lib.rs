@@ -17,6 +17,7 @@ mod error;
 mod limits;
 mod message;
 mod payload;
+pub mod pusher;
 mod room;
 
 pub use close::CloseCode;

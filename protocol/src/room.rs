@@ -14,6 +14,8 @@ pub enum RoomKind {
     Game,
     /// One person's private notifications.
     User,
+    /// Any other Pusher channel of a tenant, by its full name (`channel:{tenant}:{name}`).
+    Channel,
 }
 
 impl RoomKind {
@@ -23,6 +25,7 @@ impl RoomKind {
             RoomKind::Class => "class",
             RoomKind::Game => "game",
             RoomKind::User => "user",
+            RoomKind::Channel => "channel",
         }
     }
 }
@@ -50,8 +53,8 @@ pub enum RoomIdError {
     /// Not three `:`-separated parts.
     #[error("room id must have the form kind:tenant:id")]
     Shape,
-    /// The first part is not `class`, `game` or `user`.
-    #[error("room kind must be class, game or user")]
+    /// The first part is not `class`, `game`, `user` or `channel`.
+    #[error("room kind must be class, game, user or channel")]
     Kind,
     /// A part is empty or holds a character outside letters, digits, '-', '_' and '.'.
     #[error("tenant and id must be non-empty and use only letters, digits, '-', '_' or '.'")]
@@ -76,9 +79,10 @@ impl RoomId {
             "class" => RoomKind::Class,
             "game" => RoomKind::Game,
             "user" => RoomKind::User,
+            "channel" => RoomKind::Channel,
             _ => return Err(RoomIdError::Kind),
         };
-        if !is_segment(tenant) || !is_segment(id) {
+        if !is_segment(tenant) || !is_local_id(kind, id) {
             return Err(RoomIdError::Characters);
         }
         let tenant_end = kind.as_str().len() + 1 + tenant.len();
@@ -117,6 +121,19 @@ impl RoomId {
     /// The full id as sent on the wire.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+}
+
+/// Channel rooms carry a Pusher channel name, which may also hold `=@,;`.
+fn is_local_id(kind: RoomKind, part: &str) -> bool {
+    match kind {
+        RoomKind::Channel => {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_.=@,;".contains(&byte))
+        }
+        RoomKind::Class | RoomKind::Game | RoomKind::User => is_segment(part),
     }
 }
 

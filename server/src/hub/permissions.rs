@@ -2,7 +2,9 @@
 //! students join class rooms and their own user room and publish only `chat` into rooms they
 //! joined; educators and admins join any class or game room of their tenant and publish
 //! anything (commands included) without joining; parents join their children's user rooms and
-//! publish nothing. Rosters (which class rooms a student may join) arrive with the REST issue.
+//! publish nothing. Public Pusher channels (`channel:` rooms without a `private-`/`presence-`
+//! name) are open to the whole tenant. Rosters (which class rooms a student may join) arrive with
+//! the REST issue.
 
 use protocol::{RoomId, RoomKind};
 
@@ -41,8 +43,16 @@ pub enum Denied {
 pub fn check_join(identity: &Identity, room: &RoomId) -> Result<(), Denied> {
     check_tenant(identity, room)?;
     let own_user_room = room.kind() == RoomKind::User && room.local_id() == identity.user;
+    // Other Pusher channels: public ones are open to the tenant; `private-`/`presence-` ones are
+    // for educators and admins (Pusher clients get theirs signed by /pusher/auth).
+    let public_channel = room.kind() == RoomKind::Channel
+        && !room.local_id().starts_with("private-")
+        && !room.local_id().starts_with("presence-");
     let allowed = match (identity.role, room.kind()) {
         (_, RoomKind::User) if own_user_room => true,
+        (_, RoomKind::Channel) if public_channel => true,
+        (Role::Admin | Role::Educator, RoomKind::Channel) => true,
+        (Role::Student | Role::Parent, RoomKind::Channel) => false,
         (Role::Admin, RoomKind::Class | RoomKind::Game | RoomKind::User) => true,
         (Role::Educator, RoomKind::Class | RoomKind::Game) => true,
         (Role::Educator, RoomKind::User) => false,
@@ -149,6 +159,10 @@ mod tests {
         check(&parent, "class:acme:c1", false);
         check(&admin, "user:acme:s1", true);
         check(&admin, "class:other:c1", false);
+        check(&student, "channel:acme:news", true);
+        check(&student, "channel:acme:private-staff", false);
+        check(&educator, "channel:acme:presence-staff", true);
+        check(&parent, "channel:other:news", false);
     }
 
     #[test]
