@@ -19,7 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::{Codec, Limits, RoomId, ServerMessage};
 use serde_json::{Value, json};
 use server::auth::{Identity, Role};
-use server::hub::{Hub, HubSettings, Session};
+use server::hub::{Hub, HubSettings, Session, Wire};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +78,7 @@ impl Fixture {
         let room = RoomId::parse(ROOM, Limits::default().max_room_id_len).expect("room id");
         let (publisher, publisher_frames) = hub.connect(
             identity("t-1".to_owned(), Role::Educator, "Ms Bench".to_owned()),
-            Codec::Json,
+            Wire::Native(Codec::Json),
         );
         let mut members = Vec::with_capacity(codecs.len());
         for (index, &codec) in codecs.iter().enumerate() {
@@ -88,7 +88,7 @@ impl Fixture {
                     Role::Student,
                     format!("Student {index}"),
                 ),
-                codec,
+                Wire::Native(codec),
             );
             session
                 .join(room.clone(), None, None, None)

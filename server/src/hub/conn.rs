@@ -35,8 +35,8 @@ pub struct ConnHandle {
     pub id: u64,
     /// Who is connected.
     pub identity: Arc<Identity>,
-    /// The codec this connection negotiated; rooms pick the matching encoded frame.
-    pub codec: Codec,
+    /// How this connection wants its frames; rooms pick the matching encoded frame.
+    pub wire: Wire,
     /// Bounded queue of encoded frames towards the writer task.
     outbound: mpsc::Sender<Bytes>,
     /// Cancelled to make the transport close the socket; a child of the server's shutdown token.
@@ -49,14 +49,14 @@ impl ConnHandle {
     pub(crate) fn new(
         id: u64,
         identity: Arc<Identity>,
-        codec: Codec,
+        wire: Wire,
         outbound: mpsc::Sender<Bytes>,
         closer: CancellationToken,
     ) -> ConnHandle {
         ConnHandle {
             id,
             identity,
-            codec,
+            wire,
             outbound,
             closer,
             close_code: AtomicU16::new(0),
@@ -117,12 +117,23 @@ impl ConnHandle {
     }
 }
 
-/// A server message encoded at most once per codec, whatever the number of recipients.
+/// How a connection wants frames: the native protocol in one of its codecs, or Pusher protocol 7
+/// (whose frames the transport splits on `\n`, since one hub message may become several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// Native protocol v1.
+    Native(Codec),
+    /// Pusher Channels protocol 7.
+    Pusher,
+}
+
+/// A server message encoded at most once per wire, whatever the number of recipients.
 #[derive(Debug)]
 pub(crate) struct EncodedFrame<'a> {
     message: &'a protocol::ServerMessage,
-    json: Option<Bytes>,
-    msgpack: Option<Bytes>,
+    json: Option<Option<Bytes>>,
+    msgpack: Option<Option<Bytes>>,
+    pusher: Option<Option<Bytes>>,
 }
 
 impl<'a> EncodedFrame<'a> {
@@ -131,26 +142,37 @@ impl<'a> EncodedFrame<'a> {
             message,
             json: None,
             msgpack: None,
+            pusher: None,
         }
     }
 
-    /// The frame for `codec`, encoding it on first use.
-    pub(crate) fn bytes(&mut self, codec: Codec) -> Bytes {
-        let slot = match codec {
-            Codec::Json => &mut self.json,
-            Codec::MsgPack => &mut self.msgpack,
+    /// The frame for `wire`, encoding it on first use; `None` when the wire has no frame for
+    /// this message.
+    pub(crate) fn bytes(&mut self, wire: Wire) -> Option<Bytes> {
+        let slot = match wire {
+            Wire::Native(Codec::Json) => &mut self.json,
+            Wire::Native(Codec::MsgPack) => &mut self.msgpack,
+            Wire::Pusher => &mut self.pusher,
         };
-        slot.get_or_insert_with(|| encode(codec, self.message))
+        slot.get_or_insert_with(|| encode(wire, self.message))
             .clone()
     }
 }
 
-/// Encodes a server message. Server messages are built from `serde_json::Value`s and plain
-/// fields, which both codecs always accept; a failure would be a bug, so it is logged and an
-/// `internal` error frame is sent in its place rather than dropping the frame silently.
-pub fn encode(codec: Codec, message: &protocol::ServerMessage) -> Bytes {
+/// Encodes a server message for a wire (`None`: nothing to send, e.g. a `reply` to a Pusher
+/// socket). Native messages are built from `serde_json::Value`s and plain fields, which both
+/// codecs always accept; a failure would be a bug, so it is logged and an `internal` error
+/// frame is sent in its place rather than dropping the frame silently.
+pub fn encode(wire: Wire, message: &protocol::ServerMessage) -> Option<Bytes> {
+    let codec = match wire {
+        Wire::Native(codec) => codec,
+        Wire::Pusher => {
+            let frames = protocol::pusher::frames_for(message);
+            return (!frames.is_empty()).then(|| Bytes::from(frames.join("\n")));
+        }
+    };
     match codec.encode(message) {
-        Ok(bytes) => Bytes::from(bytes),
+        Ok(bytes) => Some(Bytes::from(bytes)),
         Err(cause) => {
             tracing::error!(%cause, kind = message.type_name(), "encoding a server message failed");
             let fallback = protocol::ServerMessage::Error(protocol::ErrorBody {
@@ -159,7 +181,7 @@ pub fn encode(codec: Codec, message: &protocol::ServerMessage) -> Bytes {
                 message: protocol::ErrorCode::Internal.sentence().to_owned(),
                 retry_after_ms: None,
             });
-            Bytes::from(codec.encode(&fallback).unwrap_or_default())
+            Some(Bytes::from(codec.encode(&fallback).unwrap_or_default()))
         }
     }
 }

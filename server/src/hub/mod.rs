@@ -21,14 +21,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
-use protocol::{CloseCode, Codec, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
+use protocol::{CloseCode, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use conn::{ConnHandle, Offer, encode};
+pub use conn::{ConnHandle, Offer, Wire, encode};
 use permissions::Denied;
+pub use room::MemberAs;
 use room::{Publication, Room, RoomClosed};
 
 use crate::auth::Identity;
@@ -185,13 +186,13 @@ impl Hub {
 
     /// Registers a connection. The receiver yields the encoded frames to write to the socket, in
     /// order; it ends when the session is dropped.
-    pub fn connect(&self, identity: Identity, codec: Codec) -> (Session, mpsc::Receiver<Bytes>) {
+    pub fn connect(&self, identity: Identity, wire: Wire) -> (Session, mpsc::Receiver<Bytes>) {
         let (outbound, frames) = mpsc::channel(self.shared.settings.conn_queue_len.max(1));
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ConnHandle::new(
             conn_id,
             Arc::new(identity),
-            codec,
+            wire,
             outbound,
             self.shared.shutdown.child_token(),
         ));
@@ -266,6 +267,52 @@ impl Hub {
         room
     }
 
+    /// Publishes into a room on behalf of the application (the Pusher HTTP API): no session,
+    /// no permission check (the app secret authorized it), optionally excluding one socket.
+    pub fn publish_from_app(
+        &self,
+        room_id: &RoomId,
+        kind: String,
+        data: Value,
+        except: Option<u64>,
+    ) -> u64 {
+        let publication = Publication {
+            from: "api".into(),
+            kind,
+            data,
+            id: None,
+            ts: now_millis(),
+            except,
+        };
+        self.publish_into(room_id, publication)
+    }
+
+    /// The users present in a room and its socket count, or `None` when it does not exist.
+    pub fn room_presence(&self, room_id: &RoomId) -> Option<(Vec<String>, usize)> {
+        self.existing_room(room_id).map(|room| room.presence())
+    }
+
+    /// Ids of the live rooms of a tenant.
+    pub fn rooms_of(&self, tenant: &str) -> Vec<RoomId> {
+        self.shared
+            .rooms
+            .iter()
+            .filter(|entry| entry.key().tenant() == tenant)
+            .map(|entry| entry.key().clone())
+            .collect()
+    }
+
+    fn publish_into(&self, room_id: &RoomId, mut publication: Publication) -> u64 {
+        loop {
+            let room = self.room(room_id);
+            match room.publish(publication, Instant::now()) {
+                Ok(seq) => return seq,
+                // Reaped between lookup and lock: publish into the room's next life.
+                Err(returned) => publication = returned,
+            }
+        }
+    }
+
     fn existing_room(&self, id: &RoomId) -> Option<Arc<Room>> {
         self.shared.rooms.get(id).map(|room| Arc::clone(&room))
     }
@@ -294,8 +341,14 @@ impl Session {
 
     /// Queues a message for this connection alone.
     pub fn send(&self, message: &ServerMessage) -> Offer {
-        metrics::counter!("classhub_frames_out_total", "type" => message.type_name()).increment(1);
-        self.handle.offer(conn::encode(self.handle.codec, message))
+        match conn::encode(self.handle.wire, message) {
+            Some(frame) => {
+                metrics::counter!("classhub_frames_out_total", "type" => message.type_name())
+                    .increment(1);
+                self.handle.offer(frame)
+            }
+            None => Offer::Queued,
+        }
     }
 
     /// Joins `room` (idempotent). The `joined` frame, with recovery from `since`, is queued
@@ -308,6 +361,40 @@ impl Session {
         reference: Option<Ref>,
     ) -> Result<(), HubError> {
         permissions::check_join(self.identity(), &room_id)?;
+        let identity = self.identity();
+        let member = MemberAs {
+            user: identity.user.clone(),
+            name: identity.name.clone(),
+            role: identity.role,
+        };
+        self.join_as(room_id, &member, since, presence, reference)
+    }
+
+    /// Joins `room` as `member` without the role check: for Pusher subscriptions, whose
+    /// authorization is the app's signature (made by `/pusher/auth` after its own checks). The
+    /// tenant is still checked.
+    pub fn join_signed(
+        &mut self,
+        room_id: RoomId,
+        member: &MemberAs,
+        presence: Option<Value>,
+    ) -> Result<(), HubError> {
+        if room_id.tenant() != self.identity().tenant {
+            return Err(HubError::Denied(Denied::OtherTenant {
+                room: room_id.to_string(),
+            }));
+        }
+        self.join_as(room_id, member, None, presence, None)
+    }
+
+    fn join_as(
+        &mut self,
+        room_id: RoomId,
+        member: &MemberAs,
+        since: Option<Since>,
+        presence: Option<Value>,
+        reference: Option<Ref>,
+    ) -> Result<(), HubError> {
         let max_rooms = self.hub.shared.settings.max_rooms_per_conn;
         if !self.rooms.contains(&room_id) && self.rooms.len() >= max_rooms {
             return Err(HubError::TooManyRooms { max: max_rooms });
@@ -316,6 +403,7 @@ impl Session {
             let room = self.hub.room(&room_id);
             match room.join(
                 &self.handle,
+                member,
                 since,
                 presence.clone(),
                 reference.clone(),
@@ -373,24 +461,16 @@ impl Session {
             }
             None => None,
         };
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis() as u64);
-        let mut publication = Publication {
+        let publication = Publication {
             from: identity.user.clone(),
             kind,
             data,
             id,
-            ts,
+            ts: now_millis(),
+            except: None,
         };
-        let seq = loop {
-            let room = self.hub.room(room_id);
-            match room.publish(publication, Instant::now()) {
-                Ok(seq) => break seq,
-                // Reaped between lookup and lock: publish into the room's next life.
-                Err(returned) => publication = returned,
-            }
-        };
+        let ts = publication.ts;
+        let seq = self.hub.publish_into(room_id, publication);
         let ack = durable.map(|(permit, event_id, kind, data)| {
             permit.submit(DurableEvent {
                 tenant: identity.tenant.clone(),
@@ -404,6 +484,30 @@ impl Session {
             })
         });
         Ok(Published { seq, ack })
+    }
+
+    /// Publishes a Pusher client event (`client-…`) into a room this socket joined, to every
+    /// other socket there. The transport checks the channel kind and the rate limit.
+    pub fn publish_client_event(
+        &self,
+        room_id: &RoomId,
+        kind: String,
+        data: Value,
+    ) -> Result<u64, HubError> {
+        if !self.rooms.contains(room_id) {
+            return Err(HubError::NotJoined {
+                room: room_id.to_string(),
+            });
+        }
+        let publication = Publication {
+            from: self.identity().user.clone(),
+            kind,
+            data,
+            id: None,
+            ts: now_millis(),
+            except: Some(self.handle.id),
+        };
+        Ok(self.hub.publish_into(room_id, publication))
     }
 
     /// Replaces this user's presence state in `room`.
@@ -452,4 +556,11 @@ impl Drop for Session {
             .saturating_sub(1);
         metrics::gauge!("classhub_connections").set(live as f64);
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (event `ts`).
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }

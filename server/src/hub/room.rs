@@ -38,14 +38,32 @@ pub(crate) struct RoomClosed;
 struct RoomState {
     seq: u64,
     history: History,
-    /// Sockets in the room, by connection id.
-    sockets: HashMap<u64, Arc<ConnHandle>>,
+    /// Sockets in the room, by connection id, with the user each one is present as.
+    sockets: HashMap<u64, Socket>,
     /// Users in the room: presence is per user, however many sockets they have here.
     users: HashMap<String, UserPresence>,
     /// When the last socket left; `None` while anyone is here.
     empty_since: Option<Instant>,
     /// Set by the reaper just before it removes the room from the hub's map.
     closed: bool,
+}
+
+#[derive(Debug)]
+struct Socket {
+    handle: Arc<ConnHandle>,
+    user: String,
+}
+
+/// Who a socket is present as in a room: its authenticated user for native sockets, the
+/// `channel_data` user a Pusher auth endpoint signed for Pusher sockets.
+#[derive(Debug, Clone)]
+pub struct MemberAs {
+    /// The user id.
+    pub user: String,
+    /// The display name.
+    pub name: Option<String>,
+    /// The role.
+    pub role: Role,
 }
 
 #[derive(Debug)]
@@ -65,6 +83,8 @@ pub(crate) struct Publication {
     pub(crate) id: Option<String>,
     /// Wall-clock milliseconds since the Unix epoch.
     pub(crate) ts: u64,
+    /// A socket that must not receive it (Pusher client events, HTTP `socket_id` exclusion).
+    pub(crate) except: Option<u64>,
 }
 
 impl Room {
@@ -89,6 +109,7 @@ impl Room {
     pub(crate) fn join(
         &self,
         conn: &Arc<ConnHandle>,
+        member: &MemberAs,
         since: Option<Since>,
         presence: Option<Value>,
         reference: Option<Ref>,
@@ -98,33 +119,46 @@ impl Room {
         if state.closed {
             return Err(RoomClosed);
         }
-        let identity = &conn.identity;
-        let newly_joined = state.sockets.insert(conn.id, Arc::clone(conn)).is_none();
+        let socket = Socket {
+            handle: Arc::clone(conn),
+            user: member.user.clone(),
+        };
+        let newly_joined = match state.sockets.insert(conn.id, socket) {
+            None => true,
+            // Re-joining as another user (a new Pusher signature): leave as the old one first.
+            Some(previous) if previous.user != member.user => {
+                state.sockets.insert(conn.id, previous);
+                drop(state);
+                self.leave(conn, LeaveReason::Left, now);
+                return self.join(conn, member, since, presence, reference, now);
+            }
+            Some(_) => false,
+        };
         let mut diff = PresenceDiff {
             room: self.id.to_string(),
             joins: vec![],
             leaves: vec![],
             updates: vec![],
         };
-        match state.users.get_mut(&identity.user) {
+        match state.users.get_mut(&member.user) {
             Some(user) => {
                 if newly_joined {
                     user.sockets += 1;
                 }
                 if let Some(presence) = presence {
                     user.state = presence;
-                    diff.updates.push(member_of(&identity.user, user));
+                    diff.updates.push(member_of(&member.user, user));
                 }
             }
             None => {
                 let user = UserPresence {
                     sockets: 1,
-                    name: identity.name.clone(),
-                    role: identity.role,
+                    name: member.name.clone(),
+                    role: member.role,
                     state: presence.unwrap_or_else(|| Value::Object(Default::default())),
                 };
-                diff.joins.push(member_of(&identity.user, &user));
-                state.users.insert(identity.user.clone(), user);
+                diff.joins.push(member_of(&member.user, &user));
+                state.users.insert(member.user.clone(), user);
             }
         }
         state.empty_since = None;
@@ -155,8 +189,10 @@ impl Room {
                 .map(|event| ServerMessage::clone(event))
                 .collect(),
         });
-        conn.offer(super::conn::encode(conn.codec, &joined));
-        count_out(&joined, 1);
+        if let Some(frame) = super::conn::encode(conn.wire, &joined) {
+            conn.offer(frame);
+            count_out(&joined, 1);
+        }
         if !diff.joins.is_empty() || !diff.updates.is_empty() {
             broadcast(&state, &ServerMessage::PresenceDiff(diff), Some(conn.id));
         }
@@ -167,10 +203,10 @@ impl Room {
     /// `reason`. Returns whether the socket was a member.
     pub(crate) fn leave(&self, conn: &ConnHandle, reason: LeaveReason, now: Instant) -> bool {
         let mut state = self.lock();
-        if state.sockets.remove(&conn.id).is_none() {
+        let Some(socket) = state.sockets.remove(&conn.id) else {
             return false;
-        }
-        let user_id = &conn.identity.user;
+        };
+        let user_id = &socket.user;
         let last_socket = match state.users.get_mut(user_id) {
             Some(user) => {
                 user.sockets -= 1;
@@ -217,6 +253,7 @@ impl Room {
         }
         state.seq += 1;
         let seq = state.seq;
+        let except = publication.except;
         let body = EventBody {
             room: self.id.to_string(),
             seq,
@@ -233,7 +270,7 @@ impl Room {
         } else {
             ServerMessage::Event(body)
         });
-        broadcast(&state, &message, None);
+        broadcast(&state, &message, except);
         state.history.push(seq, now, message);
         Ok(seq)
     }
@@ -241,14 +278,18 @@ impl Room {
     /// Replaces the presence state of `conn`'s user and tells everyone here.
     pub(crate) fn set_presence(&self, conn: &ConnHandle, presence: Value) -> bool {
         let mut state = self.lock();
-        if !state.sockets.contains_key(&conn.id) {
+        let Some(user_id) = state
+            .sockets
+            .get(&conn.id)
+            .map(|socket| socket.user.clone())
+        else {
             return false;
-        }
-        let Some(user) = state.users.get_mut(&conn.identity.user) else {
+        };
+        let Some(user) = state.users.get_mut(&user_id) else {
             return false;
         };
         user.state = presence;
-        let update = member_of(&conn.identity.user, user);
+        let update = member_of(&user_id, user);
         let diff = ServerMessage::PresenceDiff(PresenceDiff {
             room: self.id.to_string(),
             joins: vec![],
@@ -257,6 +298,12 @@ impl Room {
         });
         broadcast(&state, &diff, None);
         true
+    }
+
+    /// The user ids present, and how many sockets each has here (for the Pusher HTTP API).
+    pub(crate) fn presence(&self) -> (Vec<String>, usize) {
+        let state = self.lock();
+        (state.users.keys().cloned().collect(), state.sockets.len())
     }
 
     /// Whether `conn_id` is a member.
@@ -299,12 +346,14 @@ fn member_of(user_id: &str, user: &UserPresence) -> Member {
 fn broadcast(state: &RoomState, message: &ServerMessage, except: Option<u64>) {
     let mut frame = EncodedFrame::new(message);
     let mut recipients = 0u64;
-    for (conn_id, conn) in &state.sockets {
+    for (conn_id, socket) in &state.sockets {
         if Some(*conn_id) == except {
             continue;
         }
-        conn.offer(frame.bytes(conn.codec));
-        recipients += 1;
+        if let Some(bytes) = frame.bytes(socket.handle.wire) {
+            socket.handle.offer(bytes);
+            recipients += 1;
+        }
     }
     count_out(message, recipients);
 }

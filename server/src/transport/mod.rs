@@ -3,3 +3,4 @@
 //! Pusher, QUIC and Roblox HTTP arrive with their issues and must end in the same hub calls.
 
 pub mod native;
+pub mod socket;

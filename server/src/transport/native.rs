@@ -5,22 +5,21 @@
 //! HTTP 400. A token in `Authorization: Bearer` or `?token=` is checked before the upgrade
 //! (HTTP 401 when bad); without one, the first frame must be `auth` within the auth timeout.
 //!
-//! Then one reader (this task) and one writer task per socket. The reader decodes frames and
-//! calls the hub; the writer drains the connection's bounded queue, coalescing whatever is queued
-//! into one flush, pings every heartbeat interval and closes peers silent for two intervals.
+//! Then one reader (this task) and one writer task per socket (`socket::write_loop`). The reader
+//! decodes frames and calls the hub; the writer drains the connection's bounded queue,
+//! coalescing whatever is queued into one flush, pings every heartbeat interval and closes peers
+//! silent for two intervals.
 //! Close codes are `protocol::CloseCode`.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -30,24 +29,17 @@ use protocol::{
     ServerMessage, Welcome, WireLimits,
 };
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error_response;
-use crate::hub::{ConnHandle, Published, Session};
+use crate::hub::{Published, Session, Wire};
 
 /// A durable publish waiting for its commit: resolves to the `ref`, the `seq`, and the outcome.
 type PendingAck = std::pin::Pin<
     Box<dyn std::future::Future<Output = (Option<Ref>, u64, Result<(), SinkError>)> + Send>,
 >;
-
-/// Frames written before one flush, at most.
-const MAX_COALESCE: usize = 64;
-/// How long the writer tries to deliver a close frame to a peer that may not be reading.
-const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Query parameters of `GET /ws`.
 #[derive(Debug, Deserialize)]
@@ -156,33 +148,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
-
-/// Milliseconds since `base` at which the peer was last heard from.
-struct LastSeen {
-    base: Instant,
-    millis: AtomicU64,
-}
-
-impl LastSeen {
-    fn new() -> LastSeen {
-        LastSeen {
-            base: Instant::now(),
-            millis: AtomicU64::new(0),
-        }
-    }
-    fn touch(&self) {
-        self.millis
-            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-    fn silence(&self) -> Duration {
-        self.base
-            .elapsed()
-            .saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
-    }
-}
-
 async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Identity>) {
     let (mut sink, mut stream) = socket.split();
     let (identity, auth_ref) = match identity {
@@ -194,7 +159,7 @@ async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Id
     };
     let span = tracing::debug_span!("conn", tenant = %identity.tenant, user = %identity.user);
     let _entered = span.enter();
-    let (mut session, frames) = app.hub().connect(identity, codec);
+    let (mut session, frames) = app.hub().connect(identity, Wire::Native(codec));
     let handle = Arc::clone(session.handle());
     session.send(&welcome(&app, &session, auth_ref));
 
@@ -251,11 +216,11 @@ async fn authenticate(
     loop {
         let next = tokio::select! {
             _ = &mut deadline => {
-                close_now(sink, Some(CloseCode::AuthTimeout)).await;
+                close_now(sink, Wire::Native(codec), Some(CloseCode::AuthTimeout)).await;
                 return None;
             }
             _ = app.shutdown().cancelled() => {
-                close_now(sink, Some(CloseCode::Reconnect)).await;
+                close_now(sink, Wire::Native(codec), Some(CloseCode::Reconnect)).await;
                 return None;
             }
             next = stream.next() => next,
@@ -275,10 +240,8 @@ async fn authenticate(
                 Ok(identity) => return Some((identity, reference)),
                 Err(cause) => {
                     let error = error_frame(reference, cause.error_code(), cause.to_string());
-                    let _sent = sink
-                        .send(to_message(codec, crate::hub::encode(codec, &error)))
-                        .await;
-                    close_now(sink, Some(CloseCode::AuthFailed)).await;
+                    let _sent = sink.send(native_frame(codec, &error)).await;
+                    close_now(sink, Wire::Native(codec), Some(CloseCode::AuthFailed)).await;
                     return None;
                 }
             },
@@ -292,11 +255,7 @@ async fn authenticate(
                 ErrorCode::Unauthenticated.sentence().to_owned(),
             ),
         };
-        if sink
-            .send(to_message(codec, crate::hub::encode(codec, &answer)))
-            .await
-            .is_err()
-        {
+        if sink.send(native_frame(codec, &answer)).await.is_err() {
             return None;
         }
     }
@@ -418,7 +377,10 @@ fn handle_frame(
     bytes: &[u8],
     binary: bool,
 ) {
-    let codec = session.handle().codec;
+    let Wire::Native(codec) = session.handle().wire else {
+        tracing::error!("a native-protocol socket without a native wire");
+        return;
+    };
     let Decoded { message, room } = match decode(app, codec, bytes, binary) {
         Ok(decoded) => decoded,
         Err(error) => {
@@ -560,104 +522,10 @@ fn error_body(reference: Option<Ref>, code: ErrorCode, message: String) -> Error
     }
 }
 
-fn to_message(codec: Codec, frame: Bytes) -> Message {
-    if codec.is_binary() {
-        return Message::Binary(frame);
-    }
-    // serde_json always writes UTF-8, so the check passes; the clone is a reference count.
-    match Utf8Bytes::try_from(frame.clone()) {
-        Ok(text) => Message::Text(text),
-        Err(cause) => {
-            tracing::error!(%cause, "encoded JSON frame is not UTF-8; sending it as binary");
-            Message::Binary(frame)
-        }
-    }
-}
-
-enum Step {
-    Frame(Bytes),
-    Heartbeat,
-}
-
-async fn write_loop(
-    mut sink: Sink,
-    mut frames: mpsc::Receiver<Bytes>,
-    handle: Arc<ConnHandle>,
-    heartbeat: Duration,
-    last_seen: Arc<LastSeen>,
-    shutdown: CancellationToken,
-) {
-    let codec = handle.codec;
-    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let step = tokio::select! {
-            biased;
-            _ = handle.closed() => break,
-            frame = frames.recv() => match frame {
-                Some(frame) => Step::Frame(frame),
-                None => break,
-            },
-            _ = ticker.tick() => Step::Heartbeat,
-        };
-        let io = async {
-            match step {
-                Step::Frame(first) => {
-                    let mut batch = 1;
-                    sink.feed(to_message(codec, first)).await?;
-                    while batch < MAX_COALESCE {
-                        let Ok(frame) = frames.try_recv() else { break };
-                        sink.feed(to_message(codec, frame)).await?;
-                        batch += 1;
-                    }
-                    metrics::histogram!("classhub_writer_batch_frames").record(batch as f64);
-                    sink.flush().await
-                }
-                Step::Heartbeat => {
-                    if last_seen.silence() > heartbeat * 2 {
-                        handle.close(CloseCode::HeartbeatTimeout);
-                        return Ok(());
-                    }
-                    metrics::histogram!("classhub_conn_queue_depth").record(handle.queued() as f64);
-                    sink.send(Message::Ping(Bytes::new())).await
-                }
-            }
-        };
-        let written = tokio::select! {
-            biased;
-            _ = handle.closed() => break,
-            written = io => written,
-        };
-        if let Err(cause) = written {
-            tracing::debug!(%cause, "socket write failed");
-            handle.finish();
-            return;
-        }
-    }
-    let code = handle
-        .close_code()
-        .or_else(|| shutdown.is_cancelled().then_some(CloseCode::Reconnect));
-    close_now(&mut sink, code).await;
-}
-
-/// Sends a close frame (normal closure when `code` is `None`) and closes the sink, giving up after
-/// [`CLOSE_WRITE_TIMEOUT`] on a peer that does not read.
-async fn close_now(sink: &mut Sink, code: Option<CloseCode>) {
-    let frame = match code {
-        Some(code) => CloseFrame {
-            code: code.code(),
-            reason: Utf8Bytes::from_static(code.reason()),
-        },
-        None => CloseFrame {
-            code: 1000,
-            reason: Utf8Bytes::from_static("bye"),
-        },
-    };
-    let closing = async {
-        sink.send(Message::Close(Some(frame))).await?;
-        sink.close().await
-    };
-    if let Ok(Err(cause)) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, closing).await {
-        tracing::debug!(%cause, "close handshake failed");
-    }
+/// A message encoded for this socket before it has a session (the authentication phase).
+fn native_frame(codec: Codec, message: &ServerMessage) -> Message {
+    let frame = crate::hub::encode(Wire::Native(codec), message).unwrap_or_default();
+    socket::messages(Wire::Native(codec), frame)
+        .next()
+        .unwrap_or(Message::Text(Utf8Bytes::from_static("")))
 }

@@ -1,0 +1,213 @@
+//! What every WebSocket transport shares: the writer task that drains a connection's queue
+//! (coalescing whatever is queued into one flush, pinging every heartbeat, closing peers silent
+//! for two intervals), the close handshake with the wire's close codes, and the liveness clock
+//! the reader updates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use futures_util::stream::{SplitSink, SplitStream};
+use protocol::CloseCode;
+use protocol::pusher::PusherClose;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{ConnHandle, Wire};
+
+/// The sending half of a socket.
+pub type Sink = SplitSink<WebSocket, Message>;
+/// The receiving half of a socket.
+pub type Stream = SplitStream<WebSocket>;
+
+/// Frames written before one flush, at most.
+const MAX_COALESCE: usize = 64;
+/// How long the writer tries to deliver a close frame to a peer that may not be reading.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When the peer was last heard from (any frame, pongs included).
+#[derive(Debug)]
+pub struct LastSeen {
+    base: Instant,
+    millis: AtomicU64,
+}
+
+impl LastSeen {
+    /// Starts the clock now.
+    pub fn new() -> LastSeen {
+        LastSeen {
+            base: Instant::now(),
+            millis: AtomicU64::new(0),
+        }
+    }
+    /// The peer was heard from.
+    pub fn touch(&self) {
+        self.millis
+            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    /// How long the peer has been silent.
+    pub fn silence(&self) -> Duration {
+        self.base
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
+    }
+}
+
+impl Default for LastSeen {
+    fn default() -> Self {
+        LastSeen::new()
+    }
+}
+
+/// The WebSocket messages of one queued frame: one for the native codecs; for Pusher, one per
+/// `\n`-separated frame (a hub message may become several Pusher frames).
+pub fn messages(wire: Wire, frame: Bytes) -> impl Iterator<Item = Message> {
+    let parts: Vec<Bytes> = match wire {
+        Wire::Native(_) => vec![frame],
+        Wire::Pusher => {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            for (index, byte) in frame.iter().enumerate() {
+                if *byte == b'\n' {
+                    parts.push(frame.slice(start..index));
+                    start = index + 1;
+                }
+            }
+            parts.push(frame.slice(start..));
+            parts
+        }
+    };
+    parts.into_iter().map(move |part| match wire {
+        Wire::Native(codec) if codec.is_binary() => Message::Binary(part),
+        // serde_json always writes UTF-8, so the check passes; the clone is a reference count.
+        Wire::Native(_) | Wire::Pusher => match Utf8Bytes::try_from(part.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(cause) => {
+                tracing::error!(%cause, "encoded JSON frame is not UTF-8; sending it as binary");
+                Message::Binary(part)
+            }
+        },
+    })
+}
+
+enum Step {
+    Frame(Bytes),
+    Heartbeat,
+}
+
+/// Drains the connection's queue into the socket until the connection is closed (by the hub,
+/// the reader, the heartbeat or shutdown), then sends the close frame.
+pub async fn write_loop(
+    mut sink: Sink,
+    mut frames: mpsc::Receiver<Bytes>,
+    handle: Arc<ConnHandle>,
+    heartbeat: Duration,
+    last_seen: Arc<LastSeen>,
+    shutdown: CancellationToken,
+) {
+    let wire = handle.wire;
+    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let step = tokio::select! {
+            biased;
+            _ = handle.closed() => break,
+            frame = frames.recv() => match frame {
+                Some(frame) => Step::Frame(frame),
+                None => break,
+            },
+            _ = ticker.tick() => Step::Heartbeat,
+        };
+        let io = async {
+            match step {
+                Step::Frame(first) => {
+                    let mut batch = 1;
+                    for message in messages(wire, first) {
+                        sink.feed(message).await?;
+                    }
+                    while batch < MAX_COALESCE {
+                        let Ok(frame) = frames.try_recv() else { break };
+                        for message in messages(wire, frame) {
+                            sink.feed(message).await?;
+                        }
+                        batch += 1;
+                    }
+                    metrics::histogram!("classhub_writer_batch_frames").record(batch as f64);
+                    sink.flush().await
+                }
+                Step::Heartbeat => {
+                    if last_seen.silence() > heartbeat * 2 {
+                        handle.close(CloseCode::HeartbeatTimeout);
+                        return Ok(());
+                    }
+                    metrics::histogram!("classhub_conn_queue_depth").record(handle.queued() as f64);
+                    sink.send(Message::Ping(Bytes::new())).await
+                }
+            }
+        };
+        let written = tokio::select! {
+            biased;
+            _ = handle.closed() => break,
+            written = io => written,
+        };
+        if let Err(cause) = written {
+            tracing::debug!(%cause, "socket write failed");
+            handle.finish();
+            return;
+        }
+    }
+    let code = handle
+        .close_code()
+        .or_else(|| shutdown.is_cancelled().then_some(CloseCode::Reconnect));
+    close_now(&mut sink, wire, code).await;
+}
+
+/// Sends a close frame (normal closure when `code` is `None`), with the wire's own code for it,
+/// and closes the sink, giving up after [`CLOSE_WRITE_TIMEOUT`] on a peer that does not read.
+pub async fn close_now(sink: &mut Sink, wire: Wire, code: Option<CloseCode>) {
+    let frame = match (wire, code) {
+        (_, None) => CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from_static("bye"),
+        },
+        (Wire::Native(_), Some(code)) => CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        },
+        (Wire::Pusher, Some(code)) => {
+            let pusher = match code {
+                CloseCode::HeartbeatTimeout => Some(PusherClose::ActivityTimeout),
+                CloseCode::Reconnect => Some(PusherClose::Reconnect),
+                CloseCode::SlowConsumer => Some(PusherClose::OverCapacity),
+                CloseCode::AuthFailed | CloseCode::AuthTimeout => Some(PusherClose::Unauthorized),
+                CloseCode::FrameTooLarge => None,
+            };
+            match pusher {
+                Some(pusher) => CloseFrame {
+                    code: pusher.code(),
+                    reason: Utf8Bytes::from_static(pusher.reason()),
+                },
+                None => CloseFrame {
+                    code: 1009,
+                    reason: Utf8Bytes::from_static(code.reason()),
+                },
+            }
+        }
+    };
+    send_close(sink, frame).await;
+}
+
+/// Sends `frame` and closes the sink, within [`CLOSE_WRITE_TIMEOUT`].
+pub async fn send_close(sink: &mut Sink, frame: CloseFrame) {
+    let closing = async {
+        sink.send(Message::Close(Some(frame))).await?;
+        sink.close().await
+    };
+    if let Ok(Err(cause)) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, closing).await {
+        tracing::debug!(%cause, "close handshake failed");
+    }
+}
