@@ -308,7 +308,7 @@ impl Hub {
             match room.publish(publication, Instant::now()) {
                 Ok(seq) => return seq,
                 // Reaped between lookup and lock: publish into the room's next life.
-                Err(returned) => publication = returned,
+                Err(returned) => publication = *returned,
             }
         }
     }

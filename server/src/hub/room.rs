@@ -240,10 +240,10 @@ impl Room {
         &self,
         publication: Publication,
         now: Instant,
-    ) -> Result<u64, Publication> {
+    ) -> Result<u64, Box<Publication>> {
         let mut state = self.lock();
         if state.closed {
-            return Err(publication);
+            return Err(Box::new(publication));
         }
         // A retried publish (same client id, still in history) is not shown twice.
         if let Some(id) = &publication.id
