@@ -21,9 +21,11 @@ use tokio_util::task::TaskTracker;
 
 use persistence::{EventSink, Store};
 
+use crate::apps::PusherApps;
 use crate::auth::{self, Verifier};
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::transport::pusher::PusherUsers;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -44,6 +46,12 @@ struct Shared {
     open_sockets: AtomicUsize,
     started: Instant,
     prometheus: PrometheusHandle,
+    /// Every tenant's Pusher credentials.
+    apps: PusherApps,
+    /// Random per process: the first half of Pusher socket ids (`{node}.{conn}`).
+    node_id: u32,
+    /// Signed-in Pusher sockets, for `terminate_connections`.
+    pusher_users: PusherUsers,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -86,6 +94,18 @@ impl AppState {
     /// The metrics renderer.
     pub fn prometheus(&self) -> &PrometheusHandle {
         &self.shared.prometheus
+    }
+    /// Every tenant's Pusher app.
+    pub fn apps(&self) -> &PusherApps {
+        &self.shared.apps
+    }
+    /// Signed-in Pusher sockets by user.
+    pub fn pusher_users(&self) -> &PusherUsers {
+        &self.shared.pusher_users
+    }
+    /// This process's node id (Pusher socket ids are `{node_id}.{conn_id}`).
+    pub fn node_id(&self) -> u32 {
+        self.shared.node_id
     }
     /// Takes a place under the connection limit, or `None` when the server is full.
     pub fn reserve_socket(&self) -> Option<SocketSlot> {
@@ -190,6 +210,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (sink, sink_task) = EventSink::spawn(store.clone(), config.sink.clone());
     let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink));
     let shutdown_timeout = config.shutdown_timeout;
+    let apps = PusherApps::new(&secret, config.pusher_app.clone());
     let app = AppState {
         shared: Arc::new(Shared {
             config,
@@ -200,6 +221,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             open_sockets: AtomicUsize::new(0),
             started: Instant::now(),
             prometheus: crate::metrics::install(),
+            apps,
+            node_id: rand::random::<u32>() % 1_000_000_000,
+            pusher_users: PusherUsers::default(),
         }),
     };
     tracker.spawn(hub.run_reaper());

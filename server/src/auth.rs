@@ -25,6 +25,8 @@ pub enum Role {
     Parent,
     /// Everything an educator may, plus any user room of the tenant.
     Admin,
+    /// A Pusher socket: public channels only, and whatever channels its app's signatures allow.
+    Guest,
 }
 
 impl Role {
@@ -35,6 +37,7 @@ impl Role {
             Role::Educator => "educator",
             Role::Parent => "parent",
             Role::Admin => "admin",
+            Role::Guest => "guest",
         }
     }
 }

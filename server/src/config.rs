@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use persistence::SinkSettings;
 
+use crate::apps::PusherApp;
 use crate::hub::HubSettings;
 
 /// The resolved configuration `classhub serve` runs with.
@@ -52,6 +53,12 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The durable-event sink's batching, queue and retry settings.
     pub sink: SinkSettings,
+    /// Fixed Pusher credentials for one tenant (other tenants' apps are derived).
+    pub pusher_app: Option<PusherApp>,
+    /// Heartbeat interval announced to and applied on Pusher sockets (`activity_timeout`).
+    pub pusher_activity_timeout: Duration,
+    /// Client events per second a Pusher socket may send (Pusher's rule is 10).
+    pub pusher_client_event_rate: u32,
 }
 
 impl Default for Config {
@@ -74,6 +81,9 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             database_url: None,
             sink: SinkSettings::default(),
+            pusher_app: None,
+            pusher_activity_timeout: Duration::from_secs(120),
+            pusher_client_event_rate: 10,
         }
     }
 }
@@ -232,6 +242,24 @@ pub struct ServeArgs {
     /// Batches written concurrently, each in its own transaction [default: 2].
     #[arg(long, env = "CLASSHUB_SINK_WRITERS")]
     pub sink_writers: Option<usize>,
+    /// Tenant whose Pusher app the three settings below fix [default: default].
+    #[arg(long, env = "CLASSHUB_PUSHER_TENANT")]
+    pub pusher_tenant: Option<String>,
+    /// Fixed Pusher app id (with --pusher-key and --pusher-secret).
+    #[arg(long, env = "CLASSHUB_PUSHER_APP_ID")]
+    pub pusher_app_id: Option<String>,
+    /// Fixed Pusher app key.
+    #[arg(long, env = "CLASSHUB_PUSHER_KEY")]
+    pub pusher_key: Option<String>,
+    /// Fixed Pusher app secret.
+    #[arg(long, env = "CLASSHUB_PUSHER_SECRET", hide_env_values = true)]
+    pub pusher_secret: Option<String>,
+    /// Activity timeout announced to Pusher clients [default: 120s].
+    #[arg(long, env = "CLASSHUB_PUSHER_ACTIVITY_TIMEOUT")]
+    pub pusher_activity_timeout: Option<DurationArg>,
+    /// Client events per second per Pusher socket [default: 10].
+    #[arg(long, env = "CLASSHUB_PUSHER_CLIENT_EVENT_RATE")]
+    pub pusher_client_event_rate: Option<u32>,
 }
 
 impl ServeArgs {
@@ -274,6 +302,16 @@ impl ServeArgs {
             sink_queue_len: self.sink_queue_len.or(lower.sink_queue_len),
             sink_retry_max: self.sink_retry_max.or(lower.sink_retry_max),
             sink_writers: self.sink_writers.or(lower.sink_writers),
+            pusher_tenant: self.pusher_tenant.or(lower.pusher_tenant),
+            pusher_app_id: self.pusher_app_id.or(lower.pusher_app_id),
+            pusher_key: self.pusher_key.or(lower.pusher_key),
+            pusher_secret: self.pusher_secret.or(lower.pusher_secret),
+            pusher_activity_timeout: self
+                .pusher_activity_timeout
+                .or(lower.pusher_activity_timeout),
+            pusher_client_event_rate: self
+                .pusher_client_event_rate
+                .or(lower.pusher_client_event_rate),
         }
     }
 
@@ -345,6 +383,21 @@ impl ServeArgs {
                 self.sink_writers.unwrap_or(defaults.sink.writers),
             )?,
         };
+        let pusher_app = match (self.pusher_app_id, self.pusher_key, self.pusher_secret) {
+            (None, None, None) => None,
+            (Some(app_id), Some(key), Some(secret)) => Some(PusherApp {
+                tenant: self.pusher_tenant.unwrap_or_else(|| "default".to_owned()),
+                app_id,
+                key,
+                secret,
+            }),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "pusher-app-id/pusher-key/pusher-secret",
+                    reason: "give all three or none".into(),
+                });
+            }
+        };
         let database_url = match self.database_url {
             Some(url)
                 if !(url.starts_with("postgres://")
@@ -409,6 +462,17 @@ impl ServeArgs {
             )?,
             database_url,
             sink,
+            pusher_app,
+            pusher_activity_timeout: nonzero_duration(
+                "pusher-activity-timeout",
+                self.pusher_activity_timeout,
+                defaults.pusher_activity_timeout,
+            )?,
+            pusher_client_event_rate: at_least_one(
+                "pusher-client-event-rate",
+                self.pusher_client_event_rate
+                    .unwrap_or(defaults.pusher_client_event_rate) as usize,
+            )? as u32,
         })
     }
 }

@@ -6,17 +6,38 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use protocol::ErrorCode;
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::transport::native;
+use crate::transport::{native, pusher, pusher_api};
 
 /// Every route of the server.
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/ws", get(native::upgrade))
+        .route("/app/{key}", get(pusher::upgrade))
+        .route("/pusher/auth", post(pusher_api::channel_auth))
+        .route("/pusher/user-auth", post(pusher_api::user_auth))
+        .route("/apps/{app_id}/events", post(pusher_api::events))
+        .route(
+            "/apps/{app_id}/batch_events",
+            post(pusher_api::batch_events),
+        )
+        .route("/apps/{app_id}/channels", get(pusher_api::channels))
+        .route(
+            "/apps/{app_id}/channels/{channel}",
+            get(pusher_api::channel),
+        )
+        .route(
+            "/apps/{app_id}/channels/{channel}/users",
+            get(pusher_api::channel_users),
+        )
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(pusher_api::terminate_connections),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -8,6 +8,7 @@
 //! live in the `protocol` crate; this crate must not define wire shapes of its own.
 
 pub mod app;
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod http;

@@ -493,6 +493,7 @@ impl Session {
         room_id: &RoomId,
         kind: String,
         data: Value,
+        from: String,
     ) -> Result<u64, HubError> {
         if !self.rooms.contains(room_id) {
             return Err(HubError::NotJoined {
@@ -500,7 +501,7 @@ impl Session {
             });
         }
         let publication = Publication {
-            from: self.identity().user.clone(),
+            from,
             kind,
             data,
             id: None,

@@ -52,7 +52,8 @@ pub fn check_join(identity: &Identity, room: &RoomId) -> Result<(), Denied> {
         (_, RoomKind::User) if own_user_room => true,
         (_, RoomKind::Channel) if public_channel => true,
         (Role::Admin | Role::Educator, RoomKind::Channel) => true,
-        (Role::Student | Role::Parent, RoomKind::Channel) => false,
+        (Role::Student | Role::Parent | Role::Guest, RoomKind::Channel) => false,
+        (Role::Guest, RoomKind::Class | RoomKind::Game | RoomKind::User) => false,
         (Role::Admin, RoomKind::Class | RoomKind::Game | RoomKind::User) => true,
         (Role::Educator, RoomKind::Class | RoomKind::Game) => true,
         (Role::Educator, RoomKind::User) => false,
@@ -81,7 +82,7 @@ pub fn check_publish(identity: &Identity, room: &RoomId, kind: &str) -> Result<(
     let allowed = match identity.role {
         Role::Educator | Role::Admin => true,
         Role::Student => kind == "chat" && room.kind() != RoomKind::User,
-        Role::Parent => false,
+        Role::Parent | Role::Guest => false,
     };
     if allowed {
         Ok(())
@@ -97,7 +98,7 @@ pub fn check_publish(identity: &Identity, room: &RoomId, kind: &str) -> Result<(
 /// Whether the publisher must be a member of the room first.
 pub fn must_join_to_publish(identity: &Identity) -> bool {
     match identity.role {
-        Role::Student | Role::Parent => true,
+        Role::Student | Role::Parent | Role::Guest => true,
         Role::Educator | Role::Admin => false,
     }
 }

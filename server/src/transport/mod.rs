@@ -3,4 +3,6 @@
 //! Pusher, QUIC and Roblox HTTP arrive with their issues and must end in the same hub calls.
 
 pub mod native;
+pub mod pusher;
+pub mod pusher_api;
 pub mod socket;

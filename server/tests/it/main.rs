@@ -8,6 +8,7 @@ mod durable;
 mod errors;
 mod limits;
 mod presence;
+mod pusher;
 mod recovery;
 mod shutdown;
 mod slow_consumer;

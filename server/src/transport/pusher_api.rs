@@ -1,0 +1,542 @@
+//! The HTTP half of the Pusher compatibility: the auth endpoints pusher-js calls
+//! (`POST /pusher/auth`, `POST /pusher/user-auth`, authenticated by the platform JWT), and the
+//! Pusher HTTP API the platform backend calls through the Pusher server libraries (`/apps/{id}/…`,
+//! authenticated by Pusher request signing).
+//!
+//! Request signing: `auth_key` must be the app's key, `auth_timestamp` within 600 s of now,
+//! `auth_version` 1.0, `body_md5` the MD5 of a non-empty body, and `auth_signature` the
+//! HMAC-SHA256 of `METHOD\nPATH\nsorted query` with the app secret. Pusher's limits: at most 100
+//! channels per event, 10 events per batch, 10 KB of data per event, event names of 200 bytes.
+//! Errors: 400 bad request, 401 bad signature or credentials, 403 forbidden, 404 unknown app or
+//! channel, 413 data too large.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use protocol::ErrorCode;
+use protocol::pusher::{
+    ChannelKind, channel_for_room, channel_kind, room_for_channel, sign, validate_channel,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::apps::PusherApp;
+use crate::auth::Identity;
+use crate::http::error_response;
+use crate::hub::permissions;
+
+/// Most channels one event may go to.
+pub const MAX_CHANNELS_PER_EVENT: usize = 100;
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 10;
+/// Largest `data` of one event, in bytes.
+pub const MAX_EVENT_DATA_BYTES: usize = 10 * 1024;
+/// Longest event name.
+pub const MAX_EVENT_NAME_BYTES: usize = 200;
+/// Largest accepted clock difference of `auth_timestamp`, in seconds.
+pub const MAX_TIMESTAMP_SKEW_SECS: u64 = 600;
+
+/// A refused request: its status and the sentence that says what to do.
+#[derive(Debug)]
+pub struct ApiFailure {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let code = match self.status {
+            StatusCode::UNAUTHORIZED => ErrorCode::InvalidToken,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::FrameTooLarge,
+            _ => ErrorCode::InvalidMessage,
+        };
+        error_response(self.status, code, self.message)
+    }
+}
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> ApiFailure {
+    ApiFailure {
+        status,
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth endpoints for pusher-js.
+
+/// The fields pusher-js posts (form-encoded by default, JSON when configured).
+#[derive(Debug, Deserialize)]
+struct AuthRequest {
+    socket_id: String,
+    #[serde(default)]
+    channel_name: Option<String>,
+}
+
+fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, ApiFailure> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    let parsed = if is_json {
+        serde_json::from_slice(body).map_err(|cause| cause.to_string())
+    } else {
+        serde_urlencoded::from_bytes(body).map_err(|cause| cause.to_string())
+    };
+    let request: AuthRequest = parsed.map_err(|cause| {
+        api_error(
+            StatusCode::BAD_REQUEST,
+            format!("expected socket_id and channel_name: {cause}"),
+        )
+    })?;
+    let valid_socket = request
+        .socket_id
+        .split_once('.')
+        .is_some_and(|(node, conn)| {
+            !node.is_empty()
+                && !conn.is_empty()
+                && node
+                    .bytes()
+                    .chain(conn.bytes())
+                    .all(|byte| byte.is_ascii_digit())
+        });
+    if !valid_socket {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "socket_id must look like 1234.5678",
+        ));
+    }
+    Ok(request)
+}
+
+fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiFailure> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
+        .ok_or_else(|| {
+            api_error(
+                StatusCode::UNAUTHORIZED,
+                "send the platform token as Authorization: Bearer <token>",
+            )
+        })?;
+    let identity = app
+        .verifier()
+        .verify(&token)
+        .map_err(|cause| api_error(StatusCode::UNAUTHORIZED, cause.to_string()))?;
+    let pusher_app = app.apps().for_tenant(&identity.tenant);
+    Ok((identity, pusher_app))
+}
+
+/// `POST /pusher/auth`: signs a private or presence subscription the caller's role allows.
+pub async fn channel_auth(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let (identity, pusher_app) = caller(&app, &headers)?;
+    let request = parse_auth_request(&headers, &body)?;
+    let channel = request.channel_name.unwrap_or_default();
+    if let Err(reason) = validate_channel(&channel) {
+        return Err(api_error(StatusCode::BAD_REQUEST, reason));
+    }
+    let room = match room_for_channel(
+        &identity.tenant,
+        &channel,
+        app.config().limits.max_room_id_len,
+    ) {
+        Ok(room) => room,
+        Err(cause) => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                format!("channel {channel:?}: {cause}"),
+            ));
+        }
+    };
+    if let Err(denied) = permissions::check_join(&identity, &room) {
+        return Err(api_error(StatusCode::FORBIDDEN, denied.to_string()));
+    }
+    match channel_kind(&channel) {
+        ChannelKind::Private => {
+            let auth = sign::auth_token(
+                &pusher_app.key,
+                &pusher_app.secret,
+                &sign::channel_string(&request.socket_id, &channel, None),
+            );
+            Ok(Json(json!({"auth": auth})).into_response())
+        }
+        ChannelKind::Presence => {
+            let channel_data = json!({
+                "user_id": identity.user,
+                "user_info": {"name": identity.name, "role": identity.role.as_str()},
+            })
+            .to_string();
+            let message = sign::channel_string(&request.socket_id, &channel, Some(&channel_data));
+            let auth = sign::auth_token(&pusher_app.key, &pusher_app.secret, &message);
+            Ok(Json(json!({"auth": auth, "channel_data": channel_data})).into_response())
+        }
+        ChannelKind::Public => Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "public channels need no authorization",
+        )),
+        ChannelKind::Encrypted => Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "encrypted channels are not supported",
+        )),
+    }
+}
+
+/// `POST /pusher/user-auth`: signs a `pusher:signin` for the caller.
+pub async fn user_auth(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let (identity, pusher_app) = caller(&app, &headers)?;
+    let request = parse_auth_request(&headers, &body)?;
+    let user_data = json!({
+        "id": identity.user,
+        "user_info": {"name": identity.name, "role": identity.role.as_str()},
+    })
+    .to_string();
+    let auth = sign::auth_token(
+        &pusher_app.key,
+        &pusher_app.secret,
+        &sign::user_string(&request.socket_id, &user_data),
+    );
+    Ok(Json(json!({"auth": auth, "user_data": user_data})).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP API.
+
+/// Checks Pusher request signing for `app_id`; returns the app and the (decoded) query.
+fn verify_request(
+    app: &AppState,
+    app_id: &str,
+    method: &Method,
+    uri: &Uri,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(PusherApp, BTreeMap<String, String>), ApiFailure> {
+    let pusher_app = app
+        .apps()
+        .by_id(app_id)
+        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, format!("unknown app {app_id:?}")))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|cause| {
+            api_error(
+                StatusCode::BAD_REQUEST,
+                format!("bad query string: {cause}"),
+            )
+        })?;
+    let params: BTreeMap<String, String> = pairs.iter().cloned().collect();
+    let unauthorized = |message: String| api_error(StatusCode::UNAUTHORIZED, message);
+    if params.get("auth_key") != Some(&pusher_app.key) {
+        return Err(unauthorized("auth_key is not this app's key".into()));
+    }
+    if params.get("auth_version").map(String::as_str) != Some("1.0") {
+        return Err(unauthorized("auth_version must be 1.0".into()));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let timestamp: u64 = params
+        .get("auth_timestamp")
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| unauthorized("auth_timestamp is missing".into()))?;
+    if timestamp.abs_diff(now) > MAX_TIMESTAMP_SKEW_SECS {
+        return Err(unauthorized(format!(
+            "Timestamp expired: given {timestamp}, now {now}; the server allows {MAX_TIMESTAMP_SKEW_SECS} s of difference"
+        )));
+    }
+    if !body.is_empty() && params.get("body_md5") != Some(&sign::body_md5(body)) {
+        return Err(unauthorized("body_md5 does not match the body".into()));
+    }
+    let signature = params.get("auth_signature").cloned().unwrap_or_default();
+    let message = sign::request_string(method.as_str(), uri.path(), &pairs);
+    if !sign::verify_hex(&pusher_app.secret, &message, &signature) {
+        return Err(unauthorized(format!(
+            "Invalid signature: expected HMAC SHA256 hex digest of {:?} with the app secret",
+            message.replace('\n', "\\n")
+        )));
+    }
+    Ok((pusher_app, params))
+}
+
+/// One event of `POST /events` or of a batch.
+#[derive(Debug, Deserialize)]
+struct TriggerEvent {
+    name: String,
+    data: Value,
+    #[serde(default)]
+    channels: Vec<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    socket_id: Option<String>,
+}
+
+/// Publishes one event to its channels; the error is the HTTP answer.
+fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Result<(), ApiFailure> {
+    let mut channels = event.channels;
+    channels.extend(event.channel);
+    if channels.is_empty() || channels.len() > MAX_CHANNELS_PER_EVENT {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            format!("give 1 to {MAX_CHANNELS_PER_EVENT} channels"),
+        ));
+    }
+    if event.name.is_empty() || event.name.len() > MAX_EVENT_NAME_BYTES {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            format!("event names are 1 to {MAX_EVENT_NAME_BYTES} bytes"),
+        ));
+    }
+    let data_text = match &event.data {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if data_text.len() > MAX_EVENT_DATA_BYTES {
+        return Err(api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "event data is {} bytes; the limit is {MAX_EVENT_DATA_BYTES}",
+                data_text.len()
+            ),
+        ));
+    }
+    // Native members get structured data when the string holds JSON.
+    let data: Value = serde_json::from_str::<Value>(&data_text)
+        .ok()
+        .filter(|value| value.is_object() || value.is_array())
+        .unwrap_or(Value::String(data_text));
+    let except = event
+        .socket_id
+        .as_deref()
+        .and_then(|socket_id| local_conn_id(app, socket_id));
+    let mut rooms = Vec::with_capacity(channels.len());
+    for channel in &channels {
+        validate_channel(channel).map_err(|reason| api_error(StatusCode::BAD_REQUEST, reason))?;
+        let room = room_for_channel(
+            &pusher_app.tenant,
+            channel,
+            app.config().limits.max_room_id_len,
+        )
+        .map_err(|cause| {
+            api_error(
+                StatusCode::BAD_REQUEST,
+                format!("channel {channel:?}: {cause}"),
+            )
+        })?;
+        rooms.push(room);
+    }
+    for room in &rooms {
+        app.hub()
+            .publish_from_app(room, event.name.clone(), data.clone(), except);
+    }
+    Ok(())
+}
+
+/// The connection id of a socket id of this node.
+fn local_conn_id(app: &AppState, socket_id: &str) -> Option<u64> {
+    let (node, conn) = socket_id.split_once('.')?;
+    (node.parse::<u32>().ok()? == app.node_id())
+        .then(|| conn.parse().ok())
+        .flatten()
+}
+
+/// `POST /apps/{app_id}/events`.
+pub async fn events(
+    State(app): State<AppState>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
+    let event: TriggerEvent = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(cause) => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{name, data, channels}}: {cause}"),
+            ));
+        }
+    };
+    trigger(&app, &pusher_app, event)?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// `POST /apps/{app_id}/batch_events`.
+pub async fn batch_events(
+    State(app): State<AppState>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
+    #[derive(Deserialize)]
+    struct Batch {
+        batch: Vec<TriggerEvent>,
+    }
+    let batch: Batch = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(cause) => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{batch: [...]}}: {cause}"),
+            ));
+        }
+    };
+    if batch.batch.len() > MAX_BATCH_EVENTS {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            format!("a batch holds at most {MAX_BATCH_EVENTS} events"),
+        ));
+    }
+    for event in batch.batch {
+        trigger(&app, &pusher_app, event)?;
+    }
+    Ok(Json(json!({"batch": []})).into_response())
+}
+
+/// `GET /apps/{app_id}/channels`: occupied channels, optionally filtered by prefix.
+pub async fn channels(
+    State(app): State<AppState>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, params) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
+    let prefix = params.get("filter_by_prefix").cloned().unwrap_or_default();
+    let info: Vec<&str> = params
+        .get("info")
+        .map(|info| info.split(',').collect())
+        .unwrap_or_default();
+    if info.contains(&"user_count") && !prefix.starts_with("presence-") {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "info=user_count needs filter_by_prefix=presence-",
+        ));
+    }
+    let mut channels = serde_json::Map::new();
+    for room in app.hub().rooms_of(&pusher_app.tenant) {
+        let Some((users, sockets)) = app.hub().room_presence(&room) else {
+            continue;
+        };
+        let channel = channel_for_room(&room);
+        if sockets == 0 || !channel.starts_with(&prefix) {
+            continue;
+        }
+        let mut attributes = serde_json::Map::new();
+        if info.contains(&"user_count") {
+            attributes.insert("user_count".into(), json!(users.len()));
+        }
+        channels.insert(channel, Value::Object(attributes));
+    }
+    Ok(Json(json!({"channels": channels})).into_response())
+}
+
+/// `GET /apps/{app_id}/channels/{channel}`: whether it is occupied, and its counts.
+pub async fn channel(
+    State(app): State<AppState>,
+    Path((app_id, channel)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, params) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
+    let room = match room_for_channel(
+        &pusher_app.tenant,
+        &channel,
+        app.config().limits.max_room_id_len,
+    ) {
+        Ok(room) => room,
+        Err(cause) => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                format!("channel {channel:?}: {cause}"),
+            ));
+        }
+    };
+    let info: Vec<&str> = params
+        .get("info")
+        .map(|info| info.split(',').collect())
+        .unwrap_or_default();
+    let (users, sockets) = app.hub().room_presence(&room).unwrap_or_default();
+    let mut answer = json!({"occupied": sockets > 0});
+    if info.contains(&"user_count") {
+        if channel_kind(&channel) != ChannelKind::Presence {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                "user_count is only available for presence channels",
+            ));
+        }
+        answer["user_count"] = json!(users.len());
+    }
+    if info.contains(&"subscription_count") {
+        answer["subscription_count"] = json!(sockets);
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /apps/{app_id}/channels/{channel}/users`: the members of a presence channel.
+pub async fn channel_users(
+    State(app): State<AppState>,
+    Path((app_id, channel)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
+    if channel_kind(&channel) != ChannelKind::Presence {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "users are only listed for presence channels",
+        ));
+    }
+    let room = match room_for_channel(
+        &pusher_app.tenant,
+        &channel,
+        app.config().limits.max_room_id_len,
+    ) {
+        Ok(room) => room,
+        Err(cause) => {
+            return Err(api_error(
+                StatusCode::BAD_REQUEST,
+                format!("channel {channel:?}: {cause}"),
+            ));
+        }
+    };
+    let (users, _) = app.hub().room_presence(&room).unwrap_or_default();
+    let users: Vec<Value> = users.into_iter().map(|user| json!({"id": user})).collect();
+    Ok(Json(json!({"users": users})).into_response())
+}
+
+/// `POST /apps/{app_id}/users/{user_id}/terminate_connections`.
+pub async fn terminate_connections(
+    State(app): State<AppState>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
+    let closed = app.pusher_users().terminate(&pusher_app.tenant, &user_id);
+    tracing::info!(tenant = %pusher_app.tenant, user = %user_id, closed, "terminated pusher connections");
+    Ok(Json(json!({})).into_response())
+}

@@ -1,0 +1,647 @@
+//! The Pusher protocol 7 front door, spoken by a tokio-tungstenite client the way pusher-js
+//! speaks it, and the Pusher HTTP API signed the way the Pusher server libraries sign it.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::ServerMessage;
+use protocol::pusher::{PusherFrame, sign};
+use serde_json::{Value, json};
+use server::apps::PusherApp;
+use server::auth::Role;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::Message;
+
+use crate::support::{Client, PATIENCE, TestServer, start_server, token};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+struct PusherClient {
+    ws: Ws,
+    socket_id: String,
+}
+
+enum Next {
+    Frame(PusherFrame),
+    Closed(Option<u16>),
+}
+
+impl PusherClient {
+    async fn connect(addr: SocketAddr, key: &str) -> PusherClient {
+        let mut client = PusherClient::open(addr, key, 7).await;
+        let Next::Frame(established) = client.next().await else {
+            panic!("closed before connection_established")
+        };
+        assert_eq!(established.event, "pusher:connection_established");
+        let data: Value =
+            serde_json::from_str(established.data.as_str().expect("string data")).expect("json");
+        client.socket_id = data["socket_id"].as_str().expect("socket_id").to_owned();
+        assert!(data["activity_timeout"].is_u64());
+        client
+    }
+
+    async fn open(addr: SocketAddr, key: &str, protocol: u32) -> PusherClient {
+        let url = format!(
+            "ws://{addr}/app/{key}?protocol={protocol}&client=js&version=8.4.0&flash=false"
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        PusherClient {
+            ws,
+            socket_id: String::new(),
+        }
+    }
+
+    async fn send(&mut self, event: &str, channel: Option<&str>, data: Value) {
+        let mut frame = json!({"event": event, "data": data});
+        if let Some(channel) = channel {
+            frame["channel"] = json!(channel);
+        }
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("send");
+    }
+
+    async fn next(&mut self) -> Next {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame within PATIENCE");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Next::Frame(serde_json::from_str(text.as_str()).expect("pusher frame"));
+                }
+                Some(Ok(Message::Close(close))) => {
+                    return Next::Closed(close.map(|frame| u16::from(frame.code)));
+                }
+                None | Some(Err(_)) => return Next::Closed(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn recv(&mut self) -> PusherFrame {
+        match self.next().await {
+            Next::Frame(frame) => frame,
+            Next::Closed(code) => panic!("closed ({code:?}) while waiting for a frame"),
+        }
+    }
+
+    async fn recv_event(&mut self, event: &str) -> PusherFrame {
+        loop {
+            let frame = self.recv().await;
+            if frame.event == event {
+                return frame;
+            }
+        }
+    }
+
+    async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            if let Next::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    /// Subscribes (with the answer of /pusher/auth when given) and returns the answer frame.
+    async fn subscribe(&mut self, channel: &str, auth: Option<&Value>) -> PusherFrame {
+        let mut data = json!({"channel": channel});
+        if let Some(auth) = auth {
+            data["auth"] = auth["auth"].clone();
+            if let Some(channel_data) = auth.get("channel_data") {
+                data["channel_data"] = channel_data.clone();
+            }
+        }
+        self.send("pusher:subscribe", None, data).await;
+        loop {
+            let frame = self.recv().await;
+            if frame.channel.as_deref() == Some(channel)
+                && matches!(
+                    frame.event.as_str(),
+                    "pusher_internal:subscription_succeeded" | "pusher:subscription_error"
+                )
+            {
+                return frame;
+            }
+        }
+    }
+}
+
+fn string_data(frame: &PusherFrame) -> Value {
+    serde_json::from_str(frame.data.as_str().expect("string data")).expect("json data")
+}
+
+fn app_of(test: &TestServer, tenant: &str) -> PusherApp {
+    test.server.app().apps().for_tenant(tenant)
+}
+
+/// A raw HTTP/1.1 request; returns (status, JSON body).
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_string(&mut response))
+        .await
+        .expect("answer")
+        .expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// `path?query` signed like the Pusher server libraries sign it.
+fn signed(
+    app: &PusherApp,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+    timestamp: u64,
+) -> String {
+    let mut query: Vec<(String, String)> = vec![
+        ("auth_key".into(), app.key.clone()),
+        ("auth_timestamp".into(), timestamp.to_string()),
+        ("auth_version".into(), "1.0".into()),
+    ];
+    if !body.is_empty() {
+        query.push(("body_md5".into(), sign::body_md5(body.as_bytes())));
+    }
+    query.extend(
+        extra
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+    );
+    let signature = sign::hmac_hex(&app.secret, &sign::request_string(method, path, &query));
+    query.push(("auth_signature".into(), signature));
+    let encoded = serde_urlencoded::to_string(&query).expect("query");
+    format!("{path}?{encoded}")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+async fn channel_auth(
+    addr: SocketAddr,
+    token: &str,
+    socket_id: &str,
+    channel: &str,
+) -> (u16, Value) {
+    let body = format!("socket_id={socket_id}&channel_name={channel}");
+    let bearer = format!("Bearer {token}");
+    http(
+        addr,
+        "POST",
+        "/pusher/auth",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &bearer),
+        ],
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn public_channels_carry_native_publishes_and_signed_http_triggers_both_ways() {
+    let test = start_server().await;
+    let app = app_of(&test, "acme");
+    let mut pusher = PusherClient::connect(test.addr, &app.key).await;
+    let subscribed = pusher.subscribe("news", None).await;
+    assert_eq!(subscribed.event, "pusher_internal:subscription_succeeded");
+
+    let mut native = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    native.join("channel:acme:news").await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher
+        .publish(
+            "channel:acme:news",
+            "headline",
+            json!({"title": "Quiz at 10"}),
+        )
+        .await;
+    let event = pusher.recv_event("headline").await;
+    assert_eq!(event.channel.as_deref(), Some("news"));
+    assert_eq!(string_data(&event), json!({"title": "Quiz at 10"}));
+
+    let body = json!({"name": "bulletin", "channels": ["news"], "data": "{\"text\":\"hello\"}"})
+        .to_string();
+    let target = signed(&app, "POST", "/apps/acme/events", &[], &body, now());
+    let (status, answer) = http(
+        test.addr,
+        "POST",
+        &target,
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!((status, answer), (200, json!({})));
+    let event = pusher.recv_event("bulletin").await;
+    assert_eq!(event.data, json!("{\"text\":\"hello\"}"));
+    let native_event = native
+        .recv_until(
+            |message| matches!(message, ServerMessage::Event(body) if body.kind == "bulletin"),
+        )
+        .await;
+    let ServerMessage::Event(body) = native_event else {
+        unreachable!()
+    };
+    assert_eq!(
+        body.data,
+        json!({"text": "hello"}),
+        "native members get the JSON structured"
+    );
+
+    // socket_id excludes that socket.
+    let body =
+        json!({"name": "quiet", "channels": ["news"], "data": "x", "socket_id": pusher.socket_id})
+            .to_string();
+    let target = signed(&app, "POST", "/apps/acme/events", &[], &body, now());
+    assert_eq!(
+        http(
+            test.addr,
+            "POST",
+            &target,
+            &[("Content-Type", "application/json")],
+            &body
+        )
+        .await
+        .0,
+        200
+    );
+    native
+        .recv_until(|message| matches!(message, ServerMessage::Event(body) if body.kind == "quiet"))
+        .await;
+    pusher.send("pusher:ping", None, json!({})).await;
+    assert_eq!(
+        pusher.recv().await.event,
+        "pusher:pong",
+        "the excluded socket got nothing before its pong"
+    );
+}
+
+#[tokio::test]
+async fn private_and_presence_channels_need_a_signature_from_pusher_auth() {
+    let test = start_server().await;
+    let app = app_of(&test, "acme");
+    let student = token("acme", Role::Student, "s1");
+    let mut pusher = PusherClient::connect(test.addr, &app.key).await;
+
+    let (status, auth) =
+        channel_auth(test.addr, &student, &pusher.socket_id, "private-user-s1").await;
+    assert_eq!(status, 200, "{auth}");
+    assert_eq!(
+        pusher.subscribe("private-user-s1", Some(&auth)).await.event,
+        "pusher_internal:subscription_succeeded"
+    );
+
+    let (status, _) = channel_auth(test.addr, &student, &pusher.socket_id, "private-user-s2").await;
+    assert_eq!(
+        status, 403,
+        "a student may not read another student's channel"
+    );
+    let (status, _) = http(
+        test.addr,
+        "POST",
+        "/pusher/auth",
+        &[],
+        "socket_id=1.1&channel_name=private-user-s1",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let other_tenant = token("globex", Role::Admin, "a1");
+    let (status, forged) = channel_auth(
+        test.addr,
+        &other_tenant,
+        &pusher.socket_id,
+        "private-user-s2",
+    )
+    .await;
+    assert_eq!(status, 200, "globex's admin gets a globex signature");
+    let refused = pusher.subscribe("private-user-s2", Some(&forged)).await;
+    assert_eq!(
+        refused.event, "pusher:subscription_error",
+        "another tenant's signature does not open acme's channel"
+    );
+    let unsigned = pusher.subscribe("private-game-job1", None).await;
+    assert_eq!(unsigned.event, "pusher:subscription_error");
+
+    // A notification published natively into the user's room reaches the Pusher socket.
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher
+        .publish("user:acme:s1", "reward", json!({"points": 10}))
+        .await;
+    let reward = pusher.recv_event("reward").await;
+    assert_eq!(reward.channel.as_deref(), Some("private-user-s1"));
+    assert_eq!(string_data(&reward), json!({"points": 10}));
+}
+
+#[tokio::test]
+async fn presence_is_shared_with_native_members_and_client_events_skip_the_sender() {
+    let test = start_server().await;
+    let app = app_of(&test, "acme");
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join("class:acme:c1").await;
+
+    let mut first = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s1"),
+        &first.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    let succeeded = first.subscribe("presence-class-c1", Some(&auth)).await;
+    let presence = string_data(&succeeded);
+    assert_eq!(presence["presence"]["count"], 2, "{presence}");
+    assert_eq!(presence["presence"]["hash"]["t1"]["name"], "name of t1");
+    let ServerMessage::PresenceDiff(diff) = teacher.recv().await else {
+        panic!("native teacher sees the join")
+    };
+    assert_eq!(diff.joins[0].user, "s1");
+
+    let mut second = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s2"),
+        &second.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    second.subscribe("presence-class-c1", Some(&auth)).await;
+    let added = first.recv_event("pusher_internal:member_added").await;
+    assert_eq!(string_data(&added)["user_id"], "s2");
+
+    second
+        .send(
+            "client-typing",
+            Some("presence-class-c1"),
+            json!({"typing": true}),
+        )
+        .await;
+    let typed = first.recv_event("client-typing").await;
+    assert_eq!(typed.user_id.as_deref(), Some("s2"));
+    let ServerMessage::Event(native_typing) = teacher
+        .recv_until(|message| matches!(message, ServerMessage::Event(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (native_typing.kind.as_str(), native_typing.from.as_str()),
+        ("client-typing", "s2")
+    );
+    second.send("pusher:ping", None, json!({})).await;
+    assert_eq!(
+        second.recv().await.event,
+        "pusher:pong",
+        "the sender does not get its own client event"
+    );
+
+    // Over ten client events a second: error 4301, the connection stays.
+    for n in 0..15 {
+        second
+            .send("client-move", Some("presence-class-c1"), json!({"n": n}))
+            .await;
+    }
+    let limited = second.recv_event("pusher:error").await;
+    assert_eq!(limited.data["code"], 4301);
+    // Client events on public channels are refused.
+    second.subscribe("lobby", None).await;
+    second.send("client-x", Some("lobby"), json!({})).await;
+    assert_eq!(
+        second.recv_event("pusher:error").await.data["code"],
+        Value::Null
+    );
+
+    drop(second);
+    let removed = first.recv_event("pusher_internal:member_removed").await;
+    assert_eq!(string_data(&removed)["user_id"], "s2");
+}
+
+#[tokio::test]
+async fn unknown_keys_and_protocols_are_closed_with_pusher_codes() {
+    let test = start_server().await;
+    let mut unknown = PusherClient::open(test.addr, "nobody-0000000000000000", 7).await;
+    let Next::Frame(error) = unknown.next().await else {
+        panic!("an error frame first")
+    };
+    assert_eq!(
+        (error.event.as_str(), &error.data["code"]),
+        ("pusher:error", &json!(4001))
+    );
+    assert_eq!(unknown.close_code().await, Some(4001));
+    let mut old = PusherClient::open(test.addr, &app_of(&test, "acme").key, 6).await;
+    assert_eq!(old.close_code().await, Some(4007));
+}
+
+#[tokio::test]
+async fn the_http_api_checks_signatures_and_limits_and_reports_channels() {
+    let test = start_server().await;
+    let app = app_of(&test, "acme");
+    let post = |body: &str, target: String| {
+        let body = body.to_owned();
+        async move {
+            http(
+                test.addr,
+                "POST",
+                &target,
+                &[("Content-Type", "application/json")],
+                &body,
+            )
+            .await
+        }
+    };
+    let event = json!({"name": "e", "channels": ["news"], "data": "{}"}).to_string();
+    let mut tampered = signed(&app, "POST", "/apps/acme/events", &[], &event, now());
+    tampered = tampered.replace("auth_signature=", "auth_signature=0");
+    assert_eq!(post(&event, tampered).await.0, 401);
+    let stale = signed(&app, "POST", "/apps/acme/events", &[], &event, now() - 601);
+    let (status, answer) = post(&event, stale).await;
+    assert_eq!(status, 401);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("Timestamp expired"))
+    );
+    let other_app = app_of(&test, "globex");
+    assert_eq!(
+        post(
+            &event,
+            signed(&other_app, "POST", "/apps/acme/events", &[], &event, now())
+        )
+        .await
+        .0,
+        401
+    );
+
+    let too_many: Vec<String> = (0..101).map(|n| format!("c{n}")).collect();
+    let body = json!({"name": "e", "channels": too_many, "data": "{}"}).to_string();
+    assert_eq!(
+        post(
+            &body,
+            signed(&app, "POST", "/apps/acme/events", &[], &body, now())
+        )
+        .await
+        .0,
+        400
+    );
+    let body =
+        json!({"name": "e", "channels": ["news"], "data": "x".repeat(10 * 1024 + 1)}).to_string();
+    assert_eq!(
+        post(
+            &body,
+            signed(&app, "POST", "/apps/acme/events", &[], &body, now())
+        )
+        .await
+        .0,
+        413
+    );
+    let batch: Vec<Value> = (0..11)
+        .map(|n| json!({"name": "e", "channel": format!("c{n}"), "data": "{}"}))
+        .collect();
+    let body = json!({"batch": batch}).to_string();
+    assert_eq!(
+        post(
+            &body,
+            signed(&app, "POST", "/apps/acme/batch_events", &[], &body, now())
+        )
+        .await
+        .0,
+        400
+    );
+    let batch: Vec<Value> = (0..3)
+        .map(|n| json!({"name": "e", "channel": format!("c{n}"), "data": "{}"}))
+        .collect();
+    let body = json!({"batch": batch}).to_string();
+    assert_eq!(
+        post(
+            &body,
+            signed(&app, "POST", "/apps/acme/batch_events", &[], &body, now())
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Channel info and users, from presence shared with native members.
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join("class:acme:c1").await;
+    let mut pusher = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s1"),
+        &pusher.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    pusher.subscribe("presence-class-c1", Some(&auth)).await;
+
+    let target = signed(
+        &app,
+        "GET",
+        "/apps/acme/channels",
+        &[("filter_by_prefix", "presence-"), ("info", "user_count")],
+        "",
+        now(),
+    );
+    let (status, channels) = http(test.addr, "GET", &target, &[], "").await;
+    assert_eq!(status, 200, "{channels}");
+    assert_eq!(channels["channels"]["presence-class-c1"]["user_count"], 2);
+    let target = signed(
+        &app,
+        "GET",
+        "/apps/acme/channels/presence-class-c1",
+        &[("info", "user_count,subscription_count")],
+        "",
+        now(),
+    );
+    let (_, info) = http(test.addr, "GET", &target, &[], "").await;
+    assert_eq!(
+        info,
+        json!({"occupied": true, "user_count": 2, "subscription_count": 2})
+    );
+    let target = signed(
+        &app,
+        "GET",
+        "/apps/acme/channels/presence-class-c1/users",
+        &[],
+        "",
+        now(),
+    );
+    let (_, users) = http(test.addr, "GET", &target, &[], "").await;
+    let mut ids: Vec<&str> = users["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|user| user["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["s1", "t1"]);
+
+    // terminate_connections closes a signed-in user's sockets with 4009.
+    let bearer = format!("Bearer {}", token("acme", Role::Student, "s1"));
+    let (status, signin) = http(
+        test.addr,
+        "POST",
+        "/pusher/user-auth",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &bearer),
+        ],
+        &format!("socket_id={}", pusher.socket_id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    pusher
+        .send(
+            "pusher:signin",
+            None,
+            json!({"auth": signin["auth"], "user_data": signin["user_data"]}),
+        )
+        .await;
+    assert_eq!(
+        pusher.recv_event("pusher:signin_success").await.event,
+        "pusher:signin_success"
+    );
+    let target = signed(
+        &app,
+        "POST",
+        "/apps/acme/users/s1/terminate_connections",
+        &[],
+        "{}",
+        now(),
+    );
+    assert_eq!(post("{}", target).await.0, 200);
+    assert_eq!(pusher.close_code().await, Some(4009));
+}
