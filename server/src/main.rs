@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use server::apps::{PusherApp, PusherApps};
 use server::auth::{self, Identity, Role};
 use server::config::{Config, DurationArg, ServeArgs};
 
@@ -25,6 +26,42 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print a development token (HS256, signed with the server's secret).
     Token(TokenArgs),
+    /// Pusher apps (one per tenant).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppsCommand {
+    /// Print a tenant's Pusher app (id, key, secret) as JSON.
+    Show(AppsShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AppsShowArgs {
+    /// Tenant id.
+    #[arg(long)]
+    tenant: String,
+    /// Data directory holding the generated secret.
+    #[arg(long, env = "CLASSHUB_DATA_DIR", default_value = "./classhub-data")]
+    data_dir: PathBuf,
+    /// The server's secret (instead of the generated one).
+    #[arg(long, env = "CLASSHUB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Tenant whose app the three settings below fix.
+    #[arg(long, env = "CLASSHUB_PUSHER_TENANT", default_value = "default")]
+    pusher_tenant: String,
+    /// Fixed Pusher app id.
+    #[arg(long, env = "CLASSHUB_PUSHER_APP_ID")]
+    pusher_app_id: Option<String>,
+    /// Fixed Pusher app key.
+    #[arg(long, env = "CLASSHUB_PUSHER_KEY")]
+    pusher_key: Option<String>,
+    /// Fixed Pusher app secret.
+    #[arg(long, env = "CLASSHUB_PUSHER_SECRET", hide_env_values = true)]
+    pusher_secret: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +98,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Token(args) => token(args),
+        Command::Apps {
+            command: AppsCommand::Show(args),
+        } => apps_show(args),
     }
 }
 
@@ -140,5 +180,28 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     let token = auth::mint(&secret, &auth::claims_for(&identity, args.ttl.0))
         .context("signing the token")?;
     println!("{token}");
+    Ok(())
+}
+
+fn apps_show(args: AppsShowArgs) -> anyhow::Result<()> {
+    let secret = match args.jwt_secret {
+        Some(secret) => secret,
+        None => auth::load_or_create_secret(&args.data_dir)
+            .with_context(|| format!("reading the server secret in {}", args.data_dir.display()))?,
+    };
+    let fixed = match (args.pusher_app_id, args.pusher_key, args.pusher_secret) {
+        (Some(app_id), Some(key), Some(secret)) => Some(PusherApp {
+            tenant: args.pusher_tenant,
+            app_id,
+            key,
+            secret,
+        }),
+        (None, None, None) => None,
+        _ => {
+            anyhow::bail!("give all of --pusher-app-id, --pusher-key and --pusher-secret, or none")
+        }
+    };
+    let app = PusherApps::new(&secret, fixed).for_tenant(&args.tenant);
+    announce(&serde_json::to_string_pretty(&app)?);
     Ok(())
 }

@@ -645,3 +645,57 @@ async fn the_http_api_checks_signatures_and_limits_and_reports_channels() {
     assert_eq!(post("{}", target).await.0, 200);
     assert_eq!(pusher.close_code().await, Some(4009));
 }
+
+#[tokio::test]
+async fn apps_show_prints_the_credentials_the_server_accepts() {
+    let test = start_server().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_classhub"))
+        .args([
+            "apps",
+            "show",
+            "--tenant",
+            "acme",
+            "--jwt-secret",
+            crate::support::SECRET,
+        ])
+        .env_remove("CLASSHUB_PUSHER_APP_ID")
+        .output()
+        .expect("run classhub apps show");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(shown["tenant"], "acme");
+    assert_eq!(shown["app_id"], "acme");
+    let key = shown["key"].as_str().expect("key");
+    let mut pusher = PusherClient::connect(test.addr, key).await;
+    assert!(!pusher.socket_id.is_empty());
+    // The printed secret signs HTTP API calls the server accepts.
+    let app = PusherApp {
+        tenant: "acme".into(),
+        app_id: "acme".into(),
+        key: key.to_owned(),
+        secret: shown["secret"].as_str().expect("secret").to_owned(),
+    };
+    pusher.subscribe("news", None).await;
+    let body = json!({"name": "hello", "channel": "news", "data": "{}"}).to_string();
+    let target = signed(&app, "POST", "/apps/acme/events", &[], &body, now());
+    assert_eq!(
+        http(
+            test.addr,
+            "POST",
+            &target,
+            &[("Content-Type", "application/json")],
+            &body
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        pusher.recv_event("hello").await.channel.as_deref(),
+        Some("news")
+    );
+}
