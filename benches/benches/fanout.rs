@@ -74,7 +74,7 @@ fn progress() -> (String, Value) {
 impl Fixture {
     /// Builds the room; `codecs[i]` is the codec of member `i`.
     fn new(codecs: &[Codec]) -> Fixture {
-        let hub = Hub::new(settings(), CancellationToken::new(), None);
+        let hub = Hub::new(settings(), CancellationToken::new(), None, None);
         let room = RoomId::parse(ROOM, Limits::default().max_room_id_len).expect("room id");
         let (publisher, publisher_frames) = hub.connect(
             identity("t-1".to_owned(), Role::Educator, "Ms Bench".to_owned()),

@@ -208,9 +208,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sink, sink_task) = EventSink::spawn(store.clone(), config.sink.clone());
-    let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink));
-    let shutdown_timeout = config.shutdown_timeout;
     let apps = PusherApps::new(&secret, config.pusher_app.clone());
+    let node_id = rand::random::<u32>() % 1_000_000_000;
+    let signals = (!config.pusher_webhooks.is_empty()).then(|| {
+        crate::webhooks::spawn(
+            apps.clone(),
+            config.pusher_webhooks.clone(),
+            node_id,
+            shutdown.clone(),
+            &tracker,
+        )
+    });
+    let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
+    let shutdown_timeout = config.shutdown_timeout;
     let app = AppState {
         shared: Arc::new(Shared {
             config,
@@ -222,7 +232,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             started: Instant::now(),
             prometheus: crate::metrics::install(),
             apps,
-            node_id: rand::random::<u32>() % 1_000_000_000,
+            node_id,
             pusher_users: PusherUsers::default(),
         }),
     };

@@ -3,6 +3,7 @@
 //! enforces is here. A setting the user gave explicitly that cannot be used stops start-up with
 //! a message naming it; nothing silently falls back to a default.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -59,6 +60,8 @@ pub struct Config {
     pub pusher_activity_timeout: Duration,
     /// Client events per second a Pusher socket may send (Pusher's rule is 10).
     pub pusher_client_event_rate: u32,
+    /// Pusher webhook URL per tenant.
+    pub pusher_webhooks: HashMap<String, String>,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             pusher_app: None,
             pusher_activity_timeout: Duration::from_secs(120),
             pusher_client_event_rate: 10,
+            pusher_webhooks: HashMap::new(),
         }
     }
 }
@@ -260,6 +264,13 @@ pub struct ServeArgs {
     /// Client events per second per Pusher socket [default: 10].
     #[arg(long, env = "CLASSHUB_PUSHER_CLIENT_EVENT_RATE")]
     pub pusher_client_event_rate: Option<u32>,
+    /// Pusher webhook URL of a tenant, as TENANT=URL (repeat, or comma-separate in the variable).
+    #[arg(
+        long = "pusher-webhook",
+        env = "CLASSHUB_PUSHER_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    pub pusher_webhooks: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -312,6 +323,7 @@ impl ServeArgs {
             pusher_client_event_rate: self
                 .pusher_client_event_rate
                 .or(lower.pusher_client_event_rate),
+            pusher_webhooks: self.pusher_webhooks.or(lower.pusher_webhooks),
         }
     }
 
@@ -398,6 +410,19 @@ impl ServeArgs {
                 });
             }
         };
+        let mut pusher_webhooks = HashMap::new();
+        for entry in self.pusher_webhooks.unwrap_or_default() {
+            let parsed = entry.split_once('=').filter(|(tenant, url)| {
+                !tenant.is_empty() && (url.starts_with("http://") || url.starts_with("https://"))
+            });
+            let Some((tenant, url)) = parsed else {
+                return Err(ConfigError::Invalid {
+                    key: "pusher-webhook",
+                    reason: format!("{entry:?} is not TENANT=http(s)://URL"),
+                });
+            };
+            pusher_webhooks.insert(tenant.to_owned(), url.to_owned());
+        }
         let database_url = match self.database_url {
             Some(url)
                 if !(url.starts_with("postgres://")
@@ -473,6 +498,7 @@ impl ServeArgs {
                 self.pusher_client_event_rate
                     .unwrap_or(defaults.pusher_client_event_rate) as usize,
             )? as u32,
+            pusher_webhooks,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod transport;
+pub mod webhooks;
 
 pub use app::{AppState, RunningServer, start};
 pub use config::Config;

@@ -151,6 +151,50 @@ struct Shared {
     shutdown: CancellationToken,
     /// Where durable events (publishes with an `id`) go; `None` in hubs without a database.
     sink: Option<EventSink>,
+    /// Where rooms report occupancy, membership and client events (Pusher webhooks).
+    signals: Option<mpsc::Sender<RoomSignal>>,
+}
+
+/// Something about a room that Pusher webhooks report. Rooms send these without waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomSignal {
+    /// The first socket joined.
+    Occupied {
+        /// The room.
+        room: RoomId,
+    },
+    /// The last socket left.
+    Vacated {
+        /// The room.
+        room: RoomId,
+    },
+    /// A user became present.
+    MemberAdded {
+        /// The room.
+        room: RoomId,
+        /// The user.
+        user: String,
+    },
+    /// A user is no longer present.
+    MemberRemoved {
+        /// The room.
+        room: RoomId,
+        /// The user.
+        user: String,
+    },
+    /// A Pusher client event was published.
+    ClientEvent {
+        /// The room.
+        room: RoomId,
+        /// The `client-…` event name.
+        event: String,
+        /// Its data.
+        data: Value,
+        /// The sender's member user id.
+        user: String,
+        /// The sending connection.
+        conn_id: u64,
+    },
 }
 
 /// The outcome of a publish.
@@ -166,7 +210,12 @@ pub struct Published {
 impl Hub {
     /// A hub with no rooms. Cancelling `shutdown` asks every connection to close. Durable
     /// events go to `sink`; without one, publishes that carry an `id` are refused.
-    pub fn new(settings: HubSettings, shutdown: CancellationToken, sink: Option<EventSink>) -> Hub {
+    pub fn new(
+        settings: HubSettings,
+        shutdown: CancellationToken,
+        sink: Option<EventSink>,
+        signals: Option<mpsc::Sender<RoomSignal>>,
+    ) -> Hub {
         Hub {
             shared: Arc::new(Shared {
                 rooms: DashMap::new(),
@@ -175,6 +224,7 @@ impl Hub {
                 connections: AtomicUsize::new(0),
                 shutdown,
                 sink,
+                signals,
             }),
         }
     }
@@ -261,6 +311,7 @@ impl Hub {
                 settings.history_len,
                 settings.history_ttl,
                 Instant::now(),
+                self.shared.signals.clone(),
             ))
         }));
         metrics::gauge!("classhub_rooms").set(self.shared.rooms.len() as f64);

@@ -14,16 +14,19 @@ use protocol::{
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::LeaveReason;
 use super::conn::{ConnHandle, EncodedFrame};
 use super::history::{History, Recovery};
+use super::{LeaveReason, RoomSignal};
 use crate::auth::Role;
+use tokio::sync::mpsc;
 
 /// A live room. Held as `Arc<Room>` by the hub's room map; operations that find it `closed`
 /// (reaped while they waited for the lock) retry on a fresh room.
 #[derive(Debug)]
 pub(crate) struct Room {
     pub(crate) id: RoomId,
+    /// Where occupancy, membership and client-event signals go (Pusher webhooks); never awaited.
+    signals: Option<mpsc::Sender<RoomSignal>>,
     /// Random per room life, below 2^53 so Luau numbers hold it exactly.
     pub(crate) epoch: u64,
     /// Short critical sections only, never across an `.await` (fan-out is `try_send`).
@@ -88,10 +91,17 @@ pub(crate) struct Publication {
 }
 
 impl Room {
-    pub(crate) fn new(id: RoomId, history_len: usize, history_ttl: Duration, now: Instant) -> Room {
+    pub(crate) fn new(
+        id: RoomId,
+        history_len: usize,
+        history_ttl: Duration,
+        now: Instant,
+        signals: Option<mpsc::Sender<RoomSignal>>,
+    ) -> Room {
         let epoch = rand::random::<u64>() >> 11;
         Room {
             id,
+            signals,
             epoch,
             state: Mutex::new(RoomState {
                 seq: 0,
@@ -119,6 +129,7 @@ impl Room {
         if state.closed {
             return Err(RoomClosed);
         }
+        let was_empty = state.sockets.is_empty();
         let socket = Socket {
             handle: Arc::clone(conn),
             user: member.user.clone(),
@@ -193,6 +204,17 @@ impl Room {
             conn.offer(frame);
             count_out(&joined, 1);
         }
+        if was_empty && newly_joined {
+            self.signal(RoomSignal::Occupied {
+                room: self.id.clone(),
+            });
+        }
+        for joined in &diff.joins {
+            self.signal(RoomSignal::MemberAdded {
+                room: self.id.clone(),
+                user: joined.user.clone(),
+            });
+        }
         if !diff.joins.is_empty() || !diff.updates.is_empty() {
             broadcast(&state, &ServerMessage::PresenceDiff(diff), Some(conn.id));
         }
@@ -226,9 +248,16 @@ impl Room {
                 updates: vec![],
             });
             broadcast(&state, &diff, None);
+            self.signal(RoomSignal::MemberRemoved {
+                room: self.id.clone(),
+                user: user_id.clone(),
+            });
         }
         if state.sockets.is_empty() {
             state.empty_since = Some(now);
+            self.signal(RoomSignal::Vacated {
+                room: self.id.clone(),
+            });
         }
         true
     }
@@ -254,6 +283,15 @@ impl Room {
         state.seq += 1;
         let seq = state.seq;
         let except = publication.except;
+        if let Some(sender) = except.filter(|_| publication.kind.starts_with("client-")) {
+            self.signal(RoomSignal::ClientEvent {
+                room: self.id.clone(),
+                event: publication.kind.clone(),
+                data: publication.data.clone(),
+                user: publication.from.clone(),
+                conn_id: sender,
+            });
+        }
         let body = EventBody {
             room: self.id.to_string(),
             seq,
@@ -322,6 +360,16 @@ impl Room {
             state.closed = true;
         }
         idle
+    }
+
+    /// Reports a signal without waiting: a full queue drops it, counted and logged (webhooks are
+    /// notifications, and the hub must never stall on them).
+    fn signal(&self, signal: RoomSignal) {
+        let Some(signals) = &self.signals else { return };
+        if signals.try_send(signal).is_err() {
+            metrics::counter!("classhub_webhook_signals_dropped_total").increment(1);
+            tracing::warn!(room = %self.id, "webhook queue full; a room signal was dropped");
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, RoomState> {

@@ -699,3 +699,133 @@ async fn apps_show_prints_the_credentials_the_server_accepts() {
         Some("news")
     );
 }
+
+/// A local webhook receiver: answers 500 to its first request (to exercise the retry), then
+/// 200, and hands over (X-Pusher-Key, X-Pusher-Signature, body) of each successful one.
+async fn webhook_receiver() -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            let calls = std::sync::Arc::clone(&calls);
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let _ = tx.send((header("x-pusher-key"), header("x-pusher-signature"), body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind receiver");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn webhooks_report_occupancy_members_and_client_events_signed_and_retried() {
+    let (receiver, mut hooks) = webhook_receiver().await;
+    let test = crate::support::start_with(|config| {
+        config
+            .pusher_webhooks
+            .insert("acme".into(), format!("http://{receiver}/hooks"));
+    })
+    .await;
+    let app = app_of(&test, "acme");
+    let mut events: Vec<Value> = Vec::new();
+    let mut collect_until = async |events: &mut Vec<Value>, wanted: &dyn Fn(&[Value]) -> bool| {
+        while !wanted(events) {
+            let (key, signature, body) = tokio::time::timeout(PATIENCE, hooks.recv())
+                .await
+                .expect("a webhook")
+                .expect("receiver");
+            assert_eq!(key, app.key);
+            assert!(
+                sign::verify_hex(&app.secret, &body, &signature),
+                "signed with the app secret"
+            );
+            let parsed: Value = serde_json::from_str(&body).expect("json body");
+            assert!(parsed["time_ms"].is_u64());
+            events.extend(parsed["events"].as_array().expect("events").iter().cloned());
+        }
+    };
+    let has = |events: &[Value], name: &str| events.iter().any(|event| event["name"] == name);
+
+    let mut first = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s1"),
+        &first.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    first.subscribe("presence-class-c1", Some(&auth)).await;
+    collect_until(&mut events, &|events| {
+        has(events, "channel_occupied") && has(events, "member_added")
+    })
+    .await;
+    let added = events
+        .iter()
+        .find(|event| event["name"] == "member_added")
+        .expect("member_added");
+    assert_eq!(
+        (added["channel"].as_str(), added["user_id"].as_str()),
+        (Some("presence-class-c1"), Some("s1"))
+    );
+
+    let mut second = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s2"),
+        &second.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    second.subscribe("presence-class-c1", Some(&auth)).await;
+    second
+        .send(
+            "client-wave",
+            Some("presence-class-c1"),
+            json!({"hand": "left"}),
+        )
+        .await;
+    collect_until(&mut events, &|events| has(events, "client_event")).await;
+    let client_event = events
+        .iter()
+        .find(|event| event["name"] == "client_event")
+        .expect("client_event");
+    assert_eq!(client_event["event"], "client-wave");
+    assert_eq!(client_event["user_id"], "s2");
+    assert_eq!(client_event["socket_id"], second.socket_id.as_str());
+    assert_eq!(
+        serde_json::from_str::<Value>(client_event["data"].as_str().expect("string data"))
+            .expect("json"),
+        json!({"hand": "left"})
+    );
+
+    drop(first);
+    drop(second);
+    collect_until(&mut events, &|events| has(events, "channel_vacated")).await;
+    let removed: Vec<&str> = events
+        .iter()
+        .filter(|event| event["name"] == "member_removed")
+        .filter_map(|event| event["user_id"].as_str())
+        .collect();
+    assert_eq!(removed.len(), 2, "{events:?}");
+}

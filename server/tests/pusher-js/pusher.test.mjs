@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 
 const require = createRequire(import.meta.url);
@@ -25,9 +27,27 @@ let port;
 let dataDir;
 let backend;
 const clients = [];
+// Webhooks received by the local receiver, after their signature was checked.
+const webhookEvents = [];
+const webhookWaiters = [];
+let receiver;
 
 before(async () => {
   assert.ok(BIN, 'set CLASSHUB_BIN to the classhub binary');
+  receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const expected = createHmac('sha256', APP.secret).update(body).digest('hex');
+      const signed = request.headers['x-pusher-key'] === APP.key && request.headers['x-pusher-signature'] === expected;
+      response.writeHead(signed ? 200 : 401).end();
+      if (signed) {
+        webhookEvents.push(...JSON.parse(body).events);
+        webhookWaiters.splice(0).forEach((wake) => wake());
+      }
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   dataDir = mkdtempSync(path.join(tmpdir(), 'classhub-pusher-js-'));
   server = spawn(BIN, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir], {
     env: {
@@ -37,6 +57,7 @@ before(async () => {
       CLASSHUB_PUSHER_APP_ID: APP.id,
       CLASSHUB_PUSHER_KEY: APP.key,
       CLASSHUB_PUSHER_SECRET: APP.secret,
+      CLASSHUB_PUSHER_WEBHOOKS: `${TENANT}=http://127.0.0.1:${receiver.address().port}/hooks`,
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -60,6 +81,7 @@ after(async () => {
   server.kill('SIGTERM');
   await new Promise((resolve) => server.on('exit', resolve));
   rmSync(dataDir, { recursive: true, force: true });
+  receiver.close();
 });
 
 function token(role, sub, name = `name of ${sub}`) {
@@ -244,4 +266,34 @@ test('a native client and a pusher-js client share a class room', async () => {
   assert.deepEqual(answer.data, { answer: 4 });
   assert.equal(answer.from, 's10');
   native.close();
+});
+
+test('webhooks arrive signed: occupied, member added and removed, client events, vacated', async () => {
+  const webhook = (predicate, what) =>
+    within(
+      new Promise((resolve) => {
+        const check = () => {
+          const found = webhookEvents.find(predicate);
+          if (found) resolve(found);
+          else webhookWaiters.push(check);
+        };
+        check();
+      }),
+      what,
+    );
+  const first = connect('student', 's11');
+  const firstChannel = await subscribed(first, 'presence-class-c9');
+  await webhook((event) => event.name === 'channel_occupied' && event.channel === 'presence-class-c9', 'channel_occupied');
+  const added = await webhook((event) => event.name === 'member_added' && event.user_id === 's11', 'member_added');
+  assert.equal(added.channel, 'presence-class-c9');
+  const second = connect('student', 's12');
+  await subscribed(second, 'presence-class-c9');
+  firstChannel.trigger('client-hello', { hi: true });
+  const clientEvent = await webhook((event) => event.name === 'client_event' && event.event === 'client-hello', 'client_event');
+  assert.equal(clientEvent.user_id, 's11');
+  assert.deepEqual(JSON.parse(clientEvent.data), { hi: true });
+  first.disconnect();
+  second.disconnect();
+  await webhook((event) => event.name === 'member_removed' && event.user_id === 's12', 'member_removed');
+  await webhook((event) => event.name === 'channel_vacated' && event.channel === 'presence-class-c9', 'channel_vacated');
 });
