@@ -829,3 +829,42 @@ async fn webhooks_report_occupancy_members_and_client_events_signed_and_retried(
         .collect();
     assert_eq!(removed.len(), 2, "{events:?}");
 }
+
+#[tokio::test]
+async fn a_silent_pusher_socket_is_closed_with_4201() {
+    let test = crate::support::start_with(|config| {
+        config.pusher_activity_timeout = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let app = app_of(&test, "acme");
+    // A socket that never reads answers no pings: closed after two intervals.
+    let mut silent = PusherClient::connect(test.addr, &app.key).await;
+    let hub = test.server.app().hub().clone();
+    crate::support::eventually("the silent socket to be dropped", || {
+        hub.connection_count() == 0
+    })
+    .await;
+    assert_eq!(silent.close_code().await, Some(4201));
+}
+
+#[tokio::test]
+async fn capacity_and_shutdown_close_with_pusher_codes() {
+    let test = crate::support::start_with(|config| config.max_connections = 1).await;
+    let app = app_of(&test, "acme");
+    let mut first = PusherClient::connect(test.addr, &app.key).await;
+    let mut over = PusherClient::open(test.addr, &app.key, 7).await;
+    assert_eq!(
+        over.close_code().await,
+        Some(4100),
+        "over the connection limit"
+    );
+    first.send("pusher:ping", None, json!({})).await;
+    assert_eq!(first.recv().await.event, "pusher:pong");
+    let shutdown = tokio::spawn(test.server.shutdown());
+    assert_eq!(
+        first.close_code().await,
+        Some(4200),
+        "shutdown asks clients to reconnect"
+    );
+    shutdown.await.expect("shutdown");
+}
