@@ -92,14 +92,7 @@ pub async fn upgrade(
             ),
         );
     };
-    // Frames up to the protocol limit get a clear `error` frame from the decoder; the WebSocket
-    // layer only cuts off frames far beyond it.
-    let hard_cap = app
-        .config()
-        .limits
-        .max_frame_bytes
-        .saturating_mul(4)
-        .max(16 * 1024);
+    let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade
         .protocols([codec.subprotocol()])
         .max_message_size(hard_cap)

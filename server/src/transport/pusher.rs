@@ -50,12 +50,7 @@ pub async fn upgrade(
     Query(query): Query<PusherQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let hard_cap = app
-        .config()
-        .limits
-        .max_frame_bytes
-        .saturating_mul(4)
-        .max(16 * 1024);
+    let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)

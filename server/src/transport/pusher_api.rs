@@ -18,10 +18,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use protocol::ErrorCode;
 use protocol::pusher::{
     ChannelKind, channel_for_room, channel_kind, room_for_channel, sign, validate_channel,
 };
+use protocol::{ErrorCode, RoomId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -148,19 +148,7 @@ pub async fn channel_auth(
     if let Err(reason) = validate_channel(&channel) {
         return Err(api_error(StatusCode::BAD_REQUEST, reason));
     }
-    let room = match room_for_channel(
-        &identity.tenant,
-        &channel,
-        app.config().limits.max_room_id_len,
-    ) {
-        Ok(room) => room,
-        Err(cause) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
-                format!("channel {channel:?}: {cause}"),
-            ));
-        }
-    };
+    let room = room_of(&app, &identity.tenant, &channel)?;
     if let Err(denied) = permissions::check_join(&identity, &room) {
         return Err(api_error(StatusCode::FORBIDDEN, denied.to_string()));
     }
@@ -217,6 +205,16 @@ pub async fn user_auth(
 
 // ---------------------------------------------------------------------------------------------
 // The HTTP API.
+
+/// The room a channel of `tenant` maps onto, or a 400 saying why there is none.
+fn room_of(app: &AppState, tenant: &str, channel: &str) -> Result<RoomId, ApiFailure> {
+    room_for_channel(tenant, channel, app.config().limits.max_room_id_len).map_err(|cause| {
+        api_error(
+            StatusCode::BAD_REQUEST,
+            format!("channel {channel:?}: {cause}"),
+        )
+    })
+}
 
 /// Checks Pusher request signing for `app_id`; returns the app and the (decoded) query.
 fn verify_request(
@@ -326,17 +324,7 @@ fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Resul
     let mut rooms = Vec::with_capacity(channels.len());
     for channel in &channels {
         validate_channel(channel).map_err(|reason| api_error(StatusCode::BAD_REQUEST, reason))?;
-        let room = room_for_channel(
-            &pusher_app.tenant,
-            channel,
-            app.config().limits.max_room_id_len,
-        )
-        .map_err(|cause| {
-            api_error(
-                StatusCode::BAD_REQUEST,
-                format!("channel {channel:?}: {cause}"),
-            )
-        })?;
+        let room = room_of(app, &pusher_app.tenant, channel)?;
         rooms.push(room);
     }
     for room in &rooms {
@@ -459,19 +447,7 @@ pub async fn channel(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiFailure> {
     let (pusher_app, params) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
-    let room = match room_for_channel(
-        &pusher_app.tenant,
-        &channel,
-        app.config().limits.max_room_id_len,
-    ) {
-        Ok(room) => room,
-        Err(cause) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
-                format!("channel {channel:?}: {cause}"),
-            ));
-        }
-    };
+    let room = room_of(&app, &pusher_app.tenant, &channel)?;
     let info: Vec<&str> = params
         .get("info")
         .map(|info| info.split(',').collect())
@@ -508,19 +484,7 @@ pub async fn channel_users(
             "users are only listed for presence channels",
         ));
     }
-    let room = match room_for_channel(
-        &pusher_app.tenant,
-        &channel,
-        app.config().limits.max_room_id_len,
-    ) {
-        Ok(room) => room,
-        Err(cause) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
-                format!("channel {channel:?}: {cause}"),
-            ));
-        }
-    };
+    let room = room_of(&app, &pusher_app.tenant, &channel)?;
     let (users, _) = app.hub().room_presence(&room).unwrap_or_default();
     let users: Vec<Value> = users.into_iter().map(|user| json!({"id": user})).collect();
     Ok(Json(json!({"users": users})).into_response())

@@ -29,6 +29,12 @@ const MAX_COALESCE: usize = 64;
 /// How long the writer tries to deliver a close frame to a peer that may not be reading.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The WebSocket layer's own frame cap: frames up to the protocol limit get a clear error from
+/// the transport; only frames far beyond it (4 × the limit, at least 16 KiB) are cut off there.
+pub fn hard_cap(max_frame_bytes: usize) -> usize {
+    max_frame_bytes.saturating_mul(4).max(16 * 1024)
+}
+
 /// When the peer was last heard from (any frame, pongs included).
 #[derive(Debug)]
 pub struct LastSeen {
