@@ -1,0 +1,36 @@
+//! classhub's load-test harness as a library: scenarios that open many real WebSocket
+//! connections to a hub on this machine, drive them for a warm-up and a fixed measured window,
+//! and return a [`Report`] (rates, hdrhistogram latency percentiles in microseconds, errors).
+//! The `classhub-loadtest` binary is a thin clap wrapper over [`scenarios`]; the
+//! `classhub-baseline` binary wraps [`baseline`], the smallest broadcast server that answers the
+//! same `fanout` scenario, so the hub's overhead over that floor shows as a ratio.
+//!
+//! Map: [`target`] (which URL may be loaded: loopback only unless told otherwise) and
+//! [`credentials`] (tokens given or minted with the server's secret) feed [`scenarios::Common`];
+//! [`client`] is the only module that speaks the wire (native protocol v1 through
+//! `protocol::Codec`); [`stats`] holds histograms, [`report`] the result and its JSON,
+//! [`progress`] the terminal bar, [`system`] the file-descriptor limit and `/proc` readings.
+//!
+//! Still to come, and where it plugs in: the Pusher protocol scenarios add a Pusher client
+//! beside [`client`] behind the [`WireProtocol::Pusher`] value that is refused today; the
+//! Roblox `classroom` scenario becomes another module of [`scenarios`]; the Sockudo comparison
+//! is a `--target` at a Sockudo on loopback with `--protocol pusher`.
+//!
+//! This crate must not touch the server's internals: it reaches a hub only over sockets, and uses
+//! the `server` crate for nothing but minting tokens (and its tests, for an in-process hub).
+
+pub mod baseline;
+pub mod client;
+pub mod credentials;
+pub mod progress;
+pub mod report;
+pub mod scenarios;
+pub mod stats;
+pub mod system;
+pub mod target;
+
+pub use client::WireProtocol;
+pub use credentials::Credentials;
+pub use report::Report;
+pub use scenarios::Common;
+pub use target::Target;

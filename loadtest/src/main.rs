@@ -1,0 +1,233 @@
+//! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
+//! scenario (`fanout`, `connections`, `ingest`) taking the common flags (`--target`,
+//! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
+//! `--protocol`); this file only parses flags, builds the scenario's `Config`, prints the
+//! report and writes its JSON. All the work is in `loadtest::scenarios`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use loadtest::credentials::DEFAULT_TENANT;
+use loadtest::scenarios::{connections, fanout, ingest};
+use loadtest::target::DEFAULT_TARGET;
+use loadtest::{Common, Credentials, Report, Target, WireProtocol};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "classhub-loadtest",
+    version,
+    about = "Load scenarios against a classhub on this machine (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Rooms x members; one educator per room publishes at a set rate; delivery latency.
+    Fanout(FanoutArgs),
+    /// Idle sockets held open; connect rate and the hub's memory per socket.
+    Connections(ConnectionsArgs),
+    /// Durable publishes (unique ids); acknowledgements per second and publish-to-ack latency.
+    Ingest(IngestArgs),
+}
+
+/// Flags every scenario takes.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// The hub's base URL. Only loopback hosts are accepted without --allow-remote.
+    #[arg(long, default_value = DEFAULT_TARGET)]
+    target: String,
+    /// Accept a target that is not on this machine.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Measured window, seconds.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    duration: Duration,
+    /// Warm-up before measuring, seconds (load on, nothing counted).
+    #[arg(long, default_value = "2", value_parser = parse_secs)]
+    warmup: Duration,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Use this token for every connection (takes precedence over --jwt-secret).
+    #[arg(long, env = "CLASSHUB_LOADTEST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The hub's HS256 secret: the harness mints a token per simulated user.
+    #[arg(long, env = "CLASSHUB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Tenant of minted tokens.
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Wire protocol.
+    #[arg(long, value_enum, default_value = "json")]
+    protocol: WireProtocol,
+}
+
+#[derive(Debug, Args)]
+struct FanoutArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Rooms (one publisher each).
+    #[arg(long, default_value_t = 10)]
+    rooms: u64,
+    /// Members per room.
+    #[arg(long, default_value_t = 10)]
+    members: u64,
+    /// Events per second over all rooms.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Extra payload bytes per event.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
+    /// Connections opened at once during setup.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Spread sockets over 127.0.0.1..=127.0.0.N.
+    #[arg(long, default_value_t = 1)]
+    source_addresses: u8,
+}
+
+#[derive(Debug, Args)]
+struct ConnectionsArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Sockets to open.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    /// Spread sockets over 127.0.0.1..=127.0.0.N (each address has ~28 000 ports).
+    #[arg(long, default_value_t = 4)]
+    source_addresses: u8,
+    /// Class rooms the sockets join round-robin (0: none).
+    #[arg(long, default_value_t = 0)]
+    rooms: u64,
+    /// The hub's pid, to read its memory (found from the target's port when omitted).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Publishing connections.
+    #[arg(long, default_value_t = 8)]
+    publishers: u64,
+    /// Unacknowledged events allowed per connection.
+    #[arg(long, default_value_t = 64)]
+    in_flight: u64,
+    /// Events per second over all publishers (0: as fast as acks allow).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Extra payload bytes per event.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
+    /// Spread sockets over 127.0.0.1..=127.0.0.N.
+    #[arg(long, default_value_t = 1)]
+    source_addresses: u8,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("classhub-loadtest: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (report, json) = match cli.scenario {
+        Scenario::Fanout(args) => {
+            let json = args.common.json.clone();
+            let config = fanout::Config {
+                protocol: args.common.protocol,
+                common: common(&args.common).await?,
+                rooms: args.rooms,
+                members: args.members,
+                rate: args.rate,
+                payload_bytes: args.payload_bytes,
+                concurrency: args.concurrency,
+                source_addresses: args.source_addresses,
+            };
+            (fanout::run(config).await?, json)
+        }
+        Scenario::Connections(args) => {
+            let json = args.common.json.clone();
+            let config = connections::Config {
+                protocol: args.common.protocol,
+                common: common(&args.common).await?,
+                count: args.count,
+                concurrency: args.concurrency,
+                source_addresses: args.source_addresses,
+                rooms: args.rooms,
+                server_pid: args.server_pid,
+            };
+            (connections::run(config).await?, json)
+        }
+        Scenario::Ingest(args) => {
+            let json = args.common.json.clone();
+            let config = ingest::Config {
+                protocol: args.common.protocol,
+                common: common(&args.common).await?,
+                publishers: args.publishers,
+                in_flight: args.in_flight,
+                rate: args.rate,
+                payload_bytes: args.payload_bytes,
+                source_addresses: args.source_addresses,
+            };
+            (ingest::run(config).await?, json)
+        }
+    };
+    finish(&report, json)
+}
+
+/// Resolves the common flags (the target policy is applied here, before any socket opens).
+async fn common(args: &CommonArgs) -> anyhow::Result<Common> {
+    // Refuse an unsupported protocol before resolving anything.
+    args.protocol.codec()?;
+    let target = Target::resolve(&args.target, args.allow_remote).await?;
+    let credentials = match (&args.token, &args.jwt_secret) {
+        (Some(token), _) => Credentials::Token(token.clone()),
+        (None, Some(secret)) => Credentials::mint(secret.clone(), args.tenant.clone()),
+        (None, None) => bail!(
+            "give --token TOKEN, or --jwt-secret SECRET (or CLASSHUB_JWT_SECRET) so the harness \
+             can mint its own tokens"
+        ),
+    };
+    Ok(Common {
+        target,
+        credentials,
+        warmup: args.warmup,
+        duration: args.duration,
+        show_progress: std::io::stderr().is_terminal(),
+    })
+}
+
+fn finish(report: &Report, json: Option<PathBuf>) -> anyhow::Result<()> {
+    print!("{report}");
+    if let Some(path) = json {
+        report.write_json(&path)?;
+        println!("  report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn parse_secs(text: &str) -> anyhow::Result<Duration> {
+    let trimmed = text.trim().trim_end_matches('s');
+    let secs: f64 = trimmed
+        .parse()
+        .with_context(|| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .with_context(|| format!("{text:?} is not a usable number of seconds"))
+}

@@ -1,0 +1,259 @@
+//! What a scenario run returns: [`Report`], the same header for every scenario (target,
+//! protocol, timings, latency percentiles in microseconds, errors, notes) and a [`Results`]
+//! body per scenario. It prints as a short text block for people and writes as JSON
+//! (`--json FILE`) for scripts and docs/benchmarks.md.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{Errors, Percentiles};
+
+/// The outcome of one scenario run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// `fanout`, `connections` or `ingest`.
+    pub scenario: String,
+    /// The target URL.
+    pub target: String,
+    /// `json` or `msgpack`.
+    pub protocol: String,
+    /// When the run started, milliseconds since the Unix epoch.
+    pub started_at_unix_ms: u64,
+    /// Opening and preparing every connection, before the warm-up.
+    pub setup_secs: f64,
+    /// The warm-up (load on, nothing counted).
+    pub warmup_secs: f64,
+    /// The measured window.
+    pub duration_secs: f64,
+    /// Connections the harness opened.
+    pub connections: u64,
+    /// What `latency_us` measures.
+    pub latency_of: String,
+    /// Latency percentiles in microseconds, over the measured window.
+    pub latency_us: Percentiles,
+    /// The scenario's own figures.
+    pub results: Results,
+    /// Errors seen during the whole run (setup included).
+    pub errors: Errors,
+    /// Caveats a reader of the figures should know.
+    pub notes: Vec<String>,
+}
+
+/// A scenario's own figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Results {
+    /// See [`FanoutResults`].
+    Fanout(FanoutResults),
+    /// See [`ConnectionsResults`].
+    Connections(ConnectionsResults),
+    /// See [`IngestResults`].
+    Ingest(IngestResults),
+}
+
+/// `fanout`: rooms × members, one educator publisher per room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanoutResults {
+    /// Rooms.
+    pub rooms: u64,
+    /// Members per room.
+    pub members_per_room: u64,
+    /// Events per second asked for, all rooms together.
+    pub target_rate: f64,
+    /// Publishes sent in the measured window.
+    pub published: u64,
+    /// `published` per second.
+    pub publish_rate: f64,
+    /// Events received by members in the measured window.
+    pub deliveries: u64,
+    /// `deliveries` per second.
+    pub deliveries_per_sec: f64,
+    /// `published` × members per room.
+    pub expected_deliveries: u64,
+    /// Members closed by the hub with 4100 (slow consumer).
+    pub slow_consumer_closes: u64,
+    /// Members closed for any other reason before the end.
+    pub other_closes: u64,
+    /// `error` frames answering publishes (rate limits, refusals).
+    pub publish_errors: u64,
+}
+
+/// `connections`: idle sockets held open.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionsResults {
+    /// Sockets asked for.
+    pub requested: u64,
+    /// Sockets that reached `welcome`.
+    pub opened: u64,
+    /// Sockets that did not.
+    pub failed: u64,
+    /// Source addresses the sockets were spread over.
+    pub source_addresses: u64,
+    /// First connect to last `welcome`.
+    pub connect_secs: f64,
+    /// `opened` ÷ `connect_secs`.
+    pub connects_per_sec: f64,
+    /// Sockets still open when the hold ended.
+    pub held_at_end: u64,
+    /// Sockets the server closed during the run.
+    pub closed_by_server: u64,
+    /// The process whose memory was read, if any.
+    pub server_pid: Option<u32>,
+    /// Its VmRSS before the first connect, KiB.
+    pub rss_before_kib: Option<u64>,
+    /// Its VmRSS after every socket opened and the warm-up settled, KiB.
+    pub rss_after_kib: Option<u64>,
+    /// Its VmRSS at the end of the hold, KiB.
+    pub rss_end_kib: Option<u64>,
+    /// (`rss_after_kib` − `rss_before_kib`) ÷ `opened`, in bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+}
+
+/// `ingest`: durable publishes and their acknowledgements.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestResults {
+    /// Publishing connections.
+    pub publishers: u64,
+    /// Unacknowledged publishes allowed per connection.
+    pub in_flight: u64,
+    /// Events per second asked for, all publishers together (0: as fast as acks allow).
+    pub target_rate: f64,
+    /// New events first sent in the measured window.
+    pub sent: u64,
+    /// `reply` frames received in the measured window.
+    pub acked: u64,
+    /// `acked` per second.
+    pub acks_per_sec: f64,
+    /// Publishes sent again after a retryable refusal (whole run).
+    pub retries: u64,
+    /// `error` 5001 refusals (sink queue full; retried).
+    pub refused_5001: u64,
+    /// `error` 3002 refusals (rate limited; retried).
+    pub rate_limited_3002: u64,
+    /// Events given up on: a non-retryable error or too many retries.
+    pub failed: u64,
+    /// Events still waiting for their ack when the run ended.
+    pub unacked_at_end: u64,
+}
+
+impl Report {
+    /// Writes the report as pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(self).context("serializing the report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write the report to {}", path.display()))
+    }
+}
+
+/// A short human-readable summary.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let latency = &self.latency_us;
+        writeln!(
+            f,
+            "{} against {} ({}): {} connections, setup {:.1} s, warm-up {:.1} s, measured {:.1} s",
+            self.scenario,
+            self.target,
+            self.protocol,
+            self.connections,
+            self.setup_secs,
+            self.warmup_secs,
+            self.duration_secs
+        )?;
+        match &self.results {
+            Results::Fanout(fanout) => {
+                writeln!(
+                    f,
+                    "  {} rooms x {} members, target {:.0} events/s: published {} ({:.0}/s), \
+                     deliveries {} of {} expected ({:.0}/s), slow-consumer closes {}, other \
+                     closes {}, publish errors {}",
+                    fanout.rooms,
+                    fanout.members_per_room,
+                    fanout.target_rate,
+                    fanout.published,
+                    fanout.publish_rate,
+                    fanout.deliveries,
+                    fanout.expected_deliveries,
+                    fanout.deliveries_per_sec,
+                    fanout.slow_consumer_closes,
+                    fanout.other_closes,
+                    fanout.publish_errors
+                )?;
+            }
+            Results::Connections(connections) => {
+                writeln!(
+                    f,
+                    "  opened {} of {} ({} failed) over {} source addresses in {:.2} s \
+                     ({:.0}/s); held at end {}, closed by server {}",
+                    connections.opened,
+                    connections.requested,
+                    connections.failed,
+                    connections.source_addresses,
+                    connections.connect_secs,
+                    connections.connects_per_sec,
+                    connections.held_at_end,
+                    connections.closed_by_server
+                )?;
+                match (
+                    connections.server_pid,
+                    connections.rss_before_kib,
+                    connections.rss_after_kib,
+                    connections.rss_per_connection_bytes,
+                ) {
+                    (Some(pid), Some(before), Some(after), Some(per_connection)) => {
+                        writeln!(
+                            f,
+                            "  server pid {pid}: VmRSS {before} KiB -> {after} KiB, {:.1} KiB \
+                             per connection",
+                            per_connection / 1024.0
+                        )?;
+                    }
+                    _ => {
+                        writeln!(f, "  server memory not measured")?;
+                    }
+                }
+            }
+            Results::Ingest(ingest) => {
+                writeln!(
+                    f,
+                    "  {} publishers x {} in flight: sent {}, acked {} ({:.0} acks/s), retries \
+                     {} (5001: {}, 3002: {}), failed {}, unacked at end {}",
+                    ingest.publishers,
+                    ingest.in_flight,
+                    ingest.sent,
+                    ingest.acked,
+                    ingest.acks_per_sec,
+                    ingest.retries,
+                    ingest.refused_5001,
+                    ingest.rate_limited_3002,
+                    ingest.failed,
+                    ingest.unacked_at_end
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "  latency ({}), µs: p50 {} p90 {} p99 {} p99.9 {} max {} (n = {})",
+            self.latency_of,
+            latency.p50,
+            latency.p90,
+            latency.p99,
+            latency.p99_9,
+            latency.max,
+            latency.count
+        )?;
+        writeln!(f, "  errors: {}", self.errors.count)?;
+        for (kind, count) in &self.errors.by_kind {
+            writeln!(f, "    {kind}: {count}")?;
+        }
+        for message in self.errors.sample.iter().take(5) {
+            writeln!(f, "    e.g. {message}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "  note: {note}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! `connections`: opens C idle, authenticated sockets (optionally each joining one of
+//! `rooms` class rooms), spread over source addresses 127.0.0.1..=127.0.0.n so that more than
+//! one address's ~28 000 ephemeral ports can be used, holds them through the warm-up and the
+//! measured window (answering the hub's pings), and reports the connect rate, connect→welcome
+//! latency and — when the hub's pid is given or found listening on the target's port — the
+//! hub's resident memory per socket (VmRSS before the first connect vs after the warm-up).
+//!
+//! Entry point: [`run`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use protocol::Codec;
+use server::auth::Role;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Common, MAX_CONNECTIONS, check_count, nothing_opened, open_many, per_sec, resolve_tenant,
+    run_id, secs, wait_window,
+};
+use crate::client::{self, Connection, WireProtocol};
+use crate::progress::Progress;
+use crate::report::{ConnectionsResults, Report, Results};
+use crate::stats::{Errors, Latencies, Window, unix_millis};
+use crate::system;
+
+/// What `connections` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Target, credentials, warm-up (settling before memory is read), duration (the hold).
+    pub common: Common,
+    /// `json` or `msgpack` (`pusher` is refused for now).
+    pub protocol: WireProtocol,
+    /// Sockets to open.
+    pub count: u64,
+    /// Connections opened at once.
+    pub concurrency: usize,
+    /// Source addresses (127.0.0.1..=127.0.0.n) to spread sockets over.
+    pub source_addresses: u8,
+    /// Class rooms the sockets join round-robin; 0 leaves them in no room.
+    pub rooms: u64,
+    /// The hub's pid, for its memory; found from the target's port when `None` and local.
+    pub server_pid: Option<u32>,
+}
+
+impl Config {
+    /// 1 000 sockets in no room, 200 opening at once, over 4 source addresses.
+    pub fn new(common: Common) -> Config {
+        Config {
+            common,
+            protocol: WireProtocol::Json,
+            count: 1000,
+            concurrency: 200,
+            source_addresses: 4,
+            rooms: 0,
+            server_pid: None,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.common.validate()?;
+        check_count("count", self.count, MAX_CONNECTIONS)?;
+        if self.rooms > 0 {
+            check_count("rooms", self.rooms, self.count)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything the holding tasks share.
+struct Shared {
+    /// Cancelled when the hold ends.
+    stop: CancellationToken,
+    /// Sockets the hub closed while they were held.
+    closed_by_server: AtomicU64,
+}
+
+/// Runs the scenario and returns its report.
+pub async fn run(config: Config) -> anyhow::Result<Report> {
+    let codec = config.protocol.codec()?;
+    config.validate()?;
+    let common = &config.common;
+    let started_at_unix_ms = unix_millis();
+    system::raise_fd_limit(config.count)?;
+    let mut notes = Vec::new();
+    let server_pid = match config.server_pid {
+        Some(pid) => Some(pid),
+        None if common.target.is_loopback() => {
+            system::find_listener_pid(common.target.addr().port())?
+        }
+        None => None,
+    };
+    if server_pid == Some(std::process::id()) {
+        notes.push(
+            "the hub runs inside the load generator's process, so its RSS includes the \
+             harness's own sockets"
+                .to_owned(),
+        );
+    }
+    let read_rss = |pid: Option<u32>| pid.and_then(|pid| system::vm_rss_kib(pid).ok());
+    let rss_before_kib = read_rss(server_pid);
+    let tenant = resolve_tenant(common, codec).await?;
+    let run_id = run_id();
+    let sources = common.target.source_addresses(config.source_addresses);
+    let shared = Arc::new(Shared {
+        stop: CancellationToken::new(),
+        closed_by_server: AtomicU64::new(0),
+    });
+    let progress = Progress::new(common.show_progress);
+    let mut errors = Errors::default();
+
+    progress.phase("connecting", config.count);
+    let connect_start = Instant::now();
+    let opened = open_many(config.count, config.concurrency, &progress, |index| {
+        let source = sources[index as usize % sources.len()];
+        let user = format!("{run_id}-s{index}");
+        let room = (config.rooms > 0)
+            .then(|| format!("class:{tenant}:{run_id}-{}", index % config.rooms.max(1)));
+        open_one(&config, codec, user, room, source, Arc::clone(&shared))
+    })
+    .await;
+    let connect_time = connect_start.elapsed();
+    let mut latencies = Latencies::new()?;
+    let mut holders = Vec::with_capacity(opened.len());
+    for outcome in opened {
+        match outcome {
+            Ok((latency, holder)) => {
+                latencies.record(latency);
+                holders.push(holder);
+            }
+            Err(error) => errors.add("connect", || format!("{error:#}")),
+        }
+    }
+    if holders.is_empty() {
+        return Err(nothing_opened("connection", errors.sample.first()));
+    }
+    let n_opened = holders.len() as u64;
+
+    let window = Window::after_warmup(common.warmup, common.duration);
+    let mut rss_after_kib = None;
+    let status = || {
+        format!(
+            "{n_opened} open, {} closed by the server",
+            shared.closed_by_server.load(Ordering::Relaxed)
+        )
+    };
+    wait_window(&window, &progress, status, || {
+        rss_after_kib = read_rss(server_pid);
+    })
+    .await;
+    let rss_end_kib = read_rss(server_pid);
+    shared.stop.cancel();
+    for holder in holders {
+        let holder_errors = holder.await.context("a holding task failed")?;
+        errors.merge(holder_errors);
+    }
+    let closed_by_server = shared.closed_by_server.load(Ordering::Relaxed);
+    let rss_per_connection_bytes = match (rss_before_kib, rss_after_kib) {
+        (Some(before), Some(after)) => {
+            Some((after.saturating_sub(before) as f64 * 1024.0 / n_opened as f64).round())
+        }
+        _ => None,
+    };
+    if server_pid.is_none() {
+        notes.push("the hub's pid was not given or found, so its memory was not read".to_owned());
+    }
+    Ok(Report {
+        scenario: "connections".into(),
+        target: common.target.display().to_owned(),
+        protocol: config.protocol.as_str().into(),
+        started_at_unix_ms,
+        setup_secs: secs(connect_time),
+        warmup_secs: secs(common.warmup),
+        duration_secs: secs(window.duration()),
+        connections: n_opened,
+        latency_of: if config.rooms > 0 {
+            "TCP connect to joined".into()
+        } else {
+            "TCP connect to welcome".into()
+        },
+        latency_us: latencies.percentiles(),
+        results: Results::Connections(ConnectionsResults {
+            requested: config.count,
+            opened: n_opened,
+            failed: config.count - n_opened,
+            source_addresses: sources.len() as u64,
+            connect_secs: secs(connect_time),
+            connects_per_sec: per_sec(n_opened, connect_time),
+            held_at_end: n_opened.saturating_sub(closed_by_server),
+            closed_by_server,
+            server_pid,
+            rss_before_kib,
+            rss_after_kib,
+            rss_end_kib,
+            rss_per_connection_bytes,
+        }),
+        errors,
+        notes,
+    })
+}
+
+/// Opens one socket (and joins its room), returning the time that took and its holding task.
+async fn open_one(
+    config: &Config,
+    codec: Codec,
+    user: String,
+    room: Option<String>,
+    source: Option<IpAddr>,
+    shared: Arc<Shared>,
+) -> anyhow::Result<(Duration, JoinHandle<Errors>)> {
+    let token = config.common.credentials.token_for(Role::Student, &user)?;
+    let started = Instant::now();
+    let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
+    connection.welcome().await?;
+    if let Some(room) = room {
+        connection.join(&room, 1).await?;
+    }
+    let latency = started.elapsed();
+    Ok((latency, tokio::spawn(hold(connection, shared))))
+}
+
+/// Keeps a socket open, reading (so pings are answered) until the stop.
+async fn hold(mut connection: Connection, shared: Arc<Shared>) -> Errors {
+    let mut errors = Errors::default();
+    loop {
+        let next = tokio::select! {
+            _ = shared.stop.cancelled() => {
+                connection.close().await;
+                return errors;
+            }
+            next = connection.ws.next() => next,
+        };
+        match next {
+            Some(Ok(frame)) if !frame.is_close() => {}
+            Some(Ok(frame)) => {
+                errors.add("closed", || {
+                    format!("held socket closed by the server: {frame:?}")
+                });
+                break;
+            }
+            Some(Err(error)) => {
+                errors.add("socket", || format!("held socket failed: {error}"));
+                break;
+            }
+            None => {
+                errors.add("closed", || "held socket ended".into());
+                break;
+            }
+        }
+    }
+    shared.closed_by_server.fetch_add(1, Ordering::Relaxed);
+    errors
+}

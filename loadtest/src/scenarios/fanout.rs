@@ -1,0 +1,497 @@
+//! `fanout`: R class rooms × M student members, one educator publisher per room (educators
+//! publish without joining), publishing `loadtest` events at `rate` events/s in total. Each
+//! event carries its send time in `data.t` (microseconds since the Unix epoch); every member
+//! records `receive time − data.t` for deliveries in the measured window. Reports deliveries/s,
+//! end-to-end latency percentiles, publish errors and the slow-consumer closes (4100) seen.
+//!
+//! Entry point: [`run`]. Works unchanged against `classhub-baseline`, which answers the same
+//! frames.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, ensure};
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientMessage, CloseCode, Codec, Ref};
+use serde_json::json;
+use server::auth::Role;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Common, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, MAX_RATE, check_count, nothing_opened, open_many,
+    padding, per_sec, resolve_tenant, run_id, secs, wait_window,
+};
+use crate::client::{self, Connection, FrameKind, WireProtocol};
+use crate::progress::Progress;
+use crate::report::{FanoutResults, Report, Results};
+use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};
+use crate::system;
+
+/// What `fanout` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Target, credentials, warm-up, duration.
+    pub common: Common,
+    /// `json` or `msgpack` (`pusher` is refused for now).
+    pub protocol: WireProtocol,
+    /// Rooms, each with its own publisher.
+    pub rooms: u64,
+    /// Members per room.
+    pub members: u64,
+    /// Events per second over all rooms.
+    pub rate: f64,
+    /// Extra payload bytes per event (`data.pad`).
+    pub payload_bytes: usize,
+    /// Connections opened at once during setup.
+    pub concurrency: usize,
+    /// Source addresses (127.0.0.1..=127.0.0.n) to spread sockets over.
+    pub source_addresses: u8,
+}
+
+impl Config {
+    /// 10 rooms × 10 members at 100 events/s over JSON.
+    pub fn new(common: Common) -> Config {
+        Config {
+            common,
+            protocol: WireProtocol::Json,
+            rooms: 10,
+            members: 10,
+            rate: 100.0,
+            payload_bytes: 0,
+            concurrency: 64,
+            source_addresses: 1,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.common.validate()?;
+        check_count("rooms", self.rooms, MAX_CONNECTIONS)?;
+        check_count("members", self.members, MAX_CONNECTIONS)?;
+        ensure!(
+            self.rooms.saturating_mul(self.members.saturating_add(1)) <= MAX_CONNECTIONS,
+            "--rooms x (--members + 1) must be at most {MAX_CONNECTIONS} connections"
+        );
+        ensure!(
+            self.rate > 0.0 && self.rate <= MAX_RATE,
+            "--rate must be more than 0 and at most {MAX_RATE} events/s"
+        );
+        ensure!(
+            self.payload_bytes <= MAX_PAYLOAD_BYTES,
+            "--payload-bytes must be at most {MAX_PAYLOAD_BYTES}"
+        );
+        Ok(())
+    }
+}
+
+/// Counters the progress bar reads while the run goes on (whole run, warm-up included).
+#[derive(Debug, Default)]
+struct Live {
+    deliveries: AtomicU64,
+    published: AtomicU64,
+}
+
+/// Everything the tasks share.
+struct Shared {
+    codec: Codec,
+    /// Set once, when setup is over; until then nothing is counted.
+    window: OnceLock<Window>,
+    /// Cancelled at the end of the window: every task closes its socket and returns.
+    stop: CancellationToken,
+    live: Live,
+    /// Delivery latencies in the window, from every member.
+    latencies: SharedLatencies,
+}
+
+/// One member's figures (its latencies went into [`Shared::latencies`]).
+struct MemberOutcome {
+    deliveries: u64,
+    /// The close code, when the server closed this member before the end.
+    closed_by_server: Option<Option<u16>>,
+    errors: Errors,
+}
+
+/// One publisher's figures.
+struct PublisherOutcome {
+    published: u64,
+    publish_errors: u64,
+    errors: Errors,
+}
+
+/// Runs the scenario and returns its report.
+pub async fn run(config: Config) -> anyhow::Result<Report> {
+    let codec = config.protocol.codec()?;
+    config.validate()?;
+    let common = &config.common;
+    let started_at_unix_ms = unix_millis();
+    let n_members = config.rooms * config.members;
+    system::raise_fd_limit(n_members + config.rooms)?;
+    let tenant = resolve_tenant(common, codec).await?;
+    let run_id = run_id();
+    let rooms: Vec<String> = (0..config.rooms)
+        .map(|room_index| format!("class:{tenant}:{run_id}-{room_index}"))
+        .collect();
+    let sources = common.target.source_addresses(config.source_addresses);
+    let shared = Arc::new(Shared {
+        codec,
+        window: OnceLock::new(),
+        stop: CancellationToken::new(),
+        live: Live::default(),
+        latencies: SharedLatencies::new()?,
+    });
+    let progress = Progress::new(common.show_progress);
+    let mut errors = Errors::default();
+    let setup_start = Instant::now();
+
+    progress.phase("members", n_members);
+    let opened = open_many(n_members, config.concurrency, &progress, |index| {
+        let room = &rooms[(index / config.members) as usize];
+        let source = sources[index as usize % sources.len()];
+        let user = format!("{run_id}-s{index}");
+        open_member(&config, &shared, room, user, source)
+    })
+    .await;
+    let mut member_tasks = Vec::with_capacity(opened.len());
+    for outcome in opened {
+        match outcome {
+            Ok(task) => member_tasks.push(task),
+            Err(error) => errors.add("setup_member", || format!("{error:#}")),
+        }
+    }
+
+    progress.phase("publishers", config.rooms);
+    let opened = open_many(config.rooms, config.concurrency, &progress, |room_index| {
+        let source = sources[room_index as usize % sources.len()];
+        let user = format!("{run_id}-e{room_index}");
+        open_publisher(&config, room_index, user, source)
+    })
+    .await;
+    let mut publishers = Vec::with_capacity(opened.len());
+    for outcome in opened {
+        match outcome {
+            Ok(publisher) => publishers.push(publisher),
+            Err(error) => errors.add("setup_publisher", || format!("{error:#}")),
+        }
+    }
+    if member_tasks.is_empty() || publishers.is_empty() {
+        shared.stop.cancel();
+        let what = if member_tasks.is_empty() {
+            "member"
+        } else {
+            "publisher"
+        };
+        for task in member_tasks {
+            // The run is failing; the members only need to have closed their sockets.
+            let _outcome_not_needed = task.await;
+        }
+        return Err(nothing_opened(what, errors.sample.first()));
+    }
+    let setup = setup_start.elapsed();
+
+    let window = Window::after_warmup(common.warmup, common.duration);
+    shared
+        .window
+        .set(window)
+        .map_err(|_| anyhow!("the window was set twice"))?;
+    let period = Duration::from_secs_f64(config.rooms as f64 / config.rate);
+    let pad = padding(config.payload_bytes);
+    let connections = (member_tasks.len() + publishers.len()) as u64;
+    let publisher_tasks: Vec<JoinHandle<PublisherOutcome>> = publishers
+        .into_iter()
+        .map(|(room_index, connection)| {
+            let offset = period.mul_f64(room_index as f64 / config.rooms as f64);
+            tokio::spawn(publish_loop(
+                connection,
+                rooms[room_index as usize].clone(),
+                window.load_start + offset,
+                period,
+                pad.clone(),
+                Arc::clone(&shared),
+            ))
+        })
+        .collect();
+
+    let last = Cell::new((Instant::now(), 0_u64));
+    let status = || {
+        let deliveries = shared.live.deliveries.load(Ordering::Relaxed);
+        let (then, before) = last.replace((Instant::now(), deliveries));
+        let rate = (deliveries - before) as f64 / then.elapsed().as_secs_f64().max(1e-3);
+        format!(
+            "published {}, deliveries {deliveries} ({rate:.0}/s)",
+            shared.live.published.load(Ordering::Relaxed)
+        )
+    };
+    wait_window(&window, &progress, status, || {}).await;
+    shared.stop.cancel();
+
+    let (mut deliveries, mut slow_consumer_closes, mut other_closes) = (0, 0, 0);
+    for task in member_tasks {
+        let outcome = task.await.context("a member task failed")?;
+        deliveries += outcome.deliveries;
+        match outcome.closed_by_server {
+            Some(Some(code)) if code == CloseCode::SlowConsumer.code() => slow_consumer_closes += 1,
+            Some(_) => other_closes += 1,
+            None => {}
+        }
+        errors.merge(outcome.errors);
+    }
+    let (mut published, mut publish_errors) = (0, 0);
+    for task in publisher_tasks {
+        let outcome = task.await.context("a publisher task failed")?;
+        published += outcome.published;
+        publish_errors += outcome.publish_errors;
+        errors.merge(outcome.errors);
+    }
+
+    let mut notes = vec![
+        "latency is receive time minus data.t, both read from this machine's wall clock at the \
+         moment of sending and receiving (a publisher that falls behind its schedule sends \
+         late rather than stamping the intended time)"
+            .to_owned(),
+    ];
+    if errors.by_kind.contains_key("error_3002") {
+        notes.push(
+            "publishes were rate limited (3002): start the hub with a higher --publish-rate and \
+             --publish-burst than rate ÷ rooms"
+                .to_owned(),
+        );
+    }
+    let duration = window.duration();
+    Ok(Report {
+        scenario: "fanout".into(),
+        target: common.target.display().to_owned(),
+        protocol: config.protocol.as_str().into(),
+        started_at_unix_ms,
+        setup_secs: secs(setup),
+        warmup_secs: secs(common.warmup),
+        duration_secs: secs(duration),
+        connections,
+        latency_of: "publish (data.t) to delivery at a member".into(),
+        latency_us: shared.latencies.snapshot().percentiles(),
+        results: Results::Fanout(FanoutResults {
+            rooms: config.rooms,
+            members_per_room: config.members,
+            target_rate: config.rate,
+            published,
+            publish_rate: per_sec(published, duration),
+            deliveries,
+            deliveries_per_sec: per_sec(deliveries, duration),
+            expected_deliveries: published * config.members,
+            slow_consumer_closes,
+            other_closes,
+            publish_errors,
+        }),
+        errors,
+        notes,
+    })
+}
+
+/// Connects a student, joins `room`, and starts its receive loop.
+async fn open_member(
+    config: &Config,
+    shared: &Arc<Shared>,
+    room: &str,
+    user: String,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<JoinHandle<MemberOutcome>> {
+    let token = config.common.credentials.token_for(Role::Student, &user)?;
+    let mut connection =
+        client::connect(&config.common.target, shared.codec, &token, source).await?;
+    connection.welcome().await?;
+    connection.join(room, 1).await?;
+    let latencies = shared.latencies.recorder();
+    Ok(tokio::spawn(receive_loop(
+        connection,
+        latencies,
+        Arc::clone(shared),
+    )))
+}
+
+/// Connects the educator who publishes into room `room_index`.
+async fn open_publisher(
+    config: &Config,
+    room_index: u64,
+    user: String,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<(u64, Connection)> {
+    let codec = config.protocol.codec()?;
+    let token = config.common.credentials.token_for(Role::Educator, &user)?;
+    let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
+    connection.welcome().await?;
+    Ok((room_index, connection))
+}
+
+/// A member: reads every frame until the stop, timing the events.
+async fn receive_loop(
+    mut connection: Connection,
+    mut latencies: LatencyRecorder,
+    shared: Arc<Shared>,
+) -> MemberOutcome {
+    let mut deliveries = 0;
+    let mut errors = Errors::default();
+    let closed_by_server = loop {
+        let next = tokio::select! {
+            _ = shared.stop.cancelled() => break None,
+            next = connection.ws.next() => next,
+        };
+        let frame = match next {
+            None => break Some(None),
+            Some(Err(error)) => {
+                errors.add("socket", || format!("member socket failed: {error}"));
+                break Some(None);
+            }
+            Some(Ok(frame)) => frame,
+        };
+        if frame.is_close() {
+            let code = client::close_code(&frame);
+            if code != Some(CloseCode::SlowConsumer.code()) {
+                errors.add("closed", || {
+                    format!("member closed by the server: {frame:?}")
+                });
+            }
+            break Some(code);
+        }
+        let Some(bytes) = client::payload(&frame) else {
+            continue;
+        };
+        let probe = match client::probe(shared.codec, bytes) {
+            Ok(probe) => probe,
+            Err(error) => {
+                errors.add("decode", || format!("{error:#}"));
+                continue;
+            }
+        };
+        match probe.kind {
+            FrameKind::Event | FrameKind::Command | FrameKind::Notification => {
+                let Some(sent_us) = probe.data.and_then(|data| data.t) else {
+                    continue;
+                };
+                let received_us = unix_micros();
+                let counted = shared
+                    .window
+                    .get()
+                    .is_some_and(|window| window.contains(Instant::now()));
+                shared.live.deliveries.fetch_add(1, Ordering::Relaxed);
+                if counted {
+                    deliveries += 1;
+                    latencies.record_micros(received_us.saturating_sub(sent_us));
+                }
+            }
+            FrameKind::Error => {
+                let code = probe.code.unwrap_or(0);
+                errors.add(&format!("error_{code}"), || {
+                    format!(
+                        "member got error {code}: {}",
+                        probe.message.unwrap_or_default()
+                    )
+                });
+            }
+            _ => {}
+        }
+    };
+    latencies.flush();
+    if closed_by_server.is_none() {
+        connection.close().await;
+    }
+    MemberOutcome {
+        deliveries,
+        closed_by_server,
+        errors,
+    }
+}
+
+/// A publisher: one `publish` per tick from `first_tick` until the window ends, reading the
+/// replies in between.
+async fn publish_loop(
+    connection: Connection,
+    room: String,
+    first_tick: Instant,
+    period: Duration,
+    pad: String,
+    shared: Arc<Shared>,
+) -> PublisherOutcome {
+    let mut outcome = PublisherOutcome {
+        published: 0,
+        publish_errors: 0,
+        errors: Errors::default(),
+    };
+    let Some(window) = shared.window.get().copied() else {
+        outcome
+            .errors
+            .add("internal", || "publisher started before the window".into());
+        return outcome;
+    };
+    let codec = connection.codec;
+    let (mut sink, mut stream) = connection.ws.split();
+    let mut ticker = tokio::time::interval_at(first_tick, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut reference = 0_u64;
+    let end = tokio::time::sleep_until(window.end);
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => break,
+            _ = &mut end => break,
+            next = stream.next() => match next {
+                None => {
+                    outcome.errors.add("closed", || "publisher socket ended".into());
+                    break;
+                }
+                Some(Err(error)) => {
+                    outcome.errors.add("socket", || format!("publisher socket failed: {error}"));
+                    break;
+                }
+                Some(Ok(frame)) if frame.is_close() => {
+                    outcome.errors.add("closed", || format!("publisher closed by the server: {frame:?}"));
+                    break;
+                }
+                Some(Ok(frame)) => {
+                    let Some(bytes) = client::payload(&frame) else { continue };
+                    match client::probe(codec, bytes) {
+                        Ok(probe) if probe.kind == FrameKind::Error => {
+                            outcome.publish_errors += 1;
+                            let code = probe.code.unwrap_or(0);
+                            outcome.errors.add(&format!("error_{code}"), || {
+                                format!("publish refused with {code}: {}", probe.message.unwrap_or_default())
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(error) => outcome.errors.add("decode", || format!("{error:#}")),
+                    }
+                }
+            },
+            _ = ticker.tick() => {
+                reference += 1;
+                let message = ClientMessage::Publish {
+                    reference: Some(Ref::Int(reference)),
+                    room: room.clone(),
+                    kind: "loadtest".into(),
+                    data: json!({ "t": unix_micros(), "n": reference, "pad": pad }),
+                    id: None,
+                };
+                let sent_at = Instant::now();
+                let sent = match client::encode(codec, &message) {
+                    Ok(frame) => sink.send(frame).await.map_err(anyhow::Error::new),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = sent {
+                    outcome.errors.add("send", || format!("publish failed: {error:#}"));
+                    break;
+                }
+                shared.live.published.fetch_add(1, Ordering::Relaxed);
+                if window.contains(sent_at) {
+                    outcome.published += 1;
+                }
+            }
+        }
+    }
+    // Reunited only to close politely; a failure here has nothing left to lose.
+    if let Ok(ws) = sink.reunite(stream) {
+        Connection { ws, codec }.close().await;
+    }
+    outcome
+}

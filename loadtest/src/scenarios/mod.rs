@@ -1,0 +1,188 @@
+//! The scenarios, one module each, each a library function `run(Config) -> Report` that the
+//! binary and the tests call: [`fanout`] (rooms × members, publishers at a set rate, delivery
+//! latency), [`connections`] (idle sockets held, connect rate, server memory per socket) and
+//! [`ingest`] (durable publishes, acknowledgements per second, publish→ack latency).
+//!
+//! What they share lives here: [`Common`] (target, credentials, warm-up, duration, progress),
+//! the bounds every count is checked against, opening many connections with a bounded number
+//! in flight ([`open_many`]), and waiting out the warm-up and the measured window while the
+//! progress bar ticks ([`wait_window`]). Every run stops by itself: setup steps have time-outs,
+//! load stops at the window's end, and closing is bounded.
+
+pub mod connections;
+pub mod fanout;
+pub mod ingest;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, ensure};
+use futures_util::StreamExt;
+use protocol::Codec;
+use server::auth::Role;
+
+use crate::client;
+use crate::credentials::Credentials;
+use crate::progress::Progress;
+use crate::stats::Window;
+use crate::target::Target;
+
+/// Most connections one run may open.
+pub const MAX_CONNECTIONS: u64 = 200_000;
+/// Longest measured window.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Longest warm-up.
+pub const MAX_WARMUP: Duration = Duration::from_secs(600);
+/// Highest publish rate, events per second over all publishers.
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// Largest padding added to a payload, bytes (the hub's default frame limit is 64 KiB).
+pub const MAX_PAYLOAD_BYTES: usize = 60_000;
+/// Most connection attempts in flight during setup.
+pub const MAX_CONCURRENCY: usize = 4096;
+
+/// Settings every scenario takes.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The hub.
+    pub target: Target,
+    /// How connections authenticate.
+    pub credentials: Credentials,
+    /// Load on, nothing counted.
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+    /// Draw a progress bar on stderr.
+    pub show_progress: bool,
+}
+
+impl Common {
+    /// A 2 s warm-up and a 10 s window without a progress bar.
+    pub fn new(target: Target, credentials: Credentials) -> Common {
+        Common {
+            target,
+            credentials,
+            warmup: Duration::from_secs(2),
+            duration: Duration::from_secs(10),
+            show_progress: false,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            !self.duration.is_zero() && self.duration <= MAX_DURATION,
+            "--duration must be more than 0 and at most {} s",
+            MAX_DURATION.as_secs()
+        );
+        ensure!(
+            self.warmup <= MAX_WARMUP,
+            "--warmup must be at most {} s",
+            MAX_WARMUP.as_secs()
+        );
+        Ok(())
+    }
+}
+
+/// Checks `value` is in `1..=max`, naming the flag when not.
+fn check_count(flag: &str, value: u64, max: u64) -> anyhow::Result<()> {
+    ensure!(
+        (1..=max).contains(&value),
+        "--{flag} must be between 1 and {max} (got {value})"
+    );
+    Ok(())
+}
+
+/// A short random prefix for this run's room and event ids, so runs never share a room's
+/// history or an event id.
+fn run_id() -> String {
+    format!("lt{:08x}", rand::random::<u32>())
+}
+
+/// The tenant rooms must be in: the minting tenant, or what the hub says about the given token.
+async fn resolve_tenant(common: &Common, codec: Codec) -> anyhow::Result<String> {
+    if let Some(tenant) = common.credentials.tenant() {
+        return Ok(tenant.to_owned());
+    }
+    let token = common.credentials.token_for(Role::Educator, "probe")?;
+    let mut connection = client::connect(&common.target, codec, &token, None)
+        .await
+        .context("probing the hub for the token's tenant")?;
+    let welcome = connection.welcome().await?;
+    connection.close().await;
+    Ok(welcome.tenant)
+}
+
+/// Padding of `bytes` characters for payloads.
+fn padding(bytes: usize) -> String {
+    "x".repeat(bytes)
+}
+
+/// Runs `open(index)` for `0..count` with at most `concurrency` in flight, ticking `progress`,
+/// and returns every outcome (in completion order).
+async fn open_many<T, F, Fut>(
+    count: u64,
+    concurrency: usize,
+    progress: &Progress,
+    open: F,
+) -> Vec<anyhow::Result<T>>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut outcomes = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut opening = futures_util::stream::iter(0..count)
+        .map(open)
+        .buffer_unordered(concurrency.clamp(1, MAX_CONCURRENCY));
+    while let Some(outcome) = opening.next().await {
+        progress.inc();
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// Waits out the warm-up, then the measured window, ticking the bar every 250 ms with
+/// `status()`; calls `at_measure_start` once when the warm-up ends.
+async fn wait_window(
+    window: &Window,
+    progress: &Progress,
+    status: impl Fn() -> String,
+    mut at_measure_start: impl FnMut(),
+) {
+    const TICK: Duration = Duration::from_millis(250);
+    if window.start > window.load_start {
+        progress.timed_phase("warm-up", window.start - window.load_start);
+        while tokio::time::Instant::now() < window.start {
+            tokio::time::sleep_until(window.start.min(tokio::time::Instant::now() + TICK)).await;
+            progress.tick(window.load_start.elapsed(), status());
+        }
+    }
+    at_measure_start();
+    progress.timed_phase("measuring", window.duration());
+    while tokio::time::Instant::now() < window.end {
+        tokio::time::sleep_until(window.end.min(tokio::time::Instant::now() + TICK)).await;
+        progress.tick(window.start.elapsed(), status());
+    }
+    progress.finish();
+}
+
+/// The error for a run in which no `what` could be opened, quoting the first failure.
+fn nothing_opened(what: &str, first_failure: Option<&String>) -> anyhow::Error {
+    match first_failure {
+        Some(failure) => anyhow!("no {what} could be opened; the first failure: {failure}"),
+        None => anyhow!("no {what} could be opened"),
+    }
+}
+
+/// Rate over the window, per second.
+fn per_sec(count: u64, window: Duration) -> f64 {
+    let secs = window.as_secs_f64();
+    if secs > 0.0 {
+        (count as f64 / secs * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+/// Seconds with millisecond precision, for reports.
+fn secs(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0).round() / 1000.0
+}

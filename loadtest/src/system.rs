@@ -1,0 +1,151 @@
+//! What the harness asks of the operating system: a file-descriptor limit high enough for the
+//! sockets a scenario opens ([`raise_fd_limit`]), a process's resident memory
+//! (`VmRSS` in `/proc/PID/status`, [`vm_rss_kib`]), and the pid of the process listening on a
+//! local TCP port ([`find_listener_pid`], from `/proc/net/tcp{,6}` and `/proc/*/fd`). Linux
+//! only; elsewhere the readings are absent rather than wrong.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rlimit::Resource;
+
+/// Descriptors kept free for everything that is not a load-test socket.
+const FD_HEADROOM: u64 = 256;
+
+/// Raises this process's RLIMIT_NOFILE so that `sockets` more descriptors fit: the soft limit up
+/// to the hard one, and past it when the process may (root). Returns the soft limit now in force,
+/// or an error that says how many sockets are possible and how to allow more.
+pub fn raise_fd_limit(sockets: u64) -> anyhow::Result<u64> {
+    let wanted = sockets.saturating_add(FD_HEADROOM);
+    let (soft, hard) = rlimit::getrlimit(Resource::NOFILE).context("reading RLIMIT_NOFILE")?;
+    if soft >= wanted {
+        return Ok(soft);
+    }
+    // Raising the hard limit needs CAP_SYS_RESOURCE; without it, settle for the hard limit.
+    let raised = rlimit::setrlimit(Resource::NOFILE, wanted, hard.max(wanted))
+        .or_else(|_| rlimit::setrlimit(Resource::NOFILE, hard, hard));
+    raised.context("raising RLIMIT_NOFILE")?;
+    let (soft, _) = rlimit::getrlimit(Resource::NOFILE).context("reading RLIMIT_NOFILE")?;
+    if soft < wanted {
+        bail!(
+            "{sockets} sockets need a file-descriptor limit of at least {wanted}, but this \
+             process may only have {soft}; raise it (ulimit -n) or open fewer sockets"
+        );
+    }
+    Ok(soft)
+}
+
+/// The resident set size of `pid` in KiB, from `/proc/PID/status`.
+pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_vm_rss_kib(&status).with_context(|| format!("no VmRSS line in {path}"))
+}
+
+fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.trim_start_matches("VmRSS:")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The pid of a process listening on TCP `port` (any local address), if one can be found.
+pub fn find_listener_pid(port: u16) -> anyhow::Result<Option<u32>> {
+    let mut inodes = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        match std::fs::read_to_string(table) {
+            Ok(text) => inodes.extend(listening_inodes(&text, port)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot read {table}")),
+        }
+    }
+    if inodes.is_empty() {
+        return Ok(None);
+    }
+    let wanted: HashSet<String> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    let processes = std::fs::read_dir("/proc").context("cannot list /proc")?;
+    for entry in processes.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        if owns_socket(&entry.path().join("fd"), &wanted) {
+            return Ok(Some(pid));
+        }
+    }
+    Ok(None)
+}
+
+/// Inodes of sockets in LISTEN state (`0A`) on `port` in one `/proc/net/tcp*` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = fields.get(1)?;
+            let state = fields.get(3)?;
+            let inode = fields.get(9)?;
+            let (_, port_hex) = local.rsplit_once(':')?;
+            let local_port = u16::from_str_radix(port_hex, 16).ok()?;
+            (local_port == port && *state == "0A")
+                .then(|| inode.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// True when one of the process's descriptors (in `fd_dir`) is one of the `wanted` sockets.
+/// Processes we may not inspect are skipped.
+fn owns_socket(fd_dir: &Path, wanted: &HashSet<String>) -> bool {
+    let Ok(descriptors) = std::fs::read_dir(fd_dir) else {
+        return false;
+    };
+    descriptors.flatten().any(|descriptor| {
+        std::fs::read_link(descriptor.path())
+            .ok()
+            .and_then(|link| link.to_str().map(|text| wanted.contains(text)))
+            .unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_from_status_text() {
+        let status = "Name:\tclasshub\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss_kib(status), Some(12345));
+        assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn listening_sockets_are_found_by_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:1F49 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n\
+   1: 0100007F:1F49 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 20 4 30 10 -1\n\
+   2: 0100007F:1F4A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 100 0 0 10 0\n";
+        assert_eq!(listening_inodes(table, 8009), vec![4242]);
+        assert_eq!(listening_inodes(table, 8010), vec![4444]);
+        assert!(listening_inodes(table, 1).is_empty());
+    }
+
+    #[test]
+    fn this_process_is_found_listening() -> anyhow::Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        assert_eq!(find_listener_pid(port)?, Some(std::process::id()));
+        assert!(vm_rss_kib(std::process::id())? > 0);
+        Ok(())
+    }
+}
