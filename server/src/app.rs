@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -195,12 +195,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     store.migrate().await?;
     tracing::info!(backend = ?store.backend(), "database ready");
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|cause| StartError::Bind {
-            addr: config.bind,
-            cause,
-        })?;
+    let listener = listen(config.bind).map_err(|cause| StartError::Bind {
+        addr: config.bind,
+        cause,
+    })?;
     let addr = listener.local_addr().map_err(|cause| StartError::Bind {
         addr: config.bind,
         cause,
@@ -263,6 +261,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     tracing::info!(%addr, "listening");
     Ok(RunningServer { addr, app, done })
+}
+
+/// Pending connections the kernel may queue (capped by `net.core.somaxconn`); the 128 that
+/// `TcpListener::bind` uses drops SYNs under a burst of classroom connects.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn metrics_upkeep(prometheus: PrometheusHandle, shutdown: CancellationToken) {

@@ -95,6 +95,7 @@ pub async fn upgrade(
     let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade
         .protocols([codec.subprotocol()])
+        .read_buffer_size(socket::READ_BUFFER_BYTES)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
@@ -266,10 +267,13 @@ async fn read_loop(
             .allow_burst(NonZeroU32::new(app.config().publish_burst).unwrap_or(NonZeroU32::MIN));
     let limiter = RateLimiter::direct(quota);
     let mut pending_acks: FuturesUnordered<PendingAck> = FuturesUnordered::new();
+    // Made once: each `closed()` call registers with the token, which takes a lock.
+    let closed = handle.closed();
+    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
             biased;
-            _ = handle.closed() => return,
+            _ = &mut closed => return,
             Some((reference, seq, outcome)) = pending_acks.next(), if !pending_acks.is_empty() => {
                 if let Some(answer) = durable_answer(reference, seq, outcome) {
                     session.send(&answer);

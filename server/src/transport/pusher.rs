@@ -52,6 +52,7 @@ pub async fn upgrade(
 ) -> Response {
     let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade
+        .read_buffer_size(socket::READ_BUFFER_BYTES)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
@@ -168,10 +169,12 @@ async fn read_loop(
     last_seen: &LastSeen,
 ) {
     let handle = Arc::clone(session.handle());
+    let closed = handle.closed();
+    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
             biased;
-            _ = handle.closed() => return,
+            _ = &mut closed => return,
             next = stream.next() => next,
         };
         let message = match next {

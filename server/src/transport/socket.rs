@@ -24,6 +24,9 @@ pub type Sink = SplitSink<WebSocket, Message>;
 /// The receiving half of a socket.
 pub type Stream = SplitStream<WebSocket>;
 
+/// The WebSocket read buffer per socket. tungstenite's default (128 KiB) is zero-filled and so
+/// resident for every idle socket; frames larger than this still arrive (the buffer grows).
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Frames written before one flush, at most.
 const MAX_COALESCE: usize = 64;
 /// How long the writer tries to deliver a close frame to a peer that may not be reading.
@@ -118,10 +121,13 @@ pub async fn write_loop(
     let wire = handle.wire;
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Made once: each `closed()` call registers with the token, which takes a lock.
+    let closed = handle.closed();
+    tokio::pin!(closed);
     loop {
         let step = tokio::select! {
             biased;
-            _ = handle.closed() => break,
+            _ = &mut closed => break,
             frame = frames.recv() => match frame {
                 Some(frame) => Step::Frame(frame),
                 None => break,
@@ -157,7 +163,7 @@ pub async fn write_loop(
         };
         let written = tokio::select! {
             biased;
-            _ = handle.closed() => break,
+            _ = &mut closed => break,
             written = io => written,
         };
         if let Err(cause) = written {
