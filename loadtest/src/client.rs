@@ -25,7 +25,7 @@ pub const SETUP_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Per-connection read buffer: frames here are small, and 20 000 idle sockets at the
 /// tungstenite default of 128 KiB each would measure the harness instead of the hub.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// A WebSocket over plain TCP (TLS is not compiled in).
 pub type WsStream = WebSocketStream<TcpStream>;
@@ -38,19 +38,20 @@ pub enum WireProtocol {
     Json,
     /// Native protocol v1, MessagePack binary frames (`classhub.v1.msgpack`).
     Msgpack,
-    /// The Pusher protocol (not supported yet).
+    /// The Pusher Channels protocol 7 (`fanout` only; see [`crate::pusher`]).
     Pusher,
 }
 
 impl WireProtocol {
-    /// The native codec, or why this protocol cannot be spoken yet.
+    /// The native codec, or why a scenario that speaks only the native protocol cannot run
+    /// with this one (`fanout` handles [`WireProtocol::Pusher`] before asking).
     pub fn codec(self) -> anyhow::Result<Codec> {
         match self {
             WireProtocol::Json => Ok(Codec::Json),
             WireProtocol::Msgpack => Ok(Codec::MsgPack),
             WireProtocol::Pusher => bail!(
-                "--protocol pusher is not supported yet: classhub's Pusher endpoint arrives with \
-                 issue 7; use --protocol json or --protocol msgpack"
+                "--protocol pusher is not supported by this scenario yet: only fanout speaks \
+                 the Pusher protocol; use --protocol json or --protocol msgpack here"
             ),
         }
     }
@@ -119,7 +120,10 @@ pub async fn connect(
     Ok(Connection { ws, codec })
 }
 
-async fn open_tcp(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+pub(crate) async fn open_tcp(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+) -> anyhow::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -140,7 +144,9 @@ async fn open_tcp(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<Tc
 }
 
 /// Turns an HTTP refusal of the upgrade into its status and JSON body.
-fn describe_handshake_error(error: tokio_tungstenite::tungstenite::Error) -> anyhow::Error {
+pub(crate) fn describe_handshake_error(
+    error: tokio_tungstenite::tungstenite::Error,
+) -> anyhow::Error {
     match error {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
             let body = response
@@ -219,15 +225,20 @@ impl Connection {
     }
 
     /// Sends a close frame and waits (briefly) for the server's, ending the connection politely.
-    pub async fn close(mut self) {
-        let polite = async {
-            if self.ws.close(None).await.is_ok() {
-                while let Some(Ok(_)) = self.ws.next().await {}
-            }
-        };
-        // A hub that does not answer in time is not this run's business any more.
-        let _ended_or_timed_out = tokio::time::timeout(Duration::from_secs(2), polite).await;
+    pub async fn close(self) {
+        close_ws(self.ws).await;
     }
+}
+
+/// Sends a close frame on `ws` and waits (briefly) for the server's.
+pub async fn close_ws(mut ws: WsStream) {
+    let polite = async {
+        if ws.close(None).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    };
+    // A hub that does not answer in time is not this run's business any more.
+    let _ended_or_timed_out = tokio::time::timeout(Duration::from_secs(2), polite).await;
 }
 
 /// Encodes a client message as the frame kind its codec travels in.
@@ -372,8 +383,8 @@ mod tests {
     }
 
     #[test]
-    fn pusher_is_refused_with_a_pointer_to_issue_7() {
+    fn pusher_has_no_native_codec() {
         let refusal = WireProtocol::Pusher.codec().expect_err("pusher");
-        assert!(refusal.to_string().contains("issue 7"), "{refusal}");
+        assert!(refusal.to_string().contains("only fanout"), "{refusal}");
     }
 }

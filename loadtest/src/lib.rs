@@ -11,10 +11,11 @@
 //! `protocol::Codec`); [`stats`] holds histograms, [`report`] the result and its JSON,
 //! [`progress`] the terminal bar, [`system`] the file-descriptor limit and `/proc` readings.
 //!
-//! Still to come, and where it plugs in: the Pusher protocol scenarios add a Pusher client
-//! beside [`client`] behind the [`WireProtocol::Pusher`] value that is refused today; the
-//! Roblox `classroom` scenario becomes another module of [`scenarios`]; the Sockudo comparison
-//! is a `--target` at a Sockudo on loopback with `--protocol pusher`.
+//! [`pusher`] is the Pusher protocol 7 client beside [`client`] (member sockets and the signed
+//! HTTP API trigger), behind [`WireProtocol::Pusher`]; only `fanout` speaks it so far
+//! (`connections` and `ingest` refuse it). Still to come: the Roblox `classroom` scenario
+//! becomes another module of [`scenarios`]; the Sockudo comparison is a `--target` at a Sockudo
+//! on loopback with `fanout --protocol pusher` and that server's `--app-id/--app-key/--app-secret`.
 //!
 //! This crate must not touch the server's internals: it reaches a hub only over sockets, and uses
 //! the `server` crate for nothing but minting tokens (and its tests, for an in-process hub).
@@ -23,6 +24,7 @@ pub mod baseline;
 pub mod client;
 pub mod credentials;
 pub mod progress;
+pub mod pusher;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

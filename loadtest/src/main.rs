@@ -1,7 +1,7 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
 //! scenario (`fanout`, `connections`, `ingest`) taking the common flags (`--target`,
 //! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
-//! `--protocol`); this file only parses flags, builds the scenario's `Config`, prints the
+//! `--protocol`, and for `fanout --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
 //! report and writes its JSON. All the work is in `loadtest::scenarios`.
 
 use std::io::IsTerminal;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use loadtest::credentials::DEFAULT_TENANT;
+use loadtest::pusher::PusherApp;
 use loadtest::scenarios::{connections, fanout, ingest};
 use loadtest::target::DEFAULT_TARGET;
 use loadtest::{Common, Credentials, Report, Target, WireProtocol};
@@ -64,9 +65,20 @@ struct CommonArgs {
     /// Tenant of minted tokens.
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
-    /// Wire protocol.
+    /// Wire protocol (`pusher`: fanout only).
     #[arg(long, value_enum, default_value = "json")]
     protocol: WireProtocol,
+    /// Pusher app id (--protocol pusher; default: classhub's app for --tenant, derived from
+    /// --jwt-secret).
+    #[arg(long, requires_all = ["app_key", "app_secret"])]
+    app_id: Option<String>,
+    /// Pusher app key (with --app-id and --app-secret).
+    #[arg(long, requires_all = ["app_id", "app_secret"])]
+    app_key: Option<String>,
+    /// Pusher app secret (with --app-id and --app-key).
+    #[arg(long, env = "CLASSHUB_LOADTEST_APP_SECRET", hide_env_values = true,
+          requires_all = ["app_id", "app_key"])]
+    app_secret: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -152,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let json = args.common.json.clone();
             let config = fanout::Config {
                 protocol: args.common.protocol,
-                common: common(&args.common).await?,
+                common: common(&args.common, true).await?,
                 rooms: args.rooms,
                 members: args.members,
                 rate: args.rate,
@@ -166,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let json = args.common.json.clone();
             let config = connections::Config {
                 protocol: args.common.protocol,
-                common: common(&args.common).await?,
+                common: common(&args.common, false).await?,
                 count: args.count,
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,
@@ -179,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let json = args.common.json.clone();
             let config = ingest::Config {
                 protocol: args.common.protocol,
-                common: common(&args.common).await?,
+                common: common(&args.common, false).await?,
                 publishers: args.publishers,
                 in_flight: args.in_flight,
                 rate: args.rate,
@@ -192,14 +204,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     finish(&report, json)
 }
 
-/// Resolves the common flags (the target policy is applied here, before any socket opens).
-async fn common(args: &CommonArgs) -> anyhow::Result<Common> {
+/// Resolves the common flags (the target policy is applied here, before any socket opens);
+/// `speaks_pusher` says whether the scenario accepts `--protocol pusher`.
+async fn common(args: &CommonArgs, speaks_pusher: bool) -> anyhow::Result<Common> {
+    let pusher = args.protocol == WireProtocol::Pusher;
     // Refuse an unsupported protocol before resolving anything.
-    args.protocol.codec()?;
+    if !(pusher && speaks_pusher) {
+        args.protocol.codec()?;
+    }
     let target = Target::resolve(&args.target, args.allow_remote).await?;
+    let pusher_app = match (&args.app_id, &args.app_key, &args.app_secret) {
+        (Some(app_id), Some(key), Some(secret)) => Some(PusherApp {
+            app_id: app_id.clone(),
+            key: key.clone(),
+            secret: secret.clone(),
+        }),
+        _ => None,
+    };
     let credentials = match (&args.token, &args.jwt_secret) {
         (Some(token), _) => Credentials::Token(token.clone()),
         (None, Some(secret)) => Credentials::mint(secret.clone(), args.tenant.clone()),
+        // A Pusher run with its app given mints nothing: members are anonymous on public
+        // channels and the publisher signs with the app secret.
+        (None, None) if pusher && pusher_app.is_some() => Credentials::Token(String::new()),
         (None, None) => bail!(
             "give --token TOKEN, or --jwt-secret SECRET (or CLASSHUB_JWT_SECRET) so the harness \
              can mint its own tokens"
@@ -211,6 +238,7 @@ async fn common(args: &CommonArgs) -> anyhow::Result<Common> {
         warmup: args.warmup,
         duration: args.duration,
         show_progress: std::io::stderr().is_terminal(),
+        pusher_app,
     })
 }
 

@@ -85,6 +85,21 @@ impl Target {
         &self.ws_url
     }
 
+    /// The Pusher WebSocket endpoint of app `key`:
+    /// `ws://host:port/app/{key}?protocol=7&client=loadtest&version=1`.
+    pub fn pusher_ws_url(&self, key: &str) -> String {
+        format!(
+            "ws://{}/app/{key}?protocol={}&client=loadtest&version=1",
+            authority(self.addr),
+            protocol::pusher::PROTOCOL
+        )
+    }
+
+    /// The HTTP base URL (`http://host:port`, no trailing slash) of the Pusher HTTP API.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", authority(self.addr))
+    }
+
     /// The resolved socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

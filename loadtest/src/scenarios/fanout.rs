@@ -6,6 +6,12 @@
 //!
 //! Entry point: [`run`]. Works unchanged against `classhub-baseline`, which answers the same
 //! frames.
+//!
+//! With `--protocol pusher` the members are Pusher sockets subscribed to the public channel
+//! `loadtest-{run}-{room}` (no tokens), and each room's publisher triggers through the signed
+//! Pusher HTTP API (`POST /apps/{id}/events`, one keep-alive HTTP client for all), on the same
+//! schedule; `data` is a JSON string holding `t`, so latency is measured exactly as over JSON.
+//! Non-2xx answers count as publish errors. Works against classhub and Sockudo alike.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, ensure};
+use futures_util::future::Either;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMessage, CloseCode, Codec, Ref};
 use serde_json::json;
@@ -27,6 +34,7 @@ use super::{
 };
 use crate::client::{self, Connection, FrameKind, WireProtocol};
 use crate::progress::Progress;
+use crate::pusher::{self, PusherApp};
 use crate::report::{FanoutResults, Report, Results};
 use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};
 use crate::system;
@@ -36,7 +44,7 @@ use crate::system;
 pub struct Config {
     /// Target, credentials, warm-up, duration.
     pub common: Common,
-    /// `json` or `msgpack` (`pusher` is refused for now).
+    /// `json`, `msgpack` or `pusher`.
     pub protocol: WireProtocol,
     /// Rooms, each with its own publisher.
     pub rooms: u64,
@@ -94,9 +102,23 @@ struct Live {
     published: AtomicU64,
 }
 
+/// Largest `--payload-bytes` over Pusher, whose HTTP API takes at most 10 KB of data.
+pub const MAX_PUSHER_PAYLOAD_BYTES: usize = 10 * 1024 - 128;
+
+/// How members and publishers speak.
+enum Wire {
+    Native(Codec),
+    Pusher(PusherApp),
+}
+
+/// A room's publisher before its loop starts.
+enum PublisherSide {
+    Native(Connection),
+    Pusher(pusher::Publisher),
+}
+
 /// Everything the tasks share.
 struct Shared {
-    codec: Codec,
     /// Set once, when setup is over; until then nothing is counted.
     window: OnceLock<Window>,
     /// Cancelled at the end of the window: every task closes its socket and returns.
@@ -123,20 +145,37 @@ struct PublisherOutcome {
 
 /// Runs the scenario and returns its report.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
-    let codec = config.protocol.codec()?;
+    let wire = match config.protocol {
+        WireProtocol::Pusher => Wire::Pusher(config.common.pusher_app()?),
+        native => Wire::Native(native.codec()?),
+    };
     config.validate()?;
+    if matches!(wire, Wire::Pusher(_)) {
+        ensure!(
+            config.payload_bytes <= MAX_PUSHER_PAYLOAD_BYTES,
+            "--payload-bytes must be at most {MAX_PUSHER_PAYLOAD_BYTES} over Pusher (its HTTP \
+             API takes at most 10 KB of data per event)"
+        );
+    }
     let common = &config.common;
     let started_at_unix_ms = unix_millis();
     let n_members = config.rooms * config.members;
     system::raise_fd_limit(n_members + config.rooms)?;
-    let tenant = resolve_tenant(common, codec).await?;
     let run_id = run_id();
-    let rooms: Vec<String> = (0..config.rooms)
-        .map(|room_index| format!("class:{tenant}:{run_id}-{room_index}"))
-        .collect();
+    // Native rooms are class rooms of the tenant; Pusher rooms are public channels of the app.
+    let rooms: Vec<String> = match &wire {
+        Wire::Native(codec) => {
+            let tenant = resolve_tenant(common, *codec).await?;
+            (0..config.rooms)
+                .map(|room_index| format!("class:{tenant}:{run_id}-{room_index}"))
+                .collect()
+        }
+        Wire::Pusher(_) => (0..config.rooms)
+            .map(|room_index| format!("loadtest-{run_id}-{room_index}"))
+            .collect(),
+    };
     let sources = common.target.source_addresses(config.source_addresses);
     let shared = Arc::new(Shared {
-        codec,
         window: OnceLock::new(),
         stop: CancellationToken::new(),
         live: Live::default(),
@@ -150,8 +189,19 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let opened = open_many(n_members, config.concurrency, &progress, |index| {
         let room = &rooms[(index / config.members) as usize];
         let source = sources[index as usize % sources.len()];
-        let user = format!("{run_id}-s{index}");
-        open_member(&config, &shared, room, user, source)
+        match &wire {
+            Wire::Native(codec) => {
+                let user = format!("{run_id}-s{index}");
+                Either::Left(open_member(&config, *codec, &shared, room, user, source))
+            }
+            Wire::Pusher(app) => Either::Right(open_pusher_member(
+                &config.common,
+                &app.key,
+                &shared,
+                room,
+                source,
+            )),
+        }
     })
     .await;
     let mut member_tasks = Vec::with_capacity(opened.len());
@@ -162,18 +212,32 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         }
     }
 
-    progress.phase("publishers", config.rooms);
-    let opened = open_many(config.rooms, config.concurrency, &progress, |room_index| {
-        let source = sources[room_index as usize % sources.len()];
-        let user = format!("{run_id}-e{room_index}");
-        open_publisher(&config, room_index, user, source)
-    })
-    .await;
-    let mut publishers = Vec::with_capacity(opened.len());
-    for outcome in opened {
-        match outcome {
-            Ok(publisher) => publishers.push(publisher),
-            Err(error) => errors.add("setup_publisher", || format!("{error:#}")),
+    let mut publishers = Vec::with_capacity(config.rooms as usize);
+    match &wire {
+        Wire::Native(codec) => {
+            progress.phase("publishers", config.rooms);
+            let opened = open_many(config.rooms, config.concurrency, &progress, |room_index| {
+                let source = sources[room_index as usize % sources.len()];
+                let user = format!("{run_id}-e{room_index}");
+                open_publisher(&config, *codec, room_index, user, source)
+            })
+            .await;
+            for outcome in opened {
+                match outcome {
+                    Ok((room_index, connection)) => {
+                        publishers.push((room_index, PublisherSide::Native(connection)));
+                    }
+                    Err(error) => errors.add("setup_publisher", || format!("{error:#}")),
+                }
+            }
+        }
+        Wire::Pusher(app) => {
+            let pool = usize::try_from(config.rooms).unwrap_or(usize::MAX);
+            let publisher = pusher::Publisher::new(&common.target, app.clone(), pool)?;
+            publishers.extend(
+                (0..config.rooms)
+                    .map(|room_index| (room_index, PublisherSide::Pusher(publisher.clone()))),
+            );
         }
     }
     if member_tasks.is_empty() || publishers.is_empty() {
@@ -198,19 +262,35 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         .map_err(|_| anyhow!("the window was set twice"))?;
     let period = Duration::from_secs_f64(config.rooms as f64 / config.rate);
     let pad = padding(config.payload_bytes);
-    let connections = (member_tasks.len() + publishers.len()) as u64;
+    // Pusher publishers are HTTP API calls over a shared pool, not sockets of their own.
+    let connections = match &wire {
+        Wire::Native(_) => (member_tasks.len() + publishers.len()) as u64,
+        Wire::Pusher(_) => member_tasks.len() as u64,
+    };
     let publisher_tasks: Vec<JoinHandle<PublisherOutcome>> = publishers
         .into_iter()
-        .map(|(room_index, connection)| {
+        .map(|(room_index, side)| {
             let offset = period.mul_f64(room_index as f64 / config.rooms as f64);
-            tokio::spawn(publish_loop(
-                connection,
-                rooms[room_index as usize].clone(),
-                window.load_start + offset,
-                period,
-                pad.clone(),
-                Arc::clone(&shared),
-            ))
+            let room = rooms[room_index as usize].clone();
+            let first_tick = window.load_start + offset;
+            match side {
+                PublisherSide::Native(connection) => tokio::spawn(publish_loop(
+                    connection,
+                    room,
+                    first_tick,
+                    period,
+                    pad.clone(),
+                    Arc::clone(&shared),
+                )),
+                PublisherSide::Pusher(publisher) => tokio::spawn(pusher_publish_loop(
+                    publisher,
+                    room,
+                    first_tick,
+                    period,
+                    pad.clone(),
+                    Arc::clone(&shared),
+                )),
+            }
         })
         .collect();
 
@@ -252,6 +332,14 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
          late rather than stamping the intended time)"
             .to_owned(),
     ];
+    if let Wire::Pusher(app) = &wire {
+        notes.push(format!(
+            "over Pusher (app {}): members subscribe to public channels loadtest-{run_id}-N; \
+             publishers trigger through POST /apps/{}/events on one keep-alive HTTP client and \
+             are not counted as connections; non-2xx answers are publish errors",
+            app.app_id, app.app_id
+        ));
+    }
     if errors.by_kind.contains_key("error_3002") {
         notes.push(
             "publishes were rate limited (3002): start the hub with a higher --publish-rate and \
@@ -292,14 +380,14 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 /// Connects a student, joins `room`, and starts its receive loop.
 async fn open_member(
     config: &Config,
+    codec: Codec,
     shared: &Arc<Shared>,
     room: &str,
     user: String,
     source: Option<std::net::IpAddr>,
 ) -> anyhow::Result<JoinHandle<MemberOutcome>> {
     let token = config.common.credentials.token_for(Role::Student, &user)?;
-    let mut connection =
-        client::connect(&config.common.target, shared.codec, &token, source).await?;
+    let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
     connection.welcome().await?;
     connection.join(room, 1).await?;
     let latencies = shared.latencies.recorder();
@@ -313,11 +401,11 @@ async fn open_member(
 /// Connects the educator who publishes into room `room_index`.
 async fn open_publisher(
     config: &Config,
+    codec: Codec,
     room_index: u64,
     user: String,
     source: Option<std::net::IpAddr>,
 ) -> anyhow::Result<(u64, Connection)> {
-    let codec = config.protocol.codec()?;
     let token = config.common.credentials.token_for(Role::Educator, &user)?;
     let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
     connection.welcome().await?;
@@ -357,7 +445,7 @@ async fn receive_loop(
         let Some(bytes) = client::payload(&frame) else {
             continue;
         };
-        let probe = match client::probe(shared.codec, bytes) {
+        let probe = match client::probe(connection.codec, bytes) {
             Ok(probe) => probe,
             Err(error) => {
                 errors.add("decode", || format!("{error:#}"));
@@ -492,6 +580,166 @@ async fn publish_loop(
     // Reunited only to close politely; a failure here has nothing left to lose.
     if let Ok(ws) = sink.reunite(stream) {
         Connection { ws, codec }.close().await;
+    }
+    outcome
+}
+
+/// Opens a Pusher socket, subscribes to the public `channel`, and starts its receive loop.
+async fn open_pusher_member(
+    common: &Common,
+    key: &str,
+    shared: &Arc<Shared>,
+    channel: &str,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<JoinHandle<MemberOutcome>> {
+    let mut member = pusher::connect(&common.target, key, source).await?;
+    member.subscribe(channel).await?;
+    let latencies = shared.latencies.recorder();
+    Ok(tokio::spawn(pusher_receive_loop(
+        member,
+        latencies,
+        Arc::clone(shared),
+    )))
+}
+
+/// A Pusher member: reads every frame until the stop, timing the events (`data.t`), answering
+/// `pusher:ping`.
+async fn pusher_receive_loop(
+    mut member: pusher::Member,
+    mut latencies: LatencyRecorder,
+    shared: Arc<Shared>,
+) -> MemberOutcome {
+    let mut deliveries = 0;
+    let mut errors = Errors::default();
+    let closed_by_server = loop {
+        let next = tokio::select! {
+            _ = shared.stop.cancelled() => break None,
+            next = member.ws.next() => next,
+        };
+        let frame = match next {
+            None => break Some(None),
+            Some(Err(error)) => {
+                errors.add("socket", || format!("member socket failed: {error}"));
+                break Some(None);
+            }
+            Some(Ok(frame)) => frame,
+        };
+        if frame.is_close() {
+            let code = client::close_code(&frame);
+            if code != Some(CloseCode::SlowConsumer.code()) {
+                errors.add("closed", || {
+                    format!("member closed by the server: {frame:?}")
+                });
+            }
+            break Some(code);
+        }
+        let Some(bytes) = client::payload(&frame) else {
+            continue;
+        };
+        let probe = match pusher::probe(bytes) {
+            Ok(probe) => probe,
+            Err(error) => {
+                errors.add("decode", || format!("{error:#}"));
+                continue;
+            }
+        };
+        match probe.event.as_str() {
+            "pusher:ping" => {
+                if let Err(error) = member.send(&pusher::pong()).await {
+                    errors.add("socket", || format!("member pong failed: {error:#}"));
+                    break Some(None);
+                }
+            }
+            "pusher:error" => {
+                let (code, message) = probe.error();
+                errors.add(&format!("pusher_error_{code}"), || {
+                    format!("member got pusher:error {code}: {message}")
+                });
+            }
+            internal if internal.starts_with("pusher") => {}
+            _ => {
+                let Some(sent_us) = probe.sent_micros() else {
+                    continue;
+                };
+                let received_us = unix_micros();
+                let counted = shared
+                    .window
+                    .get()
+                    .is_some_and(|window| window.contains(Instant::now()));
+                shared.live.deliveries.fetch_add(1, Ordering::Relaxed);
+                if counted {
+                    deliveries += 1;
+                    latencies.record_micros(received_us.saturating_sub(sent_us));
+                }
+            }
+        }
+    };
+    latencies.flush();
+    if closed_by_server.is_none() {
+        client::close_ws(member.ws).await;
+    }
+    MemberOutcome {
+        deliveries,
+        closed_by_server,
+        errors,
+    }
+}
+
+/// A Pusher publisher: one signed `POST /apps/{id}/events` to `channel` per tick from
+/// `first_tick` until the window ends, each awaited before the next (a slow answer makes the
+/// publisher skip ticks, which shows as a publish rate below the target).
+async fn pusher_publish_loop(
+    publisher: pusher::Publisher,
+    channel: String,
+    first_tick: Instant,
+    period: Duration,
+    pad: String,
+    shared: Arc<Shared>,
+) -> PublisherOutcome {
+    let mut outcome = PublisherOutcome {
+        published: 0,
+        publish_errors: 0,
+        errors: Errors::default(),
+    };
+    let Some(window) = shared.window.get().copied() else {
+        outcome
+            .errors
+            .add("internal", || "publisher started before the window".into());
+        return outcome;
+    };
+    let mut ticker = tokio::time::interval_at(first_tick, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut sequence = 0_u64;
+    let end = tokio::time::sleep_until(window.end);
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => break,
+            _ = &mut end => break,
+            _ = ticker.tick() => {
+                sequence += 1;
+                let data = json!({ "t": unix_micros(), "n": sequence, "pad": pad }).to_string();
+                let sent_at = Instant::now();
+                shared.live.published.fetch_add(1, Ordering::Relaxed);
+                if window.contains(sent_at) {
+                    outcome.published += 1;
+                }
+                match publisher.trigger("loadtest", &channel, &data).await {
+                    Ok(status) if status.is_success() => {}
+                    Ok(status) => {
+                        outcome.publish_errors += 1;
+                        outcome.errors.add(&format!("http_{}", status.as_u16()), || {
+                            format!("publish refused with HTTP {status}")
+                        });
+                    }
+                    Err(error) => {
+                        outcome.publish_errors += 1;
+                        outcome.errors.add("http", || format!("publish failed: {error:#}"));
+                    }
+                }
+            }
+        }
     }
     outcome
 }

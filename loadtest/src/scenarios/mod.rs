@@ -24,6 +24,7 @@ use server::auth::Role;
 use crate::client;
 use crate::credentials::Credentials;
 use crate::progress::Progress;
+use crate::pusher::PusherApp;
 use crate::stats::Window;
 use crate::target::Target;
 
@@ -53,6 +54,9 @@ pub struct Common {
     pub duration: Duration,
     /// Draw a progress bar on stderr.
     pub show_progress: bool,
+    /// The Pusher app (`--app-id/--app-key/--app-secret`); when `None`, `--protocol pusher`
+    /// derives the minting tenant's classhub app from the JWT secret.
+    pub pusher_app: Option<PusherApp>,
 }
 
 impl Common {
@@ -64,6 +68,22 @@ impl Common {
             warmup: Duration::from_secs(2),
             duration: Duration::from_secs(10),
             show_progress: false,
+            pusher_app: None,
+        }
+    }
+
+    /// The Pusher app to speak to: the one given, or the classhub app of the minting tenant
+    /// (derived from the JWT secret as the server derives it).
+    pub fn pusher_app(&self) -> anyhow::Result<PusherApp> {
+        if let Some(app) = &self.pusher_app {
+            return Ok(app.clone());
+        }
+        match &self.credentials {
+            Credentials::Mint { secret, tenant, .. } => Ok(PusherApp::derived(secret, tenant)),
+            Credentials::Token(_) => Err(anyhow!(
+                "--protocol pusher needs the app: give --app-id, --app-key and --app-secret, or \
+                 --jwt-secret (and --tenant) so classhub's app for the tenant can be derived"
+            )),
         }
     }
 

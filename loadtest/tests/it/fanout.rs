@@ -1,4 +1,4 @@
-//! `fanout` against an in-process classhub, over both native codecs.
+//! `fanout` against an in-process classhub, over both native codecs and the Pusher protocol.
 
 use loadtest::WireProtocol;
 use loadtest::report::Results;
@@ -19,7 +19,13 @@ async fn smoke(protocol: WireProtocol) {
 
     let json = check_shape(&report, "fanout");
     assert_eq!(report.protocol, protocol.as_str());
-    assert_eq!(report.connections, 3 * 4 + 3, "{report}");
+    // Pusher publishers are HTTP API calls, not sockets.
+    let publisher_sockets = if protocol == WireProtocol::Pusher {
+        0
+    } else {
+        3
+    };
+    assert_eq!(report.connections, 3 * 4 + publisher_sockets, "{report}");
     let Results::Fanout(results) = &report.results else {
         panic!("fanout results expected: {report}");
     };
@@ -48,17 +54,32 @@ async fn fanout_over_msgpack_delivers_and_reports() {
 }
 
 #[tokio::test]
-async fn fanout_over_pusher_is_refused_until_issue_7() {
+async fn fanout_over_pusher_delivers_and_reports() {
+    // The app is derived from the test secret for the minting tenant, as classhub derives it.
+    smoke(WireProtocol::Pusher).await;
+}
+
+#[tokio::test]
+async fn fanout_over_pusher_with_a_wrong_app_secret_counts_publish_errors() {
+    let hub = Hub::start().await;
+    let mut common = common(hub.addr);
+    let mut app = common.pusher_app().expect("derived app");
+    app.secret = "not-the-secret".into();
+    common.pusher_app = Some(app);
+    common.duration = std::time::Duration::from_millis(500);
     let config = fanout::Config {
         protocol: WireProtocol::Pusher,
-        ..fanout::Config::new(common(std::net::SocketAddr::from(([127, 0, 0, 1], 9))))
+        rooms: 1,
+        members: 1,
+        rate: 20.0,
+        ..fanout::Config::new(common)
     };
-    let refusal = fanout::run(config)
-        .await
-        .expect_err("pusher is not spoken yet");
-    assert!(
-        refusal.to_string().contains("not supported yet"),
-        "{refusal}"
-    );
-    assert!(refusal.to_string().contains("issue 7"), "{refusal}");
+    let report = fanout::run(config).await.expect("fanout runs");
+    hub.stop().await;
+    let Results::Fanout(results) = &report.results else {
+        panic!("fanout results expected: {report}");
+    };
+    assert!(results.publish_errors > 0, "{report}");
+    assert_eq!(results.deliveries, 0, "{report}");
+    assert!(report.errors.by_kind.contains_key("http_401"), "{report}");
 }
