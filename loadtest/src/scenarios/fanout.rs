@@ -421,27 +421,10 @@ async fn receive_loop(
     let mut deliveries = 0;
     let mut errors = Errors::default();
     let closed_by_server = loop {
-        let next = tokio::select! {
-            _ = shared.stop.cancelled() => break None,
-            next = connection.ws.next() => next,
+        let frame = match next_member_frame(&mut connection.ws, &shared, &mut errors).await {
+            Ok(frame) => frame,
+            Err(closed_by_server) => break closed_by_server,
         };
-        let frame = match next {
-            None => break Some(None),
-            Some(Err(error)) => {
-                errors.add("socket", || format!("member socket failed: {error}"));
-                break Some(None);
-            }
-            Some(Ok(frame)) => frame,
-        };
-        if frame.is_close() {
-            let code = client::close_code(&frame);
-            if code != Some(CloseCode::SlowConsumer.code()) {
-                errors.add("closed", || {
-                    format!("member closed by the server: {frame:?}")
-                });
-            }
-            break Some(code);
-        }
         let Some(bytes) = client::payload(&frame) else {
             continue;
         };
@@ -457,16 +440,7 @@ async fn receive_loop(
                 let Some(sent_us) = probe.data.and_then(|data| data.t) else {
                     continue;
                 };
-                let received_us = unix_micros();
-                let counted = shared
-                    .window
-                    .get()
-                    .is_some_and(|window| window.contains(Instant::now()));
-                shared.live.deliveries.fetch_add(1, Ordering::Relaxed);
-                if counted {
-                    deliveries += 1;
-                    latencies.record_micros(received_us.saturating_sub(sent_us));
-                }
+                count_delivery(&shared, &mut deliveries, &mut latencies, sent_us);
             }
             FrameKind::Error => {
                 let code = probe.code.unwrap_or(0);
@@ -488,6 +462,57 @@ async fn receive_loop(
         deliveries,
         closed_by_server,
         errors,
+    }
+}
+
+/// The next frame of a member socket, or `Err(closed_by_server)` when the loop must end: `None`
+/// at the stop, `Some(code)` when the server closed it (anything but a slow-consumer close is
+/// counted as an error).
+async fn next_member_frame(
+    ws: &mut client::WsStream,
+    shared: &Shared,
+    errors: &mut Errors,
+) -> Result<tokio_tungstenite::tungstenite::Message, Option<Option<u16>>> {
+    let next = tokio::select! {
+        _ = shared.stop.cancelled() => return Err(None),
+        next = ws.next() => next,
+    };
+    let frame = match next {
+        None => return Err(Some(None)),
+        Some(Err(error)) => {
+            errors.add("socket", || format!("member socket failed: {error}"));
+            return Err(Some(None));
+        }
+        Some(Ok(frame)) => frame,
+    };
+    if frame.is_close() {
+        let code = client::close_code(&frame);
+        if code != Some(CloseCode::SlowConsumer.code()) {
+            errors.add("closed", || {
+                format!("member closed by the server: {frame:?}")
+            });
+        }
+        return Err(Some(code));
+    }
+    Ok(frame)
+}
+
+/// Counts one delivery sent at `sent_us`; its latency is recorded when it falls in the window.
+fn count_delivery(
+    shared: &Shared,
+    deliveries: &mut u64,
+    latencies: &mut LatencyRecorder,
+    sent_us: u64,
+) {
+    let received_us = unix_micros();
+    let counted = shared
+        .window
+        .get()
+        .is_some_and(|window| window.contains(Instant::now()));
+    shared.live.deliveries.fetch_add(1, Ordering::Relaxed);
+    if counted {
+        *deliveries += 1;
+        latencies.record_micros(received_us.saturating_sub(sent_us));
     }
 }
 
@@ -612,27 +637,10 @@ async fn pusher_receive_loop(
     let mut deliveries = 0;
     let mut errors = Errors::default();
     let closed_by_server = loop {
-        let next = tokio::select! {
-            _ = shared.stop.cancelled() => break None,
-            next = member.ws.next() => next,
+        let frame = match next_member_frame(&mut member.ws, &shared, &mut errors).await {
+            Ok(frame) => frame,
+            Err(closed_by_server) => break closed_by_server,
         };
-        let frame = match next {
-            None => break Some(None),
-            Some(Err(error)) => {
-                errors.add("socket", || format!("member socket failed: {error}"));
-                break Some(None);
-            }
-            Some(Ok(frame)) => frame,
-        };
-        if frame.is_close() {
-            let code = client::close_code(&frame);
-            if code != Some(CloseCode::SlowConsumer.code()) {
-                errors.add("closed", || {
-                    format!("member closed by the server: {frame:?}")
-                });
-            }
-            break Some(code);
-        }
         let Some(bytes) = client::payload(&frame) else {
             continue;
         };
@@ -661,16 +669,7 @@ async fn pusher_receive_loop(
                 let Some(sent_us) = probe.sent_micros() else {
                     continue;
                 };
-                let received_us = unix_micros();
-                let counted = shared
-                    .window
-                    .get()
-                    .is_some_and(|window| window.contains(Instant::now()));
-                shared.live.deliveries.fetch_add(1, Ordering::Relaxed);
-                if counted {
-                    deliveries += 1;
-                    latencies.record_micros(received_us.saturating_sub(sent_us));
-                }
+                count_delivery(&shared, &mut deliveries, &mut latencies, sent_us);
             }
         }
     };
