@@ -14,7 +14,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -522,7 +522,5 @@ fn error_body(reference: Option<Ref>, code: ErrorCode, message: String) -> Error
 /// A message encoded for this socket before it has a session (the authentication phase).
 fn native_frame(codec: Codec, message: &ServerMessage) -> Message {
     let frame = crate::hub::encode(Wire::Native(codec), message).unwrap_or_default();
-    socket::messages(Wire::Native(codec), frame)
-        .next()
-        .unwrap_or(Message::Text(Utf8Bytes::from_static("")))
+    socket::message(codec.is_binary(), frame)
 }

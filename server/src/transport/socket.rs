@@ -73,34 +73,36 @@ impl Default for LastSeen {
 }
 
 /// The WebSocket messages of one queued frame: one for the native codecs; for Pusher, one per
-/// `\n`-separated frame (a hub message may become several Pusher frames).
+/// `\n`-separated frame (a hub message may become several Pusher frames). Allocates nothing:
+/// the parts are slices of the shared frame.
 pub fn messages(wire: Wire, frame: Bytes) -> impl Iterator<Item = Message> {
-    let parts: Vec<Bytes> = match wire {
-        Wire::Native(_) => vec![frame],
-        Wire::Pusher => {
-            let mut parts = Vec::new();
-            let mut start = 0;
-            for (index, byte) in frame.iter().enumerate() {
-                if *byte == b'\n' {
-                    parts.push(frame.slice(start..index));
-                    start = index + 1;
-                }
-            }
-            parts.push(frame.slice(start..));
-            parts
+    let binary = matches!(wire, Wire::Native(codec) if codec.is_binary());
+    let split = wire == Wire::Pusher;
+    let mut rest = Some(frame);
+    std::iter::from_fn(move || {
+        let mut part = rest.take()?;
+        if split && let Some(newline) = part.iter().position(|byte| *byte == b'\n') {
+            let tail = part.split_off(newline + 1);
+            part.truncate(newline);
+            rest = Some(tail);
         }
-    };
-    parts.into_iter().map(move |part| match wire {
-        Wire::Native(codec) if codec.is_binary() => Message::Binary(part),
-        // serde_json always writes UTF-8, so the check passes; the clone is a reference count.
-        Wire::Native(_) | Wire::Pusher => match Utf8Bytes::try_from(part.clone()) {
-            Ok(text) => Message::Text(text),
-            Err(cause) => {
-                tracing::error!(%cause, "encoded JSON frame is not UTF-8; sending it as binary");
-                Message::Binary(part)
-            }
-        },
+        Some(message(binary, part))
     })
+}
+
+/// One encoded frame as a WebSocket message: binary for MessagePack, text otherwise.
+pub fn message(binary: bool, frame: Bytes) -> Message {
+    if binary {
+        return Message::Binary(frame);
+    }
+    // serde_json always writes UTF-8, so the check passes; the clone is a reference count.
+    match Utf8Bytes::try_from(frame.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(cause) => {
+            tracing::error!(%cause, "encoded JSON frame is not UTF-8; sending it as binary");
+            Message::Binary(frame)
+        }
+    }
 }
 
 enum Step {
@@ -221,5 +223,36 @@ pub async fn send_close(sink: &mut Sink, frame: CloseFrame) {
     };
     if let Ok(Err(cause)) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, closing).await {
         tracing::debug!(%cause, "close handshake failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::Codec;
+
+    fn texts(wire: Wire, frame: &'static str) -> Vec<String> {
+        messages(wire, Bytes::from_static(frame.as_bytes()))
+            .map(|message| match message {
+                Message::Text(text) => text.as_str().to_owned(),
+                other => panic!("expected text, got {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pusher_frames_split_on_newlines_and_native_frames_stay_whole() {
+        assert_eq!(
+            texts(Wire::Pusher, "{\"a\":1}\n{\"b\":2}"),
+            ["{\"a\":1}", "{\"b\":2}"]
+        );
+        assert_eq!(texts(Wire::Pusher, "{}"), ["{}"]);
+        assert_eq!(
+            texts(Wire::Native(Codec::Json), "{\"a\":\"x\"}"),
+            ["{\"a\":\"x\"}"]
+        );
+        let binary: Vec<Message> =
+            messages(Wire::Native(Codec::MsgPack), Bytes::from_static(b"\x81\n")).collect();
+        assert!(matches!(binary.as_slice(), [Message::Binary(bytes)] if bytes.len() == 2));
     }
 }
