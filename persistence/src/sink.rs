@@ -134,11 +134,6 @@ impl EventSink {
             }
         }
     }
-
-    /// Events waiting in the queue (not counting the batch being written).
-    pub fn depth(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
-    }
 }
 
 impl SinkPermit<'_> {

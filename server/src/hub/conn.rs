@@ -106,11 +106,6 @@ impl ConnHandle {
         self.closer.cancelled()
     }
 
-    /// Whether the connection is closing.
-    pub fn is_closing(&self) -> bool {
-        self.closer.is_cancelled()
-    }
-
     /// Frames waiting in the queue.
     pub fn queued(&self) -> usize {
         self.outbound.max_capacity() - self.outbound.capacity()

@@ -577,15 +577,6 @@ impl Session {
             Err(not_joined())
         }
     }
-
-    /// Whether this connection is in `room`.
-    pub fn is_in(&self, room_id: &RoomId) -> bool {
-        self.rooms.contains(room_id)
-            && self
-                .hub
-                .existing_room(room_id)
-                .is_some_and(|room| room.has_socket(self.handle.id))
-    }
 }
 
 impl Drop for Session {

@@ -344,11 +344,6 @@ impl Room {
         (state.users.keys().cloned().collect(), state.sockets.len())
     }
 
-    /// Whether `conn_id` is a member.
-    pub(crate) fn has_socket(&self, conn_id: u64) -> bool {
-        self.lock().sockets.contains_key(&conn_id)
-    }
-
     /// Marks the room closed when it has been empty for at least `grace`; the caller then removes
     /// it from the map.
     pub(crate) fn close_if_idle(&self, grace: Duration, now: Instant) -> bool {
