@@ -137,10 +137,28 @@ struct MemberOutcome {
 }
 
 /// One publisher's figures.
+#[derive(Default)]
 struct PublisherOutcome {
     published: u64,
     publish_errors: u64,
     errors: Errors,
+}
+
+impl PublisherOutcome {
+    /// An empty outcome and the measured window, or an outcome holding the internal error of a
+    /// publisher started before setup ended.
+    fn start(shared: &Shared) -> Result<(PublisherOutcome, Window), PublisherOutcome> {
+        let mut outcome = PublisherOutcome::default();
+        match shared.window.get().copied() {
+            Some(window) => Ok((outcome, window)),
+            None => {
+                outcome
+                    .errors
+                    .add("internal", || "publisher started before the window".into());
+                Err(outcome)
+            }
+        }
+    }
 }
 
 /// Runs the scenario and returns its report.
@@ -526,16 +544,9 @@ async fn publish_loop(
     pad: String,
     shared: Arc<Shared>,
 ) -> PublisherOutcome {
-    let mut outcome = PublisherOutcome {
-        published: 0,
-        publish_errors: 0,
-        errors: Errors::default(),
-    };
-    let Some(window) = shared.window.get().copied() else {
-        outcome
-            .errors
-            .add("internal", || "publisher started before the window".into());
-        return outcome;
+    let (mut outcome, window) = match PublisherOutcome::start(&shared) {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     let codec = connection.codec;
     let (mut sink, mut stream) = connection.ws.split();
@@ -695,16 +706,9 @@ async fn pusher_publish_loop(
     pad: String,
     shared: Arc<Shared>,
 ) -> PublisherOutcome {
-    let mut outcome = PublisherOutcome {
-        published: 0,
-        publish_errors: 0,
-        errors: Errors::default(),
-    };
-    let Some(window) = shared.window.get().copied() else {
-        outcome
-            .errors
-            .add("internal", || "publisher started before the window".into());
-        return outcome;
+    let (mut outcome, window) = match PublisherOutcome::start(&shared) {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     let mut ticker = tokio::time::interval_at(first_tick, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
