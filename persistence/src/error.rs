@@ -31,6 +31,18 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether a UNIQUE or PRIMARY KEY constraint refused the statement (the row exists).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Query(sqlx::Error::Database(database)) if database.is_unique_violation())
+    }
+
+    /// Whether a FOREIGN KEY constraint refused the statement (a referenced row is missing).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, StoreError::Query(sqlx::Error::Database(database)) if database.is_foreign_key_violation())
+    }
+}
+
 fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)

@@ -2,6 +2,11 @@
 //! production system of record, or embedded SQLite, the zero-install default), the migrations
 //! for both, and the [`EventSink`] that writes durable events in group commits.
 //!
+//! Besides events it keeps the platform's records the REST API reads and writes (the directory
+//! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
+//! results; notifications; progress reports), one module each, with every statement written
+//! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
+//!
 //! It knows nothing of rooms, sockets or HTTP: it is handed [`DurableEvent`]s and answers, per
 //! event, when the transaction holding it has committed. The server decides what is durable and
 //! when to acknowledge it to clients.
@@ -9,10 +14,25 @@
 //! **Invariant:** an event whose [`Ack`] resolved to `Ok` is in the database; an event that was
 //! never acknowledged may or may not be, and retrying it with the same id stores it once.
 
+mod classes;
+mod content;
+mod directory;
 mod error;
 mod event;
+mod notifications;
+mod reports;
 mod sink;
+mod sql;
 mod store;
+
+pub use classes::{ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry};
+pub use content::{
+    AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,
+};
+pub use directory::{ParentLink, UserChanges, UserRecord};
+pub use notifications::{NewNotification, NotificationRecord};
+pub use reports::ProgressRecord;
+pub use sql::{Page, Paged};
 
 pub use error::{SinkError, StoreError};
 pub use event::{DurableEvent, ProgressUpdate};

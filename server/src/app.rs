@@ -22,9 +22,10 @@ use tokio_util::task::TaskTracker;
 use persistence::{EventSink, Store};
 
 use crate::apps::PusherApps;
-use crate::auth::{self, Verifier};
+use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::directory::{AuthFailure, Directory};
+use crate::hub::{Hub, RosterSnapshot};
 use crate::transport::pusher::PusherUsers;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -52,6 +53,10 @@ struct Shared {
     node_id: u32,
     /// Signed-in Pusher sockets, for `terminate_connections`.
     pusher_users: PusherUsers,
+    /// Users and tenants on first sight, roles and deactivation; the store behind the REST API.
+    directory: Directory,
+    /// REST rate limiters (per token and per client IP).
+    api_limiters: crate::api::Limiters,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -106,6 +111,46 @@ impl AppState {
     /// This process's node id (Pusher socket ids are `{node_id}.{conn_id}`).
     pub fn node_id(&self) -> u32 {
         self.shared.node_id
+    }
+    /// The user directory (and through it the store).
+    pub fn directory(&self) -> &Directory {
+        &self.shared.directory
+    }
+    /// The database.
+    pub fn store(&self) -> &Store {
+        self.shared.directory.store()
+    }
+    /// The REST rate limiters.
+    pub fn api_limiters(&self) -> &crate::api::Limiters {
+        &self.shared.api_limiters
+    }
+    /// Verifies a token and admits its user (created on first sight; deactivated users and ids
+    /// of another tenant refused; the directory's role applied). Sockets and REST both use this.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let identity = self.shared.verifier.verify(token).await?;
+        self.shared
+            .directory
+            .admit(identity, self.shared.hub.rosters())
+            .await
+    }
+
+    /// [`AppState::authenticate`] for sockets: while the database is unreachable a live class
+    /// keeps working, so a verified token is admitted as it is (users already seen are still
+    /// checked against the cached directory) and the user row is created on a later sight.
+    pub async fn authenticate_socket(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let identity = self.shared.verifier.verify(token).await?;
+        match self
+            .shared
+            .directory
+            .admit(identity.clone(), self.shared.hub.rosters())
+            .await
+        {
+            Err(AuthFailure::Unavailable(cause)) => {
+                tracing::warn!(%cause, user = %identity.user, "directory unavailable; admitting the socket on its token");
+                Ok(identity)
+            }
+            other => other,
+        }
     }
     /// Takes a place under the connection limit, or `None` when the server is full.
     pub fn reserve_socket(&self) -> Option<SocketSlot> {
@@ -195,6 +240,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     store.migrate().await?;
     tracing::info!(backend = ?store.backend(), "database ready");
+    let rosters = load_rosters(&store).await?;
     let listener = listen(config.bind).map_err(|cause| StartError::Bind {
         addr: config.bind,
         cause,
@@ -218,12 +264,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )
     });
     let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
+    hub.rosters().load(rosters);
+    let verifier = Verifier::new(&secret, config.auth.clone());
+    verifier.prefetch().await;
+    let api_limiters = crate::api::Limiters::new(config.api_limits);
     let shutdown_timeout = config.shutdown_timeout;
     let app = AppState {
         shared: Arc::new(Shared {
             config,
             hub: hub.clone(),
-            verifier: Verifier::hs256(&secret),
+            verifier,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             open_sockets: AtomicUsize::new(0),
@@ -232,14 +282,20 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             apps,
             node_id,
             pusher_users: PusherUsers::default(),
+            directory: Directory::new(store.clone()),
+            api_limiters,
         }),
     };
     tracker.spawn(hub.run_reaper());
     tracker.spawn(metrics_upkeep(app.prometheus().clone(), shutdown.clone()));
+    tracker.spawn(crate::api::limits::upkeep(app.clone()));
     let router = crate::http::router(app.clone());
     let done = tokio::spawn(async move {
-        let serving = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let serving = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         if let Err(cause) = serving.await {
             tracing::error!(%cause, "http server failed");
             shutdown.cancel();
@@ -261,6 +317,36 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     tracing::info!(%addr, "listening");
     Ok(RunningServer { addr, app, done })
+}
+
+/// Everything the hub needs to enforce rosters, read once at start-up.
+async fn load_rosters(store: &Store) -> Result<RosterSnapshot, persistence::StoreError> {
+    Ok(RosterSnapshot {
+        classes: store
+            .all_classes()
+            .await?
+            .into_iter()
+            .map(|class| (class.tenant_id, class.id))
+            .collect(),
+        members: store
+            .all_roster_entries()
+            .await?
+            .into_iter()
+            .map(|entry| (entry.tenant_id, entry.class_id, entry.user_id))
+            .collect(),
+        parent_links: store
+            .all_parent_links()
+            .await?
+            .into_iter()
+            .map(|link| (link.tenant_id, link.parent_id, link.child_id))
+            .collect(),
+        games: store
+            .live_game_links()
+            .await?
+            .into_iter()
+            .map(|game| (game.tenant_id, game.job_id, game.class_id))
+            .collect(),
+    })
 }
 
 /// Pending connections the kernel may queue (capped by `net.core.somaxconn`); the 128 that

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use persistence::SinkSettings;
 
 use crate::apps::PusherApp;
+use crate::auth::AuthSettings;
 use crate::hub::HubSettings;
 
 /// The resolved configuration `classhub serve` runs with.
@@ -62,6 +63,35 @@ pub struct Config {
     pub pusher_client_event_rate: u32,
     /// Pusher webhook URL per tenant.
     pub pusher_webhooks: HashMap<String, String>,
+    /// How people's tokens are verified (JWKS or the HS256 development secret).
+    pub auth: AuthSettings,
+    /// REST request limits per token and per client IP.
+    pub api_limits: ApiLimits,
+}
+
+/// REST (`/api/v1`) rate limits: sustained requests per second and burst, per token (per user)
+/// and per client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Requests per second per token.
+    pub per_token_rate: u32,
+    /// Burst per token.
+    pub per_token_burst: u32,
+    /// Requests per second per client IP.
+    pub per_ip_rate: u32,
+    /// Burst per client IP.
+    pub per_ip_burst: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            per_token_rate: 20,
+            per_token_burst: 60,
+            per_ip_rate: 50,
+            per_ip_burst: 150,
+        }
+    }
 }
 
 impl Default for Config {
@@ -88,6 +118,8 @@ impl Default for Config {
             pusher_activity_timeout: Duration::from_secs(120),
             pusher_client_event_rate: 10,
             pusher_webhooks: HashMap::new(),
+            auth: AuthSettings::default(),
+            api_limits: ApiLimits::default(),
         }
     }
 }
@@ -271,6 +303,40 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub pusher_webhooks: Option<Vec<String>>,
+    /// JWKS URL of the identity provider (e.g. https://YOUR-APP.clerk.accounts.dev/.well-known/jwks.json);
+    /// when set, only tokens signed by its keys are accepted [default: HS256 development secret].
+    #[arg(long, env = "CLASSHUB_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Required `iss` claim (with --jwks-url, e.g. https://YOUR-APP.clerk.accounts.dev).
+    #[arg(long, env = "CLASSHUB_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Accepted `aud` values, comma-separated [default: not checked].
+    #[arg(long, env = "CLASSHUB_JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Option<Vec<String>>,
+    /// Dot path of the role claim, e.g. public_metadata.role [default: role].
+    #[arg(long, env = "CLASSHUB_JWT_ROLE_CLAIM")]
+    pub jwt_role_claim: Option<String>,
+    /// Dot path of the tenant claim, e.g. org_id [default: tenant].
+    #[arg(long, env = "CLASSHUB_JWT_TENANT_CLAIM")]
+    pub jwt_tenant_claim: Option<String>,
+    /// Clock-skew allowance on exp/nbf [default: 30s].
+    #[arg(long, env = "CLASSHUB_JWT_LEEWAY")]
+    pub jwt_leeway: Option<DurationArg>,
+    /// Shortest time between two JWKS fetches (an unknown kid triggers one) [default: 30s].
+    #[arg(long, env = "CLASSHUB_JWKS_REFRESH_INTERVAL")]
+    pub jwks_refresh_interval: Option<DurationArg>,
+    /// REST requests per second per token [default: 20].
+    #[arg(long, env = "CLASSHUB_API_RATE_PER_TOKEN")]
+    pub api_rate_per_token: Option<u32>,
+    /// REST burst per token [default: 60].
+    #[arg(long, env = "CLASSHUB_API_BURST_PER_TOKEN")]
+    pub api_burst_per_token: Option<u32>,
+    /// REST requests per second per client IP [default: 50].
+    #[arg(long, env = "CLASSHUB_API_RATE_PER_IP")]
+    pub api_rate_per_ip: Option<u32>,
+    /// REST burst per client IP [default: 150].
+    #[arg(long, env = "CLASSHUB_API_BURST_PER_IP")]
+    pub api_burst_per_ip: Option<u32>,
 }
 
 impl ServeArgs {
@@ -324,11 +390,72 @@ impl ServeArgs {
                 .pusher_client_event_rate
                 .or(lower.pusher_client_event_rate),
             pusher_webhooks: self.pusher_webhooks.or(lower.pusher_webhooks),
+            jwks_url: self.jwks_url.or(lower.jwks_url),
+            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            jwt_role_claim: self.jwt_role_claim.or(lower.jwt_role_claim),
+            jwt_tenant_claim: self.jwt_tenant_claim.or(lower.jwt_tenant_claim),
+            jwt_leeway: self.jwt_leeway.or(lower.jwt_leeway),
+            jwks_refresh_interval: self.jwks_refresh_interval.or(lower.jwks_refresh_interval),
+            api_rate_per_token: self.api_rate_per_token.or(lower.api_rate_per_token),
+            api_burst_per_token: self.api_burst_per_token.or(lower.api_burst_per_token),
+            api_rate_per_ip: self.api_rate_per_ip.or(lower.api_rate_per_ip),
+            api_burst_per_ip: self.api_burst_per_ip.or(lower.api_burst_per_ip),
         }
+    }
+
+    /// The token settings, checked: URLs must be http(s), claim paths non-empty.
+    fn auth_settings(&self, defaults: &AuthSettings) -> Result<AuthSettings, ConfigError> {
+        let jwks_url = match &self.jwks_url {
+            Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                return Err(ConfigError::Invalid {
+                    key: "jwks-url",
+                    reason: format!("{url:?} must be an http(s) URL"),
+                });
+            }
+            other => other.clone(),
+        };
+        let claim_path = |key: &'static str, value: &Option<String>, default: &str| match value {
+            Some(path)
+                if path.is_empty() || path.split('.').any(|segment| segment.trim().is_empty()) =>
+            {
+                Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{path:?} is not a dot path such as public_metadata.role"),
+                })
+            }
+            Some(path) => Ok(path.clone()),
+            None => Ok(default.to_owned()),
+        };
+        let refresh = self
+            .jwks_refresh_interval
+            .map_or(defaults.jwks_refresh_interval, |arg| arg.0);
+        Ok(AuthSettings {
+            jwks_url,
+            issuer: self.jwt_issuer.clone().filter(|issuer| !issuer.is_empty()),
+            audience: self
+                .jwt_audience
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|audience| audience.trim().to_owned())
+                .filter(|audience| !audience.is_empty())
+                .collect(),
+            role_claim: claim_path("jwt-role-claim", &self.jwt_role_claim, &defaults.role_claim)?,
+            tenant_claim: claim_path(
+                "jwt-tenant-claim",
+                &self.jwt_tenant_claim,
+                &defaults.tenant_claim,
+            )?,
+            leeway: self.jwt_leeway.map_or(defaults.leeway, |arg| arg.0),
+            jwks_refresh_interval: refresh,
+            jwks_max_age: defaults.jwks_max_age.max(refresh),
+        })
     }
 
     fn into_config(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let auth = self.auth_settings(&defaults.auth)?;
         let at_least_one = |key: &'static str, value: usize| {
             if value == 0 {
                 Err(ConfigError::Invalid {
@@ -445,7 +572,34 @@ impl ServeArgs {
             }
             other => other,
         };
+        let positive = |key: &'static str, value: Option<u32>, default: u32| {
+            at_least_one(key, value.unwrap_or(default) as usize).map(|value| value as u32)
+        };
+        let api_limits = ApiLimits {
+            per_token_rate: positive(
+                "api-rate-per-token",
+                self.api_rate_per_token,
+                defaults.api_limits.per_token_rate,
+            )?,
+            per_token_burst: positive(
+                "api-burst-per-token",
+                self.api_burst_per_token,
+                defaults.api_limits.per_token_burst,
+            )?,
+            per_ip_rate: positive(
+                "api-rate-per-ip",
+                self.api_rate_per_ip,
+                defaults.api_limits.per_ip_rate,
+            )?,
+            per_ip_burst: positive(
+                "api-burst-per-ip",
+                self.api_burst_per_ip,
+                defaults.api_limits.per_ip_burst,
+            )?,
+        };
         Ok(Config {
+            auth,
+            api_limits,
             bind: self.bind.unwrap_or(defaults.bind),
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             jwt_secret,

@@ -1,4 +1,5 @@
-//! The HTTP surface: the router, `GET /health`, `GET /metrics`, and the JSON error shape
+//! The HTTP surface: the router (sockets, Pusher HTTP API, the REST API under `/api/v1`),
+//! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, and the JSON error shape
 //! `{"error": {"code", "message"}}` used by every non-WebSocket answer.
 
 use axum::Json;
@@ -15,7 +16,26 @@ use crate::transport::{native, pusher, pusher_api};
 
 /// Every route of the server.
 pub fn router(app: AppState) -> Router {
+    let (api_router, openapi) = crate::api::router(&app);
+    let openapi_json = std::sync::Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
+        .merge(api_router)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = std::sync::Arc::clone(&openapi_json);
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        document.as_ref().clone(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/docs",
+            get(|| async { axum::response::Html(crate::api::openapi::DOCS_HTML) }),
+        )
         .route("/ws", get(native::upgrade))
         .route("/app/{key}", get(pusher::upgrade))
         .route("/pusher/auth", post(pusher_api::channel_auth))
@@ -74,7 +94,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return crate::api::ApiError::new(
+            crate::api::ErrorKind::NotFound,
+            "no such route; see /docs for the REST API",
+        )
+        .into_response();
+    }
     error_response(
         StatusCode::NOT_FOUND,
         ErrorCode::InvalidMessage,

@@ -4,7 +4,8 @@
 //!
 //! Map: [`hub`] (rooms, presence, history, fan-out; knows nothing of HTTP) ←
 //! [`transport`] (native WebSocket protocol) ← [`http`] (router, health, metrics) ← [`app`]
-//! (start-up, shutdown). [`auth`] verifies tokens, [`config`] resolves settings. The wire types
+//! (start-up, shutdown); [`api`] is the REST API under `/api/v1`. [`auth`] verifies tokens,
+//! [`directory`] admits their users, [`config`] resolves settings. The wire types
 //! live in the `protocol` crate; this crate must not define wire shapes of its own.
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod app;
 pub mod apps;
 pub mod auth;
 pub mod config;
+pub mod directory;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -1,8 +1,51 @@
-//! The REST API under `/api/v1`: the JSON body extractor and the one error shape
-//! ([`ApiError`]) every route answers with. Route groups live in their own modules.
+//! The REST API under `/api/v1`: one error shape ([`ApiError`]), body/query/path extractors that
+//! answer with it, the [`Caller`] extractor (token, directory, per-token limit), cursor pages, and
+//! one module per route group. Each group's `routes()` is a `utoipa_axum` router, so a route and
+//! its OpenAPI operation are registered together and cannot drift apart; [`router`] merges the
+//! groups and returns the axum router with the assembled OpenAPI 3.1 document.
+//!
+//! Adding a group from another module (e.g. the Roblox routes): write handlers with
+//! `#[utoipa::path(...)]`, expose `pub fn routes() -> OpenApiRouter<AppState>` built with
+//! `.routes(routes!(handler))`, and merge it in [`router`] next to the platform groups (outside
+//! the per-IP layer if its callers share addresses, as game servers do).
 
+mod auth_me;
+mod caller;
+mod classes;
 mod error;
+mod extract;
+mod ids;
 mod json;
+pub mod limits;
+mod notifications;
+pub mod openapi;
+mod page;
+mod users;
 
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use caller::Caller;
 pub use error::{ApiError, ErrorKind};
+pub use extract::{ApiPath, ApiQuery};
 pub use json::ApiJson;
+pub use limits::Limiters;
+pub use page::{PageOf, PageQuery};
+
+use crate::app::AppState;
+
+/// Every `/api/v1` route and the OpenAPI document describing them.
+pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let platform = OpenApiRouter::new()
+        .merge(auth_me::routes())
+        .merge(users::routes())
+        .merge(classes::routes())
+        .merge(notifications::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limits::per_ip,
+        ));
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(platform)
+        .split_for_parts()
+}

@@ -12,6 +12,7 @@ mod conn;
 mod history;
 pub mod permissions;
 mod room;
+pub mod rosters;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use conn::{ConnHandle, Offer, Wire, encode};
 use permissions::Denied;
 pub use room::MemberAs;
 use room::{Publication, Room, RoomClosed};
+pub use rosters::{RosterSnapshot, Rosters};
 
 use crate::auth::Identity;
 
@@ -64,6 +66,8 @@ pub enum LeaveReason {
     HeartbeatTimeout,
     /// The server is shutting down.
     Shutdown,
+    /// The user was taken off the class roster (or the class was archived).
+    Removed,
 }
 
 impl LeaveReason {
@@ -75,6 +79,7 @@ impl LeaveReason {
             LeaveReason::SlowConsumer => "slow_consumer",
             LeaveReason::HeartbeatTimeout => "heartbeat_timeout",
             LeaveReason::Shutdown => "shutdown",
+            LeaveReason::Removed => "removed_from_roster",
         }
     }
 
@@ -153,6 +158,9 @@ struct Shared {
     sink: Option<EventSink>,
     /// Where rooms report occupancy, membership and client events (Pusher webhooks).
     signals: Option<mpsc::Sender<RoomSignal>>,
+    /// Class rosters, parent links and game links: who may join which class, game and user
+    /// rooms. Loaded at start-up, updated by the REST handlers.
+    rosters: Rosters,
 }
 
 /// Something about a room that Pusher webhooks report. Rooms send these without waiting.
@@ -225,8 +233,79 @@ impl Hub {
                 shutdown,
                 sink,
                 signals,
+                rosters: Rosters::default(),
             }),
         }
+    }
+
+    /// Class rosters, parent links and game links, as the join checks see them.
+    pub fn rosters(&self) -> &Rosters {
+        &self.shared.rosters
+    }
+
+    /// Takes `user`'s sockets out of the class room and the game rooms linked to the class (they
+    /// were taken off its roster, or it was archived): the others see a leave with reason
+    /// `removed_from_roster`, and each socket gets an `error` frame saying why. Returns how many
+    /// sockets were removed.
+    pub fn remove_from_class(&self, tenant: &str, class: &str, user: &str) -> usize {
+        let max_len = usize::MAX;
+        let mut rooms = Vec::new();
+        if let Ok(room_id) = RoomId::new(protocol::RoomKind::Class, tenant, class, max_len) {
+            rooms.push(room_id);
+        }
+        for job in self.shared.rosters.games_of_class(tenant, class) {
+            if let Ok(room_id) = RoomId::new(protocol::RoomKind::Game, tenant, &job, max_len) {
+                rooms.push(room_id);
+            }
+        }
+        let now = Instant::now();
+        let mut removed = 0;
+        for room_id in rooms {
+            let Some(room) = self.existing_room(&room_id) else {
+                continue;
+            };
+            for handle in room.remove_user(user, LeaveReason::Removed, now) {
+                removed += 1;
+                let notice = ServerMessage::Error(protocol::ErrorBody {
+                    reference: None,
+                    code: ErrorCode::Forbidden.code(),
+                    message: format!(
+                        "you were removed from the roster of {room_id}, so you have left that room"
+                    ),
+                    retry_after_ms: None,
+                });
+                if let Some(frame) = conn::encode(handle.wire, &notice) {
+                    handle.offer(frame);
+                }
+            }
+        }
+        removed
+    }
+
+    /// Delivers a notification to a `user:` room if anyone is in it (a user who is not connected
+    /// reads it from the REST list later). Returns whether the room existed.
+    pub fn notify(&self, room_id: &RoomId, from: &str, kind: String, data: Value) -> bool {
+        let Some(room) = self.existing_room(room_id) else {
+            return false;
+        };
+        let publication = Publication {
+            from: from.to_owned(),
+            kind,
+            data,
+            id: None,
+            ts: now_millis(),
+            except: None,
+            as_notification: true,
+        };
+        // A room reaped meanwhile had nobody in it: nothing to deliver.
+        room.publish(publication, Instant::now()).is_ok()
+    }
+
+    /// Who is present in a room (with presence state); empty when the room does not exist.
+    pub fn room_members(&self, room_id: &RoomId) -> Vec<protocol::Member> {
+        self.existing_room(room_id)
+            .map(|room| room.members())
+            .unwrap_or_default()
     }
 
     /// The settings the hub runs with.
@@ -334,6 +413,7 @@ impl Hub {
             id: None,
             ts: now_millis(),
             except,
+            as_notification: false,
         };
         self.publish_into(room_id, publication)
     }
@@ -411,7 +491,7 @@ impl Session {
         presence: Option<Value>,
         reference: Option<Ref>,
     ) -> Result<(), HubError> {
-        permissions::check_join(self.identity(), &room_id)?;
+        permissions::check_join(self.identity(), &room_id, &self.hub.shared.rosters)?;
         let identity = self.identity();
         let member = MemberAs {
             user: identity.user.clone(),
@@ -493,10 +573,14 @@ impl Session {
     ) -> Result<Published, HubError> {
         let identity = self.identity();
         permissions::check_publish(identity, room_id, &kind)?;
-        if permissions::must_join_to_publish(identity) && !self.rooms.contains(room_id) {
-            return Err(HubError::NotJoined {
-                room: room_id.to_string(),
-            });
+        if permissions::must_join_to_publish(identity) {
+            if !self.rooms.contains(room_id) {
+                return Err(HubError::NotJoined {
+                    room: room_id.to_string(),
+                });
+            }
+            // Membership may have been revoked since the join (a roster removal).
+            permissions::check_join(identity, room_id, &self.hub.shared.rosters)?;
         }
         let durable = match &id {
             Some(event_id) => {
@@ -519,6 +603,7 @@ impl Session {
             id,
             ts: now_millis(),
             except: None,
+            as_notification: false,
         };
         let ts = publication.ts;
         let seq = self.hub.publish_into(room_id, publication);
@@ -558,6 +643,7 @@ impl Session {
             id: None,
             ts: now_millis(),
             except: Some(self.handle.id),
+            as_notification: false,
         };
         Ok(self.hub.publish_into(room_id, publication))
     }

@@ -3,11 +3,14 @@
 //! joined; educators and admins join any class or game room of their tenant and publish
 //! anything (commands included) without joining; parents join their children's user rooms and
 //! publish nothing. Public Pusher channels (`channel:` rooms without a `private-`/`presence-`
-//! name) are open to the whole tenant. Rosters (which class rooms a student may join) arrive with
-//! the REST issue.
+//! name) are open to the whole tenant. Rosters narrow the student rule (see `rosters.rs`): once a
+//! tenant has classes, a student joins only the class rooms whose roster lists them and the game
+//! rooms linked to those classes; a parent joins the user rooms of the children their token names
+//! or the database links to them.
 
 use protocol::{RoomId, RoomKind};
 
+use super::rosters::Rosters;
 use crate::auth::{Identity, Role};
 
 /// Why an action was refused; the sentence goes to the client.
@@ -27,6 +30,12 @@ pub enum Denied {
         /// The room asked for.
         room: String,
     },
+    /// A student asked for a class (or game) room whose roster does not list them.
+    #[error("you are not on the roster of {room}; ask your teacher to add you to the class")]
+    NotOnRoster {
+        /// The room asked for.
+        room: String,
+    },
     /// The role may not publish this kind of event here.
     #[error("a {role} may not publish {kind:?} events to {room}")]
     Publish {
@@ -39,8 +48,8 @@ pub enum Denied {
     },
 }
 
-/// Whether `identity` may join `room`.
-pub fn check_join(identity: &Identity, room: &RoomId) -> Result<(), Denied> {
+/// Whether `identity` may join `room`, given the tenant's rosters and parent links.
+pub fn check_join(identity: &Identity, room: &RoomId, rosters: &Rosters) -> Result<(), Denied> {
     check_tenant(identity, room)?;
     let own_user_room = room.kind() == RoomKind::User && room.local_id() == identity.user;
     // Other Pusher channels: public ones are open to the tenant; `private-`/`presence-` ones are
@@ -57,12 +66,26 @@ pub fn check_join(identity: &Identity, room: &RoomId) -> Result<(), Denied> {
         (Role::Admin, RoomKind::Class | RoomKind::Game | RoomKind::User) => true,
         (Role::Educator, RoomKind::Class | RoomKind::Game) => true,
         (Role::Educator, RoomKind::User) => false,
-        (Role::Student, RoomKind::Class) => true,
-        (Role::Student, RoomKind::Game | RoomKind::User) => false,
-        (Role::Parent, RoomKind::User) => identity
-            .children
-            .iter()
-            .any(|child| child == room.local_id()),
+        (Role::Student, RoomKind::Class) => {
+            if rosters.student_may_join_class(room.tenant(), room.local_id(), &identity.user) {
+                true
+            } else {
+                return Err(Denied::NotOnRoster {
+                    room: room.to_string(),
+                });
+            }
+        }
+        (Role::Student, RoomKind::Game) => {
+            rosters.student_may_join_game(room.tenant(), room.local_id(), &identity.user)
+        }
+        (Role::Student, RoomKind::User) => false,
+        (Role::Parent, RoomKind::User) => {
+            identity
+                .children
+                .iter()
+                .any(|child| child == room.local_id())
+                || rosters.is_child(room.tenant(), &identity.user, room.local_id())
+        }
         (Role::Parent, RoomKind::Class | RoomKind::Game) => false,
     };
     if allowed {
@@ -139,7 +162,7 @@ mod tests {
         let admin = who(Role::Admin, "a1", &[]);
         let check = |identity: &Identity, text: &str, ok: bool| {
             assert_eq!(
-                check_join(identity, &room(text)).is_ok(),
+                check_join(identity, &room(text), &Rosters::default()).is_ok(),
                 ok,
                 "{:?} joining {text}",
                 identity.role
@@ -164,6 +187,36 @@ mod tests {
         check(&student, "channel:acme:private-staff", false);
         check(&educator, "channel:acme:presence-staff", true);
         check(&parent, "channel:other:news", false);
+    }
+
+    #[test]
+    fn rosters_and_parent_links_narrow_and_widen_joins() {
+        let rosters = Rosters::default();
+        rosters.add_class("acme", "c1");
+        rosters.set_member("acme", "c1", "s1", true);
+        rosters.set_child("acme", "p2", "s1", true);
+        rosters.set_game_class("acme", "job-1", Some("c1"));
+        let student = who(Role::Student, "s1", &[]);
+        let other_student = who(Role::Student, "s2", &[]);
+        let linked_parent = who(Role::Parent, "p2", &[]);
+        assert_eq!(
+            check_join(&student, &room("class:acme:c1"), &rosters),
+            Ok(())
+        );
+        assert_eq!(
+            check_join(&student, &room("game:acme:job-1"), &rosters),
+            Ok(())
+        );
+        assert!(matches!(
+            check_join(&other_student, &room("class:acme:c1"), &rosters),
+            Err(Denied::NotOnRoster { .. })
+        ));
+        assert!(check_join(&other_student, &room("game:acme:job-1"), &rosters).is_err());
+        assert_eq!(
+            check_join(&linked_parent, &room("user:acme:s1"), &rosters),
+            Ok(())
+        );
+        assert!(check_join(&linked_parent, &room("user:acme:s2"), &rosters).is_err());
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub(crate) struct Publication {
     pub(crate) ts: u64,
     /// A socket that must not receive it (Pusher client events, HTTP `socket_id` exclusion).
     pub(crate) except: Option<u64>,
+    /// Deliver as a `notification` frame whatever the kind (REST notifications, whose kinds
+    /// such as `reward` or `quiz` would otherwise be commands).
+    pub(crate) as_notification: bool,
 }
 
 impl Room {
@@ -301,7 +304,10 @@ impl Room {
             data: publication.data,
             id: publication.id,
         };
-        let message = Arc::new(if CommandKind::parse(&body.kind).is_some() {
+        let as_notification = publication.as_notification;
+        let message = Arc::new(if as_notification {
+            ServerMessage::Notification(body)
+        } else if CommandKind::parse(&body.kind).is_some() {
             ServerMessage::Command(body)
         } else if self.id.kind() == RoomKind::User {
             ServerMessage::Notification(body)
@@ -311,6 +317,39 @@ impl Room {
         broadcast(&state, &message, except);
         state.history.push(seq, now, message);
         Ok(seq)
+    }
+
+    /// Removes every socket of `user` (a student taken off the roster): the others get a leave
+    /// with `reason`. Returns the sockets removed, so the hub can tell each why.
+    pub(crate) fn remove_user(
+        &self,
+        user: &str,
+        reason: LeaveReason,
+        now: Instant,
+    ) -> Vec<Arc<ConnHandle>> {
+        let handles: Vec<Arc<ConnHandle>> = {
+            let state = self.lock();
+            state
+                .sockets
+                .values()
+                .filter(|socket| socket.user == user)
+                .map(|socket| Arc::clone(&socket.handle))
+                .collect()
+        };
+        handles
+            .into_iter()
+            .filter(|handle| self.leave(handle, reason, now))
+            .collect()
+    }
+
+    /// The members present, with their presence state.
+    pub(crate) fn members(&self) -> Vec<Member> {
+        let state = self.lock();
+        state
+            .users
+            .iter()
+            .map(|(user_id, user)| member_of(user_id, user))
+            .collect()
     }
 
     /// Replaces the presence state of `conn`'s user and tells everyone here.

@@ -63,14 +63,10 @@ pub async fn upgrade(
     };
     let token = bearer_token(&headers).or(query.token);
     let identity = match token {
-        Some(token) => match app.verifier().verify(&token) {
+        Some(token) => match app.authenticate_socket(&token).await {
             Ok(identity) => Some(identity),
             Err(cause) => {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    cause.error_code(),
-                    cause.to_string(),
-                );
+                return error_response(cause.status(), cause.error_code(), cause.to_string());
             }
         },
         None => None,
@@ -230,7 +226,7 @@ async fn authenticate(
             Ok(Decoded {
                 message: ClientMessage::Auth { reference, token },
                 ..
-            }) => match app.verifier().verify(&token) {
+            }) => match app.authenticate_socket(&token).await {
                 Ok(identity) => return Some((identity, reference)),
                 Err(cause) => {
                     let error = error_frame(reference, cause.error_code(), cause.to_string());

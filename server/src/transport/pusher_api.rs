@@ -115,7 +115,7 @@ fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, A
     Ok(request)
 }
 
-fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiFailure> {
+async fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiFailure> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -129,9 +129,9 @@ fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), 
             )
         })?;
     let identity = app
-        .verifier()
-        .verify(&token)
-        .map_err(|cause| api_error(StatusCode::UNAUTHORIZED, cause.to_string()))?;
+        .authenticate(&token)
+        .await
+        .map_err(|cause| api_error(cause.status(), cause.to_string()))?;
     let pusher_app = app.apps().for_tenant(&identity.tenant);
     Ok((identity, pusher_app))
 }
@@ -142,14 +142,14 @@ pub async fn channel_auth(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    let (identity, pusher_app) = caller(&app, &headers)?;
+    let (identity, pusher_app) = caller(&app, &headers).await?;
     let request = parse_auth_request(&headers, &body)?;
     let channel = request.channel_name.unwrap_or_default();
     if let Err(reason) = validate_channel(&channel) {
         return Err(api_error(StatusCode::BAD_REQUEST, reason));
     }
     let room = room_of(&app, &identity.tenant, &channel)?;
-    if let Err(denied) = permissions::check_join(&identity, &room) {
+    if let Err(denied) = permissions::check_join(&identity, &room, app.hub().rosters()) {
         return Err(api_error(StatusCode::FORBIDDEN, denied.to_string()));
     }
     match channel_kind(&channel) {
@@ -188,7 +188,7 @@ pub async fn user_auth(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    let (identity, pusher_app) = caller(&app, &headers)?;
+    let (identity, pusher_app) = caller(&app, &headers).await?;
     let request = parse_auth_request(&headers, &body)?;
     let user_data = json!({
         "id": identity.user,

@@ -1,0 +1,293 @@
+//! Classes and their rosters (`classes`, `class_members`), plus what the hub loads at start-up to
+//! enforce rosters: every live class, every roster entry, and the game sessions linked to a class.
+//! Deleting a class archives it (`archived_at`); archived classes are invisible to the API.
+
+use serde::Serialize;
+
+use crate::directory::user_columns;
+use crate::sql::{Page, Paged, exec, row, rows};
+use crate::{Store, StoreError, UserRecord};
+
+/// One row of `classes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClassRecord {
+    /// The class id.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The class name.
+    pub name: String,
+    /// The teacher (an educator of the tenant), if any.
+    pub teacher_id: Option<String>,
+    /// The code students type in game to link their Roblox account to the class.
+    pub class_code: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// Which classes a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassScope<'a> {
+    /// Every class of the tenant (admins).
+    All,
+    /// Classes taught by this educator.
+    TaughtBy(&'a str),
+    /// Classes whose roster lists this user.
+    MemberOf(&'a str),
+}
+
+/// One roster entry, as loaded at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RosterEntry {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The class.
+    pub class_id: String,
+    /// A student on its roster.
+    pub user_id: String,
+}
+
+/// A live class, as loaded at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClassKey {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The class.
+    pub id: String,
+}
+
+/// A running game session linked to a class, as loaded at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GameLink {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The Roblox JobId of the game server.
+    pub job_id: String,
+    /// The class it plays for.
+    pub class_id: String,
+}
+
+const CLASS_COLUMNS: &str =
+    "c.id, c.tenant_id, c.name, c.teacher_id, c.class_code, TS(c.created_at) AS created_at";
+
+impl Store {
+    /// Creates a class. A taken `class_code` is a unique violation (retry with another code).
+    pub async fn create_class(
+        &self,
+        tenant: &str,
+        id: &str,
+        name: &str,
+        teacher: Option<&str>,
+        code: &str,
+    ) -> Result<ClassRecord, StoreError> {
+        exec!(
+            self,
+            "INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES ($1, $2, $3, $4, $5)",
+            id,
+            tenant,
+            name,
+            teacher,
+            code
+        )?;
+        self.class(tenant, id)
+            .await?
+            .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    /// A live (not archived) class of `tenant`.
+    pub async fn class(&self, tenant: &str, id: &str) -> Result<Option<ClassRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CLASS_COLUMNS} FROM classes c WHERE c.tenant_id = $1 AND c.id = $2 AND c.archived_at IS NULL"
+        );
+        Ok(row!(self, ClassRecord, &sql, tenant, id)?)
+    }
+
+    /// Live classes of `tenant` in `scope`, by id.
+    pub async fn classes(
+        &self,
+        tenant: &str,
+        scope: ClassScope<'_>,
+        page: &Page<String>,
+    ) -> Result<Paged<ClassRecord>, StoreError> {
+        let (filter, who) = match scope {
+            ClassScope::All => ("", ""),
+            ClassScope::TaughtBy(teacher) => ("AND c.teacher_id = $4", teacher),
+            ClassScope::MemberOf(user) => (
+                "AND EXISTS (SELECT 1 FROM class_members m WHERE m.tenant_id = c.tenant_id \
+                 AND m.class_id = c.id AND m.user_id = $4)",
+                user,
+            ),
+        };
+        let sql = format!(
+            "SELECT {CLASS_COLUMNS} FROM classes c WHERE c.tenant_id = $1 AND c.archived_at IS NULL \
+             AND c.id > $2 {filter} AND ($4 = $4) ORDER BY c.id LIMIT $3"
+        );
+        let after = page.after.clone().unwrap_or_default();
+        let limit = i64::from(page.limit) + 1;
+        let items = rows!(self, ClassRecord, &sql, tenant, after, limit, who)?;
+        Ok(Paged::cut(items, page.limit))
+    }
+
+    /// Renames a class or changes its teacher; `Ok(None)` when there is no such live class.
+    pub async fn update_class(
+        &self,
+        tenant: &str,
+        id: &str,
+        name: Option<&str>,
+        teacher: Option<&str>,
+    ) -> Result<Option<ClassRecord>, StoreError> {
+        exec!(
+            self,
+            "UPDATE classes SET name = COALESCE($3, name), teacher_id = COALESCE($4, teacher_id) \
+             WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+            tenant,
+            id,
+            name,
+            teacher
+        )?;
+        self.class(tenant, id).await
+    }
+
+    /// Gives a class a new code; `Ok(None)` when there is no such live class. A taken code is a
+    /// unique violation.
+    pub async fn set_class_code(
+        &self,
+        tenant: &str,
+        id: &str,
+        code: &str,
+    ) -> Result<Option<ClassRecord>, StoreError> {
+        exec!(
+            self,
+            "UPDATE classes SET class_code = $3 WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+            tenant,
+            id,
+            code
+        )?;
+        self.class(tenant, id).await
+    }
+
+    /// Archives a class and empties its roster; returns whether it was live.
+    pub async fn archive_class(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let archived = exec!(
+            self,
+            "UPDATE classes SET archived_at = NOW() WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+            tenant,
+            id
+        )?;
+        if archived > 0 {
+            exec!(
+                self,
+                "DELETE FROM class_members WHERE tenant_id = $1 AND class_id = $2",
+                tenant,
+                id
+            )?;
+        }
+        Ok(archived > 0)
+    }
+
+    /// Puts a user on a class roster (idempotent); returns whether they were added now.
+    pub async fn add_to_roster(
+        &self,
+        tenant: &str,
+        class: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        let added = exec!(
+            self,
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (class_id, user_id) DO NOTHING",
+            tenant,
+            class,
+            user
+        )?;
+        Ok(added > 0)
+    }
+
+    /// Takes a user off a class roster; returns whether they were on it.
+    pub async fn remove_from_roster(
+        &self,
+        tenant: &str,
+        class: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        let removed = exec!(
+            self,
+            "DELETE FROM class_members WHERE tenant_id = $1 AND class_id = $2 AND user_id = $3",
+            tenant,
+            class,
+            user
+        )?;
+        Ok(removed > 0)
+    }
+
+    /// A class roster, as users, by id.
+    pub async fn roster(
+        &self,
+        tenant: &str,
+        class: &str,
+        page: &Page<String>,
+    ) -> Result<Paged<UserRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN class_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id \
+             WHERE m.tenant_id = $1 AND m.class_id = $2 AND u.id > $3 ORDER BY u.id LIMIT $4",
+            user_columns("u")
+        );
+        let after = page.after.clone().unwrap_or_default();
+        let limit = i64::from(page.limit) + 1;
+        let items = rows!(self, UserRecord, &sql, tenant, class, after, limit)?;
+        Ok(Paged::cut(items, page.limit))
+    }
+
+    /// Whether `user` is on the roster of `class`.
+    pub async fn is_on_roster(
+        &self,
+        tenant: &str,
+        class: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct One {
+            #[expect(dead_code, reason = "only the row's presence matters")]
+            one: i64,
+        }
+        let found = row!(
+            self,
+            One,
+            "SELECT 1 AS one FROM class_members WHERE tenant_id = $1 AND class_id = $2 AND user_id = $3",
+            tenant,
+            class,
+            user
+        )?;
+        Ok(found.is_some())
+    }
+
+    /// Every live class (for the hub's roster cache).
+    pub async fn all_classes(&self) -> Result<Vec<ClassKey>, StoreError> {
+        Ok(rows!(
+            self,
+            ClassKey,
+            "SELECT tenant_id, id FROM classes WHERE archived_at IS NULL"
+        )?)
+    }
+
+    /// Every roster entry of a live class (for the hub's roster cache).
+    pub async fn all_roster_entries(&self) -> Result<Vec<RosterEntry>, StoreError> {
+        Ok(rows!(
+            self,
+            RosterEntry,
+            "SELECT m.tenant_id, m.class_id, m.user_id FROM class_members m \
+             JOIN classes c ON c.tenant_id = m.tenant_id AND c.id = m.class_id WHERE c.archived_at IS NULL"
+        )?)
+    }
+
+    /// Running game sessions linked to a class (for the hub's roster cache).
+    pub async fn live_game_links(&self) -> Result<Vec<GameLink>, StoreError> {
+        Ok(rows!(
+            self,
+            GameLink,
+            "SELECT tenant_id, job_id, class_id FROM game_sessions \
+             WHERE ended_at IS NULL AND class_id IS NOT NULL"
+        )?)
+    }
+}

@@ -1,0 +1,56 @@
+//! `GET /api/v1/auth/me`: who the token is, as the directory knows them.
+
+use axum::Json;
+use axum::extract::State;
+use persistence::UserRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::openapi::ErrorResponse;
+use super::{ApiError, Caller};
+use crate::app::AppState;
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The user's row (created on first sight of their token).
+    pub user: UserRecord,
+    /// The tenant the token is scoped to.
+    pub tenant: String,
+    /// The effective role (the directory's, which an admin may have changed).
+    pub role: String,
+    /// For parents: the children they may see.
+    pub children: Vec<String>,
+}
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
+}
+
+/// Who am I.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "the caller", body = Me),
+        (status = 401, description = "no or bad token", body = ErrorResponse),
+        (status = 403, description = "deactivated", body = ErrorResponse),
+    )
+)]
+async fn me(State(app): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let user = app
+        .store()
+        .user(caller.tenant(), caller.user())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(Me {
+        user,
+        tenant: caller.tenant().to_owned(),
+        role: caller.role().as_str().to_owned(),
+        children: caller.0.children.clone(),
+    }))
+}

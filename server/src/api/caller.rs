@@ -1,0 +1,92 @@
+//! [`Caller`]: the authenticated person behind a REST request (bearer token verified, user
+//! admitted by the directory, per-token rate limit taken), and the role checks handlers use.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::{ApiError, ErrorKind};
+use crate::app::AppState;
+use crate::auth::{Identity, Role};
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Unauthorized,
+                    "send your token as Authorization: Bearer <token>",
+                )
+            })?;
+        let identity = app.authenticate(&token).await?;
+        app.api_limiters()
+            .check_caller(&identity.tenant, &identity.user)?;
+        Ok(Caller(identity))
+    }
+}
+
+impl Caller {
+    /// The tenant every query of this request is scoped to.
+    pub fn tenant(&self) -> &str {
+        &self.0.tenant
+    }
+
+    /// The caller's user id.
+    pub fn user(&self) -> &str {
+        &self.0.user
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.0.role == Role::Admin
+    }
+
+    /// Whether the caller is staff (educator or admin).
+    pub fn is_staff(&self) -> bool {
+        matches!(self.0.role, Role::Educator | Role::Admin)
+    }
+
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(forbidden(self.0.role, action))
+        }
+    }
+
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self, action: &str) -> Result<(), ApiError> {
+        self.require(&[Role::Admin], action)
+    }
+
+    /// 403 unless the caller is an educator or admin.
+    pub fn require_staff(&self, action: &str) -> Result<(), ApiError> {
+        self.require(&[Role::Educator, Role::Admin], action)
+    }
+}
+
+/// 403 saying which role may not do what.
+pub fn forbidden(role: Role, action: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Forbidden,
+        format!("a {} may not {action}", role.as_str()),
+    )
+}

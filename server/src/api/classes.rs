@@ -1,0 +1,590 @@
+//! Classes and rosters: CRUD (delete archives), roster add/remove, class-code regeneration, and
+//! `GET classes/{id}/live` (who is online now, from the hub, with per-student progress). Roster
+//! changes reach the hub at once: a student taken off a roster leaves the class room (and the
+//! game rooms linked to the class) with the reason `removed_from_roster`.
+//!
+//! Access: admins manage every class of the tenant; an educator manages the classes they teach;
+//! a student sees the classes whose roster lists them; parents have no class routes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use persistence::{ClassRecord, ClassScope, Page, UserRecord};
+use protocol::{RoomId, RoomKind};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::caller::forbidden;
+use super::ids::{new_class_code, new_id};
+use super::openapi::ErrorResponse;
+use super::page::page_of;
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::app::AppState;
+use crate::auth::Role;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_classes, create_class))
+        .routes(routes!(get_class, update_class, archive_class))
+        .routes(routes!(list_roster, add_to_roster))
+        .routes(routes!(remove_from_roster))
+        .routes(routes!(regenerate_code))
+        .routes(routes!(live))
+}
+
+/// A class to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewClass {
+    /// The class name.
+    name: String,
+    /// The teacher (admins only; an educator creating a class teaches it).
+    teacher_id: Option<String>,
+}
+
+/// What to change about a class.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ClassPatch {
+    /// A new name.
+    name: Option<String>,
+    /// A new teacher (admins only).
+    teacher_id: Option<String>,
+}
+
+/// Students to put on a roster.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RosterAdd {
+    /// Student user ids of the tenant (1–500).
+    user_ids: Vec<String>,
+}
+
+/// What a roster addition did.
+#[derive(Debug, Serialize, ToSchema)]
+struct RosterAdded {
+    /// Students newly added.
+    added: Vec<String>,
+    /// Students already on the roster.
+    already: Vec<String>,
+}
+
+/// Who is in a class right now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveClass {
+    /// The class id.
+    pub class_id: String,
+    /// The class room id (`class:{tenant}:{id}`).
+    pub room: String,
+    /// Everyone present in the class room or a game room linked to it, with presence state.
+    pub online: Vec<LiveMember>,
+    /// Every student on the roster: online or not, with progress.
+    pub students: Vec<LiveStudent>,
+}
+
+/// A member present in a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveMember {
+    /// User id.
+    pub user: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Role.
+    pub role: String,
+    /// The room they are in.
+    pub room: String,
+    /// Their presence state.
+    pub state: serde_json::Value,
+}
+
+/// A roster student's live view.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveStudent {
+    /// User id.
+    pub user_id: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Whether they are in the class room or a linked game room now.
+    pub online: bool,
+    /// Lessons with any progress.
+    pub lessons_started: u64,
+    /// Lessons at 100 %.
+    pub lessons_completed: u64,
+    /// Mean completion over started lessons, 0–100.
+    pub average_completion: f64,
+    /// Time spent, all lessons.
+    pub time_spent_secs: i64,
+}
+
+/// What a caller may do with a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Read it (its teacher, admins, students on its roster).
+    View,
+    /// Change it and its roster, read its reports (its teacher, admins).
+    Manage,
+}
+
+/// Loads a class of the caller's tenant and checks `access`: 404 when missing (or another
+/// tenant's), 403 when the caller's role or relation does not allow it.
+pub(super) async fn load_class(
+    app: &AppState,
+    caller: &Caller,
+    class_id: &str,
+    access: Access,
+) -> Result<ClassRecord, ApiError> {
+    let class = app
+        .store()
+        .class(caller.tenant(), class_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("class"))?;
+    let teaches = class.teacher_id.as_deref() == Some(caller.user());
+    let allowed = match (caller.role(), access) {
+        (Role::Admin, _) => true,
+        (Role::Educator, _) => teaches,
+        (Role::Student, Access::View) => app
+            .store()
+            .is_on_roster(caller.tenant(), class_id, caller.user())
+            .await
+            .map_err(ApiError::internal)?,
+        (Role::Student | Role::Parent | Role::Guest, _) => false,
+    };
+    if allowed {
+        Ok(class)
+    } else if caller.role() == Role::Educator {
+        Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "only this class's teacher or an admin may do this",
+        ))
+    } else {
+        Err(forbidden(
+            caller.role(),
+            match access {
+                Access::View => "see this class",
+                Access::Manage => "manage this class",
+            },
+        ))
+    }
+}
+
+async fn check_teacher(app: &AppState, tenant: &str, teacher: &str) -> Result<(), ApiError> {
+    let user = app
+        .store()
+        .user(tenant, teacher)
+        .await
+        .map_err(ApiError::internal)?;
+    match user {
+        Some(user) if user.role == Role::Educator.as_str() || user.role == Role::Admin.as_str() => {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::invalid_field("teacher_id", "is not an educator")),
+        None => Err(ApiError::invalid_field(
+            "teacher_id",
+            "no such user in your tenant",
+        )),
+    }
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field("name", "must be 1–200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// List classes: all (admins), taught (educators), or enrolled (students).
+#[utoipa::path(get, path = "/api/v1/classes", tag = "classes", params(PageQuery),
+    responses((status = 200, body = PageOf<ClassRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn list_classes(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<ClassRecord>>, ApiError> {
+    let scope = match caller.role() {
+        Role::Admin => ClassScope::All,
+        Role::Educator => ClassScope::TaughtBy(caller.user()),
+        Role::Student => ClassScope::MemberOf(caller.user()),
+        role @ (Role::Parent | Role::Guest) => return Err(forbidden(role, "list classes")),
+    };
+    let page = query.page()?;
+    let paged = app
+        .store()
+        .classes(caller.tenant(), scope, &page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |class| class.id.clone(),
+        |class| class,
+    )))
+}
+
+/// Create a class (educators teach what they create; admins may name a teacher).
+#[utoipa::path(post, path = "/api/v1/classes", tag = "classes", request_body = NewClass,
+    responses((status = 201, body = ClassRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn create_class(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewClass>,
+) -> Result<(StatusCode, Json<ClassRecord>), ApiError> {
+    caller.require_staff("create classes")?;
+    let name = check_name(&body.name)?;
+    let teacher = match (caller.role(), body.teacher_id) {
+        (Role::Admin, Some(teacher)) => {
+            check_teacher(&app, caller.tenant(), &teacher).await?;
+            Some(teacher)
+        }
+        (Role::Admin, None) => None,
+        (_, Some(teacher)) if teacher != caller.user() => {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "an educator creates classes they teach; leave teacher_id out",
+            ));
+        }
+        _ => Some(caller.user().to_owned()),
+    };
+    let id = new_id("cls");
+    for _ in 0..5 {
+        match app
+            .store()
+            .create_class(
+                caller.tenant(),
+                &id,
+                &name,
+                teacher.as_deref(),
+                &new_class_code(),
+            )
+            .await
+        {
+            Ok(class) => {
+                app.hub().rosters().add_class(caller.tenant(), &class.id);
+                return Ok((StatusCode::CREATED, Json(class)));
+            }
+            Err(error) if error.is_unique_violation() => continue,
+            Err(error) => return Err(ApiError::internal(error)),
+        }
+    }
+    Err(ApiError::internal("five class codes in a row were taken"))
+}
+
+/// Get a class (its teacher, admins, students on its roster).
+#[utoipa::path(get, path = "/api/v1/classes/{class_id}", tag = "classes",
+    params(("class_id" = String, Path, description = "class id")),
+    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn get_class(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+) -> Result<Json<ClassRecord>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::View)
+        .await
+        .map(Json)
+}
+
+/// Rename a class or change its teacher (admins).
+#[utoipa::path(patch, path = "/api/v1/classes/{class_id}", tag = "classes", request_body = ClassPatch,
+    params(("class_id" = String, Path, description = "class id")),
+    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn update_class(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+    ApiJson(body): ApiJson<ClassPatch>,
+) -> Result<Json<ClassRecord>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    if let Some(teacher) = &body.teacher_id {
+        caller.require_admin("change a class's teacher")?;
+        check_teacher(&app, caller.tenant(), teacher).await?;
+    }
+    app.store()
+        .update_class(
+            caller.tenant(),
+            &class_id,
+            name.as_deref(),
+            body.teacher_id.as_deref(),
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("class"))
+}
+
+/// Archive a class: it disappears from the API, its roster empties, its students leave its room.
+#[utoipa::path(delete, path = "/api/v1/classes/{class_id}", tag = "classes",
+    params(("class_id" = String, Path, description = "class id")),
+    responses((status = 204, description = "archived"), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn archive_class(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    app.store()
+        .archive_class(caller.tenant(), &class_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let hub = app.hub();
+    for student in hub.rosters().remove_class(caller.tenant(), &class_id) {
+        hub.remove_from_class(caller.tenant(), &class_id, &student);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A class roster (its teacher, admins).
+#[utoipa::path(get, path = "/api/v1/classes/{class_id}/students", tag = "classes",
+    params(("class_id" = String, Path, description = "class id"), PageQuery),
+    responses((status = 200, body = PageOf<UserRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn list_roster(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<UserRecord>>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    let page = query.page()?;
+    let paged = app
+        .store()
+        .roster(caller.tenant(), &class_id, &page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(paged, |user| user.id.clone(), |user| user)))
+}
+
+/// Put students on the roster (its teacher, admins). Takes effect at once for their sockets.
+#[utoipa::path(post, path = "/api/v1/classes/{class_id}/students", tag = "classes",
+    request_body = RosterAdd, params(("class_id" = String, Path, description = "class id")),
+    responses((status = 200, body = RosterAdded), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn add_to_roster(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RosterAdd>,
+) -> Result<Json<RosterAdded>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    if body.user_ids.is_empty() || body.user_ids.len() > 500 {
+        return Err(ApiError::invalid_field(
+            "user_ids",
+            "give 1–500 student ids",
+        ));
+    }
+    let store = app.store();
+    let mut problems = ApiError::new(
+        ErrorKind::InvalidInput,
+        "some user_ids are not students of your tenant; nothing was added",
+    );
+    let mut any_problem = false;
+    for (index, user_id) in body.user_ids.iter().enumerate() {
+        let user = store
+            .user(caller.tenant(), user_id)
+            .await
+            .map_err(ApiError::internal)?;
+        let problem = match user {
+            None => Some("no such user in your tenant"),
+            Some(user) if user.role != Role::Student.as_str() => Some("is not a student"),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            any_problem = true;
+            problems = problems.with_field(format!("user_ids[{index}]"), problem);
+        }
+    }
+    if any_problem {
+        return Err(problems);
+    }
+    let mut outcome = RosterAdded {
+        added: Vec::new(),
+        already: Vec::new(),
+    };
+    for user_id in body.user_ids {
+        let added = store
+            .add_to_roster(caller.tenant(), &class_id, &user_id)
+            .await
+            .map_err(ApiError::internal)?;
+        app.hub()
+            .rosters()
+            .set_member(caller.tenant(), &class_id, &user_id, true);
+        if added {
+            outcome.added.push(user_id);
+        } else {
+            outcome.already.push(user_id);
+        }
+    }
+    Ok(Json(outcome))
+}
+
+/// Take a student off the roster (its teacher, admins): their sockets leave the class room.
+#[utoipa::path(delete, path = "/api/v1/classes/{class_id}/students/{user_id}", tag = "classes",
+    params(("class_id" = String, Path, description = "class id"),
+           ("user_id" = String, Path, description = "student id")),
+    responses((status = 204, description = "removed"), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn remove_from_roster(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((class_id, user_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    let removed = app
+        .store()
+        .remove_from_roster(caller.tenant(), &class_id, &user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    if !removed {
+        return Err(ApiError::not_found("student on this roster"));
+    }
+    let hub = app.hub();
+    hub.rosters()
+        .set_member(caller.tenant(), &class_id, &user_id, false);
+    let sockets = hub.remove_from_class(caller.tenant(), &class_id, &user_id);
+    tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, sockets, "removed from roster");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give the class a new code (its teacher, admins); the old one stops working.
+#[utoipa::path(post, path = "/api/v1/classes/{class_id}/code", tag = "classes",
+    params(("class_id" = String, Path, description = "class id")),
+    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn regenerate_code(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+) -> Result<Json<ClassRecord>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    for _ in 0..5 {
+        match app
+            .store()
+            .set_class_code(caller.tenant(), &class_id, &new_class_code())
+            .await
+        {
+            Ok(Some(class)) => return Ok(Json(class)),
+            Ok(None) => return Err(ApiError::not_found("class")),
+            Err(error) if error.is_unique_violation() => continue,
+            Err(error) => return Err(ApiError::internal(error)),
+        }
+    }
+    Err(ApiError::internal("five class codes in a row were taken"))
+}
+
+/// Who is online in the class now (class room and linked game rooms), and each roster student's
+/// progress (its teacher, admins).
+#[utoipa::path(get, path = "/api/v1/classes/{class_id}/live", tag = "classes",
+    params(("class_id" = String, Path, description = "class id")),
+    responses((status = 200, body = LiveClass), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn live(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+) -> Result<Json<LiveClass>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    let tenant = caller.tenant();
+    let hub = app.hub();
+    let class_room = RoomId::new(RoomKind::Class, tenant, &class_id, usize::MAX)
+        .map_err(|_| ApiError::not_found("class"))?;
+    let mut rooms = vec![class_room.clone()];
+    for job in hub.rosters().games_of_class(tenant, &class_id) {
+        if let Ok(room) = RoomId::new(RoomKind::Game, tenant, &job, usize::MAX) {
+            rooms.push(room);
+        }
+    }
+    let mut online = Vec::new();
+    for room in &rooms {
+        for member in hub.room_members(room) {
+            online.push(LiveMember {
+                user: member.user,
+                name: member.name,
+                role: member.role,
+                room: room.to_string(),
+                state: member.state,
+            });
+        }
+    }
+    let roster = all_roster(&app, tenant, &class_id).await?;
+    let progress = app
+        .store()
+        .all_progress_of_class(tenant, &class_id, None)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut by_student: HashMap<&str, (u64, u64, f64, i64)> = HashMap::new();
+    for row in &progress {
+        let entry = by_student.entry(row.user_id.as_str()).or_default();
+        entry.0 += 1;
+        if row.completion_percent >= 100.0 {
+            entry.1 += 1;
+        }
+        entry.2 += row.completion_percent;
+        entry.3 += row.time_spent_secs;
+    }
+    let online_users: BTreeMap<&str, ()> = online.iter().map(|m| (m.user.as_str(), ())).collect();
+    let students = roster
+        .iter()
+        .map(|user| {
+            let (started, completed, sum, time) = by_student
+                .get(user.id.as_str())
+                .copied()
+                .unwrap_or_default();
+            LiveStudent {
+                user_id: user.id.clone(),
+                display_name: user.display_name.clone(),
+                online: online_users.contains_key(user.id.as_str()),
+                lessons_started: started,
+                lessons_completed: completed,
+                average_completion: if started == 0 {
+                    0.0
+                } else {
+                    sum / started as f64
+                },
+                time_spent_secs: time,
+            }
+        })
+        .collect();
+    Ok(Json(LiveClass {
+        class_id,
+        room: class_room.to_string(),
+        online,
+        students,
+    }))
+}
+
+/// Every student on a roster (reports need all of them, not a page).
+pub(super) async fn all_roster(
+    app: &AppState,
+    tenant: &str,
+    class_id: &str,
+) -> Result<Vec<UserRecord>, ApiError> {
+    let mut students = Vec::new();
+    let mut page = Page {
+        limit: 1000,
+        after: None,
+    };
+    loop {
+        let paged = app
+            .store()
+            .roster(tenant, class_id, &page)
+            .await
+            .map_err(ApiError::internal)?;
+        page.after = paged.items.last().map(|user| user.id.clone());
+        let more = paged.has_more;
+        students.extend(paged.items);
+        if !more {
+            return Ok(students);
+        }
+    }
+}

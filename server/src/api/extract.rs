@@ -1,0 +1,38 @@
+//! [`ApiQuery`] and [`ApiPath`]: query-string and path extractors whose failures are
+//! [`ApiError`]s in the one error shape, not axum's plain-text rejections.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, ErrorKind};
+
+/// Query parameters of type `T` (422 naming the problem when they do not parse).
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|cause| ApiError::invalid_field("query", cause.to_string()))
+    }
+}
+
+/// Path parameters of type `T`.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|rejection| ApiError::new(ErrorKind::BadRequest, rejection.body_text()))
+    }
+}

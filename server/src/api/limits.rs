@@ -1,0 +1,106 @@
+//! REST rate limits from `governor`: one keyed limiter per caller (tenant and user of the token)
+//! and one per client IP. A refused request gets 429 with `Retry-After`. The per-IP limit is a
+//! middleware on the platform routes only (Roblox game servers share IPs and have their own
+//! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::{ApiError, ErrorKind};
+use crate::app::AppState;
+use crate::config::ApiLimits;
+
+/// The two keyed limiters.
+pub struct Limiters {
+    per_token: DefaultKeyedRateLimiter<(String, String)>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl std::fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Limiters")
+    }
+}
+
+fn quota(rate: u32, burst: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Limiters {
+    /// Limiters for `limits`.
+    pub fn new(limits: ApiLimits) -> Limiters {
+        Limiters {
+            per_token: RateLimiter::keyed(quota(limits.per_token_rate, limits.per_token_burst)),
+            per_ip: RateLimiter::keyed(quota(limits.per_ip_rate, limits.per_ip_burst)),
+        }
+    }
+
+    /// Takes one request from a caller's budget, or says when to retry.
+    pub fn check_caller(&self, tenant: &str, user: &str) -> Result<(), ApiError> {
+        self.per_token
+            .check_key(&(tenant.to_owned(), user.to_owned()))
+            .map_err(|not_until| {
+                too_many(
+                    "this token",
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                )
+            })
+    }
+
+    /// Takes one request from a client IP's budget, or says when to retry.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.per_ip.check_key(&ip).map_err(|not_until| {
+            too_many(
+                "this address",
+                not_until.wait_time_from(DefaultClock::default().now()),
+            )
+        })
+    }
+
+    /// Forgets keys whose budget is full again (bounded memory).
+    fn retain_recent(&self) {
+        self.per_token.retain_recent();
+        self.per_ip.retain_recent();
+    }
+}
+
+fn too_many(who: &str, wait: Duration) -> ApiError {
+    metrics::counter!("classhub_api_rate_limited_total").increment(1);
+    ApiError::new(
+        ErrorKind::RateLimited,
+        format!("too many requests from {who}; retry after the Retry-After delay"),
+    )
+    .with_retry_after(wait)
+}
+
+/// Middleware: the per-IP limit.
+pub async fn per_ip(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match app.api_limiters().check_ip(peer.ip()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Forgets idle keys once a minute until shutdown.
+pub async fn upkeep(app: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = app.shutdown().cancelled() => return,
+            _ = ticker.tick() => app.api_limiters().retain_recent(),
+        }
+    }
+}

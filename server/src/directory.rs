@@ -1,0 +1,155 @@
+//! Who a verified token is, as far as the platform's records go: users are created on first sight
+//! of a valid token (with their tenant), deactivated users are refused, and the role the directory
+//! holds (an admin may change it) wins over the token's. A small in-memory cache means only the
+//! first request of a user touches the database; the users routes keep it current.
+//!
+//! Entry point: [`Directory::admit`], called by `AppState::authenticate` for sockets and REST alike.
+
+use dashmap::DashMap;
+use persistence::{Store, StoreError, UserRecord};
+use protocol::ErrorCode;
+
+use crate::api::{ApiError, ErrorKind};
+use crate::auth::{AuthError, Identity, Role};
+use crate::hub::Rosters;
+
+/// The user directory in front of the store. Cheap to share (`Arc` inside `AppState`).
+#[derive(Debug)]
+pub struct Directory {
+    store: Store,
+    /// Users already seen by this process, by id: their tenant, role and whether active. Filled
+    /// by `admit`, updated by `remember` (role changes, deactivation); never needs evicting
+    /// for correctness on one node.
+    known: DashMap<String, Known>,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    tenant: String,
+    role: Role,
+    active: bool,
+}
+
+/// Why an authenticated request was still refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    /// The token itself was refused.
+    #[error(transparent)]
+    Token(#[from] AuthError),
+    /// An admin deactivated this user.
+    #[error("this account is deactivated; ask your school's administrator")]
+    Deactivated,
+    /// The token's `sub` is already a user of another tenant (user ids are global).
+    #[error("this user id belongs to another tenant; sign in with the right organization")]
+    OtherTenant,
+    /// The directory could not be read or written.
+    #[error("the user directory is unavailable; retry shortly")]
+    Unavailable(#[source] StoreError),
+}
+
+impl AuthFailure {
+    /// The wire error code for sockets.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            AuthFailure::Token(error) => error.error_code(),
+            AuthFailure::Deactivated | AuthFailure::OtherTenant => ErrorCode::InvalidToken,
+            AuthFailure::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The HTTP status for a socket upgrade or a REST call.
+    pub fn status(&self) -> axum::http::StatusCode {
+        self.api_kind().status()
+    }
+
+    fn api_kind(&self) -> ErrorKind {
+        match self {
+            AuthFailure::Token(AuthError::KeysUnavailable) | AuthFailure::Unavailable(_) => {
+                ErrorKind::Unavailable
+            }
+            AuthFailure::Token(_) | AuthFailure::OtherTenant => ErrorKind::Unauthorized,
+            AuthFailure::Deactivated => ErrorKind::Forbidden,
+        }
+    }
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> ApiError {
+        if let AuthFailure::Unavailable(cause) = &failure {
+            tracing::warn!(%cause, "user directory unavailable");
+        }
+        ApiError::new(failure.api_kind(), failure.to_string())
+    }
+}
+
+impl Directory {
+    /// A directory over `store`.
+    pub fn new(store: Store) -> Directory {
+        Directory {
+            store,
+            known: DashMap::new(),
+        }
+    }
+
+    /// The store (for the REST handlers).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Admits a verified identity: creates the tenant and user on first sight, refuses
+    /// deactivated users and ids of another tenant, applies the directory's role, and adds the
+    /// children linked in the database to a parent's.
+    pub async fn admit(
+        &self,
+        mut identity: Identity,
+        rosters: &Rosters,
+    ) -> Result<Identity, AuthFailure> {
+        let known = match self.known.get(&identity.user).map(|entry| entry.clone()) {
+            Some(known) => known,
+            None => {
+                let record = self
+                    .store
+                    .ensure_user(
+                        &identity.tenant,
+                        &identity.user,
+                        identity.role.as_str(),
+                        identity.name.as_deref(),
+                    )
+                    .await
+                    .map_err(AuthFailure::Unavailable)?;
+                let known = known_of(&record, identity.role);
+                self.known.insert(identity.user.clone(), known.clone());
+                known
+            }
+        };
+        if known.tenant != identity.tenant {
+            return Err(AuthFailure::OtherTenant);
+        }
+        if !known.active {
+            return Err(AuthFailure::Deactivated);
+        }
+        identity.role = known.role;
+        if identity.role == Role::Parent {
+            for child in rosters.children_of(&identity.tenant, &identity.user) {
+                if !identity.children.contains(&child) {
+                    identity.children.push(child);
+                }
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Records a user's current row (after a role change or deactivation).
+    pub fn remember(&self, record: &UserRecord) {
+        let role = Role::from_claim(&record.role).unwrap_or(Role::Student);
+        self.known.insert(record.id.clone(), known_of(record, role));
+    }
+}
+
+fn known_of(record: &UserRecord, fallback: Role) -> Known {
+    Known {
+        tenant: record.tenant_id.clone(),
+        role: Role::from_claim(&record.role).unwrap_or(fallback),
+        active: record.active,
+    }
+}

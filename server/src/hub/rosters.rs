@@ -1,0 +1,237 @@
+//! The hub's copy of who belongs where: class rosters, parent links and the game sessions linked
+//! to a class. Loaded from the database at start-up and kept current by the REST handlers that
+//! change them (and by the Roblox routes that link a game to a class), so a join is checked
+//! without a query and a change reaches sockets that are already connected.
+//!
+//! Rule: in a tenant that has classes, a student joins only the class rooms whose roster lists
+//! them, and the game rooms linked to those classes. A tenant without any class (a development
+//! setup that has not used the REST API) keeps the open rule: students join any class room.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+/// Rosters, parent links and game links of every tenant. Shared by the hub; one lock, held only
+/// for a map look-up or update, never across an `.await`.
+#[derive(Debug, Default)]
+pub struct Rosters {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// (tenant, class) → the students on its roster. Every live class has an entry.
+    classes: HashMap<(String, String), HashSet<String>>,
+    /// tenant → how many live classes it has.
+    class_counts: HashMap<String, usize>,
+    /// (tenant, parent) → children.
+    children: HashMap<(String, String), HashSet<String>>,
+    /// (tenant, job id) → the class a running game session plays for.
+    games: HashMap<(String, String), String>,
+}
+
+/// Everything the rosters hold, as loaded at start-up.
+#[derive(Debug, Default)]
+pub struct RosterSnapshot {
+    /// (tenant, class) of every live class.
+    pub classes: Vec<(String, String)>,
+    /// (tenant, class, student) roster entries.
+    pub members: Vec<(String, String, String)>,
+    /// (tenant, parent, child) links.
+    pub parent_links: Vec<(String, String, String)>,
+    /// (tenant, job id, class) of running game sessions.
+    pub games: Vec<(String, String, String)>,
+}
+
+impl Rosters {
+    /// Replaces everything with `snapshot`.
+    pub fn load(&self, snapshot: RosterSnapshot) {
+        let mut state = State::default();
+        for (tenant, class) in snapshot.classes {
+            *state.class_counts.entry(tenant.clone()).or_default() += 1;
+            state.classes.entry((tenant, class)).or_default();
+        }
+        for (tenant, class, student) in snapshot.members {
+            if let Some(roster) = state.classes.get_mut(&(tenant, class)) {
+                roster.insert(student);
+            }
+        }
+        for (tenant, parent, child) in snapshot.parent_links {
+            state
+                .children
+                .entry((tenant, parent))
+                .or_default()
+                .insert(child);
+        }
+        for (tenant, job, class) in snapshot.games {
+            state.games.insert((tenant, job), class);
+        }
+        *self.write() = state;
+    }
+
+    /// A class was created.
+    pub fn add_class(&self, tenant: &str, class: &str) {
+        let mut state = self.write();
+        let key = (tenant.to_owned(), class.to_owned());
+        if let std::collections::hash_map::Entry::Vacant(entry) = state.classes.entry(key) {
+            entry.insert(HashSet::new());
+            *state.class_counts.entry(tenant.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// A class was archived; returns the students who were on its roster.
+    pub fn remove_class(&self, tenant: &str, class: &str) -> Vec<String> {
+        let mut state = self.write();
+        let Some(roster) = state.classes.remove(&(tenant.to_owned(), class.to_owned())) else {
+            return Vec::new();
+        };
+        if let Some(count) = state.class_counts.get_mut(tenant) {
+            *count = count.saturating_sub(1);
+        }
+        roster.into_iter().collect()
+    }
+
+    /// Puts a student on a roster (or takes them off).
+    pub fn set_member(&self, tenant: &str, class: &str, student: &str, on_roster: bool) {
+        let mut state = self.write();
+        if let Some(roster) = state
+            .classes
+            .get_mut(&(tenant.to_owned(), class.to_owned()))
+        {
+            if on_roster {
+                roster.insert(student.to_owned());
+            } else {
+                roster.remove(student);
+            }
+        }
+    }
+
+    /// Links a parent to a child (or unlinks them).
+    pub fn set_child(&self, tenant: &str, parent: &str, child: &str, linked: bool) {
+        let mut state = self.write();
+        let key = (tenant.to_owned(), parent.to_owned());
+        if linked {
+            state
+                .children
+                .entry(key)
+                .or_default()
+                .insert(child.to_owned());
+        } else if let Some(children) = state.children.get_mut(&key) {
+            children.remove(child);
+        }
+    }
+
+    /// Links a running game server (by JobId) to the class it plays for; `None` unlinks it (the
+    /// session ended). For the Roblox routes.
+    pub fn set_game_class(&self, tenant: &str, job: &str, class: Option<&str>) {
+        let mut state = self.write();
+        let key = (tenant.to_owned(), job.to_owned());
+        match class {
+            Some(class) => {
+                state.games.insert(key, class.to_owned());
+            }
+            None => {
+                state.games.remove(&key);
+            }
+        }
+    }
+
+    /// Whether a student may join `class:{tenant}:{class}`.
+    pub fn student_may_join_class(&self, tenant: &str, class: &str, student: &str) -> bool {
+        let state = self.read();
+        if state.class_counts.get(tenant).copied().unwrap_or(0) == 0 {
+            return true;
+        }
+        state
+            .classes
+            .get(&(tenant.to_owned(), class.to_owned()))
+            .is_some_and(|roster| roster.contains(student))
+    }
+
+    /// Whether a student may join `game:{tenant}:{job}`: the game plays for a class whose roster
+    /// lists them.
+    pub fn student_may_join_game(&self, tenant: &str, job: &str, student: &str) -> bool {
+        let state = self.read();
+        state
+            .games
+            .get(&(tenant.to_owned(), job.to_owned()))
+            .and_then(|class| state.classes.get(&(tenant.to_owned(), class.clone())))
+            .is_some_and(|roster| roster.contains(student))
+    }
+
+    /// The game rooms (job ids) linked to a class.
+    pub fn games_of_class(&self, tenant: &str, class: &str) -> Vec<String> {
+        let state = self.read();
+        state
+            .games
+            .iter()
+            .filter(|((game_tenant, _), game_class)| game_tenant == tenant && *game_class == class)
+            .map(|((_, job), _)| job.clone())
+            .collect()
+    }
+
+    /// Whether `child` is linked to `parent` in the database.
+    pub fn is_child(&self, tenant: &str, parent: &str, child: &str) -> bool {
+        self.read()
+            .children
+            .get(&(tenant.to_owned(), parent.to_owned()))
+            .is_some_and(|children| children.contains(child))
+    }
+
+    /// The children linked to `parent` in the database.
+    pub fn children_of(&self, tenant: &str, parent: &str) -> Vec<String> {
+        self.read()
+            .children
+            .get(&(tenant.to_owned(), parent.to_owned()))
+            .map(|children| children.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rosters_gate_students_once_a_tenant_has_classes() {
+        let rosters = Rosters::default();
+        assert!(
+            rosters.student_may_join_class("acme", "c1", "s1"),
+            "no classes yet: open"
+        );
+        rosters.add_class("acme", "c1");
+        assert!(!rosters.student_may_join_class("acme", "c1", "s1"));
+        assert!(
+            !rosters.student_may_join_class("acme", "c2", "s1"),
+            "unknown class"
+        );
+        rosters.set_member("acme", "c1", "s1", true);
+        assert!(rosters.student_may_join_class("acme", "c1", "s1"));
+        assert!(
+            rosters.student_may_join_class("beta", "c1", "s1"),
+            "other tenant has none"
+        );
+        assert!(!rosters.student_may_join_game("acme", "job-1", "s1"));
+        rosters.set_game_class("acme", "job-1", Some("c1"));
+        assert!(rosters.student_may_join_game("acme", "job-1", "s1"));
+        rosters.set_member("acme", "c1", "s1", false);
+        assert!(!rosters.student_may_join_class("acme", "c1", "s1"));
+        assert!(!rosters.student_may_join_game("acme", "job-1", "s1"));
+        assert_eq!(rosters.remove_class("acme", "c1"), Vec::<String>::new());
+        assert!(
+            rosters.student_may_join_class("acme", "c1", "s1"),
+            "no classes left"
+        );
+    }
+}
