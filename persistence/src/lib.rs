@@ -21,6 +21,7 @@ mod error;
 mod event;
 mod notifications;
 mod reports;
+mod roblox;
 mod sink;
 mod sql;
 mod store;
@@ -36,5 +37,6 @@ pub use sql::{Page, Paged};
 
 pub use error::{SinkError, StoreError};
 pub use event::{DurableEvent, ProgressUpdate};
+pub use roblox::{ClassRef, GameKeyInfo, NewGameKey, NewGameSession, RosterStudent};
 pub use sink::{Ack, EventSink, SinkPermit, SinkRefused, SinkSettings, SinkTask};
 pub use store::{Backend, Progress, Store, WriteOutcome};

@@ -26,6 +26,7 @@ use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
 use crate::directory::{AuthFailure, Directory};
 use crate::hub::{Hub, RosterSnapshot};
+use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -57,6 +58,10 @@ struct Shared {
     directory: Directory,
     /// REST rate limiters (per token and per client IP).
     api_limiters: crate::api::Limiters,
+    /// The database (REST reads and writes; durable events go through the hub's sink).
+    store: Store,
+    /// Live Roblox game sessions.
+    roblox: Roblox,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -108,6 +113,14 @@ impl AppState {
     pub fn pusher_users(&self) -> &PusherUsers {
         &self.shared.pusher_users
     }
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+    /// Live Roblox game sessions.
+    pub fn roblox(&self) -> &Roblox {
+        &self.shared.roblox
+    }
     /// This process's node id (Pusher socket ids are `{node_id}.{conn_id}`).
     pub fn node_id(&self) -> u32 {
         self.shared.node_id
@@ -115,10 +128,6 @@ impl AppState {
     /// The user directory (and through it the store).
     pub fn directory(&self) -> &Directory {
         &self.shared.directory
-    }
-    /// The database.
-    pub fn store(&self) -> &Store {
-        self.shared.directory.store()
     }
     /// The REST rate limiters.
     pub fn api_limiters(&self) -> &crate::api::Limiters {
@@ -185,6 +194,9 @@ pub enum StartError {
         "cannot open the database: {0}; check DATABASE_URL (or --data-dir for the embedded SQLite)"
     )]
     Database(#[from] persistence::StoreError),
+    /// The Open Cloud HTTP client could not be built.
+    #[error("cannot set up the Open Cloud client: {0}")]
+    OpenCloud(String),
     /// The development JWT secret could not be read or created.
     #[error(
         "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
@@ -269,6 +281,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     verifier.prefetch().await;
     let api_limiters = crate::api::Limiters::new(config.api_limits);
     let shutdown_timeout = config.shutdown_timeout;
+    let roblox = Roblox::start(
+        config.roblox.clone(),
+        hub.clone(),
+        store.clone(),
+        shutdown.clone(),
+        &tracker,
+    )
+    .map_err(|cause| StartError::OpenCloud(cause.to_string()))?;
     let app = AppState {
         shared: Arc::new(Shared {
             config,
@@ -284,6 +304,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             pusher_users: PusherUsers::default(),
             directory: Directory::new(store.clone()),
             api_limiters,
+            store: store.clone(),
+            roblox,
         }),
     };
     tracker.spawn(hub.run_reaper());

@@ -17,6 +17,7 @@ pub mod directory;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod roblox;
 pub mod transport;
 pub mod webhooks;
 

@@ -276,8 +276,8 @@ async fn create_class(
 }
 
 /// Get a class (its teacher, admins, students on its roster).
-#[utoipa::path(get, path = "/api/v1/classes/{class_id}", tag = "classes",
-    params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(get, path = "/api/v1/classes/{id}", tag = "classes",
+    params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn get_class(
@@ -291,8 +291,8 @@ async fn get_class(
 }
 
 /// Rename a class or change its teacher (admins).
-#[utoipa::path(patch, path = "/api/v1/classes/{class_id}", tag = "classes", request_body = ClassPatch,
-    params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(patch, path = "/api/v1/classes/{id}", tag = "classes", request_body = ClassPatch,
+    params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
@@ -322,8 +322,8 @@ async fn update_class(
 }
 
 /// Archive a class: it disappears from the API, its roster empties, its students leave its room.
-#[utoipa::path(delete, path = "/api/v1/classes/{class_id}", tag = "classes",
-    params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(delete, path = "/api/v1/classes/{id}", tag = "classes",
+    params(("id" = String, Path, description = "class id")),
     responses((status = 204, description = "archived"), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn archive_class(
@@ -344,8 +344,8 @@ async fn archive_class(
 }
 
 /// A class roster (its teacher, admins).
-#[utoipa::path(get, path = "/api/v1/classes/{class_id}/students", tag = "classes",
-    params(("class_id" = String, Path, description = "class id"), PageQuery),
+#[utoipa::path(get, path = "/api/v1/classes/{id}/students", tag = "classes",
+    params(("id" = String, Path, description = "class id"), PageQuery),
     responses((status = 200, body = PageOf<UserRecord>), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn list_roster(
@@ -365,8 +365,8 @@ async fn list_roster(
 }
 
 /// Put students on the roster (its teacher, admins). Takes effect at once for their sockets.
-#[utoipa::path(post, path = "/api/v1/classes/{class_id}/students", tag = "classes",
-    request_body = RosterAdd, params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(post, path = "/api/v1/classes/{id}/students", tag = "classes",
+    request_body = RosterAdd, params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = RosterAdded), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
@@ -429,8 +429,8 @@ async fn add_to_roster(
 }
 
 /// Take a student off the roster (its teacher, admins): their sockets leave the class room.
-#[utoipa::path(delete, path = "/api/v1/classes/{class_id}/students/{user_id}", tag = "classes",
-    params(("class_id" = String, Path, description = "class id"),
+#[utoipa::path(delete, path = "/api/v1/classes/{id}/students/{user_id}", tag = "classes",
+    params(("id" = String, Path, description = "class id"),
            ("user_id" = String, Path, description = "student id")),
     responses((status = 204, description = "removed"), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
@@ -457,8 +457,8 @@ async fn remove_from_roster(
 }
 
 /// Give the class a new code (its teacher, admins); the old one stops working.
-#[utoipa::path(post, path = "/api/v1/classes/{class_id}/code", tag = "classes",
-    params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(post, path = "/api/v1/classes/{id}/code", tag = "classes",
+    params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn regenerate_code(
@@ -484,8 +484,8 @@ async fn regenerate_code(
 
 /// Who is online in the class now (class room and linked game rooms), and each roster student's
 /// progress (its teacher, admins).
-#[utoipa::path(get, path = "/api/v1/classes/{class_id}/live", tag = "classes",
-    params(("class_id" = String, Path, description = "class id")),
+#[utoipa::path(get, path = "/api/v1/classes/{id}/live", tag = "classes",
+    params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = LiveClass), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn live(

@@ -9,9 +9,14 @@
 //! `.routes(routes!(handler))`, and merge it in [`router`] next to the platform groups (outside
 //! the per-IP layer if its callers share addresses, as game servers do).
 
+//!
+//! Route groups: [`roblox`] (game servers, with game-server keys) and [`commands`] (teachers'
+//! commands to classes) are the lead's; the platform groups below are issue 5's.
+
 mod auth_me;
 mod caller;
 mod classes;
+pub mod commands;
 mod error;
 mod extract;
 mod ids;
@@ -20,7 +25,10 @@ pub mod limits;
 mod notifications;
 pub mod openapi;
 mod page;
+pub mod roblox;
 mod users;
+
+use axum::http::{HeaderMap, header};
 
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,4 +56,15 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
         .split_for_parts()
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
 }
