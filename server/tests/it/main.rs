@@ -3,6 +3,7 @@
 //! speaks the protocol.
 
 mod auth;
+mod classes;
 mod codecs;
 mod durable;
 mod errors;
