@@ -9,6 +9,7 @@ mod durable;
 mod errors;
 mod jwks;
 mod limits;
+mod notifications;
 mod presence;
 mod pusher;
 mod recovery;
