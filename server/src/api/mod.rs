@@ -13,10 +13,12 @@
 //! Route groups: [`roblox`] (game servers, with game-server keys) and [`commands`] (teachers'
 //! commands to classes) are the lead's; the platform groups below are issue 5's.
 
+mod analytics;
 mod auth_me;
 mod caller;
 mod classes;
 pub mod commands;
+mod content;
 mod error;
 mod extract;
 mod ids;
@@ -25,6 +27,7 @@ pub mod limits;
 mod notifications;
 pub mod openapi;
 mod page;
+mod progress;
 pub mod roblox;
 mod users;
 
@@ -48,6 +51,9 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth_me::routes())
         .merge(users::routes())
         .merge(classes::routes())
+        .merge(content::routes())
+        .merge(progress::routes())
+        .merge(analytics::routes())
         .merge(notifications::routes())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

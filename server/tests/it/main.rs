@@ -5,6 +5,7 @@
 mod auth;
 mod classes;
 mod codecs;
+mod content;
 mod durable;
 mod errors;
 mod jwks;

@@ -1,0 +1,902 @@
+//! Content: courses, ordered lessons (publish, reorder) and assessments with questions as JSON,
+//! and `POST assessments/{id}/results`, which scores multiple-choice answers on the server.
+//! Staff (educators, admins) write; students and parents read what is published, and students
+//! never see the correct answers.
+//!
+//! Question format (`questions` is an array of 1–200):
+//! `{"id": "q1", "type": "multiple_choice", "prompt": "2+2?", "choices": ["3", "4"], "answer": 1,
+//! "points": 1}` (answer: the index of the right choice; points default 1) or
+//! `{"id": "q2", "type": "free_text", "prompt": "Why?"}` (stored, not scored).
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use persistence::{
+    AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, Page, ResultRecord,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ids::new_id;
+use super::openapi::ErrorResponse;
+use super::page::page_of;
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageOf, PageQuery};
+use crate::app::AppState;
+use crate::auth::Role;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_courses, create_course))
+        .routes(routes!(get_course, update_course, delete_course))
+        .routes(routes!(publish_course))
+        .routes(routes!(list_lessons, create_lesson))
+        .routes(routes!(order_lessons))
+        .routes(routes!(get_lesson, update_lesson, delete_lesson))
+        .routes(routes!(publish_lesson))
+        .routes(routes!(list_assessments, create_assessment))
+        .routes(routes!(
+            get_assessment,
+            update_assessment,
+            delete_assessment
+        ))
+        .routes(routes!(list_results, submit_result))
+}
+
+/// A course to create or change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CourseBody {
+    /// Title (required on create, 1–200 characters).
+    title: Option<String>,
+    /// Description.
+    description: Option<String>,
+    /// Grade level, e.g. `7`.
+    grade_level: Option<String>,
+    /// Whether students see it.
+    published: Option<bool>,
+}
+
+/// A lesson to create or change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LessonBody {
+    /// Title (required on create, 1–200 characters).
+    title: Option<String>,
+    /// Content: any JSON object the game and the dashboard agree on.
+    content: Option<Value>,
+    /// Position in the course (default: last).
+    position: Option<i64>,
+    /// Whether students see it (its course must be published too).
+    published: Option<bool>,
+}
+
+/// A new lesson order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LessonOrder {
+    /// Every lesson id of the course, in the new order.
+    lesson_ids: Vec<String>,
+}
+
+/// An assessment to create or change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AssessmentBody {
+    /// The lesson it belongs to (optional; create only).
+    lesson_id: Option<String>,
+    /// Title (required on create).
+    title: Option<String>,
+    /// Questions (required on create): see the module docs for the format.
+    #[schema(value_type = Vec<Object>)]
+    questions: Option<Value>,
+}
+
+/// A submission.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Submission {
+    /// Answers by question id: a choice index for multiple choice, text for free text.
+    #[schema(value_type = Object)]
+    answers: Value,
+}
+
+/// `GET /assessments` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AssessmentFilter {
+    /// Only assessments of this lesson.
+    lesson_id: Option<String>,
+    /// Rows per page, 1–200.
+    limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+fn check_title(title: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+    match title.map(str::trim) {
+        None if required => Err(ApiError::invalid_field("title", "is required")),
+        None => Ok(None),
+        Some(title) if title.is_empty() || title.chars().count() > 200 => {
+            Err(ApiError::invalid_field("title", "must be 1–200 characters"))
+        }
+        Some(title) => Ok(Some(title.to_owned())),
+    }
+}
+
+/// Whether the caller reads only published content.
+fn reader(caller: &Caller) -> bool {
+    !caller.is_staff()
+}
+
+fn course_fields(body: CourseBody, required: bool) -> Result<CourseFields, ApiError> {
+    Ok(CourseFields {
+        title: check_title(body.title.as_deref(), required)?,
+        description: body.description,
+        grade_level: body.grade_level,
+        published: body.published,
+    })
+}
+
+async fn visible_course(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<CourseRecord, ApiError> {
+    app.store()
+        .course(caller.tenant(), id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|course| course.published || !reader(caller))
+        .ok_or_else(|| ApiError::not_found("course"))
+}
+
+async fn visible_lesson(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<LessonRecord, ApiError> {
+    let lesson = app
+        .store()
+        .lesson(caller.tenant(), id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("lesson"))?;
+    if reader(caller) {
+        let course = visible_course(app, caller, &lesson.course_id).await;
+        if !lesson.published || course.is_err() {
+            return Err(ApiError::not_found("lesson"));
+        }
+    }
+    Ok(lesson)
+}
+
+/// List courses (students and parents: published ones).
+#[utoipa::path(get, path = "/api/v1/courses", tag = "content", params(PageQuery),
+    responses((status = 200, body = PageOf<CourseRecord>), (status = 401, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn list_courses(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<CourseRecord>>, ApiError> {
+    let paged = app
+        .store()
+        .courses(caller.tenant(), reader(&caller), &query.page()?)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |course| course.id.clone(),
+        |course| course,
+    )))
+}
+
+/// Create a course (staff).
+#[utoipa::path(post, path = "/api/v1/courses", tag = "content", request_body = CourseBody,
+    responses((status = 201, body = CourseRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn create_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CourseBody>,
+) -> Result<(StatusCode, Json<CourseRecord>), ApiError> {
+    caller.require_staff("create courses")?;
+    let fields = course_fields(body, true)?;
+    let course = app
+        .store()
+        .create_course(caller.tenant(), &new_id("crs"), caller.user(), &fields)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(course)))
+}
+
+/// Get a course.
+#[utoipa::path(get, path = "/api/v1/courses/{id}", tag = "content",
+    params(("id" = String, Path, description = "course id")),
+    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn get_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CourseRecord>, ApiError> {
+    visible_course(&app, &caller, &id).await.map(Json)
+}
+
+/// Change a course (staff).
+#[utoipa::path(patch, path = "/api/v1/courses/{id}", tag = "content", request_body = CourseBody,
+    params(("id" = String, Path, description = "course id")),
+    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn update_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CourseBody>,
+) -> Result<Json<CourseRecord>, ApiError> {
+    caller.require_staff("change courses")?;
+    let fields = course_fields(body, false)?;
+    app.store()
+        .update_course(caller.tenant(), &id, &fields)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("course"))
+}
+
+/// Delete a course with its lessons, their assessments and results (staff).
+#[utoipa::path(delete, path = "/api/v1/courses/{id}", tag = "content",
+    params(("id" = String, Path, description = "course id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn delete_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_staff("delete courses")?;
+    if app
+        .store()
+        .delete_course(caller.tenant(), &id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("course"))
+    }
+}
+
+/// Publish a course (staff).
+#[utoipa::path(post, path = "/api/v1/courses/{id}/publish", tag = "content",
+    params(("id" = String, Path, description = "course id")),
+    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn publish_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CourseRecord>, ApiError> {
+    caller.require_staff("publish courses")?;
+    let fields = CourseFields {
+        published: Some(true),
+        ..CourseFields::default()
+    };
+    app.store()
+        .update_course(caller.tenant(), &id, &fields)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("course"))
+}
+
+/// A course's lessons in order (students and parents: published ones of a published course).
+#[utoipa::path(get, path = "/api/v1/courses/{id}/lessons", tag = "content",
+    params(("id" = String, Path, description = "course id"), PageQuery),
+    responses((status = 200, body = PageOf<LessonRecord>), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn list_lessons(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
+    visible_course(&app, &caller, &id).await?;
+    let paged = app
+        .store()
+        .lessons(caller.tenant(), &id, reader(&caller), &query.page()?)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |lesson| (lesson.position, lesson.id.clone()),
+        |lesson| lesson,
+    )))
+}
+
+fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiError> {
+    if let Some(content) = &body.content
+        && !content.is_object()
+    {
+        return Err(ApiError::invalid_field("content", "must be a JSON object"));
+    }
+    if let Some(position) = body.position
+        && !(0..=100_000).contains(&position)
+    {
+        return Err(ApiError::invalid_field("position", "must be 0–100000"));
+    }
+    Ok(LessonFields {
+        title: check_title(body.title.as_deref(), required)?,
+        content: body.content,
+        position: body.position,
+        published: body.published,
+    })
+}
+
+/// Add a lesson to a course (staff).
+#[utoipa::path(post, path = "/api/v1/courses/{id}/lessons", tag = "content", request_body = LessonBody,
+    params(("id" = String, Path, description = "course id")),
+    responses((status = 201, body = LessonRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn create_lesson(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<LessonBody>,
+) -> Result<(StatusCode, Json<LessonRecord>), ApiError> {
+    caller.require_staff("create lessons")?;
+    let fields = lesson_fields(body, true)?;
+    visible_course(&app, &caller, &id).await?;
+    let lesson = app
+        .store()
+        .create_lesson(caller.tenant(), &id, &new_id("lsn"), &fields)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(lesson)))
+}
+
+/// Reorder a course's lessons (staff): give every lesson id once, in the new order.
+#[utoipa::path(put, path = "/api/v1/courses/{id}/lessons/order", tag = "content",
+    request_body = LessonOrder, params(("id" = String, Path, description = "course id")),
+    responses((status = 200, body = PageOf<LessonRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn order_lessons(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<LessonOrder>,
+) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
+    caller.require_staff("reorder lessons")?;
+    visible_course(&app, &caller, &id).await?;
+    let store = app.store();
+    let all = Page {
+        limit: 10_000,
+        after: None,
+    };
+    let current = store
+        .lessons(caller.tenant(), &id, false, &all)
+        .await
+        .map_err(ApiError::internal)?;
+    let current_ids: HashSet<&str> = current
+        .items
+        .iter()
+        .map(|lesson| lesson.id.as_str())
+        .collect();
+    let given: HashSet<&str> = body.lesson_ids.iter().map(String::as_str).collect();
+    if given.len() != body.lesson_ids.len() || given != current_ids {
+        return Err(ApiError::invalid_field(
+            "lesson_ids",
+            "must list every lesson of the course exactly once",
+        ));
+    }
+    store
+        .order_lessons(caller.tenant(), &id, &body.lesson_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let reordered = store
+        .lessons(caller.tenant(), &id, false, &all)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        reordered,
+        |lesson| (lesson.position, lesson.id.clone()),
+        |lesson| lesson,
+    )))
+}
+
+/// Get a lesson.
+#[utoipa::path(get, path = "/api/v1/lessons/{id}", tag = "content",
+    params(("id" = String, Path, description = "lesson id")),
+    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn get_lesson(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<LessonRecord>, ApiError> {
+    visible_lesson(&app, &caller, &id).await.map(Json)
+}
+
+/// Change a lesson (staff).
+#[utoipa::path(patch, path = "/api/v1/lessons/{id}", tag = "content", request_body = LessonBody,
+    params(("id" = String, Path, description = "lesson id")),
+    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn update_lesson(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<LessonBody>,
+) -> Result<Json<LessonRecord>, ApiError> {
+    caller.require_staff("change lessons")?;
+    let fields = lesson_fields(body, false)?;
+    app.store()
+        .update_lesson(caller.tenant(), &id, &fields)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("lesson"))
+}
+
+/// Delete a lesson with its assessments and their results (staff).
+#[utoipa::path(delete, path = "/api/v1/lessons/{id}", tag = "content",
+    params(("id" = String, Path, description = "lesson id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn delete_lesson(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_staff("delete lessons")?;
+    if app
+        .store()
+        .delete_lesson(caller.tenant(), &id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("lesson"))
+    }
+}
+
+/// Publish a lesson (staff).
+#[utoipa::path(post, path = "/api/v1/lessons/{id}/publish", tag = "content",
+    params(("id" = String, Path, description = "lesson id")),
+    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn publish_lesson(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<LessonRecord>, ApiError> {
+    caller.require_staff("publish lessons")?;
+    let fields = LessonFields {
+        published: Some(true),
+        ..LessonFields::default()
+    };
+    app.store()
+        .update_lesson(caller.tenant(), &id, &fields)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("lesson"))
+}
+
+/// Checks a question list; the error names the first offending field.
+pub(super) fn check_questions(questions: &Value) -> Result<(), ApiError> {
+    let list = questions
+        .as_array()
+        .filter(|list| (1..=200).contains(&list.len()))
+        .ok_or_else(|| {
+            ApiError::invalid_field("questions", "must be an array of 1–200 questions")
+        })?;
+    let mut ids = HashSet::new();
+    for (index, question) in list.iter().enumerate() {
+        let at = |field: &str| format!("questions[{index}].{field}");
+        let id = question["id"]
+            .as_str()
+            .filter(|id| !id.is_empty() && id.len() <= 64)
+            .ok_or_else(|| {
+                ApiError::invalid_field(at("id"), "must be a string of 1–64 characters")
+            })?;
+        if !ids.insert(id) {
+            return Err(ApiError::invalid_field(at("id"), "is used twice"));
+        }
+        if question["prompt"].as_str().is_none_or(str::is_empty) {
+            return Err(ApiError::invalid_field(
+                at("prompt"),
+                "must be a non-empty string",
+            ));
+        }
+        if let Some(points) = question.get("points")
+            && points
+                .as_f64()
+                .is_none_or(|points| !(0.0..=1000.0).contains(&points))
+        {
+            return Err(ApiError::invalid_field(
+                at("points"),
+                "must be a number from 0 to 1000",
+            ));
+        }
+        match question["type"].as_str() {
+            Some("multiple_choice") => {
+                let choices = question["choices"]
+                    .as_array()
+                    .filter(|choices| {
+                        (2..=20).contains(&choices.len()) && choices.iter().all(Value::is_string)
+                    })
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(at("choices"), "must be 2–20 strings")
+                    })?;
+                let answer = question["answer"].as_u64();
+                if answer.is_none_or(|answer| answer as usize >= choices.len()) {
+                    return Err(ApiError::invalid_field(
+                        at("answer"),
+                        "must be the index of the right choice",
+                    ));
+                }
+            }
+            Some("free_text") => {}
+            _ => {
+                return Err(ApiError::invalid_field(
+                    at("type"),
+                    "must be multiple_choice or free_text",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An assessment as the caller may see it: students and parents get no correct answers.
+fn shown(mut assessment: AssessmentRecord, caller: &Caller) -> AssessmentRecord {
+    if reader(caller)
+        && let Some(questions) = assessment.questions.as_array_mut()
+    {
+        for question in questions {
+            if let Some(fields) = question.as_object_mut() {
+                fields.remove("answer");
+            }
+        }
+    }
+    assessment
+}
+
+async fn visible_assessment(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<AssessmentRecord, ApiError> {
+    let assessment = app
+        .store()
+        .assessment(caller.tenant(), id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("assessment"))?;
+    if reader(caller)
+        && let Some(lesson) = &assessment.lesson_id
+    {
+        visible_lesson(app, caller, lesson)
+            .await
+            .map_err(|_| ApiError::not_found("assessment"))?;
+    }
+    Ok(assessment)
+}
+
+/// List assessments, optionally of one lesson (students and parents: published ones, without
+/// answers).
+#[utoipa::path(get, path = "/api/v1/assessments", tag = "content", params(AssessmentFilter),
+    responses((status = 200, body = PageOf<AssessmentRecord>), (status = 401, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn list_assessments(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<AssessmentFilter>,
+) -> Result<Json<PageOf<AssessmentRecord>>, ApiError> {
+    let page = PageQuery {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    }
+    .page()?;
+    let lesson = filter
+        .lesson_id
+        .as_deref()
+        .filter(|lesson| !lesson.is_empty());
+    let paged = app
+        .store()
+        .assessments(caller.tenant(), lesson, reader(&caller), &page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |assessment| assessment.id.clone(),
+        |assessment| shown(assessment, &caller),
+    )))
+}
+
+/// Create an assessment (staff).
+#[utoipa::path(post, path = "/api/v1/assessments", tag = "content", request_body = AssessmentBody,
+    responses((status = 201, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn create_assessment(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AssessmentBody>,
+) -> Result<(StatusCode, Json<AssessmentRecord>), ApiError> {
+    caller.require_staff("create assessments")?;
+    let title = check_title(body.title.as_deref(), true)?.unwrap_or_default();
+    let questions = body
+        .questions
+        .ok_or_else(|| ApiError::invalid_field("questions", "is required"))?;
+    check_questions(&questions)?;
+    if let Some(lesson) = &body.lesson_id {
+        app.store()
+            .lesson(caller.tenant(), lesson)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::invalid_field("lesson_id", "no such lesson in your tenant"))?;
+    }
+    let assessment = app
+        .store()
+        .create_assessment(
+            caller.tenant(),
+            &new_id("asm"),
+            body.lesson_id.as_deref(),
+            &title,
+            &questions,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(assessment)))
+}
+
+/// Get an assessment (students and parents: without answers).
+#[utoipa::path(get, path = "/api/v1/assessments/{id}", tag = "content",
+    params(("id" = String, Path, description = "assessment id")),
+    responses((status = 200, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn get_assessment(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AssessmentRecord>, ApiError> {
+    let assessment = visible_assessment(&app, &caller, &id).await?;
+    Ok(Json(shown(assessment, &caller)))
+}
+
+/// Change an assessment's title or questions (staff).
+#[utoipa::path(patch, path = "/api/v1/assessments/{id}", tag = "content", request_body = AssessmentBody,
+    params(("id" = String, Path, description = "assessment id")),
+    responses((status = 200, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn update_assessment(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<AssessmentBody>,
+) -> Result<Json<AssessmentRecord>, ApiError> {
+    caller.require_staff("change assessments")?;
+    if body.lesson_id.is_some() {
+        return Err(ApiError::invalid_field("lesson_id", "cannot be changed"));
+    }
+    let title = check_title(body.title.as_deref(), false)?;
+    if let Some(questions) = &body.questions {
+        check_questions(questions)?;
+    }
+    app.store()
+        .update_assessment(
+            caller.tenant(),
+            &id,
+            title.as_deref(),
+            body.questions.as_ref(),
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("assessment"))
+}
+
+/// Delete an assessment and its results (staff).
+#[utoipa::path(delete, path = "/api/v1/assessments/{id}", tag = "content",
+    params(("id" = String, Path, description = "assessment id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn delete_assessment(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_staff("delete assessments")?;
+    if app
+        .store()
+        .delete_assessment(caller.tenant(), &id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("assessment"))
+    }
+}
+
+/// Scores a submission against the questions: (graded answers, score, max score).
+pub(super) fn score(
+    questions: &Value,
+    answers: &Map<String, Value>,
+) -> Result<(Value, f64, f64), ApiError> {
+    let list = questions.as_array().cloned().unwrap_or_default();
+    let known: HashSet<&str> = list.iter().filter_map(|q| q["id"].as_str()).collect();
+    if let Some(unknown) = answers.keys().find(|id| !known.contains(id.as_str())) {
+        return Err(ApiError::invalid_field(
+            format!("answers.{unknown}"),
+            "no such question",
+        ));
+    }
+    let mut graded = Vec::new();
+    let (mut total, mut max) = (0.0, 0.0);
+    for question in &list {
+        let id = question["id"].as_str().unwrap_or_default();
+        let points = question
+            .get("points")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0);
+        let given = answers.get(id);
+        match question["type"].as_str() {
+            Some("multiple_choice") => {
+                let choices = question["choices"].as_array().map_or(0, Vec::len);
+                let choice = match given {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(
+                        value
+                            .as_u64()
+                            .filter(|choice| (*choice as usize) < choices)
+                            .ok_or_else(|| {
+                                ApiError::invalid_field(
+                                    format!("answers.{id}"),
+                                    format!(
+                                        "must be a choice index from 0 to {}",
+                                        choices.saturating_sub(1)
+                                    ),
+                                )
+                            })?,
+                    ),
+                };
+                let correct = choice.is_some() && choice == question["answer"].as_u64();
+                max += points;
+                if correct {
+                    total += points;
+                }
+                graded.push(json!({"question": id, "correct": correct, "points": if correct { points } else { 0.0 }}));
+            }
+            _ => {
+                if let Some(value) = given
+                    && !value.is_string()
+                {
+                    return Err(ApiError::invalid_field(
+                        format!("answers.{id}"),
+                        "must be text",
+                    ));
+                }
+                graded.push(json!({"question": id, "correct": null, "points": 0.0}));
+            }
+        }
+    }
+    Ok((json!({"submitted": answers, "graded": graded}), total, max))
+}
+
+/// Submit answers (students); multiple-choice answers are scored on the server.
+#[utoipa::path(post, path = "/api/v1/assessments/{id}/results", tag = "content", request_body = Submission,
+    params(("id" = String, Path, description = "assessment id")),
+    responses((status = 201, body = ResultRecord), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn submit_result(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Submission>,
+) -> Result<(StatusCode, Json<ResultRecord>), ApiError> {
+    caller.require(&[Role::Student], "submit assessment answers")?;
+    let assessment = visible_assessment(&app, &caller, &id).await?;
+    let answers = body.answers.as_object().ok_or_else(|| {
+        ApiError::invalid_field("answers", "must be an object of question id → answer")
+    })?;
+    let (graded, total, max) = score(&assessment.questions, answers)?;
+    let result = app
+        .store()
+        .insert_result(
+            caller.tenant(),
+            &new_id("res"),
+            &id,
+            caller.user(),
+            &graded,
+            total,
+            max,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(result)))
+}
+
+/// Results of an assessment (staff: everyone's; students: their own).
+#[utoipa::path(get, path = "/api/v1/assessments/{id}/results", tag = "content",
+    params(("id" = String, Path, description = "assessment id"), PageQuery),
+    responses((status = 200, body = PageOf<ResultRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn list_results(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<ResultRecord>>, ApiError> {
+    let only = match caller.role() {
+        Role::Educator | Role::Admin => None,
+        Role::Student => Some(caller.user()),
+        role @ (Role::Parent | Role::Guest) => {
+            return Err(super::caller::forbidden(role, "list assessment results"));
+        }
+    };
+    visible_assessment(&app, &caller, &id).await?;
+    let paged = app
+        .store()
+        .results(caller.tenant(), &id, only, &query.page()?)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |result| result.id.clone(),
+        |result| result,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorKind;
+
+    fn questions() -> Value {
+        json!([
+            {"id": "q1", "type": "multiple_choice", "prompt": "2+2?", "choices": ["3", "4"], "answer": 1},
+            {"id": "q2", "type": "multiple_choice", "prompt": "3+3?", "choices": ["6", "7", "8"], "answer": 0, "points": 2},
+            {"id": "q3", "type": "free_text", "prompt": "Why?"}
+        ])
+    }
+
+    #[test]
+    fn multiple_choice_is_scored_and_bad_answers_name_their_field() {
+        assert!(check_questions(&questions()).is_ok());
+        let answers = json!({"q1": 1, "q2": 2, "q3": "because"});
+        let (graded, total, max) =
+            score(&questions(), answers.as_object().expect("object")).expect("score");
+        assert_eq!((total, max), (1.0, 3.0));
+        assert_eq!(graded["graded"][1]["correct"], false);
+        assert!(graded["graded"][2]["correct"].is_null());
+        let out_of_range = json!({"q2": 3});
+        let error =
+            score(&questions(), out_of_range.as_object().expect("object")).expect_err("range");
+        assert_eq!(error.kind(), ErrorKind::InvalidInput);
+        assert!(error.message().contains("answers.q2"));
+        let unknown = json!({"q9": 0});
+        assert!(score(&questions(), unknown.as_object().expect("object")).is_err());
+        let mut bad = questions();
+        bad[0]["answer"] = json!(5);
+        assert!(
+            check_questions(&bad)
+                .expect_err("bad")
+                .message()
+                .contains("questions[0].answer")
+        );
+    }
+}

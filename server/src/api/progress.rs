@@ -1,0 +1,156 @@
+//! Progress (from `student_progress`, which the event sink keeps): per student (the student,
+//! their linked parents, staff), per class (its teacher, admins) and per course (staff), each a
+//! cursor-paged list of per-lesson rows.
+
+use axum::Json;
+use axum::extract::State;
+use persistence::ProgressRecord;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::classes::{Access, load_class};
+use super::openapi::ErrorResponse;
+use super::page::page_of;
+use super::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::app::AppState;
+use crate::auth::Role;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(of_student))
+        .routes(routes!(of_class))
+        .routes(routes!(of_course))
+}
+
+/// Progress filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ProgressFilter {
+    /// Only this course.
+    pub course_id: Option<String>,
+    /// Rows per page, 1–200.
+    pub limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl ProgressFilter {
+    fn page_query(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit.clone(),
+            cursor: self.cursor.clone(),
+        }
+    }
+
+    fn course(&self) -> Option<&str> {
+        self.course_id
+            .as_deref()
+            .filter(|course| !course.is_empty())
+    }
+}
+
+/// A student's progress (the student, their parents, educators and admins).
+#[utoipa::path(get, path = "/api/v1/progress/students/{id}", tag = "progress",
+    params(("id" = String, Path, description = "student id"), ProgressFilter),
+    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn of_student(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(filter): ApiQuery<ProgressFilter>,
+) -> Result<Json<PageOf<ProgressRecord>>, ApiError> {
+    let allowed = match caller.role() {
+        Role::Admin | Role::Educator => true,
+        Role::Student => id == caller.user(),
+        Role::Parent => caller.0.children.contains(&id),
+        Role::Guest => false,
+    };
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "you may see your own progress (parents: their children's)",
+        ));
+    }
+    app.store()
+        .user(caller.tenant(), &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("student"))?;
+    let page = filter.page_query().page()?;
+    let paged = app
+        .store()
+        .progress_of_student(caller.tenant(), &id, filter.course(), &page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |row| (row.course_id.clone(), row.lesson_id.clone()),
+        |row| row,
+    )))
+}
+
+/// The progress of a class's students (its teacher, admins).
+#[utoipa::path(get, path = "/api/v1/progress/classes/{id}", tag = "progress",
+    params(("id" = String, Path, description = "class id"), ProgressFilter),
+    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn of_class(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(filter): ApiQuery<ProgressFilter>,
+) -> Result<Json<PageOf<ProgressRecord>>, ApiError> {
+    load_class(&app, &caller, &id, Access::Manage).await?;
+    let page = filter.page_query().page()?;
+    let paged = app
+        .store()
+        .progress_of_class(caller.tenant(), &id, filter.course(), &page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |row| {
+            (
+                row.user_id.clone(),
+                row.course_id.clone(),
+                row.lesson_id.clone(),
+            )
+        },
+        |row| row,
+    )))
+}
+
+/// The progress of every student in a course (educators, admins).
+#[utoipa::path(get, path = "/api/v1/progress/courses/{id}", tag = "progress",
+    params(("id" = String, Path, description = "course id"), PageQuery),
+    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn of_course(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<ProgressRecord>>, ApiError> {
+    caller.require_staff("see a course's progress")?;
+    app.store()
+        .course(caller.tenant(), &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("course"))?;
+    let paged = app
+        .store()
+        .progress_of_course(caller.tenant(), &id, &query.page()?)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(page_of(
+        paged,
+        |row| (row.user_id.clone(), row.lesson_id.clone()),
+        |row| row,
+    )))
+}
