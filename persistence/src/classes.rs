@@ -254,7 +254,7 @@ impl Store {
         let found = row!(
             self,
             One,
-            "SELECT 1 AS one FROM class_members WHERE tenant_id = $1 AND class_id = $2 AND user_id = $3",
+            "SELECT CAST(1 AS BIGINT) AS one FROM class_members WHERE tenant_id = $1 AND class_id = $2 AND user_id = $3",
             tenant,
             class,
             user

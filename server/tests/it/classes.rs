@@ -6,7 +6,7 @@ use serde_json::json;
 use server::auth::Role;
 
 use crate::rest::Rest;
-use crate::support::{Client, start_server, token};
+use crate::support::{Client, TestDb, TestServer, start_server, start_with, token};
 
 /// A tenant with an admin, two educators, two students and a parent, all seen once.
 pub struct School {
@@ -67,7 +67,16 @@ impl School {
 
 #[tokio::test]
 async fn classes_crud_roster_and_code_with_role_checks() {
-    let test = start_server().await;
+    for db in TestDb::all().await {
+        let url = db.url();
+        let test = start_with(move |config| config.database_url = url).await;
+        classes_crud_roster_and_code_with_role_checks_on(&test).await;
+        test.server.shutdown().await;
+        db.drop_db().await;
+    }
+}
+
+async fn classes_crud_roster_and_code_with_role_checks_on(test: &TestServer) {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "acme").await;
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, start_server};
+use crate::support::{Client, TestDb, TestServer, start_with};
 
 fn questions() -> Value {
     json!([
@@ -18,7 +18,16 @@ fn questions() -> Value {
 
 #[tokio::test]
 async fn content_progress_and_analytics() {
-    let test = start_server().await;
+    for db in TestDb::all().await {
+        let url = db.url();
+        let test = start_with(move |config| config.database_url = url).await;
+        content_progress_and_analytics_on(&test).await;
+        test.server.shutdown().await;
+        db.drop_db().await;
+    }
+}
+
+async fn content_progress_and_analytics_on(test: &TestServer) {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "cnt").await;
     let class_id = school.class_with_s1(&rest).await;

@@ -6,11 +6,22 @@ use serde_json::json;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, start_server, start_with};
+use crate::support::{Client, TestDb, TestServer, start_with};
 
 #[tokio::test]
 async fn notifications_arrive_live_and_are_listed_and_parents_see_their_childrens() {
-    let test = start_server().await;
+    for db in TestDb::all().await {
+        let url = db.url();
+        let test = start_with(move |config| config.database_url = url).await;
+        notifications_arrive_live_and_are_listed_and_parents_see_their_childrens_on(&test).await;
+        test.server.shutdown().await;
+        db.drop_db().await;
+    }
+}
+
+async fn notifications_arrive_live_and_are_listed_and_parents_see_their_childrens_on(
+    test: &TestServer,
+) {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "ntf").await;
     let class_id = school.class_with_s1(&rest).await;
@@ -190,7 +201,16 @@ async fn notifications_arrive_live_and_are_listed_and_parents_see_their_children
 
 #[tokio::test]
 async fn admins_manage_users_and_deactivated_users_are_refused() {
-    let test = start_server().await;
+    for db in TestDb::all().await {
+        let url = db.url();
+        let test = start_with(move |config| config.database_url = url).await;
+        admins_manage_users_and_deactivated_users_are_refused_on(&test).await;
+        test.server.shutdown().await;
+        db.drop_db().await;
+    }
+}
+
+async fn admins_manage_users_and_deactivated_users_are_refused_on(test: &TestServer) {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "usr").await;
 
