@@ -11,6 +11,7 @@ mod errors;
 mod jwks;
 mod limits;
 mod notifications;
+mod openapi;
 mod presence;
 mod pusher;
 mod recovery;
