@@ -1,0 +1,7 @@
+//! Integration tests of the Luau SDK: `src/ClassHub.luau` runs in the Luau VM (the `lua_sdk`
+//! harness, with Roblox stand-ins and a virtual clock) against a real classhub started on
+//! loopback in this process. One test binary; one module per behaviour.
+
+mod config;
+mod golden;
+mod support;
