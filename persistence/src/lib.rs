@@ -11,10 +11,12 @@
 
 mod error;
 mod event;
+mod roblox;
 mod sink;
 mod store;
 
 pub use error::{SinkError, StoreError};
 pub use event::{DurableEvent, ProgressUpdate};
+pub use roblox::{ClassRef, GameKeyInfo, NewGameKey, NewGameSession, RosterStudent};
 pub use sink::{Ack, EventSink, SinkPermit, SinkRefused, SinkSettings, SinkTask};
 pub use store::{Backend, Progress, Store, WriteOutcome};

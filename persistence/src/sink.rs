@@ -136,6 +136,25 @@ impl EventSink {
     }
 }
 
+impl EventSink {
+    /// Reserves places for `count` events at once, or none: a batch is either taken whole or
+    /// refused whole, so a client retrying a refused batch never finds half of it fanned out.
+    pub fn reserve_many(&self, count: usize) -> Result<Vec<SinkPermit<'_>>, SinkRefused> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        match self.queue.try_reserve_many(count) {
+            Ok(permits) => Ok(permits.map(|permit| SinkPermit { permit }).collect()),
+            Err(_) => {
+                metrics::counter!("classhub_sink_refused_total").increment(count as u64);
+                Err(SinkRefused {
+                    queue_len: self.queue_len,
+                })
+            }
+        }
+    }
+}
+
 impl SinkPermit<'_> {
     /// Queues the event; the ack resolves after the commit that holds it.
     pub fn submit(self, event: DurableEvent) -> Ack {

@@ -28,7 +28,9 @@ pub use message::{
     ClientMessage, CommandKind, ErrorBody, EventBody, Joined, LeftMember, Member, Pong,
     PresenceDiff, Ref, Reply, ServerMessage, Since, Welcome, WireLimits,
 };
-pub use payload::{depth_of, normalize_empty_array};
+pub use payload::{
+    depth_of, normalize_empty_array, object_or_empty_array, optional_object_or_empty_array,
+};
 pub use room::{RoomId, RoomIdError, RoomKind};
 
 /// The protocol version carried in the subprotocol names below.

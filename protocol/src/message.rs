@@ -399,6 +399,64 @@ impl CommandKind {
             .into_iter()
             .find(|command| command.as_str() == kind)
     }
+
+    /// Checks a command's `data` (an object) before it is sent to game servers:
+    /// `announce {text}`, `quiz {question, choices?}`, `reward {badge_id?, points?}` (at least
+    /// one), `teleport {place_id?}`; `target` (a student id), when present, is a non-empty
+    /// string. Returns a sentence naming the offending field.
+    pub fn validate(self, data: &Value) -> Result<(), String> {
+        let Some(fields) = data.as_object() else {
+            return Err(format!("{} data must be an object", self.as_str()));
+        };
+        let non_empty_text = |field: &str| {
+            fields
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|text| !text.trim().is_empty())
+        };
+        let whole_number = |field: &str| match fields.get(field) {
+            None => Ok(false),
+            Some(value) => value
+                .as_f64()
+                .filter(|number| number.fract() == 0.0 && number.abs() < 9_007_199_254_740_992.0)
+                .map(|_| true)
+                .ok_or_else(|| format!("{} data.{field} must be a whole number", self.as_str())),
+        };
+        if let Some(target) = fields.get("target")
+            && target.as_str().is_none_or(|target| target.is_empty())
+        {
+            return Err(format!(
+                "{} data.target must be a student id (a non-empty string); leave it out to address everyone",
+                self.as_str()
+            ));
+        }
+        match self {
+            CommandKind::Announce if !non_empty_text("text") => {
+                Err("announce needs data.text, the message to show".into())
+            }
+            CommandKind::Quiz if !non_empty_text("question") => {
+                Err("quiz needs data.question, the question to ask".into())
+            }
+            CommandKind::Quiz
+                if fields
+                    .get("choices")
+                    .is_some_and(|choices| !choices.is_array()) =>
+            {
+                Err("quiz data.choices must be a list".into())
+            }
+            CommandKind::Reward => {
+                let badge = whole_number("badge_id")?;
+                let points = whole_number("points")?;
+                if badge || points {
+                    Ok(())
+                } else {
+                    Err("reward needs data.badge_id (a Roblox badge id) and/or data.points".into())
+                }
+            }
+            CommandKind::Teleport => whole_number("place_id").map(drop),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn empty_object() -> Value {
@@ -416,4 +474,38 @@ fn since_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<S
         Some(SinceOrEmpty::Since(since)) => Some(since),
         Some(SinceOrEmpty::Empty(_)) | None => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandKind;
+    use serde_json::json;
+
+    #[test]
+    fn command_data_is_checked_per_kind() {
+        let check = |kind: &str, data: serde_json::Value, ok: bool| {
+            let verdict = CommandKind::parse(kind)
+                .expect("a command kind")
+                .validate(&data);
+            assert_eq!(verdict.is_ok(), ok, "{kind} {data}: {verdict:?}");
+        };
+        check("announce", json!({"text": "Lunch in 5"}), true);
+        check("announce", json!({"text": "  "}), false);
+        check("announce", json!({}), false);
+        check(
+            "quiz",
+            json!({"question": "2+2?", "choices": ["3", "4"]}),
+            true,
+        );
+        check("quiz", json!({"question": "2+2?", "choices": "4"}), false);
+        check("reward", json!({"badge_id": 2124.0}), true);
+        check("reward", json!({"points": 10}), true);
+        check("reward", json!({"points": 1.5}), false);
+        check("reward", json!({"reason": "nice"}), false);
+        check("freeze", json!({"target": "s1"}), true);
+        check("freeze", json!({"target": 7}), false);
+        check("unfreeze", json!([]), false);
+        check("teleport", json!({"place_id": "x"}), false);
+        check("teleport", json!({}), true);
+    }
 }

@@ -34,7 +34,7 @@ pub fn normalize_empty_array(value: Value) -> Value {
 }
 
 /// `deserialize_with` for payload fields: any value, with `[]` read as `{}`.
-pub(crate) fn object_or_empty_array<'de, D: Deserializer<'de>>(
+pub fn object_or_empty_array<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Value, D::Error> {
     Value::deserialize(deserializer).map(normalize_empty_array)
@@ -42,7 +42,7 @@ pub(crate) fn object_or_empty_array<'de, D: Deserializer<'de>>(
 
 /// `deserialize_with` for optional payload fields: like [`object_or_empty_array`], and `null`
 /// reads as absent.
-pub(crate) fn optional_object_or_empty_array<'de, D: Deserializer<'de>>(
+pub fn optional_object_or_empty_array<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Value>, D::Error> {
     Ok(Option::<Value>::deserialize(deserializer)?.map(normalize_empty_array))

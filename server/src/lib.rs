@@ -7,6 +7,7 @@
 //! (start-up, shutdown). [`auth`] verifies tokens, [`config`] resolves settings. The wire types
 //! live in the `protocol` crate; this crate must not define wire shapes of its own.
 
+pub mod api;
 pub mod app;
 pub mod apps;
 pub mod auth;

@@ -2,5 +2,6 @@
 //! when `TEST_DATABASE_URL` is set (each test in a database of its own, dropped afterwards).
 
 mod contract;
+mod roblox;
 mod sink;
 mod support;

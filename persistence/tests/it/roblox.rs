@@ -1,0 +1,256 @@
+//! The Roblox part of the Store contract: keys, sessions, players, links, rosters, Open Cloud
+//! keys — identical on both backends.
+
+use persistence::{NewGameKey, NewGameSession, Store};
+
+use crate::support::TestDb;
+
+/// Runs plain SQL (literals only, valid on both backends) to seed classes and users, which
+/// the REST API owns.
+async fn seed(store: &Store, statements: &[&str]) {
+    for statement in statements {
+        let statement = sqlx::AssertSqlSafe(statement.to_string());
+        match store {
+            Store::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+            Store::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+        }
+        .expect("seed statement");
+    }
+}
+
+async fn seed_class(store: &Store) {
+    store.ensure_tenant("acme").await.expect("tenant");
+    store
+        .ensure_tenant("acme")
+        .await
+        .expect("tenant twice is fine");
+    seed(
+        store,
+        &[
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('t1', 'acme', 'educator', 'Ms T')",
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s1', 'acme', 'student', 'Ada')",
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s2', 'acme', 'student', 'Bo')",
+            "INSERT INTO users (id, tenant_id, role, display_name, active) VALUES ('s3', 'acme', 'student', 'Cy', FALSE)",
+            "INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES ('c1', 'acme', 'Math', 't1', 'MATH42')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's1')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's2')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's3')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id, role_in_class) VALUES ('acme', 'c1', 't1', 'teacher')",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn game_keys_are_found_by_hash_until_revoked() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.ensure_tenant("acme").await.expect("tenant");
+        let key = NewGameKey {
+            id: "gk_1".into(),
+            tenant: "acme".into(),
+            universe_id: Some(42),
+            label: Some("main place".into()),
+            key_hash: "a".repeat(64),
+            key_prefix: "chgk_abcdefgh".into(),
+        };
+        store.create_game_key(&key).await.expect("create");
+        assert_eq!(
+            store.game_key_by_hash(&"a".repeat(64)).await.expect("find"),
+            Some(("gk_1".into(), "acme".into(), Some(42)))
+        );
+        store.touch_game_key("gk_1").await.expect("touch");
+        let listed = store.game_keys("acme").await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].key_prefix, "chgk_abcdefgh");
+        assert!(listed[0].last_used_at.is_some());
+        assert!(store.game_keys("globex").await.expect("list").is_empty());
+
+        assert!(store.revoke_game_key("gk_1").await.expect("revoke"));
+        assert!(!store.revoke_game_key("gk_1").await.expect("revoke again"));
+        assert_eq!(
+            store.game_key_by_hash(&"a".repeat(64)).await.expect("find"),
+            None
+        );
+        assert!(
+            store.game_keys("acme").await.expect("list")[0]
+                .revoked_at
+                .is_some()
+        );
+
+        // The schema refuses a raw key where the hash belongs.
+        let raw = NewGameKey {
+            id: "gk_2".into(),
+            key_hash: "chgk_raw_key_not_a_hash".into(),
+            ..key
+        };
+        assert!(
+            store.create_game_key(&raw).await.is_err(),
+            "{:?}",
+            store.backend()
+        );
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn classes_are_found_by_code_and_rosters_list_active_students() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        seed_class(&store).await;
+        let class = store
+            .class_by_code("acme", "MATH42")
+            .await
+            .expect("by code");
+        assert_eq!(class.as_ref().map(|class| class.id.as_str()), Some("c1"));
+        assert_eq!(
+            store
+                .class_by_code("globex", "MATH42")
+                .await
+                .expect("other tenant"),
+            None
+        );
+        assert_eq!(store.class_by_id("acme", "c1").await.expect("by id"), class);
+        assert_eq!(
+            store
+                .class_by_id("globex", "c1")
+                .await
+                .expect("other tenant"),
+            None
+        );
+        let roster: Vec<_> = store
+            .roster_students("acme", "c1")
+            .await
+            .expect("roster")
+            .into_iter()
+            .map(|student| (student.user_id, student.display_name))
+            .collect();
+        assert_eq!(
+            roster,
+            [
+                ("s1".to_owned(), Some("Ada".to_owned())),
+                ("s2".to_owned(), Some("Bo".to_owned()))
+            ]
+        );
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn players_are_seen_then_linked_and_sessions_close_once() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        seed_class(&store).await;
+        let linked = store
+            .see_roblox_players("acme", &[(1001, Some("Builder".into())), (1002, None)])
+            .await
+            .expect("see");
+        assert!(linked.is_empty());
+        store
+            .link_roblox_player("acme", 1001, "s1", None)
+            .await
+            .expect("link");
+        store
+            .link_roblox_player("acme", 1001, "s1", None)
+            .await
+            .expect("link is idempotent");
+        assert_eq!(
+            store.linked_student("acme", 1001).await.expect("linked"),
+            Some("s1".into())
+        );
+        assert_eq!(
+            store.linked_student("acme", 1002).await.expect("unlinked"),
+            None
+        );
+        assert_eq!(
+            store
+                .linked_student("globex", 1001)
+                .await
+                .expect("other tenant"),
+            None
+        );
+        let linked = store
+            .see_roblox_players("acme", &[(1001, None), (1002, Some("Two".into()))])
+            .await
+            .expect("see again");
+        assert_eq!(linked.get(&1001).map(String::as_str), Some("s1"));
+        assert_eq!(linked.len(), 1);
+
+        let session = NewGameSession {
+            id: "gs_1".into(),
+            tenant: "acme".into(),
+            universe_id: 42,
+            place_id: 7,
+            job_id: "job-1".into(),
+            class_id: Some("c1".into()),
+        };
+        store.open_game_session(&session).await.expect("open");
+        assert!(
+            !store
+                .close_game_session("globex", "gs_1", 5, 3)
+                .await
+                .expect("other tenant")
+        );
+        assert!(
+            store
+                .close_game_session("acme", "gs_1", 5, 3)
+                .await
+                .expect("close")
+        );
+        assert!(
+            !store
+                .close_game_session("acme", "gs_1", 9, 9)
+                .await
+                .expect("closed once")
+        );
+        // A session cannot point at another tenant's class.
+        store.ensure_tenant("globex").await.expect("tenant");
+        let foreign = NewGameSession {
+            id: "gs_2".into(),
+            tenant: "globex".into(),
+            ..session
+        };
+        assert!(store.open_game_session(&foreign).await.is_err());
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn open_cloud_keys_are_per_universe_and_replaceable() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.ensure_tenant("acme").await.expect("tenant");
+        assert_eq!(store.open_cloud_key("acme", 42).await.expect("none"), None);
+        store
+            .set_open_cloud_key("acme", 42, "key-1")
+            .await
+            .expect("set");
+        store
+            .set_open_cloud_key("acme", 42, "key-2")
+            .await
+            .expect("replace");
+        assert_eq!(
+            store.open_cloud_key("acme", 42).await.expect("get"),
+            Some("key-2".into())
+        );
+        assert_eq!(
+            store
+                .open_cloud_key("acme", 43)
+                .await
+                .expect("other universe"),
+            None
+        );
+        assert_eq!(
+            store
+                .open_cloud_key("globex", 42)
+                .await
+                .expect("other tenant"),
+            None
+        );
+        store.close().await;
+        db.drop_db().await;
+    }
+}

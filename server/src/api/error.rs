@@ -1,0 +1,163 @@
+//! The one error shape of the REST API (`/api/v1/...`):
+//! `{"error": {"code": "<snake_case>", "message": "<sentence>", "fields": {..}?}}`.
+//!
+//! Codes are stable strings, one per HTTP status family the API uses; the message says what was
+//! wrong and what to do. Internal causes are logged, never sent.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// What kind of failure an [`ApiError`] is; fixes its status and machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400: the request could not be read at all (not JSON, wrong content type).
+    BadRequest,
+    /// 401: no credentials, or credentials the server does not accept.
+    Unauthorized,
+    /// 403: authenticated, but the role may not do this.
+    Forbidden,
+    /// 404: no such object in the caller's tenant (also for other tenants' objects).
+    NotFound,
+    /// 409: the request conflicts with the current state.
+    Conflict,
+    /// 413: the body or batch is larger than allowed.
+    PayloadTooLarge,
+    /// 422: well-formed but invalid input; `fields` says which.
+    InvalidInput,
+    /// 429: too many requests; `Retry-After` says when to try again.
+    RateLimited,
+    /// 503: the server cannot take this now (durable queue full, service not configured).
+    Unavailable,
+    /// 500: a failure inside the server; the details are in its log.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code sent in `error.code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A REST error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: ErrorKind,
+    message: String,
+    fields: BTreeMap<String, String>,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// An error of `kind` with a sentence for the caller.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+            fields: BTreeMap::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 422 naming one offending field.
+    pub fn invalid_field(field: impl Into<String>, problem: impl Into<String>) -> ApiError {
+        let field = field.into();
+        let problem = problem.into();
+        ApiError::new(ErrorKind::InvalidInput, format!("{field}: {problem}"))
+            .with_field(field, problem)
+    }
+
+    /// 404 for an object of `what` that the caller cannot see (missing, or another tenant's).
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("no such {what} in your tenant; check the id"),
+        )
+    }
+
+    /// 500 for an internal failure: logs `cause`, tells the caller only that it happened.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "request failed inside the server");
+        ApiError::new(
+            ErrorKind::Internal,
+            "the server failed to handle this request; it has been logged, retry later",
+        )
+    }
+
+    /// Adds an offending field to `error.fields`.
+    pub fn with_field(mut self, field: impl Into<String>, problem: impl Into<String>) -> ApiError {
+        self.fields.insert(field.into(), problem.into());
+        self
+    }
+
+    /// Sets the `Retry-After` header (whole seconds, at least 1).
+    pub fn with_retry_after(mut self, after: Duration) -> ApiError {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The sentence sent to the caller.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}: {}", self.kind.code(), self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "code": self.kind.code(), "message": self.message });
+        if !self.fields.is_empty() {
+            body["fields"] = json!(self.fields);
+        }
+        let mut response = (self.kind.status(), Json(json!({ "error": body }))).into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
