@@ -2,6 +2,11 @@
 //! harness, with Roblox stand-ins and a virtual clock) against a real classhub started on
 //! loopback in this process. One test binary; one module per behaviour.
 
+mod budget;
+mod commands;
 mod config;
+mod delivery;
 mod golden;
+mod roblox_json;
+mod stop;
 mod support;
