@@ -47,7 +47,7 @@ pub const REAL_PATIENCE: Duration = Duration::from_secs(60);
 
 /// While only held long-polls are in flight, virtual time runs at most this much faster than
 /// real time.
-pub const PACE: f64 = 50.0;
+pub const PACE: f64 = 200.0;
 
 /// `DateTime.now()` at virtual time zero (2025-11-26T12:26:40Z), in Unix milliseconds.
 const EPOCH_MS: f64 = 1_764_160_000_000.0;
@@ -167,6 +167,8 @@ pub struct Harness {
     resume: Function,
     /// (virtual, real) time when no request was last in flight: pacing starts from there.
     pace_anchor: (f64, Instant),
+    /// Expressions [`Harness::eval`] has compiled.
+    compiled: RefCell<HashMap<String, Function>>,
     options: Options,
 }
 
@@ -211,6 +213,7 @@ impl Harness {
             control,
             resume,
             pace_anchor: (0.0, Instant::now()),
+            compiled: RefCell::new(HashMap::new()),
             options,
         })
     }
@@ -241,13 +244,25 @@ impl Harness {
         })
     }
 
-    /// Evaluates a Luau expression that does not yield, e.g. `hub:GetStats().sent`.
+    /// Evaluates a Luau expression that does not yield, e.g. `hub:GetStats().sent`. Compiled
+    /// once per distinct expression (conditions are evaluated after every step).
     pub fn eval<T: FromLuaMulti>(&self, expression: &str) -> Result<T, HarnessError> {
-        Ok(self
-            .lua
-            .load(format!("return {expression}"))
-            .set_name("=eval")
-            .eval()?)
+        let cached = self.compiled.borrow().get(expression).cloned();
+        let function = match cached {
+            Some(function) => function,
+            None => {
+                let function = self
+                    .lua
+                    .load(format!("return {expression}"))
+                    .set_name("=eval")
+                    .into_function()?;
+                self.compiled
+                    .borrow_mut()
+                    .insert(expression.to_owned(), function.clone());
+                function
+            }
+        };
+        Ok(function.call(())?)
     }
 
     /// Virtual seconds since the start.
