@@ -297,8 +297,29 @@ impl Store {
         Ok(())
     }
 
-    /// Ends a game session with its length and event count (once: an ended session is left as
-    /// it is). Returns whether it was open.
+    /// The open (not ended) session of a Roblox server, by its JobId: `(id, class_id,
+    /// events_count)`. A server that restarted finds the session its game servers still use.
+    pub async fn open_session_for_job(
+        &self,
+        tenant: &str,
+        job_id: &str,
+    ) -> Result<Option<(String, Option<String>, i64)>, StoreError> {
+        const SQL: &str = "SELECT id, class_id, events_count FROM game_sessions \
+             WHERE tenant_id = $1 AND job_id = $2 AND ended_at IS NULL \
+             ORDER BY started_at DESC LIMIT 1";
+        let found = with_pool!(self, |pool, sql| {
+            sqlx::query(sql(SQL))
+                .bind(tenant)
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| (row.get(0), row.get(1), row.get(2)))
+        });
+        Ok(found)
+    }
+
+    /// Ends a game session with its length and total event count (once: an ended session is
+    /// left as it is). Returns whether it was open.
     pub async fn close_game_session(
         &self,
         tenant: &str,
@@ -307,7 +328,7 @@ impl Store {
         events_count: i64,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE game_sessions \
-             SET ended_at = NOW(), duration_secs = $1, events_count = events_count + $2 \
+             SET ended_at = NOW(), duration_secs = $1, events_count = $2 \
              WHERE tenant_id = $3 AND id = $4 AND ended_at IS NULL";
         let closed = with_pool!(self, |pool, sql| {
             sqlx::query(sql(SQL))

@@ -25,6 +25,7 @@ use crate::apps::PusherApps;
 use crate::auth::{self, Verifier};
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -52,6 +53,10 @@ struct Shared {
     node_id: u32,
     /// Signed-in Pusher sockets, for `terminate_connections`.
     pusher_users: PusherUsers,
+    /// The database (REST reads and writes; durable events go through the hub's sink).
+    store: Store,
+    /// Live Roblox game sessions.
+    roblox: Roblox,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -103,6 +108,14 @@ impl AppState {
     pub fn pusher_users(&self) -> &PusherUsers {
         &self.shared.pusher_users
     }
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+    /// Live Roblox game sessions.
+    pub fn roblox(&self) -> &Roblox {
+        &self.shared.roblox
+    }
     /// This process's node id (Pusher socket ids are `{node_id}.{conn_id}`).
     pub fn node_id(&self) -> u32 {
         self.shared.node_id
@@ -140,6 +153,9 @@ pub enum StartError {
         "cannot open the database: {0}; check DATABASE_URL (or --data-dir for the embedded SQLite)"
     )]
     Database(#[from] persistence::StoreError),
+    /// The Open Cloud HTTP client could not be built.
+    #[error("cannot set up the Open Cloud client: {0}")]
+    OpenCloud(String),
     /// The development JWT secret could not be read or created.
     #[error(
         "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
@@ -219,6 +235,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
     let shutdown_timeout = config.shutdown_timeout;
+    let roblox = Roblox::start(
+        config.roblox.clone(),
+        hub.clone(),
+        store.clone(),
+        shutdown.clone(),
+        &tracker,
+    )
+    .map_err(|cause| StartError::OpenCloud(cause.to_string()))?;
     let app = AppState {
         shared: Arc::new(Shared {
             config,
@@ -232,6 +256,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             apps,
             node_id,
             pusher_users: PusherUsers::default(),
+            store: store.clone(),
+            roblox,
         }),
     };
     tracker.spawn(hub.run_reaper());

@@ -16,6 +16,7 @@ use persistence::SinkSettings;
 
 use crate::apps::PusherApp;
 use crate::hub::HubSettings;
+use crate::roblox::RobloxSettings;
 
 /// The resolved configuration `classhub serve` runs with.
 #[derive(Debug, Clone)]
@@ -62,6 +63,8 @@ pub struct Config {
     pub pusher_client_event_rate: u32,
     /// Pusher webhook URL per tenant.
     pub pusher_webhooks: HashMap<String, String>,
+    /// Roblox game servers: ingest, long-poll, linking, Open Cloud.
+    pub roblox: RobloxSettings,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             pusher_activity_timeout: Duration::from_secs(120),
             pusher_client_event_rate: 10,
             pusher_webhooks: HashMap::new(),
+            roblox: RobloxSettings::default(),
         }
     }
 }
@@ -271,6 +275,42 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub pusher_webhooks: Option<Vec<String>>,
+    /// Long-poll hold the Roblox SDK is told to ask for [default: 20s].
+    #[arg(long, env = "CLASSHUB_ROBLOX_POLL_WAIT")]
+    pub roblox_poll_wait: Option<DurationArg>,
+    /// Longest command long-poll hold granted [default: 25s].
+    #[arg(long, env = "CLASSHUB_ROBLOX_POLL_MAX_WAIT")]
+    pub roblox_poll_max_wait: Option<DurationArg>,
+    /// Most events per Roblox ingest request [default: 100].
+    #[arg(long, env = "CLASSHUB_ROBLOX_MAX_BATCH")]
+    pub roblox_max_batch: Option<usize>,
+    /// Largest request body on the Roblox routes, in bytes [default: 1048576].
+    #[arg(long, env = "CLASSHUB_ROBLOX_MAX_BODY_BYTES")]
+    pub roblox_max_body_bytes: Option<usize>,
+    /// Delay before an unacknowledged command is delivered again [default: 10s].
+    #[arg(long, env = "CLASSHUB_ROBLOX_REDELIVER_AFTER")]
+    pub roblox_redeliver_after: Option<DurationArg>,
+    /// Unacknowledged commands kept per game session [default: 256].
+    #[arg(long, env = "CLASSHUB_ROBLOX_COMMAND_BACKLOG")]
+    pub roblox_command_backlog: Option<usize>,
+    /// A game session silent this long is closed [default: 120s].
+    #[arg(long, env = "CLASSHUB_ROBLOX_SESSION_IDLE")]
+    pub roblox_session_idle: Option<DurationArg>,
+    /// Player-link attempts per minute per Roblox player; per key, twenty times this [default: 5].
+    #[arg(long, env = "CLASSHUB_ROBLOX_LINK_PER_MINUTE")]
+    pub roblox_link_per_minute: Option<u32>,
+    /// Longest wait for an ingest batch's commit before answering 503 [default: 10s].
+    #[arg(long, env = "CLASSHUB_ROBLOX_ACK_TIMEOUT")]
+    pub roblox_ack_timeout: Option<DurationArg>,
+    /// How long a game-server key look-up is trusted; a revoked key stops within it [default: 10s].
+    #[arg(long, env = "CLASSHUB_GAME_KEY_CACHE")]
+    pub game_key_cache: Option<DurationArg>,
+    /// Roblox Open Cloud base URL [default: https://apis.roblox.com].
+    #[arg(long, env = "CLASSHUB_OPEN_CLOUD_BASE_URL")]
+    pub open_cloud_base_url: Option<String>,
+    /// Open Cloud user look-ups (display-name refreshes) per minute [default: 30].
+    #[arg(long, env = "CLASSHUB_OPEN_CLOUD_USERS_PER_MINUTE")]
+    pub open_cloud_users_per_minute: Option<u32>,
 }
 
 impl ServeArgs {
@@ -324,11 +364,135 @@ impl ServeArgs {
                 .pusher_client_event_rate
                 .or(lower.pusher_client_event_rate),
             pusher_webhooks: self.pusher_webhooks.or(lower.pusher_webhooks),
+            roblox_poll_wait: self.roblox_poll_wait.or(lower.roblox_poll_wait),
+            roblox_poll_max_wait: self.roblox_poll_max_wait.or(lower.roblox_poll_max_wait),
+            roblox_max_batch: self.roblox_max_batch.or(lower.roblox_max_batch),
+            roblox_max_body_bytes: self.roblox_max_body_bytes.or(lower.roblox_max_body_bytes),
+            roblox_redeliver_after: self.roblox_redeliver_after.or(lower.roblox_redeliver_after),
+            roblox_command_backlog: self.roblox_command_backlog.or(lower.roblox_command_backlog),
+            roblox_session_idle: self.roblox_session_idle.or(lower.roblox_session_idle),
+            roblox_link_per_minute: self.roblox_link_per_minute.or(lower.roblox_link_per_minute),
+            roblox_ack_timeout: self.roblox_ack_timeout.or(lower.roblox_ack_timeout),
+            game_key_cache: self.game_key_cache.or(lower.game_key_cache),
+            open_cloud_base_url: self.open_cloud_base_url.or(lower.open_cloud_base_url),
+            open_cloud_users_per_minute: self
+                .open_cloud_users_per_minute
+                .or(lower.open_cloud_users_per_minute),
         }
+    }
+
+    fn roblox_settings(&self, defaults: &RobloxSettings) -> Result<RobloxSettings, ConfigError> {
+        let positive = |key: &'static str, value: Option<DurationArg>, default: Duration| {
+            let value = value.map_or(default, |arg| arg.0);
+            if value.is_zero() {
+                Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be longer than zero".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let count = |key: &'static str, value: Option<usize>, default: usize| {
+            let value = value.unwrap_or(default);
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let poll_max_wait = positive(
+            "roblox-poll-max-wait",
+            self.roblox_poll_max_wait,
+            defaults.poll_max_wait,
+        )?;
+        let poll_wait = positive(
+            "roblox-poll-wait",
+            self.roblox_poll_wait,
+            defaults.poll_wait,
+        )?;
+        if poll_wait > poll_max_wait {
+            return Err(ConfigError::Invalid {
+                key: "roblox-poll-wait",
+                reason: format!(
+                    "{poll_wait:?} is longer than roblox-poll-max-wait ({poll_max_wait:?})"
+                ),
+            });
+        }
+        let open_cloud_base = match &self.open_cloud_base_url {
+            None => defaults.open_cloud_base.clone(),
+            Some(text) => {
+                // `Url::join` keeps the last path segment only when it ends in '/'.
+                let with_slash = if text.ends_with('/') {
+                    text.clone()
+                } else {
+                    format!("{text}/")
+                };
+                match url::Url::parse(&with_slash) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            key: "open-cloud-base-url",
+                            reason: format!("{text:?} is not an http(s) URL"),
+                        });
+                    }
+                }
+            }
+        };
+        Ok(RobloxSettings {
+            poll_wait,
+            poll_max_wait,
+            max_batch: count(
+                "roblox-max-batch",
+                self.roblox_max_batch,
+                defaults.max_batch,
+            )?,
+            max_body_bytes: count(
+                "roblox-max-body-bytes",
+                self.roblox_max_body_bytes,
+                defaults.max_body_bytes,
+            )?,
+            redeliver_after: positive(
+                "roblox-redeliver-after",
+                self.roblox_redeliver_after,
+                defaults.redeliver_after,
+            )?,
+            command_backlog: count(
+                "roblox-command-backlog",
+                self.roblox_command_backlog,
+                defaults.command_backlog,
+            )?,
+            session_idle: positive(
+                "roblox-session-idle",
+                self.roblox_session_idle,
+                defaults.session_idle,
+            )?,
+            link_per_minute: count(
+                "roblox-link-per-minute",
+                self.roblox_link_per_minute.map(|rate| rate as usize),
+                defaults.link_per_minute as usize,
+            )? as u32,
+            ack_timeout: positive(
+                "roblox-ack-timeout",
+                self.roblox_ack_timeout,
+                defaults.ack_timeout,
+            )?,
+            open_cloud_base,
+            open_cloud_users_per_minute: count(
+                "open-cloud-users-per-minute",
+                self.open_cloud_users_per_minute.map(|rate| rate as usize),
+                defaults.open_cloud_users_per_minute as usize,
+            )? as u32,
+            key_cache: self.game_key_cache.map_or(defaults.key_cache, |arg| arg.0),
+        })
     }
 
     fn into_config(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let roblox = self.roblox_settings(&defaults.roblox)?;
         let at_least_one = |key: &'static str, value: usize| {
             if value == 0 {
                 Err(ConfigError::Invalid {
@@ -446,6 +610,7 @@ impl ServeArgs {
             other => other,
         };
         Ok(Config {
+            roblox,
             bind: self.bind.unwrap_or(defaults.bind),
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             jwt_secret,

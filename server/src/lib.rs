@@ -15,6 +15,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod roblox;
 pub mod transport;
 pub mod webhooks;
 

@@ -31,6 +31,79 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Game-server keys for Roblox servers (stored hashed).
+    Gamekey {
+        #[command(subcommand)]
+        command: GamekeyCommand,
+    },
+    /// Roblox Open Cloud keys, so new commands wake game servers through MessagingService.
+    Opencloud {
+        #[command(subcommand)]
+        command: OpencloudCommand,
+    },
+}
+
+/// Where the database is (the same settings `serve` reads).
+#[derive(Debug, clap::Args)]
+struct DbArgs {
+    /// Data directory holding the embedded SQLite database.
+    #[arg(long, env = "CLASSHUB_DATA_DIR", default_value = "./classhub-data")]
+    data_dir: PathBuf,
+    /// postgres://… or sqlite:… instead of the embedded database.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum GamekeyCommand {
+    /// Make a key and print it once (only its hash is kept).
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Limit the key to one Roblox universe (game.GameId).
+        #[arg(long)]
+        universe: Option<i64>,
+        /// A label to tell keys apart.
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List a tenant's keys (prefix, universe, label, use, revocation).
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key by id; running servers stop accepting it within --game-key-cache.
+    Revoke {
+        /// Key id (from `gamekey list`).
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OpencloudCommand {
+    /// Set the Open Cloud API key of a tenant's universe (needs the messaging-service:publish
+    /// permission; user look-ups also use it).
+    Set {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Roblox universe id (game.GameId).
+        #[arg(long)]
+        universe: i64,
+        /// The API key (prefer the environment variable, which stays out of shell history).
+        #[arg(long, env = "CLASSHUB_OPEN_CLOUD_API_KEY", hide_env_values = true)]
+        api_key: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +174,101 @@ async fn main() -> anyhow::Result<()> {
         Command::Apps {
             command: AppsCommand::Show(args),
         } => apps_show(args),
+        Command::Gamekey { command } => gamekey(command).await,
+        Command::Opencloud {
+            command:
+                OpencloudCommand::Set {
+                    tenant,
+                    universe,
+                    api_key,
+                    db,
+                },
+        } => {
+            let store = open_store(&db).await?;
+            store.ensure_tenant(&tenant).await?;
+            store
+                .set_open_cloud_key(&tenant, universe, api_key.trim())
+                .await?;
+            announce(&format!(
+                "Open Cloud key set for tenant {tenant}, universe {universe}"
+            ));
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(db: &DbArgs) -> anyhow::Result<persistence::Store> {
+    let store = match &db.database_url {
+        Some(url) => persistence::Store::connect(url).await,
+        None => persistence::Store::open_sqlite_file(&db.data_dir.join("classhub.db")).await,
+    }
+    .context("opening the database (check --data-dir or DATABASE_URL)")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+async fn gamekey(command: GamekeyCommand) -> anyhow::Result<()> {
+    match command {
+        GamekeyCommand::Create {
+            tenant,
+            universe,
+            label,
+            db,
+        } => {
+            let store = open_store(&db).await?;
+            store.ensure_tenant(&tenant).await?;
+            let made = roblox::keys::generate();
+            let id = format!("gk_{:012x}", rand::random::<u64>() >> 16);
+            store
+                .create_game_key(&persistence::NewGameKey {
+                    id: id.clone(),
+                    tenant: tenant.clone(),
+                    universe_id: universe,
+                    label,
+                    key_hash: made.hash,
+                    key_prefix: made.prefix,
+                })
+                .await?;
+            store.close().await;
+            announce(&made.key);
+            eprintln!(
+                "game-server key {id} for tenant {tenant} (shown once; store it in your experience's Secrets as classhub_key)"
+            );
+            Ok(())
+        }
+        GamekeyCommand::List { tenant, db } => {
+            let store = open_store(&db).await?;
+            let keys = store.game_keys(&tenant).await?;
+            store.close().await;
+            let listed: Vec<serde_json::Value> = keys
+                .into_iter()
+                .map(|key| {
+                    serde_json::json!({
+                        "id": key.id,
+                        "prefix": key.key_prefix,
+                        "universe_id": key.universe_id,
+                        "label": key.label,
+                        "created_at": key.created_at,
+                        "last_used_at": key.last_used_at,
+                        "revoked_at": key.revoked_at,
+                    })
+                })
+                .collect();
+            announce(&serde_json::to_string_pretty(&listed)?);
+            Ok(())
+        }
+        GamekeyCommand::Revoke { id, db } => {
+            let store = open_store(&db).await?;
+            let revoked = store.revoke_game_key(&id).await?;
+            store.close().await;
+            anyhow::ensure!(
+                revoked,
+                "no live game-server key {id} (unknown, or already revoked)"
+            );
+            announce(&format!("revoked {id}"));
+            Ok(())
+        }
     }
 }
 

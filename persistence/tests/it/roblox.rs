@@ -187,6 +187,20 @@ async fn players_are_seen_then_linked_and_sessions_close_once() {
             class_id: Some("c1".into()),
         };
         store.open_game_session(&session).await.expect("open");
+        assert_eq!(
+            store
+                .open_session_for_job("acme", "job-1")
+                .await
+                .expect("by job"),
+            Some(("gs_1".into(), Some("c1".into()), 0))
+        );
+        assert_eq!(
+            store
+                .open_session_for_job("globex", "job-1")
+                .await
+                .expect("other tenant"),
+            None
+        );
         assert!(
             !store
                 .close_game_session("globex", "gs_1", 5, 3)
@@ -204,6 +218,13 @@ async fn players_are_seen_then_linked_and_sessions_close_once() {
                 .close_game_session("acme", "gs_1", 9, 9)
                 .await
                 .expect("closed once")
+        );
+        assert_eq!(
+            store
+                .open_session_for_job("acme", "job-1")
+                .await
+                .expect("ended"),
+            None
         );
         // A session cannot point at another tenant's class.
         store.ensure_tenant("globex").await.expect("tenant");

@@ -120,6 +120,19 @@ pub enum Wire {
     Native(Codec),
     /// Pusher Channels protocol 7.
     Pusher,
+    /// A Roblox game server's command mailbox: only `command` frames, as native JSON; every
+    /// other frame is skipped (a game server long-polls for commands, not for room traffic).
+    Commands,
+    /// A member present in rooms but reached by no frame (a Roblox player, whose game server
+    /// speaks for it).
+    Silent,
+}
+
+impl Wire {
+    /// Whether this wire is a real socket (counted in `classhub_connections`).
+    pub fn is_socket(self) -> bool {
+        matches!(self, Wire::Native(_) | Wire::Pusher)
+    }
 }
 
 /// A server message encoded at most once per wire, whatever the number of recipients.
@@ -129,6 +142,7 @@ pub(crate) struct EncodedFrame<'a> {
     json: Option<Option<Bytes>>,
     msgpack: Option<Option<Bytes>>,
     pusher: Option<Option<Bytes>>,
+    commands: Option<Option<Bytes>>,
 }
 
 impl<'a> EncodedFrame<'a> {
@@ -138,6 +152,7 @@ impl<'a> EncodedFrame<'a> {
             json: None,
             msgpack: None,
             pusher: None,
+            commands: None,
         }
     }
 
@@ -148,6 +163,8 @@ impl<'a> EncodedFrame<'a> {
             Wire::Native(Codec::Json) => &mut self.json,
             Wire::Native(Codec::MsgPack) => &mut self.msgpack,
             Wire::Pusher => &mut self.pusher,
+            Wire::Commands => &mut self.commands,
+            Wire::Silent => return None,
         };
         slot.get_or_insert_with(|| encode(wire, self.message))
             .clone()
@@ -165,6 +182,8 @@ pub fn encode(wire: Wire, message: &protocol::ServerMessage) -> Option<Bytes> {
             let frames = protocol::pusher::frames_for(message);
             return (!frames.is_empty()).then(|| Bytes::from(frames.join("\n")));
         }
+        Wire::Commands if matches!(message, protocol::ServerMessage::Command(_)) => Codec::Json,
+        Wire::Commands | Wire::Silent => return None,
     };
     match codec.encode(message) {
         Ok(bytes) => Some(Bytes::from(bytes)),

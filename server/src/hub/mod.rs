@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
-use protocol::{CloseCode, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
+use protocol::{CloseCode, CommandKind, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -197,6 +197,19 @@ pub enum RoomSignal {
     },
 }
 
+/// A durable event handed to [`Hub::ingest`] by an authorized source.
+#[derive(Debug, Clone)]
+pub struct IngestEvent {
+    /// The client-made id (stored once however often it is retried).
+    pub id: String,
+    /// Who it is about: stored as the sender, and the student of a progress event.
+    pub sender: String,
+    /// What happened.
+    pub kind: String,
+    /// The payload.
+    pub data: Value,
+}
+
 /// The outcome of a publish.
 #[derive(Debug)]
 pub struct Published {
@@ -246,8 +259,10 @@ impl Hub {
             outbound,
             self.shared.shutdown.child_token(),
         ));
-        let live = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics::gauge!("classhub_connections").set(live as f64);
+        if wire.is_socket() {
+            let live = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::gauge!("classhub_connections").set(live as f64);
+        }
         (
             Session {
                 hub: self.clone(),
@@ -336,6 +351,98 @@ impl Hub {
             except,
         };
         self.publish_into(room_id, publication)
+    }
+
+    /// Publishes into a room on behalf of the server itself (a REST call already authorized,
+    /// a command's delivery status): no session, no permission check, not durable. A command
+    /// kind gets a fresh command id. Returns `(seq, id)`.
+    pub fn publish_system(
+        &self,
+        room_id: &RoomId,
+        from: &str,
+        kind: String,
+        data: Value,
+    ) -> (u64, Option<String>) {
+        let id = command_id(&kind, None);
+        let publication = Publication {
+            from: from.to_owned(),
+            kind,
+            data,
+            id: id.clone(),
+            ts: now_millis(),
+            except: None,
+        };
+        (self.publish_into(room_id, publication), id)
+    }
+
+    /// Takes a batch of durable events from an already authorized source (a Roblox game
+    /// server): each is fanned out to every room of `rooms` and stored once, with `rooms[0]` as
+    /// its room. Places in the sink are reserved for the whole batch first, so a full queue
+    /// refuses the whole batch before anyone sees any of it. Per event: its outcome.
+    pub fn ingest(
+        &self,
+        tenant: &str,
+        rooms: &[RoomId],
+        events: Vec<IngestEvent>,
+    ) -> Result<Vec<Result<Published, HubError>>, HubError> {
+        let sink = self.shared.sink.as_ref().ok_or(HubError::NotDurable)?;
+        let Some(home) = rooms.first() else {
+            return Ok(Vec::new());
+        };
+        let checked: Vec<Result<IngestEvent, HubError>> = events
+            .into_iter()
+            .map(|event| {
+                if CommandKind::parse(&event.kind).is_some() {
+                    return Err(HubError::InvalidEvent(format!(
+                        "kind {:?} is a teacher command; game servers cannot send it",
+                        event.kind
+                    )));
+                }
+                ProgressUpdate::from_event(&event.kind, &event.sender, &event.data)
+                    .map_err(HubError::InvalidEvent)?;
+                Ok(event)
+            })
+            .collect();
+        let valid = checked.iter().filter(|event| event.is_ok()).count();
+        let mut permits = sink.reserve_many(valid)?.into_iter();
+        let outcomes = checked
+            .into_iter()
+            .map(|event| {
+                let event = event?;
+                let permit = permits.next().ok_or(HubError::NotDurable)?;
+                let ts = now_millis();
+                let mut seq = 0;
+                for (index, room_id) in rooms.iter().enumerate() {
+                    let publication = Publication {
+                        from: event.sender.clone(),
+                        kind: event.kind.clone(),
+                        data: event.data.clone(),
+                        id: Some(event.id.clone()),
+                        ts,
+                        except: None,
+                    };
+                    let room_seq = self.publish_into(room_id, publication);
+                    if index == 0 {
+                        seq = room_seq;
+                    }
+                }
+                let ack = permit.submit(DurableEvent {
+                    tenant: tenant.to_owned(),
+                    event_id: event.id,
+                    room: home.to_string(),
+                    kind: event.kind,
+                    sender: event.sender,
+                    data: event.data,
+                    seq,
+                    sent_at_ms: ts,
+                });
+                Ok(Published {
+                    seq,
+                    ack: Some(ack),
+                })
+            })
+            .collect();
+        Ok(outcomes)
     }
 
     /// The users present in a room and its socket count, or `None` when it does not exist.
@@ -498,6 +605,9 @@ impl Session {
                 room: room_id.to_string(),
             });
         }
+        if let Some(command) = CommandKind::parse(&kind) {
+            command.validate(&data).map_err(HubError::InvalidEvent)?;
+        }
         let durable = match &id {
             Some(event_id) => {
                 ProgressUpdate::from_event(&kind, &identity.user, &data)
@@ -514,9 +624,9 @@ impl Session {
         };
         let publication = Publication {
             from: identity.user.clone(),
+            id: command_id(&kind, id),
             kind,
             data,
-            id,
             ts: now_millis(),
             except: None,
         };
@@ -591,13 +701,27 @@ impl Drop for Session {
                 room.leave(&self.handle, reason, now);
             }
         }
-        let live = self
-            .hub
-            .shared
-            .connections
-            .fetch_sub(1, Ordering::Relaxed)
-            .saturating_sub(1);
-        metrics::gauge!("classhub_connections").set(live as f64);
+        if self.handle.wire.is_socket() {
+            let live = self
+                .hub
+                .shared
+                .connections
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1);
+            metrics::gauge!("classhub_connections").set(live as f64);
+        }
+    }
+}
+
+/// The id a command gets: the publisher's, or a fresh one (game servers acknowledge commands
+/// by id, and teachers match delivery statuses to it). Other kinds keep what they had.
+fn command_id(kind: &str, given: Option<String>) -> Option<String> {
+    match given {
+        Some(id) => Some(id),
+        None if CommandKind::parse(kind).is_some() => {
+            Some(format!("cmd_{:016x}", rand::random::<u64>()))
+        }
+        None => None,
     }
 }
 

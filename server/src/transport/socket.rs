@@ -188,7 +188,8 @@ pub async fn close_now(sink: &mut Sink, wire: Wire, code: Option<CloseCode>) {
             code: 1000,
             reason: Utf8Bytes::from_static("bye"),
         },
-        (Wire::Native(_), Some(code)) => CloseFrame {
+        // Game servers and players have no socket; should one reach here, send native codes.
+        (Wire::Native(_) | Wire::Commands | Wire::Silent, Some(code)) => CloseFrame {
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         },

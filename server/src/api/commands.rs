@@ -1,0 +1,126 @@
+//! `POST /api/v1/classes/{id}/commands`: an educator (or admin) sends a command (`announce`,
+//! `quiz`, `reward`, `freeze`, `unfreeze`, `teleport`) to a whole class or one student. It is
+//! published into the class room as a `command` frame, so the teachers watching see it at once
+//! and every game session linked to the class gets it in its mailbox (delivery statuses come
+//! back to the room as `command_status` events). The same happens for a native `publish` of a
+//! command kind into the room.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use protocol::{CommandKind, RoomId, RoomKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiError, ApiJson, ErrorKind, bearer_token};
+use crate::app::AppState;
+use crate::auth::{AuthError, Identity, Role};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+pub struct CommandRequest {
+    /// The command kind.
+    pub kind: String,
+    /// Its data (see `roblox::wire::PolledCommand`); `[]` reads as `{}`.
+    #[serde(default, deserialize_with = "protocol::optional_object_or_empty_array")]
+    pub data: Option<Value>,
+    /// One student to address; absent for the whole class.
+    #[serde(default)]
+    pub student_id: Option<String>,
+}
+
+/// The answer (202: sent; game servers acknowledge later).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CommandSent {
+    /// The command id; `command_status` events in the class room carry it.
+    pub command_id: String,
+    /// The class room it was published to.
+    pub room: String,
+    /// Its sequence number there.
+    pub seq: u64,
+    /// Live game sessions linked to the class (each gets the command).
+    pub game_sessions: usize,
+}
+
+/// The signed-in person, from `Authorization: Bearer <token>`.
+pub(crate) fn person(app: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let token = bearer_token(headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthorized,
+            "send your token as Authorization: Bearer <token>",
+        )
+    })?;
+    app.verifier().verify(token).map_err(|error| match error {
+        AuthError::Expired => ApiError::new(
+            ErrorKind::Unauthorized,
+            "your token has expired; sign in again",
+        ),
+        other => ApiError::new(ErrorKind::Unauthorized, other.to_string()),
+    })
+}
+
+/// Sends a command to a class or one of its students.
+pub async fn send(
+    State(app): State<AppState>,
+    Path(class_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CommandRequest>,
+) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
+    let caller = person(&app, &headers)?;
+    if !matches!(caller.role, Role::Educator | Role::Admin) {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "only educators and admins send commands",
+        ));
+    }
+    let kind = CommandKind::parse(&request.kind).ok_or_else(|| {
+        let kinds: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        ApiError::invalid_field("kind", format!("must be one of {}", kinds.join(", ")))
+    })?;
+    let mut data = request
+        .data
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if let (Some(student), Some(fields)) = (&request.student_id, data.as_object_mut()) {
+        fields.insert("target".into(), Value::String(student.clone()));
+    }
+    kind.validate(&data)
+        .map_err(|problem| ApiError::invalid_field("data", problem))?;
+    let tenant = &caller.tenant;
+    let class = app
+        .store()
+        .class_by_id(tenant, &class_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("class"))?;
+    if let Some(student) = &request.student_id {
+        let on_roster = app
+            .store()
+            .roster_students(tenant, &class.id)
+            .await
+            .map_err(ApiError::internal)?
+            .iter()
+            .any(|member| &member.user_id == student);
+        if !on_roster {
+            return Err(ApiError::invalid_field(
+                "student_id",
+                "not a student on this class's roster",
+            ));
+        }
+    }
+    let max_len = app.hub().settings().limits.max_room_id_len;
+    let room = RoomId::new(RoomKind::Class, tenant, &class.id, max_len)
+        .map_err(|cause| ApiError::invalid_field("id", cause.to_string()))?;
+    let (seq, command_id) =
+        app.hub()
+            .publish_system(&room, &caller.user, kind.as_str().to_owned(), data);
+    let game_sessions = app.roblox().sessions_of_class(tenant, &class.id).len();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CommandSent {
+            command_id: command_id.unwrap_or_default(),
+            room: room.to_string(),
+            seq,
+            game_sessions,
+        }),
+    ))
+}

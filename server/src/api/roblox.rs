@@ -1,0 +1,596 @@
+//! The Roblox routes under `/api/v1/roblox`, for game servers holding a game-server key
+//! (`Authorization: Bearer chgk_…`): open and close game sessions, report players, link players
+//! to roster students, ingest event batches (answered after commit), and long-poll for teacher
+//! commands and acknowledge them. Shapes are in `roblox::wire`; state is in `crate::roblox`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use futures_util::future::join_all;
+use roblox::link::{LinkChoice, choose, normalize_code};
+use roblox::wire::{
+    AckAnswer, AckRequest, Candidate, CommandsAnswer, EventBatch, EventsAnswer, IngestEvent,
+    LinkAnswer, LinkRequest, OpenSession, PlayerLink, PlayersAnswer, PlayersBatch, PollSettings,
+    RejectedEvent, SessionClosed, SessionOpened, check_id,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{ApiError, ApiJson, ErrorKind, bearer_token};
+use crate::app::AppState;
+use crate::hub::{self, HubError};
+use crate::roblox::{GameServerKey, GameSession, PlayerSeen, RobloxError};
+
+/// The Roblox routes, with their body limit.
+pub fn routes(max_body_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/roblox/sessions", post(open_session))
+        .route("/api/v1/roblox/sessions/{id}", delete(close_session))
+        .route("/api/v1/roblox/sessions/{id}/players", post(players))
+        .route("/api/v1/roblox/sessions/{id}/commands", get(poll_commands))
+        .route(
+            "/api/v1/roblox/sessions/{id}/commands/ack",
+            post(ack_commands),
+        )
+        .route("/api/v1/roblox/link", post(link))
+        .route("/api/v1/roblox/events", post(events))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// A request authenticated by a game-server key.
+#[derive(Debug, Clone)]
+pub struct GameServer(pub GameServerKey);
+
+impl FromRequestParts<AppState> for GameServer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| ApiError::new(ErrorKind::Unauthorized, message);
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            unauthorized(
+                "send the game-server key as Authorization: Bearer chgk_… (make one with `classhub gamekey create`)",
+            )
+        })?;
+        match app.roblox().authenticate(token).await {
+            Ok(Some(key)) => Ok(GameServer(key)),
+            Ok(None) => Err(unauthorized(
+                "this game-server key is unknown or revoked; create a new one with `classhub gamekey create`",
+            )),
+            Err(cause) => Err(ApiError::internal(cause).with_retry_after(Duration::from_secs(1))),
+        }
+    }
+}
+
+impl From<RobloxError> for ApiError {
+    fn from(error: RobloxError) -> ApiError {
+        match error {
+            RobloxError::Room(cause) => ApiError::invalid_field("job_id", cause.to_string()),
+            RobloxError::Hub(cause) => ApiError::internal(cause),
+            RobloxError::Store(cause) => store_error(cause),
+        }
+    }
+}
+
+/// A database failure: 503 when it may pass (retry), 500 otherwise.
+fn store_error(cause: persistence::StoreError) -> ApiError {
+    if cause.is_transient() {
+        tracing::warn!(%cause, "database unavailable for a Roblox request");
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "the database is unavailable; retry shortly",
+        )
+        .with_retry_after(Duration::from_secs(2))
+    } else {
+        ApiError::internal(cause)
+    }
+}
+
+fn live_session(
+    app: &AppState,
+    key: &GameServerKey,
+    id: &str,
+) -> Result<Arc<GameSession>, ApiError> {
+    let session = app.roblox().session(&key.tenant, id).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no live game session {id:?}; open one again with POST /api/v1/roblox/sessions (same job_id) and resend"
+            ),
+        )
+    })?;
+    session.touch();
+    Ok(session)
+}
+
+async fn open_session(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    ApiJson(request): ApiJson<OpenSession>,
+) -> Result<(StatusCode, Json<SessionOpened>), ApiError> {
+    check_id("job_id", &request.job_id)
+        .map_err(|problem| ApiError::invalid_field("job_id", problem))?;
+    if let Some(universe) = key.universe_id
+        && universe != request.universe_id
+    {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "this game-server key is for universe {universe}, not {}; use that universe's key",
+                request.universe_id
+            ),
+        ));
+    }
+    let store = app.store();
+    let class = match (&request.class_id, &request.class_code) {
+        (Some(class_id), _) => Some(
+            store
+                .class_by_id(&key.tenant, class_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::not_found("class"))?,
+        ),
+        (None, Some(code)) => Some(
+            store
+                .class_by_code(&key.tenant, &normalize_code(code))
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::NotFound,
+                        "no class has this class code; check the code the teacher shows",
+                    )
+                })?,
+        ),
+        (None, None) => None,
+    };
+    let (session, created) = app
+        .roblox()
+        .open_session(
+            &key.tenant,
+            request.universe_id,
+            request.place_id,
+            &request.job_id,
+            class.map(|class| class.id),
+        )
+        .await?;
+    let settings = app.roblox().settings();
+    let answer = SessionOpened {
+        session_id: session.id.clone(),
+        room: session.room.to_string(),
+        class_id: session.class_id.clone(),
+        poll: PollSettings {
+            wait_secs: settings.poll_wait.as_secs(),
+            max_wait_secs: settings.poll_max_wait.as_secs(),
+        },
+        max_batch: settings.max_batch,
+        topic: roblox::open_cloud::TOPIC.to_owned(),
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(answer)))
+}
+
+async fn close_session(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    Path(id): Path<String>,
+) -> Result<Json<SessionClosed>, ApiError> {
+    match app
+        .roblox()
+        .close_session(&key.tenant, &id)
+        .await
+        .map_err(store_error)?
+    {
+        Some(closed) => Ok(Json(closed)),
+        None => Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("no live game session {id:?} (already closed?)"),
+        )),
+    }
+}
+
+async fn players(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    Path(id): Path<String>,
+    ApiJson(batch): ApiJson<PlayersBatch>,
+) -> Result<Json<PlayersAnswer>, ApiError> {
+    let session = live_session(&app, &key, &id)?;
+    let seen: Vec<(i64, Option<String>)> = batch
+        .joins
+        .iter()
+        .map(|player| {
+            let name = player.display_name.clone().or_else(|| player.name.clone());
+            (player.user_id, name)
+        })
+        .collect();
+    let linked = if seen.is_empty() {
+        HashMap::new()
+    } else {
+        app.store()
+            .see_roblox_players(&key.tenant, &seen)
+            .await
+            .map_err(store_error)?
+    };
+    let leaves: Vec<i64> = batch.leaves.iter().map(|player| player.user_id).collect();
+    session.leave_players(&leaves);
+    let joined: Vec<PlayerSeen> = batch
+        .joins
+        .into_iter()
+        .map(|player| PlayerSeen {
+            student: linked.get(&player.user_id).cloned(),
+            user_id: player.user_id,
+            name: player.name,
+            display_name: player.display_name,
+        })
+        .collect();
+    for player in &joined {
+        if player.display_name.is_none() && player.name.is_none() {
+            app.roblox().refresh_name(&session, player.user_id);
+        }
+    }
+    let answer = joined
+        .iter()
+        .map(|player| PlayerLink {
+            user_id: player.user_id,
+            student_id: player.student.clone(),
+        })
+        .collect();
+    session
+        .join_players(app.hub(), joined)
+        .map_err(ApiError::internal)?;
+    Ok(Json(PlayersAnswer { players: answer }))
+}
+
+async fn link(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    ApiJson(request): ApiJson<LinkRequest>,
+) -> Result<Json<LinkAnswer>, ApiError> {
+    app.roblox()
+        .check_link_rate(&key, request.user_id)
+        .map_err(|wait| {
+            ApiError::new(
+                ErrorKind::RateLimited,
+                "too many link attempts for this player; wait and try again",
+            )
+            .with_retry_after(wait)
+        })?;
+    let store = app.store();
+    let code = normalize_code(&request.class_code);
+    let class = store
+        .class_by_code(&key.tenant, &code)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotFound,
+                "no class has this class code; check the code the teacher shows",
+            )
+        })?;
+    let roster: Vec<Candidate> = store
+        .roster_students(&key.tenant, &class.id)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|student| Candidate {
+            student_id: student.user_id,
+            display_name: student.display_name,
+        })
+        .collect();
+    let names: Vec<&str> = [request.name.as_deref(), request.display_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let student = match choose(&roster, request.student_id.as_deref(), &names) {
+        LinkChoice::Student(student) => student,
+        LinkChoice::Choose(candidates) => {
+            return Ok(Json(LinkAnswer::Choose {
+                linked: false,
+                candidates,
+            }));
+        }
+        LinkChoice::NotOnRoster => {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                "that student is not on this class's roster; pick one of the candidates",
+            ));
+        }
+    };
+    let roblox_name = request.display_name.as_deref().or(request.name.as_deref());
+    store
+        .link_roblox_player(
+            &key.tenant,
+            request.user_id,
+            &student.student_id,
+            roblox_name,
+        )
+        .await
+        .map_err(store_error)?;
+    // A player already in a live session moves its presence to the student at once.
+    if let Some(session) = request
+        .session_id
+        .as_deref()
+        .and_then(|id| app.roblox().session(&key.tenant, id))
+    {
+        session.touch();
+        if session.class_id.as_deref() == Some(class.id.as_str()) {
+            session.add_to_roster(&student.student_id);
+        }
+        if let Some(mut player) = session.player(request.user_id) {
+            player.student = Some(student.student_id.clone());
+            session
+                .join_players(app.hub(), vec![player])
+                .map_err(ApiError::internal)?;
+        }
+    }
+    Ok(Json(LinkAnswer::Linked {
+        linked: true,
+        student_id: student.student_id,
+        display_name: student.display_name,
+        class_id: class.id,
+    }))
+}
+
+async fn events(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> Result<Json<EventsAnswer>, ApiError> {
+    let settings = app.roblox().settings();
+    if batch.events.len() > settings.max_batch {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "{} events in one batch; send at most {} per request",
+                batch.events.len(),
+                settings.max_batch
+            ),
+        ));
+    }
+    let limits = app.hub().settings().limits;
+    let mut answer = EventsAnswer::default();
+    let mut valid = Vec::with_capacity(batch.events.len());
+    for value in batch.events {
+        match IngestEvent::read(value, &limits) {
+            Ok(event) => valid.push(event),
+            Err(rejected) => answer.rejected.push(rejected),
+        }
+    }
+    let session_id = batch
+        .session_id
+        .or_else(|| valid.iter().find_map(|event| event.session_id.clone()));
+    let Some(session_id) = session_id else {
+        if valid.is_empty() {
+            return Ok(Json(answer));
+        }
+        return Err(ApiError::invalid_field(
+            "session_id",
+            "name the game session (from POST /api/v1/roblox/sessions)",
+        ));
+    };
+    let session = live_session(&app, &key, &session_id)?;
+    let mut unknown_players = Vec::new();
+    let mut to_ingest = Vec::with_capacity(valid.len());
+    let mut ids = Vec::with_capacity(valid.len());
+    for event in valid {
+        if event
+            .session_id
+            .as_deref()
+            .is_some_and(|own| own != session.id)
+        {
+            answer.rejected.push(RejectedEvent {
+                id: event.id,
+                code: "invalid_input".into(),
+                message: "every event of a batch must belong to the batch's session".into(),
+            });
+            continue;
+        }
+        if let Some(player) = event.player
+            && session.student_of(player).is_none()
+        {
+            unknown_players.push(player);
+        }
+        ids.push(event.id.clone());
+        to_ingest.push(event);
+    }
+    // Players not reported (or not linked) in this session: their links, in one pass.
+    let mut linked = HashMap::new();
+    unknown_players.sort_unstable();
+    unknown_players.dedup();
+    for player in unknown_players {
+        if let Some(student) = app
+            .store()
+            .linked_student(&key.tenant, player)
+            .await
+            .map_err(store_error)?
+        {
+            linked.insert(player, student);
+        }
+    }
+    let hub_events: Vec<hub::IngestEvent> = to_ingest
+        .into_iter()
+        .map(|event| {
+            let sender = match event.player {
+                Some(player) => session
+                    .student_of(player)
+                    .or_else(|| linked.get(&player).cloned())
+                    .unwrap_or_else(|| format!("roblox:{player}")),
+                None => format!("game:{}", session.job_id),
+            };
+            hub::IngestEvent {
+                id: event.id,
+                sender,
+                kind: event.kind,
+                data: enrich(event.data, event.player, event.client_time),
+            }
+        })
+        .collect();
+    let mut rooms = vec![session.room.clone()];
+    rooms.extend(session.class_room.clone());
+    let outcomes = match app.hub().ingest(&key.tenant, &rooms, hub_events) {
+        Ok(outcomes) => outcomes,
+        Err(HubError::SinkFull(refused)) => {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                format!("{refused}; nothing of this batch was taken, send it again unchanged"),
+            )
+            .with_retry_after(Duration::from_secs(1)));
+        }
+        Err(other) => return Err(ApiError::internal(other)),
+    };
+    let mut acks = Vec::new();
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(published) => acks.push((id, published.ack)),
+            Err(HubError::InvalidEvent(message)) => answer.rejected.push(RejectedEvent {
+                id,
+                code: "invalid_input".into(),
+                message,
+            }),
+            Err(other) => answer.rejected.push(RejectedEvent {
+                id,
+                code: other.error_code().code().to_string(),
+                message: other.to_string(),
+            }),
+        }
+    }
+    let deadline = Instant::now() + settings.ack_timeout;
+    let waits = acks.into_iter().map(|(id, ack)| async move {
+        let committed = match ack {
+            Some(ack) => matches!(tokio::time::timeout_at(deadline, ack).await, Ok(Ok(Ok(())))),
+            None => false,
+        };
+        (id, committed)
+    });
+    let mut uncommitted = 0usize;
+    for (id, committed) in join_all(waits).await {
+        if committed {
+            answer.accepted.push(id);
+        } else {
+            uncommitted += 1;
+        }
+    }
+    session.add_events(answer.accepted.len() as u64);
+    if uncommitted > 0 {
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{uncommitted} events are not committed yet (the database is slow or down); send the same batch again, nothing is stored twice"
+            ),
+        )
+        .with_retry_after(Duration::from_secs(2)));
+    }
+    Ok(Json(answer))
+}
+
+/// Adds who and when to an event's data, unless the game already put its own there.
+fn enrich(mut data: Value, player: Option<i64>, client_time: Option<f64>) -> Value {
+    if let Some(fields) = data.as_object_mut() {
+        if let Some(player) = player {
+            fields
+                .entry("roblox_user_id")
+                .or_insert_with(|| json!(player));
+        }
+        if let Some(client_time) = client_time {
+            fields
+                .entry("client_time")
+                .or_insert_with(|| json!(client_time));
+        }
+    }
+    data
+}
+
+/// `?after=<cursor>&wait=<seconds>`; both optional, doubles accepted.
+#[derive(Debug, Deserialize)]
+struct PollQuery {
+    #[serde(default)]
+    after: Option<f64>,
+    #[serde(default)]
+    wait: Option<f64>,
+}
+
+async fn poll_commands(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    Path(id): Path<String>,
+    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CommandsAnswer>, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{}; use ?after=<cursor>&wait=<seconds>",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let session = live_session(&app, &key, &id)?;
+    let settings = app.roblox().settings();
+    let after = query
+        .after
+        .filter(|after| after.is_finite() && *after >= 0.0)
+        .map_or(0, |after| after as u64);
+    let wait = query
+        .wait
+        .filter(|wait| wait.is_finite() && *wait >= 0.0)
+        .map_or(settings.poll_wait, Duration::from_secs_f64)
+        .min(settings.poll_max_wait);
+    let deadline = Instant::now() + wait;
+    loop {
+        let arrived = session.mailbox.arrived();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let taken = session.mailbox.take(after, Instant::now());
+        if !taken.commands.is_empty() || Instant::now() >= deadline {
+            for (command, origin) in &taken.first_deliveries {
+                app.roblox()
+                    .publish_status(&session, command, origin, "delivered");
+            }
+            session.touch();
+            return Ok(Json(CommandsAnswer {
+                commands: taken.commands,
+                cursor: taken.cursor,
+            }));
+        }
+        let wake_at = taken.next_due.map_or(deadline, |due| due.min(deadline));
+        tokio::select! {
+            _ = &mut arrived => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = session.closed() => {
+                return Ok(Json(CommandsAnswer { commands: Vec::new(), cursor: taken.cursor }));
+            }
+        }
+    }
+}
+
+async fn ack_commands(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AckRequest>,
+) -> Result<Json<AckAnswer>, ApiError> {
+    let session = live_session(&app, &key, &id)?;
+    let (acked, again, unknown) = session.mailbox.ack(&request.ids);
+    let mut ids = again;
+    for entry in acked {
+        app.roblox()
+            .publish_status(&session, &entry.command, &entry.origin, "acked");
+        ids.push(entry.command.id);
+    }
+    Ok(Json(AckAnswer {
+        acked: ids,
+        unknown,
+    }))
+}

@@ -1,0 +1,378 @@
+//! One live game session: a Roblox server of a tenant, its room `game:{tenant}:{job_id}` (and
+//! its class's room when linked), the players it reported, and its command mailbox.
+//!
+//! The game server is a hub member like any socket: its own [`Session`] joins the game room and
+//! the class room with [`Wire::Commands`], so every `command` published there lands in its
+//! bounded queue, which the session's pump moves into the [`Mailbox`]. Each player is a
+//! presence-only member ([`Wire::Silent`]): present in the game room, and in the class room when
+//! linked to a student on its roster.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use protocol::{RoomId, ServerMessage};
+use roblox::wire::PolledCommand;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::mailbox::Mailbox;
+use crate::auth::{Identity, Role};
+use crate::hub::{Hub, HubError, MemberAs, Session, Wire};
+
+/// A live game session. Held as `Arc<GameSession>` by the registry and by requests in flight.
+#[derive(Debug)]
+pub struct GameSession {
+    /// Session id (`gs_…`).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Roblox universe.
+    pub universe_id: i64,
+    /// Roblox place.
+    pub place_id: i64,
+    /// Roblox JobId.
+    pub job_id: String,
+    /// Linked class.
+    pub class_id: Option<String>,
+    /// `game:{tenant}:{job_id}`.
+    pub room: RoomId,
+    /// `class:{tenant}:{class_id}` when linked.
+    pub class_room: Option<RoomId>,
+    /// Commands waiting for this server.
+    pub mailbox: Mailbox,
+    /// When it was opened (here, or before a restart: the count carries over).
+    started: std::time::Instant,
+    /// Events accepted from this server.
+    events: AtomicU64,
+    /// Last request from the game server; the reaper closes sessions silent for too long.
+    last_seen: Mutex<Instant>,
+    /// The game server's own hub membership; dropped on close.
+    member: Mutex<Option<Session>>,
+    /// Players by Roblox user id; each holds a presence-only hub session.
+    players: Mutex<HashMap<i64, Player>>,
+    /// Students on the linked class's roster (who may appear in the class room).
+    roster: Mutex<HashSet<String>>,
+    /// Cancelled on close: stops the pump and wakes long-polls.
+    closed: CancellationToken,
+}
+
+#[derive(Debug)]
+struct Player {
+    student: Option<String>,
+    name: Option<String>,
+    display_name: Option<String>,
+    /// Dropping it leaves every room the player is present in.
+    _presence: Session,
+}
+
+/// What the game server reported about a player who joined.
+#[derive(Debug, Clone)]
+pub struct PlayerSeen {
+    /// `Player.UserId`.
+    pub user_id: i64,
+    /// `Player.Name`.
+    pub name: Option<String>,
+    /// `Player.DisplayName`.
+    pub display_name: Option<String>,
+    /// The student it is linked to.
+    pub student: Option<String>,
+}
+
+/// Where a new session comes from.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// Session id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Universe.
+    pub universe_id: i64,
+    /// Place.
+    pub place_id: i64,
+    /// JobId.
+    pub job_id: String,
+    /// Linked class.
+    pub class_id: Option<String>,
+    /// `game:{tenant}:{job_id}`.
+    pub room: RoomId,
+    /// `class:{tenant}:{class_id}` when linked.
+    pub class_room: Option<RoomId>,
+    /// Its roster's students.
+    pub roster: HashSet<String>,
+    /// Events accepted before (a session restored after a restart).
+    pub events_before: u64,
+}
+
+impl GameSession {
+    /// Opens the session in the hub. Returns it and the receiving end of its command queue,
+    /// which [`GameSession::pump`] must drain.
+    pub fn open(
+        hub: &Hub,
+        spec: SessionSpec,
+        capacity: usize,
+        redeliver_after: std::time::Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<(GameSession, mpsc::Receiver<Bytes>), HubError> {
+        let room = spec.room;
+        let class_room = spec.class_room;
+        let server_user = format!("game:{}", spec.job_id);
+        let name = format!("Roblox server (place {})", spec.place_id);
+        let identity = Identity {
+            user: server_user.clone(),
+            tenant: spec.tenant.clone(),
+            role: Role::Guest,
+            name: Some(name.clone()),
+            children: Vec::new(),
+        };
+        let (mut member, commands) = hub.connect(identity, Wire::Commands);
+        let as_member = MemberAs {
+            user: server_user,
+            name: Some(name),
+            role: Role::Guest,
+        };
+        let presence = json!({
+            "kind": "game_server",
+            "session_id": spec.id,
+            "universe_id": spec.universe_id,
+            "place_id": spec.place_id,
+            "job_id": spec.job_id,
+        });
+        member.join_signed(room.clone(), &as_member, Some(presence.clone()))?;
+        if let Some(class_room) = &class_room {
+            member.join_signed(class_room.clone(), &as_member, Some(presence))?;
+        }
+        let session = GameSession {
+            id: spec.id,
+            tenant: spec.tenant,
+            universe_id: spec.universe_id,
+            place_id: spec.place_id,
+            job_id: spec.job_id,
+            class_id: spec.class_id,
+            room,
+            class_room,
+            mailbox: Mailbox::new(capacity, redeliver_after),
+            started: std::time::Instant::now(),
+            events: AtomicU64::new(spec.events_before),
+            last_seen: Mutex::new(Instant::now()),
+            member: Mutex::new(Some(member)),
+            players: Mutex::new(HashMap::new()),
+            roster: Mutex::new(spec.roster),
+            closed: shutdown.child_token(),
+        };
+        Ok((session, commands))
+    }
+
+    /// Moves `command` frames from the hub queue into the mailbox until the session closes.
+    /// `on_command` runs for each new command (Open Cloud wake-up); `on_dropped` for each command
+    /// the full mailbox dropped.
+    pub async fn pump(
+        &self,
+        mut commands: mpsc::Receiver<Bytes>,
+        on_command: impl Fn(&PolledCommand),
+        on_dropped: impl Fn(&PolledCommand, &str),
+    ) {
+        loop {
+            let frame = tokio::select! {
+                _ = self.closed.cancelled() => return,
+                frame = commands.recv() => match frame {
+                    Some(frame) => frame,
+                    None => return,
+                },
+            };
+            let body = match serde_json::from_slice::<ServerMessage>(&frame) {
+                Ok(ServerMessage::Command(body)) => body,
+                Ok(other) => {
+                    tracing::warn!(
+                        kind = other.type_name(),
+                        "a non-command frame reached a game server's mailbox"
+                    );
+                    continue;
+                }
+                Err(cause) => {
+                    tracing::error!(%cause, "a command frame did not decode");
+                    continue;
+                }
+            };
+            let target = body
+                .data
+                .get("target")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let roblox_user_id = match &target {
+                Some(student) => match self.player_of(student) {
+                    Some(user_id) => Some(user_id),
+                    // For a student who is not in this server.
+                    None => continue,
+                },
+                None => None,
+            };
+            let command = PolledCommand {
+                id: body
+                    .id
+                    .unwrap_or_else(|| format!("{}#{}", body.room, body.seq)),
+                cursor: 0,
+                kind: body.kind,
+                data: body.data,
+                target,
+                roblox_user_id,
+                issued_at: body.ts,
+                attempt: 0,
+            };
+            on_command(&command);
+            if let Some(dropped) = self.mailbox.push(command, body.room) {
+                on_dropped(&dropped.command, &dropped.origin);
+            }
+        }
+    }
+
+    /// Notes a request from the game server.
+    pub fn touch(&self) {
+        *lock(&self.last_seen) = Instant::now();
+    }
+
+    /// When the game server was last heard from.
+    pub fn last_seen(&self) -> Instant {
+        *lock(&self.last_seen)
+    }
+
+    /// Counts accepted events.
+    pub fn add_events(&self, count: u64) {
+        self.events.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Events accepted so far.
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since it opened.
+    pub fn duration_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Resolves when the session closes (or the server shuts down).
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closed.cancelled()
+    }
+
+    /// Whether it is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Leaves every room: the game server's membership and every player's presence.
+    pub fn close(&self) {
+        self.closed.cancel();
+        lock(&self.players).clear();
+        lock(&self.member).take();
+    }
+
+    /// Players join (or re-join with new names or a new link): present in the game room, and
+    /// in the class room when linked to a student on the roster.
+    pub fn join_players(&self, hub: &Hub, seen: Vec<PlayerSeen>) -> Result<(), HubError> {
+        let roster = lock(&self.roster).clone();
+        let mut players = lock(&self.players);
+        for player in seen {
+            let on_roster = player
+                .student
+                .as_ref()
+                .is_some_and(|student| roster.contains(student));
+            let user = match &player.student {
+                Some(student) => student.clone(),
+                None => format!("roblox:{}", player.user_id),
+            };
+            let role = if player.student.is_some() {
+                Role::Student
+            } else {
+                Role::Guest
+            };
+            let name = player.display_name.clone().or_else(|| player.name.clone());
+            let identity = Identity {
+                user: user.clone(),
+                tenant: self.tenant.clone(),
+                role,
+                name: name.clone(),
+                children: Vec::new(),
+            };
+            let (mut presence, _frames) = hub.connect(identity, Wire::Silent);
+            let member = MemberAs { user, name, role };
+            let state = json!({
+                "source": "roblox",
+                "in_game": true,
+                "session_id": self.id,
+                "job_id": self.job_id,
+                "roblox_user_id": player.user_id,
+            });
+            presence.join_signed(self.room.clone(), &member, Some(state.clone()))?;
+            if let (Some(class_room), true) = (&self.class_room, on_roster) {
+                presence.join_signed(class_room.clone(), &member, Some(state))?;
+            }
+            // Replacing an earlier entry drops its presence (a leave, then this join).
+            players.insert(
+                player.user_id,
+                Player {
+                    student: player.student,
+                    name: player.name,
+                    display_name: player.display_name,
+                    _presence: presence,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Players leave every room.
+    pub fn leave_players(&self, user_ids: &[i64]) {
+        let mut players = lock(&self.players);
+        for user_id in user_ids {
+            players.remove(user_id);
+        }
+    }
+
+    /// A player who is here, as the game server reported them (for re-joining after a link).
+    pub fn player(&self, user_id: i64) -> Option<PlayerSeen> {
+        lock(&self.players).get(&user_id).map(|player| PlayerSeen {
+            user_id,
+            name: player.name.clone(),
+            display_name: player.display_name.clone(),
+            student: player.student.clone(),
+        })
+    }
+
+    /// The student a Roblox player here is linked to.
+    pub fn student_of(&self, user_id: i64) -> Option<String> {
+        lock(&self.players)
+            .get(&user_id)
+            .and_then(|player| player.student.clone())
+    }
+
+    /// The Roblox user id of a student who is in this server.
+    pub fn player_of(&self, student: &str) -> Option<i64> {
+        lock(&self.players)
+            .iter()
+            .find(|(_, player)| player.student.as_deref() == Some(student))
+            .map(|(user_id, _)| *user_id)
+    }
+
+    /// Players here now.
+    pub fn player_count(&self) -> usize {
+        lock(&self.players).len()
+    }
+
+    /// Adds a student to the known roster (after a link).
+    pub fn add_to_roster(&self, student: &str) {
+        lock(&self.roster).insert(student.to_owned());
+    }
+}
+
+/// Locks a mutex of this module; every critical section is a few map operations with no
+/// `.await`, and leaves the data consistent at each step, so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
