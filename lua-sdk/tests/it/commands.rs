@@ -56,19 +56,18 @@ async fn a_reward_is_awarded_by_badge_acked_and_the_teacher_sees_the_ack() {
         "the game's handler saw the reward once"
     );
 
-    let status = teacher
+    // The teacher's socket sees the command delivered, then acked.
+    let acked = teacher
         .recv_until(|message| {
-            matches!(message, ServerMessage::Event(event) if event.kind == "command_status")
+            matches!(message, ServerMessage::Event(event)
+                if event.kind == "command_status" && event.data["status"] == "acked")
         })
         .await;
-    let ServerMessage::Event(status) = status else {
+    let ServerMessage::Event(acked) = acked else {
         unreachable!("matched above")
     };
-    assert_eq!(
-        status.data["status"], "acked",
-        "the teacher sees the ack: {:?}",
-        status.data
-    );
+    assert_eq!(acked.data["kind"], "reward", "{:?}", acked.data);
+    assert!(acked.data["command_id"].is_string(), "{:?}", acked.data);
     assert!(stop_hub(&mut game).await);
     assert_eq!(game.badge_awards(), [(1001, 2124)], "awarded once");
 }

@@ -7,6 +7,8 @@ mod commands;
 mod config;
 mod delivery;
 mod golden;
+mod link;
 mod roblox_json;
+mod session;
 mod stop;
 mod support;

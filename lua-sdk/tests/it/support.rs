@@ -89,6 +89,55 @@ impl TestServer {
         key.key
     }
 
+    /// Seeds a class with code `code` and roster `students` (id, display name) in `tenant`.
+    pub async fn seed_class(
+        &self,
+        tenant: &str,
+        class_id: &str,
+        code: &str,
+        students: &[(&str, &str)],
+    ) {
+        use sqlx::Connection;
+        let store = self.store().await;
+        store.ensure_tenant(tenant).await.expect("tenant");
+        store.close().await;
+        let url = format!("sqlite://{}", self.data_dir.join("classhub.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open the database");
+        let teacher = format!("{class_id}-teacher");
+        let mut statements = vec![
+            sqlx::query("INSERT INTO users (id, tenant_id, role, display_name) VALUES (?1, ?2, 'educator', 'Teacher')")
+                .bind(teacher.clone())
+                .bind(tenant.to_owned()),
+            sqlx::query("INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES (?1, ?2, 'Class', ?3, ?4)")
+                .bind(class_id.to_owned())
+                .bind(tenant.to_owned())
+                .bind(teacher)
+                .bind(code.to_owned()),
+        ];
+        for (student, name) in students {
+            statements.push(
+                sqlx::query("INSERT INTO users (id, tenant_id, role, display_name) VALUES (?1, ?2, 'student', ?3)")
+                    .bind((*student).to_owned())
+                    .bind(tenant.to_owned())
+                    .bind((*name).to_owned()),
+            );
+            statements.push(
+                sqlx::query(
+                    "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES (?1, ?2, ?3)",
+                )
+                .bind(tenant.to_owned())
+                .bind(class_id.to_owned())
+                .bind((*student).to_owned()),
+            );
+        }
+        for statement in statements {
+            statement.execute(&mut db).await.expect("seed the class");
+        }
+        db.close().await.expect("close");
+    }
+
     /// The ids of the events stored for `tenant`, in insertion order.
     pub async fn stored_event_ids(&self, tenant: &str) -> Vec<String> {
         let store = self.store().await;
@@ -109,12 +158,15 @@ fn config(bind: SocketAddr, data_dir: &std::path::Path) -> Config {
     }
 }
 
-/// A game server whose Secrets store holds a fresh key as `classhub_key`, with `hub` started:
-/// the global `hub` is a started ClassHub (extra config fields in `config_extra`, Luau).
-pub async fn started_game(server: &TestServer, config_extra: &str) -> Harness {
+/// A game server whose Secrets store holds a fresh key for it as `classhub_key`.
+pub async fn game_for(server: &TestServer) -> Harness {
     let options = Options::new(server.base_url());
     let key = server.game_key(TENANT, options.universe_id).await;
-    let mut harness = Harness::new(options.secret("classhub_key", &key)).expect("harness");
+    Harness::new(options.secret("classhub_key", &key)).expect("harness")
+}
+
+/// Makes the global `hub` (extra config fields in `config_extra`, Luau) and starts it.
+pub async fn start_hub(harness: &mut Harness, config_extra: &str) {
     harness
         .run_script(
             "start",
@@ -130,6 +182,12 @@ pub async fn started_game(server: &TestServer, config_extra: &str) -> Harness {
         .eval("started, start_error")
         .expect("StartAsync result");
     assert!(started, "StartAsync failed: {error:?}");
+}
+
+/// A game server with a started `hub`.
+pub async fn started_game(server: &TestServer, config_extra: &str) -> Harness {
+    let mut harness = game_for(server).await;
+    start_hub(&mut harness, config_extra).await;
     harness
 }
 
