@@ -99,4 +99,13 @@ async fn events_are_stored_exactly_once_through_faults_and_a_restart() {
         lost_then_resent, 3,
         "answers were lost after the server committed"
     );
+    let sessions_opened = game
+        .requests()
+        .iter()
+        .filter(|request| request.method == "POST" && request.path == "/api/v1/roblox/sessions")
+        .count();
+    assert!(
+        sessions_opened >= 2,
+        "the restarted server forgot the session; the SDK opened it again"
+    );
 }
