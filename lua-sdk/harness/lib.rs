@@ -362,7 +362,7 @@ impl Harness {
             if condition(self)? {
                 return Ok(());
             }
-            match self.step(real_deadline).await? {
+            match self.step(real_deadline, deadline).await? {
                 Step::Progressed => {}
                 Step::NextTimer(due) if due <= deadline => {
                     self.world.borrow_mut().scheduler.advance_to(due);
@@ -393,7 +393,7 @@ impl Harness {
         let real_deadline = Instant::now() + REAL_PATIENCE;
         loop {
             self.check_failures()?;
-            match self.step(real_deadline).await? {
+            match self.step(real_deadline, until).await? {
                 Step::Progressed => {}
                 Step::NextTimer(due) if due <= until => {
                     self.world.borrow_mut().scheduler.advance_to(due);
@@ -436,8 +436,9 @@ impl Harness {
     }
 
     /// Does one thing: delivers finished requests, resumes one ready thread, or waits (in real
-    /// time) for a request. Reports the next timer when only the clock can make progress.
-    async fn step(&mut self, real_deadline: Instant) -> Result<Step, HarnessError> {
+    /// time) for a request. Reports the next timer when only the clock can make progress;
+    /// `horizon` is the virtual time the caller will not run past.
+    async fn step(&mut self, real_deadline: Instant, horizon: f64) -> Result<Step, HarnessError> {
         while let Ok(completion) = self.completions.try_recv() {
             self.deliver(completion)?;
         }
@@ -470,7 +471,8 @@ impl Harness {
                 // Only held long-polls in flight: let virtual time run, at PACE.
                 let (anchor_virtual, anchor_real) = self.pace_anchor;
                 let allowed = anchor_virtual + PACE * anchor_real.elapsed().as_secs_f64();
-                (due > allowed).then(|| Duration::from_secs_f64((due - allowed) / PACE))
+                let target = due.min(horizon);
+                (target > allowed).then(|| Duration::from_secs_f64((target - allowed) / PACE))
             } else {
                 None
             }

@@ -69,3 +69,25 @@ async fn closing_the_game_flushes_every_queued_event() {
         .expect("Track after stop");
     assert!(!late);
 }
+
+#[tokio::test]
+async fn stop_async_gives_up_in_time_when_classhub_is_down() {
+    let mut server = TestServer::start().await;
+    let mut game = started_game(&server, "stopTimeout = 10").await;
+    server.stop().await;
+    game.run_script(
+        "track",
+        r#"for i = 1, 20 do hub:Track(nil, "checkpoint", { n = i }) end"#,
+        5.0,
+    )
+    .await
+    .expect("tracked");
+    // BindToClose must finish: StopAsync returns within its timeout (virtual seconds here).
+    game.run_script("stop", "stopped_clean = hub:StopAsync()", 15.0)
+        .await
+        .expect("StopAsync returns within stopTimeout");
+    let clean: bool = game.eval("stopped_clean").expect("result");
+    assert!(!clean, "nothing could be sent");
+    let warnings = game.warnings().join("\n");
+    assert!(warnings.contains("20 events were not sent"), "{warnings}");
+}
