@@ -43,7 +43,7 @@ pub const SDK_SOURCE: &str = include_str!("../src/ClassHub.luau");
 const STAND_INS: &str = include_str!("roblox.luau");
 
 /// Longest real time one [`Harness::run_until`] may take (a hang fails instead of blocking CI).
-pub const REAL_PATIENCE: Duration = Duration::from_secs(60);
+pub const REAL_PATIENCE: Duration = Duration::from_secs(180);
 
 /// While only held long-polls are in flight, virtual time runs at most this much faster than
 /// real time.
