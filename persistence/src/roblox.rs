@@ -3,9 +3,10 @@
 //! roster look-ups that linking needs, and per-universe Open Cloud keys.
 //!
 //! Each statement is written once with `$1…` placeholders (numbered in order of first use,
-//! which SQLite reads as named parameters bound by position) and `NOW()`, which becomes the
-//! schema's ISO-8601 default on SQLite. Every query names its tenant except the key look-up by
-//! hash, which is how a game server's tenant is found.
+//! which SQLite reads as named parameters bound by position), `NOW()` (the schema's ISO-8601
+//! default on SQLite) and `SECONDS_SINCE(started_at)`, spelled per backend by `with_pool!`.
+//! Every query names its tenant except the key look-up by hash, which is how a game server's
+//! tenant is found.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,10 @@ use crate::store::Store;
 
 /// SQLite's spelling of `NOW()`, the same text its column defaults write.
 const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+/// `SECONDS_SINCE(started_at)`: whole seconds from a row's `started_at` to now.
+const PG_SECONDS_SINCE_START: &str = "CAST(EXTRACT(EPOCH FROM (now() - started_at)) AS BIGINT)";
+const SQLITE_SECONDS_SINCE_START: &str =
+    "CAST((julianday('now') - julianday(started_at)) * 86400 AS INTEGER)";
 
 /// Runs `$body` with `$pool` bound to the backend's pool and `$sql` translating a statement
 /// written in the shared dialect (see the module header) for that backend.
@@ -23,11 +28,20 @@ macro_rules! with_pool {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
         match $store {
             Store::Postgres($pool) => {
-                let $sql = |text: &str| sqlx::AssertSqlSafe(text.to_owned());
+                let $sql = |text: &str| {
+                    sqlx::AssertSqlSafe(
+                        text.replace("SECONDS_SINCE(started_at)", PG_SECONDS_SINCE_START),
+                    )
+                };
                 $body
             }
             Store::Sqlite($pool) => {
-                let $sql = |text: &str| sqlx::AssertSqlSafe(text.replace("NOW()", SQLITE_NOW));
+                let $sql = |text: &str| {
+                    sqlx::AssertSqlSafe(
+                        text.replace("NOW()", SQLITE_NOW)
+                            .replace("SECONDS_SINCE(started_at)", SQLITE_SECONDS_SINCE_START),
+                    )
+                };
                 $body
             }
         }
@@ -318,29 +332,30 @@ impl Store {
         Ok(found)
     }
 
-    /// Ends a game session with its length and total event count (once: an ended session is
-    /// left as it is). Returns whether it was open.
+    /// Ends a game session (once: an ended session is left as it is), recording how long it
+    /// lasted and how many events of its room are stored (retries counted once, across server
+    /// restarts). Returns `(duration_secs, events_count)` when it was open.
     pub async fn close_game_session(
         &self,
         tenant: &str,
         id: &str,
-        duration_secs: i64,
-        events_count: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<(i64, i64)>, StoreError> {
         const SQL: &str = "UPDATE game_sessions \
-             SET ended_at = NOW(), duration_secs = $1, events_count = $2 \
-             WHERE tenant_id = $3 AND id = $4 AND ended_at IS NULL";
+             SET ended_at = NOW(), duration_secs = SECONDS_SINCE(started_at), \
+             events_count = (SELECT count(*) FROM game_events \
+                 WHERE game_events.tenant_id = game_sessions.tenant_id \
+                 AND game_events.room = 'game:' || game_sessions.tenant_id || ':' || game_sessions.job_id) \
+             WHERE tenant_id = $1 AND id = $2 AND ended_at IS NULL \
+             RETURNING duration_secs, events_count";
         let closed = with_pool!(self, |pool, sql| {
             sqlx::query(sql(SQL))
-                .bind(duration_secs.max(0))
-                .bind(events_count.max(0))
                 .bind(tenant)
                 .bind(id)
-                .execute(pool)
+                .fetch_optional(pool)
                 .await?
-                .rows_affected()
+                .map(|row| (row.get(0), row.get(1)))
         });
-        Ok(closed > 0)
+        Ok(closed)
     }
 
     /// Notes Roblox players seen in a game (their display names and `last_seen_at`), creating

@@ -2,8 +2,9 @@
 //! keys — identical on both backends.
 
 use persistence::{NewGameKey, NewGameSession, Store};
+use serde_json::json;
 
-use crate::support::TestDb;
+use crate::support::{TestDb, event};
 
 /// Runs plain SQL (literals only, valid on both backends) to seed classes and users, which
 /// the REST API owns.
@@ -202,22 +203,37 @@ async fn players_are_seen_then_linked_and_sessions_close_once() {
             None
         );
         assert!(
-            !store
-                .close_game_session("globex", "gs_1", 5, 3)
+            store
+                .close_game_session("globex", "gs_1")
                 .await
                 .expect("other tenant")
+                .is_none()
         );
+        // Its room's stored events are counted, a retried id once, another room's not at all.
+        let mut elsewhere = event("acme", "x1", "checkpoint", json!({}));
+        elsewhere.room = "game:acme:job-2".into();
+        store
+            .write_events(&[
+                event("acme", "e1", "checkpoint", json!({})),
+                event("acme", "e2", "checkpoint", json!({})),
+                event("acme", "e2", "checkpoint", json!({})),
+                elsewhere,
+            ])
+            .await
+            .expect("events");
+        let (duration, events) = store
+            .close_game_session("acme", "gs_1")
+            .await
+            .expect("close")
+            .expect("it was open");
+        assert_eq!(events, 2);
+        assert!(duration >= 0);
         assert!(
             store
-                .close_game_session("acme", "gs_1", 5, 3)
-                .await
-                .expect("close")
-        );
-        assert!(
-            !store
-                .close_game_session("acme", "gs_1", 9, 9)
+                .close_game_session("acme", "gs_1")
                 .await
                 .expect("closed once")
+                .is_none()
         );
         assert_eq!(
             store

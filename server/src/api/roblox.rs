@@ -482,7 +482,6 @@ async fn events(
             uncommitted += 1;
         }
     }
-    session.add_events(answer.accepted.len() as u64);
     if uncommitted > 0 {
         return Err(ApiError::new(
             ErrorKind::Unavailable,

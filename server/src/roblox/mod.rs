@@ -235,25 +235,24 @@ impl Roblox {
             return Ok((session, false));
         }
         let store = &self.shared.store;
-        let (id, class_id, events_before, created) =
-            match store.open_session_for_job(tenant, job_id).await? {
-                // Restored after a restart: the class it was opened for stays.
-                Some((id, stored_class, events)) => (id, stored_class, events.max(0) as u64, false),
-                None => {
-                    let id = format!("gs_{:016x}", rand::random::<u64>());
-                    store
-                        .open_game_session(&NewGameSession {
-                            id: id.clone(),
-                            tenant: tenant.to_owned(),
-                            universe_id,
-                            place_id,
-                            job_id: job_id.to_owned(),
-                            class_id: class_id.clone(),
-                        })
-                        .await?;
-                    (id, class_id, 0, true)
-                }
-            };
+        let (id, class_id, created) = match store.open_session_for_job(tenant, job_id).await? {
+            // Restored after a restart: the class it was opened for stays.
+            Some((id, stored_class, _)) => (id, stored_class, false),
+            None => {
+                let id = format!("gs_{:016x}", rand::random::<u64>());
+                store
+                    .open_game_session(&NewGameSession {
+                        id: id.clone(),
+                        tenant: tenant.to_owned(),
+                        universe_id,
+                        place_id,
+                        job_id: job_id.to_owned(),
+                        class_id: class_id.clone(),
+                    })
+                    .await?;
+                (id, class_id, true)
+            }
+        };
         let roster = match &class_id {
             Some(class) => store
                 .roster_students(tenant, class)
@@ -279,7 +278,6 @@ impl Roblox {
             room,
             class_room,
             roster,
-            events_before,
         };
         let settings = &self.shared.settings;
         let (session, commands) = GameSession::open(
@@ -341,20 +339,13 @@ impl Roblox {
         };
         self.forget(&session);
         session.close();
+        let recorded = self.shared.store.close_game_session(tenant, id).await?;
+        let (duration_secs, events_count) = recorded.unwrap_or_default();
         let closed = SessionClosed {
             session_id: session.id.clone(),
-            duration_secs: session.duration_secs(),
-            events_count: session.events(),
+            duration_secs: duration_secs.max(0) as u64,
+            events_count: events_count.max(0) as u64,
         };
-        self.shared
-            .store
-            .close_game_session(
-                tenant,
-                id,
-                closed.duration_secs as i64,
-                closed.events_count as i64,
-            )
-            .await?;
         tracing::info!(session = %session.id, tenant, events = closed.events_count, "game session closed");
         Ok(Some(closed))
     }

@@ -8,7 +8,6 @@
 //! linked to a student on its roster.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -44,10 +43,6 @@ pub struct GameSession {
     pub class_room: Option<RoomId>,
     /// Commands waiting for this server.
     pub mailbox: Mailbox,
-    /// When it was opened (here, or before a restart: the count carries over).
-    started: std::time::Instant,
-    /// Events accepted from this server.
-    events: AtomicU64,
     /// Last request from the game server; the reaper closes sessions silent for too long.
     last_seen: Mutex<Instant>,
     /// The game server's own hub membership; dropped on close.
@@ -103,8 +98,6 @@ pub struct SessionSpec {
     pub class_room: Option<RoomId>,
     /// Its roster's students.
     pub roster: HashSet<String>,
-    /// Events accepted before (a session restored after a restart).
-    pub events_before: u64,
 }
 
 impl GameSession {
@@ -155,8 +148,6 @@ impl GameSession {
             room,
             class_room,
             mailbox: Mailbox::new(capacity, redeliver_after),
-            started: std::time::Instant::now(),
-            events: AtomicU64::new(spec.events_before),
             last_seen: Mutex::new(Instant::now()),
             member: Mutex::new(Some(member)),
             players: Mutex::new(HashMap::new()),
@@ -237,21 +228,6 @@ impl GameSession {
     /// When the game server was last heard from.
     pub fn last_seen(&self) -> Instant {
         *lock(&self.last_seen)
-    }
-
-    /// Counts accepted events.
-    pub fn add_events(&self, count: u64) {
-        self.events.fetch_add(count, Ordering::Relaxed);
-    }
-
-    /// Events accepted so far.
-    pub fn events(&self) -> u64 {
-        self.events.load(Ordering::Relaxed)
-    }
-
-    /// Seconds since it opened.
-    pub fn duration_secs(&self) -> u64 {
-        self.started.elapsed().as_secs()
     }
 
     /// Resolves when the session closes (or the server shuts down).

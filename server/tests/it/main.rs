@@ -10,6 +10,7 @@ mod limits;
 mod presence;
 mod pusher;
 mod recovery;
+mod roblox;
 mod shutdown;
 mod slow_consumer;
 mod support;

@@ -1,0 +1,805 @@
+//! Roblox game servers over real HTTP (reqwest) against a server on 127.0.0.1:0, with teachers
+//! on real sockets: key authentication, sessions, players as presence, linking, batched durable
+//! ingest, command long-poll/ack/redelivery, restarts and the Open Cloud wake-up.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use persistence::{NewGameKey, Store};
+use protocol::ServerMessage;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::auth::Role;
+
+use crate::support::{Client, PATIENCE, TestDb, start_with, temp_dir, token};
+
+/// A game server's HTTP client, holding its key.
+struct Game {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<String>,
+}
+
+impl Game {
+    fn new(addr: SocketAddr, key: &str) -> Game {
+        Game {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+            key: key.to_owned(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = tokio::time::timeout(PATIENCE * 4, request.send())
+            .await
+            .expect("an answer in time")
+            .expect("request sent");
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response.json().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            retry_after,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body);
+        self.send(request).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        self.send(request).await
+    }
+
+    async fn delete(&self, path: &str) -> Answer {
+        let request = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        self.send(request).await
+    }
+
+    /// Opens a session for `job` linked to class code MATH42; returns its id.
+    async fn open(&self, job: &str) -> String {
+        let opened = self
+            .post(
+                "/api/v1/roblox/sessions",
+                json!({"universe_id": 42, "place_id": 7.0, "job_id": job, "class_code": "math-42"}),
+            )
+            .await;
+        assert!(
+            opened.status.is_success(),
+            "{}: {}",
+            opened.status,
+            opened.body
+        );
+        opened.body["session_id"]
+            .as_str()
+            .expect("session id")
+            .to_owned()
+    }
+}
+
+/// Runs SQL with literals only (valid on both backends): classes and rosters belong to the
+/// REST API, which these tests do not exercise.
+async fn seed(store: &Store, statements: &[&str]) {
+    for statement in statements {
+        let statement = sqlx::AssertSqlSafe(statement.to_string());
+        match store {
+            Store::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+            Store::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+        }
+        .expect("seed statement");
+    }
+}
+
+/// Tenant `acme`: teacher t1, class c1 (code MATH42) with students s1 "Ada" and s2 "Bo", and a
+/// game-server key for universe 42. Returns the key.
+async fn seed_acme(store: &Store) -> String {
+    store.ensure_tenant("acme").await.expect("tenant");
+    seed(
+        store,
+        &[
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('t1', 'acme', 'educator', 'Ms T')",
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s1', 'acme', 'student', 'Ada')",
+            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s2', 'acme', 'student', 'Bo')",
+            "INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES ('c1', 'acme', 'Math', 't1', 'MATH42')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's1')",
+            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's2')",
+        ],
+    )
+    .await;
+    make_key(store, "acme", Some(42)).await
+}
+
+async fn make_key(store: &Store, tenant: &str, universe: Option<i64>) -> String {
+    let made = roblox::keys::generate();
+    store
+        .create_game_key(&NewGameKey {
+            id: format!("gk_{}", rand::random::<u32>()),
+            tenant: tenant.into(),
+            universe_id: universe,
+            label: None,
+            key_hash: made.hash,
+            key_prefix: made.prefix,
+        })
+        .await
+        .expect("key");
+    made.key
+}
+
+/// A teacher socket joined to `rooms`.
+async fn teacher(addr: SocketAddr, rooms: &[&str]) -> Client {
+    let mut client = Client::connect(addr, &token("acme", Role::Educator, "t1")).await;
+    for room in rooms {
+        client.join(room).await;
+    }
+    client
+}
+
+/// The next `event` of `kind` the client receives (other frames skipped).
+async fn next_event(client: &mut Client, kind: &str) -> protocol::EventBody {
+    match client
+        .recv_until(|message| matches!(message, ServerMessage::Event(body) if body.kind == kind))
+        .await
+    {
+        ServerMessage::Event(body) => body,
+        other => unreachable!("{other:?}"),
+    }
+}
+
+async fn send_command(addr: SocketAddr, body: Value) -> Answer {
+    let request = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/classes/c1/commands"))
+        .bearer_auth(token("acme", Role::Educator, "t1"))
+        .json(&body);
+    Game::new(addr, "").send(request).await
+}
+
+#[tokio::test]
+async fn game_server_keys_are_required_checked_and_revocable() {
+    let test = start_with(|config| config.roblox.key_cache = Duration::ZERO).await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    let open = json!({"universe_id": 42, "place_id": 7, "job_id": "job-a"});
+
+    let anonymous = Game::new(test.addr, "");
+    let answer = anonymous
+        .post("/api/v1/roblox/sessions", open.clone())
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.body["error"]["code"], "unauthorized");
+    let forged = Game::new(test.addr, &roblox::keys::generate().key);
+    let answer = forged.post("/api/v1/roblox/sessions", open.clone()).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    let game = Game::new(test.addr, &key);
+    let first = game.post("/api/v1/roblox/sessions", open.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["room"], "game:acme:job-a");
+    assert_eq!(first.body["topic"], "classhub");
+    let again = game.post("/api/v1/roblox/sessions", open.clone()).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "reopening the same job is idempotent"
+    );
+    assert_eq!(again.body["session_id"], first.body["session_id"]);
+
+    // The key is limited to universe 42.
+    let elsewhere = json!({"universe_id": 43, "place_id": 7, "job_id": "job-b"});
+    let answer = game.post("/api/v1/roblox/sessions", elsewhere).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // Bad input names its field.
+    let answer = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": 42, "place_id": 7, "job_id": "a:b"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.body["error"]["fields"]["job_id"].is_string(),
+        "{}",
+        answer.body
+    );
+    let answer = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": "x", "place_id": 7, "job_id": "j"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.body["error"]["fields"]["universe_id"].is_string(),
+        "{}",
+        answer.body
+    );
+
+    // The key's use is recorded, off the request path.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let keys = loop {
+        let keys = store.game_keys("acme").await.expect("keys");
+        if keys[0].last_used_at.is_some() {
+            break keys;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "last use never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(store.revoke_game_key(&keys[0].id).await.expect("revoke"));
+    let answer = game.post("/api/v1/roblox/sessions", open).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked key stops working"
+    );
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_reach_both_rooms_and_are_acknowledged_after_commit_once() {
+    for db in TestDb::all().await {
+        let test = start_with(|config| config.database_url = db.url()).await;
+        let store = db.store(&test.data_dir).await;
+        let key = seed_acme(&store).await;
+        let game = Game::new(test.addr, &key);
+        let session = game.open("job-1").await;
+        store
+            .link_roblox_player("acme", 1001, "s1", None)
+            .await
+            .expect("link");
+        let mut watcher = teacher(test.addr, &["class:acme:c1", "game:acme:job-1"]).await;
+
+        let players = game
+            .post(
+                &format!("/api/v1/roblox/sessions/{session}/players"),
+                json!({"joins": [{"user_id": 1001, "name": "adabuilds", "display_name": "Ada"},
+                                 {"user_id": 2002.0, "name": "guest"}],
+                       "leaves": []}),
+            )
+            .await;
+        assert_eq!(players.status, StatusCode::OK, "{}", players.body);
+        assert_eq!(
+            players.body["players"],
+            json!([{"user_id": 1001, "student_id": "s1"}, {"user_id": 2002}])
+        );
+        // The linked student is present in the class room, as in game.
+        let diff = watcher
+            .recv_until(|message| {
+                matches!(message, ServerMessage::PresenceDiff(diff)
+                    if diff.room == "class:acme:c1" && diff.joins.iter().any(|member| member.user == "s1"))
+            })
+            .await;
+        let ServerMessage::PresenceDiff(diff) = diff else {
+            unreachable!()
+        };
+        let joined = diff
+            .joins
+            .iter()
+            .find(|member| member.user == "s1")
+            .expect("s1");
+        assert_eq!(joined.state["in_game"], true);
+        assert_eq!(joined.state["roblox_user_id"], 1001);
+
+        let batch = json!({
+            "session_id": session,
+            "events": [
+                {"id": "e1", "player": 1001, "kind": "progress", "data": {"lesson": "fractions", "percent": 40.0, "time_spent_secs": 30}, "client_time": 1.7e9},
+                {"id": "e2", "player": 2002, "kind": "checkpoint", "data": []},
+                {"id": "e3", "player": 1001, "kind": "progress", "data": {"percent": 50}},
+                {"id": "e4", "kind": "reward"},
+                {"kind": "checkpoint"}
+            ]
+        });
+        let answer = game.post("/api/v1/roblox/events", batch.clone()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body["accepted"], json!(["e1", "e2"]));
+        let rejected: Vec<&str> = answer.body["rejected"]
+            .as_array()
+            .expect("rejected")
+            .iter()
+            .map(|rejected| rejected["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(rejected, ["e4", "", "e3"]);
+        // Acknowledged means committed: the rows are there now.
+        assert_eq!(store.event_ids("acme").await.expect("ids"), ["e1", "e2"]);
+        let progress = store
+            .progress("acme", "s1", "", "fractions")
+            .await
+            .expect("progress")
+            .expect("a row for the linked student");
+        assert_eq!(progress.completion_percent, 40.0);
+        assert_eq!(progress.time_spent_secs, 30);
+
+        // Teachers saw them live in both rooms, from the student (or the unlinked player).
+        let in_class = next_event(&mut watcher, "progress").await;
+        assert_eq!(in_class.from, "s1");
+        assert_eq!(in_class.data["roblox_user_id"], 1001);
+        let checkpoint = next_event(&mut watcher, "checkpoint").await;
+        assert_eq!(checkpoint.from, "roblox:2002");
+
+        // The retried batch is accepted again and stored once.
+        let retry = game.post("/api/v1/roblox/events", batch).await;
+        assert_eq!(retry.body["accepted"], json!(["e1", "e2"]));
+        assert_eq!(store.event_ids("acme").await.expect("ids"), ["e1", "e2"]);
+        assert_eq!(
+            store
+                .progress("acme", "s1", "", "fractions")
+                .await
+                .expect("progress")
+                .expect("row")
+                .time_spent_secs,
+            30,
+            "a retried progress event adds its time once"
+        );
+
+        // Closing records the session and takes its players out of the rooms.
+        let closed = game
+            .delete(&format!("/api/v1/roblox/sessions/{session}"))
+            .await;
+        assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+        assert_eq!(
+            closed.body["events_count"], 2,
+            "stored events, retries once"
+        );
+        watcher
+            .recv_until(|message| {
+                matches!(message, ServerMessage::PresenceDiff(diff)
+                    if diff.room == "class:acme:c1" && diff.leaves.iter().any(|left| left.user == "s1"))
+            })
+            .await;
+        let gone = game
+            .post(
+                "/api/v1/roblox/events",
+                json!({"session_id": session, "events": [{"id": "e9", "kind": "x"}]}),
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        test.server.shutdown().await;
+        store.close().await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn batches_over_the_limits_are_refused_whole() {
+    let test = start_with(|config| {
+        config.roblox.max_batch = 3;
+        config.sink.queue_len = 2;
+        config.sink.batch_interval = Duration::from_secs(30);
+        config.sink.batch_rows = 1000;
+    })
+    .await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    let game = Game::new(test.addr, &key);
+    let session = game.open("job-limits").await;
+    let events = |ids: &[&str]| json!({"session_id": session, "events": ids.iter().map(|id| json!({"id": id, "kind": "x"})).collect::<Vec<_>>()});
+    let answer = game
+        .post("/api/v1/roblox/events", events(&["a", "b", "c", "d"]))
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.body["error"]["code"], "payload_too_large");
+    // The sink queue holds two events: three at once are refused whole, with Retry-After.
+    let answer = game
+        .post("/api/v1/roblox/events", events(&["a", "b", "c"]))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["error"]["code"], "unavailable");
+    assert!(answer.retry_after.is_some());
+    // Not JSON at all.
+    let request = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/roblox/events", test.addr))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json");
+    let answer = game.send(request).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["error"]["code"], "bad_request");
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn commands_arrive_by_long_poll_and_their_acks_reach_the_teacher() {
+    let test = start_with(|config| {
+        config.roblox.redeliver_after = Duration::from_millis(300);
+    })
+    .await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    store
+        .link_roblox_player("acme", 1001, "s1", None)
+        .await
+        .expect("link");
+    let game = Game::new(test.addr, &key);
+    let session = game.open("job-cmd").await;
+    game.post(
+        &format!("/api/v1/roblox/sessions/{session}/players"),
+        json!({"joins": [{"user_id": 1001, "name": "adabuilds"}]}),
+    )
+    .await;
+    let mut watcher = teacher(test.addr, &["class:acme:c1"]).await;
+    let poll = |after: u64, wait: f64| {
+        let game = &game;
+        let session = &session;
+        async move {
+            game.get(&format!(
+                "/api/v1/roblox/sessions/{session}/commands?after={after}&wait={wait}"
+            ))
+            .await
+        }
+    };
+
+    // Nothing waiting: the poll holds for its wait, then answers an empty list.
+    let empty = poll(0, 0.2).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.body, json!({"commands": [], "cursor": 0}));
+
+    // A poll waiting when the command is sent answers with it.
+    let waiting = tokio::spawn({
+        let game = Game::new(test.addr, &key);
+        let session = session.clone();
+        async move {
+            game.get(&format!(
+                "/api/v1/roblox/sessions/{session}/commands?after=0&wait=20"
+            ))
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent = send_command(
+        test.addr,
+        json!({"kind": "reward", "data": {"badge_id": 2124.0, "points": 5}, "student_id": "s1"}),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    assert_eq!(sent.body["game_sessions"], 1);
+    let command_id = sent.body["command_id"].as_str().expect("id").to_owned();
+    let polled = waiting.await.expect("poll task");
+    assert_eq!(polled.status, StatusCode::OK, "{}", polled.body);
+    let command = &polled.body["commands"][0];
+    assert_eq!(command["id"], command_id);
+    assert_eq!(command["kind"], "reward");
+    assert_eq!(command["target"], "s1");
+    assert_eq!(command["roblox_user_id"], 1001);
+    assert_eq!(command["attempt"], 1);
+    assert_eq!(command["data"]["badge_id"], 2124.0);
+    let cursor = polled.body["cursor"].as_u64().expect("cursor");
+
+    // The teacher sees the command, then its delivery.
+    watcher
+        .recv_until(|message| matches!(message, ServerMessage::Command(body) if body.id.as_deref() == Some(command_id.as_str())))
+        .await;
+    let delivered = next_event(&mut watcher, "command_status").await;
+    assert_eq!(delivered.data["command_id"], command_id);
+    assert_eq!(delivered.data["status"], "delivered");
+
+    // Not acknowledged: delivered again after the redelivery delay, even past the cursor.
+    let again = poll(cursor, 5.0).await;
+    assert_eq!(again.body["commands"][0]["id"], command_id);
+    assert_eq!(again.body["commands"][0]["attempt"], 2);
+
+    let acked = game
+        .post(
+            &format!("/api/v1/roblox/sessions/{session}/commands/ack"),
+            json!({"ids": [command_id, "cmd_unknown"]}),
+        )
+        .await;
+    assert_eq!(
+        acked.body,
+        json!({"acked": [command_id], "unknown": ["cmd_unknown"]})
+    );
+    let status = next_event(&mut watcher, "command_status").await;
+    assert_eq!(status.data["status"], "acked");
+    assert_eq!(status.data["session_id"], session);
+    assert_eq!(
+        poll(cursor, 0.5).await.body["commands"],
+        json!([]),
+        "acked is done"
+    );
+
+    // A command for a student not in this server does not reach it; one for the class does,
+    // also when a teacher publishes it over the native protocol.
+    send_command(test.addr, json!({"kind": "freeze", "student_id": "s2"})).await;
+    watcher
+        .publish("class:acme:c1", "announce", json!({"text": "Lunch!"}))
+        .await;
+    let next = poll(cursor, 5.0).await;
+    let kinds: Vec<&str> = next.body["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|command| command["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["announce"]);
+
+    // Invalid commands are refused with the field at fault.
+    let bad = send_command(test.addr, json!({"kind": "reward", "data": {}})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body["error"]["fields"]["data"].is_string());
+    let bad = send_command(test.addr, json!({"kind": "explode"})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let student = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/classes/c1/commands", test.addr))
+        .bearer_auth(token("acme", Role::Student, "s1"))
+        .json(&json!({"kind": "freeze"}));
+    assert_eq!(game.send(student).await.status, StatusCode::FORBIDDEN);
+    let other_tenant = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/classes/c1/commands", test.addr))
+        .bearer_auth(token("globex", Role::Educator, "t9"))
+        .json(&json!({"kind": "freeze"}));
+    assert_eq!(game.send(other_tenant).await.status, StatusCode::NOT_FOUND);
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn players_link_to_roster_students_by_code_with_a_rate_limit() {
+    let test = start_with(|config| config.roblox.link_per_minute = 3).await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    let game = Game::new(test.addr, &key);
+    let session = game.open("job-link").await;
+    game.post(
+        &format!("/api/v1/roblox/sessions/{session}/players"),
+        json!({"joins": [{"user_id": 3003, "name": "bobuilds", "display_name": "Bo"}]}),
+    )
+    .await;
+    let mut watcher = teacher(test.addr, &["class:acme:c1"]).await;
+
+    // An unknown name gets the roster to choose from.
+    let choose = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": "MATH42", "user_id": 4004, "name": "zed"}),
+        )
+        .await;
+    assert_eq!(choose.status, StatusCode::OK);
+    assert_eq!(choose.body["linked"], false);
+    assert_eq!(choose.body["candidates"].as_array().map(Vec::len), Some(2));
+
+    // A matching display name links, and the player appears in the class room as the student.
+    let linked = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": " math-42 ", "user_id": 3003.0, "name": "bobuilds", "display_name": "bo", "session_id": session}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    assert_eq!(
+        linked.body,
+        json!({"linked": true, "student_id": "s2", "display_name": "Bo", "class_id": "c1"})
+    );
+    assert_eq!(
+        store.linked_student("acme", 3003).await.expect("link"),
+        Some("s2".into())
+    );
+    watcher
+        .recv_until(|message| {
+            matches!(message, ServerMessage::PresenceDiff(diff)
+                if diff.joins.iter().any(|member| member.user == "s2" && member.state["in_game"] == true))
+        })
+        .await;
+
+    // Wrong codes are 404; a player guessing codes is stopped with 429 + Retry-After.
+    let unknown = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": "NOPE", "user_id": 5005}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let mut last = unknown;
+    for _ in 0..3 {
+        last = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "NOPE", "user_id": 5005}),
+            )
+            .await;
+    }
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(last.body["error"]["code"], "rate_limited");
+    assert!(last.retry_after.is_some());
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_survives_a_server_restart_and_retried_events_are_stored_once() {
+    let data_dir = temp_dir("roblox-restart");
+    let config_dir = data_dir.clone();
+    let first = start_with(move |config| config.data_dir = config_dir).await;
+    let key = seed_acme(first.server.app().store()).await;
+    let game = Game::new(first.addr, &key);
+    let session = game.open("job-restart").await;
+    let batch = json!({"session_id": session, "events": [{"id": "r1", "kind": "checkpoint"}, {"id": "r2", "kind": "checkpoint"}]});
+    let answer = game.post("/api/v1/roblox/events", batch.clone()).await;
+    assert_eq!(answer.body["accepted"], json!(["r1", "r2"]));
+    first.server.shutdown().await;
+
+    let config_dir = data_dir.clone();
+    let second = start_with(move |config| config.data_dir = config_dir).await;
+    let game = Game::new(second.addr, &key);
+    // The new process does not hold the session: 404 tells the SDK to open it again.
+    let answer = game.post("/api/v1/roblox/events", batch.clone()).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let reopened = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": 42, "place_id": 7, "job_id": "job-restart"}),
+        )
+        .await;
+    assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.body);
+    assert_eq!(
+        reopened.body["session_id"], session,
+        "same session after the restart"
+    );
+    assert_eq!(reopened.body["class_id"], "c1", "its class is kept");
+    let answer = game.post("/api/v1/roblox/events", batch).await;
+    assert_eq!(answer.body["accepted"], json!(["r1", "r2"]));
+    let store = second.server.app().store();
+    assert_eq!(store.event_ids("acme").await.expect("ids"), ["r1", "r2"]);
+    let closed = game
+        .delete(&format!("/api/v1/roblox/sessions/{session}"))
+        .await;
+    assert_eq!(
+        closed.body["events_count"], 2,
+        "stored events, counted across the restart"
+    );
+    second.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn silent_sessions_are_closed() {
+    let test = start_with(|config| config.roblox.session_idle = Duration::from_millis(300)).await;
+    let key = seed_acme(test.server.app().store()).await;
+    let game = Game::new(test.addr, &key);
+    let session = game.open("job-idle").await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if test
+            .server
+            .app()
+            .roblox()
+            .session("acme", &session)
+            .is_none()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session never reaped"
+        );
+    }
+    let answer = game
+        .get(&format!(
+            "/api/v1/roblox/sessions/{session}/commands?wait=0"
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    test.server.shutdown().await;
+}
+
+/// A stand-in for Roblox Open Cloud following its documented shapes: `POST
+/// /cloud/v2/universes/{id}:publishMessage` with `x-api-key` and `{topic, message}`; it answers
+/// the first call 429 with `retry-after: 1` and later ones `{}`.
+async fn open_cloud_stand_in() -> (String, Arc<Mutex<Vec<(String, String, Value)>>>) {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+    async fn publish(
+        State(seen): State<Seen>,
+        Path(target): Path<String>,
+        headers: HeaderMap,
+        axum::Json(body): axum::Json<Value>,
+    ) -> axum::response::Response {
+        let key = headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut seen = seen.lock().expect("lock");
+        seen.push((target, key, body));
+        if seen.len() == 1 {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "").into_response()
+        } else {
+            axum::Json(json!({})).into_response()
+        }
+    }
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route("/cloud/v2/universes/{target}", axum::routing::post(publish))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn new_commands_wake_game_servers_through_open_cloud_without_delaying_delivery() {
+    let (base, seen) = open_cloud_stand_in().await;
+    let test = start_with(move |config| {
+        config.roblox.open_cloud_base = url::Url::parse(&format!("{base}/")).expect("url");
+    })
+    .await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    store
+        .set_open_cloud_key("acme", 42, "oc-key")
+        .await
+        .expect("open cloud key");
+    let game = Game::new(test.addr, &key);
+    let session = game.open("job-wake").await;
+
+    // Open Cloud answers the first wake-up with 429: the long-poll still gets the command.
+    send_command(
+        test.addr,
+        json!({"kind": "announce", "data": {"text": "one"}}),
+    )
+    .await;
+    let polled = game
+        .get(&format!(
+            "/api/v1/roblox/sessions/{session}/commands?after=0&wait=5"
+        ))
+        .await;
+    assert_eq!(polled.body["commands"][0]["data"]["text"], "one");
+    send_command(
+        test.addr,
+        json!({"kind": "announce", "data": {"text": "two"}}),
+    )
+    .await;
+
+    // After retry-after, the waiting wake-up goes out.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while seen.lock().expect("lock").len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no second publishMessage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().expect("lock").clone();
+    for (target, api_key, body) in &seen {
+        assert_eq!(target, "42:publishMessage");
+        assert_eq!(api_key, "oc-key");
+        assert_eq!(body["topic"], "classhub");
+        let message: Value =
+            serde_json::from_str(body["message"].as_str().expect("string")).expect("json");
+        assert_eq!(message, json!({"type": "poll", "session_id": session}));
+        assert!(body["message"].as_str().expect("string").len() <= 1024);
+    }
+    test.server.shutdown().await;
+}
