@@ -1,5 +1,5 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
-//! scenario (`fanout`, `connections`, `ingest`) taking the common flags (`--target`,
+//! scenario (`fanout`, `connections`, `ingest`, `classroom`) taking the common flags (`--target`,
 //! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
 //! `--protocol`, and for `fanout --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
 //! report and writes its JSON. All the work is in `loadtest::scenarios`.
@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use loadtest::credentials::DEFAULT_TENANT;
 use loadtest::pusher::PusherApp;
-use loadtest::scenarios::{connections, fanout, ingest};
+use loadtest::scenarios::{classroom, connections, fanout, ingest};
 use loadtest::target::DEFAULT_TARGET;
 use loadtest::{Common, Credentials, Report, Target, WireProtocol};
 
@@ -36,6 +36,9 @@ enum Scenario {
     Connections(ConnectionsArgs),
     /// Durable publishes (unique ids); acknowledgements per second and publish-to-ack latency.
     Ingest(IngestArgs),
+    /// Classes with a teacher, students and a game server on the Roblox HTTP path; game event
+    /// to teacher latency.
+    Classroom(ClassroomArgs),
 }
 
 /// Flags every scenario takes.
@@ -147,6 +150,36 @@ struct IngestArgs {
     source_addresses: u8,
 }
 
+#[derive(Debug, Args)]
+struct ClassroomArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A game-server key of --tenant (`classhub gamekey create --tenant <tenant>`).
+    #[arg(long, env = "CLASSHUB_LOADTEST_GAME_KEY", hide_env_values = true)]
+    game_key: String,
+    /// The universe the key is limited to.
+    #[arg(long, default_value_t = 1)]
+    universe: i64,
+    /// Classes (a teacher socket and a game server each).
+    #[arg(long, default_value_t = 10)]
+    classes: u64,
+    /// Idle student sockets per class.
+    #[arg(long, default_value_t = 30)]
+    students: u64,
+    /// Game events per second over all game servers.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Events per HTTP batch.
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// Batches in flight per game server.
+    #[arg(long, default_value_t = 4)]
+    in_flight: usize,
+    /// Extra payload bytes per event.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -199,6 +232,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 source_addresses: args.source_addresses,
             };
             (ingest::run(config).await?, json)
+        }
+        Scenario::Classroom(args) => {
+            let json = args.common.json.clone();
+            let config = classroom::Config {
+                common: common(&args.common, false).await?,
+                game_key: args.game_key,
+                universe_id: args.universe,
+                classes: args.classes,
+                students: args.students,
+                rate: args.rate,
+                batch: args.batch,
+                in_flight: args.in_flight,
+                payload_bytes: args.payload_bytes,
+            };
+            (classroom::run(config).await?, json)
         }
     };
     finish(&report, json)

@@ -13,7 +13,7 @@ use crate::stats::{Errors, Percentiles};
 /// The outcome of one scenario run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    /// `fanout`, `connections` or `ingest`.
+    /// `fanout`, `connections`, `ingest` or `classroom`.
     pub scenario: String,
     /// The target URL.
     pub target: String,
@@ -51,6 +51,8 @@ pub enum Results {
     Connections(ConnectionsResults),
     /// See [`IngestResults`].
     Ingest(IngestResults),
+    /// See [`ClassroomResults`].
+    Classroom(ClassroomResults),
 }
 
 /// `fanout`: rooms × members, one educator publisher per room.
@@ -136,6 +138,37 @@ pub struct IngestResults {
     pub failed: u64,
     /// Events still waiting for their ack when the run ended.
     pub unacked_at_end: u64,
+}
+
+/// `classroom`: game servers on the Roblox HTTP path, teachers and students on sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassroomResults {
+    /// Classes (one teacher socket and one game server each).
+    pub classes: u64,
+    /// Idle student sockets per class.
+    pub students_per_class: u64,
+    /// Game events per second asked for, all game servers together.
+    pub target_rate: f64,
+    /// Events per HTTP batch.
+    pub batch: u64,
+    /// Events in batches first sent in the measured window.
+    pub events_sent: u64,
+    /// Of those, events the server accepted (after commit).
+    pub events_accepted: u64,
+    /// `events_accepted` per second.
+    pub accepted_per_sec: f64,
+    /// HTTP requests sent (retries included).
+    pub http_requests: u64,
+    /// 503 answers (queue full or commit late; retried with the same ids).
+    pub refused_503: u64,
+    /// Batches given up on.
+    pub failed_batches: u64,
+    /// Game events received by teacher sockets in the measured window.
+    pub deliveries: u64,
+    /// `deliveries` per second.
+    pub deliveries_per_sec: f64,
+    /// Batch sent → HTTP 200 (after commit), microseconds.
+    pub batch_ack_latency_us: Percentiles,
 }
 
 impl Report {
@@ -230,6 +263,32 @@ impl std::fmt::Display for Report {
                     ingest.rate_limited_3002,
                     ingest.failed,
                     ingest.unacked_at_end
+                )?;
+            }
+            Results::Classroom(classroom) => {
+                let ack = &classroom.batch_ack_latency_us;
+                writeln!(
+                    f,
+                    "  {} classes x {} students, target {:.0} events/s in batches of {}: sent {}, \
+                     accepted {} ({:.0}/s), teacher deliveries {} ({:.0}/s), requests {}, 503s \
+                     {}, failed batches {}",
+                    classroom.classes,
+                    classroom.students_per_class,
+                    classroom.target_rate,
+                    classroom.batch,
+                    classroom.events_sent,
+                    classroom.events_accepted,
+                    classroom.accepted_per_sec,
+                    classroom.deliveries,
+                    classroom.deliveries_per_sec,
+                    classroom.http_requests,
+                    classroom.refused_503,
+                    classroom.failed_batches
+                )?;
+                writeln!(
+                    f,
+                    "  batch -> commit ack, µs: p50 {} p90 {} p99 {} p99.9 {} max {} (n = {})",
+                    ack.p50, ack.p90, ack.p99, ack.p99_9, ack.max, ack.count
                 )?;
             }
         }

@@ -5,6 +5,7 @@
 //! module per scenario; `support` starts servers and checks reports.
 
 mod baseline;
+mod classroom;
 mod connections;
 mod fanout;
 mod ingest;
