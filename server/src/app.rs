@@ -134,13 +134,15 @@ impl AppState {
         &self.shared.api_limiters
     }
     /// Verifies a token and admits its user (created on first sight; deactivated users and ids
-    /// of another tenant refused; the directory's role applied). Sockets and REST both use this.
+    /// of another tenant refused; the directory's role applied; a parent's linked children added).
+    /// REST and the Pusher auth endpoints use this, sockets [`AppState::authenticate_socket`].
     pub async fn authenticate(&self, token: &str) -> Result<Identity, AuthFailure> {
         let identity = self.shared.verifier.verify(token).await?;
-        self.shared
-            .directory
-            .admit(identity, self.shared.hub.rosters())
-            .await
+        let admitted = self.shared.directory.admit(identity).await?;
+        Ok(Directory::with_linked_children(
+            admitted,
+            self.shared.hub.rosters(),
+        ))
     }
 
     /// [`AppState::authenticate`] for sockets: while the database is unreachable a live class
@@ -148,12 +150,7 @@ impl AppState {
     /// checked against the cached directory) and the user row is created on a later sight.
     pub async fn authenticate_socket(&self, token: &str) -> Result<Identity, AuthFailure> {
         let identity = self.shared.verifier.verify(token).await?;
-        match self
-            .shared
-            .directory
-            .admit(identity.clone(), self.shared.hub.rosters())
-            .await
-        {
+        match self.shared.directory.admit(identity.clone()).await {
             Err(AuthFailure::Unavailable(cause)) => {
                 tracing::warn!(%cause, user = %identity.user, "directory unavailable; admitting the socket on its token");
                 Ok(identity)

@@ -97,13 +97,8 @@ impl Directory {
     }
 
     /// Admits a verified identity: creates the tenant and user on first sight, refuses
-    /// deactivated users and ids of another tenant, applies the directory's role, and adds the
-    /// children linked in the database to a parent's.
-    pub async fn admit(
-        &self,
-        mut identity: Identity,
-        rosters: &Rosters,
-    ) -> Result<Identity, AuthFailure> {
+    /// deactivated users and ids of another tenant, and applies the directory's role.
+    pub async fn admit(&self, mut identity: Identity) -> Result<Identity, AuthFailure> {
         let known = match self.known.get(&identity.user).map(|entry| entry.clone()) {
             Some(known) => known,
             None => {
@@ -129,6 +124,12 @@ impl Directory {
             return Err(AuthFailure::Deactivated);
         }
         identity.role = known.role;
+        Ok(identity)
+    }
+
+    /// Adds the children linked to a parent in the database to those its token names (for one
+    /// REST request; sockets ask the rosters at each join instead, so an unlink reaches them).
+    pub fn with_linked_children(mut identity: Identity, rosters: &Rosters) -> Identity {
         if identity.role == Role::Parent {
             for child in rosters.children_of(&identity.tenant, &identity.user) {
                 if !identity.children.contains(&child) {
@@ -136,7 +137,7 @@ impl Directory {
                 }
             }
         }
-        Ok(identity)
+        identity
     }
 
     /// Records a user's current row (after a role change or deactivation).

@@ -183,7 +183,8 @@ async fn get_user(
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-/// Change a user's role, name, or deactivate them (admins).
+/// Change a user's role, name, or deactivate them (admins): a deactivated user's tokens are
+/// refused from then on and their open sockets are closed with 4001.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UserPatch,
     params(("user_id" = String, Path, description = "user id")),
     responses((status = 200, body = UserRecord), (status = 401, body = ErrorResponse),
@@ -221,6 +222,10 @@ async fn update_user(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("user"))?;
     app.directory().remember(&updated);
+    if !updated.active {
+        let closed = app.hub().disconnect_user(caller.tenant(), &updated.id);
+        tracing::info!(tenant = caller.tenant(), user = %updated.id, closed, "user deactivated");
+    }
     Ok(Json(updated))
 }
 
@@ -287,7 +292,7 @@ async fn link_child(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Unlink a parent from a child (admins).
+/// Unlink a parent from a child (admins): the parent's sockets leave the child's user room.
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}/children/{child_id}", tag = "users",
     params(("user_id" = String, Path, description = "the parent's id"),
            ("child_id" = String, Path, description = "the child's id")),
@@ -307,8 +312,9 @@ async fn unlink_child(
     if !removed {
         return Err(ApiError::not_found("parent link"));
     }
-    app.hub()
-        .rosters()
+    let hub = app.hub();
+    hub.rosters()
         .set_child(caller.tenant(), &user_id, &child_id, false);
+    hub.remove_from_user_room(caller.tenant(), &child_id, &user_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -261,38 +261,72 @@ impl Hub {
     /// `removed_from_roster`, and each socket gets an `error` frame saying why. Returns how many
     /// sockets were removed.
     pub fn remove_from_class(&self, tenant: &str, class: &str, user: &str) -> usize {
-        let max_len = usize::MAX;
         let mut rooms = Vec::new();
-        if let Ok(room_id) = RoomId::new(protocol::RoomKind::Class, tenant, class, max_len) {
+        if let Ok(room_id) = RoomId::new(protocol::RoomKind::Class, tenant, class, usize::MAX) {
             rooms.push(room_id);
         }
         for job in self.shared.rosters.games_of_class(tenant, class) {
-            if let Ok(room_id) = RoomId::new(protocol::RoomKind::Game, tenant, &job, max_len) {
+            if let Ok(room_id) = RoomId::new(protocol::RoomKind::Game, tenant, &job, usize::MAX) {
                 rooms.push(room_id);
             }
         }
-        let now = Instant::now();
-        let mut removed = 0;
-        for room_id in rooms {
-            let Some(room) = self.existing_room(&room_id) else {
-                continue;
-            };
-            for handle in room.remove_user(user, LeaveReason::Removed, now) {
-                removed += 1;
-                let notice = ServerMessage::Error(protocol::ErrorBody {
-                    reference: None,
-                    code: ErrorCode::Forbidden.code(),
-                    message: format!(
-                        "you were removed from the roster of {room_id}, so you have left that room"
-                    ),
-                    retry_after_ms: None,
-                });
-                if let Some(frame) = conn::encode(handle.wire, &notice) {
-                    handle.offer(frame);
+        rooms
+            .iter()
+            .map(|room_id| {
+                self.expel(room_id, user, |room| {
+                    format!(
+                        "you were removed from the roster of {room}, so you have left that room"
+                    )
+                })
+            })
+            .sum()
+    }
+
+    /// Takes a parent's sockets out of a child's `user:` room (the link was removed). Returns how
+    /// many sockets were removed.
+    pub fn remove_from_user_room(&self, tenant: &str, child: &str, parent: &str) -> usize {
+        let Ok(room_id) = RoomId::new(protocol::RoomKind::User, tenant, child, usize::MAX) else {
+            return 0;
+        };
+        self.expel(&room_id, parent, |room| {
+            format!("you are no longer linked to this child, so you have left {room}")
+        })
+    }
+
+    /// Closes every socket of `user` found in a room of `tenant` with 4001 (the account was
+    /// deactivated: its tokens are refused from now on). Returns how many sockets were closed.
+    pub fn disconnect_user(&self, tenant: &str, user: &str) -> usize {
+        let mut closed = std::collections::HashSet::new();
+        for room_id in self.rooms_of(tenant) {
+            if let Some(room) = self.existing_room(&room_id) {
+                for handle in room.sockets_of(user) {
+                    if closed.insert(handle.id) {
+                        handle.close(CloseCode::AuthFailed);
+                    }
                 }
             }
         }
-        removed
+        closed.len()
+    }
+
+    /// Removes `user`'s sockets from one room, telling each why.
+    fn expel(&self, room_id: &RoomId, user: &str, why: impl Fn(&RoomId) -> String) -> usize {
+        let Some(room) = self.existing_room(room_id) else {
+            return 0;
+        };
+        let removed = room.remove_user(user, LeaveReason::Removed, Instant::now());
+        for handle in &removed {
+            let notice = ServerMessage::Error(protocol::ErrorBody {
+                reference: None,
+                code: ErrorCode::Forbidden.code(),
+                message: why(room_id),
+                retry_after_ms: None,
+            });
+            if let Some(frame) = conn::encode(handle.wire, &notice) {
+                handle.offer(frame);
+            }
+        }
+        removed.len()
     }
 
     /// Delivers a notification to a `user:` room if anyone is in it (a user who is not connected

@@ -327,18 +327,20 @@ impl Room {
         reason: LeaveReason,
         now: Instant,
     ) -> Vec<Arc<ConnHandle>> {
-        let handles: Vec<Arc<ConnHandle>> = {
-            let state = self.lock();
-            state
-                .sockets
-                .values()
-                .filter(|socket| socket.user == user)
-                .map(|socket| Arc::clone(&socket.handle))
-                .collect()
-        };
-        handles
+        self.sockets_of(user)
             .into_iter()
             .filter(|handle| self.leave(handle, reason, now))
+            .collect()
+    }
+
+    /// The sockets of `user` in this room.
+    pub(crate) fn sockets_of(&self, user: &str) -> Vec<Arc<ConnHandle>> {
+        let state = self.lock();
+        state
+            .sockets
+            .values()
+            .filter(|socket| socket.user == user)
+            .map(|socket| Arc::clone(&socket.handle))
             .collect()
     }
 

@@ -289,7 +289,11 @@ async fn admins_manage_users_and_deactivated_users_are_refused_on(test: &TestSer
         .await
         .expect(200);
 
-    // Deactivate s2: REST refuses (403) and so does a socket.
+    // Deactivate s2: their open socket is closed (4001), REST refuses (403), so does a new socket.
+    let mut open_socket = Client::connect(test.addr, &school.other_student).await;
+    open_socket
+        .join(&format!("user:usr:{}", school.id("s2")))
+        .await;
     rest.patch(
         &format!("/api/v1/users/{}", school.id("s2")),
         &school.admin,
@@ -297,6 +301,7 @@ async fn admins_manage_users_and_deactivated_users_are_refused_on(test: &TestSer
     )
     .await
     .expect(200);
+    assert_eq!(open_socket.close_code().await, Some(4001));
     let refused = rest.get("/api/v1/auth/me", &school.other_student).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     let socket = Client::open(
