@@ -17,6 +17,7 @@ mod pusher;
 mod recovery;
 mod rest;
 mod roblox;
+mod roles;
 mod shutdown;
 mod slow_consumer;
 mod support;

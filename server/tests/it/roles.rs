@@ -1,0 +1,243 @@
+//! The role matrix, data-driven: for every documented operation, which roles of the tenant may
+//! call it. Every role not listed must get 403; listed roles get a success on reads (writes by
+//! allowed roles are exercised by the scenario tests). The table must name every operation, so a
+//! new route cannot ship without its role policy being written down here.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::classes::School;
+use crate::rest::Rest;
+use crate::support::start_with;
+
+/// A: admin, T: the class's teacher, E: another educator, S: a student on the roster,
+/// P: the student's linked parent. `!` marks a role that gets 404 instead of 403 (the object is
+/// not theirs to see at all).
+const POLICY: &[(&str, &str)] = &[
+    ("get /api/v1/auth/me", "ATESP"),
+    ("get /api/v1/users", "A"),
+    ("post /api/v1/users", "A"),
+    ("get /api/v1/users/{user_id}", "AS"),
+    ("patch /api/v1/users/{user_id}", "A"),
+    ("get /api/v1/users/{user_id}/children", "AP"),
+    ("post /api/v1/users/{user_id}/children", "A"),
+    ("delete /api/v1/users/{user_id}/children/{child_id}", "A"),
+    ("get /api/v1/classes", "ATES"),
+    ("post /api/v1/classes", "ATE"),
+    ("get /api/v1/classes/{id}", "ATS"),
+    ("patch /api/v1/classes/{id}", "AT"),
+    ("delete /api/v1/classes/{id}", "AT"),
+    ("get /api/v1/classes/{id}/students", "AT"),
+    ("post /api/v1/classes/{id}/students", "AT"),
+    ("delete /api/v1/classes/{id}/students/{user_id}", "AT"),
+    ("post /api/v1/classes/{id}/code", "AT"),
+    ("get /api/v1/classes/{id}/live", "AT"),
+    ("get /api/v1/courses", "ATESP"),
+    ("post /api/v1/courses", "ATE"),
+    ("get /api/v1/courses/{id}", "ATESP"),
+    ("patch /api/v1/courses/{id}", "ATE"),
+    ("delete /api/v1/courses/{id}", "ATE"),
+    ("post /api/v1/courses/{id}/publish", "ATE"),
+    ("get /api/v1/courses/{id}/lessons", "ATESP"),
+    ("post /api/v1/courses/{id}/lessons", "ATE"),
+    ("put /api/v1/courses/{id}/lessons/order", "ATE"),
+    ("get /api/v1/lessons/{id}", "ATESP"),
+    ("patch /api/v1/lessons/{id}", "ATE"),
+    ("delete /api/v1/lessons/{id}", "ATE"),
+    ("post /api/v1/lessons/{id}/publish", "ATE"),
+    ("get /api/v1/assessments", "ATESP"),
+    ("post /api/v1/assessments", "ATE"),
+    ("get /api/v1/assessments/{id}", "ATESP"),
+    ("patch /api/v1/assessments/{id}", "ATE"),
+    ("delete /api/v1/assessments/{id}", "ATE"),
+    ("get /api/v1/assessments/{id}/results", "ATES"),
+    ("post /api/v1/assessments/{id}/results", "S"),
+    ("get /api/v1/progress/students/{id}", "ATESP"),
+    ("get /api/v1/progress/classes/{id}", "AT"),
+    ("get /api/v1/progress/courses/{id}", "ATE"),
+    ("get /api/v1/analytics/classes/{id}", "AT"),
+    ("get /api/v1/analytics/classes/{id}/report.csv", "AT"),
+    ("get /api/v1/analytics/courses/{id}", "ATE"),
+    ("get /api/v1/notifications", "ATESP"),
+    ("post /api/v1/notifications", "AT"),
+    (
+        "post /api/v1/notifications/{notification_id}/read",
+        "S!ATEP",
+    ),
+];
+
+#[tokio::test]
+async fn every_operation_refuses_the_roles_it_does_not_name() {
+    let test = start_with(|config| {
+        config.api_limits.per_ip_rate = 10_000;
+        config.api_limits.per_ip_burst = 10_000;
+        config.api_limits.per_token_rate = 10_000;
+        config.api_limits.per_token_burst = 10_000;
+    })
+    .await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "rol").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let course = rest
+        .post(
+            "/api/v1/courses",
+            &school.teacher,
+            json!({"title": "C", "published": true}),
+        )
+        .await;
+    let course_id = course.expect(201)["id"].as_str().expect("id").to_owned();
+    let lesson = rest
+        .post(
+            &format!("/api/v1/courses/{course_id}/lessons"),
+            &school.teacher,
+            json!({"title": "L", "published": true}),
+        )
+        .await;
+    let lesson_id = lesson.expect(201)["id"].as_str().expect("id").to_owned();
+    let assessment = rest
+        .post(
+            "/api/v1/assessments",
+            &school.teacher,
+            json!({"title": "Q", "lesson_id": lesson_id, "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}]}),
+        )
+        .await;
+    let assessment_id = assessment.expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    rest.post(
+        "/api/v1/notifications",
+        &school.teacher,
+        json!({"user_id": school.id("s1"), "kind": "message", "title": "hi"}),
+    )
+    .await
+    .expect(201);
+    let notes = rest.get("/api/v1/notifications", &school.student).await;
+    let notification_id = notes.expect(200)["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    rest.post(
+        &format!("/api/v1/users/{}/children", school.id("p1")),
+        &school.admin,
+        json!({"child_id": school.id("s1")}),
+    )
+    .await
+    .expect(204);
+
+    let roles: BTreeMap<char, &str> = [
+        ('A', school.admin.as_str()),
+        ('T', school.teacher.as_str()),
+        ('E', school.other_teacher.as_str()),
+        ('S', school.student.as_str()),
+        ('P', school.parent.as_str()),
+    ]
+    .into_iter()
+    .collect();
+    let (status, doc) = crate::support::http_get(test.addr, "/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&doc).expect("json");
+    let policy: BTreeMap<&str, &str> = POLICY.iter().copied().collect();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_owned(), path.clone(), item[method].clone()));
+            }
+        }
+    }
+    for (method, path, _) in &documented {
+        let key = format!("{method} {path}");
+        assert!(
+            policy.contains_key(key.as_str()),
+            "no role policy for {key}: add it to POLICY"
+        );
+    }
+
+    let values = json!({
+        "name": "n", "title": "t", "kind": "message", "user_ids": [school.id("s2")],
+        "class_id": class_id, "child_id": school.id("s2"), "lesson_ids": [lesson_id],
+        "answers": {}, "id": "rol-new", "role": "student",
+        "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
+    });
+    for (method, path, operation) in documented {
+        let allowed = policy[format!("{method} {path}").as_str()];
+        let (allowed, hidden) = allowed.split_once('!').unwrap_or((allowed, ""));
+        let concrete = path
+            .replace(
+                "/users/{user_id}/children/{child_id}",
+                &format!("/users/{}/children/{}", school.id("p1"), school.id("s1")),
+            )
+            .replace(
+                "/users/{user_id}/children",
+                &format!("/users/{}/children", school.id("p1")),
+            )
+            .replace("{user_id}", &school.id("s1"))
+            .replace("{notification_id}", &notification_id)
+            .replace("/classes/{id}", &format!("/classes/{class_id}"))
+            .replace("/courses/{id}", &format!("/courses/{course_id}"))
+            .replace("/lessons/{id}", &format!("/lessons/{lesson_id}"))
+            .replace(
+                "/assessments/{id}",
+                &format!("/assessments/{assessment_id}"),
+            )
+            .replace(
+                "/progress/students/{id}",
+                &format!("/progress/students/{}", school.id("s1")),
+            );
+        let body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .map(|reference| {
+                let schema =
+                    &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()];
+                let mut body = serde_json::Map::new();
+                for name in schema["properties"]
+                    .as_object()
+                    .map(|p| p.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    let required = schema["required"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|n| n == name.as_str()));
+                    if let Some(value) =
+                        values.get(&name).filter(|_| required || name == "class_id")
+                    {
+                        body.insert(name, value.clone());
+                    }
+                }
+                Value::Object(body)
+            });
+        for (role, token) in &roles {
+            let expected_denial = if hidden.contains(*role) {
+                Some(404)
+            } else if !allowed.contains(*role) {
+                Some(403)
+            } else {
+                None
+            };
+            match expected_denial {
+                Some(status) => {
+                    let answer = rest
+                        .call(&method.to_uppercase(), &concrete, Some(token), body.clone())
+                        .await;
+                    assert_eq!(
+                        answer.status, status,
+                        "{role} {method} {concrete}: {}",
+                        answer.body
+                    );
+                }
+                None if method == "get" => {
+                    let answer = rest.call("GET", &concrete, Some(token), None).await;
+                    assert!(
+                        (200..300).contains(&answer.status),
+                        "{role} {method} {concrete}: {} {}",
+                        answer.status,
+                        answer.body
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+}
