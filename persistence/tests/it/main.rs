@@ -2,6 +2,7 @@
 //! when `TEST_DATABASE_URL` is set (each test in a database of its own, dropped afterwards).
 
 mod contract;
+mod records;
 mod roblox;
 mod sink;
 mod support;

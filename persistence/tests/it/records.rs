@@ -1,0 +1,334 @@
+//! The contract of the REST API's records, identical on both backends: users on first sight and
+//! across tenants, keyset pages, rosters and what the hub loads, lesson order and positions,
+//! JSON columns, notification pages newest first, and progress pages.
+
+use persistence::{CourseFields, LessonFields, NewNotification, Page, UserChanges};
+use serde_json::json;
+
+use crate::support::{TestDb, event};
+
+fn first(limit: u32) -> Page<String> {
+    Page { limit, after: None }
+}
+
+#[tokio::test]
+async fn directory_classes_content_and_notifications_behave_alike() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let backend = store.backend();
+
+        // Users: created once, the first tenant keeps the id; pages by id.
+        let created = store
+            .ensure_user("acme", "s1", "student", Some("Ada"))
+            .await
+            .expect("ensure");
+        assert_eq!(
+            (created.tenant_id.as_str(), created.active),
+            ("acme", true),
+            "{backend:?}"
+        );
+        let again = store
+            .ensure_user("beta", "s1", "admin", None)
+            .await
+            .expect("ensure again");
+        assert_eq!(
+            again.tenant_id, "acme",
+            "a user id stays in its first tenant"
+        );
+        for user in ["s2", "s3", "t1"] {
+            let role = if user.starts_with('t') {
+                "educator"
+            } else {
+                "student"
+            };
+            store
+                .ensure_user("acme", user, role, None)
+                .await
+                .expect("ensure");
+        }
+        let page = store
+            .users("acme", Some("student"), &first(2))
+            .await
+            .expect("users");
+        assert_eq!(
+            page.items.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            ["s1", "s2"]
+        );
+        assert!(page.has_more);
+        let next = Page {
+            limit: 2,
+            after: Some("s2".to_owned()),
+        };
+        let page = store
+            .users("acme", Some("student"), &next)
+            .await
+            .expect("users");
+        assert_eq!((page.items.len(), page.has_more), (1, false));
+        assert!(
+            store.user("beta", "s1").await.expect("user").is_none(),
+            "tenant in every query"
+        );
+        let changed = store
+            .update_user(
+                "acme",
+                "s2",
+                &UserChanges {
+                    active: Some(false),
+                    ..UserChanges::default()
+                },
+            )
+            .await
+            .expect("update")
+            .expect("exists");
+        assert!(!changed.active);
+        assert!(
+            store
+                .update_user("beta", "s2", &UserChanges::default())
+                .await
+                .expect("update")
+                .is_none()
+        );
+
+        // Classes and rosters, and what the hub loads at start-up.
+        let class = store
+            .create_class("acme", "c1", "Math", Some("t1"), "ABC123")
+            .await
+            .expect("class");
+        assert_eq!(class.class_code, "ABC123");
+        let taken = store
+            .create_class("acme", "c2", "Art", None, "ABC123")
+            .await
+            .expect_err("code taken");
+        assert!(taken.is_unique_violation(), "{backend:?}: {taken}");
+        assert!(store.add_to_roster("acme", "c1", "s1").await.expect("add"));
+        assert!(
+            !store
+                .add_to_roster("acme", "c1", "s1")
+                .await
+                .expect("again")
+        );
+        assert!(store.is_on_roster("acme", "c1", "s1").await.expect("on"));
+        assert_eq!(store.all_roster_entries().await.expect("entries").len(), 1);
+        let member_of = store
+            .classes("acme", persistence::ClassScope::MemberOf("s1"), &first(10))
+            .await
+            .expect("classes");
+        assert_eq!(member_of.items.len(), 1);
+        assert!(store.archive_class("acme", "c1").await.expect("archive"));
+        assert!(store.class("acme", "c1").await.expect("class").is_none());
+        assert!(
+            store
+                .all_roster_entries()
+                .await
+                .expect("entries")
+                .is_empty()
+        );
+
+        // Content: positions append and reorder; JSON round-trips; deletes cascade.
+        let course = store
+            .create_course(
+                "acme",
+                "k1",
+                "t1",
+                &CourseFields {
+                    title: Some("Fractions".into()),
+                    ..CourseFields::default()
+                },
+            )
+            .await
+            .expect("course");
+        assert!(!course.published);
+        for (id, title) in [("l1", "A"), ("l2", "B"), ("l3", "C")] {
+            let lesson = store
+                .create_lesson(
+                    "acme",
+                    "k1",
+                    id,
+                    &LessonFields {
+                        title: Some(title.into()),
+                        content: Some(json!({"scene": title})),
+                        ..LessonFields::default()
+                    },
+                )
+                .await
+                .expect("lesson");
+            assert_eq!(lesson.content, Some(json!({"scene": title})));
+        }
+        store
+            .order_lessons("acme", "k1", &["l3".into(), "l1".into(), "l2".into()])
+            .await
+            .expect("order");
+        let lessons = store
+            .lessons(
+                "acme",
+                "k1",
+                false,
+                &Page {
+                    limit: 2,
+                    after: None,
+                },
+            )
+            .await
+            .expect("lessons");
+        assert_eq!(
+            lessons
+                .items
+                .iter()
+                .map(|l| l.id.as_str())
+                .collect::<Vec<_>>(),
+            ["l3", "l1"]
+        );
+        let rest = store
+            .lessons(
+                "acme",
+                "k1",
+                false,
+                &Page {
+                    limit: 2,
+                    after: Some((1, "l1".to_owned())),
+                },
+            )
+            .await
+            .expect("lessons");
+        assert_eq!(
+            rest.items.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["l2"]
+        );
+        let questions = json!([{"id": "q1", "type": "free_text", "prompt": "?"}]);
+        store
+            .create_assessment("acme", "a1", Some("l1"), "Quiz", &questions)
+            .await
+            .expect("assessment");
+        let result = store
+            .insert_result(
+                "acme",
+                "r1",
+                "a1",
+                "s1",
+                &json!({"submitted": {}}),
+                1.0,
+                2.0,
+            )
+            .await
+            .expect("result");
+        assert_eq!((result.score, result.max_score), (Some(1.0), Some(2.0)));
+        assert!(store.delete_course("acme", "k1").await.expect("delete"));
+        assert!(
+            store
+                .assessment("acme", "a1")
+                .await
+                .expect("assessment")
+                .is_none()
+        );
+
+        // Notifications: newest first by id, unread filter, read marks.
+        let note = NewNotification {
+            sender_id: "t1".into(),
+            kind: "message".into(),
+            title: "Hi".into(),
+            body: None,
+            data: Some(json!({"n": 1})),
+        };
+        store
+            .insert_notifications(
+                "acme",
+                &[
+                    ("n1".into(), "s1".into()),
+                    ("n2".into(), "s1".into()),
+                    ("n3".into(), "s3".into()),
+                ],
+                &note,
+            )
+            .await
+            .expect("notify");
+        let mine = store
+            .notifications("acme", "s1", false, &first(1))
+            .await
+            .expect("list");
+        assert_eq!((mine.items[0].id.as_str(), mine.has_more), ("n2", true));
+        assert_eq!(mine.items[0].data, Some(json!({"n": 1})));
+        let older = store
+            .notifications(
+                "acme",
+                "s1",
+                false,
+                &Page {
+                    limit: 5,
+                    after: Some("n2".into()),
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(
+            older
+                .items
+                .iter()
+                .map(|n| n.id.as_str())
+                .collect::<Vec<_>>(),
+            ["n1"]
+        );
+        let read = store
+            .mark_notification_read("acme", "n1")
+            .await
+            .expect("read")
+            .expect("exists");
+        assert!(read.read_at.is_some());
+        let unread = store
+            .notifications("acme", "s1", true, &first(5))
+            .await
+            .expect("list");
+        assert_eq!(unread.items.len(), 1);
+
+        // Progress pages by (course, lesson).
+        store
+            .write_events(&[
+                event(
+                    "acme",
+                    "p1",
+                    "progress",
+                    json!({"student": "s1", "course": "k9", "lesson": "x", "percent": 50}),
+                ),
+                event(
+                    "acme",
+                    "p2",
+                    "progress",
+                    json!({"student": "s1", "course": "k9", "lesson": "y", "percent": 100}),
+                ),
+            ])
+            .await
+            .expect("progress");
+        let page = store
+            .progress_of_student(
+                "acme",
+                "s1",
+                None,
+                &Page {
+                    limit: 1,
+                    after: None,
+                },
+            )
+            .await
+            .expect("progress");
+        assert_eq!(
+            (page.items[0].lesson_id.as_str(), page.has_more),
+            ("x", true)
+        );
+        let page = store
+            .progress_of_student(
+                "acme",
+                "s1",
+                Some("k9"),
+                &Page {
+                    limit: 1,
+                    after: Some(("k9".into(), "x".into())),
+                },
+            )
+            .await
+            .expect("progress");
+        assert_eq!(page.items[0].lesson_id, "y");
+        assert!(page.items[0].completed_at.is_some());
+
+        store.close().await;
+        db.drop_db().await;
+    }
+}
