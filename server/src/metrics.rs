@@ -12,6 +12,7 @@
 //!   `classhub_sink_batch_rows` and `classhub_sink_commit_seconds` (histograms),
 //!   `classhub_sink_rows_written_total`, `classhub_sink_retries_total`,
 //!   `classhub_sink_refused_total`
+//! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
 
 use std::sync::OnceLock;
 
@@ -63,5 +64,9 @@ fn describe() {
     metrics::describe_histogram!(
         "classhub_writer_batch_frames",
         "Frames written per socket flush."
+    );
+    metrics::describe_counter!(
+        "classhub_api_rate_limited_total",
+        "REST requests refused with 429 (per-token or per-IP limit)."
     );
 }
