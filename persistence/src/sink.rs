@@ -137,6 +137,15 @@ impl EventSink {
 }
 
 impl EventSink {
+    /// Events queued or reserved and not yet taken into a batch (what the operator view shows
+    /// as the sink's queue depth), and the queue's length.
+    pub fn depth(&self) -> (usize, usize) {
+        let capacity = self.queue.max_capacity();
+        (capacity.saturating_sub(self.queue.capacity()), capacity)
+    }
+}
+
+impl EventSink {
     /// Reserves places for `count` events at once, or none: a batch is either taken whole or
     /// refused whole, so a client retrying a refused batch never finds half of it fanned out.
     pub fn reserve_many(&self, count: usize) -> Result<Vec<SinkPermit<'_>>, SinkRefused> {

@@ -1,5 +1,5 @@
 //! The HTTP surface: the router (sockets, Pusher HTTP API, the REST API under `/api/v1`),
-//! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, and the JSON error shape
+//! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, the dashboard at `/dashboard`, and the JSON error shape
 //! `{"error": {"code", "message"}}` used by every non-WebSocket answer.
 
 use axum::Json;
@@ -66,6 +66,9 @@ pub fn router(app: AppState) -> Router {
             app.config().roblox.max_body_bytes,
         ))
         .route("/sdk/ClassHub.luau", get(luau_sdk))
+        .route("/dashboard", get(crate::dashboard::page))
+        .route("/dashboard/", get(crate::dashboard::page))
+        .route("/dashboard/{*path}", get(crate::dashboard::asset))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -4,7 +4,9 @@
 //!
 //! Map: [`hub`] (rooms, presence, history, fan-out; knows nothing of HTTP) ←
 //! [`transport`] (native WebSocket protocol) ← [`http`] (router, health, metrics) ← [`app`]
-//! (start-up, shutdown); [`api`] is the REST API under `/api/v1`. [`auth`] verifies tokens,
+//! (start-up, shutdown); [`api`] is the REST API under `/api/v1`, [`dashboard`] the embedded web
+//! dashboard at `/dashboard` (its operator view reads [`recent_errors`]), [`demo`] the demo
+//! classroom of `classhub serve --demo`. [`auth`] verifies tokens,
 //! [`directory`] admits their users, [`config`] resolves settings. The wire types
 //! live in the `protocol` crate; this crate must not define wire shapes of its own.
 
@@ -13,10 +15,13 @@ pub mod app;
 pub mod apps;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
+pub mod demo;
 pub mod directory;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod recent_errors;
 pub mod roblox;
 pub mod transport;
 pub mod webhooks;

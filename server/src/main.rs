@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(Box<ServeArgs>),
+    Serve(Box<ServeCommand>),
     /// Print a development token (HS256, signed with the server's secret).
     Token(TokenArgs),
     /// Pusher apps (one per tenant).
@@ -41,6 +41,17 @@ enum Command {
         #[command(subcommand)]
         command: OpencloudCommand,
     },
+}
+
+/// `classhub serve`: the server's settings, and whether to run the demo classroom in it.
+#[derive(Debug, clap::Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    settings: ServeArgs,
+    /// Also run a demo: tenant `demo` with a class of 30 students in two simulated Roblox game
+    /// servers sending events through the real routes; prints a dashboard link to watch it.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Where the database is (the same settings `serve` reads).
@@ -272,23 +283,68 @@ async fn gamekey(command: GamekeyCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+async fn serve(command: ServeCommand) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(server::recent_errors::RecentErrorsLayer)
         .init();
-    let config = Config::resolve(args)?;
+    let config = Config::resolve(command.settings)?;
     let data_dir = config.data_dir.clone();
+    // Development mode (HS256): the secret the server verifies with, to mint ready links.
+    let uses_jwks = config.auth.jwks_url.is_some();
+    let fixed_secret = config.jwt_secret.clone();
     let server = server::start(config).await?;
-    announce(&format!(
-        "classhub listening on http://{}\n  mint a token: classhub token --data-dir {} --tenant demo --role educator --sub t1",
-        server.local_addr(),
-        data_dir.display()
-    ));
+    let base = format!("http://{}", server.local_addr());
+    announce(&format!("classhub listening on {base}"));
+    let development_secret = match (uses_jwks, fixed_secret) {
+        (true, _) => None,
+        (false, Some(secret)) => Some(secret),
+        (false, None) => Some(
+            auth::load_or_create_secret(&data_dir)
+                .with_context(|| format!("reading the JWT secret in {}", data_dir.display()))?,
+        ),
+    };
+    if command.demo {
+        let secret = development_secret
+            .as_deref()
+            .ok_or(server::demo::DemoError::Jwks)?;
+        let links = server::demo::start(&server, secret).await?;
+        announce(&format!(
+            "  demo classroom (teacher): {}\n  operator view (admin):    {}",
+            links.teacher, links.operator
+        ));
+    } else if let Some(secret) = &development_secret {
+        let identity = Identity {
+            user: server::demo::TEACHER.to_owned(),
+            tenant: server::demo::TENANT.to_owned(),
+            role: Role::Educator,
+            name: Some("Ms Rivera".to_owned()),
+            children: Vec::new(),
+        };
+        let token = auth::mint(
+            secret,
+            &auth::claims_for(&identity, std::time::Duration::from_secs(8 * 3600)),
+        )
+        .context("signing the dashboard link's token")?;
+        announce(&format!(
+            "  dashboard (development teacher of tenant demo): {base}/dashboard#token={token}\n  a live demo classroom: classhub serve --demo\n  mint a token: classhub token --data-dir {} --tenant demo --role educator --sub t1",
+            data_dir.display()
+        ));
+    } else {
+        announce(&format!(
+            "  dashboard: {base}/dashboard (sign in with a session token from your identity provider)"
+        ));
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

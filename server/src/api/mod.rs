@@ -13,6 +13,7 @@
 //! Route groups: [`roblox`] (game servers, with game-server keys) and [`commands`] (teachers'
 //! commands to classes) are the lead's; the platform groups below are issue 5's.
 
+mod admin;
 mod analytics;
 mod auth_me;
 mod caller;
@@ -55,6 +56,7 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(progress::routes())
         .merge(analytics::routes())
         .merge(notifications::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             limits::per_ip,

@@ -391,6 +391,11 @@ impl Hub {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
+    /// The durable-event sink's queue: `(queued, length)`, or `None` without a sink.
+    pub fn sink_depth(&self) -> Option<(usize, usize)> {
+        self.shared.sink.as_ref().map(EventSink::depth)
+    }
+
     /// Live rooms.
     pub fn room_count(&self) -> usize {
         self.shared.rooms.len()

@@ -327,6 +327,21 @@ impl Roblox {
             .collect()
     }
 
+    /// Live sessions of a tenant (the operator view).
+    pub fn sessions_of_tenant(&self, tenant: &str) -> Vec<Arc<GameSession>> {
+        self.shared
+            .sessions
+            .iter()
+            .filter(|entry| entry.tenant == tenant && !entry.is_closed())
+            .map(|entry| Arc::clone(&entry))
+            .collect()
+    }
+
+    /// Live sessions on this node, all tenants.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions.len()
+    }
+
     /// Closes a session: its players and its server leave every room, and `game_sessions`
     /// gets its end, duration and event count. `None` when it was not live.
     pub async fn close_session(

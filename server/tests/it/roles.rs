@@ -59,6 +59,7 @@ const POLICY: &[(&str, &str)] = &[
     ("get /api/v1/analytics/classes/{id}", "AT"),
     ("get /api/v1/analytics/classes/{id}/report.csv", "AT"),
     ("get /api/v1/analytics/courses/{id}", "ATE"),
+    ("get /api/v1/admin/overview", "A"),
     ("get /api/v1/notifications", "ATESP"),
     ("post /api/v1/notifications", "AT"),
     (

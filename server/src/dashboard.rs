@@ -1,0 +1,134 @@
+//! The teacher and operator dashboard: the static files of `admin/` (HTML, CSS, JavaScript
+//! modules; no build step), embedded into the binary at compile time and served at
+//! `/dashboard` (the page) and `/dashboard/{file}` (its assets). The page talks to the same
+//! server as any client: the REST API with the signed-in token, and `/ws` for live rooms.
+//!
+//! Adding a file to `admin/`: add a row to [`ASSETS`]; a test fails while a file of `admin/`
+//! (outside `admin/tests/`) is not served.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+/// One embedded file.
+#[derive(Debug)]
+pub struct Asset {
+    /// Its path under `admin/` (and under `/dashboard/`).
+    pub path: &'static str,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../admin/", $path)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every file the dashboard serves.
+pub const ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("dashboard.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("js/main.js", JS),
+    asset!("js/api.js", JS),
+    asset!("js/socket.js", JS),
+    asset!("js/dom.js", JS),
+    asset!("js/chart.js", JS),
+    asset!("js/classes.js", JS),
+    asset!("js/live.js", JS),
+    asset!("js/operator.js", JS),
+];
+
+/// The page's policy: everything from this server, nothing inline, sockets to this host.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
+     object-src 'none'";
+
+/// `GET /dashboard`: the page.
+pub async fn page() -> Response {
+    serve("index.html")
+}
+
+/// `GET /dashboard/{*path}`: an asset (or the page, for `/dashboard/`).
+pub async fn asset(Path(path): Path<String>) -> Response {
+    if path.is_empty() {
+        return serve("index.html");
+    }
+    serve(&path)
+}
+
+fn serve(path: &str) -> Response {
+    let Some(asset) = ASSETS.iter().find(|asset| asset.path == path) else {
+        return crate::api::ApiError::new(
+            crate::api::ErrorKind::NotFound,
+            "no such dashboard file; open /dashboard",
+        )
+        .into_response();
+    };
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, asset.content_type),
+            // The files change only with the binary; revalidate so an upgrade shows at once.
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        asset.body,
+    )
+        .into_response();
+    if asset.path.ends_with(".html") {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::ASSETS;
+
+    fn files_under(dir: &Path, root: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("admin/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            let relative = path
+                .strip_prefix(root)
+                .expect("under admin/")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if path.is_dir() {
+                if relative != "tests" {
+                    files_under(&path, root, found);
+                }
+            } else if relative != "README.md" {
+                found.push(relative);
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_of_admin_is_served_and_every_served_file_exists() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../admin");
+        let mut on_disk = Vec::new();
+        files_under(&root, &root, &mut on_disk);
+        on_disk.sort();
+        let mut served: Vec<String> = ASSETS.iter().map(|asset| asset.path.to_owned()).collect();
+        served.sort();
+        assert_eq!(
+            on_disk, served,
+            "admin/ and dashboard::ASSETS must list the same files"
+        );
+    }
+}
