@@ -62,7 +62,15 @@ window.addEventListener('message', (event) => {
 });
 
 window.addEventListener('classhub:unauthorized', (event) => askForToken(event.detail.message));
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  // A hand-over link opened in a tab that already shows the dashboard.
+  if (location.hash.startsWith('#token=')) {
+    me = null;
+    start();
+  } else {
+    route();
+  }
+});
 
 signOut.addEventListener('click', () => {
   clearToken();

@@ -1,0 +1,346 @@
+// The dashboard in a real browser: Debian's Chromium, driven by playwright-core, against the
+// real classhub binary (CLASSHUB_BIN), with a Roblox game server played by this test over HTTP
+// (its key made with `classhub gamekey create`). Screenshots of each step go to screenshots/.
+// Run by .ci/run after `cargo build --bin classhub`.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHmac } from 'node:crypto';
+import WebSocket from 'ws';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.CLASSHUB_BIN;
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SECRET = 'dashboard-suite-secret-0123456789';
+const TENANT = 'school';
+const UNIVERSE = 42;
+const PATIENCE_MS = 15_000;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SHOTS = path.join(HERE, 'screenshots');
+
+const servers = [];
+let base;
+let browser;
+let context;
+let page;
+let gameKey;
+let classId;
+let classCode;
+let sessionId;
+let commandCursor = 0;
+const consoleErrors = [];
+const tokens = {};
+
+/** Starts `classhub serve` on a free port; resolves with { child, base, stdout lines }. */
+async function serve(dataDir, extraArgs = []) {
+  const child = spawn(BIN, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+    env: { ...process.env, CLASSHUB_JWT_SECRET: SECRET, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  servers.push(child);
+  const lines = [];
+  const address = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('classhub did not print its address')), PATIENCE_MS);
+    let buffered = '';
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop();
+      for (const line of parts) {
+        lines.push(line);
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`classhub exited early with ${code}`)));
+  });
+  return { child, base: address, lines };
+}
+
+function mint(role, sub, name) {
+  const args = ['token', '--tenant', TENANT, '--role', role, '--sub', sub, '--jwt-secret', SECRET];
+  if (name) args.push('--name', name);
+  return execFileSync(BIN, args, { encoding: 'utf8' }).trim();
+}
+
+/** An HS256 token signed here, expired an hour ago (the dashboard must say so, not fail). */
+function expiredToken() {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ sub: 't1', tenant: TENANT, role: 'educator', iat: now - 7200, exp: now - 3600 })}`;
+  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+}
+
+async function call(method, url, bearer, body) {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: { Authorization: `Bearer ${bearer}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  assert.ok(response.ok, `${method} ${url}: ${response.status} ${text}`);
+  return json;
+}
+
+const game = (method, url, body) => call(method, url, gameKey, body);
+
+async function shot(name, target = page) {
+  await target.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function watchConsole(target) {
+  target.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(`${target.url()}: ${message.text()}`);
+  });
+  target.on('pageerror', (error) => consoleErrors.push(`${target.url()}: ${error.message}`));
+}
+
+before(async () => {
+  assert.ok(BIN, 'set CLASSHUB_BIN to the classhub binary');
+  mkdirSync(SHOTS, { recursive: true });
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'classhub-dashboard-'));
+  // The game-server key, made the way an operator makes one.
+  gameKey = execFileSync(BIN, ['gamekey', 'create', '--tenant', TENANT, '--universe', String(UNIVERSE), '--label', 'browser test', '--data-dir', dataDir], { encoding: 'utf8' }).trim().split('\n')[0];
+  assert.match(gameKey, /^chgk_/);
+  const server = await serve(dataDir);
+  base = server.base;
+  tokens.admin = mint('admin', 'admin1', 'Ops Olu');
+  tokens.teacher = mint('educator', 't1', 'Ms Rivera');
+  for (const [id, role, name] of [['t1', 'educator', 'Ms Rivera'], ['s1', 'student', 'Ada'], ['s2', 'student', 'Bo'], ['s3', 'student', 'Chen']]) {
+    await call('POST', '/api/v1/users', tokens.admin, { id, role, display_name: name });
+  }
+  const klass = await call('POST', '/api/v1/classes', tokens.admin, { name: 'Fractions 7B', teacher_id: 't1' });
+  classId = klass.id;
+  classCode = klass.class_code;
+  await call('POST', `/api/v1/classes/${classId}/students`, tokens.admin, { user_ids: ['s1', 's2', 's3'] });
+  for (const [userId, student] of [[1001, 's1'], [1002, 's2']]) {
+    await game('POST', '/api/v1/roblox/link', { class_code: classCode, user_id: userId, student_id: student });
+  }
+  const opened = await game('POST', '/api/v1/roblox/sessions', { universe_id: UNIVERSE, place_id: 1, job_id: 'job-browser-1', class_code: classCode });
+  sessionId = opened.session_id;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  watchConsole(page);
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of servers) child.kill('SIGTERM');
+  await Promise.all(servers.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on('exit', resolve)))));
+});
+
+test('a teacher signs in with the printed link and opens a class', async () => {
+  await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
+  // The token leaves the address bar at once.
+  await page.waitForFunction(() => !location.hash.includes('token='));
+  const link = page.getByRole('link', { name: 'Fractions 7B' });
+  await link.waitFor();
+  await shot('01-my-classes');
+  await link.click();
+  await page.locator('tr[data-student="s1"]').waitFor();
+  assert.equal(await page.locator('[data-testid="roster"] tbody tr').count(), 3);
+  assert.equal(await page.locator('tr[data-presence="offline"]').count(), 3);
+  await page.locator('#conn-status[data-state="live"]').waitFor();
+  assert.match(await page.locator('[data-testid="game-servers"]').textContent(), /1 game server connected/);
+  await shot('02-live-class-empty');
+});
+
+test('game server events move the roster, the progress bars and the quiz answers without a reload', async () => {
+  await page.evaluate(() => { window.notReloaded = true; });
+  await game('POST', `/api/v1/roblox/sessions/${sessionId}/players`, {
+    joins: [{ user_id: 1001, name: 'ada_plays', display_name: 'Ada' }, { user_id: 1002, name: 'bo_plays', display_name: 'Bo' }],
+  });
+  await page.locator('tr[data-student="s1"][data-presence="game"]').waitFor();
+  await page.locator('tr[data-student="s2"][data-presence="game"]').waitFor();
+  await page.locator('[data-testid="presence-list"] li[data-user="s1"][data-source="game"]').waitFor();
+  const answer = await game('POST', '/api/v1/roblox/events', {
+    session_id: sessionId,
+    events: [
+      { id: 'evt-1', player: 1001, kind: 'progress', data: { lesson: 'fractions-1', percent: 40 } },
+      { id: 'evt-2', player: 1002, kind: 'progress', data: { lesson: 'fractions-1', percent: 100 } },
+      { id: 'evt-3', player: 1002, kind: 'quiz_answer', data: { question: 'q1', prompt: 'What is 1/2 + 1/4?', answer: '3/4', correct: true } },
+    ],
+  });
+  assert.deepEqual(answer.accepted.sort(), ['evt-1', 'evt-2', 'evt-3']);
+  await page.locator('tr[data-student="s1"][data-percent="40"]').waitFor();
+  await page.locator('tr[data-student="s2"][data-percent="100"]').waitFor();
+  const bar = page.locator('tr[data-student="s1"] [role="progressbar"]');
+  assert.equal(await bar.getAttribute('aria-valuenow'), '40');
+  await page.locator('[data-testid="quiz-answers"] td', { hasText: 'What is 1/2 + 1/4?' }).waitFor();
+  await page.locator('[data-testid="completion-chart"]').waitFor();
+  await page.locator('[data-testid="feed"] li', { hasText: 'Ada reached 40% in fractions-1' }).waitFor();
+  // The feed's filters hide what is unticked.
+  await page.getByLabel('Progress', { exact: true }).uncheck();
+  assert.equal(await page.locator('[data-testid="feed"] li[data-kind="progress"]').count(), 0);
+  await page.getByLabel('Progress', { exact: true }).check();
+  assert.ok(await page.locator('[data-testid="feed"] li[data-kind="progress"]').count() >= 2);
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  await shot('03-live-class-playing');
+});
+
+test('reward (from the keyboard) reaches the game server long-poll and the UI shows delivered, then acked', async () => {
+  const poll = call('GET', `/api/v1/roblox/sessions/${sessionId}/commands?after=${commandCursor}&wait=20`, gameKey);
+  const reward = page.locator('tr[data-student="s1"] [data-testid="reward"]');
+  await reward.focus();
+  await page.keyboard.press('Enter');
+  const polled = await poll;
+  commandCursor = polled.cursor;
+  assert.equal(polled.commands.length, 1, JSON.stringify(polled));
+  const command = polled.commands[0];
+  assert.equal(command.kind, 'reward');
+  assert.equal(command.target, 's1');
+  assert.equal(command.roblox_user_id, 1001);
+  assert.equal(command.data.points, 10);
+  const item = page.locator(`[data-testid="commands"] li[data-command-id="${command.id}"]`);
+  await page.locator(`[data-testid="commands"] li[data-command-id="${command.id}"][data-status="delivered"]`).waitFor();
+  await game('POST', `/api/v1/roblox/sessions/${sessionId}/commands/ack`, { ids: [command.id] });
+  await page.locator(`[data-testid="commands"] li[data-command-id="${command.id}"][data-status="acked"]`).waitFor();
+  assert.match(await item.textContent(), /Reward \(10 points\) → Ada/);
+  await shot('04-reward-acked');
+});
+
+test('an announcement to the whole class from the form reaches the game server', async () => {
+  const poll = call('GET', `/api/v1/roblox/sessions/${sessionId}/commands?after=${commandCursor}&wait=20`, gameKey);
+  await page.getByLabel('Action').selectOption('announce');
+  await page.getByLabel('Message').fill('Five minutes left!');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const polled = await poll;
+  commandCursor = polled.cursor;
+  const announced = polled.commands.find((command) => command.kind === 'announce');
+  assert.ok(announced, JSON.stringify(polled));
+  assert.equal(announced.data.text, 'Five minutes left!');
+  await page.locator(`li[data-command-id="${announced.id}"][data-status="delivered"]`).waitFor();
+});
+
+test('a student who goes offline leaves the presence list', async () => {
+  await game('POST', `/api/v1/roblox/sessions/${sessionId}/players`, { leaves: [{ user_id: 1001 }] });
+  await page.locator('[data-testid="presence-list"] li[data-user="s1"]').waitFor({ state: 'detached' });
+  await page.locator('tr[data-student="s1"][data-presence="offline"]').waitFor();
+  assert.equal(await page.locator('[data-testid="presence-list"] li[data-user="s2"]').count(), 1);
+  await page.locator('[data-testid="feed"] li', { hasText: 'Ada left' }).waitFor();
+  await shot('05-student-offline');
+});
+
+test('on a tablet the live class is one readable column without sideways scrolling', async () => {
+  const tablet = await browser.newContext({ viewport: { width: 820, height: 1180 }, hasTouch: true });
+  const tabletPage = await tablet.newPage();
+  watchConsole(tabletPage);
+  await tabletPage.goto(`${base}/dashboard#token=${tokens.teacher}&class=${classId}`);
+  await tabletPage.locator('tr[data-student="s2"][data-presence="game"]').waitFor();
+  const overflow = await tabletPage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await shot('06-tablet', tabletPage);
+  await tablet.close();
+});
+
+test('the operator view shows live connection counts', async () => {
+  const admin = await context.newPage();
+  watchConsole(admin);
+  await admin.goto(`${base}/dashboard#token=${tokens.admin}&view=operator`);
+  const value = admin.locator('[data-testid="value-connections"]');
+  await value.waitFor();
+  const before = Number(await value.textContent());
+  assert.ok(before >= 1, `the teacher's dashboard socket counts: ${before}`);
+  const sockets = await Promise.all([1, 2, 3].map(() => new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/ws?token=${tokens.teacher}`, 'classhub.v1.json');
+    socket.on('message', (data) => {
+      if (JSON.parse(data.toString()).type === 'welcome') resolve(socket);
+    });
+    socket.on('error', reject);
+  })));
+  await admin.waitForFunction((expected) => Number(document.querySelector('[data-testid="value-connections"]').textContent) === expected, before + 3, { timeout: PATIENCE_MS });
+  await admin.locator('[data-testid="table-game-sessions"] td', { hasText: 'job-browser-1' }).waitFor();
+  await admin.locator('[data-testid="table-rooms"] td', { hasText: `class:${TENANT}:${classId}` }).waitFor();
+  await shot('07-operator', admin);
+  await Promise.all(sockets.map((socket) => new Promise((resolve) => { socket.on('close', resolve); socket.close(); })));
+  await admin.waitForFunction((expected) => Number(document.querySelector('[data-testid="value-connections"]').textContent) === expected, before, { timeout: PATIENCE_MS });
+  await admin.close();
+});
+
+test('a teacher does not see the operator view', async () => {
+  await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
+  await page.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  assert.equal(await page.locator('#nav-operator').isVisible(), false);
+});
+
+test('no console errors in any of the steps above', () => {
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('an expired token gets a clear sign-in message, not a broken page', async () => {
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const expired = await fresh.newPage();
+  await expired.goto(`${base}/dashboard#token=${expiredToken()}`);
+  await expired.locator('[data-testid="signin-message"]', { hasText: 'expired' }).waitFor();
+  assert.equal(await expired.getByLabel('Platform token').isVisible(), true);
+  await shot('08-token-expired', expired);
+  // Signing in with a good token from the form works.
+  await expired.getByLabel('Platform token').fill(tokens.teacher);
+  await expired.getByRole('button', { name: 'Sign in' }).click();
+  await expired.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  await fresh.close();
+});
+
+test('a server that cannot be reached gets a clear message with a way to retry', async () => {
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const offline = await fresh.newPage();
+  await offline.goto(`${base}/dashboard#token=${tokens.teacher}`);
+  await offline.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  await offline.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+  await offline.goto(`${base}/dashboard#/classes/${classId}`);
+  await offline.getByRole('heading', { name: 'Cannot reach classhub' }).waitFor();
+  await shot('09-unreachable', offline);
+  await offline.unroute('**/api/v1/**');
+  await offline.getByRole('button', { name: 'Try again' }).click();
+  await offline.locator('tr[data-student="s2"]').waitFor();
+  await fresh.close();
+});
+
+test('classhub serve --demo shows a live classroom from its printed link', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'classhub-demo-'));
+  const demo = await serve(dataDir, ['--demo']);
+  const linkLine = await waitFor(() => demo.lines.find((line) => line.includes('demo classroom (teacher)')));
+  const link = linkLine.slice(linkLine.indexOf('http'));
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const demoPage = await fresh.newPage();
+  watchConsole(demoPage);
+  await demoPage.goto(link);
+  await demoPage.locator('[data-testid="roster"] tbody tr').nth(29).waitFor();
+  assert.equal(await demoPage.locator('[data-testid="roster"] tbody tr').count(), 30);
+  await demoPage.locator('tr[data-presence="game"]').first().waitFor();
+  await demoPage.waitForFunction(() => document.querySelectorAll('tr[data-percent]:not([data-percent="0"])').length >= 5, null, { timeout: PATIENCE_MS });
+  await demoPage.locator('#conn-status[data-state="live"]').waitFor();
+  assert.match(await demoPage.locator('[data-testid="game-servers"]').textContent(), /2 game servers connected/);
+  // Commands reach the simulated game servers, which acknowledge them.
+  await demoPage.getByLabel('Action').selectOption('announce');
+  await demoPage.getByLabel('Message').fill('Great work, everyone!');
+  await demoPage.getByRole('button', { name: 'Send', exact: true }).click();
+  await demoPage.locator('[data-testid="commands"] li[data-kind="announce"][data-status="acked"]').waitFor({ timeout: PATIENCE_MS });
+  await shot('10-demo', demoPage);
+  assert.deepEqual(consoleErrors, []);
+  await fresh.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function waitFor(probe) {
+  const deadline = Date.now() + PATIENCE_MS;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    assert.ok(Date.now() < deadline, 'gave up waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
