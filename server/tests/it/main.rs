@@ -6,6 +6,7 @@ mod auth;
 mod classes;
 mod codecs;
 mod content;
+mod dashboard;
 mod durable;
 mod errors;
 mod jwks;
