@@ -408,23 +408,29 @@ class LiveView {
     const choices = [['', "Each student's current lesson"], ...lessons.map((lesson) => [lesson, lesson])];
     syncOptions(this.els.lesson, choices, this.lessonChoice);
     const students = this.sortedStudents();
-    syncOptions(this.els.target, [['', 'Whole class'], ...students.map((student) => [student.id, student.name])], this.els.target.value);
-    if (this.els.feedStudent) syncOptions(this.els.feedStudent, [['', 'All students'], ...students.map((student) => [student.id, student.name])], this.feedStudent);
+    // The pickers list students by name, so their options do not move as presence changes.
+    const byName = [...students].sort((a, b) => a.name.localeCompare(b.name)).map((student) => [student.id, student.name]);
+    syncOptions(this.els.target, [['', 'Whole class'], ...byName], this.els.target.value);
+    if (this.els.feedStudent) syncOptions(this.els.feedStudent, [['', 'All students'], ...byName], this.feedStudent);
     if (students.length === 0) {
       replace(this.els.roster, h('tr', {}, h('td', { colspan: 4 }, notice('empty', 'No students on this roster yet', 'Add students to the class, and they appear here with their presence and progress.'))));
       return;
     }
     const body = this.els.roster;
     if (body.querySelector('td[colspan]')) body.replaceChildren();
-    for (const student of students) {
+    const focused = document.activeElement;
+    students.forEach((student, index) => {
       let row = this.rows.get(student.id);
       if (!row) {
         row = this.makeRow(student);
         this.rows.set(student.id, row);
       }
       this.fillRow(row, student);
-      body.appendChild(row.tr); // appending an existing row moves it into sorted order
-    }
+      // Move only rows out of place: a moved row loses keyboard focus, so most never move.
+      if (body.children[index] !== row.tr) body.insertBefore(row.tr, body.children[index] || null);
+    });
+    while (body.children.length > students.length) body.lastElementChild.remove();
+    if (focused && focused !== document.activeElement && body.contains(focused)) focused.focus({ preventScroll: true });
     let online = 0;
     for (const student of students) if (this.presenceOf(student.id) !== 'offline') online += 1;
     this.els.online.textContent = `${online} of ${students.length} online`;

@@ -146,7 +146,7 @@ test('a teacher signs in with the printed link and opens a class', async () => {
   await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
   // The token leaves the address bar at once.
   await page.waitForFunction(() => !location.hash.includes('token='));
-  const link = page.getByRole('link', { name: 'Fractions 7B' });
+  const link = page.getByRole('link', { name: 'Fractions 7B', exact: true });
   await link.waitFor();
   await shot('01-my-classes');
   await link.click();
@@ -184,9 +184,10 @@ test('game server events move the roster, the progress bars and the quiz answers
   await page.locator('[data-testid="feed"] li', { hasText: 'Ada reached 40% in fractions-1' }).waitFor();
   // The feed's filters hide what is unticked.
   await page.getByLabel('Progress', { exact: true }).uncheck();
-  assert.equal(await page.locator('[data-testid="feed"] li[data-kind="progress"]').count(), 0);
+  await page.locator('[data-testid="feed"] li[data-kind="progress"]').first().waitFor({ state: 'detached' });
+  await page.locator('[data-testid="feed"] li[data-kind="quiz"]').waitFor();
   await page.getByLabel('Progress', { exact: true }).check();
-  assert.ok(await page.locator('[data-testid="feed"] li[data-kind="progress"]').count() >= 2);
+  await page.locator('[data-testid="feed"] li[data-kind="progress"]').nth(1).waitFor();
   assert.equal(await page.evaluate(() => window.notReloaded), true);
   await shot('03-live-class-playing');
 });
@@ -214,8 +215,8 @@ test('reward (from the keyboard) reaches the game server long-poll and the UI sh
 
 test('an announcement to the whole class from the form reaches the game server', async () => {
   const poll = call('GET', `/api/v1/roblox/sessions/${sessionId}/commands?after=${commandCursor}&wait=20`, gameKey);
-  await page.getByLabel('Action').selectOption('announce');
-  await page.getByLabel('Message').fill('Five minutes left!');
+  await page.getByLabel('Action', { exact: true }).selectOption('announce');
+  await page.getByLabel('Message', { exact: true }).fill('Five minutes left!');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   const polled = await poll;
   commandCursor = polled.cursor;
@@ -272,7 +273,7 @@ test('the operator view shows live connection counts', async () => {
 
 test('a teacher does not see the operator view', async () => {
   await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
-  await page.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  await page.getByRole('link', { name: 'Fractions 7B', exact: true }).waitFor();
   assert.equal(await page.locator('#nav-operator').isVisible(), false);
 });
 
@@ -290,7 +291,7 @@ test('an expired token gets a clear sign-in message, not a broken page', async (
   // Signing in with a good token from the form works.
   await expired.getByLabel('Platform token').fill(tokens.teacher);
   await expired.getByRole('button', { name: 'Sign in' }).click();
-  await expired.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  await expired.getByRole('link', { name: 'Fractions 7B', exact: true }).waitFor();
   await fresh.close();
 });
 
@@ -298,7 +299,7 @@ test('a server that cannot be reached gets a clear message with a way to retry',
   const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const offline = await fresh.newPage();
   await offline.goto(`${base}/dashboard#token=${tokens.teacher}`);
-  await offline.getByRole('link', { name: 'Fractions 7B' }).waitFor();
+  await offline.getByRole('link', { name: 'Fractions 7B', exact: true }).waitFor();
   await offline.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
   await offline.goto(`${base}/dashboard#/classes/${classId}`);
   await offline.getByRole('heading', { name: 'Cannot reach classhub' }).waitFor();
@@ -325,8 +326,8 @@ test('classhub serve --demo shows a live classroom from its printed link', async
   await demoPage.locator('#conn-status[data-state="live"]').waitFor();
   assert.match(await demoPage.locator('[data-testid="game-servers"]').textContent(), /2 game servers connected/);
   // Commands reach the simulated game servers, which acknowledge them.
-  await demoPage.getByLabel('Action').selectOption('announce');
-  await demoPage.getByLabel('Message').fill('Great work, everyone!');
+  await demoPage.getByLabel('Action', { exact: true }).selectOption('announce');
+  await demoPage.getByLabel('Message', { exact: true }).fill('Great work, everyone!');
   await demoPage.getByRole('button', { name: 'Send', exact: true }).click();
   await demoPage.locator('[data-testid="commands"] li[data-kind="announce"][data-status="acked"]').waitFor({ timeout: PATIENCE_MS });
   await shot('10-demo', demoPage);

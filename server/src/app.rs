@@ -47,6 +47,8 @@ struct Shared {
     /// Sockets upgraded and not yet finished (authenticated or not), for `max_connections`.
     open_sockets: AtomicUsize,
     started: Instant,
+    /// The address the listener is bound to (the port chosen when `bind` asked for port 0).
+    local_addr: SocketAddr,
     prometheus: PrometheusHandle,
     /// Every tenant's Pusher credentials.
     apps: PusherApps,
@@ -100,6 +102,10 @@ impl AppState {
     /// Time since start.
     pub fn uptime(&self) -> Duration {
         self.shared.started.elapsed()
+    }
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
     }
     /// The metrics renderer.
     pub fn prometheus(&self) -> &PrometheusHandle {
@@ -295,6 +301,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             tracker: tracker.clone(),
             open_sockets: AtomicUsize::new(0),
             started: Instant::now(),
+            local_addr: addr,
             prometheus: crate::metrics::install(),
             apps,
             node_id,

@@ -228,21 +228,36 @@ impl Rest {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Value), DemoError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
         let failed = |detail: String| DemoError::Setup {
             step: step.to_owned(),
             detail,
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|cause| failed(cause.to_string()))?;
+        let mut attempts = 0;
+        let response = loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|cause| failed(cause.to_string()))?;
+            // Seeding is a burst of requests from one token: wait out the REST rate limit.
+            attempts += 1;
+            if response.status() != StatusCode::TOO_MANY_REQUESTS || attempts > 10 {
+                break response;
+            }
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(wait.clamp(1, 5))).await;
+        };
         let status = response.status();
         let body = response.json().await.unwrap_or(Value::Null);
         if status.is_success() || status == StatusCode::CONFLICT {

@@ -303,6 +303,9 @@ async fn serve(command: ServeCommand) -> anyhow::Result<()> {
     // Development mode (HS256): the secret the server verifies with, to mint ready links.
     let uses_jwks = config.auth.jwks_url.is_some();
     let fixed_secret = config.jwt_secret.clone();
+    if command.demo && uses_jwks {
+        return Err(server::demo::DemoError::Jwks.into());
+    }
     let server = server::start(config).await?;
     let base = format!("http://{}", server.local_addr());
     announce(&format!("classhub listening on {base}"));
@@ -315,10 +318,14 @@ async fn serve(command: ServeCommand) -> anyhow::Result<()> {
         ),
     };
     if command.demo {
-        let secret = development_secret
-            .as_deref()
-            .ok_or(server::demo::DemoError::Jwks)?;
-        let links = server::demo::start(&server, secret).await?;
+        let secret = development_secret.as_deref().unwrap_or_default();
+        let links = match server::demo::start(&server, secret).await {
+            Ok(links) => links,
+            Err(cause) => {
+                server.shutdown().await;
+                return Err(cause.into());
+            }
+        };
         announce(&format!(
             "  demo classroom (teacher): {}\n  operator view (admin):    {}",
             links.teacher, links.operator

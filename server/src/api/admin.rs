@@ -150,7 +150,7 @@ async fn overview(State(app): State<AppState>, caller: Caller) -> Result<Json<Ov
     let hub = app.hub();
     let node = NodeView {
         id: app.node_id().to_string(),
-        bind: app.config().bind.to_string(),
+        bind: app.local_addr().to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         status: if app.shutdown().is_cancelled() {
             "shutting_down"

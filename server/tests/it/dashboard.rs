@@ -17,7 +17,11 @@ async fn the_dashboard_is_served_from_the_binary_under_a_strict_content_policy()
     let http = reqwest::Client::new();
     let base = format!("http://{}", test.addr);
     for path in ["/dashboard", "/dashboard/"] {
-        let page = http.get(format!("{base}{path}")).send().await.expect("page");
+        let page = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("page");
         assert_eq!(page.status(), 200, "{path}");
         assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
         let policy = page.headers()["content-security-policy"]
@@ -59,7 +63,8 @@ async fn the_operator_overview_counts_live_connections_and_lists_the_tenants_roo
         .expect("count");
     let mut teacher = Client::connect(test.addr, &token("ops", Role::Educator, "t1")).await;
     teacher.join("class:ops:math").await;
-    let mut other_tenant = Client::connect(test.addr, &token("elsewhere", Role::Educator, "t9")).await;
+    let mut other_tenant =
+        Client::connect(test.addr, &token("elsewhere", Role::Educator, "t9")).await;
     other_tenant.join("class:elsewhere:secret").await;
     let overview = rest.get("/api/v1/admin/overview", &admin).await;
     let overview = overview.expect(200);
@@ -71,9 +76,18 @@ async fn the_operator_overview_counts_live_connections_and_lists_the_tenants_roo
         .iter()
         .filter_map(|room| room["id"].as_str())
         .collect();
-    assert_eq!(rooms, ["class:ops:math"], "only the caller's tenant's rooms");
+    assert_eq!(
+        rooms,
+        ["class:ops:math"],
+        "only the caller's tenant's rooms"
+    );
     assert_eq!(overview["rooms"][0]["members"], 1);
-    assert!(overview["sink"]["queue_capacity"].as_u64().expect("capacity") > 0);
+    assert!(
+        overview["sink"]["queue_capacity"]
+            .as_u64()
+            .expect("capacity")
+            > 0
+    );
     let educator = rest
         .get(
             "/api/v1/admin/overview",
@@ -89,7 +103,11 @@ async fn the_demo_seeds_a_class_of_thirty_that_its_game_servers_bring_online() {
     let links = server::demo::start(&test.server, SECRET)
         .await
         .expect("the demo starts");
-    assert!(links.teacher.contains("/dashboard#token="), "{}", links.teacher);
+    assert!(
+        links.teacher.contains("/dashboard#token="),
+        "{}",
+        links.teacher
+    );
     let teacher = token(server::demo::TENANT, Role::Educator, server::demo::TEACHER);
     let rest = Rest::new(test.addr);
     let path = format!("/api/v1/classes/{}/live", links.class_id);
