@@ -487,7 +487,7 @@ impl SimServer {
                 away.push((leaving, rand::rng().random_range(8..20)));
             }
             let mut batch = Vec::new();
-            let active = rand::rng().random_range(1..=3usize).min(present.len());
+            let active = rand::rng().random_range(1..=4usize).min(present.len());
             let chosen: Vec<Student> = present
                 .choose_multiple(&mut rand::rng(), active)
                 .cloned()
@@ -501,7 +501,7 @@ impl SimServer {
                         play.percent = 0.0;
                     }
                     if play.percent < 100.0 {
-                        let step = f64::from(rand::rng().random_range(4..13u32));
+                        let step = f64::from(rand::rng().random_range(5..15u32));
                         play.percent = (play.percent + step).min(100.0);
                         play.seconds += 20;
                         batch.push(self.progress_event(student, play));
