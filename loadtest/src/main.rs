@@ -1,7 +1,7 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
 //! scenario (`fanout`, `connections`, `ingest`, `classroom`) taking the common flags (`--target`,
 //! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
-//! `--protocol`, and for `fanout --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
+//! `--protocol`, and for `fanout`/`connections --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
 //! report and writes its JSON. All the work is in `loadtest::scenarios`.
 
 use std::io::IsTerminal;
@@ -68,7 +68,7 @@ struct CommonArgs {
     /// Tenant of minted tokens.
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
-    /// Wire protocol (`pusher`: fanout only).
+    /// Wire protocol (`pusher`: fanout and connections only).
     #[arg(long, value_enum, default_value = "json")]
     protocol: WireProtocol,
     /// Pusher app id (--protocol pusher; default: classhub's app for --tenant, derived from
@@ -121,7 +121,7 @@ struct ConnectionsArgs {
     /// Spread sockets over 127.0.0.1..=127.0.0.N (each address has ~28 000 ports).
     #[arg(long, default_value_t = 4)]
     source_addresses: u8,
-    /// Class rooms the sockets join round-robin (0: none).
+    /// Class rooms (Pusher: public channels) the sockets join round-robin (0: none).
     #[arg(long, default_value_t = 0)]
     rooms: u64,
     /// The hub's pid, to read its memory (found from the target's port when omitted).
@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let json = args.common.json.clone();
             let config = connections::Config {
                 protocol: args.common.protocol,
-                common: common(&args.common, false).await?,
+                common: common(&args.common, true).await?,
                 count: args.count,
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,
