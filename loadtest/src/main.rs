@@ -106,6 +106,9 @@ struct FanoutArgs {
     /// Spread sockets over 127.0.0.1..=127.0.0.N.
     #[arg(long, default_value_t = 1)]
     source_addresses: u8,
+    /// The server's pid, to read its CPU time (found from the target's port when omitted).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -124,7 +127,7 @@ struct ConnectionsArgs {
     /// Class rooms (Pusher: public channels) the sockets join round-robin (0: none).
     #[arg(long, default_value_t = 0)]
     rooms: u64,
-    /// The hub's pid, to read its memory (found from the target's port when omitted).
+    /// The hub's pid, to read its memory and CPU (found from the target's port when omitted).
     #[arg(long)]
     server_pid: Option<u32>,
 }
@@ -204,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 payload_bytes: args.payload_bytes,
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,
+                server_pid: args.server_pid,
             };
             (fanout::run(config).await?, json)
         }

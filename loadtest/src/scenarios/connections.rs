@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Common, MAX_CONNECTIONS, check_count, nothing_opened, open_many, per_sec, resolve_tenant,
-    run_id, secs, wait_window,
+    round_ms, run_id, secs, server_pid, wait_window,
 };
 use crate::client::{self, WireProtocol, WsStream};
 use crate::progress::Progress;
@@ -111,20 +111,8 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let started_at_unix_ms = unix_millis();
     system::raise_fd_limit(config.count)?;
     let mut notes = Vec::new();
-    let server_pid = match config.server_pid {
-        Some(pid) => Some(pid),
-        None if common.target.is_loopback() => {
-            system::find_listener_pid(common.target.addr().port())?
-        }
-        None => None,
-    };
-    if server_pid == Some(std::process::id()) {
-        notes.push(
-            "the hub runs inside the load generator's process, so its RSS includes the \
-             harness's own sockets"
-                .to_owned(),
-        );
-    }
+    let server_pid = server_pid(common, config.server_pid, &mut notes)?;
+    let read_cpu = |pid: Option<u32>| pid.and_then(|pid| system::cpu_secs(pid).ok());
     let read_rss = |pid: Option<u32>| pid.and_then(|pid| system::vm_rss_kib(pid).ok());
     let rss_before_kib = read_rss(server_pid);
     let wire = match pusher_app {
@@ -146,6 +134,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 
     progress.phase("connecting", config.count);
     let connect_start = Instant::now();
+    let cpu_before = read_cpu(server_pid);
     let opened = open_many(config.count, config.concurrency, &progress, |index| {
         let source = sources[index as usize % sources.len()];
         let user = format!("{run_id}-s{index}");
@@ -160,6 +149,10 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     })
     .await;
     let connect_time = connect_start.elapsed();
+    let server_connect_cpu_secs = match (cpu_before, read_cpu(server_pid)) {
+        (Some(before), Some(after)) => Some(round_ms(after - before)),
+        _ => None,
+    };
     let mut latencies = Latencies::new()?;
     let mut holders = Vec::with_capacity(opened.len());
     for outcome in opened {
@@ -246,6 +239,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             rss_after_kib,
             rss_end_kib,
             rss_per_connection_bytes,
+            server_connect_cpu_secs,
         }),
         errors,
         notes,

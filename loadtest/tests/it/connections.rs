@@ -35,6 +35,7 @@ async fn connections_are_opened_held_and_measured() {
     );
     assert!(json["results"].get("rss_per_connection_bytes").is_some());
     assert!(json["results"].get("connects_per_sec").is_some());
+    assert!(results.server_connect_cpu_secs.is_some(), "{report}");
 }
 
 async fn pusher_smoke(rooms: u64) {
