@@ -61,8 +61,12 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
             app.clone(),
             limits::per_ip,
         ));
+    // Teachers' commands and the game-server routes stay outside the per-IP limit: a school's
+    // game servers share few addresses, and the Roblox routes have their own limits.
     OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
+        .merge(commands::routes())
+        .merge(roblox::routes(app.config().roblox.max_body_bytes))
         .split_for_parts()
 }
 
