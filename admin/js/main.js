@@ -24,6 +24,7 @@ const navClasses = document.getElementById('nav-classes');
 let me = null;
 let leaveView = null;
 let expiryTimer = null;
+let routed = false;
 
 const ctx = {
   token,
@@ -78,6 +79,12 @@ signOut.addEventListener('click', () => {
   askForToken('You signed out.');
 });
 
+// The skip link must not touch the hash, which is the router's.
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
 banner.addEventListener('click', (event) => {
   if (event.target.matches('[data-action="dismiss"]')) clearBanner();
 });
@@ -130,7 +137,10 @@ function route() {
   } else {
     showClasses(main, ctx);
   }
-  main.focus({ preventScroll: true });
+  // After a navigation inside the page, start reading (and tabbing) at the new view; on the
+  // first view of a load, leave focus at the top, where the skip link is.
+  if (routed) main.focus({ preventScroll: true });
+  routed = true;
 }
 
 function markNav(path) {

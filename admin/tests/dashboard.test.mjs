@@ -271,6 +271,26 @@ test('the operator view shows live connection counts', async () => {
   await admin.close();
 });
 
+test('the live class works from the keyboard: a skip link first, and every control labelled', async () => {
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const keys = await fresh.newPage();
+  watchConsole(keys);
+  await keys.goto(`${base}/dashboard#token=${tokens.teacher}&class=${classId}`);
+  await keys.locator('tr[data-student="s2"]').waitFor();
+  await keys.keyboard.press('Tab');
+  assert.equal(await keys.evaluate(() => document.activeElement.className), 'skip-link');
+  await keys.keyboard.press('Enter');
+  assert.equal(await keys.evaluate(() => document.activeElement.id), 'main');
+  assert.match(await keys.evaluate(() => location.hash), /^#\/classes\//, 'the skip link keeps the route');
+  await keys.keyboard.press('Tab');
+  assert.equal(await keys.evaluate(() => document.activeElement.textContent), 'My classes');
+  const unlabelled = await keys.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea, main button')]
+    .filter((control) => !(control.labels?.length || control.getAttribute('aria-label') || control.textContent.trim()))
+    .map((control) => control.outerHTML));
+  assert.deepEqual(unlabelled, []);
+  await fresh.close();
+});
+
 test('a teacher does not see the operator view', async () => {
   await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
   await page.getByRole('link', { name: 'Fractions 7B', exact: true }).waitFor();
