@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,6 +233,37 @@ test('a student who goes offline leaves the presence list', async () => {
   assert.equal(await page.locator('[data-testid="presence-list"] li[data-user="s2"]').count(), 1);
   await page.locator('[data-testid="feed"] li', { hasText: 'Ada left' }).waitFor();
   await shot('05-student-offline');
+});
+
+test('a student on the web shows as on web, and offline once their socket closes', async () => {
+  const student = mint('student', 's3', 'Chen');
+  const socket = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws?token=${student}`, 'classhub.v1.json');
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'welcome') ws.send(JSON.stringify({ type: 'join', ref: 1, room: `class:${TENANT}:${classId}`, presence: { status: 'on_web' } }));
+      if (frame.type === 'joined') resolve(ws);
+      if (frame.type === 'error') reject(new Error(frame.message));
+    });
+    ws.on('error', reject);
+  });
+  await page.locator('tr[data-student="s3"][data-presence="web"]').waitFor();
+  await page.locator('[data-testid="presence-list"] li[data-user="s3"][data-source="web"]').waitFor();
+  socket.close();
+  await page.locator('tr[data-student="s3"][data-presence="offline"]').waitFor();
+});
+
+test('export CSV downloads the class report', async () => {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export CSV' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^Fractions-7B-report\.csv$/);
+  const file = path.join(SHOTS, 'report.csv');
+  await download.saveAs(file);
+  const csv = readFileSync(file, 'utf8');
+  assert.match(csv.split('\n')[0], /student/i);
+  assert.match(csv, /Bo/);
 });
 
 test('on a tablet the live class is one readable column without sideways scrolling', async () => {
