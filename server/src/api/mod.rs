@@ -11,8 +11,10 @@
 
 //!
 //! Route groups: [`roblox`] (game servers, with game-server keys) and [`commands`] (teachers'
-//! commands to classes) are the lead's; the platform groups below are issue 5's.
+//! commands to classes) are the lead's; the platform groups below are issue 5's; [`ai`] (the
+//! tutor) and [`payments`] (Stripe, with its webhook outside the per-IP limit) are issue 8's.
 
+mod ai;
 mod analytics;
 mod auth_me;
 mod caller;
@@ -27,6 +29,7 @@ pub mod limits;
 mod notifications;
 pub mod openapi;
 mod page;
+mod payments;
 mod progress;
 pub mod roblox;
 mod users;
@@ -55,12 +58,19 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(progress::routes())
         .merge(analytics::routes())
         .merge(notifications::routes())
+        .merge(ai::routes())
+        .merge(payments::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            payments::read_only_when_lapsed,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             limits::per_ip,
         ));
     OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
+        .merge(payments::webhook_routes())
         .split_for_parts()
 }
 
