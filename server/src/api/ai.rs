@@ -311,7 +311,7 @@ fn lesson_text(lesson: &LessonRecord) -> String {
 /// Ask the tutor about a lesson (students, educators, admins).
 #[utoipa::path(post, path = "/api/v1/ai/ask", tag = "ai", request_body = TutorBody,
     responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
-               content(("text/event-stream"), ("application/json" = TutorAnswer))),
+               content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
               (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
@@ -327,7 +327,7 @@ async fn ask(
 /// Ask the tutor to explain part of a lesson (students, educators, admins).
 #[utoipa::path(post, path = "/api/v1/ai/explain", tag = "ai", request_body = TutorBody,
     responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
-               content(("text/event-stream"), ("application/json" = TutorAnswer))),
+               content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
               (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),

@@ -417,16 +417,16 @@ pub async fn read_only_when_lapsed(
             .iter()
             .any(|prefix| path.starts_with(prefix))
         && !path.ends_with("/results");
-    if writes_content && let Some(token) = bearer_token(request.headers()) {
-        if let Ok(identity) = app.verifier().verify(token).await
-            && app.hub().seats().is_lapsed(&identity.tenant)
-        {
-            return ApiError::new(
-                ErrorKind::PaymentRequired,
-                "your school's subscription has lapsed, so content is read-only; an admin can renew it under billing",
-            )
-            .into_response();
-        }
+    if writes_content
+        && let Some(token) = bearer_token(request.headers())
+        && let Ok(identity) = app.verifier().verify(token).await
+        && app.hub().seats().is_lapsed(&identity.tenant)
+    {
+        return ApiError::new(
+            ErrorKind::PaymentRequired,
+            "your school's subscription has lapsed, so content is read-only; an admin can renew it under billing",
+        )
+        .into_response();
     }
     next.run(request).await
 }

@@ -74,9 +74,14 @@ pub fn change_of(event: &Value, settings: &BillingSettings) -> Option<EventChang
                 .or_else(|| item["current_period_end"].as_i64());
         }
         "invoice.paid" | "invoice.payment_failed" => {
-            tenant = text(&object["subscription_details"]["metadata"]["tenant"]).or_else(|| {
-                text(&object["parent"]["subscription_details"]["metadata"]["tenant"])
-            });
+            // The subscription's metadata: at the top before API 2025-03-31, under `parent` since.
+            let metadata = if object["parent"]["subscription_details"].is_object() {
+                &object["parent"]["subscription_details"]["metadata"]
+            } else {
+                &object["subscription_details"]["metadata"]
+            };
+            tenant = text(&metadata["tenant"]);
+            change.plan = text(&metadata["plan"]);
             change.subscription = id_of(&object["subscription"])
                 .or_else(|| id_of(&object["parent"]["subscription_details"]["subscription"]));
             change.status = Some(if kind == "invoice.paid" {
