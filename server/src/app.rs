@@ -294,9 +294,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .apply_to_hub(&hub, &subscription.tenant_id, Some(&subscription));
     }
     let tutor = crate::ai::Tutor::new(&config.ai);
-    let stripe = config.billing.stripe_secret_key.as_ref().map(|key| {
-        crate::billing::stripe::Stripe::new(&config.billing.stripe_api_base, key)
-    });
+    let stripe = config
+        .billing
+        .stripe_secret_key
+        .as_ref()
+        .map(|key| crate::billing::stripe::Stripe::new(&config.billing.stripe_api_base, key));
     let verifier = Verifier::new(&secret, config.auth.clone());
     verifier.prefetch().await;
     let api_limiters = crate::api::Limiters::new(config.api_limits);

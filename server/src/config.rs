@@ -398,7 +398,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSHUB_STRIPE_WEBHOOK_TOLERANCE")]
     pub stripe_webhook_tolerance: Option<DurationArg>,
     /// Stripe price of each paid plan, as PLAN=price_… (repeat, or comma-separate in the variable).
-    #[arg(long = "stripe-price", env = "CLASSHUB_STRIPE_PRICES", value_delimiter = ',')]
+    #[arg(
+        long = "stripe-price",
+        env = "CLASSHUB_STRIPE_PRICES",
+        value_delimiter = ','
+    )]
     pub stripe_prices: Option<Vec<String>>,
     /// Where Checkout sends the payer after paying [default: http://localhost:8009/?checkout=success].
     #[arg(long, env = "CLASSHUB_CHECKOUT_SUCCESS_URL")]
@@ -421,7 +425,11 @@ pub struct ServeArgs {
     pub ai_model: Option<String>,
     /// Model of one task, as TASK=MODEL (tasks: ask, explain, generate_content,
     /// create_assessment; repeat, or comma-separate).
-    #[arg(long = "ai-task-model", env = "CLASSHUB_AI_TASK_MODELS", value_delimiter = ',')]
+    #[arg(
+        long = "ai-task-model",
+        env = "CLASSHUB_AI_TASK_MODELS",
+        value_delimiter = ','
+    )]
     pub ai_task_models: Option<Vec<String>>,
     /// Moderation model, or `off` to skip moderation (a keyword screen still runs)
     /// [default: omni-moderation-latest].

@@ -14,8 +14,7 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, ChatCompletionStreamOptions,
-    CreateChatCompletionRequestArgs,
+    ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
 };
 use async_openai::types::moderations::{CreateModerationRequest, ModerationInput};
 use futures_util::{Stream, StreamExt};
@@ -422,7 +421,8 @@ mod tests {
 
     #[test]
     fn templates_keep_the_safety_rules_first_and_fill_placeholders() {
-        let prompt = Task::Ask.system_prompt(&[("lesson_title", "Fractions"), ("lesson_content", "½")]);
+        let prompt =
+            Task::Ask.system_prompt(&[("lesson_title", "Fractions"), ("lesson_content", "½")]);
         assert!(prompt.starts_with(SAFETY_TEMPLATE));
         assert!(prompt.contains("Lesson: Fractions"));
         assert!(!prompt.contains("{{"));

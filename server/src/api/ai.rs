@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ask))
         .routes(routes!(explain))
         .routes(routes!(generate_content))
-        .routes(routes!(create_assessment))
+        .routes(routes!(ai_create_assessment))
         .routes(routes!(suggestions))
 }
 
@@ -257,7 +257,12 @@ impl TaskRow {
     }
 
     async fn running(&self) {
-        if let Err(cause) = self.app.store().start_agent_task(&self.tenant, &self.id).await {
+        if let Err(cause) = self
+            .app
+            .store()
+            .start_agent_task(&self.tenant, &self.id)
+            .await
+        {
             tracing::error!(%cause, task = %self.id, "cannot mark the agent task running");
         }
     }
@@ -271,7 +276,11 @@ impl TaskRow {
         {
             tracing::error!(%cause, task = %self.id, "cannot record the agent task's end");
         }
-        let outcome = if outcome.is_ok() { "completed" } else { "failed" };
+        let outcome = if outcome.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        };
         metrics::counter!("classhub_ai_tasks_total", "outcome" => outcome).increment(1);
         if tokens > 0 {
             metrics::counter!("classhub_ai_tokens_total").increment(tokens as u64);
@@ -553,7 +562,9 @@ async fn generate_content(
         .collect();
     if objectives.is_empty()
         || objectives.len() > 20
-        || objectives.iter().any(|objective| objective.chars().count() > 500)
+        || objectives
+            .iter()
+            .any(|objective| objective.chars().count() > 500)
     {
         return Err(ApiError::invalid_field(
             "objectives",
@@ -597,7 +608,10 @@ async fn generate_content(
     let title = text
         .lines()
         .find_map(|line| line.strip_prefix("# "))
-        .map_or_else(|| "Untitled lesson".to_owned(), |title| title.trim().to_owned());
+        .map_or_else(
+            || "Untitled lesson".to_owned(),
+            |title| title.trim().to_owned(),
+        );
     let tokens = i64::from(tokens);
     row.finish(Ok(&json!({"title": title, "content": text})), tokens)
         .await;
@@ -617,7 +631,7 @@ async fn generate_content(
               (status = 402, body = ErrorResponse), (status = 403, body = ErrorResponse),
               (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse),
               (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
-async fn create_assessment(
+async fn ai_create_assessment(
     State(app): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<AssessmentDraftBody>,
@@ -671,7 +685,10 @@ async fn create_assessment(
         .map_err(|_| ApiError::invalid_field("questions", "the model did not answer with JSON"))
         .and_then(|questions| super::content::check_questions(questions))
     {
-        let reason = format!("the draft failed the assessment schema: {}", problem.message());
+        let reason = format!(
+            "the draft failed the assessment schema: {}",
+            problem.message()
+        );
         row.finish(Err(&reason), tokens).await;
         return Err(ApiError::new(
             ErrorKind::Unavailable,
@@ -796,7 +813,9 @@ async fn suggestions(
             .await
             .map_err(ApiError::internal)?
             .items;
-        let started = lessons.iter().any(|lesson| percent_of(&lesson.id).is_some());
+        let started = lessons
+            .iter()
+            .any(|lesson| percent_of(&lesson.id).is_some());
         let mut after_finished = !started;
         for lesson in lessons {
             let suggestion = |reason: &str, percent: f64| Suggestion {

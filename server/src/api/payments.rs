@@ -43,8 +43,8 @@ pub(super) fn webhook_routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
-    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`).
-    plan: String,
+    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`); required.
+    plan: Option<String>,
 }
 
 /// A created Checkout Session.
@@ -128,12 +128,10 @@ fn stripe_unconfigured() -> ApiError {
 fn stripe_failed(error: StripeError) -> ApiError {
     tracing::warn!(cause = %error, "stripe call failed");
     match error {
-        StripeError::Refused { status, message } if status < 500 && status != 429 => {
-            ApiError::new(
-                ErrorKind::Conflict,
-                format!("Stripe refused the request: {message}"),
-            )
-        }
+        StripeError::Refused { status, message } if status < 500 && status != 429 => ApiError::new(
+            ErrorKind::Conflict,
+            format!("Stripe refused the request: {message}"),
+        ),
         _ => ApiError::new(
             ErrorKind::Unavailable,
             "Stripe could not be reached or failed; retry in a minute",
@@ -155,13 +153,13 @@ async fn checkout(
 ) -> Result<(StatusCode, Json<CheckoutCreated>), ApiError> {
     caller.require_admin("buy a plan")?;
     let billing = &app.config().billing;
-    let Some(price) = billing.prices.get(&body.plan) else {
+    let plan = body.plan.unwrap_or_default();
+    let Some(price) = billing.prices.get(&plan) else {
         let paid: Vec<&str> = billing.prices.keys().map(String::as_str).collect();
         return Err(ApiError::invalid_field(
             "plan",
             format!(
-                "no paid plan named {:?}; plans on sale: {}",
-                body.plan,
+                "no paid plan named {plan:?}; plans on sale: {}",
                 if paid.is_empty() {
                     "none (the operator sets CLASSHUB_STRIPE_PRICES)".to_owned()
                 } else {
@@ -180,7 +178,7 @@ async fn checkout(
     let session = stripe
         .create_checkout_session(&Checkout {
             tenant: caller.tenant(),
-            plan: &body.plan,
+            plan: &plan,
             price,
             customer: current
                 .as_ref()

@@ -187,15 +187,15 @@ pub(crate) fn settings_from(args: &ServeArgs) -> Result<BillingSettings, ConfigE
             for entry in entries {
                 let parts: Vec<&str> = entry.split(':').collect();
                 let parsed = match parts.as_slice() {
-                    [name, seats, tokens] if !name.is_empty() => seats
-                        .parse()
-                        .ok()
-                        .zip(tokens.parse().ok())
-                        .map(|(seats, ai_tokens_per_day)| Plan {
-                            name: (*name).to_owned(),
-                            seats,
-                            ai_tokens_per_day,
-                        }),
+                    [name, seats, tokens] if !name.is_empty() => {
+                        seats.parse().ok().zip(tokens.parse().ok()).map(
+                            |(seats, ai_tokens_per_day)| Plan {
+                                name: (*name).to_owned(),
+                                seats,
+                                ai_tokens_per_day,
+                            },
+                        )
+                    }
                     _ => None,
                 };
                 let Some(plan) = parsed else {

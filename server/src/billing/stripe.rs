@@ -35,7 +35,9 @@ pub enum SignatureError {
     #[error("the Stripe-Signature header has no t= timestamp or no v1= signature")]
     Malformed,
     /// The timestamp is outside the tolerance (a replay of an old delivery, or a wrong clock).
-    #[error("the Stripe-Signature timestamp is {age_secs}s away from now, more than the {tolerance_secs}s allowed")]
+    #[error(
+        "the Stripe-Signature timestamp is {age_secs}s away from now, more than the {tolerance_secs}s allowed"
+    )]
     Stale {
         /// Distance from now.
         age_secs: u64,
@@ -232,9 +234,8 @@ mod tests {
     fn signatures_are_checked_for_time_secret_and_payload() {
         let payload = r#"{"id":"evt_1"}"#;
         let now = 1_800_000_000;
-        let check = |header: &str, payload: &str| {
-            verify_signature(header, payload, SECRET, now, TOLERANCE)
-        };
+        let check =
+            |header: &str, payload: &str| verify_signature(header, payload, SECRET, now, TOLERANCE);
         assert_eq!(check(&header(now - 10, payload, SECRET), payload), Ok(()));
         assert_eq!(
             check(&header(now - 301, payload, SECRET), payload),

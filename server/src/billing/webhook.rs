@@ -42,7 +42,8 @@ pub fn change_of(event: &Value, settings: &BillingSettings) -> Option<EventChang
     let tenant;
     match kind {
         "checkout.session.completed" => {
-            tenant = text(&object["client_reference_id"]).or_else(|| text(&object["metadata"]["tenant"]));
+            tenant = text(&object["client_reference_id"])
+                .or_else(|| text(&object["metadata"]["tenant"]));
             change.subscription = id_of(&object["subscription"]);
             change.plan = text(&object["metadata"]["plan"]);
             let paid = matches!(

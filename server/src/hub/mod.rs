@@ -894,7 +894,10 @@ impl Drop for Session {
         }
         if self.seated {
             let identity = &self.handle.identity;
-            self.hub.shared.seats.release(&identity.tenant, &identity.user);
+            self.hub
+                .shared
+                .seats
+                .release(&identity.tenant, &identity.user);
         }
         if self.handle.wire.is_socket() {
             let live = self

@@ -54,7 +54,9 @@ fn chunk(delta: Value, finish: Value) -> String {
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
         status,
-        axum::Json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}})),
+        axum::Json(
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
+        ),
     )
         .into_response()
 }
@@ -73,11 +75,21 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
     };
     match mode {
         Mode::ServerError => {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server had an error while processing your request.");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The server had an error while processing your request.",
+            );
         }
         Mode::RateLimited => {
-            let mut answer = error(StatusCode::TOO_MANY_REQUESTS, "requests", "Rate limit reached for requests");
-            answer.headers_mut().insert("retry-after", "0".parse().expect("header"));
+            let mut answer = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                "Rate limit reached for requests",
+            );
+            answer
+                .headers_mut()
+                .insert("retry-after", "0".parse().expect("header"));
             return answer;
         }
         Mode::Answer | Mode::BadQuiz => {}
@@ -96,7 +108,9 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
         body.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
         return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
     }
-    let system = request["messages"][0]["content"].as_str().unwrap_or_default();
+    let system = request["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
     let content = if system.contains("quiz questions") {
         if mode == Mode::BadQuiz {
             "Here are some questions: 1. What is half of 4?".to_owned()
@@ -120,13 +134,29 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
 }
 
 const CATEGORIES: [&str; 13] = [
-    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
-    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors",
-    "violence", "violence/graphic",
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
 ];
 
-async fn moderate(State(shared): State<Shared>, axum::Json(request): axum::Json<Value>) -> Response {
-    let flagged = request["input"].as_str().unwrap_or_default().contains("how to hurt");
+async fn moderate(
+    State(shared): State<Shared>,
+    axum::Json(request): axum::Json<Value>,
+) -> Response {
+    let flagged = request["input"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("how to hurt");
     shared.lock().expect("state").moderations.push(request);
     let categories: serde_json::Map<String, Value> = CATEGORIES
         .iter()
@@ -134,10 +164,21 @@ async fn moderate(State(shared): State<Shared>, axum::Json(request): axum::Json<
         .collect();
     let scores: serde_json::Map<String, Value> = CATEGORIES
         .iter()
-        .map(|name| ((*name).to_owned(), json!(if flagged && *name == "violence" { 0.93 } else { 0.001 })))
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                json!(if flagged && *name == "violence" {
+                    0.93
+                } else {
+                    0.001
+                }),
+            )
+        })
         .collect();
-    let applied: serde_json::Map<String, Value> =
-        CATEGORIES.iter().map(|name| ((*name).to_owned(), json!(["text"]))).collect();
+    let applied: serde_json::Map<String, Value> = CATEGORIES
+        .iter()
+        .map(|name| ((*name).to_owned(), json!(["text"])))
+        .collect();
     axum::Json(json!({
         "id": "modr-1", "model": "omni-moderation-latest",
         "results": [{"flagged": flagged, "categories": categories, "category_scores": scores,
@@ -156,7 +197,9 @@ async fn open_ai_stand_in() -> (String, Shared) {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/moderations", post(moderate))
         .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/v1"), shared)
@@ -168,7 +211,10 @@ async fn ai_server(base: String, database_url: Option<String>, tokens_per_day: u
         config.ai.api_key = Some("sk-test-openai".to_owned());
         config.ai.base_url = base;
         config.ai.default_model = "gpt-test".to_owned();
-        config.ai.task_models.insert("create_assessment".to_owned(), "gpt-test-big".to_owned());
+        config
+            .ai
+            .task_models
+            .insert("create_assessment".to_owned(), "gpt-test-big".to_owned());
         config.billing.plans[0] = Plan {
             name: "free".to_owned(),
             seats: 30,
@@ -183,7 +229,11 @@ async fn ai_server(base: String, database_url: Option<String>, tokens_per_day: u
 /// A published course with one published lesson; returns the lesson id.
 async fn lesson(rest: &Rest, school: &School) -> String {
     let course = rest
-        .post("/api/v1/courses", &school.teacher, json!({"title": "Math", "published": true}))
+        .post(
+            "/api/v1/courses",
+            &school.teacher,
+            json!({"title": "Math", "published": true}),
+        )
         .await;
     let course_id = course.expect(201)["id"].as_str().expect("id").to_owned();
     let lesson = rest
@@ -197,7 +247,12 @@ async fn lesson(rest: &Rest, school: &School) -> String {
 }
 
 /// The raw text of a streamed answer, parsed into (event, data) pairs.
-async fn sse(rest: &Rest, path: &str, token: &str, body: Value) -> (u16, String, Vec<(String, Value)>) {
+async fn sse(
+    rest: &Rest,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, String, Vec<(String, Value)>) {
     let response = reqwest::Client::new()
         .post(format!("{}{path}", rest.base()))
         .bearer_auth(token)
@@ -242,13 +297,26 @@ async fn without_a_key_the_ai_routes_say_what_to_set() {
     let school = School::enroll(&rest, "noai").await;
     let lesson_id = lesson(&rest, &school).await;
     let answer = rest
-        .post("/api/v1/ai/ask", &school.student, json!({"lesson_id": lesson_id, "question": "What is a fraction?"}))
+        .post(
+            "/api/v1/ai/ask",
+            &school.student,
+            json!({"lesson_id": lesson_id, "question": "What is a fraction?"}),
+        )
         .await;
     assert_eq!(answer.status, 503, "{}", answer.body);
-    assert!(answer.body["error"]["message"].as_str().unwrap_or_default().contains("OPENAI_API_KEY"));
-    rest.post("/api/v1/ai/ask", &school.parent, json!({"lesson_id": lesson_id, "question": "?"}))
-        .await
-        .expect(403);
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("OPENAI_API_KEY")
+    );
+    rest.post(
+        "/api/v1/ai/ask",
+        &school.parent,
+        json!({"lesson_id": lesson_id, "question": "?"}),
+    )
+    .await
+    .expect(403);
     // Suggestions need no model: the first lesson of a course not begun.
     let suggestions = rest.get("/api/v1/ai/suggestions", &school.student).await;
     let suggestions = suggestions.expect(200);
@@ -274,9 +342,16 @@ async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
         )
         .await;
         assert_eq!(status, 200);
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
         let names: Vec<&str> = events.iter().map(|(event, _)| event.as_str()).collect();
-        assert_eq!(names, ["task", "token", "token", "token", "done"], "{events:?}");
+        assert_eq!(
+            names,
+            ["task", "token", "token", "token", "done"],
+            "{events:?}"
+        );
         let text: String = events
             .iter()
             .filter(|(event, _)| event == "token")
@@ -296,15 +371,24 @@ async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
             assert_eq!(request["stream"], true);
             assert_eq!(request["stream_options"]["include_usage"], true);
             assert_eq!(request["messages"][0]["role"], "system");
-            let system = request["messages"][0]["content"].as_str().expect("system prompt");
+            let system = request["messages"][0]["content"]
+                .as_str()
+                .expect("system prompt");
             assert!(system.starts_with(server::ai::SAFETY_TEMPLATE), "{system}");
             assert!(system.contains("Lesson: Fractions") && system.contains("part of a whole"));
             assert_eq!(request["messages"][1]["role"], "user");
             assert_eq!(request["messages"][1]["content"], "What is a fraction?");
-            assert_eq!(state.moderations.last().expect("moderated")["input"], "What is a fraction?");
+            assert_eq!(
+                state.moderations.last().expect("moderated")["input"],
+                "What is a fraction?"
+            );
         }
         let store = db.store(&test.data_dir).await;
-        let row = store.agent_task("tutor", &task_id).await.expect("read").expect("row");
+        let row = store
+            .agent_task("tutor", &task_id)
+            .await
+            .expect("read")
+            .expect("row");
         assert_eq!(row.status, "completed");
         assert_eq!(row.kind, "ask");
         assert_eq!(row.tokens_used, i64::from(USAGE));
@@ -312,7 +396,9 @@ async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
 
         // To the student's user room, on request.
         let mut socket = Client::connect(test.addr, &school.student).await;
-        socket.join(&format!("user:tutor:{}", school.id("s1"))).await;
+        socket
+            .join(&format!("user:tutor:{}", school.id("s1")))
+            .await;
         let whole = rest
             .post(
                 "/api/v1/ai/explain",
@@ -361,13 +447,24 @@ async fn unsafe_input_is_refused_before_the_model_and_recorded() {
         .await;
         assert_eq!(status, 200);
         assert_eq!(events.last().expect("event").0, "refused", "{events:?}");
-        assert!(events.last().expect("event").1["message"].as_str().unwrap_or_default().contains("trusted adult"));
+        assert!(
+            events.last().expect("event").1["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("trusted adult")
+        );
     }
-    assert!(openai.lock().expect("state").chats.is_empty(), "the model saw refused input");
+    assert!(
+        openai.lock().expect("state").chats.is_empty(),
+        "the model saw refused input"
+    );
     let store = persistence::Store::open_sqlite_file(&test.data_dir.join("classhub.db"))
         .await
         .expect("open");
-    let rows = store.agent_tasks_of("safe", &school.id("s1"), 10).await.expect("rows");
+    let rows = store
+        .agent_tasks_of("safe", &school.id("s1"), 10)
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 2);
     for row in rows {
         assert_eq!(row.status, "failed");
@@ -385,18 +482,36 @@ async fn a_tenant_over_its_daily_tokens_gets_429_with_the_reset_time() {
     let school = School::enroll(&rest, "quota").await;
     let lesson_id = lesson(&rest, &school).await;
     let body = json!({"lesson_id": lesson_id, "question": "What is a fraction?", "stream": false});
-    rest.post("/api/v1/ai/ask", &school.student, body.clone()).await.expect(200);
+    rest.post("/api/v1/ai/ask", &school.student, body.clone())
+        .await
+        .expect(200);
     // Another user of the same tenant: the quota is the tenant's.
-    let over = rest.post("/api/v1/ai/ask", &school.other_student, body).await;
+    let over = rest
+        .post("/api/v1/ai/ask", &school.other_student, body)
+        .await;
     assert_eq!(over.status, 429, "{}", over.body);
     assert_eq!(over.code(), "rate_limited");
-    assert!(over.body["error"]["message"].as_str().unwrap_or_default().contains("resets at 00:00 UTC"));
-    let after: u64 = over.retry_after.as_deref().expect("Retry-After").parse().expect("seconds");
+    assert!(
+        over.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("resets at 00:00 UTC")
+    );
+    let after: u64 = over
+        .retry_after
+        .as_deref()
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
     assert!((1..=86_400).contains(&after), "{after}");
     // Another tenant is unaffected.
     let other = token("quota2", Role::Educator, "quota2-t");
     let drafted = rest
-        .post("/api/v1/ai/generate-content", &other, json!({"objectives": ["add fractions"], "grade_level": "5"}))
+        .post(
+            "/api/v1/ai/generate-content",
+            &other,
+            json!({"objectives": ["add fractions"], "grade_level": "5"}),
+        )
         .await;
     assert_eq!(drafted.expect(200)["title"], "Fractions in the Obby");
     test.server.shutdown().await;
@@ -412,7 +527,11 @@ async fn endpoint_failures_are_503_and_recorded_as_failed_tasks() {
     for mode in [Mode::ServerError, Mode::RateLimited] {
         openai.lock().expect("state").mode = mode;
         let answer = rest
-            .post("/api/v1/ai/ask", &school.student, json!({"lesson_id": lesson_id, "question": "What is a fraction?"}))
+            .post(
+                "/api/v1/ai/ask",
+                &school.student,
+                json!({"lesson_id": lesson_id, "question": "What is a fraction?"}),
+            )
             .await;
         assert_eq!(answer.status, 503, "{mode:?}: {}", answer.body);
         assert!(answer.retry_after.is_some());
@@ -420,9 +539,16 @@ async fn endpoint_failures_are_503_and_recorded_as_failed_tasks() {
     let store = persistence::Store::open_sqlite_file(&test.data_dir.join("classhub.db"))
         .await
         .expect("open");
-    let rows = store.agent_tasks_of("fail", &school.id("s1"), 10).await.expect("rows");
+    let rows = store
+        .agent_tasks_of("fail", &school.id("s1"), 10)
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|row| row.status == "failed" && row.error.is_some()), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|row| row.status == "failed" && row.error.is_some()),
+        "{rows:?}"
+    );
     test.server.shutdown().await;
 }
 
@@ -433,30 +559,61 @@ async fn drafted_assessments_are_validated_before_they_are_saved() {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "quiz").await;
     let lesson_id = lesson(&rest, &school).await;
-    rest.post("/api/v1/ai/create-assessment", &school.student, json!({"lesson_id": lesson_id, "grade_level": "5"}))
-        .await
-        .expect(403);
+    rest.post(
+        "/api/v1/ai/create-assessment",
+        &school.student,
+        json!({"lesson_id": lesson_id, "grade_level": "5"}),
+    )
+    .await
+    .expect(403);
     let created = rest
-        .post("/api/v1/ai/create-assessment", &school.teacher, json!({"lesson_id": lesson_id, "grade_level": "5", "count": 2}))
+        .post(
+            "/api/v1/ai/create-assessment",
+            &school.teacher,
+            json!({"lesson_id": lesson_id, "grade_level": "5", "count": 2}),
+        )
         .await;
     let created = created.expect(201);
     assert_eq!(created["tokens_used"], 150);
     let assessment_id = created["assessment"]["id"].as_str().expect("id");
-    let saved = rest.get(&format!("/api/v1/assessments/{assessment_id}"), &school.teacher).await;
+    let saved = rest
+        .get(
+            &format!("/api/v1/assessments/{assessment_id}"),
+            &school.teacher,
+        )
+        .await;
     assert_eq!(saved.expect(200)["questions"][0]["answer"], 1);
-    assert_eq!(openai.lock().expect("state").chats.last().expect("chat").1["model"], "gpt-test-big");
+    assert_eq!(
+        openai.lock().expect("state").chats.last().expect("chat").1["model"],
+        "gpt-test-big"
+    );
 
     openai.lock().expect("state").mode = Mode::BadQuiz;
     let bad = rest
-        .post("/api/v1/ai/create-assessment", &school.teacher, json!({"lesson_id": lesson_id, "grade_level": "5"}))
+        .post(
+            "/api/v1/ai/create-assessment",
+            &school.teacher,
+            json!({"lesson_id": lesson_id, "grade_level": "5"}),
+        )
         .await;
     assert_eq!(bad.status, 503, "{}", bad.body);
-    assert!(bad.body["error"]["message"].as_str().unwrap_or_default().contains("assessment schema"));
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("assessment schema")
+    );
     let store = persistence::Store::open_sqlite_file(&test.data_dir.join("classhub.db"))
         .await
         .expect("open");
-    let rows = store.agent_tasks_of("quiz", &school.id("t1"), 10).await.expect("rows");
-    assert_eq!(rows.iter().filter(|row| row.status == "completed").count(), 1);
+    let rows = store
+        .agent_tasks_of("quiz", &school.id("t1"), 10)
+        .await
+        .expect("rows");
+    assert_eq!(
+        rows.iter().filter(|row| row.status == "completed").count(),
+        1
+    );
     assert_eq!(rows.iter().filter(|row| row.status == "failed").count(), 1);
     test.server.shutdown().await;
 }

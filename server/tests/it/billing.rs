@@ -45,13 +45,7 @@ impl Seen {
 
 type Log = Arc<Mutex<Vec<Seen>>>;
 
-fn seen(
-    log: &Log,
-    method: &'static str,
-    path: String,
-    headers: &HeaderMap,
-    encoded: &str,
-) -> Seen {
+fn seen(log: &Log, method: &'static str, path: String, headers: &HeaderMap, encoded: &str) -> Seen {
     let header = |name: &str| {
         headers
             .get(name)
@@ -230,12 +224,26 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
         // Stale, forged, unsigned: refused, and nothing changes.
         let stale = deliver(&rest, &completed, now() - 301, WEBHOOK_SECRET).await;
         assert_eq!(stale.status, 400, "{}", stale.body);
-        assert!(stale.body["error"]["message"].as_str().unwrap_or_default().contains("timestamp"));
+        assert!(
+            stale.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("timestamp")
+        );
         let forged = deliver(&rest, &completed, now(), "whsec_someone_else").await;
         assert_eq!(forged.status, 400, "{}", forged.body);
-        let unsigned = rest.call("POST", "/api/v1/payments/webhook", None, Some(completed.clone())).await;
+        let unsigned = rest
+            .call(
+                "POST",
+                "/api/v1/payments/webhook",
+                None,
+                Some(completed.clone()),
+            )
+            .await;
         assert_eq!(unsigned.status, 400);
-        let view = rest.get("/api/v1/payments/subscription", &school.admin).await;
+        let view = rest
+            .get("/api/v1/payments/subscription", &school.admin)
+            .await;
         assert_eq!(view.expect(200)["subscription"], Value::Null);
         assert_eq!(view.body["entitlements"]["plan"], "free");
 
@@ -244,7 +252,9 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
         assert_eq!(first.expect(200)["outcome"], "applied");
         let replay = deliver(&rest, &completed, now(), WEBHOOK_SECRET).await;
         assert_eq!(replay.expect(200)["outcome"], "duplicate");
-        let view = rest.get("/api/v1/payments/subscription", &school.teacher).await;
+        let view = rest
+            .get("/api/v1/payments/subscription", &school.teacher)
+            .await;
         let view = view.expect(200);
         assert_eq!(view["subscription"]["status"], "active");
         assert_eq!(view["subscription"]["stripe_customer_id"], "cus_wh");
@@ -256,45 +266,117 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
 
         // Other event types are acknowledged and ignored.
         let other = json!({"id": "evt_other", "type": "customer.created", "created": now(), "data": {"object": {}}});
-        assert_eq!(deliver(&rest, &other, now(), WEBHOOK_SECRET).await.expect(200)["outcome"], "ignored");
+        assert_eq!(
+            deliver(&rest, &other, now(), WEBHOOK_SECRET)
+                .await
+                .expect(200)["outcome"],
+            "ignored"
+        );
 
         // The same four events in several orders end in the same row.
         let t0 = now() - 1000;
         let orders: [[usize; 4]; 4] = [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]];
         for (index, order) in orders.iter().enumerate() {
             let tenant = format!("shuf{index}");
-            let admin = crate::support::token(&tenant, server::auth::Role::Admin, &format!("{tenant}-admin"));
+            let admin = crate::support::token(
+                &tenant,
+                server::auth::Role::Admin,
+                &format!("{tenant}-admin"),
+            );
             rest.get("/api/v1/auth/me", &admin).await.expect(200);
             let events = [
-                subscription_event(&format!("evt_{tenant}_1"), "customer.subscription.created", t0, &tenant, "incomplete", "classroom"),
-                subscription_event(&format!("evt_{tenant}_2"), "customer.subscription.updated", t0 + 10, &tenant, "active", "classroom"),
-                invoice_event(&format!("evt_{tenant}_3"), "invoice.payment_failed", t0 + 20, &tenant),
-                subscription_event(&format!("evt_{tenant}_4"), "customer.subscription.deleted", t0 + 30, &tenant, "canceled", "classroom"),
+                subscription_event(
+                    &format!("evt_{tenant}_1"),
+                    "customer.subscription.created",
+                    t0,
+                    &tenant,
+                    "incomplete",
+                    "classroom",
+                ),
+                subscription_event(
+                    &format!("evt_{tenant}_2"),
+                    "customer.subscription.updated",
+                    t0 + 10,
+                    &tenant,
+                    "active",
+                    "classroom",
+                ),
+                invoice_event(
+                    &format!("evt_{tenant}_3"),
+                    "invoice.payment_failed",
+                    t0 + 20,
+                    &tenant,
+                ),
+                subscription_event(
+                    &format!("evt_{tenant}_4"),
+                    "customer.subscription.deleted",
+                    t0 + 30,
+                    &tenant,
+                    "canceled",
+                    "classroom",
+                ),
             ];
             for position in order {
-                deliver(&rest, &events[*position], now(), WEBHOOK_SECRET).await.expect(200);
+                deliver(&rest, &events[*position], now(), WEBHOOK_SECRET)
+                    .await
+                    .expect(200);
             }
             let view = rest.get("/api/v1/payments/subscription", &admin).await;
             let view = view.expect(200);
-            assert_eq!(view["subscription"]["status"], "canceled", "order {order:?}: {view}");
-            assert_eq!(view["subscription"]["stripe_subscription_id"], format!("sub_{tenant}"));
+            assert_eq!(
+                view["subscription"]["status"], "canceled",
+                "order {order:?}: {view}"
+            );
+            assert_eq!(
+                view["subscription"]["stripe_subscription_id"],
+                format!("sub_{tenant}")
+            );
             assert_eq!(view["entitlements"]["lapsed"], true, "order {order:?}");
         }
         // Without the cancellation, the newest event (the failed payment) wins in any order.
         for (index, order) in [[0usize, 1, 2], [2, 1, 0], [1, 2, 0]].iter().enumerate() {
             let tenant = format!("due{index}");
-            let admin = crate::support::token(&tenant, server::auth::Role::Admin, &format!("{tenant}-admin"));
+            let admin = crate::support::token(
+                &tenant,
+                server::auth::Role::Admin,
+                &format!("{tenant}-admin"),
+            );
             rest.get("/api/v1/auth/me", &admin).await.expect(200);
             let events = [
-                subscription_event(&format!("evt_{tenant}_1"), "customer.subscription.created", t0, &tenant, "incomplete", "classroom"),
-                subscription_event(&format!("evt_{tenant}_2"), "customer.subscription.updated", t0 + 10, &tenant, "active", "classroom"),
-                invoice_event(&format!("evt_{tenant}_3"), "invoice.payment_failed", t0 + 20, &tenant),
+                subscription_event(
+                    &format!("evt_{tenant}_1"),
+                    "customer.subscription.created",
+                    t0,
+                    &tenant,
+                    "incomplete",
+                    "classroom",
+                ),
+                subscription_event(
+                    &format!("evt_{tenant}_2"),
+                    "customer.subscription.updated",
+                    t0 + 10,
+                    &tenant,
+                    "active",
+                    "classroom",
+                ),
+                invoice_event(
+                    &format!("evt_{tenant}_3"),
+                    "invoice.payment_failed",
+                    t0 + 20,
+                    &tenant,
+                ),
             ];
             for position in order {
-                deliver(&rest, &events[*position], now(), WEBHOOK_SECRET).await.expect(200);
+                deliver(&rest, &events[*position], now(), WEBHOOK_SECRET)
+                    .await
+                    .expect(200);
             }
             let view = rest.get("/api/v1/payments/subscription", &admin).await;
-            assert_eq!(view.expect(200)["subscription"]["status"], "past_due", "order {order:?}");
+            assert_eq!(
+                view.expect(200)["subscription"]["status"],
+                "past_due",
+                "order {order:?}"
+            );
             assert_eq!(view.body["entitlements"]["lapsed"], false);
             assert_eq!(view.body["entitlements"]["plan"], "classroom");
         }
@@ -310,23 +392,46 @@ async fn checkout_cancel_and_invoices_speak_stripes_api() {
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "pay").await;
 
-    rest.post("/api/v1/payments/checkout", &school.teacher, json!({"plan": "classroom"}))
-        .await
-        .expect(403);
+    rest.post(
+        "/api/v1/payments/checkout",
+        &school.teacher,
+        json!({"plan": "classroom"}),
+    )
+    .await
+    .expect(403);
     let unknown = rest
-        .post("/api/v1/payments/checkout", &school.admin, json!({"plan": "platinum"}))
+        .post(
+            "/api/v1/payments/checkout",
+            &school.admin,
+            json!({"plan": "platinum"}),
+        )
         .await;
     assert_eq!(unknown.status, 422, "{}", unknown.body);
     let created = rest
-        .post("/api/v1/payments/checkout", &school.admin, json!({"plan": "classroom"}))
+        .post(
+            "/api/v1/payments/checkout",
+            &school.admin,
+            json!({"plan": "classroom"}),
+        )
         .await;
     let created = created.expect(201);
     assert_eq!(created["id"], "cs_test_a1");
-    assert!(created["url"].as_str().expect("url").starts_with("https://checkout.stripe.com/"));
+    assert!(
+        created["url"]
+            .as_str()
+            .expect("url")
+            .starts_with("https://checkout.stripe.com/")
+    );
     let request = log.lock().expect("log")[0].clone();
     assert_eq!(request.path, "/v1/checkout/sessions");
     assert_eq!(request.authorization, format!("Bearer {STRIPE_KEY}"));
-    assert!(request.content_type.starts_with("application/x-www-form-urlencoded"), "{}", request.content_type);
+    assert!(
+        request
+            .content_type
+            .starts_with("application/x-www-form-urlencoded"),
+        "{}",
+        request.content_type
+    );
     for (field, value) in [
         ("mode", "subscription"),
         ("line_items[0][price]", "price_classroom"),
@@ -336,20 +441,47 @@ async fn checkout_cancel_and_invoices_speak_stripes_api() {
         ("metadata[plan]", "classroom"),
         ("subscription_data[metadata][tenant]", "pay"),
     ] {
-        assert_eq!(request.field(field), Some(value), "{field} in {:?}", request.fields);
+        assert_eq!(
+            request.field(field),
+            Some(value),
+            "{field} in {:?}",
+            request.fields
+        );
     }
-    assert!(request.field("success_url").is_some_and(|url| url.starts_with("http")));
+    assert!(
+        request
+            .field("success_url")
+            .is_some_and(|url| url.starts_with("http"))
+    );
 
     // Nothing to cancel or bill before a subscription exists.
-    rest.post("/api/v1/payments/cancel", &school.admin, json!({})).await.expect(409);
+    rest.post("/api/v1/payments/cancel", &school.admin, json!({}))
+        .await
+        .expect(409);
     let none = rest.get("/api/v1/payments/invoices", &school.admin).await;
     assert_eq!(none.expect(200)["items"], json!([]));
 
-    let active = subscription_event("evt_pay_1", "customer.subscription.created", now(), "pay", "active", "classroom");
-    deliver(&rest, &active, now(), WEBHOOK_SECRET).await.expect(200);
-    let cancelled = rest.post("/api/v1/payments/cancel", &school.admin, json!({})).await;
+    let active = subscription_event(
+        "evt_pay_1",
+        "customer.subscription.created",
+        now(),
+        "pay",
+        "active",
+        "classroom",
+    );
+    deliver(&rest, &active, now(), WEBHOOK_SECRET)
+        .await
+        .expect(200);
+    let cancelled = rest
+        .post("/api/v1/payments/cancel", &school.admin, json!({}))
+        .await;
     assert_eq!(cancelled.expect(200)["cancel_at_period_end"], true);
-    let request = log.lock().expect("log").last().cloned().expect("cancel request");
+    let request = log
+        .lock()
+        .expect("log")
+        .last()
+        .cloned()
+        .expect("cancel request");
     assert_eq!(request.path, "/v1/subscriptions/sub_pay");
     assert_eq!(request.field("cancel_at_period_end"), Some("true"));
 
@@ -357,7 +489,12 @@ async fn checkout_cancel_and_invoices_speak_stripes_api() {
     let invoices = invoices.expect(200);
     assert_eq!(invoices["items"][0]["id"], "in_1");
     assert_eq!(invoices["items"][0]["amount_paid"], 4900);
-    let request = log.lock().expect("log").last().cloned().expect("invoice request");
+    let request = log
+        .lock()
+        .expect("log")
+        .last()
+        .cloned()
+        .expect("invoice request");
     assert_eq!(request.method, "GET");
     assert_eq!(request.field("customer"), Some("cus_pay"));
     test.server.shutdown().await;
@@ -366,11 +503,18 @@ async fn checkout_cancel_and_invoices_speak_stripes_api() {
     let bare = start_with(|_| {}).await;
     let rest = Rest::new(bare.addr);
     let admin = crate::support::token("bare", server::auth::Role::Admin, "bare-admin");
-    let answer = rest.post("/api/v1/payments/checkout", &admin, json!({"plan": "free"})).await;
+    let answer = rest
+        .post("/api/v1/payments/checkout", &admin, json!({"plan": "free"}))
+        .await;
     assert_eq!(answer.status, 422, "{}", answer.body);
     let hook = deliver(&rest, &active, now(), WEBHOOK_SECRET).await;
     assert_eq!(hook.status, 503);
-    assert!(hook.body["error"]["message"].as_str().unwrap_or_default().contains("STRIPE_WEBHOOK_SECRET"));
+    assert!(
+        hook.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("STRIPE_WEBHOOK_SECRET")
+    );
     bare.server.shutdown().await;
 }
 
@@ -385,9 +529,20 @@ async fn checkout_without_a_stripe_key_names_the_setting() {
     .await;
     let rest = Rest::new(test.addr);
     let admin = crate::support::token("nokey", server::auth::Role::Admin, "nokey-admin");
-    let answer = rest.post("/api/v1/payments/checkout", &admin, json!({"plan": "classroom"})).await;
+    let answer = rest
+        .post(
+            "/api/v1/payments/checkout",
+            &admin,
+            json!({"plan": "classroom"}),
+        )
+        .await;
     assert_eq!(answer.status, 503, "{}", answer.body);
-    assert!(answer.body["error"]["message"].as_str().unwrap_or_default().contains("STRIPE_SECRET_KEY"));
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("STRIPE_SECRET_KEY")
+    );
     test.server.shutdown().await;
 }
 
@@ -433,19 +588,32 @@ async fn a_student_over_the_seat_limit_is_refused_at_join_and_the_teacher_is_tol
     first_again.join(&room).await;
 
     let mut second = Client::connect(test.addr, &school.other_student).await;
-    let refused = second.expect_error(json!({"type": "join", "room": room})).await;
+    let refused = second
+        .expect_error(json!({"type": "join", "room": room}))
+        .await;
     assert_eq!(refused.code, ErrorCode::Forbidden.code());
-    assert!(refused.message.contains("ask your teacher"), "{}", refused.message);
+    assert!(
+        refused.message.contains("ask your teacher"),
+        "{}",
+        refused.message
+    );
     assert!(refused.message.contains("1 seats"), "{}", refused.message);
 
     let told = teacher
-        .recv_until(|message| event_parts(message).is_some_and(|(_, kind, _)| kind == "seat_refused"))
+        .recv_until(|message| {
+            event_parts(message).is_some_and(|(_, kind, _)| kind == "seat_refused")
+        })
         .await;
     let (_, _, data) = event_parts(&told).expect("event");
     assert_eq!(data["student"], school.id("s2"));
     assert_eq!(data["reason"], "seat_limit");
     assert_eq!(data["seats"], 1);
-    assert!(data["message"].as_str().unwrap_or_default().contains("upgrade"));
+    assert!(
+        data["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("upgrade")
+    );
 
     // The seat frees when the first student's last socket closes.
     drop(first);
@@ -453,19 +621,29 @@ async fn a_student_over_the_seat_limit_is_refused_at_join_and_the_teacher_is_tol
     let deadline = std::time::Instant::now() + crate::support::PATIENCE;
     loop {
         let reference = second.next_ref();
-        second.send(json!({"type": "join", "room": room, "ref": reference})).await;
+        second
+            .send(json!({"type": "join", "room": room, "ref": reference}))
+            .await;
         let answer = second
             .recv_until(|message| {
-                matches!(message, protocol::ServerMessage::Joined(_) | protocol::ServerMessage::Error(_))
+                matches!(
+                    message,
+                    protocol::ServerMessage::Joined(_) | protocol::ServerMessage::Error(_)
+                )
             })
             .await;
         if matches!(answer, protocol::ServerMessage::Joined(_)) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the seat was never freed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seat was never freed"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let view = rest.get("/api/v1/payments/subscription", &school.teacher).await;
+    let view = rest
+        .get("/api/v1/payments/subscription", &school.teacher)
+        .await;
     assert_eq!(view.expect(200)["seats_in_use"], 1);
     test.server.shutdown().await;
 }
@@ -482,36 +660,68 @@ async fn a_lapsed_subscription_keeps_the_lesson_going_but_starts_nothing_new() {
     let mut seated = Client::connect(test.addr, &school.student).await;
     seated.join(&room).await;
     let course = rest
-        .post("/api/v1/courses", &school.teacher, json!({"title": "Before"}))
+        .post(
+            "/api/v1/courses",
+            &school.teacher,
+            json!({"title": "Before"}),
+        )
         .await;
     let course_id = course.expect(201)["id"].as_str().expect("id").to_owned();
 
     let t0 = now() - 60;
     for event in [
-        subscription_event("evt_l1", "customer.subscription.created", t0, "lapse", "active", "classroom"),
-        subscription_event("evt_l2", "customer.subscription.deleted", t0 + 1, "lapse", "canceled", "classroom"),
+        subscription_event(
+            "evt_l1",
+            "customer.subscription.created",
+            t0,
+            "lapse",
+            "active",
+            "classroom",
+        ),
+        subscription_event(
+            "evt_l2",
+            "customer.subscription.deleted",
+            t0 + 1,
+            "lapse",
+            "canceled",
+            "classroom",
+        ),
     ] {
-        deliver(&rest, &event, now(), WEBHOOK_SECRET).await.expect(200);
+        deliver(&rest, &event, now(), WEBHOOK_SECRET)
+            .await
+            .expect(200);
     }
 
     // Mid-lesson: the seated student keeps publishing and the teacher keeps seeing it.
-    seated.publish(&room, "chat", json!({"text": "done with q1"})).await;
+    seated
+        .publish(&room, "chat", json!({"text": "done with q1"}))
+        .await;
     teacher
         .recv_until(|message| event_parts(message).is_some_and(|(_, kind, _)| kind == "chat"))
         .await;
     // Nobody new starts.
     let mut late = Client::connect(test.addr, &school.other_student).await;
-    let refused = late.expect_error(json!({"type": "join", "room": room})).await;
+    let refused = late
+        .expect_error(json!({"type": "join", "room": room}))
+        .await;
     assert!(refused.message.contains("lapsed"), "{}", refused.message);
     // Content is read-only; reading works.
     let write = rest
-        .post("/api/v1/courses", &school.teacher, json!({"title": "After"}))
+        .post(
+            "/api/v1/courses",
+            &school.teacher,
+            json!({"title": "After"}),
+        )
         .await;
     assert_eq!(write.status, 402, "{}", write.body);
     assert_eq!(write.code(), "payment_required");
-    rest.patch(&format!("/api/v1/courses/{course_id}"), &school.admin, json!({"title": "x"}))
-        .await
-        .expect(402);
+    rest.patch(
+        &format!("/api/v1/courses/{course_id}"),
+        &school.admin,
+        json!({"title": "x"}),
+    )
+    .await
+    .expect(402);
     rest.get(&format!("/api/v1/courses/{course_id}"), &school.teacher)
         .await
         .expect(200);
