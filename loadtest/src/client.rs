@@ -38,20 +38,22 @@ pub enum WireProtocol {
     Json,
     /// Native protocol v1, MessagePack binary frames (`classhub.v1.msgpack`).
     Msgpack,
-    /// The Pusher Channels protocol 7 (`fanout` only; see [`crate::pusher`]).
+    /// The Pusher Channels protocol 7 (`fanout` and `connections`; see [`crate::pusher`]).
     Pusher,
 }
 
 impl WireProtocol {
     /// The native codec, or why a scenario that speaks only the native protocol cannot run
-    /// with this one (`fanout` handles [`WireProtocol::Pusher`] before asking).
+    /// with this one (`fanout` and `connections` handle [`WireProtocol::Pusher`] before
+    /// asking).
     pub fn codec(self) -> anyhow::Result<Codec> {
         match self {
             WireProtocol::Json => Ok(Codec::Json),
             WireProtocol::Msgpack => Ok(Codec::MsgPack),
             WireProtocol::Pusher => bail!(
-                "--protocol pusher is not supported by this scenario yet: only fanout speaks \
-                 the Pusher protocol; use --protocol json or --protocol msgpack here"
+                "--protocol pusher is not supported by this scenario yet: only fanout and \
+                 connections speak the Pusher protocol; use --protocol json or --protocol \
+                 msgpack here"
             ),
         }
     }
@@ -385,6 +387,9 @@ mod tests {
     #[test]
     fn pusher_has_no_native_codec() {
         let refusal = WireProtocol::Pusher.codec().expect_err("pusher");
-        assert!(refusal.to_string().contains("only fanout"), "{refusal}");
+        assert!(
+            refusal.to_string().contains("only fanout and connections"),
+            "{refusal}"
+        );
     }
 }

@@ -12,10 +12,10 @@
 //! [`progress`] the terminal bar, [`system`] the file-descriptor limit and `/proc` readings.
 //!
 //! [`pusher`] is the Pusher protocol 7 client beside [`client`] (member sockets and the signed
-//! HTTP API trigger), behind [`WireProtocol::Pusher`]; only `fanout` speaks it so far
-//! (`connections` and `ingest` refuse it). Still to come: the Roblox `classroom` scenario
-//! becomes another module of [`scenarios`]; the Sockudo comparison is a `--target` at a Sockudo
-//! on loopback with `fanout --protocol pusher` and that server's `--app-id/--app-key/--app-secret`.
+//! HTTP API trigger), behind [`WireProtocol::Pusher`]; `fanout` and `connections` speak it
+//! (`ingest` and `classroom` refuse it), so both run against any Pusher server given its
+//! `--app-id/--app-key/--app-secret`. `loadtest/compare.sh` uses that to run them against
+//! classhub and Sockudo side by side on loopback.
 //!
 //! This crate must not touch the server's internals: it reaches a hub only over sockets, and uses
 //! the `server` crate for nothing but minting tokens (and its tests, for an in-process hub).

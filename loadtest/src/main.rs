@@ -1,7 +1,7 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
 //! scenario (`fanout`, `connections`, `ingest`, `classroom`) taking the common flags (`--target`,
 //! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
-//! `--protocol`, and for `fanout --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
+//! `--protocol`, and for `fanout`/`connections --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
 //! report and writes its JSON. All the work is in `loadtest::scenarios`.
 
 use std::io::IsTerminal;
@@ -68,7 +68,7 @@ struct CommonArgs {
     /// Tenant of minted tokens.
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
-    /// Wire protocol (`pusher`: fanout only).
+    /// Wire protocol (`pusher`: fanout and connections only).
     #[arg(long, value_enum, default_value = "json")]
     protocol: WireProtocol,
     /// Pusher app id (--protocol pusher; default: classhub's app for --tenant, derived from
@@ -106,6 +106,9 @@ struct FanoutArgs {
     /// Spread sockets over 127.0.0.1..=127.0.0.N.
     #[arg(long, default_value_t = 1)]
     source_addresses: u8,
+    /// The server's pid, to read its CPU time (found from the target's port when omitted).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -121,10 +124,10 @@ struct ConnectionsArgs {
     /// Spread sockets over 127.0.0.1..=127.0.0.N (each address has ~28 000 ports).
     #[arg(long, default_value_t = 4)]
     source_addresses: u8,
-    /// Class rooms the sockets join round-robin (0: none).
+    /// Class rooms (Pusher: public channels) the sockets join round-robin (0: none).
     #[arg(long, default_value_t = 0)]
     rooms: u64,
-    /// The hub's pid, to read its memory (found from the target's port when omitted).
+    /// The hub's pid, to read its memory and CPU (found from the target's port when omitted).
     #[arg(long)]
     server_pid: Option<u32>,
 }
@@ -204,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 payload_bytes: args.payload_bytes,
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,
+                server_pid: args.server_pid,
             };
             (fanout::run(config).await?, json)
         }
@@ -211,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let json = args.common.json.clone();
             let config = connections::Config {
                 protocol: args.common.protocol,
-                common: common(&args.common, false).await?,
+                common: common(&args.common, true).await?,
                 count: args.count,
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,

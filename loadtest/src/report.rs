@@ -80,6 +80,16 @@ pub struct FanoutResults {
     pub other_closes: u64,
     /// `error` frames answering publishes (rate limits, refusals).
     pub publish_errors: u64,
+    /// The server process whose CPU was read, if any (given, or found listening on the
+    /// target's port).
+    #[serde(default)]
+    pub server_pid: Option<u32>,
+    /// The server's CPU time (user + system) during the measured window, seconds.
+    #[serde(default)]
+    pub server_cpu_secs: Option<f64>,
+    /// The harness's own CPU time during the measured window, seconds.
+    #[serde(default)]
+    pub harness_cpu_secs: Option<f64>,
 }
 
 /// `connections`: idle sockets held open.
@@ -111,6 +121,10 @@ pub struct ConnectionsResults {
     pub rss_end_kib: Option<u64>,
     /// (`rss_after_kib` − `rss_before_kib`) ÷ `opened`, in bytes.
     pub rss_per_connection_bytes: Option<f64>,
+    /// The server's CPU time (user + system) from the first connect to the last socket open,
+    /// seconds.
+    #[serde(default)]
+    pub server_connect_cpu_secs: Option<f64>,
 }
 
 /// `ingest`: durable publishes and their acknowledgements.
@@ -214,6 +228,17 @@ impl std::fmt::Display for Report {
                     fanout.other_closes,
                     fanout.publish_errors
                 )?;
+                if let (Some(pid), Some(server), Some(harness)) = (
+                    fanout.server_pid,
+                    fanout.server_cpu_secs,
+                    fanout.harness_cpu_secs,
+                ) {
+                    writeln!(
+                        f,
+                        "  CPU in the window: server pid {pid} {server:.2} s, harness \
+                         {harness:.2} s"
+                    )?;
+                }
             }
             Results::Connections(connections) => {
                 writeln!(
@@ -246,6 +271,9 @@ impl std::fmt::Display for Report {
                     _ => {
                         writeln!(f, "  server memory not measured")?;
                     }
+                }
+                if let Some(cpu) = connections.server_connect_cpu_secs {
+                    writeln!(f, "  server CPU while connecting: {cpu:.2} s")?;
                 }
             }
             Results::Ingest(ingest) => {

@@ -1,6 +1,7 @@
 //! What the harness asks of the operating system: a file-descriptor limit high enough for the
 //! sockets a scenario opens ([`raise_fd_limit`]), a process's resident memory
-//! (`VmRSS` in `/proc/PID/status`, [`vm_rss_kib`]), and the pid of the process listening on a
+//! (`VmRSS` in `/proc/PID/status`, [`vm_rss_kib`]), a process's CPU time (`utime + stime` in
+//! `/proc/PID/stat`, [`cpu_secs`]), and the pid of the process listening on a
 //! local TCP port ([`find_listener_pid`], from `/proc/net/tcp{,6}` and `/proc/*/fd`). Linux
 //! only; elsewhere the readings are absent rather than wrong.
 
@@ -50,6 +51,30 @@ fn parse_vm_rss_kib(status: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`, 100 on every Linux ABI).
+const USER_HZ: f64 = 100.0;
+
+/// The CPU time `pid` has used so far (user + system, all threads), in seconds, from
+/// `/proc/PID/stat` (`self` for this process: pass [`std::process::id`]).
+pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks as f64 / USER_HZ)
+        .with_context(|| format!("no utime/stime in {path}"))
+}
+
+/// `utime + stime` in ticks: fields 14 and 15 of the stat line, counted after the command
+/// name's closing parenthesis (the name itself may hold spaces and parentheses).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // After the name: field 3 (state) is the first; utime is field 14, stime field 15.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// The pid of a process listening on TCP `port` (any local address), if one can be found.
@@ -127,6 +152,15 @@ mod tests {
         let status = "Name:\tclasshub\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss_kib(status), Some(12345));
         assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_from_stat_text() {
+        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 \
+                    9 0 100 1000000 500 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
+        assert!(cpu_secs(std::process::id()).is_ok());
     }
 
     #[test]

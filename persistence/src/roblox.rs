@@ -225,21 +225,13 @@ impl Store {
         tenant: &str,
         code: &str,
     ) -> Result<Option<ClassRef>, StoreError> {
-        const SQL: &str = "SELECT id, name, teacher_id FROM classes \
-             WHERE tenant_id = $1 AND class_code = $2 AND archived_at IS NULL";
-        let class = with_pool!(self, |pool, sql| {
-            sqlx::query(sql(SQL))
-                .bind(tenant)
-                .bind(code)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| ClassRef {
-                    id: row.get(0),
-                    name: row.get(1),
-                    teacher_id: row.get(2),
-                })
-        });
-        Ok(class)
+        self.live_class(
+            "SELECT id, name, teacher_id FROM classes \
+             WHERE tenant_id = $1 AND class_code = $2 AND archived_at IS NULL",
+            tenant,
+            code,
+        )
+        .await
     }
 
     /// A live (not archived) class of the tenant by id.
@@ -248,12 +240,25 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> Result<Option<ClassRef>, StoreError> {
-        const SQL: &str = "SELECT id, name, teacher_id FROM classes \
-             WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL";
+        self.live_class(
+            "SELECT id, name, teacher_id FROM classes \
+             WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
+            tenant,
+            id,
+        )
+        .await
+    }
+
+    async fn live_class(
+        &self,
+        statement: &'static str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<ClassRef>, StoreError> {
         let class = with_pool!(self, |pool, sql| {
-            sqlx::query(sql(SQL))
+            sqlx::query(sql(statement))
                 .bind(tenant)
-                .bind(id)
+                .bind(key)
                 .fetch_optional(pool)
                 .await?
                 .map(|row| ClassRef {

@@ -65,6 +65,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::api::roblox::routes(
             app.config().roblox.max_body_bytes,
         ))
+        .route("/sdk/ClassHub.luau", get(luau_sdk))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -101,17 +102,28 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if uri.path().starts_with("/api/") {
-        return crate::api::ApiError::new(
-            crate::api::ErrorKind::NotFound,
-            "no such route; see /docs for the REST API",
-        )
-        .into_response();
-    }
-    error_response(
-        StatusCode::NOT_FOUND,
-        ErrorCode::InvalidMessage,
-        "no such route; see the README for the endpoints classhub serves".into(),
+/// The Luau SDK for Roblox game servers, as one file (`lua-sdk/src/ClassHub.luau`, embedded at
+/// build time so the binary always serves the SDK that matches its routes).
+async fn luau_sdk() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ClassHub.luau\"",
+            ),
+        ],
+        include_str!("../../lua-sdk/src/ClassHub.luau"),
     )
+        .into_response()
+}
+
+/// Unknown routes answer in the REST error shape (`"code": "not_found"`), which is what the
+/// REST and Roblox clients read.
+async fn not_found() -> Response {
+    crate::api::ApiError::new(
+        crate::api::ErrorKind::NotFound,
+        "no such route; see the README for the endpoints classhub serves",
+    )
+    .into_response()
 }

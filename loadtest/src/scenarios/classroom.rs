@@ -180,6 +180,24 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             .as_str()
             .context("the session answer has no session_id")?
             .to_owned();
+        // The players who will send events, reported as the SDK reports them on join.
+        let joins: Vec<Value> = (0..config.batch)
+            .map(|player| json!({"user_id": 1000 + player, "name": format!("player{player}")}))
+            .collect();
+        let reported = http
+            .post(format!(
+                "{base}/api/v1/roblox/sessions/{session_id}/players"
+            ))
+            .bearer_auth(&config.game_key)
+            .json(&json!({"joins": joins}))
+            .send()
+            .await
+            .context("reporting players")?;
+        ensure!(
+            reported.status().is_success(),
+            "reporting players answered {}",
+            reported.status()
+        );
         progress.inc();
         jobs.push((job_id, session_id));
     }

@@ -5,6 +5,11 @@
 //! latency and — when the hub's pid is given or found listening on the target's port — the
 //! hub's resident memory per socket (VmRSS before the first connect vs after the warm-up).
 //!
+//! With `--protocol pusher` the sockets are Pusher protocol 7 sockets of the app
+//! (`/app/{key}?protocol=7`, no token), each waiting for `pusher:connection_established` and,
+//! with `rooms`, subscribing to the public channel `loadtest-{run}-{n}` round-robin; held
+//! sockets answer `pusher:ping`. So the scenario runs against any Pusher server (Sockudo).
+//!
 //! Entry point: [`run`].
 
 use std::net::IpAddr;
@@ -13,19 +18,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use protocol::Codec;
 use server::auth::Role;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Common, MAX_CONNECTIONS, check_count, nothing_opened, open_many, per_sec, resolve_tenant,
-    run_id, secs, wait_window,
+    round_ms, run_id, secs, server_pid, wait_window,
 };
-use crate::client::{self, Connection, WireProtocol};
+use crate::client::{self, WireProtocol, WsStream};
 use crate::progress::Progress;
+use crate::pusher::{self, PusherApp};
 use crate::report::{ConnectionsResults, Report, Results};
 use crate::stats::{Errors, Latencies, Window, unix_millis};
 use crate::system;
@@ -35,7 +42,7 @@ use crate::system;
 pub struct Config {
     /// Target, credentials, warm-up (settling before memory is read), duration (the hold).
     pub common: Common,
-    /// `json` or `msgpack` (`pusher` is refused for now).
+    /// `json`, `msgpack` or `pusher`.
     pub protocol: WireProtocol,
     /// Sockets to open.
     pub count: u64,
@@ -43,7 +50,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Source addresses (127.0.0.1..=127.0.0.n) to spread sockets over.
     pub source_addresses: u8,
-    /// Class rooms the sockets join round-robin; 0 leaves them in no room.
+    /// Class rooms (Pusher: public channels) the sockets join round-robin; 0 leaves them in
+    /// none.
     pub rooms: u64,
     /// The hub's pid, for its memory; found from the target's port when `None` and local.
     pub server_pid: Option<u32>,
@@ -73,6 +81,14 @@ impl Config {
     }
 }
 
+/// How the sockets speak.
+enum Wire {
+    /// Native protocol v1 with a token per socket; rooms are class rooms of `tenant`.
+    Native { codec: Codec, tenant: String },
+    /// Pusher protocol 7 for `app`; rooms are public channels.
+    Pusher(PusherApp),
+}
+
 /// Everything the holding tasks share.
 struct Shared {
     /// Cancelled when the hold ends.
@@ -83,29 +99,30 @@ struct Shared {
 
 /// Runs the scenario and returns its report.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
-    let codec = config.protocol.codec()?;
+    let pusher_app = match config.protocol {
+        WireProtocol::Pusher => Some(config.common.pusher_app()?),
+        native => {
+            native.codec()?;
+            None
+        }
+    };
     config.validate()?;
     let common = &config.common;
     let started_at_unix_ms = unix_millis();
     system::raise_fd_limit(config.count)?;
     let mut notes = Vec::new();
-    let server_pid = match config.server_pid {
-        Some(pid) => Some(pid),
-        None if common.target.is_loopback() => {
-            system::find_listener_pid(common.target.addr().port())?
-        }
-        None => None,
-    };
-    if server_pid == Some(std::process::id()) {
-        notes.push(
-            "the hub runs inside the load generator's process, so its RSS includes the \
-             harness's own sockets"
-                .to_owned(),
-        );
-    }
+    let server_pid = server_pid(common, config.server_pid, &mut notes)?;
+    let read_cpu = |pid: Option<u32>| pid.and_then(|pid| system::cpu_secs(pid).ok());
     let read_rss = |pid: Option<u32>| pid.and_then(|pid| system::vm_rss_kib(pid).ok());
     let rss_before_kib = read_rss(server_pid);
-    let tenant = resolve_tenant(common, codec).await?;
+    let wire = match pusher_app {
+        Some(app) => Wire::Pusher(app),
+        None => {
+            let codec = config.protocol.codec()?;
+            let tenant = resolve_tenant(common, codec).await?;
+            Wire::Native { codec, tenant }
+        }
+    };
     let run_id = run_id();
     let sources = common.target.source_addresses(config.source_addresses);
     let shared = Arc::new(Shared {
@@ -117,15 +134,25 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 
     progress.phase("connecting", config.count);
     let connect_start = Instant::now();
+    let cpu_before = read_cpu(server_pid);
     let opened = open_many(config.count, config.concurrency, &progress, |index| {
         let source = sources[index as usize % sources.len()];
         let user = format!("{run_id}-s{index}");
-        let room = (config.rooms > 0)
-            .then(|| format!("class:{tenant}:{run_id}-{}", index % config.rooms.max(1)));
-        open_one(&config, codec, user, room, source, Arc::clone(&shared))
+        let room = (config.rooms > 0).then(|| {
+            let room_index = index % config.rooms.max(1);
+            match &wire {
+                Wire::Native { tenant, .. } => format!("class:{tenant}:{run_id}-{room_index}"),
+                Wire::Pusher(_) => format!("loadtest-{run_id}-{room_index}"),
+            }
+        });
+        open_one(&config, &wire, user, room, source, Arc::clone(&shared))
     })
     .await;
     let connect_time = connect_start.elapsed();
+    let server_connect_cpu_secs = match (cpu_before, read_cpu(server_pid)) {
+        (Some(before), Some(after)) => Some(round_ms(after - before)),
+        _ => None,
+    };
     let mut latencies = Latencies::new()?;
     let mut holders = Vec::with_capacity(opened.len());
     for outcome in opened {
@@ -170,6 +197,23 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     if server_pid.is_none() {
         notes.push("the hub's pid was not given or found, so its memory was not read".to_owned());
     }
+    if let Wire::Pusher(app) = &wire {
+        notes.push(format!(
+            "over Pusher (app {}): sockets open /app/{{key}}?protocol=7 without a token{}",
+            app.app_id,
+            if config.rooms > 0 {
+                format!(" and subscribe to public channels loadtest-{run_id}-N")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let latency_of = match (&wire, config.rooms > 0) {
+        (Wire::Native { .. }, true) => "TCP connect to joined",
+        (Wire::Native { .. }, false) => "TCP connect to welcome",
+        (Wire::Pusher(_), true) => "TCP connect to subscription_succeeded",
+        (Wire::Pusher(_), false) => "TCP connect to connection_established",
+    };
     Ok(Report {
         scenario: "connections".into(),
         target: common.target.display().to_owned(),
@@ -179,11 +223,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         warmup_secs: secs(common.warmup),
         duration_secs: secs(window.duration()),
         connections: n_opened,
-        latency_of: if config.rooms > 0 {
-            "TCP connect to joined".into()
-        } else {
-            "TCP connect to welcome".into()
-        },
+        latency_of: latency_of.into(),
         latency_us: latencies.percentiles(),
         results: Results::Connections(ConnectionsResults {
             requested: config.count,
@@ -199,6 +239,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             rss_after_kib,
             rss_end_kib,
             rss_per_connection_bytes,
+            server_connect_cpu_secs,
         }),
         errors,
         notes,
@@ -208,36 +249,59 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 /// Opens one socket (and joins its room), returning the time that took and its holding task.
 async fn open_one(
     config: &Config,
-    codec: Codec,
+    wire: &Wire,
     user: String,
     room: Option<String>,
     source: Option<IpAddr>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<(Duration, JoinHandle<Errors>)> {
-    let token = config.common.credentials.token_for(Role::Student, &user)?;
-    let started = Instant::now();
-    let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
-    connection.welcome().await?;
-    if let Some(room) = room {
-        connection.join(&room, 1).await?;
+    let target = &config.common.target;
+    match wire {
+        Wire::Native { codec, .. } => {
+            let token = config.common.credentials.token_for(Role::Student, &user)?;
+            let started = Instant::now();
+            let mut connection = client::connect(target, *codec, &token, source).await?;
+            connection.welcome().await?;
+            if let Some(room) = room {
+                connection.join(&room, 1).await?;
+            }
+            let latency = started.elapsed();
+            Ok((latency, tokio::spawn(hold(connection.ws, false, shared))))
+        }
+        Wire::Pusher(app) => {
+            let started = Instant::now();
+            let mut member = pusher::connect(target, &app.key, source).await?;
+            if let Some(channel) = room {
+                member.subscribe(&channel).await?;
+            }
+            let latency = started.elapsed();
+            Ok((latency, tokio::spawn(hold(member.ws, true, shared))))
+        }
     }
-    let latency = started.elapsed();
-    Ok((latency, tokio::spawn(hold(connection, shared))))
 }
 
-/// Keeps a socket open, reading (so pings are answered) until the stop.
-async fn hold(mut connection: Connection, shared: Arc<Shared>) -> Errors {
+/// Keeps a socket open, reading (so pings are answered; over Pusher also `pusher:ping`) until
+/// the stop.
+async fn hold(mut ws: WsStream, pusher: bool, shared: Arc<Shared>) -> Errors {
     let mut errors = Errors::default();
     loop {
         let next = tokio::select! {
             _ = shared.stop.cancelled() => {
-                connection.close().await;
+                client::close_ws(ws).await;
                 return errors;
             }
-            next = connection.ws.next() => next,
+            next = ws.next() => next,
         };
         match next {
-            Some(Ok(frame)) if !frame.is_close() => {}
+            Some(Ok(frame)) if !frame.is_close() => {
+                if pusher && is_pusher_ping(&frame) {
+                    let pong = serde_json::to_string(&pusher::pong()).unwrap_or_default();
+                    if let Err(error) = ws.send(Message::text(pong)).await {
+                        errors.add("socket", || format!("held socket's pong failed: {error}"));
+                        break;
+                    }
+                }
+            }
             Some(Ok(frame)) => {
                 errors.add("closed", || {
                     format!("held socket closed by the server: {frame:?}")
@@ -256,4 +320,11 @@ async fn hold(mut connection: Connection, shared: Arc<Shared>) -> Errors {
     }
     shared.closed_by_server.fetch_add(1, Ordering::Relaxed);
     errors
+}
+
+/// True for a Pusher `pusher:ping` frame.
+fn is_pusher_ping(frame: &Message) -> bool {
+    client::payload(frame)
+        .and_then(|bytes| pusher::probe(bytes).ok())
+        .is_some_and(|probe| probe.event == "pusher:ping")
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Common, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, MAX_RATE, check_count, nothing_opened, open_many,
-    padding, per_sec, resolve_tenant, run_id, secs, wait_window,
+    padding, per_sec, resolve_tenant, round_ms, run_id, secs, server_pid, wait_window,
 };
 use crate::client::{self, Connection, FrameKind, WireProtocol};
 use crate::progress::Progress;
@@ -58,6 +58,9 @@ pub struct Config {
     pub concurrency: usize,
     /// Source addresses (127.0.0.1..=127.0.0.n) to spread sockets over.
     pub source_addresses: u8,
+    /// The server's pid, for its CPU time in the window; found from the target's port when
+    /// `None` and local.
+    pub server_pid: Option<u32>,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             payload_bytes: 0,
             concurrency: 64,
             source_addresses: 1,
+            server_pid: None,
         }
     }
 
@@ -179,6 +183,8 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let started_at_unix_ms = unix_millis();
     let n_members = config.rooms * config.members;
     system::raise_fd_limit(n_members + config.rooms)?;
+    let mut notes = Vec::new();
+    let server_pid = server_pid(common, config.server_pid, &mut notes)?;
     let run_id = run_id();
     // Native rooms are class rooms of the tenant; Pusher rooms are public channels of the app.
     let rooms: Vec<String> = match &wire {
@@ -322,8 +328,18 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             shared.live.published.load(Ordering::Relaxed)
         )
     };
-    wait_window(&window, &progress, status, || {}).await;
+    // CPU time (server, harness) at the start and the end of the measured window.
+    let read_cpu = || {
+        let server = server_pid.and_then(|pid| system::cpu_secs(pid).ok());
+        (server, system::cpu_secs(std::process::id()).ok())
+    };
+    let mut cpu_at_start = (None, None);
+    wait_window(&window, &progress, status, || cpu_at_start = read_cpu()).await;
+    let cpu_at_end = read_cpu();
     shared.stop.cancel();
+    let cpu_delta = |start: Option<f64>, end: Option<f64>| Some(round_ms(end? - start?));
+    let server_cpu_secs = cpu_delta(cpu_at_start.0, cpu_at_end.0);
+    let harness_cpu_secs = cpu_delta(cpu_at_start.1, cpu_at_end.1);
 
     let (mut deliveries, mut slow_consumer_closes, mut other_closes) = (0, 0, 0);
     for task in member_tasks {
@@ -344,12 +360,12 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         errors.merge(outcome.errors);
     }
 
-    let mut notes = vec![
+    notes.push(
         "latency is receive time minus data.t, both read from this machine's wall clock at the \
          moment of sending and receiving (a publisher that falls behind its schedule sends \
          late rather than stamping the intended time)"
             .to_owned(),
-    ];
+    );
     if let Wire::Pusher(app) = &wire {
         notes.push(format!(
             "over Pusher (app {}): members subscribe to public channels loadtest-{run_id}-N; \
@@ -389,6 +405,9 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             slow_consumer_closes,
             other_closes,
             publish_errors,
+            server_pid,
+            server_cpu_secs,
+            harness_cpu_secs,
         }),
         errors,
         notes,

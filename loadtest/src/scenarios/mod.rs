@@ -133,6 +133,31 @@ async fn resolve_tenant(common: &Common, codec: Codec) -> anyhow::Result<String>
     Ok(welcome.tenant)
 }
 
+/// The server's pid for `/proc` readings: the one given, or the process listening on the
+/// target's port when the target is on this machine (`None` when it is not found). Notes when
+/// that process is this one (an in-process hub in tests).
+fn server_pid(
+    common: &Common,
+    given: Option<u32>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<u32>> {
+    let pid = match given {
+        Some(pid) => Some(pid),
+        None if common.target.is_loopback() => {
+            crate::system::find_listener_pid(common.target.addr().port())?
+        }
+        None => None,
+    };
+    if pid == Some(std::process::id()) {
+        notes.push(
+            "the hub runs inside the load generator's process, so its readings (memory, CPU) \
+             include the harness's own"
+                .to_owned(),
+        );
+    }
+    Ok(pid)
+}
+
 /// Padding of `bytes` characters for payloads.
 fn padding(bytes: usize) -> String {
     "x".repeat(bytes)
@@ -206,5 +231,10 @@ fn per_sec(count: u64, window: Duration) -> f64 {
 
 /// Seconds with millisecond precision, for reports.
 fn secs(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 1000.0).round() / 1000.0
+    round_ms(duration.as_secs_f64())
+}
+
+/// Seconds rounded to the millisecond.
+fn round_ms(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }

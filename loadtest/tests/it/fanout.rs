@@ -34,10 +34,15 @@ async fn smoke(protocol: WireProtocol) {
     assert_eq!(report.latency_us.count, results.deliveries, "{report}");
     assert_eq!(results.slow_consumer_closes, 0, "{report}");
     assert_eq!(report.errors.count, 0, "{report}");
+    // The hub listens in this very process, so its pid is found from the port and its CPU read.
+    assert_eq!(results.server_pid, Some(std::process::id()), "{report}");
+    assert!(results.server_cpu_secs.is_some(), "{report}");
+    assert!(results.harness_cpu_secs.is_some(), "{report}");
     for field in [
         "deliveries_per_sec",
         "slow_consumer_closes",
         "publish_errors",
+        "server_cpu_secs",
     ] {
         assert!(json["results"].get(field).is_some(), "results lack {field}");
     }

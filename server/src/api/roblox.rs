@@ -328,12 +328,23 @@ async fn link(
         if session.class_id.as_deref() == Some(class.id.as_str()) {
             session.add_to_roster(&student.student_id);
         }
-        if let Some(mut player) = session.player(request.user_id) {
-            player.student = Some(student.student_id.clone());
-            session
-                .join_players(app.hub(), vec![player])
-                .map_err(ApiError::internal)?;
-        }
+        // A player not reported yet (its join still queued in the SDK) is added now, so
+        // commands for the student reach this server at once.
+        let player = session
+            .player(request.user_id)
+            .unwrap_or_else(|| PlayerSeen {
+                user_id: request.user_id,
+                name: request.name.clone(),
+                display_name: request.display_name.clone(),
+                student: None,
+            });
+        let player = PlayerSeen {
+            student: Some(student.student_id.clone()),
+            ..player
+        };
+        session
+            .join_players(app.hub(), vec![player])
+            .map_err(ApiError::internal)?;
     }
     Ok(Json(LinkAnswer::Linked {
         linked: true,
@@ -398,34 +409,31 @@ async fn events(
             continue;
         }
         if let Some(player) = event.player
-            && session.student_of(player).is_none()
+            && session.known_link(player).is_none()
         {
             unknown_players.push(player);
         }
         ids.push(event.id.clone());
         to_ingest.push(event);
     }
-    // Players not reported (or not linked) in this session: their links, in one pass.
-    let mut linked = HashMap::new();
+    // Players not reported in this session and not looked up lately: ask the database once.
     unknown_players.sort_unstable();
     unknown_players.dedup();
     for player in unknown_players {
-        if let Some(student) = app
+        let student = app
             .store()
             .linked_student(&key.tenant, player)
             .await
-            .map_err(store_error)?
-        {
-            linked.insert(player, student);
-        }
+            .map_err(store_error)?;
+        session.remember_link(player, student);
     }
     let hub_events: Vec<hub::IngestEvent> = to_ingest
         .into_iter()
         .map(|event| {
             let sender = match event.player {
                 Some(player) => session
-                    .student_of(player)
-                    .or_else(|| linked.get(&player).cloned())
+                    .known_link(player)
+                    .flatten()
                     .unwrap_or_else(|| format!("roblox:{player}")),
                 None => format!("game:{}", session.job_id),
             };

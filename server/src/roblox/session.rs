@@ -22,6 +22,11 @@ use super::mailbox::Mailbox;
 use crate::auth::{Identity, Role};
 use crate::hub::{Hub, HubError, MemberAs, Session, Wire};
 
+/// How long a looked-up link of an unreported player is trusted.
+const LINK_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Looked-up links kept per session before expired ones are swept.
+const MAX_LOOKED_UP: usize = 1024;
+
 /// A live game session. Held as `Arc<GameSession>` by the registry and by requests in flight.
 #[derive(Debug)]
 pub struct GameSession {
@@ -51,6 +56,9 @@ pub struct GameSession {
     players: Mutex<HashMap<i64, Player>>,
     /// Students on the linked class's roster (who may appear in the class room).
     roster: Mutex<HashSet<String>>,
+    /// Links looked up for players who sent events without being reported, with when: the
+    /// database is asked at most once per [`LINK_CACHE`] per player.
+    looked_up: Mutex<HashMap<i64, (Option<String>, Instant)>>,
     /// Cancelled on close: stops the pump and wakes long-polls.
     closed: CancellationToken,
 }
@@ -152,6 +160,7 @@ impl GameSession {
             member: Mutex::new(Some(member)),
             players: Mutex::new(HashMap::new()),
             roster: Mutex::new(spec.roster),
+            looked_up: Mutex::new(HashMap::new()),
             closed: shutdown.child_token(),
         };
         Ok((session, commands))
@@ -319,11 +328,25 @@ impl GameSession {
         })
     }
 
-    /// The student a Roblox player here is linked to.
-    pub fn student_of(&self, user_id: i64) -> Option<String> {
-        lock(&self.players)
+    /// The student a Roblox player is linked to as far as this session knows: `Some(link)` for
+    /// a reported player or a recent look-up, `None` when the database must be asked.
+    pub fn known_link(&self, user_id: i64) -> Option<Option<String>> {
+        if let Some(player) = lock(&self.players).get(&user_id) {
+            return Some(player.student.clone());
+        }
+        lock(&self.looked_up)
             .get(&user_id)
-            .and_then(|player| player.student.clone())
+            .filter(|(_, at)| at.elapsed() < LINK_CACHE)
+            .map(|(student, _)| student.clone())
+    }
+
+    /// Remembers a looked-up link (see [`GameSession::known_link`]).
+    pub fn remember_link(&self, user_id: i64, student: Option<String>) {
+        let mut looked_up = lock(&self.looked_up);
+        if looked_up.len() >= MAX_LOOKED_UP {
+            looked_up.retain(|_, (_, at)| at.elapsed() < LINK_CACHE);
+        }
+        looked_up.insert(user_id, (student, Instant::now()));
     }
 
     /// The Roblox user id of a student who is in this server.

@@ -609,6 +609,27 @@ async fn players_link_to_roster_students_by_code_with_a_rate_limit() {
         })
         .await;
 
+    // A player linked before its join was reported is added to the session as the student,
+    // so a command for the student reaches this server at once.
+    let early = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": "MATH42", "user_id": 6006, "student_id": "s1", "session_id": session}),
+        )
+        .await;
+    assert_eq!(early.body["linked"], true, "{}", early.body);
+    send_command(test.addr, json!({"kind": "freeze", "student_id": "s1"})).await;
+    let polled = game
+        .get(&format!(
+            "/api/v1/roblox/sessions/{session}/commands?after=0&wait=5"
+        ))
+        .await;
+    assert_eq!(
+        polled.body["commands"][0]["roblox_user_id"], 6006,
+        "{}",
+        polled.body
+    );
+
     // Wrong codes are 404; a player guessing codes is stopped with 429 + Retry-After.
     let unknown = game
         .post(
@@ -736,9 +757,18 @@ async fn open_cloud_stand_in() -> (String, Arc<Mutex<Vec<(String, String, Value)
             axum::Json(json!({})).into_response()
         }
     }
+    async fn user(headers: HeaderMap, Path(id): Path<i64>) -> axum::response::Response {
+        if headers.get("x-api-key").is_none() {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        axum::Json(json!({"path": format!("users/{id}"), "id": id.to_string(),
+                          "name": "builderman", "displayName": "Builder"}))
+        .into_response()
+    }
     let seen: Seen = Arc::default();
     let app = axum::Router::new()
         .route("/cloud/v2/universes/{target}", axum::routing::post(publish))
+        .route("/cloud/v2/users/{id}", axum::routing::get(user))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -791,6 +821,34 @@ async fn new_commands_wake_game_servers_through_open_cloud_without_delaying_deli
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A player reported without names gets them from the Open Cloud users API.
+    game.post(
+        &format!("/api/v1/roblox/sessions/{session}/players"),
+        json!({"joins": [{"user_id": 156}]}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let name: Option<String> = match &store {
+            Store::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT display_name FROM roblox_players WHERE tenant_id = 'acme' AND roblox_user_id = 156",
+            )
+            .fetch_optional(pool)
+            .await
+            .expect("query")
+            .flatten(),
+            Store::Postgres(_) => unreachable!("this test runs on the embedded SQLite"),
+        };
+        if name.as_deref() == Some("Builder") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "display name never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let seen = seen.lock().expect("lock").clone();
     for (target, api_key, body) in &seen {
         assert_eq!(target, "42:publishMessage");
@@ -801,5 +859,27 @@ async fn new_commands_wake_game_servers_through_open_cloud_without_delaying_deli
         assert_eq!(message, json!({"type": "poll", "session_id": session}));
         assert!(body["message"].as_str().expect("string").len() <= 1024);
     }
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_luau_sdk_is_served_as_one_file() {
+    let test = start_with(|_| {}).await;
+    let response = reqwest::get(format!("http://{}/sdk/ClassHub.luau", test.addr))
+        .await
+        .expect("get");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.expect("body");
+    assert_eq!(body, include_str!("../../../lua-sdk/src/ClassHub.luau"));
+    assert!(
+        body.starts_with("--!strict"),
+        "the SDK file starts with --!strict"
+    );
+    let missing = reqwest::get(format!("http://{}/sdk/Other.luau", test.addr))
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: Value = missing.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
     test.server.shutdown().await;
 }
