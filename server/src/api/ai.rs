@@ -683,7 +683,7 @@ async fn ai_create_assessment(
     if let Err(problem) = questions
         .as_ref()
         .map_err(|_| ApiError::invalid_field("questions", "the model did not answer with JSON"))
-        .and_then(|questions| super::content::check_questions(questions))
+        .and_then(super::content::check_questions)
     {
         let reason = format!(
             "the draft failed the assessment schema: {}",
