@@ -956,4 +956,57 @@ mod tests {
         assert!(error.to_string().contains("missing.toml"), "{error}");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
+
+    #[test]
+    fn ai_and_billing_settings_are_parsed_and_checked() {
+        let config = Config::resolve(ServeArgs {
+            openai_api_key: Some("sk-x".into()),
+            openai_base_url: Some("http://127.0.0.1:9/v1/".into()),
+            ai_task_models: Some(vec!["create_assessment=big".into()]),
+            ai_moderation_model: Some("off".into()),
+            stripe_prices: Some(vec!["school=price_1".into()]),
+            plans: Some(vec!["free:5:100".into(), "school:50:1000".into()]),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(config.ai.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(config.ai.model(crate::ai::Task::CreateAssessment), "big");
+        assert_eq!(config.ai.model(crate::ai::Task::Ask), "gpt-4o-mini");
+        assert_eq!(config.ai.moderation_model, None);
+        assert_eq!(config.billing.default_plan().seats, 5);
+        assert_eq!(config.billing.plan_of_price("price_1"), Some("school"));
+        assert_eq!(config.billing.stripe_api_base, "https://api.stripe.com");
+        let refused = |args: ServeArgs, key: &str| {
+            let error = Config::resolve(args).expect_err(key);
+            assert!(error.to_string().contains(key), "{key}: {error}");
+        };
+        refused(
+            ServeArgs {
+                plans: Some(vec!["free:many:100".into()]),
+                ..ServeArgs::default()
+            },
+            "plan",
+        );
+        refused(
+            ServeArgs {
+                stripe_prices: Some(vec!["platinum=price_1".into()]),
+                ..ServeArgs::default()
+            },
+            "stripe-price",
+        );
+        refused(
+            ServeArgs {
+                ai_task_models: Some(vec!["chat=gpt".into()]),
+                ..ServeArgs::default()
+            },
+            "ai-task-model",
+        );
+        refused(
+            ServeArgs {
+                stripe_api_base: Some("api.stripe.com".into()),
+                ..ServeArgs::default()
+            },
+            "stripe-api-base",
+        );
+    }
 }
