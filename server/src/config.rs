@@ -958,6 +958,30 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_setting() {
+        use clap::Args;
+        let readme = include_str!("../../README.md");
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        for arg in command.get_arguments() {
+            let Some(flag) = arg.get_long() else { continue };
+            if flag == "help" {
+                continue;
+            }
+            assert!(
+                readme.contains(&format!("| `--{flag}` |")),
+                "README's configuration table lacks --{flag}"
+            );
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(
+                    readme.contains(&format!("| `{env}` |")),
+                    "README's configuration table lacks {env}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn ai_and_billing_settings_are_parsed_and_checked() {
         let config = Config::resolve(ServeArgs {
             openai_api_key: Some("sk-x".into()),
