@@ -229,6 +229,33 @@ pub enum Piece {
     Usage(u32),
 }
 
+/// Longest wait for the endpoint: for an answer, a moderation verdict, or the next streamed piece.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `future`, or [`AiError::Unreachable`] after [`PATIENCE`].
+async fn patiently<T>(
+    future: impl std::future::Future<Output = Result<T, OpenAIError>>,
+) -> Result<T, AiError> {
+    match tokio::time::timeout(PATIENCE, future).await {
+        Ok(answer) => answer.map_err(AiError::from),
+        Err(_) => Err(AiError::Unreachable(format!(
+            "no answer within {}s",
+            PATIENCE.as_secs()
+        ))),
+    }
+}
+
+/// The next piece of `pieces`, or an [`AiError::Unreachable`] after [`PATIENCE`] of silence.
+pub async fn next_piece(pieces: &mut PieceStream) -> Option<Result<Piece, AiError>> {
+    match tokio::time::timeout(PATIENCE, pieces.next()).await {
+        Ok(piece) => piece,
+        Err(_) => Some(Err(AiError::Unreachable(format!(
+            "the stream was silent for {}s",
+            PATIENCE.as_secs()
+        )))),
+    }
+}
+
 /// A streamed answer.
 pub type PieceStream = Pin<Box<dyn Stream<Item = Result<Piece, AiError>> + Send>>;
 
@@ -300,7 +327,7 @@ impl Tutor {
             input: ModerationInput::String(text.to_owned()),
             model: Some(model.clone()),
         };
-        let answer = self.client.moderations().create(request).await?;
+        let answer = patiently(self.client.moderations().create(request)).await?;
         let flagged: Vec<String> = answer
             .results
             .iter()
@@ -357,7 +384,7 @@ impl Tutor {
         user: String,
     ) -> Result<PieceStream, AiError> {
         let request = self.request(task, system, user, true)?;
-        let chunks = self.client.chat().create_stream(request).await?;
+        let chunks = patiently(self.client.chat().create_stream(request)).await?;
         let pieces = chunks.flat_map(|chunk| {
             let pieces: Vec<Result<Piece, AiError>> = match chunk {
                 Err(error) => vec![Err(AiError::from(error))],
@@ -388,7 +415,7 @@ impl Tutor {
         user: String,
     ) -> Result<(String, u32), AiError> {
         let request = self.request(task, system, user, false)?;
-        let answer = self.client.chat().create(request).await?;
+        let answer = patiently(self.client.chat().create(request)).await?;
         let text = answer
             .choices
             .into_iter()

@@ -16,7 +16,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use persistence::{AssessmentRecord, LessonRecord, Page};
 use protocol::{RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use utoipa_axum::routes;
 use super::ids::new_id;
 use super::openapi::ErrorResponse;
 use super::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
-use crate::ai::{AiError, Piece, REFUSAL, Screen, Task, Tutor, estimate_tokens};
+use crate::ai::{AiError, Piece, REFUSAL, Screen, Task, Tutor, estimate_tokens, next_piece};
 use crate::app::AppState;
 use crate::auth::Role;
 
@@ -415,7 +414,7 @@ async fn tutor_answer(
         }
     };
     // Wait for the first piece, so that a refusal by the endpoint (429, 5xx) is an HTTP status.
-    let first = pieces.next().await;
+    let first = next_piece(&mut pieces).await;
     if let Some(Err(error)) = &first {
         row.finish(Err(&error.to_string()), 0).await;
         return Err(ai_failed(error));
@@ -425,6 +424,7 @@ async fn tutor_answer(
         let mut answer = String::new();
         let mut usage = None;
         let mut failure = None;
+        // Sends fail only when the client went away; the answer is recorded all the same.
         let _ = events.send(("task", json!({"task_id": row.id}))).await;
         let mut next = first;
         while let Some(piece) = next {
@@ -448,7 +448,7 @@ async fn tutor_answer(
                     break;
                 }
             }
-            next = pieces.next().await;
+            next = next_piece(&mut pieces).await;
         }
         let tokens = i64::from(usage.unwrap_or_else(|| estimate_tokens(&answer)));
         match failure {
