@@ -2,9 +2,8 @@
 //! (hashed), game sessions, Roblox players and their links to roster students, the class and
 //! roster look-ups that linking needs, and per-universe Open Cloud keys.
 //!
-//! Each statement is written once with `$1…` placeholders (numbered in order of first use,
-//! which SQLite reads as named parameters bound by position), `NOW()` (the schema's ISO-8601
-//! default on SQLite) and `SECONDS_SINCE(started_at)`, spelled per backend by `with_pool!`.
+//! Each statement is written once in the neutral dialect of `crate::sql` (`$1…` placeholders,
+//! `NOW()`, `SECONDS_SINCE(started_at)`), translated per backend by `with_pool!`.
 //! Every query names its tenant except the key look-up by hash, which is how a game server's
 //! tenant is found.
 
@@ -15,37 +14,17 @@ use sqlx::Row;
 use crate::error::StoreError;
 use crate::store::Store;
 
-/// SQLite's spelling of `NOW()`, the same text its column defaults write.
-const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
-/// `SECONDS_SINCE(started_at)`: whole seconds from a row's `started_at` to now.
-const PG_SECONDS_SINCE_START: &str = "CAST(EXTRACT(EPOCH FROM (now() - started_at)) AS BIGINT)";
-const SQLITE_SECONDS_SINCE_START: &str =
-    "CAST((julianday('now') - julianday(started_at)) * 86400 AS INTEGER)";
-
 /// Runs `$body` with `$pool` bound to the backend's pool and `$sql` translating a statement
-/// written in the shared dialect (see the module header) for that backend.
+/// written in the neutral dialect of [`crate::sql::dialect`] for that backend.
 macro_rules! with_pool {
-    ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
+    ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {{
+        let backend = $store.backend();
+        let $sql = |text: &str| sqlx::AssertSqlSafe(crate::sql::dialect(backend, text));
         match $store {
-            Store::Postgres($pool) => {
-                let $sql = |text: &str| {
-                    sqlx::AssertSqlSafe(
-                        text.replace("SECONDS_SINCE(started_at)", PG_SECONDS_SINCE_START),
-                    )
-                };
-                $body
-            }
-            Store::Sqlite($pool) => {
-                let $sql = |text: &str| {
-                    sqlx::AssertSqlSafe(
-                        text.replace("NOW()", SQLITE_NOW)
-                            .replace("SECONDS_SINCE(started_at)", SQLITE_SECONDS_SINCE_START),
-                    )
-                };
-                $body
-            }
+            Store::Postgres($pool) => $body,
+            Store::Sqlite($pool) => $body,
         }
-    };
+    }};
 }
 
 /// A game-server key to store (the key itself is never stored, only its SHA-256).

@@ -4,7 +4,8 @@
 //! Parameters are `$1`, `$2`, … on both backends (sqlx's SQLite driver reads `$N` by number).
 //!
 //! Neutral forms: `NOW()` (the current time), `TS(col)` (a timestamp column read as ISO-8601
-//! UTC text), `JSONTEXT(col)` (a JSON column read as text), `$n::jsonb` (a JSON parameter) and
+//! UTC text), `SECONDS_SINCE(col)` (whole seconds from a timestamp column to now),
+//! `JSONTEXT(col)` (a JSON column read as text), `$n::jsonb` (a JSON parameter) and
 //! `EPOCH($n)` (a Unix-seconds integer parameter as a timestamp).
 
 use crate::store::Backend;
@@ -44,6 +45,9 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
             let sql = replace_call(&sql, "TS(", |column| {
                 format!(r#"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#)
             });
+            let sql = replace_call(&sql, "SECONDS_SINCE(", |column| {
+                format!("CAST(EXTRACT(EPOCH FROM (now() - {column})) AS BIGINT)")
+            });
             let sql = replace_call(&sql, "EPOCH(", |param| {
                 format!("to_timestamp(CAST({param} AS double precision))")
             });
@@ -54,6 +58,9 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
                 .replace("NOW()", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
                 .replace("::jsonb", "");
             let sql = replace_call(&sql, "TS(", str::to_owned);
+            let sql = replace_call(&sql, "SECONDS_SINCE(", |column| {
+                format!("CAST((julianday('now') - julianday({column})) * 86400 AS INTEGER)")
+            });
             let sql = replace_call(&sql, "EPOCH(", |param| {
                 format!("strftime('%Y-%m-%dT%H:%M:%fZ', {param}, 'unixepoch')")
             });

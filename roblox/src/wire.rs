@@ -5,6 +5,7 @@
 use protocol::{CommandKind, Limits, depth_of, normalize_empty_array};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::json::{integer, lenient_i64, list};
 
@@ -14,7 +15,7 @@ pub const MAX_ID_LEN: usize = 100;
 pub const MAX_KIND_LEN: usize = 64;
 
 /// `POST /api/v1/roblox/sessions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct OpenSession {
     /// `game.GameId`.
     #[serde(deserialize_with = "lenient_i64")]
@@ -33,7 +34,7 @@ pub struct OpenSession {
 }
 
 /// The answer to [`OpenSession`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionOpened {
     /// The session id, used in every later call.
     pub session_id: String,
@@ -51,7 +52,7 @@ pub struct SessionOpened {
 }
 
 /// Long-poll settings announced to the SDK.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 pub struct PollSettings {
     /// The hold to ask for.
     pub wait_secs: u64,
@@ -60,7 +61,7 @@ pub struct PollSettings {
 }
 
 /// The answer to `DELETE /api/v1/roblox/sessions/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionClosed {
     /// The session id.
     pub session_id: String,
@@ -71,7 +72,7 @@ pub struct SessionClosed {
 }
 
 /// `POST /api/v1/roblox/sessions/{id}/players`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct PlayersBatch {
     /// Players who joined.
     #[serde(default, deserialize_with = "list")]
@@ -82,7 +83,7 @@ pub struct PlayersBatch {
 }
 
 /// A player who joined the game server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PlayerJoin {
     /// `Player.UserId`.
     #[serde(deserialize_with = "lenient_i64")]
@@ -96,7 +97,7 @@ pub struct PlayerJoin {
 }
 
 /// A player who left.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PlayerLeave {
     /// `Player.UserId`.
     #[serde(deserialize_with = "lenient_i64")]
@@ -104,14 +105,14 @@ pub struct PlayerLeave {
 }
 
 /// The answer to [`PlayersBatch`]: one entry per join.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PlayersAnswer {
     /// The joined players and their students.
     pub players: Vec<PlayerLink>,
 }
 
 /// A Roblox player and the roster student it is linked to.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct PlayerLink {
     /// `Player.UserId`.
     pub user_id: i64,
@@ -121,7 +122,7 @@ pub struct PlayerLink {
 }
 
 /// `POST /api/v1/roblox/link`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LinkRequest {
     /// The class code the player typed.
     pub class_code: String,
@@ -143,7 +144,7 @@ pub struct LinkRequest {
 }
 
 /// The answer to [`LinkRequest`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum LinkAnswer {
     /// Linked (or already linked) to one student.
@@ -168,7 +169,7 @@ pub enum LinkAnswer {
 }
 
 /// A roster student a player may pick.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Candidate {
     /// The student id.
     pub student_id: String,
@@ -179,13 +180,14 @@ pub struct Candidate {
 
 /// `POST /api/v1/roblox/events`: events are kept as raw values so that one bad event is
 /// reported by id without failing the batch (see [`IngestEvent::read`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct EventBatch {
     /// The session every event belongs to, unless an event names its own.
     #[serde(default)]
     pub session_id: Option<String>,
     /// The events.
     #[serde(default, deserialize_with = "list")]
+    #[schema(value_type = Vec<Object>)]
     pub events: Vec<Value>,
 }
 
@@ -207,7 +209,7 @@ pub struct IngestEvent {
 }
 
 /// An event refused by validation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct RejectedEvent {
     /// Its id (empty when it had none).
     pub id: String,
@@ -218,7 +220,7 @@ pub struct RejectedEvent {
 }
 
 /// The answer to [`EventBatch`], sent once the accepted events are committed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct EventsAnswer {
     /// Ids stored (or stored earlier: retries are accepted again).
     pub accepted: Vec<String>,
@@ -314,7 +316,7 @@ fn valid_kind(kind: &str) -> bool {
 }
 
 /// A command waiting for (or delivered to) a game server, as the long-poll returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct PolledCommand {
     /// The command id, to acknowledge.
     pub id: String,
@@ -323,6 +325,7 @@ pub struct PolledCommand {
     /// `announce`, `quiz`, `reward`, `freeze`, `unfreeze` or `teleport`.
     pub kind: String,
     /// Its data.
+    #[schema(value_type = Object)]
     pub data: Value,
     /// The student it is for; absent for everyone in the game server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,7 +340,7 @@ pub struct PolledCommand {
 }
 
 /// The answer to a command long-poll.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CommandsAnswer {
     /// Commands to carry out, oldest first.
     pub commands: Vec<PolledCommand>,
@@ -346,7 +349,7 @@ pub struct CommandsAnswer {
 }
 
 /// `POST /api/v1/roblox/sessions/{id}/commands/ack`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct AckRequest {
     /// Command ids carried out.
     #[serde(default, deserialize_with = "list")]
@@ -354,7 +357,7 @@ pub struct AckRequest {
 }
 
 /// The answer to [`AckRequest`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AckAnswer {
     /// Ids acknowledged now or before.
     pub acked: Vec<String>,

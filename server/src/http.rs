@@ -58,13 +58,6 @@ pub fn router(app: AppState) -> Router {
             "/apps/{app_id}/users/{user_id}/terminate_connections",
             post(pusher_api::terminate_connections),
         )
-        .route(
-            "/api/v1/classes/{id}/commands",
-            post(crate::api::commands::send),
-        )
-        .merge(crate::api::roblox::routes(
-            app.config().roblox.max_body_bytes,
-        ))
         .route("/sdk/ClassHub.luau", get(luau_sdk))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

@@ -1,4 +1,4 @@
-//! `POST /api/v1/classes/{id}/commands`: an educator (or admin) sends a command (`announce`,
+//! `POST /api/v1/classes/{id}/commands`: a class's teacher (or an admin) sends a command (`announce`,
 //! `quiz`, `reward`, `freeze`, `unfreeze`, `teleport`) to a whole class or one student. It is
 //! published into the class room as a `command` frame, so the teachers watching see it at once
 //! and every game session linked to the class gets it in its mailbox (delivery statuses come
@@ -7,22 +7,27 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use protocol::{CommandKind, RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiError, ApiJson, ErrorKind, bearer_token};
+use super::classes::{Access, load_class};
+use super::openapi::ErrorResponse;
+use super::{ApiError, ApiJson, Caller};
 use crate::app::AppState;
-use crate::auth::{AuthError, Identity, Role};
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CommandRequest {
     /// The command kind.
     pub kind: String,
     /// Its data (see `roblox::wire::PolledCommand`); `[]` reads as `{}`.
     #[serde(default, deserialize_with = "protocol::optional_object_or_empty_array")]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     /// One student to address; absent for the whole class.
     #[serde(default)]
@@ -30,7 +35,7 @@ pub struct CommandRequest {
 }
 
 /// The answer (202: sent; game servers acknowledge later).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CommandSent {
     /// The command id; `command_status` events in the class room carry it.
     pub command_id: String,
@@ -42,40 +47,32 @@ pub struct CommandSent {
     pub game_sessions: usize,
 }
 
-/// The signed-in person, from `Authorization: Bearer <token>`.
-pub(crate) async fn person(app: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let token = bearer_token(headers).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Unauthorized,
-            "send your token as Authorization: Bearer <token>",
-        )
-    })?;
-    // The one verifier and user directory (issue 5): JWKS or HS256, deactivated users refused.
-    app.authenticate(token)
-        .await
-        .map_err(|failure| match failure {
-            crate::directory::AuthFailure::Token(AuthError::Expired) => ApiError::new(
-                ErrorKind::Unauthorized,
-                "your token has expired; sign in again",
-            ),
-            other => ApiError::from(other),
-        })
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send))
 }
 
-/// Sends a command to a class or one of its students.
-pub async fn send(
+/// Sends a command to a class or one of its students (the class's teacher, admins).
+#[utoipa::path(
+    post,
+    path = "/api/v1/classes/{id}/commands",
+    tag = "commands",
+    params(("id" = String, Path, description = "class id")),
+    request_body = CommandRequest,
+    responses(
+        (status = 202, description = "sent; game servers acknowledge later", body = CommandSent),
+        (status = 401, description = "no or bad token", body = ErrorResponse),
+        (status = 403, description = "not this class's teacher or an admin", body = ErrorResponse),
+        (status = 404, description = "no such class in your tenant", body = ErrorResponse),
+        (status = 422, description = "unknown kind, invalid data, or a student not on the roster", body = ErrorResponse),
+    )
+)]
+async fn send(
     State(app): State<AppState>,
+    caller: Caller,
     Path(class_id): Path<String>,
-    headers: HeaderMap,
     ApiJson(request): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
-    let caller = person(&app, &headers).await?;
-    if !matches!(caller.role, Role::Educator | Role::Admin) {
-        return Err(ApiError::new(
-            ErrorKind::Forbidden,
-            "only educators and admins send commands",
-        ));
-    }
+    let class = load_class(&app, &caller, &class_id, Access::Manage).await?;
     let kind = CommandKind::parse(&request.kind).ok_or_else(|| {
         let kinds: Vec<&str> = CommandKind::ALL.iter().map(|kind| kind.as_str()).collect();
         ApiError::invalid_field("kind", format!("must be one of {}", kinds.join(", ")))
@@ -88,21 +85,13 @@ pub async fn send(
     }
     kind.validate(&data)
         .map_err(|problem| ApiError::invalid_field("data", problem))?;
-    let tenant = &caller.tenant;
-    let class = app
-        .store()
-        .class_by_id(tenant, &class_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("class"))?;
+    let tenant = caller.tenant();
     if let Some(student) = &request.student_id {
         let on_roster = app
             .store()
-            .roster_students(tenant, &class.id)
+            .is_on_roster(tenant, &class.id, student)
             .await
-            .map_err(ApiError::internal)?
-            .iter()
-            .any(|member| &member.user_id == student);
+            .map_err(ApiError::internal)?;
         if !on_roster {
             return Err(ApiError::invalid_field(
                 "student_id",
@@ -115,7 +104,7 @@ pub async fn send(
         .map_err(|cause| ApiError::invalid_field("id", cause.to_string()))?;
     let (seq, command_id) =
         app.hub()
-            .publish_system(&room, &caller.user, kind.as_str().to_owned(), data);
+            .publish_system(&room, caller.user(), kind.as_str().to_owned(), data);
     let game_sessions = app.roblox().sessions_of_class(tenant, &class.id).len();
     Ok((
         StatusCode::ACCEPTED,

@@ -68,8 +68,13 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
             app.clone(),
             limits::per_ip,
         ));
+    // Teachers' commands, the game-server routes and Stripe's webhook stay outside the per-IP
+    // limit: a school's game servers share few addresses (the Roblox routes have their own
+    // limits), and so do Stripe's webhook senders.
     OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
+        .merge(commands::routes())
+        .merge(roblox::routes(app.config().roblox.max_body_bytes))
         .merge(payments::webhook_routes())
         .split_for_parts()
 }

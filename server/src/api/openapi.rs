@@ -33,7 +33,10 @@ pub struct ErrorDetail {
     info(
         title = "classhub REST API",
         description = "The platform REST API of classhub: users, classes and rosters, content, \
-                       progress, analytics, notifications, the AI tutor and billing. Every route takes a bearer JWT \
+                       progress, analytics, notifications, the AI tutor and billing, teachers' commands, \
+                       and the Roblox game-server routes (`/api/v1/roblox/...`, which take a \
+                       game-server key instead; Stripe's webhook is signed by Stripe). \
+                       Every other route takes a bearer JWT \
                        (RS256/ES256 from the JWKS in production, HS256 in development) and is \
                        scoped to the token's tenant. Errors are `{\"error\": {\"code\", \"message\", \
                        \"fields\"?}}`; lists are cursor-paged (`limit`, `cursor` → `next_cursor`); \
@@ -56,6 +59,18 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "game_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("game-server key (chgk_...)")
+                    .description(Some(
+                        "a game-server key from `classhub gamekey create`, for /api/v1/roblox routes",
+                    ))
                     .build(),
             ),
         );

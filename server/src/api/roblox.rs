@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
 use futures_util::future::join_all;
 use roblox::link::{LinkChoice, choose, normalize_code};
 use roblox::wire::{
@@ -23,25 +21,26 @@ use roblox::wire::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::ErrorResponse;
 use super::{ApiError, ApiJson, ErrorKind, bearer_token};
 use crate::app::AppState;
 use crate::hub::{self, HubError};
 use crate::roblox::{GameServerKey, GameSession, PlayerSeen, RobloxError};
 
-/// The Roblox routes, with their body limit.
-pub fn routes(max_body_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/roblox/sessions", post(open_session))
-        .route("/api/v1/roblox/sessions/{id}", delete(close_session))
-        .route("/api/v1/roblox/sessions/{id}/players", post(players))
-        .route("/api/v1/roblox/sessions/{id}/commands", get(poll_commands))
-        .route(
-            "/api/v1/roblox/sessions/{id}/commands/ack",
-            post(ack_commands),
-        )
-        .route("/api/v1/roblox/link", post(link))
-        .route("/api/v1/roblox/events", post(events))
+/// The Roblox routes (documented in the OpenAPI document), with their body limit.
+pub(super) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_session))
+        .routes(routes!(close_session))
+        .routes(routes!(players))
+        .routes(routes!(poll_commands))
+        .routes(routes!(ack_commands))
+        .routes(routes!(link))
+        .routes(routes!(events))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
@@ -110,6 +109,22 @@ fn live_session(
     Ok(session)
 }
 
+/// Opens (or finds again) the game session of a Roblox server.
+#[utoipa::path(
+    post,
+    path = "/api/v1/roblox/sessions",
+    tag = "roblox",
+    security(("game_key" = [])),
+    request_body = OpenSession,
+    responses(
+        (status = 201, description = "opened", body = SessionOpened),
+        (status = 200, description = "this JobId's session, already open", body = SessionOpened),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 403, description = "the key is limited to another universe", body = ErrorResponse),
+        (status = 404, description = "no such class (code or id)", body = ErrorResponse),
+        (status = 422, description = "invalid input", body = ErrorResponse),
+    )
+)]
 async fn open_session(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -181,6 +196,19 @@ async fn open_session(
     Ok((status, Json(answer)))
 }
 
+/// Closes a game session: its players leave, `game_sessions` records its end.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/roblox/sessions/{id}",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses(
+        (status = 200, description = "closed", body = SessionClosed),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "no live session", body = ErrorResponse),
+    )
+)]
 async fn close_session(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -200,6 +228,21 @@ async fn close_session(
     }
 }
 
+/// Reports players who joined or left the game server.
+#[utoipa::path(
+    post,
+    path = "/api/v1/roblox/sessions/{id}/players",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("id" = String, Path, description = "session id")),
+    request_body = PlayersBatch,
+    responses(
+        (status = 200, description = "joined players and their students", body = PlayersAnswer),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "no live session: open it again", body = ErrorResponse),
+        (status = 422, description = "invalid input", body = ErrorResponse),
+    )
+)]
 async fn players(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -253,6 +296,20 @@ async fn players(
     Ok(Json(PlayersAnswer { players: answer }))
 }
 
+/// Links a Roblox player to a roster student by class code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/roblox/link",
+    tag = "roblox",
+    security(("game_key" = [])),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "linked, or candidates to pick from", body = LinkAnswer),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "unknown class code, or a student not on the roster", body = ErrorResponse),
+        (status = 429, description = "too many attempts; see Retry-After", body = ErrorResponse),
+    )
+)]
 async fn link(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -354,6 +411,21 @@ async fn link(
     }))
 }
 
+/// Takes a batch of game events; answers after the accepted ones are committed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/roblox/events",
+    tag = "roblox",
+    security(("game_key" = [])),
+    request_body = EventBatch,
+    responses(
+        (status = 200, description = "accepted ids (committed) and rejected ones with reasons", body = EventsAnswer),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "no live session: open it again and resend", body = ErrorResponse),
+        (status = 413, description = "more events than the batch limit", body = ErrorResponse),
+        (status = 503, description = "queue full or commit late: resend the same batch after Retry-After", body = ErrorResponse),
+    )
+)]
 async fn events(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -520,14 +592,30 @@ fn enrich(mut data: Value, player: Option<i64>, client_time: Option<f64>) -> Val
 }
 
 /// `?after=<cursor>&wait=<seconds>`; both optional, doubles accepted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PollQuery {
+    /// The cursor of the last answer (0 or absent: from the start).
     #[serde(default)]
     after: Option<f64>,
+    /// Seconds to hold when nothing waits (at most the server's maximum, 25 by default).
     #[serde(default)]
     wait: Option<f64>,
 }
 
+/// Long-polls for teacher commands.
+#[utoipa::path(
+    get,
+    path = "/api/v1/roblox/sessions/{id}/commands",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("id" = String, Path, description = "session id"), PollQuery),
+    responses(
+        (status = 200, description = "commands to carry out (empty when the wait ended)", body = CommandsAnswer),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "no live session: open it again", body = ErrorResponse),
+    )
+)]
 async fn poll_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
@@ -582,6 +670,20 @@ async fn poll_commands(
     }
 }
 
+/// Acknowledges commands carried out.
+#[utoipa::path(
+    post,
+    path = "/api/v1/roblox/sessions/{id}/commands/ack",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("id" = String, Path, description = "session id")),
+    request_body = AckRequest,
+    responses(
+        (status = 200, description = "acknowledged and unknown ids", body = AckAnswer),
+        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
+        (status = 404, description = "no live session", body = ErrorResponse),
+    )
+)]
 async fn ack_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,

@@ -288,6 +288,11 @@ impl Roblox {
             &self.shared.shutdown,
         )?;
         let session = Arc::new(session);
+        // Students on the class's roster may now join this game room too.
+        self.shared
+            .hub
+            .rosters()
+            .set_game_class(tenant, job_id, session.class_id.as_deref());
         self.shared
             .sessions
             .insert(id.clone(), Arc::clone(&session));
@@ -339,6 +344,10 @@ impl Roblox {
         };
         self.forget(&session);
         session.close();
+        self.shared
+            .hub
+            .rosters()
+            .set_game_class(tenant, &session.job_id, None);
         let recorded = self.shared.store.close_game_session(tenant, id).await?;
         let (duration_secs, events_count) = recorded.unwrap_or_default();
         let closed = SessionClosed {

@@ -883,3 +883,57 @@ async fn the_luau_sdk_is_served_as_one_file() {
     assert_eq!(body["error"]["code"], "not_found");
     test.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn rostered_students_may_join_the_game_rooms_of_their_class_while_the_session_lives() {
+    use crate::classes::School;
+    use crate::rest::Rest;
+    let test = start_with(|_| {}).await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "arcade").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let key = make_key(test.server.app().store(), "arcade", None).await;
+    let game = Game::new(test.addr, &key);
+    let room = "game:arcade:job-gate";
+    let join = json!({"type": "join", "room": room});
+
+    let mut student = Client::connect(test.addr, &school.student).await;
+    let refused = student.expect_error(join.clone()).await;
+    assert_eq!(
+        refused.code,
+        protocol::ErrorCode::Forbidden.code(),
+        "no session, no game room"
+    );
+
+    let opened = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": 1, "place_id": 1, "job_id": "job-gate", "class_id": class_id}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    assert_eq!(
+        student.join(room).await.room,
+        room,
+        "on the linked class's roster"
+    );
+    let mut outsider = Client::connect(test.addr, &school.other_student).await;
+    let refused = outsider.expect_error(join.clone()).await;
+    assert_eq!(
+        refused.code,
+        protocol::ErrorCode::Forbidden.code(),
+        "not on the roster"
+    );
+
+    let session = opened.body["session_id"].as_str().expect("id");
+    game.delete(&format!("/api/v1/roblox/sessions/{session}"))
+        .await;
+    let mut later = Client::connect(test.addr, &school.student).await;
+    let refused = later.expect_error(join).await;
+    assert_eq!(
+        refused.code,
+        protocol::ErrorCode::Forbidden.code(),
+        "the session ended"
+    );
+    test.server.shutdown().await;
+}
