@@ -286,8 +286,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
     hub.rosters().load(rosters);
-    hub.seats()
-        .set_default_limit(config.billing.default_plan().seats as usize);
+    if config.billing.enforces_default_seats() {
+        hub.seats()
+            .set_default_limit(config.billing.default_plan().seats as usize);
+    }
     for subscription in store.all_subscriptions().await? {
         config
             .billing

@@ -1000,6 +1000,10 @@ mod tests {
         assert_eq!(config.billing.default_plan().seats, 5);
         assert_eq!(config.billing.plan_of_price("price_1"), Some("school"));
         assert_eq!(config.billing.stripe_api_base, "https://api.stripe.com");
+        // Named plans bind tenants without a subscription; a server without billing binds none.
+        assert!(config.billing.enforces_default_seats());
+        let bare = Config::resolve(ServeArgs::default()).expect("defaults");
+        assert!(!bare.billing.enforces_default_seats());
         let refused = |args: ServeArgs, key: &str| {
             let error = Config::resolve(args).expect_err(key);
             assert!(error.to_string().contains(key), "{key}: {error}");

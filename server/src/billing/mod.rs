@@ -52,6 +52,9 @@ pub struct BillingSettings {
     pub cancel_url: String,
     /// Every plan; the first is the one of tenants without a subscription.
     pub plans: Vec<Plan>,
+    /// The plans were named explicitly (`--plan`), so the first plan's seats bind tenants
+    /// without a subscription even when Stripe is not configured.
+    pub plans_configured: bool,
 }
 
 impl Default for BillingSettings {
@@ -81,6 +84,7 @@ impl Default for BillingSettings {
                     ai_tokens_per_day: 2_000_000,
                 },
             ],
+            plans_configured: false,
         }
     }
 }
@@ -104,6 +108,13 @@ impl BillingSettings {
     /// The plan named `name`.
     pub fn plan(&self, name: &str) -> Option<&Plan> {
         self.plans.iter().find(|plan| plan.name == name)
+    }
+
+    /// Whether tenants without a subscription are held to the default plan's seats: when billing
+    /// is set up (Stripe's key or webhook secret) or the plans were named. A server without
+    /// billing (development, load tests, a school hosting its own) limits no seats.
+    pub fn enforces_default_seats(&self) -> bool {
+        self.plans_configured || self.stripe_secret_key.is_some() || self.webhook_secret.is_some()
     }
 
     /// The plan of tenants without a subscription.
@@ -257,6 +268,7 @@ pub(crate) fn settings_from(args: &ServeArgs) -> Result<BillingSettings, ConfigE
             &args.checkout_cancel_url,
             &defaults.cancel_url,
         )?,
+        plans_configured: args.plans.is_some(),
         plans,
     })
 }
