@@ -4,7 +4,7 @@
 //!
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
 //! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
-//! results; notifications; progress reports), one module each, with every statement written
+//! results; notifications; progress reports; AI agent tasks; Stripe subscriptions), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
 //! It knows nothing of rooms, sockets or HTTP: it is handed [`DurableEvent`]s and answers, per
@@ -14,6 +14,8 @@
 //! **Invariant:** an event whose [`Ack`] resolved to `Ok` is in the database; an event that was
 //! never acknowledged may or may not be, and retrying it with the same id stores it once.
 
+mod agents;
+mod billing;
 mod classes;
 mod content;
 mod directory;
@@ -26,6 +28,8 @@ mod sink;
 mod sql;
 mod store;
 
+pub use agents::AgentTaskRecord;
+pub use billing::{SubscriptionChange, SubscriptionRecord};
 pub use classes::{ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry};
 pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,

@@ -5,7 +5,8 @@
 //!
 //! Neutral forms: `NOW()` (the current time), `TS(col)` (a timestamp column read as ISO-8601
 //! UTC text), `SECONDS_SINCE(col)` (whole seconds from a timestamp column to now),
-//! `JSONTEXT(col)` (a JSON column read as text) and `$n::jsonb` (a JSON parameter).
+//! `JSONTEXT(col)` (a JSON column read as text), `$n::jsonb` (a JSON parameter) and
+//! `EPOCH($n)` (a Unix-seconds integer parameter as a timestamp).
 
 use crate::store::Backend;
 
@@ -47,6 +48,9 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
             let sql = replace_call(&sql, "SECONDS_SINCE(", |column| {
                 format!("CAST(EXTRACT(EPOCH FROM (now() - {column})) AS BIGINT)")
             });
+            let sql = replace_call(&sql, "EPOCH(", |param| {
+                format!("to_timestamp(CAST({param} AS double precision))")
+            });
             replace_call(&sql, "JSONTEXT(", |column| format!("{column}::text"))
         }
         Backend::Sqlite => {
@@ -56,6 +60,9 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
             let sql = replace_call(&sql, "TS(", str::to_owned);
             let sql = replace_call(&sql, "SECONDS_SINCE(", |column| {
                 format!("CAST((julianday('now') - julianday({column})) * 86400 AS INTEGER)")
+            });
+            let sql = replace_call(&sql, "EPOCH(", |param| {
+                format!("strftime('%Y-%m-%dT%H:%M:%fZ', {param}, 'unixepoch')")
             });
             replace_call(&sql, "JSONTEXT(", str::to_owned)
         }

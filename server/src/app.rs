@@ -64,6 +64,10 @@ struct Shared {
     store: Store,
     /// Live Roblox game sessions.
     roblox: Roblox,
+    /// The AI tutor; `None` until `OPENAI_API_KEY` is set.
+    tutor: Option<crate::ai::Tutor>,
+    /// Stripe's API; `None` until `STRIPE_SECRET_KEY` is set.
+    stripe: Option<crate::billing::stripe::Stripe>,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -126,6 +130,14 @@ impl AppState {
     /// Live Roblox game sessions.
     pub fn roblox(&self) -> &Roblox {
         &self.shared.roblox
+    }
+    /// The AI tutor, when configured.
+    pub fn tutor(&self) -> Option<&crate::ai::Tutor> {
+        self.shared.tutor.as_ref()
+    }
+    /// Stripe's API, when configured.
+    pub fn stripe(&self) -> Option<&crate::billing::stripe::Stripe> {
+        self.shared.stripe.as_ref()
     }
     /// This process's node id (Pusher socket ids are `{node_id}.{conn_id}`).
     pub fn node_id(&self) -> u32 {
@@ -280,6 +292,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
     hub.rosters().load(rosters);
+    if config.billing.enforces_default_seats() {
+        hub.seats()
+            .set_default_limit(config.billing.default_plan().seats as usize);
+    }
+    for subscription in store.all_subscriptions().await? {
+        config
+            .billing
+            .apply_to_hub(&hub, &subscription.tenant_id, Some(&subscription));
+    }
+    let tutor = crate::ai::Tutor::new(&config.ai);
+    let stripe = config
+        .billing
+        .stripe_secret_key
+        .as_ref()
+        .map(|key| crate::billing::stripe::Stripe::new(&config.billing.stripe_api_base, key));
     let verifier = Verifier::new(&secret, config.auth.clone());
     verifier.prefetch().await;
     let api_limiters = crate::api::Limiters::new(config.api_limits);
@@ -310,6 +337,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             api_limiters,
             store: store.clone(),
             roblox,
+            tutor,
+            stripe,
         }),
     };
     tracker.spawn(hub.run_reaper());

@@ -14,8 +14,10 @@ use serde::Deserialize;
 
 use persistence::SinkSettings;
 
+use crate::ai::AiSettings;
 use crate::apps::PusherApp;
 use crate::auth::AuthSettings;
+use crate::billing::BillingSettings;
 use crate::hub::HubSettings;
 use crate::roblox::RobloxSettings;
 
@@ -70,6 +72,10 @@ pub struct Config {
     pub api_limits: ApiLimits,
     /// Roblox game servers: ingest, long-poll, linking, Open Cloud.
     pub roblox: RobloxSettings,
+    /// Stripe billing and the plans' entitlements (seats, AI tokens per day).
+    pub billing: BillingSettings,
+    /// The AI tutor's OpenAI-compatible endpoint, models and limits.
+    pub ai: AiSettings,
 }
 
 /// REST (`/api/v1`) rate limits: sustained requests per second and burst, per token (per user)
@@ -124,6 +130,8 @@ impl Default for Config {
             auth: AuthSettings::default(),
             api_limits: ApiLimits::default(),
             roblox: RobloxSettings::default(),
+            billing: BillingSettings::default(),
+            ai: AiSettings::default(),
         }
     }
 }
@@ -377,6 +385,59 @@ pub struct ServeArgs {
     /// Open Cloud user look-ups (display-name refreshes) per minute [default: 30].
     #[arg(long, env = "CLASSHUB_OPEN_CLOUD_USERS_PER_MINUTE")]
     pub open_cloud_users_per_minute: Option<u32>,
+    /// Stripe secret key (sk_…); without it the checkout, cancel and invoice routes answer 503.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL [default: https://api.stripe.com].
+    #[arg(long, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (whsec_…); without it webhooks answer 503.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Oldest accepted Stripe-Signature timestamp [default: 5m].
+    #[arg(long, env = "CLASSHUB_STRIPE_WEBHOOK_TOLERANCE")]
+    pub stripe_webhook_tolerance: Option<DurationArg>,
+    /// Stripe price of each paid plan, as PLAN=price_… (repeat, or comma-separate in the variable).
+    #[arg(
+        long = "stripe-price",
+        env = "CLASSHUB_STRIPE_PRICES",
+        value_delimiter = ','
+    )]
+    pub stripe_prices: Option<Vec<String>>,
+    /// Where Checkout sends the payer after paying [default: http://localhost:8009/?checkout=success].
+    #[arg(long, env = "CLASSHUB_CHECKOUT_SUCCESS_URL")]
+    pub checkout_success_url: Option<String>,
+    /// Where Checkout sends the payer who backs out [default: http://localhost:8009/?checkout=cancel].
+    #[arg(long, env = "CLASSHUB_CHECKOUT_CANCEL_URL")]
+    pub checkout_cancel_url: Option<String>,
+    /// Entitlements of each plan, as PLAN:SEATS:AI_TOKENS_PER_DAY (repeat, or comma-separate)
+    /// [default: free:30:20000,classroom:40:200000,school:1000:2000000].
+    #[arg(long = "plan", env = "CLASSHUB_PLANS", value_delimiter = ',')]
+    pub plans: Option<Vec<String>>,
+    /// API key of the OpenAI-compatible endpoint; without it the AI routes answer 503.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    /// Base URL of the OpenAI-compatible endpoint [default: https://api.openai.com/v1].
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+    /// Chat model for every AI task without its own [default: gpt-4o-mini].
+    #[arg(long, env = "CLASSHUB_AI_MODEL")]
+    pub ai_model: Option<String>,
+    /// Model of one task, as TASK=MODEL (tasks: ask, explain, generate_content,
+    /// create_assessment; repeat, or comma-separate).
+    #[arg(
+        long = "ai-task-model",
+        env = "CLASSHUB_AI_TASK_MODELS",
+        value_delimiter = ','
+    )]
+    pub ai_task_models: Option<Vec<String>>,
+    /// Moderation model, or `off` to skip moderation (a keyword screen still runs)
+    /// [default: omni-moderation-latest].
+    #[arg(long, env = "CLASSHUB_AI_MODERATION_MODEL")]
+    pub ai_moderation_model: Option<String>,
+    /// Longest answer in tokens [default: 800].
+    #[arg(long, env = "CLASSHUB_AI_MAX_TOKENS")]
+    pub ai_max_tokens: Option<u32>,
 }
 
 impl ServeArgs {
@@ -455,6 +516,22 @@ impl ServeArgs {
             open_cloud_users_per_minute: self
                 .open_cloud_users_per_minute
                 .or(lower.open_cloud_users_per_minute),
+            stripe_secret_key: self.stripe_secret_key.or(lower.stripe_secret_key),
+            stripe_api_base: self.stripe_api_base.or(lower.stripe_api_base),
+            stripe_webhook_secret: self.stripe_webhook_secret.or(lower.stripe_webhook_secret),
+            stripe_webhook_tolerance: self
+                .stripe_webhook_tolerance
+                .or(lower.stripe_webhook_tolerance),
+            stripe_prices: self.stripe_prices.or(lower.stripe_prices),
+            checkout_success_url: self.checkout_success_url.or(lower.checkout_success_url),
+            checkout_cancel_url: self.checkout_cancel_url.or(lower.checkout_cancel_url),
+            plans: self.plans.or(lower.plans),
+            openai_api_key: self.openai_api_key.or(lower.openai_api_key),
+            openai_base_url: self.openai_base_url.or(lower.openai_base_url),
+            ai_model: self.ai_model.or(lower.ai_model),
+            ai_task_models: self.ai_task_models.or(lower.ai_task_models),
+            ai_moderation_model: self.ai_moderation_model.or(lower.ai_moderation_model),
+            ai_max_tokens: self.ai_max_tokens.or(lower.ai_max_tokens),
         }
     }
 
@@ -620,6 +697,8 @@ impl ServeArgs {
         let defaults = Config::default();
         let auth = self.auth_settings(&defaults.auth)?;
         let roblox = self.roblox_settings(&defaults.roblox)?;
+        let billing = crate::billing::settings_from(&self)?;
+        let ai = crate::ai::settings_from(&self)?;
         let at_least_one = |key: &'static str, value: usize| {
             if value == 0 {
                 Err(ConfigError::Invalid {
@@ -765,6 +844,8 @@ impl ServeArgs {
             auth,
             api_limits,
             roblox,
+            billing,
+            ai,
             bind: self.bind.unwrap_or(defaults.bind),
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             jwt_secret,
@@ -874,5 +955,86 @@ mod tests {
         .expect_err("missing file");
         assert!(error.to_string().contains("missing.toml"), "{error}");
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        use clap::Args;
+        let readme = include_str!("../../README.md");
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        for arg in command.get_arguments() {
+            let Some(flag) = arg.get_long() else { continue };
+            if flag == "help" {
+                continue;
+            }
+            assert!(
+                readme.contains(&format!("| `--{flag}` |")),
+                "README's configuration table lacks --{flag}"
+            );
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(
+                    readme.contains(&format!("| `{env}` |")),
+                    "README's configuration table lacks {env}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ai_and_billing_settings_are_parsed_and_checked() {
+        let config = Config::resolve(ServeArgs {
+            openai_api_key: Some("sk-x".into()),
+            openai_base_url: Some("http://127.0.0.1:9/v1/".into()),
+            ai_task_models: Some(vec!["create_assessment=big".into()]),
+            ai_moderation_model: Some("off".into()),
+            stripe_prices: Some(vec!["school=price_1".into()]),
+            plans: Some(vec!["free:5:100".into(), "school:50:1000".into()]),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(config.ai.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(config.ai.model(crate::ai::Task::CreateAssessment), "big");
+        assert_eq!(config.ai.model(crate::ai::Task::Ask), "gpt-4o-mini");
+        assert_eq!(config.ai.moderation_model, None);
+        assert_eq!(config.billing.default_plan().seats, 5);
+        assert_eq!(config.billing.plan_of_price("price_1"), Some("school"));
+        assert_eq!(config.billing.stripe_api_base, "https://api.stripe.com");
+        // Named plans bind tenants without a subscription; a server without billing binds none.
+        assert!(config.billing.enforces_default_seats());
+        let bare = Config::resolve(ServeArgs::default()).expect("defaults");
+        assert!(!bare.billing.enforces_default_seats());
+        let refused = |args: ServeArgs, key: &str| {
+            let error = Config::resolve(args).expect_err(key);
+            assert!(error.to_string().contains(key), "{key}: {error}");
+        };
+        refused(
+            ServeArgs {
+                plans: Some(vec!["free:many:100".into()]),
+                ..ServeArgs::default()
+            },
+            "plan",
+        );
+        refused(
+            ServeArgs {
+                stripe_prices: Some(vec!["platinum=price_1".into()]),
+                ..ServeArgs::default()
+            },
+            "stripe-price",
+        );
+        refused(
+            ServeArgs {
+                ai_task_models: Some(vec!["chat=gpt".into()]),
+                ..ServeArgs::default()
+            },
+            "ai-task-model",
+        );
+        refused(
+            ServeArgs {
+                stripe_api_base: Some("api.stripe.com".into()),
+                ..ServeArgs::default()
+            },
+            "stripe-api-base",
+        );
     }
 }

@@ -4,16 +4,20 @@
 //!
 //! Map: [`hub`] (rooms, presence, history, fan-out; knows nothing of HTTP) ←
 //! [`transport`] (native WebSocket protocol) ← [`http`] (router, health, metrics) ← [`app`]
-//! (start-up, shutdown); [`api`] is the REST API under `/api/v1`, [`dashboard`] the embedded web
-//! dashboard at `/dashboard` (its operator view reads [`recent_errors`]), [`demo`] the demo
-//! classroom of `classhub serve --demo`. [`auth`] verifies tokens,
+//! (start-up, shutdown); [`api`] is the REST API under `/api/v1`; [`billing`] (Stripe,
+//! plans, entitlements) and [`ai`] (the tutor's model calls and safety screen) serve its payment
+//! and AI routes; [`dashboard`] is the embedded web dashboard at `/dashboard` (its operator view
+//! reads [`recent_errors`]), [`demo`] the demo classroom of `classhub serve --demo`.
+//! [`auth`] verifies tokens,
 //! [`directory`] admits their users, [`config`] resolves settings. The wire types
 //! live in the `protocol` crate; this crate must not define wire shapes of its own.
 
+pub mod ai;
 pub mod api;
 pub mod app;
 pub mod apps;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -155,7 +155,7 @@ async fn visible_course(
         .ok_or_else(|| ApiError::not_found("course"))
 }
 
-async fn visible_lesson(
+pub(super) async fn visible_lesson(
     app: &AppState,
     caller: &Caller,
     id: &str,

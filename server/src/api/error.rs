@@ -19,6 +19,8 @@ pub enum ErrorKind {
     BadRequest,
     /// 401: no credentials, or credentials the server does not accept.
     Unauthorized,
+    /// 402: the tenant's plan does not allow this now (its subscription lapsed).
+    PaymentRequired,
     /// 403: authenticated, but the role may not do this.
     Forbidden,
     /// 404: no such object in the caller's tenant (also for other tenants' objects).
@@ -43,6 +45,7 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
@@ -59,6 +62,7 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::PaymentRequired => "payment_required",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",

@@ -11,9 +11,11 @@
 
 //!
 //! Route groups: [`roblox`] (game servers, with game-server keys) and [`commands`] (teachers'
-//! commands to classes) are the lead's; the platform groups below are issue 5's.
+//! commands to classes) are the lead's; the platform groups below are issue 5's; [`ai`] (the
+//! tutor) and [`payments`] (Stripe, with its webhook outside the per-IP limit) are issue 8's.
 
 mod admin;
+mod ai;
 mod analytics;
 mod auth_me;
 mod caller;
@@ -28,6 +30,7 @@ pub mod limits;
 mod notifications;
 pub mod openapi;
 mod page;
+mod payments;
 mod progress;
 pub mod roblox;
 mod users;
@@ -57,16 +60,24 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(analytics::routes())
         .merge(notifications::routes())
         .merge(admin::routes())
+        .merge(ai::routes())
+        .merge(payments::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            payments::read_only_when_lapsed,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             limits::per_ip,
         ));
-    // Teachers' commands and the game-server routes stay outside the per-IP limit: a school's
-    // game servers share few addresses, and the Roblox routes have their own limits.
+    // Teachers' commands, the game-server routes and Stripe's webhook stay outside the per-IP
+    // limit: a school's game servers share few addresses (the Roblox routes have their own
+    // limits), and so do Stripe's webhook senders.
     OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
         .merge(commands::routes())
         .merge(roblox::routes(app.config().roblox.max_body_bytes))
+        .merge(payments::webhook_routes())
         .split_for_parts()
 }
 

@@ -19,7 +19,7 @@ pub struct ErrorResponse {
 /// The inside of [`ErrorResponse`].
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable machine code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// A stable machine code: `bad_request`, `unauthorized`, `payment_required`, `forbidden`, `not_found`,
     /// `conflict`, `payload_too_large`, `invalid_input`, `rate_limited`, `unavailable`, `internal`.
     pub code: String,
     /// What was wrong and what to do.
@@ -33,8 +33,9 @@ pub struct ErrorDetail {
     info(
         title = "classhub REST API",
         description = "The platform REST API of classhub: users, classes and rosters, content, \
-                       progress, analytics, notifications, teachers' commands, and the Roblox game-server \
-                       routes (`/api/v1/roblox/...`, which take a game-server key instead). \
+                       progress, analytics, notifications, the AI tutor and billing, teachers' commands, \
+                       and the Roblox game-server routes (`/api/v1/roblox/...`, which take a \
+                       game-server key instead; Stripe's webhook is signed by Stripe). \
                        Every other route takes a bearer JWT \
                        (RS256/ES256 from the JWKS in production, HS256 in development) and is \
                        scoped to the token's tenant. Errors are `{\"error\": {\"code\", \"message\", \

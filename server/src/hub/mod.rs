@@ -13,6 +13,7 @@ mod history;
 pub mod permissions;
 mod room;
 pub mod rosters;
+mod seats;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
-use protocol::{CloseCode, CommandKind, ErrorCode, Limits, Ref, RoomId, ServerMessage, Since};
+use protocol::{
+    CloseCode, CommandKind, ErrorCode, Limits, Ref, RoomId, RoomKind, ServerMessage, Since,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -33,6 +36,7 @@ use permissions::Denied;
 pub use room::MemberAs;
 use room::{Publication, Room, RoomClosed};
 pub use rosters::{RosterSnapshot, Rosters};
+pub use seats::{SeatRefusal, Seats};
 
 use crate::auth::Identity;
 
@@ -121,6 +125,9 @@ pub enum HubError {
     /// This hub has no event sink, so it cannot accept durable events (events with an `id`).
     #[error("this server keeps no durable events; publish without an id")]
     NotDurable,
+    /// A student's join needed a seat the tenant's plan does not have free.
+    #[error(transparent)]
+    NoSeat(#[from] SeatRefusal),
 }
 
 impl HubError {
@@ -132,6 +139,7 @@ impl HubError {
             HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
             HubError::InvalidEvent(_) => ErrorCode::InvalidMessage,
             HubError::SinkFull(_) | HubError::NotDurable => ErrorCode::Unavailable,
+            HubError::NoSeat(_) => ErrorCode::Forbidden,
         }
     }
 }
@@ -161,6 +169,9 @@ struct Shared {
     /// Class rosters, parent links and game links: who may join which class, game and user
     /// rooms. Loaded at start-up, updated by the REST handlers.
     rosters: Rosters,
+    /// Seats in use and each tenant's plan limit; sessions take and release them at join and
+    /// drop, the billing code sets the limits.
+    seats: Seats,
 }
 
 /// Something about a room that Pusher webhooks report. Rooms send these without waiting.
@@ -247,6 +258,7 @@ impl Hub {
                 sink,
                 signals,
                 rosters: Rosters::default(),
+                seats: Seats::default(),
             }),
         }
     }
@@ -254,6 +266,11 @@ impl Hub {
     /// Class rosters, parent links and game links, as the join checks see them.
     pub fn rosters(&self) -> &Rosters {
         &self.shared.rosters
+    }
+
+    /// Seats in use and the tenants' seat limits.
+    pub fn seats(&self) -> &Seats {
+        &self.shared.seats
     }
 
     /// Takes `user`'s sockets out of the class room and the game rooms linked to the class (they
@@ -381,6 +398,7 @@ impl Hub {
                 hub: self.clone(),
                 handle,
                 rooms: HashSet::new(),
+                seated: false,
             },
             frames,
         )
@@ -605,6 +623,8 @@ pub struct Session {
     handle: Arc<ConnHandle>,
     /// Rooms this connection is in; only this session adds or removes entries.
     rooms: HashSet<RoomId>,
+    /// Whether this session holds its student's seat (released on drop).
+    seated: bool,
 }
 
 impl Session {
@@ -640,6 +660,7 @@ impl Session {
         reference: Option<Ref>,
     ) -> Result<(), HubError> {
         permissions::check_join(self.identity(), &room_id, &self.hub.shared.rosters)?;
+        self.take_seat(&room_id)?;
         let identity = self.identity();
         let member = MemberAs {
             user: identity.user.clone(),
@@ -663,7 +684,55 @@ impl Session {
                 room: room_id.to_string(),
             }));
         }
+        self.take_seat(&room_id)?;
         self.join_as(room_id, member, None, presence, None)
+    }
+
+    /// A student joining a class or game room takes a seat (once per session). A refusal is
+    /// also told to the room, so the teacher's dashboard shows who could not join and why.
+    fn take_seat(&mut self, room_id: &RoomId) -> Result<(), HubError> {
+        let identity = Arc::clone(&self.handle.identity);
+        let needs_seat = identity.role == crate::auth::Role::Student
+            && matches!(room_id.kind(), RoomKind::Class | RoomKind::Game)
+            && !self.seated;
+        if !needs_seat {
+            return Ok(());
+        }
+        match self.hub.shared.seats.take(&identity.tenant, &identity.user) {
+            Ok(()) => {
+                self.seated = true;
+                Ok(())
+            }
+            Err(refusal) => {
+                let (in_use, seats) = self.hub.shared.seats.usage(&identity.tenant);
+                let reason = match refusal {
+                    SeatRefusal::Full { .. } => "seat_limit",
+                    SeatRefusal::Lapsed => "subscription_lapsed",
+                };
+                tracing::info!(tenant = %identity.tenant, user = %identity.user, room = %room_id, reason, "join refused: no seat");
+                metrics::counter!("classhub_seat_refusals_total", "reason" => reason).increment(1);
+                let told = serde_json::json!({
+                    "student": identity.user,
+                    "name": identity.name,
+                    "reason": reason,
+                    "seats": seats,
+                    "in_use": in_use,
+                    "message": match refusal {
+                        SeatRefusal::Full { seats } => format!(
+                            "{} could not join: all {seats} seats of your plan are in use; free a seat or upgrade the plan",
+                            identity.user
+                        ),
+                        SeatRefusal::Lapsed => format!(
+                            "{} could not join: the subscription has lapsed; renew it to start new sessions",
+                            identity.user
+                        ),
+                    },
+                });
+                self.hub
+                    .publish_system(room_id, "classhub", "seat_refused".to_owned(), told);
+                Err(HubError::NoSeat(refusal))
+            }
+        }
     }
 
     fn join_as(
@@ -827,6 +896,13 @@ impl Drop for Session {
             if let Some(room) = self.hub.existing_room(&room_id) {
                 room.leave(&self.handle, reason, now);
             }
+        }
+        if self.seated {
+            let identity = &self.handle.identity;
+            self.hub
+                .shared
+                .seats
+                .release(&identity.tenant, &identity.user);
         }
         if self.handle.wire.is_socket() {
             let live = self

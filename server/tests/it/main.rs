@@ -2,7 +2,9 @@
 //! tokio-tungstenite client. One binary, one module per concern; `support` starts servers and
 //! speaks the protocol.
 
+mod ai;
 mod auth;
+mod billing;
 mod classes;
 mod codecs;
 mod content;

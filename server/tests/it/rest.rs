@@ -41,6 +41,11 @@ impl Rest {
         }
     }
 
+    /// `http://{addr}`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn call(
         &self,
         method: &str,

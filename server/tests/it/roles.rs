@@ -75,6 +75,17 @@ const POLICY: &[(&str, &str)] = &[
         "post /api/v1/notifications/{notification_id}/read",
         "S!ATEP",
     ),
+    ("post /api/v1/ai/ask", "ATES"),
+    ("post /api/v1/ai/explain", "ATES"),
+    ("post /api/v1/ai/generate-content", "ATE"),
+    ("post /api/v1/ai/create-assessment", "ATE"),
+    ("get /api/v1/ai/suggestions", "ATESP"),
+    ("post /api/v1/payments/checkout", "A"),
+    ("get /api/v1/payments/subscription", "ATE"),
+    ("post /api/v1/payments/cancel", "A"),
+    ("get /api/v1/payments/invoices", "A"),
+    // Stripe's, signed rather than authenticated: every caller without a signature gets 400.
+    ("post /api/v1/payments/webhook", "ATESP"),
 ];
 
 #[tokio::test]

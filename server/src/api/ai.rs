@@ -1,0 +1,856 @@
+//! AI tutor routes: students ask and get explanations within a lesson (streamed as Server-Sent
+//! Events, and optionally as frames on their `user:` room), educators draft lessons and
+//! assessments, and anyone may get next-lesson suggestions from progress.
+//!
+//! Every model call is an `agent_tasks` row (pending → running → completed/failed, tokens used).
+//! Before it: the role, the input, the lesson, the configuration (503 naming what to set), the
+//! subscription (402 when lapsed), the tenant's daily tokens (429 with the reset time), and the
+//! safety screen (a refusal is answered kindly and recorded as a failed task).
+
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use persistence::{AssessmentRecord, LessonRecord, Page};
+use protocol::{RoomId, RoomKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ids::new_id;
+use super::openapi::ErrorResponse;
+use super::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
+use crate::ai::{AiError, Piece, REFUSAL, Screen, Task, Tutor, estimate_tokens, next_piece};
+use crate::app::AppState;
+use crate::auth::Role;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ask))
+        .routes(routes!(explain))
+        .routes(routes!(generate_content))
+        .routes(routes!(ai_create_assessment))
+        .routes(routes!(suggestions))
+}
+
+/// A student's question (or what to explain) within a lesson.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TutorBody {
+    /// The lesson the question is about (required).
+    lesson_id: Option<String>,
+    /// The question, or the part of the lesson to explain (required, 1–2000 characters).
+    question: Option<String>,
+    /// `true` (default): Server-Sent Events (`task`, `token`…, then `done`, `refused` or
+    /// `error`); `false`: one JSON answer.
+    stream: Option<bool>,
+    /// `true`: also send `ai_token`/`ai_done` frames to your `user:{tenant}:{you}` room.
+    socket: Option<bool>,
+}
+
+/// A whole answer (`stream: false`).
+#[derive(Debug, Serialize, ToSchema)]
+struct TutorAnswer {
+    /// The `agent_tasks` row.
+    task_id: String,
+    /// The answer (or the refusal).
+    answer: String,
+    /// Whether the request was refused by the safety screen.
+    refused: bool,
+    /// Tokens used.
+    tokens_used: i64,
+}
+
+/// Objectives for a lesson draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ContentBody {
+    /// What students should learn (required, 1–20 items).
+    objectives: Option<Vec<String>>,
+    /// Grade level, e.g. `5` or `K` (required).
+    grade_level: Option<String>,
+}
+
+/// A drafted lesson.
+#[derive(Debug, Serialize, ToSchema)]
+struct ContentDraft {
+    /// The `agent_tasks` row.
+    task_id: String,
+    /// The title (the draft's first `# ` line).
+    title: String,
+    /// The lesson as Markdown; save it with `POST /api/v1/courses/{id}/lessons`.
+    content: String,
+    /// Tokens used.
+    tokens_used: i64,
+}
+
+/// What an assessment draft is for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AssessmentDraftBody {
+    /// The lesson (required).
+    lesson_id: Option<String>,
+    /// Grade level (required).
+    grade_level: Option<String>,
+    /// Questions wanted, 1–20 [default: 5].
+    count: Option<u32>,
+    /// The assessment's title [default: "Quiz: {lesson title}"].
+    title: Option<String>,
+}
+
+/// A saved AI-drafted assessment.
+#[derive(Debug, Serialize, ToSchema)]
+struct AssessmentDraft {
+    /// The `agent_tasks` row.
+    task_id: String,
+    /// The assessment, saved (questions validated against the assessment schema).
+    assessment: AssessmentRecord,
+    /// Tokens used.
+    tokens_used: i64,
+}
+
+/// `GET /ai/suggestions` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SuggestionQuery {
+    /// The student [default: you]. Parents: a child; educators and admins: anyone.
+    student_id: Option<String>,
+    /// Suggestions wanted, 1–20 [default: 5].
+    limit: Option<u32>,
+}
+
+/// One suggested lesson.
+#[derive(Debug, Serialize, ToSchema)]
+struct Suggestion {
+    /// The lesson.
+    lesson_id: String,
+    /// Its course.
+    course_id: String,
+    /// Its title.
+    title: String,
+    /// `continue` (started, not finished), `next` (follows a finished lesson) or `start` (first
+    /// lesson of a course not begun).
+    reason: String,
+    /// Completion so far, 0–100.
+    completion_percent: f64,
+}
+
+/// Next lessons for a student.
+#[derive(Debug, Serialize, ToSchema)]
+struct Suggestions {
+    /// The student.
+    student_id: String,
+    /// Best first.
+    items: Vec<Suggestion>,
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "the AI tutor is not configured on this server; the operator must set OPENAI_API_KEY (and OPENAI_BASE_URL for an endpoint other than OpenAI's)",
+    )
+}
+
+fn ai_failed(error: &AiError) -> ApiError {
+    tracing::warn!(cause = %error, "ai call failed");
+    match error {
+        AiError::Busy(_) => ApiError::new(
+            ErrorKind::Unavailable,
+            "the AI service is busy right now; try again in a minute",
+        )
+        .with_retry_after(Duration::from_secs(30)),
+        AiError::Upstream(_) | AiError::Unreachable(_) => ApiError::new(
+            ErrorKind::Unavailable,
+            "the AI service failed to answer; try again in a minute",
+        )
+        .with_retry_after(Duration::from_secs(30)),
+    }
+}
+
+fn required_text(field: &str, value: Option<&String>, max: usize) -> Result<String, ApiError> {
+    let text = value.map(|text| text.trim()).unwrap_or_default();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("is required, 1–{max} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+/// 402 when the subscription lapsed, 429 (with the reset time) when today's tokens are used up.
+async fn check_allowance(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let row = app
+        .store()
+        .subscription(caller.tenant())
+        .await
+        .map_err(ApiError::internal)?;
+    let granted = app.config().billing.entitlements(row.as_ref());
+    if granted.lapsed {
+        return Err(ApiError::new(
+            ErrorKind::PaymentRequired,
+            "your school's subscription has lapsed, so the AI tutor is off; an admin can renew it under billing",
+        ));
+    }
+    let now = now_secs();
+    let day_start = now - now.rem_euclid(86_400);
+    let used = app
+        .store()
+        .tokens_used_since(caller.tenant(), day_start)
+        .await
+        .map_err(ApiError::internal)?;
+    if used >= i64::try_from(granted.ai_tokens_per_day).unwrap_or(i64::MAX) {
+        let resets_in = (day_start + 86_400 - now).max(1) as u64;
+        let (hours, minutes) = (resets_in / 3600, (resets_in % 3600).div_ceil(60));
+        return Err(ApiError::new(
+            ErrorKind::RateLimited,
+            format!(
+                "your school has used its {} AI tokens for today (plan {}); the allowance resets at 00:00 UTC, in {hours} h {minutes} min",
+                granted.ai_tokens_per_day, granted.plan
+            ),
+        )
+        .with_retry_after(Duration::from_secs(resets_in)));
+    }
+    Ok(())
+}
+
+/// A task's row, written as it moves along. Failures to write are logged: the answer matters
+/// more to the student than the bookkeeping.
+struct TaskRow {
+    app: AppState,
+    tenant: String,
+    id: String,
+}
+
+impl TaskRow {
+    async fn open(
+        app: &AppState,
+        caller: &Caller,
+        task: Task,
+        input: &Value,
+    ) -> Result<TaskRow, ApiError> {
+        let id = new_id("task");
+        app.store()
+            .insert_agent_task(caller.tenant(), &id, caller.user(), task.as_str(), input)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(TaskRow {
+            app: app.clone(),
+            tenant: caller.tenant().to_owned(),
+            id,
+        })
+    }
+
+    async fn running(&self) {
+        if let Err(cause) = self
+            .app
+            .store()
+            .start_agent_task(&self.tenant, &self.id)
+            .await
+        {
+            tracing::error!(%cause, task = %self.id, "cannot mark the agent task running");
+        }
+    }
+
+    async fn finish(&self, outcome: Result<&Value, &str>, tokens: i64) {
+        if let Err(cause) = self
+            .app
+            .store()
+            .finish_agent_task(&self.tenant, &self.id, outcome, tokens)
+            .await
+        {
+            tracing::error!(%cause, task = %self.id, "cannot record the agent task's end");
+        }
+        let outcome = if outcome.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        };
+        metrics::counter!("classhub_ai_tasks_total", "outcome" => outcome).increment(1);
+        if tokens > 0 {
+            metrics::counter!("classhub_ai_tokens_total").increment(tokens as u64);
+        }
+    }
+}
+
+/// Screens `text`; a refusal ends the task. `Ok(true)`: refused.
+async fn refused(tutor: &Tutor, row: &TaskRow, text: &str) -> Result<bool, ApiError> {
+    match tutor.screen(text).await {
+        Ok(Screen::Allowed) => Ok(false),
+        Ok(Screen::Refused(reasons)) => {
+            tracing::info!(task = %row.id, ?reasons, "ai request refused by the safety screen");
+            metrics::counter!("classhub_ai_refusals_total").increment(1);
+            row.finish(Err(&format!("refused: {}", reasons.join(", "))), 0)
+                .await;
+            Ok(true)
+        }
+        Err(error) => {
+            // Fail closed: unscreened input never reaches the model.
+            row.finish(Err(&format!("moderation failed: {error}")), 0)
+                .await;
+            Err(ai_failed(&error))
+        }
+    }
+}
+
+fn lesson_text(lesson: &LessonRecord) -> String {
+    let text = match &lesson.content {
+        None => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    };
+    text.chars().take(6000).collect()
+}
+
+/// Ask the tutor about a lesson (students, educators, admins).
+#[utoipa::path(post, path = "/api/v1/ai/ask", tag = "ai", request_body = TutorBody,
+    responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
+               content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
+              (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
+              (status = 503, body = ErrorResponse)))]
+async fn ask(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TutorBody>,
+) -> Result<Response, ApiError> {
+    tutor_answer(app, caller, Task::Ask, body).await
+}
+
+/// Ask the tutor to explain part of a lesson (students, educators, admins).
+#[utoipa::path(post, path = "/api/v1/ai/explain", tag = "ai", request_body = TutorBody,
+    responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
+               content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
+              (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
+              (status = 503, body = ErrorResponse)))]
+async fn explain(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TutorBody>,
+) -> Result<Response, ApiError> {
+    tutor_answer(app, caller, Task::Explain, body).await
+}
+
+async fn tutor_answer(
+    app: AppState,
+    caller: Caller,
+    task: Task,
+    body: TutorBody,
+) -> Result<Response, ApiError> {
+    caller.require(
+        &[Role::Student, Role::Educator, Role::Admin],
+        "use the AI tutor",
+    )?;
+    let question = required_text("question", body.question.as_ref(), 2000)?;
+    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), 128)?;
+    let lesson = super::content::visible_lesson(&app, &caller, &lesson_id).await?;
+    let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
+    check_allowance(&app, &caller).await?;
+    let row = TaskRow::open(
+        &app,
+        &caller,
+        task,
+        &json!({"lesson_id": lesson.id, "question": question}),
+    )
+    .await?;
+    let stream = body.stream.unwrap_or(true);
+    let socket_room = body
+        .socket
+        .unwrap_or(false)
+        .then(|| RoomId::new(RoomKind::User, caller.tenant(), caller.user(), usize::MAX).ok())
+        .flatten();
+    if refused(&tutor, &row, &question).await? {
+        let refusal = REFUSAL.trim();
+        if let Some(room) = &socket_room {
+            app.hub().notify(
+                room,
+                "ai",
+                "ai_done".to_owned(),
+                json!({"task_id": row.id, "refused": true, "text": refusal}),
+            );
+        }
+        return Ok(if stream {
+            sse_once(&[
+                ("task", json!({"task_id": row.id})),
+                ("refused", json!({"task_id": row.id, "message": refusal})),
+            ])
+        } else {
+            Json(TutorAnswer {
+                task_id: row.id.clone(),
+                answer: refusal.to_owned(),
+                refused: true,
+                tokens_used: 0,
+            })
+            .into_response()
+        });
+    }
+    row.running().await;
+    let system = task.system_prompt(&[
+        ("lesson_title", &lesson.title),
+        ("lesson_content", &lesson_text(&lesson)),
+    ]);
+    let mut pieces = match tutor.stream(task, system, question).await {
+        Ok(pieces) => pieces,
+        Err(error) => {
+            row.finish(Err(&error.to_string()), 0).await;
+            return Err(ai_failed(&error));
+        }
+    };
+    // Wait for the first piece, so that a refusal by the endpoint (429, 5xx) is an HTTP status.
+    let first = next_piece(&mut pieces).await;
+    if let Some(Err(error)) = &first {
+        row.finish(Err(&error.to_string()), 0).await;
+        return Err(ai_failed(error));
+    }
+    let (events, events_out) = mpsc::channel::<(&'static str, Value)>(64);
+    let relay = async move {
+        let mut answer = String::new();
+        let mut usage = None;
+        let mut failure = None;
+        // Sends fail only when the client went away; the answer is recorded all the same.
+        let _ = events.send(("task", json!({"task_id": row.id}))).await;
+        let mut next = first;
+        while let Some(piece) = next {
+            match piece {
+                Ok(Piece::Text(text)) => {
+                    answer.push_str(&text);
+                    if let Some(room) = &socket_room {
+                        row.app.hub().notify(
+                            room,
+                            "ai",
+                            "ai_token".to_owned(),
+                            json!({"task_id": row.id, "text": text}),
+                        );
+                    }
+                    // A client that went away stops getting events; the answer is still recorded.
+                    let _ = events.send(("token", json!({"text": text}))).await;
+                }
+                Ok(Piece::Usage(tokens)) => usage = Some(tokens),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+            next = next_piece(&mut pieces).await;
+        }
+        let tokens = i64::from(usage.unwrap_or_else(|| estimate_tokens(&answer)));
+        match failure {
+            None => {
+                row.finish(Ok(&json!({"answer": answer})), tokens).await;
+                if let Some(room) = &socket_room {
+                    row.app.hub().notify(
+                        room,
+                        "ai",
+                        "ai_done".to_owned(),
+                        json!({"task_id": row.id, "refused": false, "tokens_used": tokens}),
+                    );
+                }
+                let _ = events
+                    .send((
+                        "done",
+                        json!({"task_id": row.id, "answer": answer, "tokens_used": tokens}),
+                    ))
+                    .await;
+            }
+            Some(error) => {
+                row.finish(Err(&error.to_string()), tokens).await;
+                let refusal = ai_failed(&error);
+                let _ = events
+                    .send((
+                        "error",
+                        json!({"task_id": row.id, "code": refusal.kind().code(), "message": refusal.message()}),
+                    ))
+                    .await;
+            }
+        }
+    };
+    if stream {
+        tokio::spawn(relay);
+        Ok(sse_response(events_out))
+    } else {
+        let collected = tokio::spawn(async move {
+            let mut events_out = events_out;
+            let mut last = None;
+            while let Some(event) = events_out.recv().await {
+                last = Some(event);
+            }
+            last
+        });
+        relay.await;
+        match collected.await.ok().flatten() {
+            Some(("done", done)) => Ok(Json(TutorAnswer {
+                task_id: done["task_id"].as_str().unwrap_or_default().to_owned(),
+                answer: done["answer"].as_str().unwrap_or_default().to_owned(),
+                refused: false,
+                tokens_used: done["tokens_used"].as_i64().unwrap_or(0),
+            })
+            .into_response()),
+            _ => Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "the AI service failed while answering; try again in a minute",
+            )),
+        }
+    }
+}
+
+fn sse_frame(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+fn sse_headers(body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn sse_response(events: mpsc::Receiver<(&'static str, Value)>) -> Response {
+    let frames = futures_util::stream::unfold(events, |mut events| async move {
+        let (event, data) = events.recv().await?;
+        Some((Ok::<Bytes, Infallible>(sse_frame(event, &data)), events))
+    });
+    sse_headers(Body::from_stream(frames))
+}
+
+fn sse_once(events: &[(&str, Value)]) -> Response {
+    let text: Vec<u8> = events
+        .iter()
+        .flat_map(|(event, data)| sse_frame(event, data).to_vec())
+        .collect();
+    sse_headers(Body::from(text))
+}
+
+/// Draft a lesson from objectives and a grade level (educators, admins).
+#[utoipa::path(post, path = "/api/v1/ai/generate-content", tag = "ai", request_body = ContentBody,
+    responses((status = 200, body = ContentDraft), (status = 401, body = ErrorResponse),
+              (status = 402, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
+              (status = 503, body = ErrorResponse)))]
+async fn generate_content(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ContentBody>,
+) -> Result<Json<ContentDraft>, ApiError> {
+    caller.require_staff("draft lessons with AI")?;
+    let objectives: Vec<String> = body
+        .objectives
+        .unwrap_or_default()
+        .into_iter()
+        .map(|objective| objective.trim().to_owned())
+        .filter(|objective| !objective.is_empty())
+        .collect();
+    if objectives.is_empty()
+        || objectives.len() > 20
+        || objectives
+            .iter()
+            .any(|objective| objective.chars().count() > 500)
+    {
+        return Err(ApiError::invalid_field(
+            "objectives",
+            "is required: 1–20 objectives of at most 500 characters",
+        ));
+    }
+    let grade_level = required_text("grade_level", body.grade_level.as_ref(), 16)?;
+    let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
+    check_allowance(&app, &caller).await?;
+    let task = Task::GenerateContent;
+    let row = TaskRow::open(
+        &app,
+        &caller,
+        task,
+        &json!({"objectives": objectives, "grade_level": grade_level}),
+    )
+    .await?;
+    let listed = objectives
+        .iter()
+        .map(|objective| format!("- {objective}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if refused(&tutor, &row, &listed).await? {
+        return Err(ApiError::invalid_field(
+            "objectives",
+            "the safety screen refused these objectives; keep them suitable for K-12 students",
+        ));
+    }
+    row.running().await;
+    let system = task.system_prompt(&[("grade_level", &grade_level), ("objectives", &listed)]);
+    let (text, tokens) = match tutor
+        .complete(task, system, "Write the lesson.".to_owned())
+        .await
+    {
+        Ok(done) => done,
+        Err(error) => {
+            row.finish(Err(&error.to_string()), 0).await;
+            return Err(ai_failed(&error));
+        }
+    };
+    let title = text
+        .lines()
+        .find_map(|line| line.strip_prefix("# "))
+        .map_or_else(
+            || "Untitled lesson".to_owned(),
+            |title| title.trim().to_owned(),
+        );
+    let tokens = i64::from(tokens);
+    row.finish(Ok(&json!({"title": title, "content": text})), tokens)
+        .await;
+    Ok(Json(ContentDraft {
+        task_id: row.id.clone(),
+        title,
+        content: text,
+        tokens_used: tokens,
+    }))
+}
+
+/// Draft an assessment for a lesson; its questions are validated and it is saved (educators,
+/// admins).
+#[utoipa::path(post, path = "/api/v1/ai/create-assessment", tag = "ai",
+    request_body = AssessmentDraftBody,
+    responses((status = 201, body = AssessmentDraft), (status = 401, body = ErrorResponse),
+              (status = 402, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse),
+              (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+async fn ai_create_assessment(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AssessmentDraftBody>,
+) -> Result<(StatusCode, Json<AssessmentDraft>), ApiError> {
+    caller.require_staff("draft assessments with AI")?;
+    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), 128)?;
+    let grade_level = required_text("grade_level", body.grade_level.as_ref(), 16)?;
+    let count = body.count.unwrap_or(5);
+    if !(1..=20).contains(&count) {
+        return Err(ApiError::invalid_field("count", "must be 1–20"));
+    }
+    let lesson = super::content::visible_lesson(&app, &caller, &lesson_id).await?;
+    let title = match &body.title {
+        Some(title) => required_text("title", Some(title), 200)?,
+        None => format!("Quiz: {}", lesson.title)
+            .chars()
+            .take(200)
+            .collect(),
+    };
+    let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
+    check_allowance(&app, &caller).await?;
+    let task = Task::CreateAssessment;
+    let row = TaskRow::open(
+        &app,
+        &caller,
+        task,
+        &json!({"lesson_id": lesson.id, "grade_level": grade_level, "count": count}),
+    )
+    .await?;
+    row.running().await;
+    let system = task.system_prompt(&[
+        ("grade_level", &grade_level),
+        ("count", &count.to_string()),
+        ("lesson_title", &lesson.title),
+        ("lesson_content", &lesson_text(&lesson)),
+    ]);
+    let (text, tokens) = match tutor
+        .complete(task, system, "Write the questions.".to_owned())
+        .await
+    {
+        Ok(done) => done,
+        Err(error) => {
+            row.finish(Err(&error.to_string()), 0).await;
+            return Err(ai_failed(&error));
+        }
+    };
+    let tokens = i64::from(tokens);
+    let questions = parse_questions(&text);
+    if let Err(problem) = questions
+        .as_ref()
+        .map_err(|_| ApiError::invalid_field("questions", "the model did not answer with JSON"))
+        .and_then(super::content::check_questions)
+    {
+        let reason = format!(
+            "the draft failed the assessment schema: {}",
+            problem.message()
+        );
+        row.finish(Err(&reason), tokens).await;
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!("{reason}; try again"),
+        ));
+    }
+    let questions = questions.unwrap_or(Value::Null);
+    let assessment = app
+        .store()
+        .create_assessment(
+            caller.tenant(),
+            &new_id("asm"),
+            Some(&lesson.id),
+            &title,
+            &questions,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    row.finish(
+        Ok(&json!({"assessment_id": assessment.id, "questions": questions})),
+        tokens,
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(AssessmentDraft {
+            task_id: row.id.clone(),
+            assessment,
+            tokens_used: tokens,
+        }),
+    ))
+}
+
+/// The JSON array in a model's answer (tolerating a code fence around it).
+fn parse_questions(text: &str) -> Result<Value, serde_json::Error> {
+    let trimmed = text.trim();
+    let inner = match (trimmed.find('['), trimmed.rfind(']')) {
+        (Some(start), Some(end)) if start < end => &trimmed[start..=end],
+        _ => trimmed,
+    };
+    serde_json::from_str(inner)
+}
+
+/// Next lessons for a student, from their progress and the courses' lesson order (everyone who
+/// may see the student's progress). Needs no AI service.
+#[utoipa::path(get, path = "/api/v1/ai/suggestions", tag = "ai", params(SuggestionQuery),
+    responses((status = 200, body = Suggestions), (status = 401, body = ErrorResponse),
+              (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn suggestions(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<SuggestionQuery>,
+) -> Result<Json<Suggestions>, ApiError> {
+    let student = query
+        .student_id
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| caller.user().to_owned());
+    let allowed = student == caller.user()
+        || match caller.role() {
+            Role::Admin | Role::Educator => true,
+            Role::Parent => caller.0.children.contains(&student),
+            Role::Student | Role::Guest => false,
+        };
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "you may get suggestions for yourself (parents: for their children)",
+        ));
+    }
+    let limit = query.limit.unwrap_or(5);
+    if !(1..=20).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be 1–20"));
+    }
+    let store = app.store();
+    let tenant = caller.tenant();
+    let progress = store
+        .progress_of_student(
+            tenant,
+            &student,
+            None,
+            &Page {
+                limit: 1000,
+                after: None,
+            },
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .items;
+    let percent_of = |lesson: &str| {
+        progress
+            .iter()
+            .filter(|row| row.lesson_id == lesson)
+            .map(|row| row.completion_percent)
+            .fold(None, |best: Option<f64>, percent| {
+                Some(best.map_or(percent, |best| best.max(percent)))
+            })
+    };
+    let courses = store
+        .courses(
+            tenant,
+            true,
+            &Page {
+                limit: 200,
+                after: None,
+            },
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .items;
+    let (mut going, mut next, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
+    for course in courses {
+        let lessons = store
+            .lessons(
+                tenant,
+                &course.id,
+                true,
+                &Page {
+                    limit: 500,
+                    after: None,
+                },
+            )
+            .await
+            .map_err(ApiError::internal)?
+            .items;
+        let started = lessons
+            .iter()
+            .any(|lesson| percent_of(&lesson.id).is_some());
+        let mut after_finished = !started;
+        for lesson in lessons {
+            let suggestion = |reason: &str, percent: f64| Suggestion {
+                lesson_id: lesson.id.clone(),
+                course_id: course.id.clone(),
+                title: lesson.title.clone(),
+                reason: reason.to_owned(),
+                completion_percent: percent,
+            };
+            match percent_of(&lesson.id) {
+                Some(percent) if percent >= 100.0 => after_finished = true,
+                Some(percent) => {
+                    going.push(suggestion("continue", percent));
+                    after_finished = false;
+                }
+                None if after_finished && started => {
+                    next.push(suggestion("next", 0.0));
+                    after_finished = false;
+                }
+                None if after_finished => {
+                    fresh.push(suggestion("start", 0.0));
+                    after_finished = false;
+                }
+                None => {}
+            }
+        }
+    }
+    let items = going
+        .into_iter()
+        .chain(next)
+        .chain(fresh)
+        .take(limit as usize)
+        .collect();
+    Ok(Json(Suggestions {
+        student_id: student,
+        items,
+    }))
+}

@@ -1,0 +1,274 @@
+//! Billing: Stripe subscriptions and the entitlements they grant. [`BillingSettings`] holds the
+//! Stripe keys, prices and each plan's entitlements (seats = concurrent students online in the
+//! tenant, AI tokens per day); [`Entitlements`] is what a tenant's subscription row grants now;
+//! [`stripe`] talks to Stripe's API and verifies webhook signatures; [`webhook`] turns Stripe
+//! events into subscription changes. The REST routes are in `api::payments`.
+//!
+//! A tenant without a subscription row is on the first plan (`free`). A subscription whose
+//! status is `canceled`, `unpaid` or `incomplete_expired` has lapsed: content becomes read-only
+//! and no new student sessions start, but students already online stay (see `hub::Seats`).
+//! This module knows nothing of HTTP routing or SQL.
+
+pub mod stripe;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use persistence::SubscriptionRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::{ConfigError, ServeArgs};
+use crate::hub::Hub;
+
+/// One plan and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Its name (`free`, `classroom`, `school`, …).
+    pub name: String,
+    /// Students online at once in the tenant.
+    pub seats: u32,
+    /// AI tokens per day (UTC) for the whole tenant.
+    pub ai_tokens_per_day: u64,
+}
+
+/// Stripe and plan settings.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    /// `sk_…`; `None`: checkout, cancel and invoices answer 503.
+    pub stripe_secret_key: Option<String>,
+    /// Stripe's API base, e.g. `https://api.stripe.com` (no trailing slash).
+    pub stripe_api_base: String,
+    /// `whsec_…`; `None`: the webhook answers 503.
+    pub webhook_secret: Option<String>,
+    /// Oldest accepted signature timestamp.
+    pub webhook_tolerance: Duration,
+    /// Stripe price id of each paid plan.
+    pub prices: BTreeMap<String, String>,
+    /// Checkout's success redirect.
+    pub success_url: String,
+    /// Checkout's cancel redirect.
+    pub cancel_url: String,
+    /// Every plan; the first is the one of tenants without a subscription.
+    pub plans: Vec<Plan>,
+    /// The plans were named explicitly (`--plan`), so the first plan's seats bind tenants
+    /// without a subscription even when Stripe is not configured.
+    pub plans_configured: bool,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            stripe_secret_key: None,
+            stripe_api_base: "https://api.stripe.com".to_owned(),
+            webhook_secret: None,
+            webhook_tolerance: Duration::from_secs(300),
+            prices: BTreeMap::new(),
+            success_url: "http://localhost:8009/?checkout=success".to_owned(),
+            cancel_url: "http://localhost:8009/?checkout=cancel".to_owned(),
+            plans: vec![
+                Plan {
+                    name: "free".to_owned(),
+                    seats: 30,
+                    ai_tokens_per_day: 20_000,
+                },
+                Plan {
+                    name: "classroom".to_owned(),
+                    seats: 40,
+                    ai_tokens_per_day: 200_000,
+                },
+                Plan {
+                    name: "school".to_owned(),
+                    seats: 1000,
+                    ai_tokens_per_day: 2_000_000,
+                },
+            ],
+            plans_configured: false,
+        }
+    }
+}
+
+/// What a tenant may use now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Entitlements {
+    /// The plan.
+    pub plan: String,
+    /// Stripe's status (`none` without a subscription).
+    pub status: String,
+    /// Students online at once.
+    pub seats: u32,
+    /// AI tokens per day (UTC).
+    pub ai_tokens_per_day: u64,
+    /// The subscription lapsed: content is read-only and no new sessions start.
+    pub lapsed: bool,
+}
+
+impl BillingSettings {
+    /// The plan named `name`.
+    pub fn plan(&self, name: &str) -> Option<&Plan> {
+        self.plans.iter().find(|plan| plan.name == name)
+    }
+
+    /// Whether tenants without a subscription are held to the default plan's seats: when billing
+    /// is set up (Stripe's key or webhook secret) or the plans were named. A server without
+    /// billing (development, load tests, a school hosting its own) limits no seats.
+    pub fn enforces_default_seats(&self) -> bool {
+        self.plans_configured || self.stripe_secret_key.is_some() || self.webhook_secret.is_some()
+    }
+
+    /// The plan of tenants without a subscription.
+    pub fn default_plan(&self) -> &Plan {
+        &self.plans[0]
+    }
+
+    /// The plan a Stripe price belongs to.
+    pub fn plan_of_price(&self, price: &str) -> Option<&str> {
+        self.prices
+            .iter()
+            .find(|(_, id)| id.as_str() == price)
+            .map(|(plan, _)| plan.as_str())
+    }
+
+    /// What a subscription row (or none) grants.
+    pub fn entitlements(&self, row: Option<&SubscriptionRecord>) -> Entitlements {
+        let Some(row) = row else {
+            let plan = self.default_plan();
+            return Entitlements {
+                plan: plan.name.clone(),
+                status: "none".to_owned(),
+                seats: plan.seats,
+                ai_tokens_per_day: plan.ai_tokens_per_day,
+                lapsed: false,
+            };
+        };
+        let lapsed = is_lapsed(&row.status);
+        // A checkout not yet paid grants the default plan until Stripe says it is active.
+        let granted = if matches!(row.status.as_str(), "incomplete") {
+            self.default_plan()
+        } else {
+            self.plan(&row.plan).unwrap_or_else(|| self.default_plan())
+        };
+        Entitlements {
+            plan: granted.name.clone(),
+            status: row.status.clone(),
+            seats: row
+                .seats
+                .filter(|_| granted.name == row.plan)
+                .map_or(granted.seats, |seats| seats.max(0) as u32),
+            ai_tokens_per_day: row
+                .ai_tokens_per_day
+                .filter(|_| granted.name == row.plan)
+                .map_or(granted.ai_tokens_per_day, |tokens| tokens.max(0) as u64),
+            lapsed,
+        }
+    }
+
+    /// Tells the hub what `tenant` may use now.
+    pub fn apply_to_hub(&self, hub: &Hub, tenant: &str, row: Option<&SubscriptionRecord>) {
+        let granted = self.entitlements(row);
+        hub.seats()
+            .set_entitlement(tenant, granted.seats as usize, granted.lapsed);
+    }
+}
+
+/// Whether a Stripe subscription status means the subscription has lapsed.
+pub fn is_lapsed(status: &str) -> bool {
+    matches!(status, "canceled" | "unpaid" | "incomplete_expired")
+}
+
+/// The billing settings from flags, environment and file, checked.
+pub(crate) fn settings_from(args: &ServeArgs) -> Result<BillingSettings, ConfigError> {
+    let defaults = BillingSettings::default();
+    let http_url = |key: &'static str, value: &Option<String>, default: &str| match value {
+        None => Ok(default.to_owned()),
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        Some(url) => Err(ConfigError::Invalid {
+            key,
+            reason: format!("{url:?} is not an http(s) URL"),
+        }),
+    };
+    let non_empty = |value: &Option<String>| value.clone().filter(|text| !text.trim().is_empty());
+    let mut plans = Vec::new();
+    match &args.plans {
+        None => plans = defaults.plans.clone(),
+        Some(entries) => {
+            for entry in entries {
+                let parts: Vec<&str> = entry.split(':').collect();
+                let parsed = match parts.as_slice() {
+                    [name, seats, tokens] if !name.is_empty() => {
+                        seats.parse().ok().zip(tokens.parse().ok()).map(
+                            |(seats, ai_tokens_per_day)| Plan {
+                                name: (*name).to_owned(),
+                                seats,
+                                ai_tokens_per_day,
+                            },
+                        )
+                    }
+                    _ => None,
+                };
+                let Some(plan) = parsed else {
+                    return Err(ConfigError::Invalid {
+                        key: "plan",
+                        reason: format!(
+                            "{entry:?} is not PLAN:SEATS:AI_TOKENS_PER_DAY, e.g. school:500:1000000"
+                        ),
+                    });
+                };
+                plans.push(plan);
+            }
+            if plans.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "plan",
+                    reason: "name at least one plan (the first is the default)".into(),
+                });
+            }
+        }
+    }
+    let mut prices = BTreeMap::new();
+    for entry in args.stripe_prices.clone().unwrap_or_default() {
+        let Some((plan, price)) = entry
+            .split_once('=')
+            .filter(|(plan, price)| !plan.is_empty() && !price.is_empty())
+        else {
+            return Err(ConfigError::Invalid {
+                key: "stripe-price",
+                reason: format!("{entry:?} is not PLAN=price_…"),
+            });
+        };
+        if !plans.iter().any(|known| known.name == plan) {
+            return Err(ConfigError::Invalid {
+                key: "stripe-price",
+                reason: format!("{plan:?} is not a plan; plans are set with --plan"),
+            });
+        }
+        prices.insert(plan.to_owned(), price.to_owned());
+    }
+    Ok(BillingSettings {
+        stripe_secret_key: non_empty(&args.stripe_secret_key),
+        stripe_api_base: http_url(
+            "stripe-api-base",
+            &args.stripe_api_base,
+            &defaults.stripe_api_base,
+        )?,
+        webhook_secret: non_empty(&args.stripe_webhook_secret),
+        webhook_tolerance: args
+            .stripe_webhook_tolerance
+            .map_or(defaults.webhook_tolerance, |arg| arg.0),
+        prices,
+        success_url: http_url(
+            "checkout-success-url",
+            &args.checkout_success_url,
+            &defaults.success_url,
+        )?,
+        cancel_url: http_url(
+            "checkout-cancel-url",
+            &args.checkout_cancel_url,
+            &defaults.cancel_url,
+        )?,
+        plans_configured: args.plans.is_some(),
+        plans,
+    })
+}
