@@ -36,6 +36,9 @@ Usage: loadtest/compare.sh [options]
   --connections N        idle sockets in the connections scenario              [5000]
   --hold SECS            connections: measured hold (RSS is read after the warm-up) [3]
   --no-baseline          skip classhub-baseline (the floor)
+  --quiet-wait SECS      before each server, wait up to this long for the rest of the
+                         machine to use less than --quiet-cores (shared machines)   [60]
+  --quiet-cores X        busy cores (all processes) counted as quiet               [0.5]
   --no-build             use the release binaries already in the target dir
   --classhub-port P      [18009]   --sockudo-port P  [16001]
   --sockudo-metrics-port P [16002] --baseline-port P [18010]
@@ -48,7 +51,7 @@ EOF
 
 ORIGINAL_ARGS=("$@")
 ROUNDS=3 DURATION=10 WARMUP=3 ROOMS=100 MEMBERS=30 RATE=1000 SATURATE_RATE=8000
-CONNECTIONS=5000 HOLD=3 BASELINE=1 BUILD=1 OUT="" SOCKUDO_VERSION=5.2.0
+CONNECTIONS=5000 HOLD=3 BASELINE=1 QUIET_WAIT=60 QUIET_CORES=0.5 BUILD=1 OUT="" SOCKUDO_VERSION=5.2.0
 CLASSHUB_PORT=18009 SOCKUDO_PORT=16001 SOCKUDO_METRICS_PORT=16002 BASELINE_PORT=18010
 while (($#)); do
   case "$1" in
@@ -62,6 +65,8 @@ while (($#)); do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --hold) HOLD=$2; shift 2 ;;
     --no-baseline) BASELINE=0; shift ;;
+    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
+    --quiet-cores) QUIET_CORES=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --classhub-port) CLASSHUB_PORT=$2; shift 2 ;;
     --sockudo-port) SOCKUDO_PORT=$2; shift 2 ;;
@@ -78,6 +83,8 @@ for number in ROUNDS DURATION WARMUP ROOMS MEMBERS RATE SATURATE_RATE CONNECTION
   [[ ${!number} =~ ^[0-9]+$ ]] && ((${!number} > 0)) \
     || { echo "compare.sh: --${number,,} must be a positive whole number" >&2; exit 2; }
 done
+[[ $QUIET_WAIT =~ ^[0-9]+$ ]] || { echo "compare.sh: --quiet-wait must be a whole number" >&2; exit 2; }
+[[ $QUIET_CORES =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: --quiet-cores must be a number" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -136,6 +143,29 @@ wait_port() { # port seconds pid
     sleep 0.2
   done
   return 1
+}
+
+# Busy cores of the whole machine over 2 s (user+nice+system+irq+softirq+steal, /proc/stat).
+busy_cores() {
+  local a b
+  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9; exit}' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9; exit}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (b - a) / 100 / 2}'
+}
+# Waits (at most QUIET_WAIT s) for the rest of the machine to go quiet, logging what it saw.
+wait_quiet() {
+  local deadline=$((SECONDS + QUIET_WAIT)) busy
+  while :; do
+    busy=$(busy_cores)
+    if awk -v b="$busy" -v q="$QUIET_CORES" 'BEGIN {exit !(b < q)}'; then
+      say "machine quiet ($busy busy cores)"; return
+    fi
+    if ((SECONDS >= deadline)); then
+      say "machine still busy ($busy cores) after ${QUIET_WAIT} s; going on (see the 'others' column)"
+      return
+    fi
+  done
 }
 
 # --- Sockudo, installed when missing ---------------------------------------------------------
@@ -275,6 +305,7 @@ for round in $(seq 1 "$ROUNDS"); do
   if ((BASELINE)); then order+=(baseline); fi
   say "round $round of $ROUNDS: ${order[*]}"
   for server in "${order[@]}"; do
+    wait_quiet
     start_server "$server"
     scenarios_for "$server" "$round"
     stop_server "$server"
@@ -290,7 +321,7 @@ fi
 CLASSHUB_SHOWN=$(printf '%q ' "${CLASSHUB_CMD[@]}" | sed "s|$TARGET_DIR|target|g; s|DATA_DIR|\"\$(mktemp -d)\"|")
 SOCKUDO_SHOWN="$(printf '%s ' "${SOCKUDO_ENV[@]}")sockudo"
 FLOOR_SHOWN=$(printf '%q ' "${FLOOR_CMD[@]}" | sed "s|$TARGET_DIR|target|g")
-export HOLD WORK OUT ROUNDS DURATION WARMUP ROOMS MEMBERS RATE SATURATE_RATE CONNECTIONS BASELINE
+export QUIET_WAIT QUIET_CORES HOLD WORK OUT ROUNDS DURATION WARMUP ROOMS MEMBERS RATE SATURATE_RATE CONNECTIONS BASELINE
 export COMMIT SOCKUDO_VERSION_SEEN CLASSHUB_SHOWN SOCKUDO_SHOWN FLOOR_SHOWN
 export CLASSHUB_PORT SOCKUDO_PORT BASELINE_PORT APP_ID APP_KEY APP_SECRET JWT_SECRET
 export MACHINE_NPROC=$(nproc)
@@ -380,6 +411,8 @@ def fanout_metrics(report):
         "cores": cpu / dur if cpu is not None and dur else None,
         "cpu_per_delivery_us": cpu / deliveries * 1e6 if cpu is not None and deliveries else None,
         "harness_cores": (r.get("harness_cpu_secs") or 0) / dur if dur else None,
+        "other_cores": (r["machine_cpu_secs"] - (cpu or 0) - (r.get("harness_cpu_secs") or 0)) / dur
+        if r.get("machine_cpu_secs") is not None and dur else None,
         "errors": report["errors"]["count"] + r["slow_consumer_closes"] + r["other_closes"],
     }
 
@@ -413,7 +446,10 @@ out("saturate, and is stopped (servers alternate: odd rounds classhub first, eve
 out("the floor last). Each figure is the **median of the rounds**; per-round values follow the tables.")
 out(f"Windows: {env['WARMUP']} s warm-up, {env['DURATION']} s measured ({env['HOLD']} s hold for connections). Server CPU is utime + stime from")
 out("`/proc/PID/stat` over the measured window (fanout) or the connect phase (connections); RSS per")
-out("connection is (VmRSS after the warm-up − VmRSS before the first connect) ÷ sockets.")
+out("connection is (VmRSS after the warm-up − VmRSS before the first connect) ÷ sockets. \"others\" is")
+out("the rest of the machine's busy CPU in the window (`/proc/stat` minus server and harness): on a")
+out(f"shared machine, anything above ~0.1 core there took cores from the run (the script waits up to")
+out(f"{env['QUIET_WAIT']} s before each server for under {env['QUIET_CORES']} busy cores).")
 out("")
 out(f"**Machine:** `nproc` = {env['MACHINE_NPROC']}, `{env['MACHINE_CPU']}`, {env['MACHINE_KERNEL']}, "
     f"{env['MACHINE_MEM']} RAM, RLIMIT_NOFILE {env['NOFILE']}; `{env['RUSTC_VERSION']}`. The load "
@@ -426,8 +462,8 @@ out("")
 def fanout_table(scenario, title):
     out(f"**{title}**")
     out("")
-    out("| server | published/s | deliveries/s | delivered | p50 | p99 | p99.9 | server CPU (cores) | CPU per delivery | harness CPU (cores) | errors + closes |")
-    out("|---|---|---|---|---|---|---|---|---|---|---|")
+    out("| server | published/s | deliveries/s | delivered | p50 | p99 | p99.9 | server CPU (cores) | CPU per delivery | harness CPU (cores) | others (cores) | errors + closes |")
+    out("|---|---|---|---|---|---|---|---|---|---|---|---|")
     medians = {}
     for key, label in SERVERS:
         reports = runs.get((key, scenario), [])
@@ -441,18 +477,18 @@ def fanout_table(scenario, title):
         out(f"| {label} ({proto}) | {num(m['published'])} | {num(m['deliveries'])} | "
             f"{num(100 * m['share'], 1) if m['share'] is not None else '–'} % | {ms(m['p50'])} | {ms(m['p99'])} | "
             f"{ms(m['p999'])} | {num(m['cores'], 2)} | {num(m['cpu_per_delivery_us'], 2)} µs | "
-            f"{num(m['harness_cores'], 2)} | {m['errors']} |")
+            f"{num(m['harness_cores'], 2)} | {num(m['other_cores'], 2)} | {m['errors']} |")
     c, s = medians.get("classhub"), medians.get("sockudo")
     if c and s:
         out(f"| **classhub / Sockudo** | {ratio(c['published'], s['published'])} | "
             f"**{ratio(c['deliveries'], s['deliveries'])}** | | {ratio(c['p50'], s['p50'])} | "
             f"**{ratio(c['p99'], s['p99'])}** | {ratio(c['p999'], s['p999'])} | {ratio(c['cores'], s['cores'])} | "
-            f"{ratio(c['cpu_per_delivery_us'], s['cpu_per_delivery_us'])} | | |")
+            f"{ratio(c['cpu_per_delivery_us'], s['cpu_per_delivery_us'])} | | | |")
     b = medians.get("baseline")
     if c and b:
         out(f"| classhub (Pusher) / floor (native) | | {ratio(c['deliveries'], b['deliveries'])} | | "
             f"{ratio(c['p50'], b['p50'])} | {ratio(c['p99'], b['p99'])} | | {ratio(c['cores'], b['cores'])} | "
-            f"{ratio(c['cpu_per_delivery_us'], b['cpu_per_delivery_us'])} | | |")
+            f"{ratio(c['cpu_per_delivery_us'], b['cpu_per_delivery_us'])} | | | |")
     out("")
     return medians
 
@@ -501,7 +537,8 @@ for key, label in SERVERS:
             ms_ = [fanout_metrics(r) for r in reports]
             out(f"- {label}, {what}: deliveries/s {rounds_of([x['deliveries'] for x in ms_], num)}; "
                 f"p99 {rounds_of([x['p99'] for x in ms_], ms)}; server CPU "
-                f"{rounds_of([x['cores'] for x in ms_], lambda v: num(v, 2))} cores")
+                f"{rounds_of([x['cores'] for x in ms_], lambda v: num(v, 2))} cores; others "
+                f"{rounds_of([x['other_cores'] for x in ms_], lambda v: num(v, 2))} cores")
     reports = runs.get((key, "connections"), [])
     if reports:
         ms_ = [connections_metrics(r) for r in reports]

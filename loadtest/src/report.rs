@@ -90,6 +90,10 @@ pub struct FanoutResults {
     /// The harness's own CPU time during the measured window, seconds.
     #[serde(default)]
     pub harness_cpu_secs: Option<f64>,
+    /// The whole machine's busy CPU time during the measured window, seconds (minus the server
+    /// and the harness: what else ran on the machine meanwhile).
+    #[serde(default)]
+    pub machine_cpu_secs: Option<f64>,
 }
 
 /// `connections`: idle sockets held open.
@@ -233,11 +237,15 @@ impl std::fmt::Display for Report {
                     fanout.server_cpu_secs,
                     fanout.harness_cpu_secs,
                 ) {
-                    writeln!(
+                    write!(
                         f,
                         "  CPU in the window: server pid {pid} {server:.2} s, harness \
                          {harness:.2} s"
                     )?;
+                    match fanout.machine_cpu_secs {
+                        Some(machine) => writeln!(f, ", whole machine {machine:.2} s")?,
+                        None => writeln!(f)?,
+                    }
                 }
             }
             Results::Connections(connections) => {

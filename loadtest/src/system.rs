@@ -1,7 +1,8 @@
 //! What the harness asks of the operating system: a file-descriptor limit high enough for the
 //! sockets a scenario opens ([`raise_fd_limit`]), a process's resident memory
 //! (`VmRSS` in `/proc/PID/status`, [`vm_rss_kib`]), a process's CPU time (`utime + stime` in
-//! `/proc/PID/stat`, [`cpu_secs`]), and the pid of the process listening on a
+//! `/proc/PID/stat`, [`cpu_secs`]), the whole machine's busy CPU time (`/proc/stat`,
+//! [`machine_busy_secs`], to see what else ran beside a load test), and the pid of the process listening on a
 //! local TCP port ([`find_listener_pid`], from `/proc/net/tcp{,6}` and `/proc/*/fd`). Linux
 //! only; elsewhere the readings are absent rather than wrong.
 
@@ -64,6 +65,30 @@ pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     parse_cpu_ticks(&stat)
         .map(|ticks| ticks as f64 / USER_HZ)
         .with_context(|| format!("no utime/stime in {path}"))
+}
+
+/// CPU time the whole machine has been busy so far, in seconds summed over its CPUs: user,
+/// nice, system, irq, softirq and steal of the `cpu` line of `/proc/stat` (guest time is
+/// already inside user).
+pub fn machine_busy_secs() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    parse_machine_busy_ticks(&stat)
+        .map(|ticks| ticks as f64 / USER_HZ)
+        .context("no cpu line in /proc/stat")
+}
+
+fn parse_machine_busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&index| ticks.get(index));
+    (ticks.len() >= 4).then(|| busy.sum())
 }
 
 /// `utime + stime` in ticks: fields 14 and 15 of the stat line, counted after the command
@@ -161,6 +186,14 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
         assert!(cpu_secs(std::process::id()).is_ok());
+    }
+
+    #[test]
+    fn machine_busy_ticks_leave_idle_and_iowait_out() {
+        let stat = "cpu  100 5 50 9000 40 3 2 1 0 0\ncpu0 50 2 25 4500 20 1 1 0 0 0\n";
+        assert_eq!(parse_machine_busy_ticks(stat), Some(161));
+        assert_eq!(parse_machine_busy_ticks("intr 1 2 3\n"), None);
+        assert!(machine_busy_secs().is_ok());
     }
 
     #[test]

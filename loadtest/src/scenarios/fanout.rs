@@ -328,18 +328,20 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             shared.live.published.load(Ordering::Relaxed)
         )
     };
-    // CPU time (server, harness) at the start and the end of the measured window.
+    // CPU time (server, harness, whole machine) at the start and the end of the window.
     let read_cpu = || {
         let server = server_pid.and_then(|pid| system::cpu_secs(pid).ok());
-        (server, system::cpu_secs(std::process::id()).ok())
+        let harness = system::cpu_secs(std::process::id()).ok();
+        (server, harness, system::machine_busy_secs().ok())
     };
-    let mut cpu_at_start = (None, None);
+    let mut cpu_at_start = (None, None, None);
     wait_window(&window, &progress, status, || cpu_at_start = read_cpu()).await;
     let cpu_at_end = read_cpu();
     shared.stop.cancel();
     let cpu_delta = |start: Option<f64>, end: Option<f64>| Some(round_ms(end? - start?));
     let server_cpu_secs = cpu_delta(cpu_at_start.0, cpu_at_end.0);
     let harness_cpu_secs = cpu_delta(cpu_at_start.1, cpu_at_end.1);
+    let machine_cpu_secs = cpu_delta(cpu_at_start.2, cpu_at_end.2);
 
     let (mut deliveries, mut slow_consumer_closes, mut other_closes) = (0, 0, 0);
     for task in member_tasks {
@@ -408,6 +410,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             server_pid,
             server_cpu_secs,
             harness_cpu_secs,
+            machine_cpu_secs,
         }),
         errors,
         notes,

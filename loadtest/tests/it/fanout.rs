@@ -38,6 +38,7 @@ async fn smoke(protocol: WireProtocol) {
     assert_eq!(results.server_pid, Some(std::process::id()), "{report}");
     assert!(results.server_cpu_secs.is_some(), "{report}");
     assert!(results.harness_cpu_secs.is_some(), "{report}");
+    assert!(results.machine_cpu_secs.is_some(), "{report}");
     for field in [
         "deliveries_per_sec",
         "slow_consumer_closes",
