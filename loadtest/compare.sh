@@ -8,14 +8,16 @@
 #   connections --protocol pusher   idle sockets; connects/s, RSS per socket (fresh server)
 #   fanout --protocol pusher        rooms x members at a fixed rate, then asked to saturate
 # and, as the floor, `fanout --protocol json` and `connections` against classhub-baseline (the
-# smallest tokio-tungstenite broadcast server; native protocol, so not the same wire).
+# smallest tokio-tungstenite broadcast server; native protocol, so not the same wire) with
+# classhub's own `fanout --protocol json` beside it (same wire as the floor).
 # Servers alternate (odd rounds classhub first, even rounds Sockudo first). The harness reads
 # each server's CPU (utime + stime in /proc/PID/stat) over the measured window and its VmRSS;
 # the table gives the median of the rounds and the classhub / Sockudo ratios, with the machine
 # and the exact commands, in a markdown file (--out).
 #
 # Everything listens on 127.0.0.1 only; every step has a time-out; both servers are stopped on
-# exit (trap). Defaults take about 6-8 minutes on 2 cores once everything is built.
+# exit (trap). Defaults take about 8 minutes on 2 cores once everything is built (plus up to
+# --quiet-wait per server start on a busy machine).
 #
 #   loadtest/compare.sh                      # defaults: 3 rounds, 100 x 30 members, 5 000 sockets
 #   loadtest/compare.sh --rounds 5 --duration 20 --connections 15000 --out /tmp/compare.md
@@ -35,7 +37,7 @@ Usage: loadtest/compare.sh [options]
   --saturate-rate N      fanout rate asked for the saturated run               [8000]
   --connections N        idle sockets in the connections scenario              [5000]
   --hold SECS            connections: measured hold (RSS is read after the warm-up) [3]
-  --no-baseline          skip classhub-baseline (the floor)
+  --no-baseline          skip classhub-baseline (the floor) and classhub's native fanout
   --quiet-wait SECS      before each server, wait up to this long for the rest of the
                          machine to use less than --quiet-cores (shared machines)   [60]
   --quiet-cores X        busy cores (all processes) counted as quiet               [0.5]
@@ -121,6 +123,8 @@ stop_server() { # name
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
+  # classhub's SQLite data dir is of no use after its round.
+  if [[ $name == classhub && -n ${CLASSHUB_DATA_DIR:-} ]]; then rm -rf "$CLASSHUB_DATA_DIR"; fi
 }
 HARNESS_PID=""
 cleanup() {
@@ -228,9 +232,9 @@ start_server() { # name; sets SERVER_PID[name] and PORT_OF
   local name=$1 pid port
   case $name in
     classhub)
-      local data_dir=$WORK/classhub-data-$RANDOM
-      mkdir -p "$data_dir"
-      local cmd=("${CLASSHUB_CMD[@]/#DATA_DIR/$data_dir}")
+      CLASSHUB_DATA_DIR=$WORK/classhub-data-$RANDOM
+      mkdir -p "$CLASSHUB_DATA_DIR"
+      local cmd=("${CLASSHUB_CMD[@]/#DATA_DIR/$CLASSHUB_DATA_DIR}")
       "${cmd[@]}" >>"$WORK/classhub.log" 2>&1 &
       pid=$!; port=$CLASSHUB_PORT ;;
     sockudo)
@@ -296,6 +300,15 @@ scenarios_for() { # server round
     --target "$target" --server-pid "$pid" --protocol pusher "${APP_FLAGS[@]}" --rate "$RATE"
   run_lt "$server fanout at $SATURATE_RATE/s" "$dir/$server-fanout-saturated.json" "${FANOUT[@]}" \
     --target "$target" --server-pid "$pid" --protocol pusher "${APP_FLAGS[@]}" --rate "$SATURATE_RATE"
+  if [[ $server == classhub ]] && ((BASELINE)); then
+    # classhub over its native protocol too: the same wire as the floor, so hub / floor is the
+    # hub's own overhead and Pusher / native the cost of the Pusher wire and HTTP publishing.
+    run_lt "classhub fanout (json) at $RATE/s" "$dir/native-fanout-fixed.json" "${FANOUT[@]}" \
+      --target "$target" --server-pid "$pid" --protocol json --jwt-secret "$JWT_SECRET" --rate "$RATE"
+    run_lt "classhub fanout (json) at $SATURATE_RATE/s" "$dir/native-fanout-saturated.json" \
+      "${FANOUT[@]}" --target "$target" --server-pid "$pid" --protocol json \
+      --jwt-secret "$JWT_SECRET" --rate "$SATURATE_RATE"
+  fi
 }
 
 # --- the rounds ----------------------------------------------------------------------------------
@@ -349,7 +362,9 @@ import statistics
 
 env = os.environ
 work = env["WORK"]
-SERVERS = [("classhub", "classhub"), ("sockudo", "Sockudo"), ("baseline", "floor")]
+SERVERS = [("classhub", "classhub"), ("sockudo", "Sockudo"), ("native", "classhub"), ("baseline", "floor")]
+PROTOCOL = {"classhub": "Pusher", "sockudo": "Pusher", "native": "native JSON",
+            "baseline": "classhub-baseline, native JSON"}
 
 
 def load():
@@ -473,8 +488,7 @@ def fanout_table(scenario, title):
         m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
         m["errors"] = sum(x["errors"] for x in ms_)
         medians[key] = m
-        proto = "Pusher" if key != "baseline" else "classhub-baseline, native JSON"
-        out(f"| {label} ({proto}) | {num(m['published'])} | {num(m['deliveries'])} | "
+        out(f"| {label} ({PROTOCOL[key]}) | {num(m['published'])} | {num(m['deliveries'])} | "
             f"{num(100 * m['share'], 1) if m['share'] is not None else '–'} % | {ms(m['p50'])} | {ms(m['p99'])} | "
             f"{ms(m['p999'])} | {num(m['cores'], 2)} | {num(m['cpu_per_delivery_us'], 2)} µs | "
             f"{num(m['harness_cores'], 2)} | {num(m['other_cores'], 2)} | {m['errors']} |")
@@ -484,11 +498,13 @@ def fanout_table(scenario, title):
             f"**{ratio(c['deliveries'], s['deliveries'])}** | | {ratio(c['p50'], s['p50'])} | "
             f"**{ratio(c['p99'], s['p99'])}** | {ratio(c['p999'], s['p999'])} | {ratio(c['cores'], s['cores'])} | "
             f"{ratio(c['cpu_per_delivery_us'], s['cpu_per_delivery_us'])} | | | |")
-    b = medians.get("baseline")
-    if c and b:
-        out(f"| classhub (Pusher) / floor (native) | | {ratio(c['deliveries'], b['deliveries'])} | | "
-            f"{ratio(c['p50'], b['p50'])} | {ratio(c['p99'], b['p99'])} | | {ratio(c['cores'], b['cores'])} | "
-            f"{ratio(c['cpu_per_delivery_us'], b['cpu_per_delivery_us'])} | | | |")
+    n, b = medians.get("native"), medians.get("baseline")
+    for top, bottom, name in [(n, b, "classhub (native) / floor"), (c, n, "classhub Pusher / native")]:
+        if top and bottom:
+            out(f"| {name} | | {ratio(top['deliveries'], bottom['deliveries'])} | | "
+                f"{ratio(top['p50'], bottom['p50'])} | {ratio(top['p99'], bottom['p99'])} | | "
+                f"{ratio(top['cores'], bottom['cores'])} | "
+                f"{ratio(top['cpu_per_delivery_us'], bottom['cpu_per_delivery_us'])} | | | |")
     out("")
     return medians
 
@@ -535,7 +551,7 @@ for key, label in SERVERS:
         reports = runs.get((key, scenario), [])
         if reports:
             ms_ = [fanout_metrics(r) for r in reports]
-            out(f"- {label}, {what}: deliveries/s {rounds_of([x['deliveries'] for x in ms_], num)}; "
+            out(f"- {label} ({PROTOCOL[key]}), {what}: deliveries/s {rounds_of([x['deliveries'] for x in ms_], num)}; "
                 f"p99 {rounds_of([x['p99'] for x in ms_], ms)}; server CPU "
                 f"{rounds_of([x['cores'] for x in ms_], lambda v: num(v, 2))} cores; others "
                 f"{rounds_of([x['other_cores'] for x in ms_], lambda v: num(v, 2))} cores")
@@ -562,7 +578,7 @@ out(env["CMD_FANOUT_FIXED"])
 out(env["CMD_FANOUT_SATURATED"])
 if env["BASELINE"] == "1":
     out(env["CMD_FLOOR_CONNECTIONS"])
-    out(env["CMD_FLOOR_FANOUT"] + f"   # and --rate {env['SATURATE_RATE']}")
+    out(env["CMD_FLOOR_FANOUT"] + f"   # and --rate {env['SATURATE_RATE']}; classhub native: --target $URL")
 out("```")
 with open(env["OUT"], "w") as handle:
     handle.write("\n".join(lines) + "\n")
