@@ -46,6 +46,8 @@ Usage: loadtest/compare.sh [options]
   --sockudo-metrics-port P [16002] --baseline-port P [18010]
   --out FILE             markdown table       [target/compare/compare-<time>.md]
   --sockudo-version V    version cargo install fetches when Sockudo is missing [5.2.0]
+  --table-only DIR       only write the table again from an earlier run's reports
+                         (DIR is its target/compare/<time> directory; with --out)
 
 Environment: SOCKUDO_BIN (a sockudo binary to use), CARGO_TARGET_DIR.
 EOF
@@ -53,7 +55,7 @@ EOF
 
 ORIGINAL_ARGS=("$@")
 ROUNDS=3 DURATION=10 WARMUP=3 ROOMS=100 MEMBERS=30 RATE=1000 SATURATE_RATE=8000
-CONNECTIONS=5000 HOLD=3 BASELINE=1 QUIET_WAIT=60 QUIET_CORES=0.5 BUILD=1 OUT="" SOCKUDO_VERSION=5.2.0
+TABLE_ONLY="" CONNECTIONS=5000 HOLD=3 BASELINE=1 QUIET_WAIT=60 QUIET_CORES=0.5 BUILD=1 OUT="" SOCKUDO_VERSION=5.2.0
 CLASSHUB_PORT=18009 SOCKUDO_PORT=16001 SOCKUDO_METRICS_PORT=16002 BASELINE_PORT=18010
 while (($#)); do
   case "$1" in
@@ -74,8 +76,9 @@ while (($#)); do
     --sockudo-port) SOCKUDO_PORT=$2; shift 2 ;;
     --sockudo-metrics-port) SOCKUDO_METRICS_PORT=$2; shift 2 ;;
     --baseline-port) BASELINE_PORT=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
+    --out) OUT=$(realpath -m "$2"); shift 2 ;;
     --sockudo-version) SOCKUDO_VERSION=$2; shift 2 ;;
+    --table-only) TABLE_ONLY=$(realpath -m "$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -92,7 +95,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-WORK=$TARGET_DIR/compare/$STAMP
+WORK=${TABLE_ONLY:-$TARGET_DIR/compare/$STAMP}
 OUT=${OUT:-$TARGET_DIR/compare/compare-$STAMP.md}
 mkdir -p "$WORK" "$(dirname "$OUT")"
 LOG=$WORK/compare.log
@@ -103,7 +106,253 @@ if ! git diff --quiet HEAD -- server protocol persistence roblox loadtest Cargo.
 fi
 say() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$LOG" >&2; }
 
+# The markdown side-by-side table from the JSON reports under $WORK (and the run's settings,
+# exported, or sourced from $WORK/run.env with --table-only).
+write_table() {
+  WORK=$WORK OUT=$OUT python3 - <<'PY'
+"""Reads the rounds' JSON reports under $WORK and writes the side-by-side markdown to $OUT."""
+import datetime
+import glob
+import json
+import os
+import statistics
+
+env = os.environ
+work = env["WORK"]
+SERVERS = [("classhub", "classhub"), ("sockudo", "Sockudo"), ("native", "classhub"), ("baseline", "floor")]
+PROTOCOL = {"classhub": "Pusher", "sockudo": "Pusher", "native": "native JSON",
+            "baseline": "classhub-baseline, native JSON"}
+
+
+def load():
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(work, "round*", "*.json"))):
+        name = os.path.basename(path)[: -len(".json")]
+        server, scenario = name.split("-", 1)
+        with open(path) as handle:
+            runs.setdefault((server, scenario), []).append(json.load(handle))
+    return runs
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def num(value, digits=0):
+    if value is None:
+        return "–"
+    text = f"{value:,.{digits}f}"
+    return text.replace(",", " ")
+
+
+def ms(us):
+    if us is None:
+        return "–"
+    value = us / 1000.0
+    if value >= 100:
+        return f"{value:.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def rounds_of(values, fmt):
+    return " / ".join(fmt(v) for v in values)
+
+
+def fanout_metrics(report):
+    r = report["results"]
+    lat = report["latency_us"]
+    dur = report["duration_secs"]
+    cpu = r.get("server_cpu_secs")
+    deliveries = r["deliveries"]
+    return {
+        "published": r["publish_rate"],
+        "deliveries": r["deliveries_per_sec"],
+        "share": deliveries / r["expected_deliveries"] if r["expected_deliveries"] else None,
+        "p50": lat["p50"],
+        "p99": lat["p99"],
+        "p999": lat["p99_9"],
+        "cores": cpu / dur if cpu is not None and dur else None,
+        "cpu_per_delivery_us": cpu / deliveries * 1e6 if cpu is not None and deliveries else None,
+        "harness_cores": (r.get("harness_cpu_secs") or 0) / dur if dur else None,
+        # Per-process and machine-wide tick accounting differ by a few hundredths of a core.
+        "other_cores": max(0.0, (r["machine_cpu_secs"] - (cpu or 0) - (r.get("harness_cpu_secs") or 0)) / dur)
+        if r.get("machine_cpu_secs") is not None and dur else None,
+        "errors": report["errors"]["count"] + r["slow_consumer_closes"] + r["other_closes"],
+    }
+
+
+def connections_metrics(report):
+    r = report["results"]
+    lat = report["latency_us"]
+    rss = r.get("rss_per_connection_bytes")
+    cpu = r.get("server_connect_cpu_secs")
+    return {
+        "opened": r["opened"],
+        "held": r["held_at_end"],
+        "connects": r["connects_per_sec"],
+        "p50": lat["p50"],
+        "p99": lat["p99"],
+        "rss_kib": rss / 1024.0 if rss is not None else None,
+        "rss_before_mib": r["rss_before_kib"] / 1024.0 if r.get("rss_before_kib") is not None else None,
+        "rss_after_mib": r["rss_after_kib"] / 1024.0 if r.get("rss_after_kib") is not None else None,
+        "cpu_per_connect_us": cpu / r["opened"] * 1e6 if cpu is not None and r["opened"] else None,
+        "errors": report["errors"]["count"],
+    }
+
+
+runs = load()
+lines = []
+out = lines.append
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+out(f"Generated by `{env['INVOCATION'].strip()}` on {now}: {env['ROUNDS']} rounds; in each round every")
+out("server is started fresh, runs `connections`, then `fanout` at the fixed rate, then `fanout` asked to")
+out("saturate, and is stopped (servers alternate: odd rounds classhub first, even rounds Sockudo first;")
+out("the floor last). Each figure is the **median of the rounds**; per-round values follow the tables.")
+out(f"Windows: {env['WARMUP']} s warm-up, {env['DURATION']} s measured ({env['HOLD']} s hold for connections). Server CPU is utime + stime from")
+out("`/proc/PID/stat` over the measured window (fanout) or the connect phase (connections); RSS per")
+out("connection is (VmRSS after the warm-up − VmRSS before the first connect) ÷ sockets. \"others\" is")
+out("the rest of the machine's busy CPU in the window (`/proc/stat` minus server and harness): on a")
+out(f"shared machine, anything above ~0.1 core there took cores from the run (the script waits up to")
+out(f"{env['QUIET_WAIT']} s before each server for under {env['QUIET_CORES']} busy cores).")
+out("")
+out(f"**Machine:** `nproc` = {env['MACHINE_NPROC']}, `{env['MACHINE_CPU']}`, {env['MACHINE_KERNEL']}, "
+    f"{env['MACHINE_MEM']} RAM, RLIMIT_NOFILE {env['NOFILE']}; `{env['RUSTC_VERSION']}`. The load "
+    "generator runs on the same cores as the server.")
+out(f"**Servers:** classhub at commit `{env['COMMIT']}` (release); {env['SOCKUDO_VERSION_SEEN']} "
+    "(`cargo install sockudo --locked`, release); `classhub-baseline` (release, 8 KiB read buffer).")
+out("")
+
+
+def fanout_table(scenario, title):
+    out(f"**{title}**")
+    out("")
+    out("| server | published/s | deliveries/s | delivered | p50 | p99 | p99.9 | server CPU (cores) | CPU per delivery | harness CPU (cores) | others (cores) | errors + closes |")
+    out("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    medians = {}
+    for key, label in SERVERS:
+        reports = runs.get((key, scenario), [])
+        if not reports:
+            continue
+        ms_ = [fanout_metrics(r) for r in reports]
+        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
+        m["errors"] = sum(x["errors"] for x in ms_)
+        medians[key] = m
+        out(f"| {label} ({PROTOCOL[key]}) | {num(m['published'])} | {num(m['deliveries'])} | "
+            f"{num(100 * m['share'], 1) if m['share'] is not None else '–'} % | {ms(m['p50'])} | {ms(m['p99'])} | "
+            f"{ms(m['p999'])} | {num(m['cores'], 2)} | {num(m['cpu_per_delivery_us'], 2)} µs | "
+            f"{num(m['harness_cores'], 2)} | {num(m['other_cores'], 2)} | {m['errors']} |")
+    c, s = medians.get("classhub"), medians.get("sockudo")
+    if c and s:
+        out(f"| **classhub / Sockudo** | {ratio(c['published'], s['published'])} | "
+            f"**{ratio(c['deliveries'], s['deliveries'])}** | | {ratio(c['p50'], s['p50'])} | "
+            f"**{ratio(c['p99'], s['p99'])}** | {ratio(c['p999'], s['p999'])} | {ratio(c['cores'], s['cores'])} | "
+            f"{ratio(c['cpu_per_delivery_us'], s['cpu_per_delivery_us'])} | | | |")
+    n, b = medians.get("native"), medians.get("baseline")
+    for top, bottom, name in [(n, b, "classhub (native) / floor"), (c, n, "classhub Pusher / native")]:
+        if top and bottom:
+            out(f"| {name} | | {ratio(top['deliveries'], bottom['deliveries'])} | | "
+                f"{ratio(top['p50'], bottom['p50'])} | {ratio(top['p99'], bottom['p99'])} | | "
+                f"{ratio(top['cores'], bottom['cores'])} | "
+                f"{ratio(top['cpu_per_delivery_us'], bottom['cpu_per_delivery_us'])} | | | |")
+    out("")
+    return medians
+
+
+def connections_table():
+    out(f"**connections: {num(int(env['CONNECTIONS']))} idle sockets** (Pusher: `connection_established`, no channel; "
+        "floor: native `welcome`), 200 connecting at once over 127.0.0.1–127.0.0.4")
+    out("")
+    out("| server | opened | held at end | connects/s | connect p50 | connect p99 | VmRSS before → after | RSS per connection | server CPU per connect | errors |")
+    out("|---|---|---|---|---|---|---|---|---|---|")
+    medians = {}
+    for key, label in SERVERS:
+        reports = runs.get((key, "connections"), [])
+        if not reports:
+            continue
+        ms_ = [connections_metrics(r) for r in reports]
+        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
+        m["errors"] = sum(x["errors"] for x in ms_)
+        medians[key] = m
+        name = label if key != "baseline" else "floor (classhub-baseline, native)"
+        out(f"| {name} | {num(m['opened'])} | {num(m['held'])} | {num(m['connects'])} | {ms(m['p50'])} | "
+            f"{ms(m['p99'])} | {num(m['rss_before_mib'], 1)} → {num(m['rss_after_mib'], 1)} MiB | "
+            f"**{num(m['rss_kib'], 1)} KiB** | {num(m['cpu_per_connect_us'], 0)} µs | {m['errors']} |")
+    c, s = medians.get("classhub"), medians.get("sockudo")
+    if c and s:
+        out(f"| **classhub / Sockudo** | | | {ratio(c['connects'], s['connects'])} | {ratio(c['p50'], s['p50'])} | "
+            f"{ratio(c['p99'], s['p99'])} | | **{ratio(c['rss_kib'], s['rss_kib'])}** | "
+            f"{ratio(c['cpu_per_connect_us'], s['cpu_per_connect_us'])} | |")
+    out("")
+    return medians
+
+
+rooms, members = int(env["ROOMS"]), int(env["MEMBERS"])
+fanout_table("fanout-fixed", f"fanout at a fixed rate: {rooms} rooms × {members} members, "
+             f"{num(int(env['RATE']))} events/s asked ({num(int(env['RATE']) * members)} deliveries/s)")
+fanout_table("fanout-saturated", f"fanout asked to saturate: {rooms} rooms × {members} members, "
+             f"{num(int(env['SATURATE_RATE']))} events/s asked ({num(int(env['SATURATE_RATE']) * members)} deliveries/s)")
+connections_table()
+
+out("Per-round values (in run order):")
+out("")
+for key, label in SERVERS:
+    for scenario, what in [("fanout-fixed", "fixed-rate fanout"), ("fanout-saturated", "saturated fanout")]:
+        reports = runs.get((key, scenario), [])
+        if reports:
+            ms_ = [fanout_metrics(r) for r in reports]
+            out(f"- {label} ({PROTOCOL[key]}), {what}: deliveries/s {rounds_of([x['deliveries'] for x in ms_], num)}; "
+                f"p99 {rounds_of([x['p99'] for x in ms_], ms)}; server CPU "
+                f"{rounds_of([x['cores'] for x in ms_], lambda v: num(v, 2))} cores; others "
+                f"{rounds_of([x['other_cores'] for x in ms_], lambda v: num(v, 2))} cores")
+    reports = runs.get((key, "connections"), [])
+    if reports:
+        ms_ = [connections_metrics(r) for r in reports]
+        out(f"- {label}, connections: RSS per connection "
+            f"{rounds_of([x['rss_kib'] for x in ms_], lambda v: num(v, 1))} KiB; connects/s "
+            f"{rounds_of([x['connects'] for x in ms_], num)}")
+out("")
+out("Commands (`$URL` is `http://127.0.0.1:" + env["CLASSHUB_PORT"] + "` for classhub and `http://127.0.0.1:"
+    + env["SOCKUDO_PORT"] + "` for Sockudo; `$PID` the server's pid):")
+out("")
+out("```sh")
+out("cargo build --release --bin classhub --bin classhub-loadtest --bin classhub-baseline")
+out("cargo install sockudo --locked   # needs protoc: apt-get install -y protobuf-compiler")
+out(env["CLASSHUB_SHOWN"].strip())
+out("# Sockudo, from an empty working directory (it reads config/config.json when present):")
+out(env["SOCKUDO_SHOWN"].strip())
+if env["BASELINE"] == "1":
+    out(env["FLOOR_SHOWN"].strip())
+out(env["CMD_CONNECTIONS"])
+out(env["CMD_FANOUT_FIXED"])
+out(env["CMD_FANOUT_SATURATED"])
+if env["BASELINE"] == "1":
+    out(env["CMD_FLOOR_CONNECTIONS"])
+    out(env["CMD_FLOOR_FANOUT"] + f"   # and --rate {env['SATURATE_RATE']}; classhub native: --target $URL")
+out("```")
+with open(env["OUT"], "w") as handle:
+    handle.write("\n".join(lines) + "\n")
+PY
+}
+
 command -v python3 >/dev/null || { echo "compare.sh needs python3 (for the table)" >&2; exit 1; }
+if [[ -n $TABLE_ONLY ]]; then
+  [[ -f $TABLE_ONLY/run.env ]] || { echo "compare.sh: no run.env in $TABLE_ONLY" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  source "$TABLE_ONLY/run.env"
+  WORK=$TABLE_ONLY
+  write_table
+  say "table written to $OUT"
+  exit 0
+fi
 
 # The app both servers serve.
 APP_ID=compare APP_KEY=compare-key APP_SECRET=compare-secret-0123456789abcdef
@@ -352,236 +601,12 @@ export CMD_FANOUT_FIXED=$(lt_shown "${FANOUT[@]}" --target @URL@ --server-pid @P
 export CMD_FANOUT_SATURATED=$(lt_shown "${FANOUT[@]}" --target @URL@ --server-pid @PID@ --protocol pusher "${APP_FLAGS[@]}" --rate "$SATURATE_RATE" --json fanout-saturated.json)
 export CMD_FLOOR_CONNECTIONS=$(lt_shown "${CONNS[@]}" --target "http://127.0.0.1:$BASELINE_PORT" --server-pid @PID@ --protocol json --jwt-secret "$JWT_SECRET" --json baseline-connections.json)
 export CMD_FLOOR_FANOUT=$(lt_shown "${FANOUT[@]}" --target "http://127.0.0.1:$BASELINE_PORT" --server-pid @PID@ --protocol json --jwt-secret "$JWT_SECRET" --rate "$RATE" --json baseline-fanout.json)
-python3 - <<'PY'
-"""Reads the rounds' JSON reports under $WORK and writes the side-by-side markdown to $OUT."""
-import datetime
-import glob
-import json
-import os
-import statistics
-
-env = os.environ
-work = env["WORK"]
-SERVERS = [("classhub", "classhub"), ("sockudo", "Sockudo"), ("native", "classhub"), ("baseline", "floor")]
-PROTOCOL = {"classhub": "Pusher", "sockudo": "Pusher", "native": "native JSON",
-            "baseline": "classhub-baseline, native JSON"}
-
-
-def load():
-    runs = {}
-    for path in sorted(glob.glob(os.path.join(work, "round*", "*.json"))):
-        name = os.path.basename(path)[: -len(".json")]
-        server, scenario = name.split("-", 1)
-        with open(path) as handle:
-            runs.setdefault((server, scenario), []).append(json.load(handle))
-    return runs
-
-
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def num(value, digits=0):
-    if value is None:
-        return "–"
-    text = f"{value:,.{digits}f}"
-    return text.replace(",", " ")
-
-
-def ms(us):
-    if us is None:
-        return "–"
-    value = us / 1000.0
-    if value >= 100:
-        return f"{value:.0f} ms"
-    if value >= 10:
-        return f"{value:.1f} ms"
-    return f"{value:.2f} ms"
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "–"
-    return f"{a / b:.2f}×"
-
-
-def rounds_of(values, fmt):
-    return " / ".join(fmt(v) for v in values)
-
-
-def fanout_metrics(report):
-    r = report["results"]
-    lat = report["latency_us"]
-    dur = report["duration_secs"]
-    cpu = r.get("server_cpu_secs")
-    deliveries = r["deliveries"]
-    return {
-        "published": r["publish_rate"],
-        "deliveries": r["deliveries_per_sec"],
-        "share": deliveries / r["expected_deliveries"] if r["expected_deliveries"] else None,
-        "p50": lat["p50"],
-        "p99": lat["p99"],
-        "p999": lat["p99_9"],
-        "cores": cpu / dur if cpu is not None and dur else None,
-        "cpu_per_delivery_us": cpu / deliveries * 1e6 if cpu is not None and deliveries else None,
-        "harness_cores": (r.get("harness_cpu_secs") or 0) / dur if dur else None,
-        "other_cores": (r["machine_cpu_secs"] - (cpu or 0) - (r.get("harness_cpu_secs") or 0)) / dur
-        if r.get("machine_cpu_secs") is not None and dur else None,
-        "errors": report["errors"]["count"] + r["slow_consumer_closes"] + r["other_closes"],
-    }
-
-
-def connections_metrics(report):
-    r = report["results"]
-    lat = report["latency_us"]
-    rss = r.get("rss_per_connection_bytes")
-    cpu = r.get("server_connect_cpu_secs")
-    return {
-        "opened": r["opened"],
-        "held": r["held_at_end"],
-        "connects": r["connects_per_sec"],
-        "p50": lat["p50"],
-        "p99": lat["p99"],
-        "rss_kib": rss / 1024.0 if rss is not None else None,
-        "rss_before_mib": r["rss_before_kib"] / 1024.0 if r.get("rss_before_kib") is not None else None,
-        "rss_after_mib": r["rss_after_kib"] / 1024.0 if r.get("rss_after_kib") is not None else None,
-        "cpu_per_connect_us": cpu / r["opened"] * 1e6 if cpu is not None and r["opened"] else None,
-        "errors": report["errors"]["count"],
-    }
-
-
-runs = load()
-lines = []
-out = lines.append
-now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-out(f"Generated by `{env['INVOCATION'].strip()}` on {now}: {env['ROUNDS']} rounds; in each round every")
-out("server is started fresh, runs `connections`, then `fanout` at the fixed rate, then `fanout` asked to")
-out("saturate, and is stopped (servers alternate: odd rounds classhub first, even rounds Sockudo first;")
-out("the floor last). Each figure is the **median of the rounds**; per-round values follow the tables.")
-out(f"Windows: {env['WARMUP']} s warm-up, {env['DURATION']} s measured ({env['HOLD']} s hold for connections). Server CPU is utime + stime from")
-out("`/proc/PID/stat` over the measured window (fanout) or the connect phase (connections); RSS per")
-out("connection is (VmRSS after the warm-up − VmRSS before the first connect) ÷ sockets. \"others\" is")
-out("the rest of the machine's busy CPU in the window (`/proc/stat` minus server and harness): on a")
-out(f"shared machine, anything above ~0.1 core there took cores from the run (the script waits up to")
-out(f"{env['QUIET_WAIT']} s before each server for under {env['QUIET_CORES']} busy cores).")
-out("")
-out(f"**Machine:** `nproc` = {env['MACHINE_NPROC']}, `{env['MACHINE_CPU']}`, {env['MACHINE_KERNEL']}, "
-    f"{env['MACHINE_MEM']} RAM, RLIMIT_NOFILE {env['NOFILE']}; `{env['RUSTC_VERSION']}`. The load "
-    "generator runs on the same cores as the server.")
-out(f"**Servers:** classhub at commit `{env['COMMIT']}` (release); {env['SOCKUDO_VERSION_SEEN']} "
-    "(`cargo install sockudo --locked`, release); `classhub-baseline` (release, 8 KiB read buffer).")
-out("")
-
-
-def fanout_table(scenario, title):
-    out(f"**{title}**")
-    out("")
-    out("| server | published/s | deliveries/s | delivered | p50 | p99 | p99.9 | server CPU (cores) | CPU per delivery | harness CPU (cores) | others (cores) | errors + closes |")
-    out("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    medians = {}
-    for key, label in SERVERS:
-        reports = runs.get((key, scenario), [])
-        if not reports:
-            continue
-        ms_ = [fanout_metrics(r) for r in reports]
-        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
-        m["errors"] = sum(x["errors"] for x in ms_)
-        medians[key] = m
-        out(f"| {label} ({PROTOCOL[key]}) | {num(m['published'])} | {num(m['deliveries'])} | "
-            f"{num(100 * m['share'], 1) if m['share'] is not None else '–'} % | {ms(m['p50'])} | {ms(m['p99'])} | "
-            f"{ms(m['p999'])} | {num(m['cores'], 2)} | {num(m['cpu_per_delivery_us'], 2)} µs | "
-            f"{num(m['harness_cores'], 2)} | {num(m['other_cores'], 2)} | {m['errors']} |")
-    c, s = medians.get("classhub"), medians.get("sockudo")
-    if c and s:
-        out(f"| **classhub / Sockudo** | {ratio(c['published'], s['published'])} | "
-            f"**{ratio(c['deliveries'], s['deliveries'])}** | | {ratio(c['p50'], s['p50'])} | "
-            f"**{ratio(c['p99'], s['p99'])}** | {ratio(c['p999'], s['p999'])} | {ratio(c['cores'], s['cores'])} | "
-            f"{ratio(c['cpu_per_delivery_us'], s['cpu_per_delivery_us'])} | | | |")
-    n, b = medians.get("native"), medians.get("baseline")
-    for top, bottom, name in [(n, b, "classhub (native) / floor"), (c, n, "classhub Pusher / native")]:
-        if top and bottom:
-            out(f"| {name} | | {ratio(top['deliveries'], bottom['deliveries'])} | | "
-                f"{ratio(top['p50'], bottom['p50'])} | {ratio(top['p99'], bottom['p99'])} | | "
-                f"{ratio(top['cores'], bottom['cores'])} | "
-                f"{ratio(top['cpu_per_delivery_us'], bottom['cpu_per_delivery_us'])} | | | |")
-    out("")
-    return medians
-
-
-def connections_table():
-    out(f"**connections: {num(int(env['CONNECTIONS']))} idle sockets** (Pusher: `connection_established`, no channel; "
-        "floor: native `welcome`), 200 connecting at once over 127.0.0.1–127.0.0.4")
-    out("")
-    out("| server | opened | held at end | connects/s | connect p50 | connect p99 | VmRSS before → after | RSS per connection | server CPU per connect | errors |")
-    out("|---|---|---|---|---|---|---|---|---|---|")
-    medians = {}
-    for key, label in SERVERS:
-        reports = runs.get((key, "connections"), [])
-        if not reports:
-            continue
-        ms_ = [connections_metrics(r) for r in reports]
-        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
-        m["errors"] = sum(x["errors"] for x in ms_)
-        medians[key] = m
-        name = label if key != "baseline" else "floor (classhub-baseline, native)"
-        out(f"| {name} | {num(m['opened'])} | {num(m['held'])} | {num(m['connects'])} | {ms(m['p50'])} | "
-            f"{ms(m['p99'])} | {num(m['rss_before_mib'], 1)} → {num(m['rss_after_mib'], 1)} MiB | "
-            f"**{num(m['rss_kib'], 1)} KiB** | {num(m['cpu_per_connect_us'], 0)} µs | {m['errors']} |")
-    c, s = medians.get("classhub"), medians.get("sockudo")
-    if c and s:
-        out(f"| **classhub / Sockudo** | | | {ratio(c['connects'], s['connects'])} | {ratio(c['p50'], s['p50'])} | "
-            f"{ratio(c['p99'], s['p99'])} | | **{ratio(c['rss_kib'], s['rss_kib'])}** | "
-            f"{ratio(c['cpu_per_connect_us'], s['cpu_per_connect_us'])} | |")
-    out("")
-    return medians
-
-
-rooms, members = int(env["ROOMS"]), int(env["MEMBERS"])
-fanout_table("fanout-fixed", f"fanout at a fixed rate: {rooms} rooms × {members} members, "
-             f"{num(int(env['RATE']))} events/s asked ({num(int(env['RATE']) * members)} deliveries/s)")
-fanout_table("fanout-saturated", f"fanout asked to saturate: {rooms} rooms × {members} members, "
-             f"{num(int(env['SATURATE_RATE']))} events/s asked ({num(int(env['SATURATE_RATE']) * members)} deliveries/s)")
-connections_table()
-
-out("Per-round values (in run order):")
-out("")
-for key, label in SERVERS:
-    for scenario, what in [("fanout-fixed", "fixed-rate fanout"), ("fanout-saturated", "saturated fanout")]:
-        reports = runs.get((key, scenario), [])
-        if reports:
-            ms_ = [fanout_metrics(r) for r in reports]
-            out(f"- {label} ({PROTOCOL[key]}), {what}: deliveries/s {rounds_of([x['deliveries'] for x in ms_], num)}; "
-                f"p99 {rounds_of([x['p99'] for x in ms_], ms)}; server CPU "
-                f"{rounds_of([x['cores'] for x in ms_], lambda v: num(v, 2))} cores; others "
-                f"{rounds_of([x['other_cores'] for x in ms_], lambda v: num(v, 2))} cores")
-    reports = runs.get((key, "connections"), [])
-    if reports:
-        ms_ = [connections_metrics(r) for r in reports]
-        out(f"- {label}, connections: RSS per connection "
-            f"{rounds_of([x['rss_kib'] for x in ms_], lambda v: num(v, 1))} KiB; connects/s "
-            f"{rounds_of([x['connects'] for x in ms_], num)}")
-out("")
-out("Commands (`$URL` is `http://127.0.0.1:" + env["CLASSHUB_PORT"] + "` for classhub and `http://127.0.0.1:"
-    + env["SOCKUDO_PORT"] + "` for Sockudo; `$PID` the server's pid):")
-out("")
-out("```sh")
-out("cargo build --release --bin classhub --bin classhub-loadtest --bin classhub-baseline")
-out("cargo install sockudo --locked   # needs protoc: apt-get install -y protobuf-compiler")
-out(env["CLASSHUB_SHOWN"].strip())
-out("# Sockudo, from an empty working directory (it reads config/config.json when present):")
-out(env["SOCKUDO_SHOWN"].strip())
-if env["BASELINE"] == "1":
-    out(env["FLOOR_SHOWN"].strip())
-out(env["CMD_CONNECTIONS"])
-out(env["CMD_FANOUT_FIXED"])
-out(env["CMD_FANOUT_SATURATED"])
-if env["BASELINE"] == "1":
-    out(env["CMD_FLOOR_CONNECTIONS"])
-    out(env["CMD_FLOOR_FANOUT"] + f"   # and --rate {env['SATURATE_RATE']}; classhub native: --target $URL")
-out("```")
-with open(env["OUT"], "w") as handle:
-    handle.write("\n".join(lines) + "\n")
-PY
+RUN_VARS=(INVOCATION ROUNDS WARMUP DURATION HOLD QUIET_WAIT QUIET_CORES MACHINE_NPROC MACHINE_CPU
+  MACHINE_KERNEL MACHINE_MEM NOFILE RUSTC_VERSION COMMIT SOCKUDO_VERSION_SEEN ROOMS MEMBERS RATE
+  SATURATE_RATE CONNECTIONS BASELINE CLASSHUB_PORT SOCKUDO_PORT CLASSHUB_SHOWN SOCKUDO_SHOWN
+  FLOOR_SHOWN CMD_CONNECTIONS CMD_FANOUT_FIXED CMD_FANOUT_SATURATED CMD_FLOOR_CONNECTIONS
+  CMD_FLOOR_FANOUT)
+declare -p "${RUN_VARS[@]}" >"$WORK/run.env"
+write_table
 say "table written to $OUT"
 cat "$OUT"
