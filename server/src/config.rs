@@ -34,6 +34,9 @@ pub struct Config {
     pub limits: Limits,
     /// Outbound frames queued per connection before it is closed as a slow consumer.
     pub conn_queue_len: usize,
+    /// Bytes each WebSocket reads at a time: the per-socket read buffer, resident for every
+    /// socket (tungstenite zero-fills it); larger frames still arrive (the buffer grows).
+    pub ws_read_buffer_bytes: usize,
     /// Rooms one connection may be in.
     pub max_rooms_per_conn: usize,
     /// Concurrent WebSocket connections; more are refused with HTTP 503.
@@ -111,6 +114,7 @@ impl Default for Config {
             jwt_secret: None,
             limits: Limits::default(),
             conn_queue_len: 1024,
+            ws_read_buffer_bytes: 1024,
             max_rooms_per_conn: 64,
             max_connections: 100_000,
             publish_rate: 20,
@@ -239,6 +243,9 @@ pub struct ServeArgs {
     /// Outbound frames queued per connection before it is closed as a slow consumer [default: 1024].
     #[arg(long, env = "CLASSHUB_CONN_QUEUE_LEN")]
     pub conn_queue_len: Option<usize>,
+    /// Per-socket WebSocket read buffer in bytes; larger frames still arrive [default: 1024].
+    #[arg(long, env = "CLASSHUB_WS_READ_BUFFER_BYTES")]
+    pub ws_read_buffer_bytes: Option<usize>,
     /// Rooms one connection may be in at once [default: 64].
     #[arg(long, env = "CLASSHUB_MAX_ROOMS_PER_CONN")]
     pub max_rooms_per_conn: Option<usize>,
@@ -463,6 +470,7 @@ impl ServeArgs {
             max_room_id_len: self.max_room_id_len.or(lower.max_room_id_len),
             max_payload_depth: self.max_payload_depth.or(lower.max_payload_depth),
             conn_queue_len: self.conn_queue_len.or(lower.conn_queue_len),
+            ws_read_buffer_bytes: self.ws_read_buffer_bytes.or(lower.ws_read_buffer_bytes),
             max_rooms_per_conn: self.max_rooms_per_conn.or(lower.max_rooms_per_conn),
             max_connections: self.max_connections.or(lower.max_connections),
             publish_rate: self.publish_rate.or(lower.publish_rate),
@@ -854,6 +862,11 @@ impl ServeArgs {
                 "conn-queue-len",
                 self.conn_queue_len.unwrap_or(defaults.conn_queue_len),
             )?,
+            ws_read_buffer_bytes: at_least_one(
+                "ws-read-buffer-bytes",
+                self.ws_read_buffer_bytes
+                    .unwrap_or(defaults.ws_read_buffer_bytes),
+            )?,
             max_rooms_per_conn: at_least_one(
                 "max-rooms-per-conn",
                 self.max_rooms_per_conn
@@ -948,6 +961,15 @@ mod tests {
         })
         .expect_err("zero");
         assert!(error.to_string().contains("conn-queue-len"), "{error}");
+        let error = Config::resolve(ServeArgs {
+            ws_read_buffer_bytes: Some(0),
+            ..ServeArgs::default()
+        })
+        .expect_err("zero");
+        assert!(
+            error.to_string().contains("ws-read-buffer-bytes"),
+            "{error}"
+        );
         let error = Config::resolve(ServeArgs {
             config: Some(dir.join("missing.toml")),
             ..ServeArgs::default()

@@ -1,6 +1,6 @@
 //! The hub's side of one connection: a bounded outbound queue of encoded frames and a way to ask
 //! the transport to close the socket. Transports own the receiving half of the queue and a
-//! writer task that drains it; the hub only ever `try_send`s, so a slow reader can never stall a
+//! writer task that drains it; the hub only ever `try_push`es (see `queue.rs`), so a slow reader can never stall a
 //! room.
 
 use std::sync::Arc;
@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use bytes::Bytes;
 use protocol::{CloseCode, Codec};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::queue::{FrameSender, PushError};
 use crate::auth::Identity;
 
 /// What happened when a frame was offered to a connection's queue.
@@ -38,7 +38,7 @@ pub struct ConnHandle {
     /// How this connection wants its frames; rooms pick the matching encoded frame.
     pub wire: Wire,
     /// Bounded queue of encoded frames towards the writer task.
-    outbound: mpsc::Sender<Bytes>,
+    outbound: FrameSender,
     /// Cancelled to make the transport close the socket; a child of the server's shutdown token.
     closer: CancellationToken,
     /// The close code of the first close request (0 until one is made).
@@ -50,7 +50,7 @@ impl ConnHandle {
         id: u64,
         identity: Arc<Identity>,
         wire: Wire,
-        outbound: mpsc::Sender<Bytes>,
+        outbound: FrameSender,
         closer: CancellationToken,
     ) -> ConnHandle {
         ConnHandle {
@@ -66,16 +66,16 @@ impl ConnHandle {
     /// Offers an encoded frame without waiting. A full queue closes the connection as a slow
     /// consumer: it will reconnect and recover the gap from history.
     pub fn offer(&self, frame: Bytes) -> Offer {
-        match self.outbound.try_send(frame) {
+        match self.outbound.try_push(frame) {
             Ok(()) => Offer::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 if self.close(CloseCode::SlowConsumer) {
                     metrics::counter!("classhub_slow_consumer_closes_total").increment(1);
                     tracing::info!(conn = self.id, user = %self.identity.user, "closing slow consumer");
                 }
                 Offer::SlowConsumer
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+            Err(PushError::Closed) => Offer::Gone,
         }
     }
 
@@ -108,7 +108,7 @@ impl ConnHandle {
 
     /// Frames waiting in the queue.
     pub fn queued(&self) -> usize {
-        self.outbound.max_capacity() - self.outbound.capacity()
+        self.outbound.len()
     }
 }
 

@@ -11,6 +11,7 @@
 mod conn;
 mod history;
 pub mod permissions;
+mod queue;
 mod room;
 pub mod rosters;
 mod seats;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
 use protocol::{
@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use conn::{ConnHandle, Offer, Wire, encode};
 use permissions::Denied;
+pub use queue::{FrameReceiver, FrameSender, PushError, frame_queue};
 pub use room::MemberAs;
 use room::{Publication, Room, RoomClosed};
 pub use rosters::{RosterSnapshot, Rosters};
@@ -379,8 +380,8 @@ impl Hub {
 
     /// Registers a connection. The receiver yields the encoded frames to write to the socket, in
     /// order; it ends when the session is dropped.
-    pub fn connect(&self, identity: Identity, wire: Wire) -> (Session, mpsc::Receiver<Bytes>) {
-        let (outbound, frames) = mpsc::channel(self.shared.settings.conn_queue_len.max(1));
+    pub fn connect(&self, identity: Identity, wire: Wire) -> (Session, FrameReceiver) {
+        let (outbound, frames) = frame_queue(self.shared.settings.conn_queue_len);
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ConnHandle::new(
             conn_id,

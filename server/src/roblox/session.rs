@@ -10,17 +10,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use bytes::Bytes;
 use protocol::{RoomId, ServerMessage};
 use roblox::wire::PolledCommand;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::mailbox::Mailbox;
 use crate::auth::{Identity, Role};
-use crate::hub::{Hub, HubError, MemberAs, Session, Wire};
+use crate::hub::{FrameReceiver, Hub, HubError, MemberAs, Session, Wire};
 
 /// How long a looked-up link of an unreported player is trusted.
 const LINK_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -117,7 +115,7 @@ impl GameSession {
         capacity: usize,
         redeliver_after: std::time::Duration,
         shutdown: &CancellationToken,
-    ) -> Result<(GameSession, mpsc::Receiver<Bytes>), HubError> {
+    ) -> Result<(GameSession, FrameReceiver), HubError> {
         let room = spec.room;
         let class_room = spec.class_room;
         let server_user = format!("game:{}", spec.job_id);
@@ -171,7 +169,7 @@ impl GameSession {
     /// the full mailbox dropped.
     pub async fn pump(
         &self,
-        mut commands: mpsc::Receiver<Bytes>,
+        mut commands: FrameReceiver,
         on_command: impl Fn(&PolledCommand),
         on_dropped: impl Fn(&PolledCommand, &str),
     ) {

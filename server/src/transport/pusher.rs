@@ -52,7 +52,7 @@ pub async fn upgrade(
 ) -> Response {
     let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade
-        .read_buffer_size(socket::READ_BUFFER_BYTES)
+        .read_buffer_size(app.config().ws_read_buffer_bytes)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {

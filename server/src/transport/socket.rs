@@ -13,20 +13,16 @@ use futures_util::SinkExt;
 use futures_util::stream::{SplitSink, SplitStream};
 use protocol::CloseCode;
 use protocol::pusher::PusherClose;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{ConnHandle, Wire};
+use crate::hub::{ConnHandle, FrameReceiver, Wire};
 
 /// The sending half of a socket.
 pub type Sink = SplitSink<WebSocket, Message>;
 /// The receiving half of a socket.
 pub type Stream = SplitStream<WebSocket>;
 
-/// The WebSocket read buffer per socket. tungstenite's default (128 KiB) is zero-filled and so
-/// resident for every idle socket; frames larger than this still arrive (the buffer grows).
-pub const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Frames written before one flush, at most.
 const MAX_COALESCE: usize = 64;
 /// How long the writer tries to deliver a close frame to a peer that may not be reading.
@@ -114,7 +110,7 @@ enum Step {
 /// the reader, the heartbeat or shutdown), then sends the close frame.
 pub async fn write_loop(
     mut sink: Sink,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: FrameReceiver,
     handle: Arc<ConnHandle>,
     heartbeat: Duration,
     last_seen: Arc<LastSeen>,
@@ -144,7 +140,9 @@ pub async fn write_loop(
                         sink.feed(message).await?;
                     }
                     while batch < MAX_COALESCE {
-                        let Ok(frame) = frames.try_recv() else { break };
+                        let Some(frame) = frames.try_recv() else {
+                            break;
+                        };
                         for message in messages(wire, frame) {
                             sink.feed(message).await?;
                         }

@@ -55,6 +55,27 @@ async fn a_connection_may_join_only_so_many_rooms() {
 }
 
 #[tokio::test]
+async fn frames_larger_than_the_read_buffer_arrive_whole() {
+    let test = start_with(|config| config.ws_read_buffer_bytes = 64).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    student.join("class:acme:c1").await;
+    // 20 000 bytes of payload: over 300 reads of the 64-byte buffer, one frame on each side.
+    let text: String = (0..20_000)
+        .map(|n| char::from(b'a' + (n % 26) as u8))
+        .collect();
+    teacher
+        .publish("class:acme:c1", "note", json!({"text": text}))
+        .await;
+    let message = student
+        .recv_until(|message| crate::support::event_parts(message).is_some())
+        .await;
+    let (_, kind, data) = crate::support::event_parts(&message).expect("event");
+    assert_eq!(kind, "note");
+    assert_eq!(data["text"].as_str(), Some(text.as_str()));
+}
+
+#[tokio::test]
 async fn connections_over_the_limit_are_refused_with_503() {
     let test = start_with(|config| config.max_connections = 1).await;
     let _first = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;

@@ -1,0 +1,253 @@
+//! A connection's bounded outbound queue of encoded frames: the hub pushes without waiting
+//! ([`FrameSender::try_push`]), the transport's writer task awaits ([`FrameReceiver::recv`]).
+//!
+//! Hand-written rather than `tokio::sync::mpsc` because an idle socket should cost nothing
+//! here: tokio's bounded channel allocates its first block of 32 slots (about 1.5 KiB) when it
+//! is created, while this queue allocates only when frames arrive and gives a large buffer back
+//! once it is drained. One mutex guards the frames and the waiting writer (never held across an
+//! `.await`); a push wakes the writer only when the queue goes from empty to non-empty, since a
+//! writer that is awake drains it anyway.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+
+/// A drained queue whose buffer holds more slots than this gives the buffer back.
+const KEEP_SLOTS: usize = 64;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue holds its capacity already.
+    Full,
+    /// The receiver is gone: nobody will write the frame.
+    Closed,
+}
+
+/// A bounded queue of `capacity` frames (at least 1): its sending and receiving halves.
+pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
+    let shared = Arc::new(Shared {
+        capacity: capacity.max(1),
+        state: Mutex::new(State {
+            frames: VecDeque::new(),
+            waiter: None,
+            sender_gone: false,
+            receiver_gone: false,
+        }),
+    });
+    (
+        FrameSender {
+            shared: Arc::clone(&shared),
+        },
+        FrameReceiver { shared },
+    )
+}
+
+#[derive(Debug)]
+struct Shared {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    frames: VecDeque<Bytes>,
+    /// The receiver's task, when it found the queue empty.
+    waiter: Option<Waker>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update is a single push, pop or flag: a panic elsewhere cannot leave it half done.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The hub's half. Dropping it ends the queue: the receiver gets what is queued, then `None`.
+#[derive(Debug)]
+pub struct FrameSender {
+    shared: Arc<Shared>,
+}
+
+impl FrameSender {
+    /// Queues `frame` without waiting.
+    pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
+        let waiter = {
+            let mut state = self.shared.lock();
+            if state.receiver_gone {
+                return Err(PushError::Closed);
+            }
+            if state.frames.len() >= self.shared.capacity {
+                return Err(PushError::Full);
+            }
+            state.frames.push_back(frame);
+            if state.frames.len() == 1 {
+                state.waiter.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+        Ok(())
+    }
+
+    /// Frames waiting to be written.
+    pub fn len(&self) -> usize {
+        self.shared.lock().frames.len()
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        let waiter = {
+            let mut state = self.shared.lock();
+            state.sender_gone = true;
+            state.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+}
+
+/// The writer's half.
+#[derive(Debug)]
+pub struct FrameReceiver {
+    shared: Arc<Shared>,
+}
+
+impl FrameReceiver {
+    /// The next frame, waiting for one; `None` once the sender is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next frame, waiting for one (see [`FrameReceiver::recv`]).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.shared.lock();
+        if let Some(frame) = pop(&mut state) {
+            return Poll::Ready(Some(frame));
+        }
+        if state.sender_gone {
+            return Poll::Ready(None);
+        }
+        match &mut state.waiter {
+            Some(waiter) if waiter.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next frame if one is queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        pop(&mut self.shared.lock())
+    }
+}
+
+impl Drop for FrameReceiver {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.receiver_gone = true;
+        state.waiter = None;
+        // Frames nobody will write: free them now rather than with the last room that holds
+        // the sender.
+        state.frames = VecDeque::new();
+    }
+}
+
+fn pop(state: &mut State) -> Option<Bytes> {
+    let frame = state.frames.pop_front()?;
+    if state.frames.is_empty() && state.frames.capacity() > KEEP_SLOTS {
+        state.frames = VecDeque::new();
+    }
+    Some(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u8) -> Bytes {
+        Bytes::from(vec![n])
+    }
+
+    #[tokio::test]
+    async fn frames_arrive_in_order_and_the_queue_ends_after_the_sender() {
+        let (sender, mut receiver) = frame_queue(4);
+        for n in 0..3 {
+            sender.try_push(frame(n)).expect("room");
+        }
+        assert_eq!(sender.len(), 3);
+        drop(sender);
+        for n in 0..3 {
+            assert_eq!(receiver.recv().await, Some(frame(n)));
+        }
+        assert_eq!(receiver.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_a_gone_receiver_closes() {
+        let (sender, mut receiver) = frame_queue(2);
+        sender.try_push(frame(1)).expect("room");
+        sender.try_push(frame(2)).expect("room");
+        assert_eq!(sender.try_push(frame(3)), Err(PushError::Full));
+        assert_eq!(receiver.try_recv(), Some(frame(1)));
+        sender.try_push(frame(3)).expect("room again");
+        drop(receiver);
+        assert_eq!(sender.try_push(frame(4)), Err(PushError::Closed));
+        assert!(sender.is_empty(), "frames nobody will write are freed");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_a_push_from_another_task() {
+        let (sender, mut receiver) = frame_queue(8);
+        let waiting = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(frame) = receiver.recv().await {
+                got.push(frame[0]);
+            }
+            got
+        });
+        let pushing = tokio::spawn(async move {
+            for n in 0..200u8 {
+                while sender.try_push(frame(n)) == Err(PushError::Full) {
+                    tokio::task::yield_now().await;
+                }
+                if n % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        pushing.await.expect("pusher");
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the receiver saw the end of the queue")
+            .expect("receiver");
+        assert_eq!(got, (0..200u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_drained_queue_gives_a_large_buffer_back() {
+        let (sender, mut receiver) = frame_queue(1024);
+        for n in 0..200 {
+            sender.try_push(frame(n as u8)).expect("room");
+        }
+        while receiver.try_recv().is_some() {}
+        assert_eq!(sender.shared.lock().frames.capacity(), 0);
+        sender.try_push(frame(1)).expect("room");
+        assert!(sender.shared.lock().frames.capacity() <= KEEP_SLOTS);
+    }
+}
