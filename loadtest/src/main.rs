@@ -130,6 +130,23 @@ struct ConnectionsArgs {
     /// The hub's pid, to read its memory and CPU (found from the target's port when omitted).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Reuse the user and room ids of an earlier run (its report names them), e.g. to measure
+    /// users the server has seen before, after a restart [default: a new random id].
+    #[arg(long, value_parser = parse_run_id)]
+    run_id: Option<String>,
+}
+
+/// A run id: 1–32 ASCII letters, digits or `-` (it becomes part of user and room ids).
+fn parse_run_id(value: &str) -> Result<String, String> {
+    let valid = (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("use 1 to 32 ASCII letters, digits or '-'".to_owned())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 source_addresses: args.source_addresses,
                 rooms: args.rooms,
                 server_pid: args.server_pid,
+                run_id: args.run_id,
             };
             (connections::run(config).await?, json)
         }
@@ -310,4 +328,19 @@ fn parse_secs(text: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{text:?} is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs)
         .with_context(|| format!("{text:?} is not a usable number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_is_checked_before_it_becomes_part_of_user_ids() {
+        assert_eq!(parse_run_id("lt0a1b2c3d"), Ok("lt0a1b2c3d".to_owned()));
+        assert_eq!(parse_run_id("restart-1"), Ok("restart-1".to_owned()));
+        for bad in ["", "a b", "x/y", "é", &"a".repeat(33)] {
+            let error = parse_run_id(bad).expect_err(bad);
+            assert!(error.contains("letters, digits"), "{error}");
+        }
+    }
 }

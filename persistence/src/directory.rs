@@ -62,6 +62,12 @@ impl Store {
         role: &str,
         display_name: Option<&str>,
     ) -> Result<UserRecord, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        // A user seen before (by an earlier process) is only read: after a restart every
+        // reconnecting user passes here, and reads do not queue behind SQLite's one writer.
+        if let Some(known) = row!(self, UserRecord, &sql, user)? {
+            return Ok(known);
+        }
         exec!(
             self,
             "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING",
@@ -76,7 +82,6 @@ impl Store {
             role,
             display_name
         )?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         row!(self, UserRecord, &sql, user)?.ok_or(StoreError::Query(sqlx::Error::RowNotFound))
     }
 

@@ -55,6 +55,8 @@ pub struct Config {
     pub rooms: u64,
     /// The hub's pid, for its memory; found from the target's port when `None` and local.
     pub server_pid: Option<u32>,
+    /// Prefix of user and room ids; `None`: a new random one (the report names it).
+    pub run_id: Option<String>,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             source_addresses: 4,
             rooms: 0,
             server_pid: None,
+            run_id: None,
         }
     }
 
@@ -123,7 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             Wire::Native { codec, tenant }
         }
     };
-    let run_id = run_id();
+    let run_id = config.run_id.clone().unwrap_or_else(run_id);
     let sources = common.target.source_addresses(config.source_addresses);
     let shared = Arc::new(Shared {
         stop: CancellationToken::new(),
@@ -196,6 +199,12 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     };
     if server_pid.is_none() {
         notes.push("the hub's pid was not given or found, so its memory was not read".to_owned());
+    }
+    if let Wire::Native { .. } = &wire {
+        notes.push(format!(
+            "users {run_id}-s0 … {run_id}-s{}: --run-id {run_id} connects the same users again",
+            config.count.saturating_sub(1)
+        ));
     }
     if let Wire::Pusher(app) = &wire {
         notes.push(format!(
