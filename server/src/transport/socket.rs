@@ -117,6 +117,9 @@ pub async fn write_loop(
     shutdown: CancellationToken,
 ) {
     let wire = handle.wire;
+    // Looked up once: each `histogram!` call is a registry look-up.
+    let batch_frames = metrics::histogram!("classhub_writer_batch_frames");
+    let queue_depth = metrics::histogram!("classhub_conn_queue_depth");
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Made once: each `closed()` call registers with the token, which takes a lock.
@@ -148,7 +151,7 @@ pub async fn write_loop(
                         }
                         batch += 1;
                     }
-                    metrics::histogram!("classhub_writer_batch_frames").record(batch as f64);
+                    batch_frames.record(batch as f64);
                     sink.flush().await
                 }
                 Step::Heartbeat => {
@@ -156,15 +159,18 @@ pub async fn write_loop(
                         handle.close(CloseCode::HeartbeatTimeout);
                         return Ok(());
                     }
-                    metrics::histogram!("classhub_conn_queue_depth").record(handle.queued() as f64);
+                    queue_depth.record(handle.queued() as f64);
                     sink.send(Message::Ping(Bytes::new())).await
                 }
             }
         };
+        // The write first: most complete at once, and checking the close token takes a lock.
+        // A close requested meanwhile is seen by the next turn's first select; one requested
+        // while the write waits on a peer that does not read stops the write here.
         let written = tokio::select! {
             biased;
-            _ = &mut closed => break,
             written = io => written,
+            _ = &mut closed => break,
         };
         if let Err(cause) = written {
             tracing::debug!(%cause, "socket write failed");
