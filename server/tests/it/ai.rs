@@ -3,7 +3,6 @@
 //! `[DONE]`, moderations, error bodies, 429): request shapes, streaming to HTTP and to a socket,
 //! quota refusal, failures and refusals recorded as `agent_tasks` rows.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -197,11 +196,7 @@ async fn open_ai_stand_in() -> (String, Shared) {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/moderations", post(moderate))
         .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = crate::support::serve_stand_in(app).await;
     (format!("http://{addr}/v1"), shared)
 }
 

@@ -3,7 +3,6 @@
 //! and replayed, in shuffled order; seats enforced at join over a real socket; a lapsed
 //! subscription that keeps the class running but starts nothing new.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -120,11 +119,7 @@ pub async fn stripe_stand_in() -> (String, Log) {
             ),
         )
         .with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = crate::support::serve_stand_in(app).await;
     (format!("http://{addr}"), log)
 }
 
@@ -173,6 +168,54 @@ pub fn subscription_event(
             "items": {"object": "list", "data": [{"id": "si_1", "price": {"id": "price_classroom"}, "quantity": 1, "current_period_end": created + 2_592_000}]}
         }}
     })
+}
+
+/// An admin token of `tenant`, after one request so the tenant exists.
+async fn seen_admin(rest: &Rest, tenant: &str) -> String {
+    let admin = crate::support::token(
+        tenant,
+        server::auth::Role::Admin,
+        &format!("{tenant}-admin"),
+    );
+    rest.get("/api/v1/auth/me", &admin).await.expect(200);
+    admin
+}
+
+/// A subscription's life in Stripe events, 10 s apart from `t0`: created (incomplete),
+/// updated (active), a failed payment, deleted (canceled).
+fn lifecycle_events(tenant: &str, t0: i64) -> [Value; 4] {
+    [
+        subscription_event(
+            &format!("evt_{tenant}_1"),
+            "customer.subscription.created",
+            t0,
+            tenant,
+            "incomplete",
+            "classroom",
+        ),
+        subscription_event(
+            &format!("evt_{tenant}_2"),
+            "customer.subscription.updated",
+            t0 + 10,
+            tenant,
+            "active",
+            "classroom",
+        ),
+        invoice_event(
+            &format!("evt_{tenant}_3"),
+            "invoice.payment_failed",
+            t0 + 20,
+            tenant,
+        ),
+        subscription_event(
+            &format!("evt_{tenant}_4"),
+            "customer.subscription.deleted",
+            t0 + 30,
+            tenant,
+            "canceled",
+            "classroom",
+        ),
+    ]
 }
 
 fn invoice_event(id: &str, kind: &str, created: i64, tenant: &str) -> Value {
@@ -278,44 +321,8 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
         let orders: [[usize; 4]; 4] = [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]];
         for (index, order) in orders.iter().enumerate() {
             let tenant = format!("shuf{index}");
-            let admin = crate::support::token(
-                &tenant,
-                server::auth::Role::Admin,
-                &format!("{tenant}-admin"),
-            );
-            rest.get("/api/v1/auth/me", &admin).await.expect(200);
-            let events = [
-                subscription_event(
-                    &format!("evt_{tenant}_1"),
-                    "customer.subscription.created",
-                    t0,
-                    &tenant,
-                    "incomplete",
-                    "classroom",
-                ),
-                subscription_event(
-                    &format!("evt_{tenant}_2"),
-                    "customer.subscription.updated",
-                    t0 + 10,
-                    &tenant,
-                    "active",
-                    "classroom",
-                ),
-                invoice_event(
-                    &format!("evt_{tenant}_3"),
-                    "invoice.payment_failed",
-                    t0 + 20,
-                    &tenant,
-                ),
-                subscription_event(
-                    &format!("evt_{tenant}_4"),
-                    "customer.subscription.deleted",
-                    t0 + 30,
-                    &tenant,
-                    "canceled",
-                    "classroom",
-                ),
-            ];
+            let admin = seen_admin(&rest, &tenant).await;
+            let events = lifecycle_events(&tenant, t0);
             for position in order {
                 deliver(&rest, &events[*position], now(), WEBHOOK_SECRET)
                     .await
@@ -336,36 +343,8 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
         // Without the cancellation, the newest event (the failed payment) wins in any order.
         for (index, order) in [[0usize, 1, 2], [2, 1, 0], [1, 2, 0]].iter().enumerate() {
             let tenant = format!("due{index}");
-            let admin = crate::support::token(
-                &tenant,
-                server::auth::Role::Admin,
-                &format!("{tenant}-admin"),
-            );
-            rest.get("/api/v1/auth/me", &admin).await.expect(200);
-            let events = [
-                subscription_event(
-                    &format!("evt_{tenant}_1"),
-                    "customer.subscription.created",
-                    t0,
-                    &tenant,
-                    "incomplete",
-                    "classroom",
-                ),
-                subscription_event(
-                    &format!("evt_{tenant}_2"),
-                    "customer.subscription.updated",
-                    t0 + 10,
-                    &tenant,
-                    "active",
-                    "classroom",
-                ),
-                invoice_event(
-                    &format!("evt_{tenant}_3"),
-                    "invoice.payment_failed",
-                    t0 + 20,
-                    &tenant,
-                ),
-            ];
+            let admin = seen_admin(&rest, &tenant).await;
+            let events = &lifecycle_events(&tenant, t0)[..3];
             for position in order {
                 deliver(&rest, &events[*position], now(), WEBHOOK_SECRET)
                     .await

@@ -114,11 +114,7 @@ impl JwksServer {
                 }),
             )
             .with_state((Arc::clone(&keys), Arc::clone(&fetches)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let addr = crate::support::serve_stand_in(router).await;
         JwksServer {
             addr,
             keys,

@@ -730,11 +730,7 @@ async fn webhook_receiver() -> (
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = crate::support::serve_stand_in(router).await;
     (addr, rx)
 }
 

@@ -770,11 +770,7 @@ async fn open_cloud_stand_in() -> (String, Arc<Mutex<Vec<(String, String, Value)
         .route("/cloud/v2/universes/{target}", axum::routing::post(publish))
         .route("/cloud/v2/users/{id}", axum::routing::get(user))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = crate::support::serve_stand_in(app).await;
     (format!("http://{addr}"), seen)
 }
 

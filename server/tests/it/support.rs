@@ -519,3 +519,14 @@ pub fn refused(error: tokio_tungstenite::tungstenite::Error) -> (u16, Value) {
         other => panic!("expected an HTTP refusal, got {other}"),
     }
 }
+
+/// Serves `router` on a fresh loopback port (a stand-in for a service the server calls: JWKS,
+/// Stripe, OpenAI, Open Cloud, webhook receivers) until the test ends; returns its address.
+pub async fn serve_stand_in(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a stand-in on loopback");
+    let addr = listener.local_addr().expect("the stand-in's address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
