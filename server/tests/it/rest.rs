@@ -25,6 +25,14 @@ impl Answer {
         assert_eq!(self.status, status, "unexpected answer: {}", self.body);
         &self.body
     }
+
+    /// Asserts the status and that the error message mentions `needle` (what to set or fix).
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, needle: &str) {
+        self.expect(status);
+        let message = self.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{needle:?} not in {}", self.body);
+    }
 }
 
 #[derive(Clone)]
