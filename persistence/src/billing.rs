@@ -139,11 +139,7 @@ impl Store {
         change: &SubscriptionChange,
     ) -> Result<SubscriptionRecord, StoreError> {
         let tenant = change.tenant.as_str();
-        exec!(
-            self,
-            "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING",
-            tenant
-        )?;
+        self.ensure_tenant(tenant).await?;
         exec!(
             self,
             "INSERT INTO subscriptions (id, tenant_id, plan, status) VALUES ($1, $1, 'free', 'incomplete') \

@@ -53,6 +53,16 @@ pub struct ParentLink {
 const USER_COLUMNS: &str = "id, tenant_id, role, display_name, active, TS(created_at) AS created_at, TS(updated_at) AS updated_at";
 
 impl Store {
+    /// Creates the tenant row if it does not exist (named after its id until renamed).
+    pub async fn ensure_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING",
+            tenant
+        )?;
+        Ok(())
+    }
+
     /// Creates the tenant (idempotent) and the user if their id is new, then returns the user's
     /// row, wherever it lives: the caller must check `tenant_id` (ids are unique across tenants).
     pub async fn ensure_user(
@@ -68,11 +78,7 @@ impl Store {
         if let Some(known) = row!(self, UserRecord, &sql, user)? {
             return Ok(known);
         }
-        exec!(
-            self,
-            "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING",
-            tenant
-        )?;
+        self.ensure_tenant(tenant).await?;
         exec!(
             self,
             "INSERT INTO users (id, tenant_id, role, display_name) VALUES ($1, $2, $3, $4) \
@@ -94,11 +100,7 @@ impl Store {
         role: &str,
         display_name: Option<&str>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        exec!(
-            self,
-            "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING",
-            tenant
-        )?;
+        self.ensure_tenant(tenant).await?;
         let inserted = exec!(
             self,
             "INSERT INTO users (id, tenant_id, role, display_name) VALUES ($1, $2, $3, $4) \

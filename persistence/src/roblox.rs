@@ -103,16 +103,6 @@ pub struct NewGameSession {
 }
 
 impl Store {
-    /// Creates the tenant row if it does not exist (named after its id until renamed).
-    pub async fn ensure_tenant(&self, tenant: &str) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING";
-        with_pool!(self, |pool, sql| {
-            sqlx::query(sql(SQL)).bind(tenant).execute(pool).await?;
-        });
-        Ok(())
-    }
-
     /// Stores a new game-server key (its tenant must exist).
     pub async fn create_game_key(&self, key: &NewGameKey) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO game_server_keys \
