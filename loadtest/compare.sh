@@ -232,20 +232,28 @@ out(f"**Servers:** classhub at commit `{env['COMMIT']}` (release); {env['SOCKUDO
 out("")
 
 
+def medians_of(scenario, metrics):
+    """Per server: the median of each metric over its rounds of `scenario` (errors summed)."""
+    medians = {}
+    for key, _ in SERVERS:
+        reports = runs.get((key, scenario), [])
+        if reports:
+            rounds = [metrics(r) for r in reports]
+            medians[key] = {k: med([x[k] for x in rounds]) for k in rounds[0]}
+            medians[key]["errors"] = sum(x["errors"] for x in rounds)
+    return medians
+
+
 def fanout_table(scenario, title):
     out(f"**{title}**")
     out("")
     out("| server | published/s | deliveries/s | delivered | p50 | p99 | p99.9 | server CPU (cores) | CPU per delivery | harness CPU (cores) | others (cores) | errors + closes |")
     out("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    medians = {}
+    medians = medians_of(scenario, fanout_metrics)
     for key, label in SERVERS:
-        reports = runs.get((key, scenario), [])
-        if not reports:
+        if key not in medians:
             continue
-        ms_ = [fanout_metrics(r) for r in reports]
-        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
-        m["errors"] = sum(x["errors"] for x in ms_)
-        medians[key] = m
+        m = medians[key]
         out(f"| {label} ({PROTOCOL[key]}) | {num(m['published'])} | {num(m['deliveries'])} | "
             f"{num(100 * m['share'], 1) if m['share'] is not None else '–'} % | {ms(m['p50'])} | {ms(m['p99'])} | "
             f"{ms(m['p999'])} | {num(m['cores'], 2)} | {num(m['cpu_per_delivery_us'], 2)} µs | "
@@ -273,15 +281,11 @@ def connections_table():
     out("")
     out("| server | opened | held at end | connects/s | connect p50 | connect p99 | VmRSS before → after | RSS per connection | server CPU per connect | errors |")
     out("|---|---|---|---|---|---|---|---|---|---|")
-    medians = {}
+    medians = medians_of("connections", connections_metrics)
     for key, label in SERVERS:
-        reports = runs.get((key, "connections"), [])
-        if not reports:
+        if key not in medians:
             continue
-        ms_ = [connections_metrics(r) for r in reports]
-        m = {k: med([x[k] for x in ms_]) for k in ms_[0]}
-        m["errors"] = sum(x["errors"] for x in ms_)
-        medians[key] = m
+        m = medians[key]
         name = label if key != "baseline" else "floor (classhub-baseline, native)"
         out(f"| {name} | {num(m['opened'])} | {num(m['held'])} | {num(m['connects'])} | {ms(m['p50'])} | "
             f"{ms(m['p99'])} | {num(m['rss_before_mib'], 1)} → {num(m['rss_after_mib'], 1)} MiB | "
