@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use conn::{ConnHandle, Offer, Wire, encode};
 use permissions::Denied;
-pub use queue::{FrameReceiver, FrameSender, PushError, frame_queue};
+pub use queue::FrameReceiver;
+use queue::frame_queue;
 pub use room::MemberAs;
 use room::{Publication, Room, RoomClosed};
 pub use rosters::{RosterSnapshot, Rosters};

@@ -103,11 +103,6 @@ impl FrameSender {
     pub fn len(&self) -> usize {
         self.shared.lock().frames.len()
     }
-
-    /// Whether nothing waits to be written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Drop for FrameSender {
@@ -208,7 +203,7 @@ mod tests {
         sender.try_push(frame(3)).expect("room again");
         drop(receiver);
         assert_eq!(sender.try_push(frame(4)), Err(PushError::Closed));
-        assert!(sender.is_empty(), "frames nobody will write are freed");
+        assert_eq!(sender.len(), 0, "frames nobody will write are freed");
     }
 
     #[tokio::test]
