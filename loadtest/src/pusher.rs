@@ -44,7 +44,8 @@ impl PusherApp {
     /// The app classhub derives for `tenant` from its secret (what `classhub apps show` prints
     /// when no `CLASSHUB_PUSHER_*` override is set).
     pub fn derived(jwt_secret: &str, tenant: &str) -> PusherApp {
-        let app = server::apps::PusherApps::new(jwt_secret, None).for_tenant(tenant);
+        let app =
+            server::transport::pusher_apps::PusherApps::new(jwt_secret, None).for_tenant(tenant);
         PusherApp {
             app_id: app.app_id,
             key: app.key,

@@ -21,13 +21,13 @@ use tokio_util::task::TaskTracker;
 
 use persistence::{EventSink, Store};
 
-use crate::apps::PusherApps;
+use crate::auth::directory::{AuthFailure, Directory};
 use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
-use crate::directory::{AuthFailure, Directory};
 use crate::hub::{Hub, RosterSnapshot};
 use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
+use crate::transport::pusher_apps::PusherApps;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -282,7 +282,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let apps = PusherApps::new(&secret, config.pusher_app.clone());
     let node_id = rand::random::<u32>() % 1_000_000_000;
     let signals = (!config.pusher_webhooks.is_empty()).then(|| {
-        crate::webhooks::spawn(
+        crate::transport::webhooks::spawn(
             apps.clone(),
             config.pusher_webhooks.clone(),
             node_id,

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use persistence::SinkSettings;
 
 use crate::ai::AiSettings;
-use crate::apps::PusherApp;
 use crate::auth::AuthSettings;
 use crate::billing::BillingSettings;
 use crate::hub::HubSettings;
 use crate::roblox::RobloxSettings;
+use crate::transport::pusher_apps::PusherApp;
 
 /// The resolved configuration `classhub serve` runs with.
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use server::apps::{PusherApp, PusherApps};
 use server::auth::{self, Identity, Role};
 use server::config::{Config, DurationArg, ServeArgs};
+use server::transport::pusher_apps::{PusherApp, PusherApps};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -296,7 +296,7 @@ async fn serve(command: ServeCommand) -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
-        .with(server::recent_errors::RecentErrorsLayer)
+        .with(server::dashboard::recent_errors::RecentErrorsLayer)
         .init();
     let config = Config::resolve(command.settings)?;
     let data_dir = config.data_dir.clone();

@@ -2,7 +2,6 @@
 //! admitted by the directory, per-token rate limit taken), and the role checks handlers use.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
 
 use super::{ApiError, ErrorKind};
@@ -17,13 +16,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned())
+        let token = crate::auth::bearer_token(&parts.headers)
+            .map(str::to_owned)
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::Unauthorized,

@@ -143,6 +143,23 @@ impl ApiError {
     }
 }
 
+/// A database failure: 503 + `Retry-After` when it may pass (connection lost, pool exhausted,
+/// serialization conflict), 500 otherwise. The same rule on every route.
+impl From<persistence::StoreError> for ApiError {
+    fn from(cause: persistence::StoreError) -> ApiError {
+        if cause.is_transient() {
+            tracing::warn!(%cause, "database unavailable for a request");
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "the database is unavailable; retry shortly",
+            )
+            .with_retry_after(Duration::from_secs(2))
+        } else {
+            ApiError::internal(cause)
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "{}: {}", self.kind.code(), self.message)

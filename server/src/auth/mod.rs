@@ -11,7 +11,11 @@
 //! `iss` and `aud` are checked when configured. The verifier knows nothing of the database:
 //! `AppState::authenticate` adds the user directory on top.
 
+mod bearer;
+pub mod directory;
 mod jwks;
+
+pub use bearer::bearer_token;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

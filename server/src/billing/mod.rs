@@ -2,13 +2,15 @@
 //! Stripe keys, prices and each plan's entitlements (seats = concurrent students online in the
 //! tenant, AI tokens per day); [`Entitlements`] is what a tenant's subscription row grants now;
 //! [`stripe`] talks to Stripe's API and verifies webhook signatures; [`webhook`] turns Stripe
-//! events into subscription changes. The REST routes are in `api::payments`.
+//! events into subscription changes; [`routes`] are the REST routes (checkout, portal, the
+//! subscription, Stripe's webhook) and the rule that a lapsed tenant's content is read-only.
 //!
 //! A tenant without a subscription row is on the first plan (`free`). A subscription whose
 //! status is `canceled`, `unpaid` or `incomplete_expired` has lapsed: content becomes read-only
 //! and no new student sessions start, but students already online stay (see `hub::Seats`).
 //! This module knows nothing of HTTP routing or SQL.
 
+pub(crate) mod routes;
 pub mod stripe;
 pub mod webhook;
 

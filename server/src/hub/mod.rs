@@ -15,6 +15,7 @@ mod queue;
 mod room;
 pub mod rosters;
 mod seats;
+mod session;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,9 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
-use protocol::{
-    CloseCode, CommandKind, ErrorCode, Limits, Ref, RoomId, RoomKind, ServerMessage, Since,
-};
+use protocol::{CloseCode, CommandKind, ErrorCode, Limits, RoomId, ServerMessage};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -36,9 +35,10 @@ use permissions::Denied;
 pub use queue::FrameReceiver;
 use queue::frame_queue;
 pub use room::MemberAs;
-use room::{Publication, Room, RoomClosed};
+use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
+pub use session::Session;
 
 use crate::auth::Identity;
 
@@ -218,9 +218,10 @@ pub enum RoomSignal {
     },
 }
 
-/// A durable event handed to [`Hub::ingest`] by an authorized source.
+/// A durable event handed to [`Hub::ingest`] by a source that already authenticated it (a
+/// Roblox game server's batch, after `roblox::wire` checked its shape).
 #[derive(Debug, Clone)]
-pub struct IngestEvent {
+pub struct TrustedEvent {
     /// The client-made id (stored once however often it is retried).
     pub id: String,
     /// Who it is about: stored as the sender, and the student of a progress event.
@@ -229,6 +230,25 @@ pub struct IngestEvent {
     pub kind: String,
     /// The payload.
     pub data: Value,
+}
+
+/// What became of one event of a [`Hub::ingest`] batch.
+#[derive(Debug)]
+pub enum IngestOutcome {
+    /// Fanned out and handed to the sink; its ack resolves after the commit.
+    Published {
+        /// The event's id.
+        id: String,
+        /// Its `seq` in the batch's home room, and the ack.
+        published: Published,
+    },
+    /// Refused alone (the rest of the batch goes on).
+    Rejected {
+        /// The event's id.
+        id: String,
+        /// Why.
+        error: HubError,
+    },
 }
 
 /// The outcome of a publish.
@@ -518,29 +538,32 @@ impl Hub {
     /// Takes a batch of durable events from an already authorized source (a Roblox game
     /// server): each is fanned out to every room of `rooms` and stored once, with `rooms[0]` as
     /// its room. Places in the sink are reserved for the whole batch first, so a full queue
-    /// refuses the whole batch before anyone sees any of it. Per event: its outcome.
+    /// refuses the whole batch (the `Err`) before anyone sees any of it. Otherwise one outcome
+    /// per event, in order.
     pub fn ingest(
         &self,
         tenant: &str,
         rooms: &[RoomId],
-        events: Vec<IngestEvent>,
-    ) -> Result<Vec<Result<Published, HubError>>, HubError> {
+        events: Vec<TrustedEvent>,
+    ) -> Result<Vec<IngestOutcome>, HubError> {
         let sink = self.shared.sink.as_ref().ok_or(HubError::NotDurable)?;
         let Some(home) = rooms.first() else {
             return Ok(Vec::new());
         };
-        let checked: Vec<Result<IngestEvent, HubError>> = events
+        let checked: Vec<Result<TrustedEvent, (String, HubError)>> = events
             .into_iter()
             .map(|event| {
                 if CommandKind::parse(&event.kind).is_some() {
-                    return Err(HubError::InvalidEvent(format!(
+                    let error = HubError::InvalidEvent(format!(
                         "kind {:?} is a teacher command; game servers cannot send it",
                         event.kind
-                    )));
+                    ));
+                    return Err((event.id, error));
                 }
-                ProgressUpdate::from_event(&event.kind, &event.sender, &event.data)
-                    .map_err(HubError::InvalidEvent)?;
-                Ok(event)
+                match ProgressUpdate::from_event(&event.kind, &event.sender, &event.data) {
+                    Ok(_) => Ok(event),
+                    Err(problem) => Err((event.id, HubError::InvalidEvent(problem))),
+                }
             })
             .collect();
         let valid = checked.iter().filter(|event| event.is_ok()).count();
@@ -548,8 +571,17 @@ impl Hub {
         let outcomes = checked
             .into_iter()
             .map(|event| {
-                let event = event?;
-                let permit = permits.next().ok_or(HubError::NotDurable)?;
+                let event = match event {
+                    Ok(event) => event,
+                    Err((id, error)) => return IngestOutcome::Rejected { id, error },
+                };
+                let Some(permit) = permits.next() else {
+                    let error = HubError::NotDurable;
+                    return IngestOutcome::Rejected {
+                        id: event.id,
+                        error,
+                    };
+                };
                 let ts = now_millis();
                 let mut seq = 0;
                 for (index, room_id) in rooms.iter().enumerate() {
@@ -567,6 +599,7 @@ impl Hub {
                         seq = room_seq;
                     }
                 }
+                let id = event.id.clone();
                 let ack = permit.submit(DurableEvent {
                     tenant: tenant.to_owned(),
                     event_id: event.id,
@@ -577,10 +610,13 @@ impl Hub {
                     seq,
                     sent_at_ms: ts,
                 });
-                Ok(Published {
-                    seq,
-                    ack: Some(ack),
-                })
+                IngestOutcome::Published {
+                    id,
+                    published: Published {
+                        seq,
+                        ack: Some(ack),
+                    },
+                }
             })
             .collect();
         Ok(outcomes)
@@ -614,307 +650,6 @@ impl Hub {
 
     fn existing_room(&self, id: &RoomId) -> Option<Arc<Room>> {
         self.shared.rooms.get(id).map(|room| Arc::clone(&room))
-    }
-}
-
-/// One connection's view of the hub. Dropping it leaves every room (with a reason derived from
-/// the connection's close code) and ends its outbound queue.
-#[derive(Debug)]
-pub struct Session {
-    hub: Hub,
-    handle: Arc<ConnHandle>,
-    /// Rooms this connection is in; only this session adds or removes entries.
-    rooms: HashSet<RoomId>,
-    /// Whether this session holds its student's seat (released on drop).
-    seated: bool,
-}
-
-impl Session {
-    /// The connection handle (id, identity, codec, close control).
-    pub fn handle(&self) -> &Arc<ConnHandle> {
-        &self.handle
-    }
-
-    /// Who is connected.
-    pub fn identity(&self) -> &Identity {
-        &self.handle.identity
-    }
-
-    /// Queues a message for this connection alone.
-    pub fn send(&self, message: &ServerMessage) -> Offer {
-        match conn::encode(self.handle.wire, message) {
-            Some(frame) => {
-                metrics::counter!("classhub_frames_out_total", "type" => message.type_name())
-                    .increment(1);
-                self.handle.offer(frame)
-            }
-            None => Offer::Queued,
-        }
-    }
-
-    /// Joins `room` (idempotent). The `joined` frame, with recovery from `since`, is queued
-    /// before any later event of the room.
-    pub fn join(
-        &mut self,
-        room_id: RoomId,
-        since: Option<Since>,
-        presence: Option<Value>,
-        reference: Option<Ref>,
-    ) -> Result<(), HubError> {
-        permissions::check_join(self.identity(), &room_id, &self.hub.shared.rosters)?;
-        self.take_seat(&room_id)?;
-        let identity = self.identity();
-        let member = MemberAs {
-            user: identity.user.clone(),
-            name: identity.name.clone(),
-            role: identity.role,
-        };
-        self.join_as(room_id, &member, since, presence, reference)
-    }
-
-    /// Joins `room` as `member` without the role check: for Pusher subscriptions, whose
-    /// authorization is the app's signature (made by `/pusher/auth` after its own checks). The
-    /// tenant is still checked.
-    pub fn join_signed(
-        &mut self,
-        room_id: RoomId,
-        member: &MemberAs,
-        presence: Option<Value>,
-    ) -> Result<(), HubError> {
-        if room_id.tenant() != self.identity().tenant {
-            return Err(HubError::Denied(Denied::OtherTenant {
-                room: room_id.to_string(),
-            }));
-        }
-        self.take_seat(&room_id)?;
-        self.join_as(room_id, member, None, presence, None)
-    }
-
-    /// A student joining a class or game room takes a seat (once per session). A refusal is
-    /// also told to the room, so the teacher's dashboard shows who could not join and why.
-    fn take_seat(&mut self, room_id: &RoomId) -> Result<(), HubError> {
-        let identity = Arc::clone(&self.handle.identity);
-        let needs_seat = identity.role == crate::auth::Role::Student
-            && matches!(room_id.kind(), RoomKind::Class | RoomKind::Game)
-            && !self.seated;
-        if !needs_seat {
-            return Ok(());
-        }
-        match self.hub.shared.seats.take(&identity.tenant, &identity.user) {
-            Ok(()) => {
-                self.seated = true;
-                Ok(())
-            }
-            Err(refusal) => {
-                let (in_use, seats) = self.hub.shared.seats.usage(&identity.tenant);
-                let reason = match refusal {
-                    SeatRefusal::Full { .. } => "seat_limit",
-                    SeatRefusal::Lapsed => "subscription_lapsed",
-                };
-                tracing::info!(tenant = %identity.tenant, user = %identity.user, room = %room_id, reason, "join refused: no seat");
-                metrics::counter!("classhub_seat_refusals_total", "reason" => reason).increment(1);
-                let told = serde_json::json!({
-                    "student": identity.user,
-                    "name": identity.name,
-                    "reason": reason,
-                    "seats": seats,
-                    "in_use": in_use,
-                    "message": match refusal {
-                        SeatRefusal::Full { seats } => format!(
-                            "{} could not join: all {seats} seats of your plan are in use; free a seat or upgrade the plan",
-                            identity.user
-                        ),
-                        SeatRefusal::Lapsed => format!(
-                            "{} could not join: the subscription has lapsed; renew it to start new sessions",
-                            identity.user
-                        ),
-                    },
-                });
-                self.hub
-                    .publish_system(room_id, "classhub", "seat_refused".to_owned(), told);
-                Err(HubError::NoSeat(refusal))
-            }
-        }
-    }
-
-    fn join_as(
-        &mut self,
-        room_id: RoomId,
-        member: &MemberAs,
-        since: Option<Since>,
-        presence: Option<Value>,
-        reference: Option<Ref>,
-    ) -> Result<(), HubError> {
-        let max_rooms = self.hub.shared.settings.max_rooms_per_conn;
-        if !self.rooms.contains(&room_id) && self.rooms.len() >= max_rooms {
-            return Err(HubError::TooManyRooms { max: max_rooms });
-        }
-        loop {
-            let room = self.hub.room(&room_id);
-            match room.join(
-                &self.handle,
-                member,
-                since,
-                presence.clone(),
-                reference.clone(),
-                Instant::now(),
-            ) {
-                Ok(_) => break,
-                Err(RoomClosed) => continue,
-            }
-        }
-        self.rooms.insert(room_id);
-        Ok(())
-    }
-
-    /// Leaves `room`.
-    pub fn leave(&mut self, room_id: &RoomId) -> Result<(), HubError> {
-        if !self.rooms.remove(room_id) {
-            return Err(HubError::NotJoined {
-                room: room_id.to_string(),
-            });
-        }
-        if let Some(room) = self.hub.existing_room(room_id) {
-            room.leave(&self.handle, LeaveReason::Left, Instant::now());
-        }
-        Ok(())
-    }
-
-    /// Publishes an event: it is fanned out at once. An event with an `id` is durable: a place
-    /// in the sink's queue is reserved first (so a full queue refuses the publish before anyone
-    /// sees it), and the returned ack resolves after the commit that holds it.
-    pub fn publish(
-        &self,
-        room_id: &RoomId,
-        kind: String,
-        data: Value,
-        id: Option<String>,
-    ) -> Result<Published, HubError> {
-        let identity = self.identity();
-        permissions::check_publish(identity, room_id, &kind)?;
-        if permissions::must_join_to_publish(identity) {
-            if !self.rooms.contains(room_id) {
-                return Err(HubError::NotJoined {
-                    room: room_id.to_string(),
-                });
-            }
-            // Membership may have been revoked since the join (a roster removal).
-            permissions::check_join(identity, room_id, &self.hub.shared.rosters)?;
-        }
-        if let Some(command) = CommandKind::parse(&kind) {
-            command.validate(&data).map_err(HubError::InvalidEvent)?;
-        }
-        let durable = match &id {
-            Some(event_id) => {
-                ProgressUpdate::from_event(&kind, &identity.user, &data)
-                    .map_err(HubError::InvalidEvent)?;
-                let sink = self.hub.shared.sink.as_ref().ok_or(HubError::NotDurable)?;
-                Some((
-                    sink.reserve()?,
-                    event_id.clone(),
-                    kind.clone(),
-                    data.clone(),
-                ))
-            }
-            None => None,
-        };
-        let publication = Publication {
-            from: identity.user.clone(),
-            id: command_id(&kind, id),
-            kind,
-            data,
-            ts: now_millis(),
-            except: None,
-            as_notification: false,
-        };
-        let ts = publication.ts;
-        let seq = self.hub.publish_into(room_id, publication);
-        let ack = durable.map(|(permit, event_id, kind, data)| {
-            permit.submit(DurableEvent {
-                tenant: identity.tenant.clone(),
-                event_id,
-                room: room_id.to_string(),
-                kind,
-                sender: identity.user.clone(),
-                data,
-                seq,
-                sent_at_ms: ts,
-            })
-        });
-        Ok(Published { seq, ack })
-    }
-
-    /// Publishes a Pusher client event (`client-…`) into a room this socket joined, to every
-    /// other socket there. The transport checks the channel kind and the rate limit.
-    pub fn publish_client_event(
-        &self,
-        room_id: &RoomId,
-        kind: String,
-        data: Value,
-        from: String,
-    ) -> Result<u64, HubError> {
-        if !self.rooms.contains(room_id) {
-            return Err(HubError::NotJoined {
-                room: room_id.to_string(),
-            });
-        }
-        let publication = Publication {
-            from,
-            kind,
-            data,
-            id: None,
-            ts: now_millis(),
-            except: Some(self.handle.id),
-            as_notification: false,
-        };
-        Ok(self.hub.publish_into(room_id, publication))
-    }
-
-    /// Replaces this user's presence state in `room`.
-    pub fn set_presence(&self, room_id: &RoomId, state: Value) -> Result<(), HubError> {
-        let not_joined = || HubError::NotJoined {
-            room: room_id.to_string(),
-        };
-        if !self.rooms.contains(room_id) {
-            return Err(not_joined());
-        }
-        let room = self.hub.existing_room(room_id).ok_or_else(not_joined)?;
-        if room.set_presence(&self.handle, state) {
-            Ok(())
-        } else {
-            Err(not_joined())
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let reason = match self.handle.close_code() {
-            None if self.hub.shared.shutdown.is_cancelled() => LeaveReason::Shutdown,
-            code => LeaveReason::for_close(code),
-        };
-        let now = Instant::now();
-        for room_id in self.rooms.drain() {
-            if let Some(room) = self.hub.existing_room(&room_id) {
-                room.leave(&self.handle, reason, now);
-            }
-        }
-        if self.seated {
-            let identity = &self.handle.identity;
-            self.hub
-                .shared
-                .seats
-                .release(&identity.tenant, &identity.user);
-        }
-        if self.handle.wire.is_socket() {
-            let live = self
-                .hub
-                .shared
-                .connections
-                .fetch_sub(1, Ordering::Relaxed)
-                .saturating_sub(1);
-            metrics::gauge!("classhub_connections").set(live as f64);
-        }
     }
 }
 

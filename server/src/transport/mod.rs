@@ -1,8 +1,14 @@
 //! Front doors into the hub. Each transport turns its wire into `Session` calls and drains the
-//! session's outbound queue into its socket. Only the native WebSocket protocol exists so far;
-//! Pusher, QUIC and Roblox HTTP arrive with their issues and must end in the same hub calls.
+//! session's outbound queue into its socket: [`native`] (the native protocol on `/ws`, JSON or
+//! MessagePack), [`pusher`] (Pusher Channels protocol 7 sockets on `/app/{key}`), [`pusher_api`]
+//! (`/pusher/auth`, `/pusher/user-auth` and the signed Pusher HTTP API), [`socket`] (the writer
+//! task and close handshake both socket transports share), [`pusher_apps`] (each tenant's Pusher
+//! credentials) and [`webhooks`] (Pusher webhooks, batched and signed per tenant). Roblox's HTTP
+//! routes (`crate::roblox::routes`) end in the same hub calls.
 
 pub mod native;
 pub mod pusher;
 pub mod pusher_api;
+pub mod pusher_apps;
 pub mod socket;
+pub mod webhooks;

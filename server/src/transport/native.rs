@@ -61,7 +61,9 @@ pub async fn upgrade(
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidMessage, refusal);
         }
     };
-    let token = bearer_token(&headers).or(query.token);
+    let token = crate::auth::bearer_token(&headers)
+        .map(str::to_owned)
+        .or(query.token);
     let identity = match token {
         Some(token) => match app.authenticate_socket(&token).await {
             Ok(identity) => Some(identity),
@@ -128,14 +130,6 @@ fn negotiate(headers: &HeaderMap) -> Result<Codec, String> {
                 Codec::MsgPack.subprotocol()
             )
         })
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
 }
 
 async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Identity>) {

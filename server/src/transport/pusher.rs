@@ -31,9 +31,9 @@ use serde_json::{Value, json};
 
 use super::socket::{self, LastSeen, Sink, Stream, write_loop};
 use crate::app::AppState;
-use crate::apps::{PusherApp, check_auth};
 use crate::auth::{Identity, Role};
 use crate::hub::{ConnHandle, MemberAs, Session, Wire};
+use crate::transport::pusher_apps::{PusherApp, check_auth};
 
 /// Query parameters of `GET /app/{key}`.
 #[derive(Debug, Deserialize)]

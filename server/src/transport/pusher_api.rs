@@ -26,10 +26,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::apps::PusherApp;
 use crate::auth::Identity;
 use crate::http::error_response;
 use crate::hub::permissions;
+use crate::transport::pusher_apps::PusherApp;
 
 /// Most channels one event may go to.
 pub const MAX_CHANNELS_PER_EVENT: usize = 100;
@@ -116,12 +116,8 @@ fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, A
 }
 
 async fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiFailure> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned())
+    let token = crate::auth::bearer_token(headers)
+        .map(str::to_owned)
         .ok_or_else(|| {
             api_error(
                 StatusCode::UNAUTHORIZED,

@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::classes::{Access, load_class};
-use super::openapi::ErrorResponse;
-use super::{ApiError, ApiJson, Caller};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiJson, Caller};
 use crate::app::AppState;
 
 /// The request body.
@@ -47,7 +47,7 @@ pub struct CommandSent {
     pub game_sessions: usize,
 }
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(send))
 }
 

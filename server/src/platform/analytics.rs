@@ -15,11 +15,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::classes::{Access, all_roster, load_class};
-use super::openapi::ErrorResponse;
-use super::{ApiError, ApiPath, ApiQuery, Caller};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiPath, ApiQuery, Caller};
 use crate::app::AppState;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(class_dashboard))
         .routes(routes!(class_report_csv))

@@ -16,17 +16,17 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ErrorResponse;
-use super::{ApiError, Caller};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, Caller};
 use crate::app::AppState;
-use crate::recent_errors::{self, LoggedError};
+use crate::dashboard::recent_errors::{self, LoggedError};
 
 /// Most rooms listed (the busiest first).
 const MAX_ROOMS: usize = 200;
 /// Most log entries listed.
 const MAX_ERRORS: usize = 50;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(overview))
 }
 

@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::apps::PusherApps;
 use crate::hub::RoomSignal;
+use crate::transport::pusher_apps::PusherApps;
 
 /// Signals waiting for the dispatcher before rooms start dropping them.
 pub const QUEUE_LEN: usize = 10_000;

@@ -1,38 +1,34 @@
 //! AI tutor routes: students ask and get explanations within a lesson (streamed as Server-Sent
-//! Events, and optionally as frames on their `user:` room), educators draft lessons and
-//! assessments, and anyone may get next-lesson suggestions from progress.
+//! Events, and optionally as frames on their `user:` room; see [`super::relay`]), educators draft
+//! lessons and assessments, and anyone may get next-lesson suggestions from progress.
 //!
-//! Every model call is an `agent_tasks` row (pending → running → completed/failed, tokens used).
-//! Before it: the role, the input, the lesson, the configuration (503 naming what to set), the
-//! subscription (402 when lapsed), the tenant's daily tokens (429 with the reset time), and the
-//! safety screen (a refusal is answered kindly and recorded as a failed task).
-
-use std::convert::Infallible;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! Every model call is an `agent_tasks` row ([`super::tasks`]). Before it: the role, the input,
+//! the lesson, the configuration (503 naming what to set), the subscription and the tenant's
+//! daily tokens ([`super::quotas`]: 402 when lapsed, 429 with the reset time), and the safety
+//! screen (a refusal is answered kindly and recorded as a failed task).
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use persistence::{AssessmentRecord, LessonRecord, Page};
-use protocol::{RoomId, RoomKind};
+use axum::http::StatusCode;
+use axum::response::Response;
+use persistence::{AssessmentRecord, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ids::new_id;
-use super::openapi::ErrorResponse;
-use super::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
-use crate::ai::{AiError, Piece, REFUSAL, Screen, Task, Tutor, estimate_tokens, next_piece};
+use super::quotas::check_allowance;
+use super::relay::{lesson_text, tutor_answer};
+use super::tasks::{TaskRow, refused};
+use super::{Task, ai_failed, not_configured};
+use crate::api::ids::new_id;
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ask))
         .routes(routes!(explain))
@@ -44,29 +40,29 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// A student's question (or what to explain) within a lesson.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TutorBody {
+pub(crate) struct TutorBody {
     /// The lesson the question is about (required).
-    lesson_id: Option<String>,
+    pub(crate) lesson_id: Option<String>,
     /// The question, or the part of the lesson to explain (required, 1–2000 characters).
-    question: Option<String>,
+    pub(crate) question: Option<String>,
     /// `true` (default): Server-Sent Events (`task`, `token`…, then `done`, `refused` or
     /// `error`); `false`: one JSON answer.
-    stream: Option<bool>,
+    pub(crate) stream: Option<bool>,
     /// `true`: also send `ai_token`/`ai_done` frames to your `user:{tenant}:{you}` room.
-    socket: Option<bool>,
+    pub(crate) socket: Option<bool>,
 }
 
 /// A whole answer (`stream: false`).
 #[derive(Debug, Serialize, ToSchema)]
-struct TutorAnswer {
+pub(crate) struct TutorAnswer {
     /// The `agent_tasks` row.
-    task_id: String,
+    pub(crate) task_id: String,
     /// The answer (or the refusal).
-    answer: String,
+    pub(crate) answer: String,
     /// Whether the request was refused by the safety screen.
-    refused: bool,
+    pub(crate) refused: bool,
     /// Tokens used.
-    tokens_used: i64,
+    pub(crate) tokens_used: i64,
 }
 
 /// Objectives for a lesson draft.
@@ -152,30 +148,11 @@ struct Suggestions {
     items: Vec<Suggestion>,
 }
 
-fn not_configured() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unavailable,
-        "the AI tutor is not configured on this server; the operator must set OPENAI_API_KEY (and OPENAI_BASE_URL for an endpoint other than OpenAI's)",
-    )
-}
-
-fn ai_failed(error: &AiError) -> ApiError {
-    tracing::warn!(cause = %error, "ai call failed");
-    match error {
-        AiError::Busy(_) => ApiError::new(
-            ErrorKind::Unavailable,
-            "the AI service is busy right now; try again in a minute",
-        )
-        .with_retry_after(Duration::from_secs(30)),
-        AiError::Upstream(_) | AiError::Unreachable(_) => ApiError::new(
-            ErrorKind::Unavailable,
-            "the AI service failed to answer; try again in a minute",
-        )
-        .with_retry_after(Duration::from_secs(30)),
-    }
-}
-
-fn required_text(field: &str, value: Option<&String>, max: usize) -> Result<String, ApiError> {
+pub(crate) fn required_text(
+    field: &str,
+    value: Option<&String>,
+    max: usize,
+) -> Result<String, ApiError> {
     let text = value.map(|text| text.trim()).unwrap_or_default();
     if text.is_empty() || text.chars().count() > max {
         return Err(ApiError::invalid_field(
@@ -184,136 +161,6 @@ fn required_text(field: &str, value: Option<&String>, max: usize) -> Result<Stri
         ));
     }
     Ok(text.to_owned())
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64)
-}
-
-/// 402 when the subscription lapsed, 429 (with the reset time) when today's tokens are used up.
-async fn check_allowance(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let row = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
-    let granted = app.config().billing.entitlements(row.as_ref());
-    if granted.lapsed {
-        return Err(ApiError::new(
-            ErrorKind::PaymentRequired,
-            "your school's subscription has lapsed, so the AI tutor is off; an admin can renew it under billing",
-        ));
-    }
-    let now = now_secs();
-    let day_start = now - now.rem_euclid(86_400);
-    let used = app
-        .store()
-        .tokens_used_since(caller.tenant(), day_start)
-        .await
-        .map_err(ApiError::internal)?;
-    if used >= i64::try_from(granted.ai_tokens_per_day).unwrap_or(i64::MAX) {
-        let resets_in = (day_start + 86_400 - now).max(1) as u64;
-        let (hours, minutes) = (resets_in / 3600, (resets_in % 3600).div_ceil(60));
-        return Err(ApiError::new(
-            ErrorKind::RateLimited,
-            format!(
-                "your school has used its {} AI tokens for today (plan {}); the allowance resets at 00:00 UTC, in {hours} h {minutes} min",
-                granted.ai_tokens_per_day, granted.plan
-            ),
-        )
-        .with_retry_after(Duration::from_secs(resets_in)));
-    }
-    Ok(())
-}
-
-/// A task's row, written as it moves along. Failures to write are logged: the answer matters
-/// more to the student than the bookkeeping.
-struct TaskRow {
-    app: AppState,
-    tenant: String,
-    id: String,
-}
-
-impl TaskRow {
-    async fn open(
-        app: &AppState,
-        caller: &Caller,
-        task: Task,
-        input: &Value,
-    ) -> Result<TaskRow, ApiError> {
-        let id = new_id("task");
-        app.store()
-            .insert_agent_task(caller.tenant(), &id, caller.user(), task.as_str(), input)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(TaskRow {
-            app: app.clone(),
-            tenant: caller.tenant().to_owned(),
-            id,
-        })
-    }
-
-    async fn running(&self) {
-        if let Err(cause) = self
-            .app
-            .store()
-            .start_agent_task(&self.tenant, &self.id)
-            .await
-        {
-            tracing::error!(%cause, task = %self.id, "cannot mark the agent task running");
-        }
-    }
-
-    async fn finish(&self, outcome: Result<&Value, &str>, tokens: i64) {
-        if let Err(cause) = self
-            .app
-            .store()
-            .finish_agent_task(&self.tenant, &self.id, outcome, tokens)
-            .await
-        {
-            tracing::error!(%cause, task = %self.id, "cannot record the agent task's end");
-        }
-        let outcome = if outcome.is_ok() {
-            "completed"
-        } else {
-            "failed"
-        };
-        metrics::counter!("classhub_ai_tasks_total", "outcome" => outcome).increment(1);
-        if tokens > 0 {
-            metrics::counter!("classhub_ai_tokens_total").increment(tokens as u64);
-        }
-    }
-}
-
-/// Screens `text`; a refusal ends the task. `Ok(true)`: refused.
-async fn refused(tutor: &Tutor, row: &TaskRow, text: &str) -> Result<bool, ApiError> {
-    match tutor.screen(text).await {
-        Ok(Screen::Allowed) => Ok(false),
-        Ok(Screen::Refused(reasons)) => {
-            tracing::info!(task = %row.id, ?reasons, "ai request refused by the safety screen");
-            metrics::counter!("classhub_ai_refusals_total").increment(1);
-            row.finish(Err(&format!("refused: {}", reasons.join(", "))), 0)
-                .await;
-            Ok(true)
-        }
-        Err(error) => {
-            // Fail closed: unscreened input never reaches the model.
-            row.finish(Err(&format!("moderation failed: {error}")), 0)
-                .await;
-            Err(ai_failed(&error))
-        }
-    }
-}
-
-fn lesson_text(lesson: &LessonRecord) -> String {
-    let text = match &lesson.content {
-        None => String::new(),
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
-    };
-    text.chars().take(6000).collect()
 }
 
 /// Ask the tutor about a lesson (students, educators, admins).
@@ -346,199 +193,6 @@ async fn explain(
     ApiJson(body): ApiJson<TutorBody>,
 ) -> Result<Response, ApiError> {
     tutor_answer(app, caller, Task::Explain, body).await
-}
-
-async fn tutor_answer(
-    app: AppState,
-    caller: Caller,
-    task: Task,
-    body: TutorBody,
-) -> Result<Response, ApiError> {
-    caller.require(
-        &[Role::Student, Role::Educator, Role::Admin],
-        "use the AI tutor",
-    )?;
-    let question = required_text("question", body.question.as_ref(), 2000)?;
-    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), 128)?;
-    let lesson = super::content::visible_lesson(&app, &caller, &lesson_id).await?;
-    let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
-    check_allowance(&app, &caller).await?;
-    let row = TaskRow::open(
-        &app,
-        &caller,
-        task,
-        &json!({"lesson_id": lesson.id, "question": question}),
-    )
-    .await?;
-    let stream = body.stream.unwrap_or(true);
-    let socket_room = body
-        .socket
-        .unwrap_or(false)
-        .then(|| RoomId::new(RoomKind::User, caller.tenant(), caller.user(), usize::MAX).ok())
-        .flatten();
-    if refused(&tutor, &row, &question).await? {
-        let refusal = REFUSAL.trim();
-        if let Some(room) = &socket_room {
-            app.hub().notify(
-                room,
-                "ai",
-                "ai_done".to_owned(),
-                json!({"task_id": row.id, "refused": true, "text": refusal}),
-            );
-        }
-        return Ok(if stream {
-            sse_once(&[
-                ("task", json!({"task_id": row.id})),
-                ("refused", json!({"task_id": row.id, "message": refusal})),
-            ])
-        } else {
-            Json(TutorAnswer {
-                task_id: row.id.clone(),
-                answer: refusal.to_owned(),
-                refused: true,
-                tokens_used: 0,
-            })
-            .into_response()
-        });
-    }
-    row.running().await;
-    let system = task.system_prompt(&[
-        ("lesson_title", &lesson.title),
-        ("lesson_content", &lesson_text(&lesson)),
-    ]);
-    let mut pieces = match tutor.stream(task, system, question).await {
-        Ok(pieces) => pieces,
-        Err(error) => {
-            row.finish(Err(&error.to_string()), 0).await;
-            return Err(ai_failed(&error));
-        }
-    };
-    // Wait for the first piece, so that a refusal by the endpoint (429, 5xx) is an HTTP status.
-    let first = next_piece(&mut pieces).await;
-    if let Some(Err(error)) = &first {
-        row.finish(Err(&error.to_string()), 0).await;
-        return Err(ai_failed(error));
-    }
-    let (events, events_out) = mpsc::channel::<(&'static str, Value)>(64);
-    let relay = async move {
-        let mut answer = String::new();
-        let mut usage = None;
-        let mut failure = None;
-        // Sends fail only when the client went away; the answer is recorded all the same.
-        let _ = events.send(("task", json!({"task_id": row.id}))).await;
-        let mut next = first;
-        while let Some(piece) = next {
-            match piece {
-                Ok(Piece::Text(text)) => {
-                    answer.push_str(&text);
-                    if let Some(room) = &socket_room {
-                        row.app.hub().notify(
-                            room,
-                            "ai",
-                            "ai_token".to_owned(),
-                            json!({"task_id": row.id, "text": text}),
-                        );
-                    }
-                    // A client that went away stops getting events; the answer is still recorded.
-                    let _ = events.send(("token", json!({"text": text}))).await;
-                }
-                Ok(Piece::Usage(tokens)) => usage = Some(tokens),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
-            next = next_piece(&mut pieces).await;
-        }
-        let tokens = i64::from(usage.unwrap_or_else(|| estimate_tokens(&answer)));
-        match failure {
-            None => {
-                row.finish(Ok(&json!({"answer": answer})), tokens).await;
-                if let Some(room) = &socket_room {
-                    row.app.hub().notify(
-                        room,
-                        "ai",
-                        "ai_done".to_owned(),
-                        json!({"task_id": row.id, "refused": false, "tokens_used": tokens}),
-                    );
-                }
-                let _ = events
-                    .send((
-                        "done",
-                        json!({"task_id": row.id, "answer": answer, "tokens_used": tokens}),
-                    ))
-                    .await;
-            }
-            Some(error) => {
-                row.finish(Err(&error.to_string()), tokens).await;
-                let refusal = ai_failed(&error);
-                let _ = events
-                    .send((
-                        "error",
-                        json!({"task_id": row.id, "code": refusal.kind().code(), "message": refusal.message()}),
-                    ))
-                    .await;
-            }
-        }
-    };
-    if stream {
-        tokio::spawn(relay);
-        Ok(sse_response(events_out))
-    } else {
-        let collected = tokio::spawn(async move {
-            let mut events_out = events_out;
-            let mut last = None;
-            while let Some(event) = events_out.recv().await {
-                last = Some(event);
-            }
-            last
-        });
-        relay.await;
-        match collected.await.ok().flatten() {
-            Some(("done", done)) => Ok(Json(TutorAnswer {
-                task_id: done["task_id"].as_str().unwrap_or_default().to_owned(),
-                answer: done["answer"].as_str().unwrap_or_default().to_owned(),
-                refused: false,
-                tokens_used: done["tokens_used"].as_i64().unwrap_or(0),
-            })
-            .into_response()),
-            _ => Err(ApiError::new(
-                ErrorKind::Unavailable,
-                "the AI service failed while answering; try again in a minute",
-            )),
-        }
-    }
-}
-
-fn sse_frame(event: &str, data: &Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
-}
-
-fn sse_headers(body: Body) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn sse_response(events: mpsc::Receiver<(&'static str, Value)>) -> Response {
-    let frames = futures_util::stream::unfold(events, |mut events| async move {
-        let (event, data) = events.recv().await?;
-        Some((Ok::<Bytes, Infallible>(sse_frame(event, &data)), events))
-    });
-    sse_headers(Body::from_stream(frames))
-}
-
-fn sse_once(events: &[(&str, Value)]) -> Response {
-    let text: Vec<u8> = events
-        .iter()
-        .flat_map(|(event, data)| sse_frame(event, data).to_vec())
-        .collect();
-    sse_headers(Body::from(text))
 }
 
 /// Draft a lesson from objectives and a grade level (educators, admins).
@@ -643,7 +297,7 @@ async fn ai_create_assessment(
     if !(1..=20).contains(&count) {
         return Err(ApiError::invalid_field("count", "must be 1–20"));
     }
-    let lesson = super::content::visible_lesson(&app, &caller, &lesson_id).await?;
+    let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
     let title = match &body.title {
         Some(title) => required_text("title", Some(title), 200)?,
         None => format!("Quiz: {}", lesson.title)
@@ -683,7 +337,7 @@ async fn ai_create_assessment(
     if let Err(problem) = questions
         .as_ref()
         .map_err(|_| ApiError::invalid_field("questions", "the model did not answer with JSON"))
-        .and_then(super::content::check_questions)
+        .and_then(crate::platform::content::check_questions)
     {
         let reason = format!(
             "the draft failed the assessment schema: {}",

@@ -11,28 +11,25 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use futures_util::future::join_all;
 use roblox::link::{LinkChoice, choose, normalize_code};
 use roblox::wire::{
-    AckAnswer, AckRequest, Candidate, CommandsAnswer, EventBatch, EventsAnswer, IngestEvent,
-    LinkAnswer, LinkRequest, OpenSession, PlayerLink, PlayersAnswer, PlayersBatch, PollSettings,
-    RejectedEvent, SessionClosed, SessionOpened, check_id,
+    AckAnswer, AckRequest, Candidate, CommandsAnswer, EventBatch, EventsAnswer, LinkAnswer,
+    LinkRequest, OpenSession, PlayerLink, PlayersAnswer, PlayersBatch, PollSettings, SessionClosed,
+    SessionOpened, check_id,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ErrorResponse;
-use super::{ApiError, ApiJson, ErrorKind, bearer_token};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiJson, ErrorKind};
 use crate::app::AppState;
-use crate::hub::{self, HubError};
 use crate::roblox::{GameServerKey, GameSession, PlayerSeen, RobloxError};
 
 /// The Roblox routes (documented in the OpenAPI document), with their body limit.
-pub(super) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
+pub(crate) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_session))
         .routes(routes!(close_session))
@@ -53,7 +50,7 @@ impl FromRequestParts<AppState> for GameServer {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let unauthorized = |message: &str| ApiError::new(ErrorKind::Unauthorized, message);
-        let token = bearer_token(&parts.headers).ok_or_else(|| {
+        let token = crate::auth::bearer_token(&parts.headers).ok_or_else(|| {
             unauthorized(
                 "send the game-server key as Authorization: Bearer chgk_… (make one with `classhub gamekey create`)",
             )
@@ -73,26 +70,12 @@ impl From<RobloxError> for ApiError {
         match error {
             RobloxError::Room(cause) => ApiError::invalid_field("job_id", cause.to_string()),
             RobloxError::Hub(cause) => ApiError::internal(cause),
-            RobloxError::Store(cause) => store_error(cause),
+            RobloxError::Store(cause) => ApiError::from(cause),
         }
     }
 }
 
-/// A database failure: 503 when it may pass (retry), 500 otherwise.
-fn store_error(cause: persistence::StoreError) -> ApiError {
-    if cause.is_transient() {
-        tracing::warn!(%cause, "database unavailable for a Roblox request");
-        ApiError::new(
-            ErrorKind::Unavailable,
-            "the database is unavailable; retry shortly",
-        )
-        .with_retry_after(Duration::from_secs(2))
-    } else {
-        ApiError::internal(cause)
-    }
-}
-
-fn live_session(
+pub(crate) fn live_session(
     app: &AppState,
     key: &GameServerKey,
     id: &str,
@@ -148,15 +131,13 @@ async fn open_session(
         (Some(class_id), _) => Some(
             store
                 .class_by_id(&key.tenant, class_id)
-                .await
-                .map_err(store_error)?
+                .await?
                 .ok_or_else(|| ApiError::not_found("class"))?,
         ),
         (None, Some(code)) => Some(
             store
                 .class_by_code(&key.tenant, &normalize_code(code))
-                .await
-                .map_err(store_error)?
+                .await?
                 .ok_or_else(|| {
                     ApiError::new(
                         ErrorKind::NotFound,
@@ -214,12 +195,7 @@ async fn close_session(
     GameServer(key): GameServer,
     Path(id): Path<String>,
 ) -> Result<Json<SessionClosed>, ApiError> {
-    match app
-        .roblox()
-        .close_session(&key.tenant, &id)
-        .await
-        .map_err(store_error)?
-    {
+    match app.roblox().close_session(&key.tenant, &id).await? {
         Some(closed) => Ok(Json(closed)),
         None => Err(ApiError::new(
             ErrorKind::NotFound,
@@ -261,10 +237,7 @@ async fn players(
     let linked = if seen.is_empty() {
         HashMap::new()
     } else {
-        app.store()
-            .see_roblox_players(&key.tenant, &seen)
-            .await
-            .map_err(store_error)?
+        app.store().see_roblox_players(&key.tenant, &seen).await?
     };
     let leaves: Vec<i64> = batch.leaves.iter().map(|player| player.user_id).collect();
     session.leave_players(&leaves);
@@ -328,8 +301,7 @@ async fn link(
     let code = normalize_code(&request.class_code);
     let class = store
         .class_by_code(&key.tenant, &code)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotFound,
@@ -338,8 +310,7 @@ async fn link(
         })?;
     let roster: Vec<Candidate> = store
         .roster_students(&key.tenant, &class.id)
-        .await
-        .map_err(store_error)?
+        .await?
         .into_iter()
         .map(|student| Candidate {
             student_id: student.user_id,
@@ -373,8 +344,7 @@ async fn link(
             &student.student_id,
             roblox_name,
         )
-        .await
-        .map_err(store_error)?;
+        .await?;
     // A player already in a live session moves its presence to the student at once.
     if let Some(session) = request
         .session_id
@@ -431,164 +401,7 @@ async fn events(
     GameServer(key): GameServer,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> Result<Json<EventsAnswer>, ApiError> {
-    let settings = app.roblox().settings();
-    if batch.events.len() > settings.max_batch {
-        return Err(ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "{} events in one batch; send at most {} per request",
-                batch.events.len(),
-                settings.max_batch
-            ),
-        ));
-    }
-    let limits = app.hub().settings().limits;
-    let mut answer = EventsAnswer::default();
-    let mut valid = Vec::with_capacity(batch.events.len());
-    for value in batch.events {
-        match IngestEvent::read(value, &limits) {
-            Ok(event) => valid.push(event),
-            Err(rejected) => answer.rejected.push(rejected),
-        }
-    }
-    let session_id = batch
-        .session_id
-        .or_else(|| valid.iter().find_map(|event| event.session_id.clone()));
-    let Some(session_id) = session_id else {
-        if valid.is_empty() {
-            return Ok(Json(answer));
-        }
-        return Err(ApiError::invalid_field(
-            "session_id",
-            "name the game session (from POST /api/v1/roblox/sessions)",
-        ));
-    };
-    let session = live_session(&app, &key, &session_id)?;
-    let mut unknown_players = Vec::new();
-    let mut to_ingest = Vec::with_capacity(valid.len());
-    let mut ids = Vec::with_capacity(valid.len());
-    for event in valid {
-        if event
-            .session_id
-            .as_deref()
-            .is_some_and(|own| own != session.id)
-        {
-            answer.rejected.push(RejectedEvent {
-                id: event.id,
-                code: "invalid_input".into(),
-                message: "every event of a batch must belong to the batch's session".into(),
-            });
-            continue;
-        }
-        if let Some(player) = event.player
-            && session.known_link(player).is_none()
-        {
-            unknown_players.push(player);
-        }
-        ids.push(event.id.clone());
-        to_ingest.push(event);
-    }
-    // Players not reported in this session and not looked up lately: ask the database once.
-    unknown_players.sort_unstable();
-    unknown_players.dedup();
-    for player in unknown_players {
-        let student = app
-            .store()
-            .linked_student(&key.tenant, player)
-            .await
-            .map_err(store_error)?;
-        session.remember_link(player, student);
-    }
-    let hub_events: Vec<hub::IngestEvent> = to_ingest
-        .into_iter()
-        .map(|event| {
-            let sender = match event.player {
-                Some(player) => session
-                    .known_link(player)
-                    .flatten()
-                    .unwrap_or_else(|| format!("roblox:{player}")),
-                None => format!("game:{}", session.job_id),
-            };
-            hub::IngestEvent {
-                id: event.id,
-                sender,
-                kind: event.kind,
-                data: enrich(event.data, event.player, event.client_time),
-            }
-        })
-        .collect();
-    let mut rooms = vec![session.room.clone()];
-    rooms.extend(session.class_room.clone());
-    let outcomes = match app.hub().ingest(&key.tenant, &rooms, hub_events) {
-        Ok(outcomes) => outcomes,
-        Err(HubError::SinkFull(refused)) => {
-            return Err(ApiError::new(
-                ErrorKind::Unavailable,
-                format!("{refused}; nothing of this batch was taken, send it again unchanged"),
-            )
-            .with_retry_after(Duration::from_secs(1)));
-        }
-        Err(other) => return Err(ApiError::internal(other)),
-    };
-    let mut acks = Vec::new();
-    for (id, outcome) in ids.into_iter().zip(outcomes) {
-        match outcome {
-            Ok(published) => acks.push((id, published.ack)),
-            Err(HubError::InvalidEvent(message)) => answer.rejected.push(RejectedEvent {
-                id,
-                code: "invalid_input".into(),
-                message,
-            }),
-            Err(other) => answer.rejected.push(RejectedEvent {
-                id,
-                code: other.error_code().code().to_string(),
-                message: other.to_string(),
-            }),
-        }
-    }
-    let deadline = Instant::now() + settings.ack_timeout;
-    let waits = acks.into_iter().map(|(id, ack)| async move {
-        let committed = match ack {
-            Some(ack) => matches!(tokio::time::timeout_at(deadline, ack).await, Ok(Ok(Ok(())))),
-            None => false,
-        };
-        (id, committed)
-    });
-    let mut uncommitted = 0usize;
-    for (id, committed) in join_all(waits).await {
-        if committed {
-            answer.accepted.push(id);
-        } else {
-            uncommitted += 1;
-        }
-    }
-    if uncommitted > 0 {
-        return Err(ApiError::new(
-            ErrorKind::Unavailable,
-            format!(
-                "{uncommitted} events are not committed yet (the database is slow or down); send the same batch again, nothing is stored twice"
-            ),
-        )
-        .with_retry_after(Duration::from_secs(2)));
-    }
-    Ok(Json(answer))
-}
-
-/// Adds who and when to an event's data, unless the game already put its own there.
-fn enrich(mut data: Value, player: Option<i64>, client_time: Option<f64>) -> Value {
-    if let Some(fields) = data.as_object_mut() {
-        if let Some(player) = player {
-            fields
-                .entry("roblox_user_id")
-                .or_insert_with(|| json!(player));
-        }
-        if let Some(client_time) = client_time {
-            fields
-                .entry("client_time")
-                .or_insert_with(|| json!(client_time));
-        }
-    }
-    data
+    Ok(Json(super::ingest::ingest_batch(&app, &key, batch).await?))
 }
 
 /// `?after=<cursor>&wait=<seconds>`; both optional, doubles accepted.

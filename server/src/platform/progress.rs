@@ -11,13 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::classes::{Access, load_class};
-use super::openapi::ErrorResponse;
-use super::page::page_of;
-use super::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::openapi::ErrorResponse;
+use crate::api::page_of;
+use crate::api::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(of_student))
         .routes(routes!(of_class))
@@ -27,7 +27,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Progress filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ProgressFilter {
+pub(crate) struct ProgressFilter {
     /// Only this course.
     pub course_id: Option<String>,
     /// Rows per page, 1–200.

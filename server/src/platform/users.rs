@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ErrorResponse;
-use super::page::page_of;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::openapi::ErrorResponse;
+use crate::api::page_of;
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user))
@@ -79,7 +79,7 @@ fn parse_role(field: &str, text: &str) -> Result<Role, ApiError> {
 }
 
 /// A user id must be usable as a room-id segment.
-pub(super) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id
@@ -111,7 +111,7 @@ async fn list_users(
     match (caller.role(), role) {
         (Role::Admin, _) | (Role::Educator, Some(Role::Student)) => {}
         (caller_role, _) => {
-            return Err(super::caller::forbidden(
+            return Err(crate::api::forbidden(
                 caller_role,
                 "list users (educators may list role=student)",
             ));

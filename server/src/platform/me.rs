@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ErrorResponse;
-use super::{ApiError, Caller};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, Caller};
 use crate::app::AppState;
 
 /// The caller.
@@ -25,7 +25,7 @@ pub struct Me {
     pub children: Vec<String>,
 }
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(me))
 }
 

@@ -22,14 +22,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ids::new_id;
-use super::openapi::ErrorResponse;
-use super::page::page_of;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageOf, PageQuery};
+use crate::api::ids::new_id;
+use crate::api::openapi::ErrorResponse;
+use crate::api::page_of;
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_courses, create_course))
         .routes(routes!(get_course, update_course, delete_course))
@@ -155,7 +155,7 @@ async fn visible_course(
         .ok_or_else(|| ApiError::not_found("course"))
 }
 
-pub(super) async fn visible_lesson(
+pub(crate) async fn visible_lesson(
     app: &AppState,
     caller: &Caller,
     id: &str,
@@ -494,7 +494,7 @@ async fn publish_lesson(
 }
 
 /// Checks a question list; the error names the first offending field.
-pub(super) fn check_questions(questions: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_questions(questions: &Value) -> Result<(), ApiError> {
     let list = questions
         .as_array()
         .filter(|list| (1..=200).contains(&list.len()))
@@ -732,7 +732,7 @@ async fn delete_assessment(
 }
 
 /// Scores a submission against the questions: (graded answers, score, max score).
-pub(super) fn score(
+pub(crate) fn score(
     questions: &Value,
     answers: &Map<String, Value>,
 ) -> Result<(Value, f64, f64), ApiError> {
@@ -845,7 +845,7 @@ async fn list_results(
         Role::Educator | Role::Admin => None,
         Role::Student => Some(caller.user()),
         role @ (Role::Parent | Role::Guest) => {
-            return Err(super::caller::forbidden(role, "list assessment results"));
+            return Err(crate::api::forbidden(role, "list assessment results"));
         }
     };
     visible_assessment(&app, &caller, &id).await?;

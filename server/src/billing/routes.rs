@@ -18,15 +18,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ErrorResponse;
-use super::{ApiError, ApiJson, Caller, ErrorKind, bearer_token};
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiJson, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::billing::stripe::{Checkout, StripeError, verify_signature};
 use crate::billing::{Entitlements, webhook};
 
 /// The routes people call (behind the per-IP limit).
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(checkout))
         .routes(routes!(subscription))
@@ -35,7 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Stripe's webhook (outside the per-IP limit: Stripe sends from few addresses).
-pub(super) fn webhook_routes() -> OpenApiRouter<AppState> {
+pub(crate) fn webhook_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stripe_webhook))
 }
 
@@ -174,7 +174,7 @@ async fn checkout(
         .subscription(caller.tenant())
         .await
         .map_err(ApiError::internal)?;
-    let idempotency_key = super::ids::new_id("chk");
+    let idempotency_key = crate::api::ids::new_id("chk");
     let session = stripe
         .create_checkout_session(&Checkout {
             tenant: caller.tenant(),
@@ -416,7 +416,7 @@ pub async fn read_only_when_lapsed(
             .any(|prefix| path.starts_with(prefix))
         && !path.ends_with("/results");
     if writes_content
-        && let Some(token) = bearer_token(request.headers())
+        && let Some(token) = crate::auth::bearer_token(request.headers())
         && let Ok(identity) = app.verifier().verify(token).await
         && app.hub().seats().is_lapsed(&identity.tenant)
     {

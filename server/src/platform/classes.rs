@@ -18,15 +18,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::caller::forbidden;
-use super::ids::{new_class_code, new_id};
-use super::openapi::ErrorResponse;
-use super::page::page_of;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::forbidden;
+use crate::api::ids::{new_class_code, new_id};
+use crate::api::openapi::ErrorResponse;
+use crate::api::page_of;
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_classes, create_class))
         .routes(routes!(get_class, update_class, archive_class))
@@ -122,7 +122,7 @@ pub struct LiveStudent {
 
 /// What a caller may do with a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Access {
+pub(crate) enum Access {
     /// Read it (its teacher, admins, students on its roster).
     View,
     /// Change it and its roster, read its reports (its teacher, admins).
@@ -131,7 +131,7 @@ pub(super) enum Access {
 
 /// Loads a class of the caller's tenant and checks `access`: 404 when missing (or another
 /// tenant's), 403 when the caller's role or relation does not allow it.
-pub(super) async fn load_class(
+pub(crate) async fn load_class(
     app: &AppState,
     caller: &Caller,
     class_id: &str,
@@ -564,7 +564,7 @@ async fn live(
 }
 
 /// Every student on a roster (reports need all of them, not a page).
-pub(super) async fn all_roster(
+pub(crate) async fn all_roster(
     app: &AppState,
     tenant: &str,
     class_id: &str,

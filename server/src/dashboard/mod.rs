@@ -3,8 +3,14 @@
 //! `/dashboard` (the page) and `/dashboard/{file}` (its assets). The page talks to the same
 //! server as any client: the REST API with the signed-in token, and `/ws` for live rooms.
 //!
+//! Beside the files: [`overview`] (`GET /api/v1/admin/overview`, the operator view's data) and
+//! [`recent_errors`] (the process's last warnings and errors, which the overview shows).
+//!
 //! Adding a file to `admin/`: add a row to [`ASSETS`]; a test fails while a file of `admin/`
 //! (outside `admin/tests/`) is not served.
+
+pub mod overview;
+pub mod recent_errors;
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
@@ -26,7 +32,7 @@ macro_rules! asset {
         Asset {
             path: $path,
             content_type: $content_type,
-            body: include_bytes!(concat!("../../admin/", $path)),
+            body: include_bytes!(concat!("../../../admin/", $path)),
         }
     };
 }

@@ -1,0 +1,33 @@
+//! The platform's REST route groups under `/api/v1`: who am I ([`me`]), users and parent links
+//! ([`users`]), classes and rosters ([`classes`]), teachers' commands to a class ([`commands`]),
+//! courses, lessons and assessments ([`content`]), progress ([`progress`]), analytics
+//! ([`analytics`]) and notifications ([`notifications`]). Each group owns its routes and the
+//! logic behind them; the shared REST kit (errors, extractors, the caller, pages, limits) is
+//! `crate::api`. The hub is reached only through `Hub::rosters`, `Hub::remove_from_class`,
+//! `Hub::notify`, `Hub::publish_command` and `Hub::room_members`.
+
+pub mod analytics;
+pub mod classes;
+pub mod commands;
+pub mod content;
+pub mod me;
+pub mod notifications;
+pub mod progress;
+pub mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+
+/// Every platform group's routes (behind the per-IP limit and the lapsed-subscription rule,
+/// which `api::router` adds), except teachers' commands, which stay outside the per-IP limit.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(me::routes())
+        .merge(users::routes())
+        .merge(classes::routes())
+        .merge(content::routes())
+        .merge(progress::routes())
+        .merge(analytics::routes())
+        .merge(notifications::routes())
+}

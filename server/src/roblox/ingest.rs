@@ -1,0 +1,183 @@
+//! A game server's event batch, from checked shapes to committed rows: each event is read alone
+//! (`roblox::wire::IngestEvent::read`: bad ones are reported by id, the rest go on), tied to the
+//! batch's live session, its player resolved to a linked student (cached per session, the
+//! database asked once per unknown player), enriched with who and when, and handed to
+//! `Hub::ingest` for the game room and the linked class room. The answer lists an event as
+//! `accepted` only once the transaction holding it committed; a batch the sink cannot take
+//! whole, or whose commit is late, is answered 503 and sent again unchanged (stored once).
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use roblox::wire::{EventBatch, EventsAnswer, IngestEvent, RejectedEvent};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::GameServerKey;
+use super::routes::live_session;
+use crate::api::{ApiError, ErrorKind};
+use crate::app::AppState;
+use crate::hub::{HubError, IngestOutcome, TrustedEvent};
+
+/// Ingests one batch for the game server holding `key`; see the module header.
+pub async fn ingest_batch(
+    app: &AppState,
+    key: &GameServerKey,
+    batch: EventBatch,
+) -> Result<EventsAnswer, ApiError> {
+    let settings = app.roblox().settings();
+    if batch.events.len() > settings.max_batch {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "{} events in one batch; send at most {} per request",
+                batch.events.len(),
+                settings.max_batch
+            ),
+        ));
+    }
+    let limits = app.hub().settings().limits;
+    let mut answer = EventsAnswer::default();
+    let mut valid = Vec::with_capacity(batch.events.len());
+    for value in batch.events {
+        match IngestEvent::read(value, &limits) {
+            Ok(event) => valid.push(event),
+            Err(rejected) => answer.rejected.push(rejected),
+        }
+    }
+    let session_id = batch
+        .session_id
+        .or_else(|| valid.iter().find_map(|event| event.session_id.clone()));
+    let Some(session_id) = session_id else {
+        if valid.is_empty() {
+            return Ok(answer);
+        }
+        return Err(ApiError::invalid_field(
+            "session_id",
+            "name the game session (from POST /api/v1/roblox/sessions)",
+        ));
+    };
+    let session = live_session(app, &key, &session_id)?;
+    let mut unknown_players = Vec::new();
+    let mut to_ingest = Vec::with_capacity(valid.len());
+    for event in valid {
+        if event
+            .session_id
+            .as_deref()
+            .is_some_and(|own| own != session.id)
+        {
+            answer.rejected.push(RejectedEvent {
+                id: event.id,
+                code: "invalid_input".into(),
+                message: "every event of a batch must belong to the batch's session".into(),
+            });
+            continue;
+        }
+        if let Some(player) = event.player
+            && session.known_link(player).is_none()
+        {
+            unknown_players.push(player);
+        }
+        to_ingest.push(event);
+    }
+    // Players not reported in this session and not looked up lately: ask the database once.
+    unknown_players.sort_unstable();
+    unknown_players.dedup();
+    for player in unknown_players {
+        let student = app.store().linked_student(&key.tenant, player).await?;
+        session.remember_link(player, student);
+    }
+    let trusted: Vec<TrustedEvent> = to_ingest
+        .into_iter()
+        .map(|event| {
+            let sender = match event.player {
+                Some(player) => session
+                    .known_link(player)
+                    .flatten()
+                    .unwrap_or_else(|| format!("roblox:{player}")),
+                None => format!("game:{}", session.job_id),
+            };
+            TrustedEvent {
+                id: event.id,
+                sender,
+                kind: event.kind,
+                data: enrich(event.data, event.player, event.client_time),
+            }
+        })
+        .collect();
+    let mut rooms = vec![session.room.clone()];
+    rooms.extend(session.class_room.clone());
+    let outcomes = match app.hub().ingest(&key.tenant, &rooms, trusted) {
+        Ok(outcomes) => outcomes,
+        Err(HubError::SinkFull(refused)) => {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                format!("{refused}; nothing of this batch was taken, send it again unchanged"),
+            )
+            .with_retry_after(Duration::from_secs(1)));
+        }
+        Err(other) => return Err(ApiError::internal(other)),
+    };
+    let mut acks = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            IngestOutcome::Published { id, published } => acks.push((id, published.ack)),
+            IngestOutcome::Rejected {
+                id,
+                error: HubError::InvalidEvent(message),
+            } => answer.rejected.push(RejectedEvent {
+                id,
+                code: "invalid_input".into(),
+                message,
+            }),
+            IngestOutcome::Rejected { id, error } => answer.rejected.push(RejectedEvent {
+                id,
+                code: error.error_code().code().to_string(),
+                message: error.to_string(),
+            }),
+        }
+    }
+    let deadline = Instant::now() + settings.ack_timeout;
+    let waits = acks.into_iter().map(|(id, ack)| async move {
+        let committed = match ack {
+            Some(ack) => matches!(tokio::time::timeout_at(deadline, ack).await, Ok(Ok(Ok(())))),
+            None => false,
+        };
+        (id, committed)
+    });
+    let mut uncommitted = 0usize;
+    for (id, committed) in join_all(waits).await {
+        if committed {
+            answer.accepted.push(id);
+        } else {
+            uncommitted += 1;
+        }
+    }
+    if uncommitted > 0 {
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{uncommitted} events are not committed yet (the database is slow or down); send the same batch again, nothing is stored twice"
+            ),
+        )
+        .with_retry_after(Duration::from_secs(2)));
+    }
+    Ok(answer)
+}
+
+/// Adds who and when to an event's data, unless the game already put its own there.
+fn enrich(mut data: Value, player: Option<i64>, client_time: Option<f64>) -> Value {
+    if let Some(fields) = data.as_object_mut() {
+        if let Some(player) = player {
+            fields
+                .entry("roblox_user_id")
+                .or_insert_with(|| json!(player));
+        }
+        if let Some(client_time) = client_time {
+            fields
+                .entry("client_time")
+                .or_insert_with(|| json!(client_time));
+        }
+    }
+    data
+}
