@@ -1,14 +1,14 @@
 //! The HTTP surface: the router (sockets, Pusher HTTP API, the REST API under `/api/v1`),
-//! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, the dashboard at `/dashboard`, and the JSON error shape
-//! `{"error": {"code", "message"}}` used by every non-WebSocket answer.
+//! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, the dashboard at
+//! `/dashboard`, and the answer to unknown routes. Every HTTP error, on every route (REST,
+//! Roblox, `/ws` and `/app` upgrades, the Pusher HTTP API), is a `crate::api::ApiError`.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use protocol::ErrorCode;
 use serde_json::json;
 
 use crate::app::AppState;
@@ -66,15 +66,6 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(app)
-}
-
-/// A JSON error answer.
-pub fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "code": code.code(), "message": message } })),
-    )
-        .into_response()
 }
 
 async fn health(State(app): State<AppState>) -> Json<serde_json::Value> {

@@ -15,11 +15,7 @@ fn now_secs() -> i64 {
 
 /// 402 when the subscription lapsed, 429 (with the reset time) when today's tokens are used up.
 pub(crate) async fn check_allowance(app: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let row = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
+    let row = app.store().subscription(caller.tenant()).await?;
     let granted = app.config().billing.entitlements(row.as_ref());
     if granted.lapsed {
         return Err(ApiError::new(
@@ -32,8 +28,7 @@ pub(crate) async fn check_allowance(app: &AppState, caller: &Caller) -> Result<(
     let used = app
         .store()
         .tokens_used_since(caller.tenant(), day_start)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     if used >= i64::try_from(granted.ai_tokens_per_day).unwrap_or(i64::MAX) {
         let resets_in = (day_start + 86_400 - now).max(1) as u64;
         let (hours, minutes) = (resets_in / 3600, (resets_in % 3600).div_ceil(60));

@@ -359,8 +359,7 @@ async fn ai_create_assessment(
             &title,
             &questions,
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     row.finish(
         Ok(&json!({"assessment_id": assessment.id, "questions": questions})),
         tokens,
@@ -428,8 +427,7 @@ async fn suggestions(
                 after: None,
             },
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .items;
     let percent_of = |lesson: &str| {
         progress
@@ -449,8 +447,7 @@ async fn suggestions(
                 after: None,
             },
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .items;
     let (mut going, mut next, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
     for course in courses {
@@ -464,8 +461,7 @@ async fn suggestions(
                     after: None,
                 },
             )
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .items;
         let started = lessons
             .iter()

@@ -27,8 +27,7 @@ impl TaskRow {
         let id = new_id("task");
         app.store()
             .insert_agent_task(caller.tenant(), &id, caller.user(), task.as_str(), input)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         Ok(TaskRow {
             app: app.clone(),
             tenant: caller.tenant().to_owned(),

@@ -1,8 +1,13 @@
-//! The one error shape of the REST API (`/api/v1/...`):
-//! `{"error": {"code": "<snake_case>", "message": "<sentence>", "fields": {..}?}}`.
+//! The one error vocabulary of every HTTP answer the server gives — the REST API (`/api/v1/...`),
+//! the Roblox routes, the `/ws` upgrade, `/pusher/auth` and the Pusher HTTP API:
+//! `{"error": {"code": "<snake_case>", "message": "<sentence>", "fields": {..}?, "request_id": ".."?}}`.
 //!
-//! Codes are stable strings, one per HTTP status family the API uses; the message says what was
-//! wrong and what to do. Internal causes are logged, never sent.
+//! Codes are the stable strings of [`ErrorKind`], one per status the server answers (the
+//! Pusher HTTP API keeps the statuses Pusher's clients expect, so a refusal there is a
+//! `bad_request` where REST would say `invalid_input`); the message says what was wrong and what
+//! to do. A transient database failure is 503 + `Retry-After` on every route
+//! (`From<StoreError>`); any other internal failure is 500 with a `request_id` that the log line
+//! carries too, so an operator finds the cause. Internal causes are logged, never sent.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -82,6 +87,8 @@ pub struct ApiError {
     message: String,
     fields: BTreeMap<String, String>,
     retry_after: Option<Duration>,
+    /// Set on internal failures: the id the log line carries.
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -92,6 +99,7 @@ impl ApiError {
             message: message.into(),
             fields: BTreeMap::new(),
             retry_after: None,
+            request_id: None,
         }
     }
 
@@ -111,13 +119,19 @@ impl ApiError {
         )
     }
 
-    /// 500 for an internal failure: logs `cause`, tells the caller only that it happened.
+    /// 500 for an internal failure: logs `cause` under a new request id and tells the caller
+    /// only that id (to quote to the operator).
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        tracing::error!(%cause, "request failed inside the server");
-        ApiError::new(
+        let request_id = format!("req_{:016x}", rand::random::<u64>());
+        tracing::error!(%cause, %request_id, "request failed inside the server");
+        let mut error = ApiError::new(
             ErrorKind::Internal,
-            "the server failed to handle this request; it has been logged, retry later",
-        )
+            format!(
+                "the server failed to handle this request; it has been logged as {request_id}, retry later"
+            ),
+        );
+        error.request_id = Some(request_id);
+        error
     }
 
     /// Adds an offending field to `error.fields`.
@@ -171,6 +185,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({ "code": self.kind.code(), "message": self.message });
         if !self.fields.is_empty() {
             body["fields"] = json!(self.fields);
+        }
+        if let Some(request_id) = &self.request_id {
+            body["request_id"] = json!(request_id);
         }
         let mut response = (self.kind.status(), Json(json!({ "error": body }))).into_response();
         if let Some(after) = self.retry_after {

@@ -75,10 +75,12 @@ impl AuthFailure {
 
 impl From<AuthFailure> for ApiError {
     fn from(failure: AuthFailure) -> ApiError {
+        let error = ApiError::new(failure.api_kind(), failure.to_string());
         if let AuthFailure::Unavailable(cause) = &failure {
             tracing::warn!(%cause, "user directory unavailable");
+            return error.with_retry_after(std::time::Duration::from_secs(2));
         }
-        ApiError::new(failure.api_kind(), failure.to_string())
+        error
     }
 }
 

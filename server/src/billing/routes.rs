@@ -169,11 +169,7 @@ async fn checkout(
         ));
     };
     let stripe = app.stripe().ok_or_else(stripe_unconfigured)?;
-    let current = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
+    let current = app.store().subscription(caller.tenant()).await?;
     let idempotency_key = crate::api::ids::new_id("chk");
     let session = stripe
         .create_checkout_session(&Checkout {
@@ -207,11 +203,7 @@ async fn subscription(
     caller: Caller,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     caller.require_staff("see the subscription")?;
-    let row = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
+    let row = app.store().subscription(caller.tenant()).await?;
     let entitlements = app.config().billing.entitlements(row.as_ref());
     let (seats_in_use, _) = app.hub().seats().usage(caller.tenant());
     Ok(Json(SubscriptionView {
@@ -228,11 +220,7 @@ async fn subscription(
               (status = 503, body = ErrorResponse)))]
 async fn cancel(State(app): State<AppState>, caller: Caller) -> Result<Json<Cancelled>, ApiError> {
     caller.require_admin("cancel the subscription")?;
-    let row = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
+    let row = app.store().subscription(caller.tenant()).await?;
     let Some(subscription_id) = row
         .filter(|row| !crate::billing::is_lapsed(&row.status))
         .and_then(|row| row.stripe_subscription_id)
@@ -262,11 +250,7 @@ async fn cancel(State(app): State<AppState>, caller: Caller) -> Result<Json<Canc
               (status = 403, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 async fn invoices(State(app): State<AppState>, caller: Caller) -> Result<Json<Invoices>, ApiError> {
     caller.require(&[Role::Admin], "see invoices")?;
-    let row = app
-        .store()
-        .subscription(caller.tenant())
-        .await
-        .map_err(ApiError::internal)?;
+    let row = app.store().subscription(caller.tenant()).await?;
     // Without a Stripe customer there is nothing to bill, so nothing to ask Stripe.
     let Some(customer) = row.and_then(|row| row.stripe_customer_id) else {
         return Ok(Json(Invoices { items: Vec::new() }));
@@ -356,11 +340,7 @@ async fn handle_event(
     event: &Value,
 ) -> Result<&'static str, ApiError> {
     let store = app.store();
-    if !store
-        .record_stripe_event(event_id, kind)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if !store.record_stripe_event(event_id, kind).await? {
         return Ok("duplicate");
     }
     let applied = apply_event(app, event).await;
@@ -381,22 +361,18 @@ async fn apply_event(app: &AppState, event: &Value) -> Result<&'static str, ApiE
     };
     let tenant = match tenant {
         Some(tenant) => Some(tenant),
-        None => app
-            .store()
-            .tenant_of_stripe(change.subscription.as_deref(), change.customer.as_deref())
-            .await
-            .map_err(ApiError::internal)?,
+        None => {
+            app.store()
+                .tenant_of_stripe(change.subscription.as_deref(), change.customer.as_deref())
+                .await?
+        }
     };
     let Some(tenant) = tenant else {
         tracing::warn!(event = ?event["id"], "stripe event for no known tenant; ignored");
         return Ok("ignored");
     };
     change.tenant = tenant.clone();
-    let row = app
-        .store()
-        .apply_subscription_change(&change)
-        .await
-        .map_err(ApiError::internal)?;
+    let row = app.store().apply_subscription_change(&change).await?;
     billing.apply_to_hub(app.hub(), &tenant, Some(&row));
     tracing::info!(tenant = %tenant, status = %row.status, plan = %row.plan, "subscription updated");
     Ok("applied")

@@ -191,8 +191,7 @@ async fn assessments_by_id(
         if let Some(assessment) = app
             .store()
             .assessment(tenant, &result.assessment_id)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
         {
             found.insert(assessment.id.clone(), assessment);
         }
@@ -285,8 +284,7 @@ async fn lesson_count(app: &AppState, tenant: &str, course: &str) -> Result<usiz
     Ok(app
         .store()
         .lessons(tenant, course, false, &all)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .items
         .len())
 }
@@ -303,13 +301,8 @@ async fn build_dashboard(
     let progress = app
         .store()
         .all_progress_of_class(tenant, class_id, course)
-        .await
-        .map_err(ApiError::internal)?;
-    let results = app
-        .store()
-        .results_of_class(tenant, class_id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
+    let results = app.store().results_of_class(tenant, class_id).await?;
     let assessments = assessments_by_id(app, tenant, &results).await?;
     let lessons_in_course = match course {
         Some(course) => Some(lesson_count(app, tenant, course).await?),
@@ -485,8 +478,7 @@ async fn course_analytics(
     let store = app.store();
     store
         .course(tenant, &id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("course"))?;
     let lessons = store
         .lessons(
@@ -498,17 +490,10 @@ async fn course_analytics(
                 after: None,
             },
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .items;
-    let progress = store
-        .all_progress_of_course(tenant, &id)
-        .await
-        .map_err(ApiError::internal)?;
-    let results = store
-        .results_of_course(tenant, &id)
-        .await
-        .map_err(ApiError::internal)?;
+    let progress = store.all_progress_of_course(tenant, &id).await?;
+    let results = store.results_of_course(tenant, &id).await?;
     let assessments = assessments_by_id(&app, tenant, &results).await?;
     let mut per_student: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
     let mut per_lesson: HashMap<&str, (u64, u64, f64, i64)> = HashMap::new();

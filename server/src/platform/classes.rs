@@ -140,18 +140,17 @@ pub(crate) async fn load_class(
     let class = app
         .store()
         .class(caller.tenant(), class_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("class"))?;
     let teaches = class.teacher_id.as_deref() == Some(caller.user());
     let allowed = match (caller.role(), access) {
         (Role::Admin, _) => true,
         (Role::Educator, _) => teaches,
-        (Role::Student, Access::View) => app
-            .store()
-            .is_on_roster(caller.tenant(), class_id, caller.user())
-            .await
-            .map_err(ApiError::internal)?,
+        (Role::Student, Access::View) => {
+            app.store()
+                .is_on_roster(caller.tenant(), class_id, caller.user())
+                .await?
+        }
         (Role::Student | Role::Parent | Role::Guest, _) => false,
     };
     if allowed {
@@ -173,11 +172,7 @@ pub(crate) async fn load_class(
 }
 
 async fn check_teacher(app: &AppState, tenant: &str, teacher: &str) -> Result<(), ApiError> {
-    let user = app
-        .store()
-        .user(tenant, teacher)
-        .await
-        .map_err(ApiError::internal)?;
+    let user = app.store().user(tenant, teacher).await?;
     match user {
         Some(user) if user.role == Role::Educator.as_str() || user.role == Role::Admin.as_str() => {
             Ok(())
@@ -214,11 +209,7 @@ async fn list_classes(
         role @ (Role::Parent | Role::Guest) => return Err(forbidden(role, "list classes")),
     };
     let page = query.page()?;
-    let paged = app
-        .store()
-        .classes(caller.tenant(), scope, &page)
-        .await
-        .map_err(ApiError::internal)?;
+    let paged = app.store().classes(caller.tenant(), scope, &page).await?;
     Ok(Json(page_of(
         paged,
         |class| class.id.clone(),
@@ -315,8 +306,7 @@ async fn update_class(
             name.as_deref(),
             body.teacher_id.as_deref(),
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("class"))
 }
@@ -334,8 +324,7 @@ async fn archive_class(
     load_class(&app, &caller, &class_id, Access::Manage).await?;
     app.store()
         .archive_class(caller.tenant(), &class_id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let hub = app.hub();
     for student in hub.rosters().remove_class(caller.tenant(), &class_id) {
         hub.remove_from_class(caller.tenant(), &class_id, &student);
@@ -359,8 +348,7 @@ async fn list_roster(
     let paged = app
         .store()
         .roster(caller.tenant(), &class_id, &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(paged, |user| user.id.clone(), |user| user)))
 }
 
@@ -390,10 +378,7 @@ async fn add_to_roster(
     );
     let mut any_problem = false;
     for (index, user_id) in body.user_ids.iter().enumerate() {
-        let user = store
-            .user(caller.tenant(), user_id)
-            .await
-            .map_err(ApiError::internal)?;
+        let user = store.user(caller.tenant(), user_id).await?;
         let problem = match user {
             None => Some("no such user in your tenant"),
             Some(user) if user.role != Role::Student.as_str() => Some("is not a student"),
@@ -414,8 +399,7 @@ async fn add_to_roster(
     for user_id in body.user_ids {
         let added = store
             .add_to_roster(caller.tenant(), &class_id, &user_id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         app.hub()
             .rosters()
             .set_member(caller.tenant(), &class_id, &user_id, true);
@@ -443,8 +427,7 @@ async fn remove_from_roster(
     let removed = app
         .store()
         .remove_from_roster(caller.tenant(), &class_id, &user_id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     if !removed {
         return Err(ApiError::not_found("student on this roster"));
     }
@@ -520,8 +503,7 @@ async fn live(
     let progress = app
         .store()
         .all_progress_of_class(tenant, &class_id, None)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut by_student: HashMap<&str, (u64, u64, f64, i64)> = HashMap::new();
     for row in &progress {
         let entry = by_student.entry(row.user_id.as_str()).or_default();
@@ -575,11 +557,7 @@ pub(crate) async fn all_roster(
         after: None,
     };
     loop {
-        let paged = app
-            .store()
-            .roster(tenant, class_id, &page)
-            .await
-            .map_err(ApiError::internal)?;
+        let paged = app.store().roster(tenant, class_id, &page).await?;
         page.after = paged.items.last().map(|user| user.id.clone());
         let more = paged.has_more;
         students.extend(paged.items);

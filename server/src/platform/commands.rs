@@ -87,11 +87,7 @@ async fn send(
         .map_err(|problem| ApiError::invalid_field("data", problem))?;
     let tenant = caller.tenant();
     if let Some(student) = &request.student_id {
-        let on_roster = app
-            .store()
-            .is_on_roster(tenant, &class.id, student)
-            .await
-            .map_err(ApiError::internal)?;
+        let on_roster = app.store().is_on_roster(tenant, &class.id, student).await?;
         if !on_roster {
             return Err(ApiError::invalid_field(
                 "student_id",

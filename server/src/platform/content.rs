@@ -149,8 +149,7 @@ async fn visible_course(
 ) -> Result<CourseRecord, ApiError> {
     app.store()
         .course(caller.tenant(), id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .filter(|course| course.published || !reader(caller))
         .ok_or_else(|| ApiError::not_found("course"))
 }
@@ -163,8 +162,7 @@ pub(crate) async fn visible_lesson(
     let lesson = app
         .store()
         .lesson(caller.tenant(), id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("lesson"))?;
     if reader(caller) {
         let course = visible_course(app, caller, &lesson.course_id).await;
@@ -187,8 +185,7 @@ async fn list_courses(
     let paged = app
         .store()
         .courses(caller.tenant(), reader(&caller), &query.page()?)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |course| course.id.clone(),
@@ -210,8 +207,7 @@ async fn create_course(
     let course = app
         .store()
         .create_course(caller.tenant(), &new_id("crs"), caller.user(), &fields)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(course)))
 }
 
@@ -244,8 +240,7 @@ async fn update_course(
     let fields = course_fields(body, false)?;
     app.store()
         .update_course(caller.tenant(), &id, &fields)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("course"))
 }
@@ -261,12 +256,7 @@ async fn delete_course(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_staff("delete courses")?;
-    if app
-        .store()
-        .delete_course(caller.tenant(), &id)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if app.store().delete_course(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("course"))
@@ -290,8 +280,7 @@ async fn publish_course(
     };
     app.store()
         .update_course(caller.tenant(), &id, &fields)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("course"))
 }
@@ -311,8 +300,7 @@ async fn list_lessons(
     let paged = app
         .store()
         .lessons(caller.tenant(), &id, reader(&caller), &query.page()?)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |lesson| (lesson.position, lesson.id.clone()),
@@ -357,8 +345,7 @@ async fn create_lesson(
     let lesson = app
         .store()
         .create_lesson(caller.tenant(), &id, &new_id("lsn"), &fields)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(lesson)))
 }
 
@@ -381,10 +368,7 @@ async fn order_lessons(
         limit: 10_000,
         after: None,
     };
-    let current = store
-        .lessons(caller.tenant(), &id, false, &all)
-        .await
-        .map_err(ApiError::internal)?;
+    let current = store.lessons(caller.tenant(), &id, false, &all).await?;
     let current_ids: HashSet<&str> = current
         .items
         .iter()
@@ -399,12 +383,8 @@ async fn order_lessons(
     }
     store
         .order_lessons(caller.tenant(), &id, &body.lesson_ids)
-        .await
-        .map_err(ApiError::internal)?;
-    let reordered = store
-        .lessons(caller.tenant(), &id, false, &all)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
+    let reordered = store.lessons(caller.tenant(), &id, false, &all).await?;
     Ok(Json(page_of(
         reordered,
         |lesson| (lesson.position, lesson.id.clone()),
@@ -441,8 +421,7 @@ async fn update_lesson(
     let fields = lesson_fields(body, false)?;
     app.store()
         .update_lesson(caller.tenant(), &id, &fields)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("lesson"))
 }
@@ -458,12 +437,7 @@ async fn delete_lesson(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_staff("delete lessons")?;
-    if app
-        .store()
-        .delete_lesson(caller.tenant(), &id)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if app.store().delete_lesson(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("lesson"))
@@ -487,8 +461,7 @@ async fn publish_lesson(
     };
     app.store()
         .update_lesson(caller.tenant(), &id, &fields)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("lesson"))
 }
@@ -581,8 +554,7 @@ async fn visible_assessment(
     let assessment = app
         .store()
         .assessment(caller.tenant(), id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("assessment"))?;
     if reader(caller)
         && let Some(lesson) = &assessment.lesson_id
@@ -616,8 +588,7 @@ async fn list_assessments(
     let paged = app
         .store()
         .assessments(caller.tenant(), lesson, reader(&caller), &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |assessment| assessment.id.clone(),
@@ -643,8 +614,7 @@ async fn create_assessment(
     if let Some(lesson) = &body.lesson_id {
         app.store()
             .lesson(caller.tenant(), lesson)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| ApiError::invalid_field("lesson_id", "no such lesson in your tenant"))?;
     }
     let assessment = app
@@ -656,8 +626,7 @@ async fn create_assessment(
             &title,
             &questions,
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(assessment)))
 }
 
@@ -702,8 +671,7 @@ async fn update_assessment(
             title.as_deref(),
             body.questions.as_ref(),
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("assessment"))
 }
@@ -719,12 +687,7 @@ async fn delete_assessment(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_staff("delete assessments")?;
-    if app
-        .store()
-        .delete_assessment(caller.tenant(), &id)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if app.store().delete_assessment(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("assessment"))
@@ -825,8 +788,7 @@ async fn submit_result(
             total,
             max,
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(result)))
 }
 
@@ -852,8 +814,7 @@ async fn list_results(
     let paged = app
         .store()
         .results(caller.tenant(), &id, only, &query.page()?)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |result| result.id.clone(),

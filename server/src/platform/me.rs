@@ -44,8 +44,7 @@ async fn me(State(app): State<AppState>, caller: Caller) -> Result<Json<Me>, Api
     let user = app
         .store()
         .user(caller.tenant(), caller.user())
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(Me {
         user,

@@ -109,8 +109,7 @@ async fn send_notification(
         (Some(user_id), None, false) => {
             let user = store
                 .user(tenant, user_id)
-                .await
-                .map_err(ApiError::internal)?
+                .await?
                 .ok_or_else(|| ApiError::not_found("user"))?;
             if caller.role() == Role::Educator {
                 let teaches_them = store
@@ -122,8 +121,7 @@ async fn send_notification(
                             after: None,
                         },
                     )
-                    .await
-                    .map_err(ApiError::internal)?
+                    .await?
                     .items
                     .iter()
                     .any(|class| class.teacher_id.as_deref() == Some(caller.user()));
@@ -152,10 +150,7 @@ async fn send_notification(
                 after: None,
             };
             loop {
-                let paged = store
-                    .users(tenant, None, &page)
-                    .await
-                    .map_err(ApiError::internal)?;
+                let paged = store.users(tenant, None, &page).await?;
                 page.after = paged.items.last().map(|user| user.id.clone());
                 everyone.extend(
                     paged
@@ -190,8 +185,7 @@ async fn send_notification(
         .collect();
     store
         .insert_notifications(tenant, &addressed, &notification)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut delivered_live = 0;
     for (id, user) in &addressed {
         let Ok(room) = RoomId::new(RoomKind::User, tenant, user, usize::MAX) else {
@@ -256,8 +250,7 @@ async fn list_notifications(
     let paged = app
         .store()
         .notifications(caller.tenant(), &whose, unread_only, &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(paged, |row| row.id.clone(), |row| row)))
 }
 
@@ -274,14 +267,12 @@ async fn mark_read(
     let store = app.store();
     let found = store
         .notification(caller.tenant(), &notification_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .filter(|row| row.user_id == caller.user())
         .ok_or_else(|| ApiError::not_found("notification of yours"))?;
     store
         .mark_notification_read(caller.tenant(), &found.id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("notification of yours"))
 }

@@ -77,15 +77,13 @@ async fn of_student(
     }
     app.store()
         .user(caller.tenant(), &id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("student"))?;
     let page = filter.page_query().page()?;
     let paged = app
         .store()
         .progress_of_student(caller.tenant(), &id, filter.course(), &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |row| (row.course_id.clone(), row.lesson_id.clone()),
@@ -110,8 +108,7 @@ async fn of_class(
     let paged = app
         .store()
         .progress_of_class(caller.tenant(), &id, filter.course(), &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |row| {
@@ -140,14 +137,12 @@ async fn of_course(
     caller.require_staff("see a course's progress")?;
     app.store()
         .course(caller.tenant(), &id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("course"))?;
     let paged = app
         .store()
         .progress_of_course(caller.tenant(), &id, &query.page()?)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(
         paged,
         |row| (row.user_id.clone(), row.lesson_id.clone()),

@@ -125,8 +125,7 @@ async fn list_users(
     let paged = app
         .store()
         .users(caller.tenant(), role.map(Role::as_str), &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(paged, |user| user.id.clone(), |user| user)))
 }
 
@@ -151,8 +150,7 @@ async fn create_user(
             role.as_str(),
             body.display_name.as_deref(),
         )
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorKind::Conflict,
@@ -177,8 +175,7 @@ async fn get_user(
     }
     app.store()
         .user(caller.tenant(), &user_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("user"))
 }
@@ -218,8 +215,7 @@ async fn update_user(
     let updated = app
         .store()
         .update_user(caller.tenant(), &user_id, &changes)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     app.directory().remember(&updated);
     if !updated.active {
@@ -247,8 +243,7 @@ async fn list_children(
     let paged = app
         .store()
         .children_of(caller.tenant(), &user_id, &page)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(page_of(paged, |user| user.id.clone(), |user| user)))
 }
 
@@ -268,24 +263,21 @@ async fn link_child(
     let store = app.store();
     let parent = store
         .user(caller.tenant(), &user_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     if parent.role != Role::Parent.as_str() {
         return Err(ApiError::invalid_field("user_id", "is not a parent"));
     }
     let child = store
         .user(caller.tenant(), &body.child_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::invalid_field("child_id", "no such user in your tenant"))?;
     if child.role != Role::Student.as_str() {
         return Err(ApiError::invalid_field("child_id", "is not a student"));
     }
     store
         .link_parent(caller.tenant(), &parent.id, &child.id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     app.hub()
         .rosters()
         .set_child(caller.tenant(), &parent.id, &child.id, true);
@@ -307,8 +299,7 @@ async fn unlink_child(
     let removed = app
         .store()
         .unlink_parent(caller.tenant(), &user_id, &child_id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     if !removed {
         return Err(ApiError::not_found("parent link"));
     }

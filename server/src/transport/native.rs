@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
@@ -33,7 +33,9 @@ use serde::Deserialize;
 use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::http::error_response;
+use axum::response::IntoResponse;
+
+use crate::api::{ApiError, ErrorKind};
 use crate::hub::{Published, Session, Wire};
 
 /// A durable publish waiting for its commit: resolves to the `ref`, the `seq`, and the outcome.
@@ -58,7 +60,7 @@ pub async fn upgrade(
     let codec = match negotiate(&headers) {
         Ok(codec) => codec,
         Err(refusal) => {
-            return error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidMessage, refusal);
+            return ApiError::new(ErrorKind::BadRequest, refusal).into_response();
         }
     };
     let token = crate::auth::bearer_token(&headers)
@@ -68,27 +70,29 @@ pub async fn upgrade(
         Some(token) => match app.authenticate_socket(&token).await {
             Ok(identity) => Some(identity),
             Err(cause) => {
-                return error_response(cause.status(), cause.error_code(), cause.to_string());
+                return ApiError::from(cause).into_response();
             }
         },
         None => None,
     };
     if app.shutdown().is_cancelled() {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "the server is shutting down; reconnect to another node or retry shortly".into(),
-        );
+        return ApiError::new(
+            ErrorKind::Unavailable,
+            "the server is shutting down; reconnect to another node or retry shortly",
+        )
+        .with_retry_after(std::time::Duration::from_secs(1))
+        .into_response();
     }
     let Some(slot) = app.reserve_socket() else {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
+        return ApiError::new(
+            ErrorKind::Unavailable,
             format!(
                 "the server is at its connection limit ({}); retry later",
                 app.config().max_connections
             ),
-        );
+        )
+        .with_retry_after(std::time::Duration::from_secs(1))
+        .into_response();
     };
     let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
     upgrade

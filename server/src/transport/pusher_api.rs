@@ -7,8 +7,9 @@
 //! `auth_version` 1.0, `body_md5` the MD5 of a non-empty body, and `auth_signature` the
 //! HMAC-SHA256 of `METHOD\nPATH\nsorted query` with the app secret. Pusher's limits: at most 100
 //! channels per event, 10 events per batch, 10 KB of data per event, event names of 200 bytes.
-//! Errors: 400 bad request, 401 bad signature or credentials, 403 forbidden, 404 unknown app or
-//! channel, 413 data too large.
+//! Errors keep the statuses Pusher's clients expect (400 bad request, 401 bad signature or
+//! credentials, 403 forbidden, 404 unknown app or channel, 413 data too large) in the server's
+//! one error body (`crate::api::ApiError`: `{"error": {"code", "message"}}`).
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,18 +17,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
+use protocol::RoomId;
 use protocol::pusher::{
     ChannelKind, channel_for_room, channel_kind, room_for_channel, sign, validate_channel,
 };
-use protocol::{ErrorCode, RoomId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::http::error_response;
 use crate::hub::permissions;
 use crate::transport::pusher_apps::PusherApp;
 
@@ -42,32 +43,6 @@ pub const MAX_EVENT_NAME_BYTES: usize = 200;
 /// Largest accepted clock difference of `auth_timestamp`, in seconds.
 pub const MAX_TIMESTAMP_SKEW_SECS: u64 = 600;
 
-/// A refused request: its status and the sentence that says what to do.
-#[derive(Debug)]
-pub struct ApiFailure {
-    status: StatusCode,
-    message: String,
-}
-
-impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
-        let code = match self.status {
-            StatusCode::UNAUTHORIZED => ErrorCode::InvalidToken,
-            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::FrameTooLarge,
-            _ => ErrorCode::InvalidMessage,
-        };
-        error_response(self.status, code, self.message)
-    }
-}
-
-fn api_error(status: StatusCode, message: impl Into<String>) -> ApiFailure {
-    ApiFailure {
-        status,
-        message: message.into(),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Auth endpoints for pusher-js.
 
@@ -79,7 +54,7 @@ struct AuthRequest {
     channel_name: Option<String>,
 }
 
-fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, ApiFailure> {
+fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -90,8 +65,8 @@ fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, A
         serde_urlencoded::from_bytes(body).map_err(|cause| cause.to_string())
     };
     let request: AuthRequest = parsed.map_err(|cause| {
-        api_error(
-            StatusCode::BAD_REQUEST,
+        ApiError::new(
+            ErrorKind::BadRequest,
             format!("expected socket_id and channel_name: {cause}"),
         )
     })?;
@@ -107,27 +82,24 @@ fn parse_auth_request(headers: &HeaderMap, body: &[u8]) -> Result<AuthRequest, A
                     .all(|byte| byte.is_ascii_digit())
         });
     if !valid_socket {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             "socket_id must look like 1234.5678",
         ));
     }
     Ok(request)
 }
 
-async fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiFailure> {
+async fn caller(app: &AppState, headers: &HeaderMap) -> Result<(Identity, PusherApp), ApiError> {
     let token = crate::auth::bearer_token(headers)
         .map(str::to_owned)
         .ok_or_else(|| {
-            api_error(
-                StatusCode::UNAUTHORIZED,
+            ApiError::new(
+                ErrorKind::Unauthorized,
                 "send the platform token as Authorization: Bearer <token>",
             )
         })?;
-    let identity = app
-        .authenticate(&token)
-        .await
-        .map_err(|cause| api_error(cause.status(), cause.to_string()))?;
+    let identity = app.authenticate(&token).await.map_err(ApiError::from)?;
     let pusher_app = app.apps().for_tenant(&identity.tenant);
     Ok((identity, pusher_app))
 }
@@ -137,16 +109,16 @@ pub async fn channel_auth(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (identity, pusher_app) = caller(&app, &headers).await?;
     let request = parse_auth_request(&headers, &body)?;
     let channel = request.channel_name.unwrap_or_default();
     if let Err(reason) = validate_channel(&channel) {
-        return Err(api_error(StatusCode::BAD_REQUEST, reason));
+        return Err(ApiError::new(ErrorKind::BadRequest, reason));
     }
     let room = room_of(&app, &identity.tenant, &channel)?;
     if let Err(denied) = permissions::check_join(&identity, &room, app.hub().rosters()) {
-        return Err(api_error(StatusCode::FORBIDDEN, denied.to_string()));
+        return Err(ApiError::new(ErrorKind::Forbidden, denied.to_string()));
     }
     match channel_kind(&channel) {
         ChannelKind::Private => {
@@ -167,12 +139,12 @@ pub async fn channel_auth(
             let auth = sign::auth_token(&pusher_app.key, &pusher_app.secret, &message);
             Ok(Json(json!({"auth": auth, "channel_data": channel_data})).into_response())
         }
-        ChannelKind::Public => Err(api_error(
-            StatusCode::BAD_REQUEST,
+        ChannelKind::Public => Err(ApiError::new(
+            ErrorKind::BadRequest,
             "public channels need no authorization",
         )),
-        ChannelKind::Encrypted => Err(api_error(
-            StatusCode::BAD_REQUEST,
+        ChannelKind::Encrypted => Err(ApiError::new(
+            ErrorKind::BadRequest,
             "encrypted channels are not supported",
         )),
     }
@@ -183,7 +155,7 @@ pub async fn user_auth(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (identity, pusher_app) = caller(&app, &headers).await?;
     let request = parse_auth_request(&headers, &body)?;
     let user_data = json!({
@@ -203,10 +175,10 @@ pub async fn user_auth(
 // The HTTP API.
 
 /// The room a channel of `tenant` maps onto, or a 400 saying why there is none.
-fn room_of(app: &AppState, tenant: &str, channel: &str) -> Result<RoomId, ApiFailure> {
+fn room_of(app: &AppState, tenant: &str, channel: &str) -> Result<RoomId, ApiError> {
     room_for_channel(tenant, channel, app.config().limits.max_room_id_len).map_err(|cause| {
-        api_error(
-            StatusCode::BAD_REQUEST,
+        ApiError::new(
+            ErrorKind::BadRequest,
             format!("channel {channel:?}: {cause}"),
         )
     })
@@ -220,20 +192,17 @@ fn verify_request(
     uri: &Uri,
     query: Option<&str>,
     body: &[u8],
-) -> Result<(PusherApp, BTreeMap<String, String>), ApiFailure> {
+) -> Result<(PusherApp, BTreeMap<String, String>), ApiError> {
     let pusher_app = app
         .apps()
         .by_id(app_id)
-        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, format!("unknown app {app_id:?}")))?;
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("unknown app {app_id:?}")))?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|cause| {
-            api_error(
-                StatusCode::BAD_REQUEST,
-                format!("bad query string: {cause}"),
-            )
+            ApiError::new(ErrorKind::BadRequest, format!("bad query string: {cause}"))
         })?;
     let params: BTreeMap<String, String> = pairs.iter().cloned().collect();
-    let unauthorized = |message: String| api_error(StatusCode::UNAUTHORIZED, message);
+    let unauthorized = |message: String| ApiError::new(ErrorKind::Unauthorized, message);
     if params.get("auth_key") != Some(&pusher_app.key) {
         return Err(unauthorized("auth_key is not this app's key".into()));
     }
@@ -280,18 +249,18 @@ struct TriggerEvent {
 }
 
 /// Publishes one event to its channels; the error is the HTTP answer.
-fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Result<(), ApiFailure> {
+fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Result<(), ApiError> {
     let mut channels = event.channels;
     channels.extend(event.channel);
     if channels.is_empty() || channels.len() > MAX_CHANNELS_PER_EVENT {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             format!("give 1 to {MAX_CHANNELS_PER_EVENT} channels"),
         ));
     }
     if event.name.is_empty() || event.name.len() > MAX_EVENT_NAME_BYTES {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             format!("event names are 1 to {MAX_EVENT_NAME_BYTES} bytes"),
         ));
     }
@@ -300,8 +269,8 @@ fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Resul
         other => other.to_string(),
     };
     if data_text.len() > MAX_EVENT_DATA_BYTES {
-        return Err(api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
             format!(
                 "event data is {} bytes; the limit is {MAX_EVENT_DATA_BYTES}",
                 data_text.len()
@@ -319,7 +288,7 @@ fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Resul
         .and_then(|socket_id| local_conn_id(app, socket_id));
     let mut rooms = Vec::with_capacity(channels.len());
     for channel in &channels {
-        validate_channel(channel).map_err(|reason| api_error(StatusCode::BAD_REQUEST, reason))?;
+        validate_channel(channel).map_err(|reason| ApiError::new(ErrorKind::BadRequest, reason))?;
         let room = room_of(app, &pusher_app.tenant, channel)?;
         rooms.push(room);
     }
@@ -346,13 +315,13 @@ pub async fn events(
     uri: Uri,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
     let event: TriggerEvent = match serde_json::from_slice(&body) {
         Ok(event) => event,
         Err(cause) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
                 format!("expected {{name, data, channels}}: {cause}"),
             ));
         }
@@ -369,7 +338,7 @@ pub async fn batch_events(
     uri: Uri,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
     #[derive(Deserialize)]
     struct Batch {
@@ -378,15 +347,15 @@ pub async fn batch_events(
     let batch: Batch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(cause) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
                 format!("expected {{batch: [...]}}: {cause}"),
             ));
         }
     };
     if batch.batch.len() > MAX_BATCH_EVENTS {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             format!("a batch holds at most {MAX_BATCH_EVENTS} events"),
         ));
     }
@@ -403,7 +372,7 @@ pub async fn channels(
     method: Method,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, params) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
     let prefix = params.get("filter_by_prefix").cloned().unwrap_or_default();
     let info: Vec<&str> = params
@@ -411,8 +380,8 @@ pub async fn channels(
         .map(|info| info.split(',').collect())
         .unwrap_or_default();
     if info.contains(&"user_count") && !prefix.starts_with("presence-") {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             "info=user_count needs filter_by_prefix=presence-",
         ));
     }
@@ -441,7 +410,7 @@ pub async fn channel(
     method: Method,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, params) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
     let room = room_of(&app, &pusher_app.tenant, &channel)?;
     let info: Vec<&str> = params
@@ -452,8 +421,8 @@ pub async fn channel(
     let mut answer = json!({"occupied": sockets > 0});
     if info.contains(&"user_count") {
         if channel_kind(&channel) != ChannelKind::Presence {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
                 "user_count is only available for presence channels",
             ));
         }
@@ -472,11 +441,11 @@ pub async fn channel_users(
     method: Method,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &[])?;
     if channel_kind(&channel) != ChannelKind::Presence {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
             "users are only listed for presence channels",
         ));
     }
@@ -494,7 +463,7 @@ pub async fn terminate_connections(
     uri: Uri,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let (pusher_app, _) = verify_request(&app, &app_id, &method, &uri, query.as_deref(), &body)?;
     let closed = app.pusher_users().terminate(&pusher_app.tenant, &user_id);
     tracing::info!(tenant = %pusher_app.tenant, user = %user_id, closed, "terminated pusher connections");

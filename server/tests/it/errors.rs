@@ -133,3 +133,149 @@ async fn an_unsupported_subprotocol_is_refused_with_a_sentence_naming_the_suppor
     .expect("accepted");
     assert_eq!(client.codec, protocol::Codec::MsgPack);
 }
+
+/// A TCP relay on loopback in front of PostgreSQL that the test can cut: every open
+/// connection is dropped and new ones are refused, as when the database host goes away.
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cut = tokio_util::sync::CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    return;
+                };
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, cut }
+    }
+}
+
+#[tokio::test]
+async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503_everywhere() {
+    use crate::rest::Rest;
+    use crate::support::TestDb;
+
+    // The Pusher HTTP API and the /ws upgrade speak the REST error vocabulary. A tenant with a
+    // fixed Pusher app is not reachable by its derived id: that app is unknown.
+    let plain = start_with(|config| {
+        config.pusher_app = Some(server::transport::pusher_apps::PusherApp {
+            tenant: "acme".into(),
+            app_id: "fixed-1".into(),
+            key: "fixed-key".into(),
+            secret: "fixed-secret".into(),
+        });
+    })
+    .await;
+    let rest = Rest::new(plain.addr);
+    let unknown_app = rest
+        .call("POST", "/apps/acme/events", None, Some(json!({})))
+        .await;
+    assert_eq!((unknown_app.status, unknown_app.code()), (404, "not_found"));
+    let (status, body) = refused(
+        Client::open(plain.addr, Auth::Query("not-a-token"), None)
+            .await
+            .err()
+            .expect("refused"),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+
+    // A database outage: 503 + Retry-After on a platform route and a Roblox route alike.
+    let Some(database) = TestDb::all().await.into_iter().find_map(|db| match db {
+        TestDb::Sqlite => None,
+        postgres => Some(postgres),
+    }) else {
+        eprintln!("TEST_DATABASE_URL is not set: the outage half of this test needs PostgreSQL");
+        return;
+    };
+    let url = url::Url::parse(&database.url().expect("postgres url")).expect("url");
+    let upstream =
+        tokio::net::lookup_host((url.host_str().expect("host"), url.port().unwrap_or(5432)))
+            .await
+            .expect("resolve")
+            .next()
+            .expect("an address");
+    let relay = Relay::start(upstream).await;
+    let mut relayed = url.clone();
+    relayed.set_port(Some(relay.addr.port())).expect("port");
+    relayed.set_host(Some("127.0.0.1")).expect("host");
+    let test = start_with(|config| config.database_url = Some(relayed.to_string())).await;
+    let rest = Rest::new(test.addr);
+    let teacher = token("acme", Role::Educator, "t1");
+    rest.call("GET", "/api/v1/classes", Some(&teacher), None)
+        .await
+        .expect(200);
+    let store = persistence::Store::connect(database.url().as_deref().expect("url"))
+        .await
+        .expect("store");
+    let made = roblox::keys::generate();
+    store
+        .create_game_key(&persistence::NewGameKey {
+            id: "gk_outage".into(),
+            tenant: "acme".into(),
+            universe_id: None,
+            label: None,
+            key_hash: made.hash,
+            key_prefix: made.prefix,
+        })
+        .await
+        .expect("key");
+    let open = json!({"job_id": "job-outage", "place_id": 1, "universe_id": 2});
+    rest.call(
+        "POST",
+        "/api/v1/roblox/sessions",
+        Some(&made.key),
+        Some(open.clone()),
+    )
+    .await
+    .expect(201);
+
+    relay.cut.cancel();
+    for (path, key, body) in [
+        ("/api/v1/classes", &teacher, None),
+        // A new JobId: opening its session writes `game_sessions`.
+        (
+            "/api/v1/roblox/sessions",
+            &made.key,
+            Some(json!({"job_id": "job-outage-2", "place_id": 1, "universe_id": 2})),
+        ),
+    ] {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let answer = rest.call(method, path, Some(key), body).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (503, "unavailable"),
+            "{path}: {:?}",
+            answer.body
+        );
+        assert!(answer.retry_after.is_some(), "{path}: no Retry-After");
+    }
+    test.server.shutdown().await;
+    database.drop_db().await;
+}
