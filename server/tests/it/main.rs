@@ -24,3 +24,4 @@ mod roles;
 mod shutdown;
 mod slow_consumer;
 mod support;
+mod tidy;
