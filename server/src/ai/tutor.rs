@@ -3,8 +3,9 @@
 //! which screens input (a local keyword screen, then the endpoint's moderation API when
 //! configured) and calls chat completions, streamed or whole, through `async-openai`.
 //!
-//! It knows nothing of HTTP routes, quotas or the database: `api::ai` decides who may ask,
-//! records each call as an `agent_tasks` row and enforces the plan's daily tokens.
+//! It knows nothing of HTTP routes, quotas or the database: `ai::routes` decides who may ask,
+//! `ai::tasks` records each call as an `agent_tasks` row and `ai::quotas` enforces the plan's
+//! daily tokens.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
