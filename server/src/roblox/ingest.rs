@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::GameServerKey;
-use super::routes::live_session;
+use super::sessions::live_session;
 use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::hub::{HubError, IngestOutcome, TrustedEvent};

@@ -1,17 +1,21 @@
 //! Live Roblox game servers: the registry of open game sessions ([`GameSession`]), game-server
 //! key authentication (cached), player linking's rate limits, command delivery statuses, and
 //! the Open Cloud side jobs ([`wake`]). [`routes`] are the `/api/v1/roblox` handlers (thin:
-//! parse, authenticate the key, call one function here or in [`ingest`], answer).
+//! parse, authenticate the key, call one function, answer) over [`sessions`] (open, players),
+//! [`linking`] (player ↔ student), [`ingest`] (event batches) and [`commands`] (long-poll, ack).
 //!
 //! A session is in memory while its game server talks to us, and in `game_sessions` until it
 //! is closed. After a restart a game server that re-opens its session (same JobId) gets the
 //! same session id back, so retried events and acknowledgements keep their meaning.
 //! Sessions that stay silent longer than `session_idle` are closed by the reaper.
 
+pub mod commands;
 pub mod ingest;
+pub mod linking;
 pub mod mailbox;
 pub(crate) mod routes;
 mod session;
+pub mod sessions;
 pub mod wake;
 
 use std::num::NonZeroU32;

@@ -43,7 +43,12 @@ fn every_rust_file_opens_with_a_module_header() {
             let text = std::fs::read_to_string(file).unwrap_or_default();
             !text.starts_with("//!")
         })
-        .map(|file| file.strip_prefix(&root).unwrap_or(file).display().to_string())
+        .map(|file| {
+            file.strip_prefix(&root)
+                .unwrap_or(file)
+                .display()
+                .to_string()
+        })
         .collect();
     assert!(
         missing.is_empty(),
@@ -104,7 +109,10 @@ fn every_module_the_code_map_names_exists_and_the_map_stays_short() {
     let root = workspace_root();
     let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
     let lines = map.lines().count();
-    assert!(lines <= 220, "ARCHITECTURE.md has {lines} lines; keep the map under 220");
+    assert!(
+        lines <= 220,
+        "ARCHITECTURE.md has {lines} lines; keep the map under 220"
+    );
     let paths = code_map_paths(&map);
     assert!(
         paths.len() >= 30,
