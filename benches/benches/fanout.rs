@@ -47,6 +47,7 @@ fn settings() -> HubSettings {
         history_ttl: Duration::from_secs(300),
         room_grace: Duration::from_secs(60),
         conn_queue_len: 65_536,
+        conn_queue_bytes: usize::MAX,
         max_rooms_per_conn: 64,
     }
 }

@@ -149,6 +149,7 @@ impl Config {
             history_ttl: self.history_ttl,
             room_grace: self.room_grace,
             conn_queue_len: self.conn_queue_len,
+            conn_queue_bytes: crate::hub::DEFAULT_CONN_QUEUE_BYTES,
             max_rooms_per_conn: self.max_rooms_per_conn,
         }
     }

@@ -42,6 +42,9 @@ pub use session::Session;
 
 use crate::auth::Identity;
 
+/// The default of [`HubSettings::conn_queue_bytes`]: 1 MiB of frames per connection.
+pub const DEFAULT_CONN_QUEUE_BYTES: usize = 1 << 20;
+
 /// Hub tunables, from the server configuration.
 #[derive(Debug, Clone)]
 pub struct HubSettings {
@@ -55,6 +58,9 @@ pub struct HubSettings {
     pub room_grace: Duration,
     /// Frames a connection's outbound queue holds before it is closed as a slow consumer.
     pub conn_queue_len: usize,
+    /// Bytes of frames a connection's outbound queue holds before it is closed as a slow
+    /// consumer (an empty queue takes any one frame).
+    pub conn_queue_bytes: usize,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_conn: usize,
 }
@@ -402,7 +408,10 @@ impl Hub {
     /// Registers a connection. The receiver yields the encoded frames to write to the socket, in
     /// order; it ends when the session is dropped.
     pub fn connect(&self, identity: Identity, wire: Wire) -> (Session, FrameReceiver) {
-        let (outbound, frames) = frame_queue(self.shared.settings.conn_queue_len);
+        let (outbound, frames) = frame_queue(
+            self.shared.settings.conn_queue_len,
+            self.shared.settings.conn_queue_bytes,
+        );
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ConnHandle::new(
             conn_id,

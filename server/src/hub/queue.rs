@@ -7,6 +7,10 @@
 //! once it is drained. One mutex guards the frames and the waiting writer (never held across an
 //! `.await`); a push wakes the writer only when the queue goes from empty to non-empty, since a
 //! writer that is awake drains it anyway.
+//!
+//! Bounded twice: in frames and in bytes (the frames' lengths, which share their buffers with
+//! every other member's queue but keep them alive). A frame always fits an empty queue, so one
+//! large frame (a `joined` with its replay) never closes a reader that keeps up.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,12 +30,15 @@ pub enum PushError {
     Closed,
 }
 
-/// A bounded queue of `capacity` frames (at least 1): its sending and receiving halves.
-pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
+/// A queue bounded to `capacity` frames (at least 1) and `capacity_bytes` bytes of frames: its
+/// sending and receiving halves.
+pub fn frame_queue(capacity: usize, capacity_bytes: usize) -> (FrameSender, FrameReceiver) {
     let shared = Arc::new(Shared {
         capacity: capacity.max(1),
+        capacity_bytes,
         state: Mutex::new(State {
             frames: VecDeque::new(),
+            bytes: 0,
             waiter: None,
             sender_gone: false,
             receiver_gone: false,
@@ -48,12 +55,15 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
 #[derive(Debug)]
 struct Shared {
     capacity: usize,
+    capacity_bytes: usize,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
     frames: VecDeque<Bytes>,
+    /// The summed length of `frames`.
+    bytes: usize,
     /// The receiver's task, when it found the queue empty.
     waiter: Option<Waker>,
     sender_gone: bool,
@@ -83,9 +93,12 @@ impl FrameSender {
             if state.receiver_gone {
                 return Err(PushError::Closed);
             }
-            if state.frames.len() >= self.shared.capacity {
+            let over_bytes = !state.frames.is_empty()
+                && state.bytes.saturating_add(frame.len()) > self.shared.capacity_bytes;
+            if state.frames.len() >= self.shared.capacity || over_bytes {
                 return Err(PushError::Full);
             }
+            state.bytes += frame.len();
             state.frames.push_back(frame);
             if state.frames.len() == 1 {
                 state.waiter.take()
@@ -160,11 +173,13 @@ impl Drop for FrameReceiver {
         // Frames nobody will write: free them now rather than with the last room that holds
         // the sender.
         state.frames = VecDeque::new();
+        state.bytes = 0;
     }
 }
 
 fn pop(state: &mut State) -> Option<Bytes> {
     let frame = state.frames.pop_front()?;
+    state.bytes -= frame.len();
     if state.frames.is_empty() && state.frames.capacity() > KEEP_SLOTS {
         state.frames = VecDeque::new();
     }
@@ -181,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_arrive_in_order_and_the_queue_ends_after_the_sender() {
-        let (sender, mut receiver) = frame_queue(4);
+        let (sender, mut receiver) = frame_queue(4, usize::MAX);
         for n in 0..3 {
             sender.try_push(frame(n)).expect("room");
         }
@@ -195,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_and_a_gone_receiver_closes() {
-        let (sender, mut receiver) = frame_queue(2);
+        let (sender, mut receiver) = frame_queue(2, usize::MAX);
         sender.try_push(frame(1)).expect("room");
         sender.try_push(frame(2)).expect("room");
         assert_eq!(sender.try_push(frame(3)), Err(PushError::Full));
@@ -206,9 +221,29 @@ mod tests {
         assert_eq!(sender.len(), 0, "frames nobody will write are freed");
     }
 
+    #[test]
+    fn the_queue_is_bounded_in_bytes_but_an_empty_queue_takes_any_frame() {
+        let (sender, mut receiver) = frame_queue(100, 10);
+        sender
+            .try_push(Bytes::from(vec![0; 50]))
+            .expect("an empty queue takes a frame larger than its byte bound");
+        assert_eq!(sender.try_push(frame(1)), Err(PushError::Full));
+        assert_eq!(receiver.try_recv().map(|frame| frame.len()), Some(50));
+        for n in 0..10 {
+            sender.try_push(frame(n)).expect("room");
+        }
+        assert_eq!(
+            sender.try_push(frame(10)),
+            Err(PushError::Full),
+            "10 bytes queued"
+        );
+        assert_eq!(receiver.try_recv(), Some(frame(0)));
+        sender.try_push(frame(10)).expect("a byte freed");
+    }
+
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_a_push_from_another_task() {
-        let (sender, mut receiver) = frame_queue(8);
+        let (sender, mut receiver) = frame_queue(8, usize::MAX);
         let waiting = tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(frame) = receiver.recv().await {
@@ -236,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_drained_queue_gives_a_large_buffer_back() {
-        let (sender, mut receiver) = frame_queue(1024);
+        let (sender, mut receiver) = frame_queue(1024, usize::MAX);
         for n in 0..200 {
             sender.try_push(frame(n as u8)).expect("room");
         }

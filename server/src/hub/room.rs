@@ -179,6 +179,13 @@ impl Room {
 
         let last_seq = state.seq;
         let (recovered, missed) = match since {
+            // A re-join is a presence update, never a second replay: this socket has been in
+            // the room all along and received every event since it joined.
+            Some(since) if !newly_joined => (
+                since.epoch == self.epoch && since.seq <= last_seq,
+                Vec::new(),
+            ),
+            None if !newly_joined => (false, Vec::new()),
             Some(since) if since.epoch == self.epoch => {
                 match state.history.since(since.seq, last_seq, now) {
                     Recovery::Complete(events) => (true, events),

@@ -397,18 +397,26 @@ fn handle_frame(
                 ..
             },
             Some(room),
-        ) => session
-            .join(room, since, presence, reference.clone())
-            .err()
-            .map(|error| error_frame(reference, error.error_code(), error.to_string())),
-        (ClientMessage::Leave { reference, .. }, Some(room)) => match session.leave(&room) {
-            Ok(()) => reply(reference, None),
-            Err(error) => Some(error_frame(
-                reference,
-                error.error_code(),
-                error.to_string(),
-            )),
+        ) => match rate_limited(limiter, &reference) {
+            Some(refusal) => Some(refusal),
+            None => session
+                .join(room, since, presence, reference.clone())
+                .err()
+                .map(|error| error_frame(reference, error.error_code(), error.to_string())),
         },
+        (ClientMessage::Leave { reference, .. }, Some(room)) => {
+            match rate_limited(limiter, &reference) {
+                Some(refusal) => Some(refusal),
+                None => match session.leave(&room) {
+                    Ok(()) => reply(reference, None),
+                    Err(error) => Some(error_frame(
+                        reference,
+                        error.error_code(),
+                        error.to_string(),
+                    )),
+                },
+            }
+        }
         (
             ClientMessage::Publish {
                 reference,
@@ -491,7 +499,9 @@ fn rate_limited(
     Some(ServerMessage::Error(ErrorBody {
         reference: reference.clone(),
         code: ErrorCode::RateLimited.code(),
-        message: format!("publish rate limit reached; retry after {retry_after_ms} ms"),
+        message: format!(
+            "rate limit reached (publish, presence, join and leave frames share it); retry after {retry_after_ms} ms"
+        ),
         retry_after_ms: Some(retry_after_ms),
     }))
 }

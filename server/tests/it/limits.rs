@@ -38,6 +38,42 @@ async fn publishing_faster_than_the_rate_limit_is_answered_with_a_retryable_erro
 }
 
 #[tokio::test]
+async fn joins_and_leaves_share_the_rate_limit_with_publishes() {
+    let test = start_with(|config| {
+        config.publish_rate = 1;
+        config.publish_burst = 2;
+    })
+    .await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join("class:acme:c1").await;
+    teacher.join("class:acme:c1").await;
+    for room in ["class:acme:c1", "class:acme:c2"] {
+        let error = teacher
+            .expect_error(json!({"type": "join", "room": room}))
+            .await;
+        assert_eq!(
+            error.code,
+            ErrorCode::RateLimited.code(),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.retry_after_ms.is_some_and(|wait| wait > 0),
+            "{error:?}"
+        );
+    }
+    let error = teacher
+        .expect_error(json!({"type": "leave", "room": "class:acme:c1"}))
+        .await;
+    assert_eq!(
+        error.code,
+        ErrorCode::RateLimited.code(),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
 async fn a_connection_may_join_only_so_many_rooms() {
     let test = start_with(|config| config.max_rooms_per_conn = 2).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;

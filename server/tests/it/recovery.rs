@@ -80,6 +80,8 @@ async fn since_older_than_history_or_from_another_epoch_is_not_recovered() {
     assert_eq!(too_old.seq, 5, "the snapshot is current");
     assert_eq!(too_old.members.len(), 2);
 
+    // Each check on a socket of its own: a socket already in the room is never replayed to.
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     let other_epoch = student
         .join_with(json!({"room": ROOM, "since": {"epoch": first.epoch + 1, "seq": 5}}))
         .await;
@@ -89,14 +91,56 @@ async fn since_older_than_history_or_from_another_epoch_is_not_recovered() {
     );
     assert!(other_epoch.missed.is_empty());
 
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     let from_the_future = student
         .join_with(json!({"room": ROOM, "since": {"epoch": first.epoch, "seq": 99}}))
         .await;
     assert!(!from_the_future.recovered);
 
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     let within = student
         .join_with(json!({"room": ROOM, "since": {"epoch": first.epoch, "seq": 4}}))
         .await;
     assert!(within.recovered);
     assert_eq!(within.missed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejoin_of_a_socket_already_in_the_room_updates_presence_and_replays_nothing() {
+    let test = start_server().await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    let first = student.join(ROOM).await;
+    for n in 1..=3 {
+        teacher.publish(ROOM, "seen", json!({"n": n})).await;
+    }
+    for _ in 1..=3 {
+        student
+            .recv_until(|message| matches!(message, ServerMessage::Event(_)))
+            .await;
+    }
+    // Asking again from the first join's position: the socket got every event live already.
+    let rejoined = student
+        .join_with(json!({
+            "room": ROOM,
+            "since": {"epoch": first.epoch, "seq": first.seq},
+            "presence": {"status": "busy"},
+        }))
+        .await;
+    assert!(rejoined.missed.is_empty(), "{:?}", rejoined.missed);
+    assert!(rejoined.recovered);
+    assert_eq!(rejoined.seq, first.seq + 3);
+    let ServerMessage::PresenceDiff(diff) = teacher
+        .recv_until(|message| match message {
+            ServerMessage::PresenceDiff(diff) => !diff.updates.is_empty(),
+            _ => false,
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(diff.updates[0].user, "s1");
+    assert_eq!(diff.updates[0].state, json!({"status": "busy"}));
+    assert!(diff.joins.is_empty(), "a re-join is not a second join");
 }
