@@ -429,7 +429,7 @@ impl Hub {
                 hub: self.clone(),
                 handle,
                 rooms: HashSet::new(),
-                seated: false,
+                seated: None,
             },
             frames,
         )

@@ -29,8 +29,9 @@ pub struct Session {
     pub(super) handle: Arc<ConnHandle>,
     /// Rooms this connection is in; only this session adds or removes entries.
     pub(super) rooms: HashSet<RoomId>,
-    /// Whether this session holds its student's seat (released on drop).
-    pub(super) seated: bool,
+    /// The student whose seat this session holds (released on drop): the socket's own user, or
+    /// the student a signed Pusher subscription names.
+    pub(super) seated: Option<String>,
 }
 
 impl Session {
@@ -66,13 +67,13 @@ impl Session {
         reference: Option<Ref>,
     ) -> Result<(), HubError> {
         permissions::check_join(self.identity(), &room_id, &self.hub.shared.rosters)?;
-        self.take_seat(&room_id)?;
         let identity = self.identity();
         let member = MemberAs {
             user: identity.user.clone(),
             name: identity.name.clone(),
             role: identity.role,
         };
+        self.take_seat(&room_id, &member)?;
         self.join_as(room_id, &member, since, presence, reference)
     }
 
@@ -90,47 +91,49 @@ impl Session {
                 room: room_id.to_string(),
             }));
         }
-        self.take_seat(&room_id)?;
+        self.take_seat(&room_id, member)?;
         self.join_as(room_id, member, None, presence, None)
     }
 
-    /// A student joining a class or game room takes a seat (once per session). A refusal is
-    /// also told to the room, so the teacher's dashboard shows who could not join and why.
-    fn take_seat(&mut self, room_id: &RoomId) -> Result<(), HubError> {
-        let identity = Arc::clone(&self.handle.identity);
-        let needs_seat = identity.role == crate::auth::Role::Student
+    /// A student joining a class or game room takes a seat (once per session), whatever the
+    /// transport: natively as themselves, over Pusher as the student the signed presence
+    /// subscription names. A refusal is also told to the room, so the teacher's dashboard shows
+    /// who could not join and why.
+    fn take_seat(&mut self, room_id: &RoomId, member: &MemberAs) -> Result<(), HubError> {
+        let tenant = self.handle.identity.tenant.clone();
+        let needs_seat = member.role == crate::auth::Role::Student
             && matches!(room_id.kind(), RoomKind::Class | RoomKind::Game)
-            && !self.seated;
+            && self.seated.is_none();
         if !needs_seat {
             return Ok(());
         }
-        match self.hub.shared.seats.take(&identity.tenant, &identity.user) {
+        match self.hub.shared.seats.take(&tenant, &member.user) {
             Ok(()) => {
-                self.seated = true;
+                self.seated = Some(member.user.clone());
                 Ok(())
             }
             Err(refusal) => {
-                let (in_use, seats) = self.hub.shared.seats.usage(&identity.tenant);
+                let (in_use, seats) = self.hub.shared.seats.usage(&tenant);
                 let reason = match refusal {
                     SeatRefusal::Full { .. } => "seat_limit",
                     SeatRefusal::Lapsed => "subscription_lapsed",
                 };
-                tracing::info!(tenant = %identity.tenant, user = %identity.user, room = %room_id, reason, "join refused: no seat");
+                tracing::info!(%tenant, user = %member.user, room = %room_id, reason, "join refused: no seat");
                 metrics::counter!("classhub_seat_refusals_total", "reason" => reason).increment(1);
                 let told = serde_json::json!({
-                    "student": identity.user,
-                    "name": identity.name,
+                    "student": member.user,
+                    "name": member.name,
                     "reason": reason,
                     "seats": seats,
                     "in_use": in_use,
                     "message": match refusal {
                         SeatRefusal::Full { seats } => format!(
                             "{} could not join: all {seats} seats of your plan are in use; free a seat or upgrade the plan",
-                            identity.user
+                            member.user
                         ),
                         SeatRefusal::Lapsed => format!(
                             "{} could not join: the subscription has lapsed; renew it to start new sessions",
-                            identity.user
+                            member.user
                         ),
                     },
                 });
@@ -303,12 +306,9 @@ impl Drop for Session {
                 room.leave(&self.handle, reason, now);
             }
         }
-        if self.seated {
-            let identity = &self.handle.identity;
-            self.hub
-                .shared
-                .seats
-                .release(&identity.tenant, &identity.user);
+        if let Some(student) = self.seated.take() {
+            let tenant = &self.handle.identity.tenant;
+            self.hub.shared.seats.release(tenant, &student);
         }
         if self.handle.wire.is_socket() {
             let live = self

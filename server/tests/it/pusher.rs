@@ -864,3 +864,67 @@ async fn capacity_and_shutdown_close_with_pusher_codes() {
     );
     shutdown.await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_signed_presence_subscription_takes_the_students_seat() {
+    let test = crate::support::start_with(|config| {
+        // Billing set up: tenants without a subscription get the default plan's seats.
+        config.billing.webhook_secret = Some("whsec_seats".to_owned());
+        config.billing.plans[0] = server::billing::Plan {
+            name: "free".to_owned(),
+            seats: 1,
+            ai_tokens_per_day: 1000,
+        };
+    })
+    .await;
+    let app = app_of(&test, "acme");
+    let mut native = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
+    native.join("class:acme:c1").await;
+
+    // The one seat is s1's: s2 is refused over Pusher as natively.
+    let mut second = PusherClient::connect(test.addr, &app.key).await;
+    let (status, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s2"),
+        &second.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    assert_eq!(status, 200, "{auth}");
+    let answer = second.subscribe("presence-class-c1", Some(&auth)).await;
+    assert_eq!(answer.event, "pusher:subscription_error", "{answer:?}");
+
+    // s1 over Pusher shares the seat their native socket holds; when both leave it is free.
+    let mut first = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s1"),
+        &first.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    let answer = first.subscribe("presence-class-c1", Some(&auth)).await;
+    assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
+    drop(native);
+    drop(first);
+    let mut third = PusherClient::connect(test.addr, &app.key).await;
+    let (_, auth) = channel_auth(
+        test.addr,
+        &token("acme", Role::Student, "s2"),
+        &third.socket_id,
+        "presence-class-c1",
+    )
+    .await;
+    let mut answer = third.subscribe("presence-class-c1", Some(&auth)).await;
+    for _ in 0..50 {
+        if answer.event == "pusher_internal:subscription_succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = third.subscribe("presence-class-c1", Some(&auth)).await;
+    }
+    assert_eq!(
+        answer.event, "pusher_internal:subscription_succeeded",
+        "the seat was never freed"
+    );
+}
