@@ -251,6 +251,8 @@ impl Verifier {
         let settings = &self.inner.settings;
         let mut validation = Validation::new(algorithm);
         validation.leeway = settings.leeway.as_secs();
+        // A token whose `nbf` is still ahead (beyond the leeway) is not valid yet.
+        validation.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &settings.issuer {
             validation.set_issuer(&[issuer]);
@@ -434,6 +436,32 @@ mod tests {
                 .await,
             Err(AuthError::BadClaims(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_nbf_is_ahead_is_refused_until_then() {
+        let verifier = Verifier::hs256("right");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let sign = |nbf: u64| {
+            let mut claims =
+                serde_json::to_value(claims_for(&identity(), Duration::from_secs(7200)))
+                    .expect("claims");
+            claims["nbf"] = serde_json::json!(nbf);
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"right"),
+            )
+            .expect("sign")
+        };
+        assert_eq!(
+            verifier.verify(&sign(now + 3600)).await,
+            Err(AuthError::BadClaims("not valid yet (nbf)".into()))
+        );
+        assert_eq!(verifier.verify(&sign(now - 60)).await, Ok(identity()));
     }
 
     #[test]
