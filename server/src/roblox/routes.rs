@@ -5,10 +5,10 @@
 //! calls one function of [`super::sessions`], [`super::linking`], [`super::ingest`] or
 //! [`super::commands`] and answers. Shapes are in `roblox::wire`.
 
-use std::time::Duration;
-
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use roblox::wire::{
@@ -54,10 +54,17 @@ impl FromRequestParts<AppState> for GameServer {
         })?;
         match app.roblox().authenticate(token).await {
             Ok(Some(key)) => Ok(GameServer(key)),
-            Ok(None) => Err(unauthorized(
-                "this game-server key is unknown or revoked; create a new one with `classhub gamekey create`",
-            )),
-            Err(cause) => Err(ApiError::internal(cause).with_retry_after(Duration::from_secs(1))),
+            Ok(None) => {
+                // Failed look-ups spend the caller's per-IP REST budget: a flood of made-up
+                // keys gets 429, not an unbounded stream of 401s and database reads.
+                if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                    app.api_limiters().check_ip(peer.ip())?;
+                }
+                Err(unauthorized(
+                    "this game-server key is unknown or revoked; create a new one with `classhub gamekey create`",
+                ))
+            }
+            Err(cause) => Err(ApiError::from(cause)),
         }
     }
 }

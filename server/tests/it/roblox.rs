@@ -261,6 +261,32 @@ async fn game_server_keys_are_required_checked_and_revocable() {
 }
 
 #[tokio::test]
+async fn made_up_game_keys_spend_the_addresss_budget_and_get_429() {
+    let test = start_with(|config| {
+        config.api_limits.per_ip_rate = 1;
+        config.api_limits.per_ip_burst = 3;
+    })
+    .await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    let open = json!({"universe_id": 42, "place_id": 7, "job_id": "job-flood"});
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let forged = Game::new(test.addr, &roblox::keys::generate().key);
+        let answer = forged.post("/api/v1/roblox/sessions", open.clone()).await;
+        statuses.push(answer.status.as_u16());
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(answer.body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    // A real key is not charged: game servers sharing the address keep working.
+    let game = Game::new(test.addr, &key);
+    let answer = game.post("/api/v1/roblox/sessions", open).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+}
+
+#[tokio::test]
 async fn events_reach_both_rooms_and_are_acknowledged_after_commit_once() {
     for db in TestDb::all().await {
         let test = start_with(|config| config.database_url = db.url()).await;
