@@ -4,8 +4,8 @@
 //! warnings and errors of the process.
 //!
 //! Node-wide figures (connections, room and session counts, the sink) are counts, not tenant
-//! data; room ids, game sessions and log entries are limited to the caller's tenant (log entries
-//! without a `tenant` field are node-level and shown to every admin).
+//! data; room ids, game sessions and log entries are limited to the caller's tenant (an entry
+//! concerning no tenant, or another, is not shown: it may name another school's data).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -195,7 +195,7 @@ async fn overview(State(app): State<AppState>, caller: Caller) -> Result<Json<Ov
         .collect();
     game_sessions.sort_by(|a, b| a.job_id.cmp(&b.job_id));
     let errors = recent_errors::recent(MAX_ERRORS, |entry: &LoggedError| {
-        entry.tenant.as_deref().is_none_or(|owner| owner == tenant)
+        entry.tenant.as_deref() == Some(tenant.as_str())
     })
     .into_iter()
     .map(|entry| ErrorView {

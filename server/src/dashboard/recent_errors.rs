@@ -5,6 +5,11 @@
 //! The ring is global because the `tracing` subscriber is: a server started in a process without
 //! the layer (tests, benches) simply shows no errors. It holds [`CAPACITY`] entries; older ones
 //! fall off. Nothing here blocks: the lock guards a `VecDeque` push.
+//!
+//! Each entry keeps the tenant it concerns (the event's `tenant` field, else the nearest
+//! enclosing span's), so an admin sees only their tenant's entries. Secrets never reach the
+//! ring: a field whose name says it holds one (`secret`, `token`, `password`, `api_key`…) is
+//! replaced by `[redacted]`, and every URL's query string (a webhook URL's `?token=`) is cut.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -13,8 +18,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How many entries the ring keeps.
 pub const CAPACITY: usize = 200;
@@ -32,8 +39,8 @@ pub struct LoggedError {
     pub message: String,
     /// The other fields, `name=value` joined by spaces.
     pub fields: String,
-    /// The `tenant` field, when the event had one (the operator view shows an admin only the
-    /// entries of their tenant and those of no tenant).
+    /// The tenant it concerns: the event's `tenant` field, else its nearest span's (the
+    /// operator view shows an admin only the entries of their tenant).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
 }
@@ -42,14 +49,34 @@ pub struct LoggedError {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RecentErrorsLayer;
 
-impl<S: Subscriber> Layer<S> for RecentErrorsLayer {
-    fn on_event(&self, event: &Event<'_>, _context: Context<'_, S>) {
+/// The `tenant` field of a span, kept in its extensions for the events inside it.
+struct SpanTenant(String);
+
+impl<S: Subscriber + for<'lookup> LookupSpan<'lookup>> Layer<S> for RecentErrorsLayer {
+    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
+        let mut fields = FieldText::default();
+        attributes.record(&mut fields);
+        if let (Some(tenant), Some(span)) = (fields.tenant, context.span(id)) {
+            span.extensions_mut().insert(SpanTenant(tenant));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
         let level = *event.metadata().level();
         if level > Level::WARN {
             return;
         }
         let mut fields = FieldText::default();
         event.record(&mut fields);
+        if fields.tenant.is_none() {
+            fields.tenant = context.event_scope(event).and_then(|scope| {
+                scope.into_iter().find_map(|span| {
+                    span.extensions()
+                        .get::<SpanTenant>()
+                        .map(|tenant| tenant.0.clone())
+                })
+            });
+        }
         let entry = LoggedError {
             ts: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -101,30 +128,74 @@ struct FieldText {
 impl Visit for FieldText {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "message" => self.message = value.to_owned(),
+            "message" => self.message = redact_urls(value),
             "tenant" => {
                 self.tenant = Some(value.to_owned());
                 let _ = write!(self.rest, " tenant={value}");
             }
+            name if holds_secret(name) => {
+                let _ = write!(self.rest, " {name}=[redacted]");
+            }
             name => {
-                let _ = write!(self.rest, " {name}={value}");
+                let _ = write!(self.rest, " {name}={}", redact_urls(value));
             }
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         match field.name() {
-            "message" => self.message = format!("{value:?}"),
+            "message" => self.message = redact_urls(&format!("{value:?}")),
             "tenant" => {
                 let text = format!("{value:?}");
                 let _ = write!(self.rest, " tenant={text}");
                 self.tenant = Some(text.trim_matches('"').to_owned());
             }
+            name if holds_secret(name) => {
+                let _ = write!(self.rest, " {name}=[redacted]");
+            }
             name => {
-                let _ = write!(self.rest, " {name}={value:?}");
+                let _ = write!(self.rest, " {name}={}", redact_urls(&format!("{value:?}")));
             }
         }
     }
+}
+
+/// Whether a field's name says it holds a secret.
+fn holds_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "secret",
+        "token",
+        "password",
+        "api_key",
+        "apikey",
+        "authorization",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// `text` with the query string of every URL in it replaced by `?[redacted]`.
+fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        let url_end = rest[scheme..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+            .map_or(rest.len(), |end| scheme + end);
+        let url = &rest[..url_end];
+        match url[scheme..].find('?') {
+            Some(query) => {
+                out.push_str(&url[..scheme + query]);
+                out.push_str("?[redacted]");
+            }
+            None => out.push_str(url),
+        }
+        rest = &rest[url_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -152,5 +223,41 @@ mod tests {
         assert_eq!(kept[1].tenant.as_deref(), Some("acme"));
         assert!(kept[1].fields.contains("cause=disk full"), "{kept:?}");
         assert!(recent(CAPACITY, |entry| entry.message == "not kept").is_empty());
+    }
+
+    #[test]
+    fn entries_carry_their_spans_tenant_and_no_secrets() {
+        let subscriber = tracing_subscriber::registry().with(RecentErrorsLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("webhooks", tenant = "beta");
+            let _entered = span.enter();
+            tracing::warn!(
+                url = %"https://hooks.example/in?token=s3cr3t&x=1",
+                api_key = "sk-live",
+                "delivery to https://hooks.example/in?token=s3cr3t failed"
+            );
+        });
+        let kept = recent(10, |entry| entry.message.starts_with("delivery to"));
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].tenant.as_deref(), Some("beta"));
+        let text = format!("{} {}", kept[0].message, kept[0].fields);
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("sk-live"),
+            "{text}"
+        );
+        assert!(
+            text.contains("https://hooks.example/in?[redacted]"),
+            "{text}"
+        );
+        assert!(text.contains("api_key=[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn urls_lose_their_query_strings() {
+        assert_eq!(redact_urls("no url here"), "no url here");
+        assert_eq!(
+            redact_urls("a http://h/p?q=1 and https://x/y b"),
+            "a http://h/p?[redacted] and https://x/y b"
+        );
     }
 }

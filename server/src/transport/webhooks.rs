@@ -68,7 +68,10 @@ pub fn spawn(
                 };
                 let app = apps.for_tenant(&tenant);
                 let client = client.clone();
-                deliveries.spawn(deliver(client, url, app.key, app.secret, events));
+                // The span names the tenant, so the operator view shows a failure only to it.
+                let span = tracing::info_span!("webhook", %tenant);
+                let delivery = deliver(client, url, app.key, app.secret, events);
+                deliveries.spawn(tracing::Instrument::instrument(delivery, span));
             }
         }
     });
