@@ -22,6 +22,8 @@ pub struct UserRecord {
     pub display_name: Option<String>,
     /// Whether the user may sign in.
     pub active: bool,
+    /// Whether an admin set `role`; until one did, the role in the user's token wins.
+    pub role_from_admin: bool,
     /// When the user was first seen (ISO-8601 UTC).
     pub created_at: String,
     /// When the row last changed.
@@ -50,7 +52,7 @@ pub struct ParentLink {
     pub child_id: String,
 }
 
-const USER_COLUMNS: &str = "id, tenant_id, role, display_name, active, TS(created_at) AS created_at, TS(updated_at) AS updated_at";
+const USER_COLUMNS: &str = "id, tenant_id, role, display_name, active, role_from_admin, TS(created_at) AS created_at, TS(updated_at) AS updated_at";
 
 impl Store {
     /// Creates the tenant row if it does not exist (named after its id until renamed).
@@ -157,6 +159,7 @@ impl Store {
         let updated = exec!(
             self,
             "UPDATE users SET role = COALESCE($3, role), active = COALESCE($4, active), \
+             role_from_admin = CASE WHEN $3 IS NULL THEN role_from_admin ELSE TRUE END, \
              display_name = COALESCE($5, display_name), updated_at = NOW() \
              WHERE tenant_id = $1 AND id = $2",
             tenant,
@@ -238,6 +241,7 @@ impl Store {
 pub(crate) fn user_columns(alias: &str) -> String {
     format!(
         "{alias}.id, {alias}.tenant_id, {alias}.role, {alias}.display_name, {alias}.active, \
-         TS({alias}.created_at) AS created_at, TS({alias}.updated_at) AS updated_at"
+         {alias}.role_from_admin, TS({alias}.created_at) AS created_at, \
+         TS({alias}.updated_at) AS updated_at"
     )
 }

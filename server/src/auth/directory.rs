@@ -1,6 +1,7 @@
 //! Who a verified token is, as far as the platform's records go: users are created on first sight
-//! of a valid token (with their tenant), deactivated users are refused, and the role the directory
-//! holds (an admin may change it) wins over the token's. A small in-memory cache means only the
+//! of a valid token (with their tenant), deactivated users are refused, and once an admin set a
+//! user's role, the directory's role wins over the token's (until then the token's does). A small
+//! in-memory cache means only the
 //! first request of a user touches the database; the users routes keep it current.
 //!
 //! Entry point: [`Directory::admit`], called by `AppState::authenticate` for sockets and REST alike.
@@ -27,6 +28,8 @@ pub struct Directory {
 struct Known {
     tenant: String,
     role: Role,
+    /// Whether an admin set `role` (then it wins over the token's).
+    role_from_admin: bool,
     active: bool,
 }
 
@@ -125,7 +128,11 @@ impl Directory {
         if !known.active {
             return Err(AuthFailure::Deactivated);
         }
-        identity.role = known.role;
+        // The directory's role wins only once an admin set it; until then the token's does, so
+        // an identity provider's role change reaches classhub.
+        if known.role_from_admin {
+            identity.role = known.role;
+        }
         Ok(identity)
     }
 
@@ -153,6 +160,7 @@ fn known_of(record: &UserRecord, fallback: Role) -> Known {
     Known {
         tenant: record.tenant_id.clone(),
         role: Role::from_claim(&record.role).unwrap_or(fallback),
+        role_from_admin: record.role_from_admin,
         active: record.active,
     }
 }

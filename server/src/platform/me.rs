@@ -19,7 +19,7 @@ pub struct Me {
     pub user: UserRecord,
     /// The tenant the token is scoped to.
     pub tenant: String,
-    /// The effective role (the directory's, which an admin may have changed).
+    /// The effective role: the token's, or the directory's once an admin set it.
     pub role: String,
     /// For parents: the children they may see.
     pub children: Vec<String>,

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, TestDb, TestServer, start_with};
+use crate::support::{Client, TestDb, TestServer, start_server, start_with, token};
+use server::auth::Role;
 
 #[tokio::test]
 async fn notifications_arrive_live_and_are_listed_and_parents_see_their_childrens() {
@@ -319,6 +320,27 @@ async fn admins_manage_users_and_deactivated_users_are_refused_on(test: &TestSer
         )
         .await;
     assert_eq!(myself.status, 409);
+}
+
+#[tokio::test]
+async fn the_tokens_role_wins_until_an_admin_sets_one() {
+    let test = start_server().await;
+    let rest = Rest::new(test.addr);
+    let admin = token("roles", Role::Admin, "a1");
+    let as_student = token("roles", Role::Student, "u1");
+    let me = rest.get("/api/v1/auth/me", &as_student).await;
+    assert_eq!(me.expect(200)["role"], "student");
+    // The identity provider promotes u1: the new token's role counts.
+    let as_educator = token("roles", Role::Educator, "u1");
+    let me = rest.get("/api/v1/auth/me", &as_educator).await;
+    assert_eq!(me.expect(200)["role"], "educator");
+    // An admin sets the role: from now on it wins over whatever the token says.
+    rest.patch("/api/v1/users/u1", &admin, json!({"role": "parent"}))
+        .await
+        .expect(200);
+    let me = rest.get("/api/v1/auth/me", &as_educator).await;
+    assert_eq!(me.expect(200)["role"], "parent");
+    test.server.shutdown().await;
 }
 
 #[tokio::test]
