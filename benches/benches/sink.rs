@@ -3,17 +3,18 @@
 //!
 //! Not a criterion bench: one iteration is a whole run of many events with its own commits, so it
 //! is timed directly and printed as a table. PostgreSQL runs when `BENCH_DATABASE_URL` (or
-//! `TEST_DATABASE_URL`) names a server (a fresh database is created and dropped); SQLite always
-//! runs on a temp file. Every run checks that each event was acknowledged and stored once.
+//! `TEST_DATABASE_URL`) names a server; SQLite always runs. Each backend runs in a fresh
+//! `persistence::test_support::TestDatabase`, removed afterwards. Every run checks that each
+//! event was acknowledged and stored once.
 //!
 //! `cargo bench -p benches --bench sink` (sizes: `SINK_BENCH_EVENTS`, default 200000).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use persistence::test_support::{self, TestDatabase};
 use persistence::{Ack, DurableEvent, EventSink, SinkSettings, Store};
 use serde_json::json;
-use sqlx::Connection;
 
 const ROUNDS: usize = 3;
 const NAIVE_EVENTS: usize = 3_000;
@@ -83,49 +84,15 @@ async fn through_sink(store: &Store, round: usize, events: usize) -> anyhow::Res
 async fn naive(store: &Store, round: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     for n in 0..NAIVE_EVENTS {
-        let event = event(round, n);
-        match store {
-            Store::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, to_timestamp($8::double precision / 1000.0)) \
-                     ON CONFLICT (tenant_id, event_id) DO NOTHING",
-                )
-                .bind(&event.tenant)
-                .bind(format!("naive-{}", event.event_id))
-                .bind(&event.room)
-                .bind(&event.kind)
-                .bind(&event.sender)
-                .bind(event.data.to_string())
-                .bind(event.seq as i64)
-                .bind(event.sent_at_ms as i64)
-                .execute(pool)
-                .await?;
-            }
-            Store::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ', ?8, 'unixepoch')) \
-                     ON CONFLICT (tenant_id, event_id) DO NOTHING",
-                )
-                .bind(&event.tenant)
-                .bind(format!("naive-{}", event.event_id))
-                .bind(&event.room)
-                .bind(&event.kind)
-                .bind(&event.sender)
-                .bind(event.data.to_string())
-                .bind(event.seq as i64)
-                .bind(event.sent_at_ms as f64 / 1000.0)
-                .execute(pool)
-                .await?;
-            }
-        }
+        let mut event = event(round, n);
+        event.event_id = format!("naive-{}", event.event_id);
+        test_support::rows::insert_event_alone(store, &event).await?;
     }
     Ok(NAIVE_EVENTS as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Prints one table row for `store` (migrated, empty).
 async fn bench(label: &str, store: Store, events: usize) -> anyhow::Result<()> {
-    store.migrate().await?;
     let mut sink_rates = Vec::new();
     let mut naive_rates = Vec::new();
     for round in 0..ROUNDS {
@@ -162,34 +129,19 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|");
 
-    let dir = std::env::temp_dir().join(format!("classhub-sink-bench-{}", rand::random::<u64>()));
-    let sqlite = Store::open_sqlite_file(&dir.join("bench.db")).await?;
-    bench("SQLite (WAL, synchronous=FULL)", sqlite, events).await?;
-    std::fs::remove_dir_all(&dir)?;
+    let sqlite = TestDatabase::sqlite();
+    bench(
+        "SQLite (WAL, synchronous=FULL)",
+        sqlite.store().await,
+        events,
+    )
+    .await?;
 
     if let Ok(admin_url) =
         std::env::var("BENCH_DATABASE_URL").or_else(|_| std::env::var("TEST_DATABASE_URL"))
     {
-        let name = format!("classhub_bench_{}", rand::random::<u32>());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .context("BENCH_DATABASE_URL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let (base, _) = admin_url.rsplit_once('/').context("url with /db")?;
-        let result = bench(
-            "PostgreSQL 15 (local)",
-            Store::connect(&format!("{base}/{name}")).await?,
-            events,
-        )
-        .await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await?;
-        result?;
+        let postgres = TestDatabase::postgres_at(&admin_url).await;
+        bench("PostgreSQL 15 (local)", postgres.store().await, events).await?;
     } else {
         println!(
             "(PostgreSQL skipped: set BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres)"

@@ -1,15 +1,36 @@
 //! Where the harness's tokens come from: one `--token` used by every connection, or
 //! `--jwt-secret` + `--tenant`, with which the harness mints an educator or student token per
-//! simulated user through the server's own `auth::mint` (so it signs exactly as `classhub
-//! token` does). Entry type: [`Credentials`].
+//! simulated user: HS256 with the claims `classhub token` writes (`sub`, `role`, `tenant`,
+//! `exp`, `iat`). Minting here keeps the `server` crate out of the harness; the integration
+//! tests check that the server's verifier accepts these tokens. Entry type: [`Credentials`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use server::auth::{self, Identity, Role};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
 
 /// The default `--tenant`.
 pub const DEFAULT_TENANT: &str = "loadtest";
+
+/// The role a minted token claims: the two a scenario's simulated users play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Joins their class rooms; publishes chat.
+    Student,
+    /// Joins any class or game room of the tenant; publishes anything.
+    Educator,
+}
+
+impl Role {
+    /// The `role` claim's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Educator => "educator",
+        }
+    }
+}
 
 /// How connections authenticate.
 #[derive(Clone)]
@@ -66,17 +87,45 @@ impl Credentials {
                 secret,
                 tenant,
                 ttl,
-            } => {
-                let identity = Identity {
-                    user: user.to_owned(),
-                    tenant: tenant.clone(),
-                    role,
-                    name: None,
-                    children: vec![],
-                };
-                auth::mint(secret, &auth::claims_for(&identity, *ttl))
-                    .with_context(|| format!("cannot mint a {} token", role.as_str()))
-            }
+            } => mint(secret, tenant, role, user, *ttl)
+                .with_context(|| format!("cannot mint a {} token", role.as_str())),
         }
     }
+}
+
+/// The claims of a minted token, as the server's `auth::Claims` reads them.
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    role: &'static str,
+    tenant: &'a str,
+    /// Expiry, seconds since the Unix epoch.
+    exp: u64,
+    /// Issued at, seconds since the Unix epoch.
+    iat: u64,
+}
+
+/// An HS256 token for `user` of `tenant` with `role`, valid for `ttl` from now.
+fn mint(
+    secret: &str,
+    tenant: &str,
+    role: Role,
+    user: &str,
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let claims = Claims {
+        sub: user,
+        role: role.as_str(),
+        tenant,
+        exp: now + ttl.as_secs(),
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
 }

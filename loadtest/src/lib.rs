@@ -17,8 +17,10 @@
 //! `--app-id/--app-key/--app-secret`. `loadtest/compare.sh` uses that to run them against
 //! classhub and Sockudo side by side on loopback.
 //!
-//! This crate must not touch the server's internals: it reaches a hub only over sockets, and uses
-//! the `server` crate for nothing but minting tokens (and its tests, for an in-process hub).
+//! This crate must not touch the server's internals: it reaches a hub only over sockets and links
+//! no classhub crate but `protocol`. Tokens are minted here with the server's claims and Pusher
+//! apps derived with `protocol::pusher::apps`; only the integration tests use `server` (an
+//! in-process hub, and checks that it accepts what the harness mints and links no `server`).
 
 pub mod baseline;
 pub mod client;

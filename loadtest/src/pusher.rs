@@ -1,17 +1,18 @@
 //! The harness's Pusher Channels protocol 7 side, beside [`crate::client`]'s native one: the
 //! app credentials ([`PusherApp`], given with `--app-id/--app-key/--app-secret` or derived for
-//! a classhub tenant from `--jwt-secret` the way the server derives them), a member socket
-//! (`/app/{key}?protocol=7`, `pusher:connection_established`, `pusher:subscribe` on a public
-//! channel, `pusher_internal:subscription_succeeded`), a cheap probe of event frames for the
-//! send time, and [`Publisher`], the signed HTTP API trigger (`POST /apps/{id}/events`) over one
-//! keep-alive `reqwest` pool. Works against classhub and any Pusher-protocol server (Sockudo).
+//! a classhub tenant from `--jwt-secret` with `protocol::pusher::apps`, as the server derives
+//! them), a member socket (`/app/{key}?protocol=7`, `pusher:connection_established`,
+//! `pusher:subscribe` on a public channel, `pusher_internal:subscription_succeeded`), a cheap
+//! probe of event frames for the send time, and [`Publisher`], the signed HTTP API trigger
+//! (`POST /apps/{id}/events`) over one keep-alive `reqwest` pool. Works against classhub and any
+//! Pusher-protocol server (Sockudo).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use protocol::pusher::{PusherFrame, sign};
+use protocol::pusher::{PusherFrame, apps, sign};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -44,12 +45,10 @@ impl PusherApp {
     /// The app classhub derives for `tenant` from its secret (what `classhub apps show` prints
     /// when no `CLASSHUB_PUSHER_*` override is set).
     pub fn derived(jwt_secret: &str, tenant: &str) -> PusherApp {
-        let app =
-            server::transport::pusher_apps::PusherApps::new(jwt_secret, None).for_tenant(tenant);
         PusherApp {
-            app_id: app.app_id,
-            key: app.key,
-            secret: app.secret,
+            app_id: tenant.to_owned(),
+            key: apps::derived_key(jwt_secret, tenant),
+            secret: apps::derived_secret(jwt_secret, tenant),
         }
     }
 }

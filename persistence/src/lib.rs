@@ -11,6 +11,10 @@
 //! event, when the transaction holding it has committed. The server decides what is durable and
 //! when to acknowledge it to clients.
 //!
+//! The pools are private: other crates, their tests included, go through [`Store`] methods;
+//! tests use the `test-support` feature's [`test_support`] module (`TestDatabase`, a held SQLite
+//! write lock, a few named rows) instead of writing SQL.
+//!
 //! **Invariant:** an event whose [`Ack`] resolved to `Ok` is in the database; an event that was
 //! never acknowledged may or may not be, and retrying it with the same id stores it once.
 
@@ -27,6 +31,8 @@ mod roblox;
 mod sink;
 mod sql;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use agents::AgentTaskRecord;
 pub use billing::{SubscriptionChange, SubscriptionRecord};

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use crate::sql::{Page, Paged, exec, row, rows};
+use crate::store::Pool;
 use crate::{Store, StoreError};
 
 /// One row of `notifications`.
@@ -66,8 +67,8 @@ impl Store {
         notification: &NewNotification,
     ) -> Result<(), StoreError> {
         const HEAD: &str = "INSERT INTO notifications (id, tenant_id, user_id, sender_id, kind, title, body, data) ";
-        match self {
-            Store::Postgres(pool) => {
+        match &self.pool {
+            Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for chunk in recipients.chunks(ROWS_PER_STATEMENT) {
                     let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(HEAD);
@@ -85,7 +86,7 @@ impl Store {
                 }
                 tx.commit().await?;
             }
-            Store::Sqlite(pool) => {
+            Pool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 for chunk in recipients.chunks(ROWS_PER_STATEMENT) {
                     let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(HEAD);

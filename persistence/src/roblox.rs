@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{Pool, Store};
 
 /// Runs `$body` with `$pool` bound to the backend's pool and `$sql` translating a statement
 /// written in the neutral dialect of [`crate::sql::dialect`] for that backend.
@@ -20,9 +20,9 @@ macro_rules! with_pool {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {{
         let backend = $store.backend();
         let $sql = |text: &str| sqlx::AssertSqlSafe(crate::sql::dialect(backend, text));
-        match $store {
-            Store::Postgres($pool) => $body,
-            Store::Sqlite($pool) => $body,
+        match &$store.pool {
+            Pool::Postgres($pool) => $body,
+            Pool::Sqlite($pool) => $body,
         }
     }};
 }

@@ -99,11 +99,11 @@ macro_rules! rows {
     ($store:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let store: &$crate::Store = $store;
         let sql = $crate::sql::dialect(store.backend(), $sql);
-        match store {
-            $crate::Store::Postgres(pool) => {
+        match &store.pool {
+            $crate::store::Pool::Postgres(pool) => {
                 sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))$(.bind($arg))*.fetch_all(pool).await
             }
-            $crate::Store::Sqlite(pool) => {
+            $crate::store::Pool::Sqlite(pool) => {
                 sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))$(.bind($arg))*.fetch_all(pool).await
             }
         }
@@ -115,11 +115,11 @@ macro_rules! row {
     ($store:expr, $row:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let store: &$crate::Store = $store;
         let sql = $crate::sql::dialect(store.backend(), $sql);
-        match store {
-            $crate::Store::Postgres(pool) => {
+        match &store.pool {
+            $crate::store::Pool::Postgres(pool) => {
                 sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))$(.bind($arg))*.fetch_optional(pool).await
             }
-            $crate::Store::Sqlite(pool) => {
+            $crate::store::Pool::Sqlite(pool) => {
                 sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql))$(.bind($arg))*.fetch_optional(pool).await
             }
         }
@@ -131,10 +131,10 @@ macro_rules! exec {
     ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let store: &$crate::Store = $store;
         let sql = $crate::sql::dialect(store.backend(), $sql);
-        match store {
-            $crate::Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))$(.bind($arg))*
+        match &store.pool {
+            $crate::store::Pool::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))$(.bind($arg))*
                 .execute(pool).await.map(|done| done.rows_affected()),
-            $crate::Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))$(.bind($arg))*
+            $crate::store::Pool::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))$(.bind($arg))*
                 .execute(pool).await.map(|done| done.rows_affected()),
         }
     }};
@@ -149,8 +149,8 @@ macro_rules! exec_all {
         let statements: Vec<(&str, Vec<$crate::sql::Arg>)> = $statements;
         async {
             let mut affected = Vec::with_capacity(statements.len());
-            match store {
-                $crate::Store::Postgres(pool) => {
+            match &store.pool {
+                $crate::store::Pool::Postgres(pool) => {
                     let mut tx = pool.begin().await?;
                     for (sql, args) in statements {
                         let mut query =
@@ -165,7 +165,7 @@ macro_rules! exec_all {
                     }
                     tx.commit().await?;
                 }
-                $crate::Store::Sqlite(pool) => {
+                $crate::store::Pool::Sqlite(pool) => {
                     let mut tx = pool.begin().await?;
                     for (sql, args) in statements {
                         let mut query =

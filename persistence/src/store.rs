@@ -29,13 +29,11 @@ pub enum Backend {
     Sqlite,
 }
 
-/// A connection pool to one of the backends. Cheap to clone.
+/// A connection pool to one of the backends. Cheap to clone. The pool is private: every
+/// statement is written in this crate, and other crates (their tests too) ask through methods.
 #[derive(Debug, Clone)]
-pub enum Store {
-    /// PostgreSQL, the production system of record.
-    Postgres(PgPool),
-    /// SQLite, the embedded default.
-    Sqlite(SqlitePool),
+pub struct Store {
+    pub(crate) pool: Pool,
 }
 
 /// What one batch write did.
@@ -58,6 +56,15 @@ pub struct Progress {
     pub completed: bool,
 }
 
+/// The pool a [`Store`] holds, one per backend; matched by every statement in this crate.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    /// PostgreSQL, the production system of record.
+    Postgres(PgPool),
+    /// SQLite, the embedded default.
+    Sqlite(SqlitePool),
+}
+
 /// SQLite rows per multi-row statement (8 parameters each, far below SQLite's 32 766).
 const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
 
@@ -71,7 +78,9 @@ impl Store {
                 .connect(url)
                 .await
                 .map_err(StoreError::Connect)?;
-            Ok(Store::Postgres(pool))
+            Ok(Store {
+                pool: Pool::Postgres(pool),
+            })
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::Connect)?
@@ -87,7 +96,9 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store {
+                pool: Pool::Sqlite(pool),
+            })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
@@ -107,26 +118,26 @@ impl Store {
 
     /// The backend.
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Postgres(_) => Backend::Postgres,
-            Store::Sqlite(_) => Backend::Sqlite,
+        match &self.pool {
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::Sqlite(_) => Backend::Sqlite,
         }
     }
 
     /// Runs the migrations not yet applied. Safe to call on every start.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
-            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+        match &self.pool {
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
         }
         Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
-        match self {
-            Store::Postgres(pool) => pool.close().await,
-            Store::Sqlite(pool) => pool.close().await,
+        match &self.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
         }
     }
 
@@ -137,8 +148,8 @@ impl Store {
         if events.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let inserted = match self {
-            Store::Postgres(pool) => {
+        let inserted = match &self.pool {
+            Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let inserted = postgres_insert_events(&mut tx, events).await?;
                 let progress = progress_of(events, &inserted);
@@ -148,7 +159,7 @@ impl Store {
                 tx.commit().await?;
                 inserted
             }
-            Store::Sqlite(pool) => {
+            Pool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 let mut inserted = Inserted::default();
                 for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
@@ -172,8 +183,8 @@ impl Store {
 
     /// The stored event ids of a tenant, in insertion order.
     pub async fn event_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        let rows = match self {
-            Store::Postgres(pool) => {
+        let rows = match &self.pool {
+            Pool::Postgres(pool) => {
                 sqlx::query_scalar(
                     "SELECT event_id FROM game_events WHERE tenant_id = $1 ORDER BY id",
                 )
@@ -181,7 +192,7 @@ impl Store {
                 .fetch_all(pool)
                 .await?
             }
-            Store::Sqlite(pool) => {
+            Pool::Sqlite(pool) => {
                 sqlx::query_scalar(
                     "SELECT event_id FROM game_events WHERE tenant_id = ?1 ORDER BY id",
                 )
@@ -201,8 +212,8 @@ impl Store {
         course: &str,
         lesson: &str,
     ) -> Result<Option<Progress>, StoreError> {
-        let row = match self {
-            Store::Postgres(pool) => sqlx::query(
+        let row = match &self.pool {
+            Pool::Postgres(pool) => sqlx::query(
                 "SELECT completion_percent, time_spent_secs, completed_at IS NOT NULL AS completed FROM student_progress \
                  WHERE tenant_id = $1 AND user_id = $2 AND course_id = $3 AND lesson_id = $4",
             )
@@ -213,7 +224,7 @@ impl Store {
             .fetch_optional(pool)
             .await?
             .map(|row| Progress { completion_percent: row.get(0), time_spent_secs: row.get(1), completed: row.get(2) }),
-            Store::Sqlite(pool) => sqlx::query(
+            Pool::Sqlite(pool) => sqlx::query(
                 "SELECT completion_percent, time_spent_secs, completed_at IS NOT NULL AS completed FROM student_progress \
                  WHERE tenant_id = ?1 AND user_id = ?2 AND course_id = ?3 AND lesson_id = ?4",
             )

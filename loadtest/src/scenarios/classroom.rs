@@ -19,7 +19,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, ensure};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use server::auth::Role;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +28,7 @@ use super::{
     padding, per_sec, run_id, secs, wait_window,
 };
 use crate::client::{self, Connection, FrameKind, WireProtocol};
+use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::report::{ClassroomResults, Report, Results};
 use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};

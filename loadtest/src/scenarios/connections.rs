@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use protocol::Codec;
-use server::auth::Role;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,6 +30,7 @@ use super::{
     round_ms, run_id, secs, server_pid, wait_window,
 };
 use crate::client::{self, WireProtocol, WsStream};
+use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::pusher::{self, PusherApp};
 use crate::report::{ConnectionsResults, Report, Results};

@@ -23,7 +23,6 @@ use futures_util::future::Either;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMessage, CloseCode, Codec, Ref};
 use serde_json::json;
-use server::auth::Role;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +32,7 @@ use super::{
     padding, per_sec, resolve_tenant, round_ms, run_id, secs, server_pid, wait_window,
 };
 use crate::client::{self, Connection, FrameKind, WireProtocol};
+use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::pusher::{self, PusherApp};
 use crate::report::{FanoutResults, Report, Results};

@@ -18,7 +18,6 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMessage, Codec, ErrorCode, Ref};
 use serde_json::{Value, json};
-use server::auth::Role;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,6 +28,7 @@ use super::{
     padding, per_sec, resolve_tenant, run_id, secs, wait_window,
 };
 use crate::client::{self, Connection, FrameKind, WireProtocol, WsStream};
+use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::report::{IngestResults, Report, Results};
 use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};

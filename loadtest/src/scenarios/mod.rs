@@ -21,10 +21,9 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, ensure};
 use futures_util::StreamExt;
 use protocol::Codec;
-use server::auth::Role;
 
 use crate::client;
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Role};
 use crate::progress::Progress;
 use crate::pusher::PusherApp;
 use crate::stats::Window;

@@ -1,5 +1,6 @@
-//! Test support: an in-process classhub on 127.0.0.1:0 with its own temp data dir, the common
-//! scenario settings for it, and checks on a report's shape (in memory and as written JSON).
+//! Test support: an in-process classhub on 127.0.0.1:0 with its own temp data dir and SQLite
+//! database (`persistence::test_support::TestDatabase`), the common scenario settings for it,
+//! and checks on a report's shape (in memory and as written JSON).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,25 +8,30 @@ use std::time::Duration;
 
 use loadtest::report::Report;
 use loadtest::{Common, Credentials, Target};
+use persistence::test_support::TestDatabase;
 use serde_json::Value;
 use server::{Config, RunningServer};
 
 pub const SECRET: &str = "loadtest-integration-secret-0123456789";
 
-/// A classhub for one test, removed (data dir included) by [`Hub::stop`].
+/// A classhub for one test, removed (data dir and database included) by [`Hub::stop`].
 pub struct Hub {
     pub server: RunningServer,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// Dropped (so removed) with the hub.
+    database: TestDatabase,
 }
 
 impl Hub {
     pub async fn start() -> Hub {
         let data_dir = temp_dir("hub");
+        let database = TestDatabase::sqlite();
         let config = Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: Some(SECRET.to_owned()),
             data_dir: data_dir.clone(),
+            database_url: Some(database.url().to_owned()),
             publish_rate: 100_000,
             publish_burst: 100_000,
             ..Config::default()
@@ -36,6 +42,7 @@ impl Hub {
             server,
             addr,
             data_dir,
+            database,
         }
     }
 
@@ -43,6 +50,7 @@ impl Hub {
         self.server.shutdown().await;
         // Leave nothing behind; a failure to remove a temp dir is not the test's concern.
         let _removed = std::fs::remove_dir_all(&self.data_dir);
+        drop(self.database);
     }
 }
 

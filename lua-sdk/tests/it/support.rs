@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use lua_sdk::{Harness, Options};
+use persistence::test_support::{ClassSeed, TestDatabase};
 use protocol::ServerMessage;
 use serde_json::{Value, json};
 use server::auth::{self, Identity, Role};
@@ -20,11 +21,13 @@ pub const TENANT: &str = "acme";
 /// Upper bound on one real wait in these tests (a hang fails instead of blocking CI).
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-/// A classhub on 127.0.0.1 and the directory holding its SQLite database.
+/// A classhub on 127.0.0.1, its data dir, and the SQLite database made for it (kept across
+/// restarts, removed when this is dropped).
 pub struct TestServer {
     server: Option<RunningServer>,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    database: TestDatabase,
 }
 
 impl TestServer {
@@ -32,13 +35,16 @@ impl TestServer {
         let data_dir =
             std::env::temp_dir().join(format!("classhub-lua-sdk-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&data_dir).expect("temp dir");
-        let server = server::start(config(SocketAddr::from(([127, 0, 0, 1], 0)), &data_dir))
+        let database = TestDatabase::sqlite();
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = server::start(config(bind, &data_dir, &database))
             .await
             .expect("classhub starts");
         TestServer {
             addr: server.local_addr(),
             server: Some(server),
             data_dir,
+            database,
         }
     }
 
@@ -56,17 +62,15 @@ impl TestServer {
     /// Starts it again on the same address and database.
     pub async fn start_again(&mut self) {
         assert!(self.server.is_none(), "stop it first");
-        let server = server::start(config(self.addr, &self.data_dir))
+        let server = server::start(config(self.addr, &self.data_dir, &self.database))
             .await
             .expect("classhub starts again on the same address");
         self.server = Some(server);
     }
 
-    /// The database the server uses.
+    /// A store on the database the server uses.
     pub async fn store(&self) -> persistence::Store {
-        persistence::Store::open_sqlite_file(&self.data_dir.join("classhub.db"))
-            .await
-            .expect("open the server's database")
+        self.database.store().await
     }
 
     /// A new game-server key for `tenant`, limited to `universe_id`.
@@ -97,45 +101,20 @@ impl TestServer {
         code: &str,
         students: &[(&str, &str)],
     ) {
-        use sqlx::Connection;
         let store = self.store().await;
-        store.ensure_tenant(tenant).await.expect("tenant");
-        store.close().await;
-        let url = format!("sqlite://{}", self.data_dir.join("classhub.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url)
-            .await
-            .expect("open the database");
         let teacher = format!("{class_id}-teacher");
-        let mut statements = vec![
-            sqlx::query("INSERT INTO users (id, tenant_id, role, display_name) VALUES (?1, ?2, 'educator', 'Teacher')")
-                .bind(teacher.clone())
-                .bind(tenant.to_owned()),
-            sqlx::query("INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES (?1, ?2, 'Class', ?3, ?4)")
-                .bind(class_id.to_owned())
-                .bind(tenant.to_owned())
-                .bind(teacher)
-                .bind(code.to_owned()),
-        ];
-        for (student, name) in students {
-            statements.push(
-                sqlx::query("INSERT INTO users (id, tenant_id, role, display_name) VALUES (?1, ?2, 'student', ?3)")
-                    .bind((*student).to_owned())
-                    .bind(tenant.to_owned())
-                    .bind((*name).to_owned()),
-            );
-            statements.push(
-                sqlx::query(
-                    "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES (?1, ?2, ?3)",
-                )
-                .bind(tenant.to_owned())
-                .bind(class_id.to_owned())
-                .bind((*student).to_owned()),
-            );
+        ClassSeed {
+            tenant,
+            id: class_id,
+            name: "Class",
+            code,
+            teacher: (&teacher, "Teacher"),
+            students,
         }
-        for statement in statements {
-            statement.execute(&mut db).await.expect("seed the class");
-        }
-        db.close().await.expect("close");
+        .write(&store)
+        .await
+        .expect("seed the class");
+        store.close().await;
     }
 
     /// The ids of the events stored for `tenant`, in insertion order.
@@ -147,11 +126,12 @@ impl TestServer {
     }
 }
 
-fn config(bind: SocketAddr, data_dir: &std::path::Path) -> Config {
+fn config(bind: SocketAddr, data_dir: &std::path::Path, database: &TestDatabase) -> Config {
     Config {
         bind,
         jwt_secret: Some(JWT_SECRET.to_owned()),
         data_dir: data_dir.to_path_buf(),
+        database_url: Some(database.url().to_owned()),
         publish_rate: 10_000,
         publish_burst: 10_000,
         ..Config::default()

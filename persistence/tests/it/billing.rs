@@ -3,9 +3,8 @@
 //! stays canceled), and agent tasks with the per-day token total.
 
 use persistence::SubscriptionChange;
+use persistence::test_support::TestDatabase;
 use serde_json::json;
-
-use crate::support::TestDb;
 
 fn change(tenant: &str, status: &str, event_at: i64) -> SubscriptionChange {
     SubscriptionChange {
@@ -23,7 +22,7 @@ fn change(tenant: &str, status: &str, event_at: i64) -> SubscriptionChange {
 
 #[tokio::test]
 async fn subscriptions_converge_and_events_count_once() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         let backend = store.backend();
         assert!(
@@ -171,6 +170,5 @@ async fn subscriptions_converge_and_events_count_once() {
             0
         );
         drop(store);
-        db.drop_db().await;
     }
 }

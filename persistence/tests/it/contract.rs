@@ -1,30 +1,30 @@
 //! The Store contract, identical for both backends.
 
 use persistence::Store;
+use persistence::test_support::TestDatabase;
 use serde_json::json;
 
-use crate::support::{TestDb, event};
+use crate::support::event;
 
 #[tokio::test]
 async fn migrations_run_on_an_empty_database_and_again_on_restart() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         store.migrate().await.expect("second migrate is a no-op");
         store.close().await;
-        let restarted = Store::connect(&db.url()).await.expect("reconnect");
+        let restarted = Store::connect(db.url()).await.expect("reconnect");
         restarted.migrate().await.expect("migrate after restart");
         restarted
             .write_events(&[event("acme", "e1", "chat", json!({}))])
             .await
             .expect("schema usable");
         restarted.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn events_are_stored_once_per_id_and_tenant() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         let first = [
             event("acme", "e1", "checkpoint", json!({"n": 1})),
@@ -55,13 +55,12 @@ async fn events_are_stored_once_per_id_and_tenant() {
         );
         assert_eq!(store.event_ids("globex").await.expect("ids"), ["e1"]);
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn progress_keeps_the_highest_completion_and_adds_time_once_per_event() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         let progress = |id: &str, percent: f64, seconds: u64| {
             event(
@@ -126,7 +125,6 @@ async fn progress_keeps_the_highest_completion_and_adds_time_once_per_event() {
             None
         );
         store.close().await;
-        db.drop_db().await;
     }
 }
 

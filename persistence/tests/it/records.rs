@@ -2,10 +2,11 @@
 //! across tenants, keyset pages, rosters and what the hub loads, lesson order and positions,
 //! JSON columns, notification pages newest first, and progress pages.
 
+use persistence::test_support::TestDatabase;
 use persistence::{CourseFields, LessonFields, NewNotification, Page, UserChanges};
 use serde_json::json;
 
-use crate::support::{TestDb, event};
+use crate::support::event;
 
 fn first(limit: u32) -> Page<String> {
     Page { limit, after: None }
@@ -13,7 +14,7 @@ fn first(limit: u32) -> Page<String> {
 
 #[tokio::test]
 async fn directory_classes_content_and_notifications_behave_alike() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         let backend = store.backend();
 
@@ -329,6 +330,5 @@ async fn directory_classes_content_and_notifications_behave_alike() {
         assert!(page.items[0].completed_at.is_some());
 
         store.close().await;
-        db.drop_db().await;
     }
 }

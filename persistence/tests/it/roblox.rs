@@ -1,50 +1,48 @@
 //! The Roblox part of the Store contract: keys, sessions, players, links, rosters, Open Cloud
 //! keys — identical on both backends.
 
-use persistence::{NewGameKey, NewGameSession, Store};
+use persistence::test_support::{self, ClassSeed, TestDatabase};
+use persistence::{NewGameKey, NewGameSession, Store, UserChanges};
 use serde_json::json;
 
-use crate::support::{TestDb, event};
+use crate::support::event;
 
-/// Runs plain SQL (literals only, valid on both backends) to seed classes and users, which
-/// the REST API owns.
-async fn seed(store: &Store, statements: &[&str]) {
-    for statement in statements {
-        let statement = sqlx::AssertSqlSafe(statement.to_string());
-        match store {
-            Store::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
-            Store::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
-        }
-        .expect("seed statement");
-    }
-}
-
+/// Tenant `acme`: teacher t1 (on the roster as its teacher), class c1 (code MATH42), students
+/// s1 "Ada" and s2 "Bo", and s3 "Cy", deactivated.
 async fn seed_class(store: &Store) {
     store.ensure_tenant("acme").await.expect("tenant");
     store
         .ensure_tenant("acme")
         .await
         .expect("tenant twice is fine");
-    seed(
-        store,
-        &[
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('t1', 'acme', 'educator', 'Ms T')",
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s1', 'acme', 'student', 'Ada')",
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s2', 'acme', 'student', 'Bo')",
-            "INSERT INTO users (id, tenant_id, role, display_name, active) VALUES ('s3', 'acme', 'student', 'Cy', FALSE)",
-            "INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES ('c1', 'acme', 'Math', 't1', 'MATH42')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's1')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's2')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's3')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id, role_in_class) VALUES ('acme', 'c1', 't1', 'teacher')",
-        ],
-    )
-    .await;
+    ClassSeed {
+        tenant: "acme",
+        id: "c1",
+        name: "Math",
+        code: "MATH42",
+        teacher: ("t1", "Ms T"),
+        students: &[("s1", "Ada"), ("s2", "Bo"), ("s3", "Cy")],
+    }
+    .write(store)
+    .await
+    .expect("class");
+    let deactivate = UserChanges {
+        active: Some(false),
+        ..UserChanges::default()
+    };
+    store
+        .update_user("acme", "s3", &deactivate)
+        .await
+        .expect("deactivate")
+        .expect("s3 exists");
+    test_support::rows::add_teacher_to_roster(store, "acme", "c1", "t1")
+        .await
+        .expect("teacher on the roster");
 }
 
 #[tokio::test]
 async fn game_keys_are_found_by_hash_until_revoked() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         store.ensure_tenant("acme").await.expect("tenant");
         let key = NewGameKey {
@@ -91,13 +89,12 @@ async fn game_keys_are_found_by_hash_until_revoked() {
             store.backend()
         );
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn classes_are_found_by_code_and_rosters_list_active_students() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         seed_class(&store).await;
         let class = store
@@ -135,13 +132,12 @@ async fn classes_are_found_by_code_and_rosters_list_active_students() {
             ]
         );
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn players_are_seen_then_linked_and_sessions_close_once() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         seed_class(&store).await;
         let linked = store
@@ -251,13 +247,12 @@ async fn players_are_seen_then_linked_and_sessions_close_once() {
         };
         assert!(store.open_game_session(&foreign).await.is_err());
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn open_cloud_keys_are_per_universe_and_replaceable() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         store.ensure_tenant("acme").await.expect("tenant");
         assert_eq!(store.open_cloud_key("acme", 42).await.expect("none"), None);
@@ -288,6 +283,5 @@ async fn open_cloud_keys_are_per_universe_and_replaceable() {
             None
         );
         store.close().await;
-        db.drop_db().await;
     }
 }

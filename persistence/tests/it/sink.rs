@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use persistence::{Ack, EventSink, SinkError, SinkSettings, Store};
+use persistence::test_support::{SqliteWriteLock, TestDatabase};
+use persistence::{Ack, Backend, EventSink, SinkError, SinkSettings, Store};
 use serde_json::json;
-use sqlx::Connection;
 
-use crate::support::{Proxy, TestDb, event, with_address};
+use crate::support::{Proxy, event, with_address};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -37,7 +37,7 @@ fn assert_unique(ids: &[String]) {
 
 #[tokio::test]
 async fn acknowledged_events_are_in_the_database_and_retries_are_stored_once() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         let (sink, task) = EventSink::spawn(store.clone(), settings(10_000, 500));
         let mut acks = Vec::new();
@@ -74,7 +74,6 @@ async fn acknowledged_events_are_in_the_database_and_retries_are_stored_once() {
         assert_unique(&ids);
         task.close(PATIENCE).await;
         store.close().await;
-        db.drop_db().await;
     }
 }
 
@@ -83,7 +82,7 @@ async fn acknowledged_events_are_in_the_database_and_retries_are_stored_once() {
 enum Outage {
     Sqlite {
         url: String,
-        holder: Option<sqlx::SqliteConnection>,
+        holder: Option<SqliteWriteLock>,
     },
     Postgres {
         proxy: Proxy,
@@ -92,9 +91,9 @@ enum Outage {
 
 impl Outage {
     /// The outage control and the URL the sink must use.
-    async fn for_db(db: &TestDb) -> (Outage, String) {
-        let url = db.url();
-        if url.starts_with("sqlite:") {
+    async fn for_db(db: &TestDatabase) -> (Outage, String) {
+        let url = db.url().to_owned();
+        if db.backend() == Backend::Sqlite {
             (
                 Outage::Sqlite {
                     url: url.clone(),
@@ -121,30 +120,14 @@ impl Outage {
 
     async fn begin(&mut self) {
         match self {
-            Outage::Sqlite { url, holder } => {
-                let mut connection = sqlx::SqliteConnection::connect(url)
-                    .await
-                    .expect("second connection");
-                sqlx::query("BEGIN EXCLUSIVE")
-                    .execute(&mut connection)
-                    .await
-                    .expect("take the write lock");
-                *holder = Some(connection);
-            }
+            Outage::Sqlite { url, holder } => *holder = Some(SqliteWriteLock::take(url).await),
             Outage::Postgres { proxy } => proxy.cut(),
         }
     }
 
     async fn end(&mut self) {
         match self {
-            Outage::Sqlite { holder, .. } => {
-                let mut connection = holder.take().expect("outage begun");
-                sqlx::query("COMMIT")
-                    .execute(&mut connection)
-                    .await
-                    .expect("release the write lock");
-                connection.close().await.expect("close");
-            }
+            Outage::Sqlite { holder, .. } => holder.take().expect("outage begun").release().await,
             Outage::Postgres { proxy } => proxy.restore(),
         }
     }
@@ -152,7 +135,7 @@ impl Outage {
 
 #[tokio::test]
 async fn an_outage_mid_load_refuses_new_events_and_loses_nothing_acknowledged() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         db.store().await.close().await; // migrate directly
         let (mut outage, sink_url) = Outage::for_db(&db).await;
         let store = Store::connect(&sink_url)
@@ -224,13 +207,12 @@ async fn an_outage_mid_load_refuses_new_events_and_loses_nothing_acknowledged() 
         assert_eq!(stored.len(), 3000);
         task.close(PATIENCE).await;
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn shutdown_flushes_the_tail_and_fails_only_what_it_cannot_write() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let store = db.store().await;
         // A long batch interval: nothing is written until shutdown asks for it.
         let slow = SinkSettings {
@@ -282,6 +264,5 @@ async fn shutdown_flushes_the_tail_and_fails_only_what_it_cannot_write() {
             "nothing failed was stored"
         );
         store.close().await;
-        db.drop_db().await;
     }
 }

@@ -1,12 +1,13 @@
 //! The Pusher Channels protocol 7, sans I/O: frames, channel names and their mapping onto hub
-//! rooms, the close and error codes, the signatures (`sign`), and the translation of hub
-//! messages into the frames a pusher-js client expects. The server's Pusher transport is a thin
-//! I/O shell around this module.
+//! rooms, the close and error codes, the signatures (`sign`), each tenant's derived app
+//! credentials (`apps`), and the translation of hub messages into the frames a pusher-js client
+//! expects. The server's Pusher transport is a thin I/O shell around this module.
 //!
 //! Channel ↔ room mapping (tenant from the app the socket connected to):
 //! `private-user-{id}` ↔ `user:{tenant}:{id}`, `presence-class-{id}` ↔ `class:{tenant}:{id}`,
 //! `private-game-{job}` ↔ `game:{tenant}:{job}`, any other name ↔ `channel:{tenant}:{name}`.
 
+pub mod apps;
 pub mod sign;
 
 use serde::{Deserialize, Serialize};

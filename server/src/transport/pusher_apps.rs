@@ -3,11 +3,13 @@
 //!
 //! Apps are derived, not stored: a tenant's app id is the tenant id, its key is
 //! `{tenant}-{16 hex}` and its secret 32 hex characters, both HMAC-SHA256 of the tenant under the
-//! server's master secret. A key therefore names its tenant and can be checked without a lookup.
+//! server's master secret (`protocol::pusher::apps`, shared with the load-test harness). A key
+//! therefore names its tenant and can be checked without a lookup.
 //! `CLASSHUB_PUSHER_APP_ID`/`_KEY`/`_SECRET` fix the credentials of one tenant
 //! (`CLASSHUB_PUSHER_TENANT`, default `default`) instead, e.g. to keep a frontend's existing key.
 
-use protocol::pusher::sign::{hmac_hex, verify_hex};
+use protocol::pusher::apps::{derived_key, derived_secret};
+use protocol::pusher::sign::verify_hex;
 
 /// One tenant's Pusher credentials.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -54,8 +56,8 @@ impl PusherApps {
         PusherApp {
             tenant: tenant.to_owned(),
             app_id: tenant.to_owned(),
-            key: format!("{tenant}-{}", self.key_mac(tenant)),
-            secret: hmac_hex(&self.master, &format!("pusher-secret:{tenant}"))[..32].to_owned(),
+            key: derived_key(&self.master, tenant),
+            secret: derived_secret(&self.master, tenant),
         }
     }
 
@@ -78,10 +80,6 @@ impl PusherApps {
         let derived = self.for_tenant(app_id);
         // A fixed tenant is only reachable by its fixed id.
         (derived.app_id == app_id).then_some(derived)
-    }
-
-    fn key_mac(&self, tenant: &str) -> String {
-        hmac_hex(&self.master, &format!("pusher-key:{tenant}"))[..16].to_owned()
     }
 }
 

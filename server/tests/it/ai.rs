@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use persistence::test_support::TestDatabase;
 use serde_json::{Value, json};
 use server::auth::Role;
 use server::billing::Plan;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, TestDb, TestServer, event_parts, start_with, token};
+use crate::support::{Client, TestServer, event_parts, start_with, token};
 
 /// How the stand-in answers chat completions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -316,9 +317,9 @@ async fn without_a_key_the_ai_routes_say_what_to_set() {
 
 #[tokio::test]
 async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let (base, openai) = open_ai_stand_in().await;
-        let test = ai_server(base, db.url(), 100_000).await;
+        let test = ai_server(base, Some(db.url().to_owned()), 100_000).await;
         let rest = Rest::new(test.addr);
         let school = School::enroll(&rest, "tutor").await;
         let lesson_id = lesson(&rest, &school).await;
@@ -372,7 +373,7 @@ async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
                 "What is a fraction?"
             );
         }
-        let store = db.store(&test.data_dir).await;
+        let store = db.store().await;
         let row = store
             .agent_task("tutor", &task_id)
             .await
@@ -415,7 +416,6 @@ async fn answers_stream_over_sse_and_to_the_students_socket_and_are_recorded() {
         assert_eq!(streamed, TOKENS.concat());
         drop(store);
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 

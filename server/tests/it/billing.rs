@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use persistence::test_support::TestDatabase;
 use protocol::ErrorCode;
 use protocol::pusher::sign::hmac_hex;
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ use server::billing::Plan;
 
 use crate::classes::School;
 use crate::rest::{Answer, Rest};
-use crate::support::{Client, TestDb, TestServer, event_parts, start_with};
+use crate::support::{Client, TestServer, event_parts, start_with};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 const STRIPE_KEY: &str = "sk_test_123";
@@ -252,8 +253,8 @@ async fn billing_server(database_url: Option<String>, stripe_base: Option<String
 
 #[tokio::test]
 async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
-    for db in TestDb::all().await {
-        let test = billing_server(db.url(), None).await;
+    for db in TestDatabase::all().await {
+        let test = billing_server(Some(db.url().to_owned()), None).await;
         let rest = Rest::new(test.addr);
         let school = School::enroll(&rest, "wh").await;
         let completed = json!({
@@ -354,7 +355,6 @@ async fn webhooks_are_verified_once_each_and_converge_in_any_order() {
             assert_eq!(view.body["entitlements"]["plan"], "classroom");
         }
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 

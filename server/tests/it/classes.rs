@@ -1,12 +1,13 @@
 //! Classes and rosters over REST, and rosters reaching the hub over real sockets: on-roster
 //! joins accepted, off-roster refused, a removal takes the student out of the live room.
 
+use persistence::test_support::TestDatabase;
 use protocol::{ErrorCode, ServerMessage};
 use serde_json::json;
 use server::auth::Role;
 
 use crate::rest::Rest;
-use crate::support::{Client, TestDb, TestServer, start_server, start_with, token};
+use crate::support::{Client, TestServer, start_server, start_with, token};
 
 /// A tenant with an admin, two educators, two students and a parent, all seen once.
 pub struct School {
@@ -67,12 +68,11 @@ impl School {
 
 #[tokio::test]
 async fn classes_crud_roster_and_code_with_role_checks() {
-    for db in TestDb::all().await {
-        let url = db.url();
+    for db in TestDatabase::all().await {
+        let url = Some(db.url().to_owned());
         let test = start_with(move |config| config.database_url = url).await;
         classes_crud_roster_and_code_with_role_checks_on(&test).await;
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 

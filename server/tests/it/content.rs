@@ -2,11 +2,12 @@
 //! server-side multiple-choice scoring), and progress and analytics built from progress events
 //! and results, including the CSV report.
 
+use persistence::test_support::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, TestDb, TestServer, start_with};
+use crate::support::{Client, TestServer, start_with};
 
 fn questions() -> Value {
     json!([
@@ -18,12 +19,11 @@ fn questions() -> Value {
 
 #[tokio::test]
 async fn content_progress_and_analytics() {
-    for db in TestDb::all().await {
-        let url = db.url();
+    for db in TestDatabase::all().await {
+        let url = Some(db.url().to_owned());
         let test = start_with(move |config| config.database_url = url).await;
         content_progress_and_analytics_on(&test).await;
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 

@@ -1,17 +1,16 @@
 //! Durable events through the real server: a publish with an `id` is fanned out at once and
 //! acknowledged only after the commit that holds it; retries are stored once; a full sink queue
 //! refuses with a retryable error; acknowledged events survive `kill -9`; SIGTERM flushes the
-//! tail. Runs against the embedded SQLite, and PostgreSQL when `TEST_DATABASE_URL` is set.
+//! tail. Runs against SQLite, and PostgreSQL when `TEST_DATABASE_URL` is set.
 
 use std::time::Duration;
 
+use persistence::test_support::{SqliteWriteLock, TestDatabase};
 use protocol::{ErrorCode, ServerMessage};
 use serde_json::json;
 use server::auth::Role;
 
-use crate::support::{
-    Client, TestDb, signal, spawn_classhub, start_with, temp_dir, token, wait_exit,
-};
+use crate::support::{Client, signal, spawn_classhub, start_with, temp_dir, token, wait_exit};
 
 const ROOM: &str = "game:acme:job-1";
 
@@ -35,14 +34,14 @@ async fn publish_durable(
 
 #[tokio::test]
 async fn a_durable_publish_is_acknowledged_after_its_commit_and_a_retry_is_stored_once() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         // A long batch interval: an acknowledgement sent before the commit would be caught below.
         let test = start_with(|config| {
-            config.database_url = db.url();
+            config.database_url = Some(db.url().to_owned());
             config.sink.batch_interval = Duration::from_millis(300);
         })
         .await;
-        let store = db.store(&test.data_dir).await;
+        let store = db.store().await;
         let mut watcher =
             Client::connect(test.addr, &token("acme", Role::Educator, "watcher")).await;
         watcher.join(ROOM).await;
@@ -103,31 +102,22 @@ async fn a_durable_publish_is_acknowledged_after_its_commit_and_a_retry_is_store
 
         test.server.shutdown().await;
         store.close().await;
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn a_full_sink_queue_refuses_durable_publishes_with_a_retryable_error() {
+    let db = TestDatabase::sqlite();
     let test = start_with(|config| {
+        config.database_url = Some(db.url().to_owned());
         config.sink.queue_len = 2;
         config.sink.batch_rows = 1;
         config.sink.retry_max = Duration::from_millis(100);
     })
     .await;
-    let store = TestDb::Sqlite.store(&test.data_dir).await;
+    let store = db.store().await;
     // Another connection holds SQLite's write lock: the sink cannot commit.
-    use sqlx::Connection;
-    let mut blocker = sqlx::SqliteConnection::connect(&format!(
-        "sqlite:{}",
-        test.data_dir.join("classhub.db").display()
-    ))
-    .await
-    .expect("second connection");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("write lock");
+    let blocker = SqliteWriteLock::take(db.url()).await;
 
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut accepted = Vec::new();
@@ -157,10 +147,7 @@ async fn a_full_sink_queue_refuses_durable_publishes_with_a_retryable_error() {
         refusal.message
     );
 
-    sqlx::query("COMMIT")
-        .execute(&mut blocker)
-        .await
-        .expect("release");
+    blocker.release().await;
     let mut acknowledged = 0;
     while acknowledged < accepted.len() {
         if let ServerMessage::Reply(_) = teacher.recv().await {
@@ -175,9 +162,9 @@ async fn a_full_sink_queue_refuses_durable_publishes_with_a_retryable_error() {
 
 #[tokio::test]
 async fn acknowledged_events_survive_kill_9() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let data_dir = temp_dir("kill9");
-        let url = db.url();
+        let url = Some(db.url().to_owned());
         let (mut child, addr) =
             spawn_classhub(&data_dir, url.as_deref(), &["--sink-batch-interval", "5ms"]).await;
         let mut teacher = Client::connect(addr, &token("acme", Role::Educator, "t1")).await;
@@ -201,7 +188,7 @@ async fn acknowledged_events_survive_kill_9() {
 
         // On restart (migrations run again) every acknowledged event is there.
         let (mut restarted, _) = spawn_classhub(&data_dir, url.as_deref(), &[]).await;
-        let store = db.store(&data_dir).await;
+        let store = db.store().await;
         let mut stored = store.event_ids("acme").await.expect("ids");
         stored.sort();
         ids.sort();
@@ -210,15 +197,14 @@ async fn acknowledged_events_survive_kill_9() {
         signal(&restarted, "TERM");
         assert!(wait_exit(&mut restarted).await.success());
         let _ = std::fs::remove_dir_all(&data_dir);
-        db.drop_db().await;
     }
 }
 
 #[tokio::test]
 async fn sigterm_flushes_the_tail_of_accepted_events() {
-    for db in TestDb::all().await {
+    for db in TestDatabase::all().await {
         let data_dir = temp_dir("tail");
-        let url = db.url();
+        let url = Some(db.url().to_owned());
         // Nothing is written by time while the test runs: only shutdown flushes.
         let (mut child, addr) =
             spawn_classhub(&data_dir, url.as_deref(), &["--sink-batch-interval", "1h"]).await;
@@ -237,10 +223,9 @@ async fn sigterm_flushes_the_tail_of_accepted_events() {
         }
         signal(&child, "TERM");
         assert!(wait_exit(&mut child).await.success());
-        let store = db.store(&data_dir).await;
+        let store = db.store().await;
         assert_eq!(store.event_ids("acme").await.expect("ids").len(), 150);
         store.close().await;
         let _ = std::fs::remove_dir_all(&data_dir);
-        db.drop_db().await;
     }
 }

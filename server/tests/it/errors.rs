@@ -177,7 +177,7 @@ impl Relay {
 #[tokio::test]
 async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503_everywhere() {
     use crate::rest::Rest;
-    use crate::support::TestDb;
+    use persistence::test_support::TestDatabase;
 
     // The Pusher HTTP API and the /ws upgrade speak the REST error vocabulary. A tenant with a
     // fixed Pusher app is not reachable by its derived id: that app is unknown.
@@ -207,14 +207,11 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
     );
 
     // A database outage: 503 + Retry-After on a platform route and a Roblox route alike.
-    let Some(database) = TestDb::all().await.into_iter().find_map(|db| match db {
-        TestDb::Sqlite => None,
-        postgres => Some(postgres),
-    }) else {
+    let Some(database) = TestDatabase::postgres().await else {
         eprintln!("TEST_DATABASE_URL is not set: the outage half of this test needs PostgreSQL");
         return;
     };
-    let url = url::Url::parse(&database.url().expect("postgres url")).expect("url");
+    let url = url::Url::parse(database.url()).expect("url");
     let upstream =
         tokio::net::lookup_host((url.host_str().expect("host"), url.port().unwrap_or(5432)))
             .await
@@ -231,9 +228,7 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
     rest.call("GET", "/api/v1/classes", Some(&teacher), None)
         .await
         .expect(200);
-    let store = persistence::Store::connect(database.url().as_deref().expect("url"))
-        .await
-        .expect("store");
+    let store = database.store().await;
     let made = roblox::keys::generate();
     store
         .create_game_key(&persistence::NewGameKey {
@@ -277,5 +272,4 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
         assert!(answer.retry_after.is_some(), "{path}: no Retry-After");
     }
     test.server.shutdown().await;
-    database.drop_db().await;
 }

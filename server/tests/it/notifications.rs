@@ -1,22 +1,22 @@
 //! Notifications arrive live on a student's socket as `notification` frames and are listed
 //! afterwards; parents see their children's; users and parent links over REST; rate limits.
 
+use persistence::test_support::TestDatabase;
 use protocol::ServerMessage;
 use serde_json::json;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, TestDb, TestServer, start_server, start_with, token};
+use crate::support::{Client, TestServer, start_server, start_with, token};
 use server::auth::Role;
 
 #[tokio::test]
 async fn notifications_arrive_live_and_are_listed_and_parents_see_their_childrens() {
-    for db in TestDb::all().await {
-        let url = db.url();
+    for db in TestDatabase::all().await {
+        let url = Some(db.url().to_owned());
         let test = start_with(move |config| config.database_url = url).await;
         notifications_arrive_live_and_are_listed_and_parents_see_their_childrens_on(&test).await;
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 
@@ -202,12 +202,11 @@ async fn notifications_arrive_live_and_are_listed_and_parents_see_their_children
 
 #[tokio::test]
 async fn admins_manage_users_and_deactivated_users_are_refused() {
-    for db in TestDb::all().await {
-        let url = db.url();
+    for db in TestDatabase::all().await {
+        let url = Some(db.url().to_owned());
         let test = start_with(move |config| config.database_url = url).await;
         admins_manage_users_and_deactivated_users_are_refused_on(&test).await;
         test.server.shutdown().await;
-        db.drop_db().await;
     }
 }
 

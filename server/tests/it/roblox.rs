@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use persistence::test_support::{self, ClassSeed, TestDatabase};
 use persistence::{NewGameKey, Store};
 use protocol::ServerMessage;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::auth::Role;
 
-use crate::support::{Client, PATIENCE, TestDb, start_with, temp_dir, token};
+use crate::support::{Client, PATIENCE, start_with, temp_dir, token};
 
 /// A game server's HTTP client, holding its key.
 struct Game {
@@ -101,35 +102,21 @@ impl Game {
     }
 }
 
-/// Runs SQL with literals only (valid on both backends): classes and rosters belong to the
-/// REST API, which these tests do not exercise.
-async fn seed(store: &Store, statements: &[&str]) {
-    for statement in statements {
-        let statement = sqlx::AssertSqlSafe(statement.to_string());
-        match store {
-            Store::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
-            Store::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
-        }
-        .expect("seed statement");
-    }
-}
-
 /// Tenant `acme`: teacher t1, class c1 (code MATH42) with students s1 "Ada" and s2 "Bo", and a
-/// game-server key for universe 42. Returns the key.
+/// game-server key for universe 42. Returns the key. Written straight to the store: classes and
+/// rosters belong to the REST API, which these tests do not exercise.
 async fn seed_acme(store: &Store) -> String {
-    store.ensure_tenant("acme").await.expect("tenant");
-    seed(
-        store,
-        &[
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('t1', 'acme', 'educator', 'Ms T')",
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s1', 'acme', 'student', 'Ada')",
-            "INSERT INTO users (id, tenant_id, role, display_name) VALUES ('s2', 'acme', 'student', 'Bo')",
-            "INSERT INTO classes (id, tenant_id, name, teacher_id, class_code) VALUES ('c1', 'acme', 'Math', 't1', 'MATH42')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's1')",
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ('acme', 'c1', 's2')",
-        ],
-    )
-    .await;
+    ClassSeed {
+        tenant: "acme",
+        id: "c1",
+        name: "Math",
+        code: "MATH42",
+        teacher: ("t1", "Ms T"),
+        students: &[("s1", "Ada"), ("s2", "Bo")],
+    }
+    .write(store)
+    .await
+    .expect("class");
     make_key(store, "acme", Some(42)).await
 }
 
@@ -288,9 +275,9 @@ async fn made_up_game_keys_spend_the_addresss_budget_and_get_429() {
 
 #[tokio::test]
 async fn events_reach_both_rooms_and_are_acknowledged_after_commit_once() {
-    for db in TestDb::all().await {
-        let test = start_with(|config| config.database_url = db.url()).await;
-        let store = db.store(&test.data_dir).await;
+    for db in TestDatabase::all().await {
+        let test = start_with(|config| config.database_url = Some(db.url().to_owned())).await;
+        let store = db.store().await;
         let key = seed_acme(&store).await;
         let game = Game::new(test.addr, &key);
         let session = game.open("job-1").await;
@@ -407,7 +394,6 @@ async fn events_reach_both_rooms_and_are_acknowledged_after_commit_once() {
         assert_eq!(gone.status, StatusCode::NOT_FOUND);
         test.server.shutdown().await;
         store.close().await;
-        db.drop_db().await;
     }
 }
 
@@ -851,16 +837,9 @@ async fn new_commands_wake_game_servers_through_open_cloud_without_delaying_deli
     .await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let name: Option<String> = match &store {
-            Store::Sqlite(pool) => sqlx::query_scalar(
-                "SELECT display_name FROM roblox_players WHERE tenant_id = 'acme' AND roblox_user_id = 156",
-            )
-            .fetch_optional(pool)
+        let name = test_support::rows::roblox_player_name(&store, "acme", 156)
             .await
-            .expect("query")
-            .flatten(),
-            Store::Postgres(_) => unreachable!("this test runs on the embedded SQLite"),
-        };
+            .expect("query");
         if name.as_deref() == Some("Builder") {
             break;
         }

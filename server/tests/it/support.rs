@@ -57,69 +57,6 @@ pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
     dir
 }
 
-/// A database for one test: the server's embedded SQLite, or a fresh PostgreSQL database when
-/// `TEST_DATABASE_URL` is set.
-pub enum TestDb {
-    Sqlite,
-    Postgres { admin_url: String, name: String },
-}
-
-impl TestDb {
-    /// SQLite always; PostgreSQL too when `TEST_DATABASE_URL` is set.
-    pub async fn all() -> Vec<TestDb> {
-        let mut databases = vec![TestDb::Sqlite];
-        if let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") {
-            use sqlx::Connection;
-            let name = format!("classhub_it_{}", rand::random::<u64>());
-            let mut admin = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .expect("TEST_DATABASE_URL reachable");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
-                .await
-                .expect("create database");
-            databases.push(TestDb::Postgres { admin_url, name });
-        }
-        databases
-    }
-
-    /// The `DATABASE_URL` for the server (`None`: the embedded SQLite in its data dir).
-    pub fn url(&self) -> Option<String> {
-        match self {
-            TestDb::Sqlite => None,
-            TestDb::Postgres { admin_url, name } => {
-                let (base, _) = admin_url.rsplit_once('/').expect("url with /db");
-                Some(format!("{base}/{name}"))
-            }
-        }
-    }
-
-    /// A store on the same database the server with `data_dir` uses.
-    pub async fn store(&self, data_dir: &std::path::Path) -> persistence::Store {
-        match self.url() {
-            Some(url) => persistence::Store::connect(&url).await.expect("connect"),
-            None => persistence::Store::open_sqlite_file(&data_dir.join("classhub.db"))
-                .await
-                .expect("open"),
-        }
-    }
-
-    pub async fn drop_db(self) {
-        if let TestDb::Postgres { admin_url, name } = self {
-            use sqlx::Connection;
-            let mut admin = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .expect("admin");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .expect("drop database");
-        }
-    }
-}
-
 /// A `classhub serve` child process on 127.0.0.1:0 and the address it printed.
 /// A child process killed when the test ends, even by a panic.
 pub struct ChildGuard(pub std::process::Child);

@@ -1,0 +1,64 @@
+//! The rows tests write or read that the product has no method for yet. Each helper is named
+//! after the fact a test needs and written once for both backends; add one here rather than
+//! reaching for a pool.
+
+use crate::error::StoreError;
+use crate::event::DurableEvent;
+use crate::sql::{exec, row};
+use crate::store::Store;
+
+/// Puts `user` on `class`'s roster as its teacher (`role_in_class = 'teacher'`, which roster
+/// look-ups for students leave out).
+pub async fn add_teacher_to_roster(
+    store: &Store,
+    tenant: &str,
+    class: &str,
+    user: &str,
+) -> Result<(), StoreError> {
+    exec!(
+        store,
+        "INSERT INTO class_members (tenant_id, class_id, user_id, role_in_class) \
+         VALUES ($1, $2, $3, 'teacher')",
+        tenant,
+        class,
+        user
+    )?;
+    Ok(())
+}
+
+/// The display name stored for a Roblox player of `tenant` (`None`: no row, or no name).
+pub async fn roblox_player_name(
+    store: &Store,
+    tenant: &str,
+    roblox_user_id: i64,
+) -> Result<Option<String>, StoreError> {
+    let name: Option<(Option<String>,)> = row!(
+        store,
+        (Option<String>,),
+        "SELECT display_name FROM roblox_players WHERE tenant_id = $1 AND roblox_user_id = $2",
+        tenant,
+        roblox_user_id
+    )?;
+    Ok(name.and_then(|(name,)| name))
+}
+
+/// Stores one event with a single autocommitted `INSERT` (a known id is skipped), without the
+/// batching and progress upserts of [`Store::write_events`]: the naive writer the sink bench
+/// measures the group commit against.
+pub async fn insert_event_alone(store: &Store, event: &DurableEvent) -> Result<(), StoreError> {
+    exec!(
+        store,
+        "INSERT INTO game_events (tenant_id, event_id, room, kind, sender, data, seq, sent_at) \
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, EPOCH($8)) \
+         ON CONFLICT (tenant_id, event_id) DO NOTHING",
+        event.tenant.as_str(),
+        event.event_id.as_str(),
+        event.room.as_str(),
+        event.kind.as_str(),
+        event.sender.as_str(),
+        event.data.to_string(),
+        event.seq as i64,
+        event.sent_at_ms as f64 / 1000.0
+    )?;
+    Ok(())
+}
