@@ -8,6 +8,7 @@ use std::time::Duration;
 use loadtest::report::Report;
 use loadtest::{Common, Credentials, Target};
 use serde_json::Value;
+use server::transport::settings::SocketSettings;
 use server::{Config, RunningServer};
 
 pub const SECRET: &str = "loadtest-integration-secret-0123456789";
@@ -26,8 +27,11 @@ impl Hub {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: Some(SECRET.to_owned()),
             data_dir: data_dir.clone(),
-            publish_rate: 100_000,
-            publish_burst: 100_000,
+            socket: SocketSettings {
+                publish_rate: 100_000,
+                publish_burst: 100_000,
+                ..SocketSettings::default()
+            },
             ..Config::default()
         };
         let server = server::start(config).await.expect("classhub starts");

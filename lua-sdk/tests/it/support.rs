@@ -10,6 +10,7 @@ use lua_sdk::{Harness, Options};
 use protocol::ServerMessage;
 use serde_json::{Value, json};
 use server::auth::{self, Identity, Role};
+use server::transport::settings::SocketSettings;
 use server::{Config, RunningServer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::Message;
@@ -152,8 +153,11 @@ fn config(bind: SocketAddr, data_dir: &std::path::Path) -> Config {
         bind,
         jwt_secret: Some(JWT_SECRET.to_owned()),
         data_dir: data_dir.to_path_buf(),
-        publish_rate: 10_000,
-        publish_burst: 10_000,
+        socket: SocketSettings {
+            publish_rate: 10_000,
+            publish_burst: 10_000,
+            ..SocketSettings::default()
+        },
         ..Config::default()
     }
 }

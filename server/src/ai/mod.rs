@@ -7,9 +7,11 @@
 pub mod quotas;
 pub mod relay;
 pub(crate) mod routes;
+mod settings;
 pub mod tasks;
 pub mod tutor;
 
+pub use settings::AiArgs;
 pub use tutor::*;
 
 use std::time::Duration;

@@ -14,8 +14,10 @@
 mod bearer;
 pub mod directory;
 mod jwks;
+mod settings;
 
 pub use bearer::bearer_token;
+pub use settings::AuthArgs;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -134,7 +136,7 @@ impl AuthError {
     }
 }
 
-/// How tokens are checked, from the configuration.
+/// How tokens are checked, from the configuration (declared and checked in `settings.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// JWKS URL; when set, only RS/ES/PS/EdDSA tokens signed by its keys are accepted.
@@ -153,21 +155,6 @@ pub struct AuthSettings {
     pub jwks_refresh_interval: Duration,
     /// Keys older than this are fetched again on the next token.
     pub jwks_max_age: Duration,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            jwks_url: None,
-            issuer: None,
-            audience: Vec::new(),
-            role_claim: "role".into(),
-            tenant_claim: "tenant".into(),
-            leeway: Duration::from_secs(30),
-            jwks_refresh_interval: Duration::from_secs(30),
-            jwks_max_age: Duration::from_secs(3600),
-        }
-    }
 }
 
 /// Verifies tokens. Built once at start-up; shared by every transport and the REST API.

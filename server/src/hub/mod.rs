@@ -16,6 +16,7 @@ mod room;
 pub mod rosters;
 mod seats;
 mod session;
+mod settings;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -39,13 +40,14 @@ use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
 pub use session::Session;
+pub use settings::HubArgs;
 
 use crate::auth::Identity;
 
 /// The default of [`HubSettings::conn_queue_bytes`]: 1 MiB of frames per connection.
 pub const DEFAULT_CONN_QUEUE_BYTES: usize = 1 << 20;
 
-/// Hub tunables, from the server configuration.
+/// Hub tunables, from the server configuration (declared and checked in `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct HubSettings {
     /// Frame-level limits (also announced to clients).

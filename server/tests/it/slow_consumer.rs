@@ -14,7 +14,7 @@ const WINDOW: u64 = 16;
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
-    let test = start_with(|config| config.conn_queue_len = 64).await;
+    let test = start_with(|config| config.hub.conn_queue_len = 64).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut reader = Client::connect(test.addr, &token("acme", Role::Student, "reader")).await;
     let mut stalled = Client::connect(test.addr, &token("acme", Role::Student, "stalled")).await;
