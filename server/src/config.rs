@@ -12,10 +12,11 @@
 //! (`--roblox-max-batch`), its environment variable (`CLASSHUB_ROBLOX_MAX_BATCH`, written in the
 //! `#[arg]`; a test holds it to `CLASSHUB_` + the TOML key upper-cased, or to one of the standard
 //! names in [`STANDARD_ENV`]), its TOML key (the field name, `roblox_max_batch`; repeatable flags
-//! such as `--plan` take the plural, `plans`) and its `--help` text. The struct's `resolve`
-//! checks the values, fills in the defaults (each written once, there) and builds the settings
-//! the feature runs with (`RobloxSettings`, …); its errors name the flag. A settings struct's
-//! `Default` is the resolution of nothing given.
+//! such as `--plan` take the plural, `plans`), its `--help` text, and its row in the README's
+//! table ([`markdown_table`]). The struct's `resolve` checks the values, fills in the defaults
+//! (each written once, there) and builds the settings the feature runs with (`RobloxSettings`,
+//! …); its errors name the flag. A settings struct's `Default` is the resolution of nothing
+//! given.
 //!
 //! **Layering.** Every field of an `…Args` struct is an `Option`, `None` where a source says
 //! nothing. clap fills [`ServeArgs`] from the flags and the environment. The file is a flat TOML
@@ -28,8 +29,11 @@
 //! **Adding a setting:** add one field to the feature's `…Args` struct: a doc comment (its help;
 //! end it with `[default: X]` when the default is a value one could write), `#[arg(long, env =
 //! "CLASSHUB_…")]` and an `Option<T>` type. Use it in that struct's `resolve`, and in the settings
-//! struct `resolve` builds, and add its row to the README's configuration table.
+//! struct `resolve` builds. Then regenerate the README's table with
+//! `cargo run -p server --bin classhub -- config --markdown`: a test fails until README.md has it,
+//! and another until the documented default is the one `resolve` applies.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -462,6 +466,38 @@ pub(crate) fn http_url(
     }
 }
 
+/// The README's configuration table (`classhub config --markdown`): one row per setting, in
+/// declaration order, from clap's metadata: flag, environment variable, the default the help
+/// text ends with (`[default: X]`; `none` without), and the help text.
+pub fn markdown_table() -> String {
+    let mut table =
+        String::from("| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n");
+    let command = ServeArgs::augment_args(clap::Command::new("serve"));
+    for arg in command.get_arguments() {
+        let Some(flag) = arg.get_long() else { continue };
+        let env = arg
+            .get_env()
+            .map(|env| format!("`{}`", env.to_string_lossy()))
+            .unwrap_or_default();
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let (meaning, default) = split_default(&help);
+        let default = default.map_or_else(|| "none".to_owned(), |value| format!("`{value}`"));
+        let meaning = meaning.replace('|', "\\|");
+        // Writing to a String cannot fail.
+        let _infallible = writeln!(table, "| `--{flag}` | {env} | {default} | {meaning} |");
+    }
+    // Read by the log subscriber in `main.rs`, not a setting of `ServeArgs`.
+    table.push_str("| | `RUST_LOG` | `info` | Log filter (`tracing` syntax), to stderr |\n");
+    table
+}
+
+/// A help text without its closing `[default: X]`, and `X`.
+fn split_default(help: &str) -> (&str, Option<&str>) {
+    help.strip_suffix(']')
+        .and_then(|rest| rest.rsplit_once(" [default: "))
+        .map_or((help, None), |(meaning, default)| (meaning, Some(default)))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::FromArgMatches as _;
@@ -608,25 +644,57 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_documents_every_setting() {
+    fn the_readme_table_is_generated_from_the_declarations() {
         let readme = include_str!("../../README.md");
+        let start = readme
+            .find("| flag | environment | default | meaning |")
+            .expect("README.md has the configuration table");
+        let documented: String = readme[start..]
+            .lines()
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let generated = markdown_table();
+        let first_difference = documented
+            .lines()
+            .zip(generated.lines())
+            .find(|(documented, generated)| documented != generated);
+        assert!(
+            documented == generated,
+            "README.md's configuration table is not the one the declarations make; replace it \
+             with the output of `cargo run -p server --bin classhub -- config --markdown` \
+             (first difference: {first_difference:?})"
+        );
+    }
+
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        // Values that stand for a default without being it.
+        let described = [
+            // The path depends on --data-dir.
+            "database-url",
+            // Naming the plans, even the default ones, also binds tenants to the first plan's seats.
+            "plan",
+        ];
+        let defaults = format!("{:?}", Config::default());
         let command = ServeArgs::augment_args(clap::Command::new("serve"));
         for arg in command.get_arguments() {
-            let Some(flag) = arg.get_long() else { continue };
-            if flag == "help" {
+            let flag = arg.get_long().expect("a flag");
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let (_, Some(default)) = split_default(&help) else {
+                continue;
+            };
+            if described.contains(&flag) {
                 continue;
             }
-            assert!(
-                readme.contains(&format!("| `--{flag}` |")),
-                "README's configuration table lacks --{flag}"
+            let flag = format!("--{flag}");
+            let config = Config::resolve(parsed(&[&flag, default]))
+                .unwrap_or_else(|error| panic!("{flag} {default}: {error}"));
+            assert_eq!(
+                format!("{config:?}"),
+                defaults,
+                "{flag} {default} is not the default"
             );
-            if let Some(env) = arg.get_env() {
-                let env = env.to_string_lossy();
-                assert!(
-                    readme.contains(&format!("| `{env}` |")),
-                    "README's configuration table lacks {env}"
-                );
-            }
         }
     }
 
