@@ -9,7 +9,8 @@
 //! `tenant` by default; `public_metadata.role` and `org_id` for Clerk), an optional `name`, and
 //! for parents an optional `children` list (parent links also live in the database).
 //! `iss` and `aud` are checked when configured. The verifier knows nothing of the database:
-//! `AppState::authenticate` adds the user directory on top.
+//! `AppState::authenticate` adds the user directory on top. What the operator may set about
+//! tokens ([`AuthArgs`]) is declared and checked into [`AuthSettings`] in `settings.rs`.
 
 mod bearer;
 pub mod directory;

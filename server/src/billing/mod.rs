@@ -4,6 +4,7 @@
 //! [`stripe`] talks to Stripe's API and verifies webhook signatures; [`webhook`] turns Stripe
 //! events into subscription changes; [`routes`] are the REST routes (checkout, portal, the
 //! subscription, Stripe's webhook) and the rule that a lapsed tenant's content is read-only.
+//! What the operator may set ([`BillingArgs`]) is declared and checked in `settings.rs`.
 //!
 //! A tenant without a subscription row is on the first plan (`free`). A subscription whose
 //! status is `canceled`, `unpaid` or `incomplete_expired` has lapsed: content becomes read-only

@@ -6,7 +6,8 @@
 //! Rooms live in a `DashMap<RoomId, Arc<Room>>`. Ordering, presence and history are per room
 //! (see `room.rs`); permissions are in `permissions.rs`. The seam for a multi-node broker is the
 //! room's `seq`/history/presence bookkeeping: a Redis broker replaces it without touching the
-//! transports, which only ever see `Session`.
+//! transports, which only ever see `Session`. What the operator may set about rooms
+//! ([`HubArgs`]) is declared and checked into [`HubSettings`] in `settings.rs`.
 
 mod conn;
 mod history;

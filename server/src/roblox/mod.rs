@@ -7,7 +7,9 @@
 //! A session is in memory while its game server talks to us, and in `game_sessions` until it
 //! is closed. After a restart a game server that re-opens its session (same JobId) gets the
 //! same session id back, so retried events and acknowledgements keep their meaning.
-//! Sessions that stay silent longer than `session_idle` are closed by the reaper.
+//! Sessions that stay silent longer than `session_idle` are closed by the reaper. What the
+//! operator may set ([`RobloxArgs`]) is declared and checked into [`RobloxSettings`] in
+//! `settings.rs`.
 
 pub mod commands;
 pub mod ingest;
