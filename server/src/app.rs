@@ -178,7 +178,7 @@ impl AppState {
     }
     /// Takes a place under the connection limit, or `None` when the server is full.
     pub fn reserve_socket(&self) -> Option<SocketSlot> {
-        let max = self.shared.config.max_connections;
+        let max = self.shared.config.socket.max_connections;
         self.shared
             .open_sockets
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
@@ -279,18 +279,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sink, sink_task) = EventSink::spawn(store.clone(), config.sink.clone());
-    let apps = PusherApps::new(&secret, config.pusher_app.clone());
+    let apps = PusherApps::new(&secret, config.pusher.app.clone());
     let node_id = rand::random::<u32>() % 1_000_000_000;
-    let signals = (!config.pusher_webhooks.is_empty()).then(|| {
+    let signals = (!config.pusher.webhooks.is_empty()).then(|| {
         crate::transport::webhooks::spawn(
             apps.clone(),
-            config.pusher_webhooks.clone(),
+            config.pusher.webhooks.clone(),
             node_id,
             shutdown.clone(),
             &tracker,
         )
     });
-    let hub = Hub::new(config.hub_settings(), shutdown.clone(), Some(sink), signals);
+    let hub = Hub::new(config.hub.clone(), shutdown.clone(), Some(sink), signals);
     hub.rosters().load(rosters);
     if config.billing.enforces_default_seats() {
         hub.seats()

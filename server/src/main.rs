@@ -1,5 +1,7 @@
 //! `classhub`: the command line. `serve` runs the server until SIGTERM or ctrl-c; `token` mints a
-//! development token the server accepts. All the work is in the `server` library.
+//! development token the server accepts; `config --markdown` prints the table of `serve`'s
+//! settings that README.md shows (made from their declarations, see `server::config`). All the
+//! work is in the `server` library.
 
 use std::path::PathBuf;
 
@@ -26,6 +28,8 @@ enum Command {
     Serve(Box<ServeCommand>),
     /// Print a development token (HS256, signed with the server's secret).
     Token(TokenArgs),
+    /// Describe the settings of `serve`.
+    Config(ConfigArgs),
     /// Pusher apps (one per tenant).
     Apps {
         #[command(subcommand)]
@@ -52,6 +56,14 @@ struct ServeCommand {
     /// servers sending events through the real routes; prints a dashboard link to watch it.
     #[arg(long)]
     demo: bool,
+}
+
+/// `classhub config`: how to describe the settings.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// Print the settings as README.md's Markdown table (flag, environment, default, meaning).
+    #[arg(long, required = true)]
+    markdown: bool,
 }
 
 /// Where the database is (the same settings `serve` reads).
@@ -182,6 +194,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Token(args) => token(args),
+        Command::Config(args) => {
+            // clap requires `--markdown`: the README's table is the only description so far.
+            anyhow::ensure!(args.markdown, "say --markdown");
+            announce(server::config::markdown_table().trim_end());
+            Ok(())
+        }
         Command::Apps {
             command: AppsCommand::Show(args),
         } => apps_show(args),

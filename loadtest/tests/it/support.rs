@@ -10,6 +10,7 @@ use loadtest::report::Report;
 use loadtest::{Common, Credentials, Target};
 use persistence::test_support::TestDatabase;
 use serde_json::Value;
+use server::transport::settings::SocketSettings;
 use server::{Config, RunningServer};
 
 pub const SECRET: &str = "loadtest-integration-secret-0123456789";
@@ -32,8 +33,11 @@ impl Hub {
             jwt_secret: Some(SECRET.to_owned()),
             data_dir: data_dir.clone(),
             database_url: Some(database.url().to_owned()),
-            publish_rate: 100_000,
-            publish_burst: 100_000,
+            socket: SocketSettings {
+                publish_rate: 100_000,
+                publish_burst: 100_000,
+                ..SocketSettings::default()
+            },
             ..Config::default()
         };
         let server = server::start(config).await.expect("classhub starts");

@@ -11,6 +11,7 @@ use persistence::test_support::{ClassSeed, TestDatabase};
 use protocol::ServerMessage;
 use serde_json::{Value, json};
 use server::auth::{self, Identity, Role};
+use server::transport::settings::SocketSettings;
 use server::{Config, RunningServer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::Message;
@@ -132,8 +133,11 @@ fn config(bind: SocketAddr, data_dir: &std::path::Path, database: &TestDatabase)
         jwt_secret: Some(JWT_SECRET.to_owned()),
         data_dir: data_dir.to_path_buf(),
         database_url: Some(database.url().to_owned()),
-        publish_rate: 10_000,
-        publish_burst: 10_000,
+        socket: SocketSettings {
+            publish_rate: 10_000,
+            publish_burst: 10_000,
+            ..SocketSettings::default()
+        },
         ..Config::default()
     }
 }

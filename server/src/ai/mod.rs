@@ -3,13 +3,17 @@
 //! database), [`routes`] the `/api/v1/ai/...` handlers (thin: parse, authorize, call, answer),
 //! [`quotas`] the plan's daily tokens, [`tasks`] the `agent_tasks` rows every call leaves, and
 //! [`relay`] the Server-Sent Events stream and the copy of it on the student's `user:` room.
+//! What the operator may set ([`AiArgs`]) is declared and checked into [`AiSettings`] in
+//! `settings.rs`.
 
 pub mod quotas;
 pub mod relay;
 pub(crate) mod routes;
+mod settings;
 pub mod tasks;
 pub mod tutor;
 
+pub use settings::AiArgs;
 pub use tutor::*;
 
 use std::time::Duration;

@@ -20,8 +20,6 @@ use async_openai::types::chat::{
 use async_openai::types::moderations::{CreateModerationRequest, ModerationInput};
 use futures_util::{Stream, StreamExt};
 
-use crate::config::{ConfigError, ServeArgs};
-
 /// The K-12 safety rules every prompt starts with.
 pub const SAFETY_TEMPLATE: &str = include_str!("templates/safety.md");
 /// What a student is told when their request is refused.
@@ -79,7 +77,7 @@ impl Task {
     }
 }
 
-/// The tutor's settings.
+/// The tutor's settings (declared and checked in `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct AiSettings {
     /// The endpoint's API key; `None`: the AI routes answer 503.
@@ -96,19 +94,6 @@ pub struct AiSettings {
     pub max_tokens: u32,
 }
 
-impl Default for AiSettings {
-    fn default() -> Self {
-        AiSettings {
-            api_key: None,
-            base_url: "https://api.openai.com/v1".to_owned(),
-            default_model: "gpt-4o-mini".to_owned(),
-            task_models: BTreeMap::new(),
-            moderation_model: Some("omni-moderation-latest".to_owned()),
-            max_tokens: 800,
-        }
-    }
-}
-
 impl AiSettings {
     /// The model of `task`.
     pub fn model(&self, task: Task) -> &str {
@@ -116,71 +101,6 @@ impl AiSettings {
             .get(task.as_str())
             .unwrap_or(&self.default_model)
     }
-}
-
-/// The AI settings from flags, environment and file, checked.
-pub(crate) fn settings_from(args: &ServeArgs) -> Result<AiSettings, ConfigError> {
-    let defaults = AiSettings::default();
-    let base_url = match &args.openai_base_url {
-        None => defaults.base_url,
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            url.trim_end_matches('/').to_owned()
-        }
-        Some(url) => {
-            return Err(ConfigError::Invalid {
-                key: "openai-base-url",
-                reason: format!("{url:?} is not an http(s) URL"),
-            });
-        }
-    };
-    let mut task_models = BTreeMap::new();
-    for entry in args.ai_task_models.clone().unwrap_or_default() {
-        let parsed = entry.split_once('=').filter(|(task, model)| {
-            !model.is_empty() && Task::ALL.iter().any(|known| known.as_str() == *task)
-        });
-        let Some((task, model)) = parsed else {
-            return Err(ConfigError::Invalid {
-                key: "ai-task-model",
-                reason: format!(
-                    "{entry:?} is not TASK=MODEL with TASK one of ask, explain, generate_content, create_assessment"
-                ),
-            });
-        };
-        task_models.insert(task.to_owned(), model.to_owned());
-    }
-    let moderation_model = match args.ai_moderation_model.as_deref() {
-        None => defaults.moderation_model,
-        Some("off") => None,
-        Some("") => {
-            return Err(ConfigError::Invalid {
-                key: "ai-moderation-model",
-                reason: "name a moderation model or write off".into(),
-            });
-        }
-        Some(model) => Some(model.to_owned()),
-    };
-    let max_tokens = args.ai_max_tokens.unwrap_or(defaults.max_tokens);
-    if max_tokens == 0 {
-        return Err(ConfigError::Invalid {
-            key: "ai-max-tokens",
-            reason: "must be at least 1".into(),
-        });
-    }
-    Ok(AiSettings {
-        api_key: args
-            .openai_api_key
-            .clone()
-            .filter(|key| !key.trim().is_empty()),
-        base_url,
-        default_model: args
-            .ai_model
-            .clone()
-            .filter(|model| !model.is_empty())
-            .unwrap_or(defaults.default_model),
-        task_models,
-        moderation_model,
-        max_tokens,
-    })
 }
 
 /// Why an AI call failed.

@@ -1,7 +1,8 @@
 //! REST rate limits from `governor`: one keyed limiter per caller (tenant and user of the token)
 //! and one per client IP. A refused request gets 429 with `Retry-After`. The per-IP limit is a
 //! middleware on the platform routes only (Roblox game servers share IPs and have their own
-//! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor.
+//! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor. The
+//! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -13,9 +14,45 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use serde::Deserialize;
+
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
-use crate::config::ApiLimits;
+use crate::config::{ConfigError, at_least_one, layered};
+
+layered! {
+    /// The REST limits' settings (see `crate::config` for how flags, environment and file
+    /// combine).
+    #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+    pub struct ApiLimitsArgs {
+        /// REST requests per second per token (user) [default: 20].
+        #[arg(long, env = "CLASSHUB_API_RATE_PER_TOKEN")]
+        pub api_rate_per_token: Option<u32>,
+        /// REST burst per token [default: 60].
+        #[arg(long, env = "CLASSHUB_API_BURST_PER_TOKEN")]
+        pub api_burst_per_token: Option<u32>,
+        /// REST requests per second per client IP (platform routes) [default: 50].
+        #[arg(long, env = "CLASSHUB_API_RATE_PER_IP")]
+        pub api_rate_per_ip: Option<u32>,
+        /// REST burst per client IP [default: 150].
+        #[arg(long, env = "CLASSHUB_API_BURST_PER_IP")]
+        pub api_burst_per_ip: Option<u32>,
+    }
+}
+
+/// REST (`/api/v1`) rate limits: sustained requests per second and burst, per token (per user)
+/// and per client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Requests per second per token.
+    pub per_token_rate: u32,
+    /// Burst per token.
+    pub per_token_burst: u32,
+    /// Requests per second per client IP.
+    pub per_ip_rate: u32,
+    /// Burst per client IP.
+    pub per_ip_burst: u32,
+}
 
 /// The two keyed limiters.
 pub struct Limiters {
@@ -26,6 +63,26 @@ pub struct Limiters {
 impl std::fmt::Debug for Limiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Limiters")
+    }
+}
+
+impl ApiLimitsArgs {
+    /// The limits, checked: every rate and burst at least 1.
+    pub fn resolve(self) -> Result<ApiLimits, ConfigError> {
+        Ok(ApiLimits {
+            per_token_rate: at_least_one("api-rate-per-token", self.api_rate_per_token, 20)?,
+            per_token_burst: at_least_one("api-burst-per-token", self.api_burst_per_token, 60)?,
+            per_ip_rate: at_least_one("api-rate-per-ip", self.api_rate_per_ip, 50)?,
+            per_ip_burst: at_least_one("api-burst-per-ip", self.api_burst_per_ip, 150)?,
+        })
+    }
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimitsArgs::default()
+            .resolve()
+            .expect("the built-in defaults are valid")
     }
 }
 

@@ -9,13 +9,16 @@
 //! `tenant` by default; `public_metadata.role` and `org_id` for Clerk), an optional `name`, and
 //! for parents an optional `children` list (parent links also live in the database).
 //! `iss` and `aud` are checked when configured. The verifier knows nothing of the database:
-//! `AppState::authenticate` adds the user directory on top.
+//! `AppState::authenticate` adds the user directory on top. What the operator may set about
+//! tokens ([`AuthArgs`]) is declared and checked into [`AuthSettings`] in `settings.rs`.
 
 mod bearer;
 pub mod directory;
 mod jwks;
+mod settings;
 
 pub use bearer::bearer_token;
+pub use settings::AuthArgs;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -134,7 +137,7 @@ impl AuthError {
     }
 }
 
-/// How tokens are checked, from the configuration.
+/// How tokens are checked, from the configuration (declared and checked in `settings.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// JWKS URL; when set, only RS/ES/PS/EdDSA tokens signed by its keys are accepted.
@@ -153,21 +156,6 @@ pub struct AuthSettings {
     pub jwks_refresh_interval: Duration,
     /// Keys older than this are fetched again on the next token.
     pub jwks_max_age: Duration,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            jwks_url: None,
-            issuer: None,
-            audience: Vec::new(),
-            role_claim: "role".into(),
-            tenant_claim: "tenant".into(),
-            leeway: Duration::from_secs(30),
-            jwks_refresh_interval: Duration::from_secs(30),
-            jwks_max_age: Duration::from_secs(3600),
-        }
-    }
 }
 
 /// Verifies tokens. Built once at start-up; shared by every transport and the REST API.

@@ -4,6 +4,7 @@
 //! [`stripe`] talks to Stripe's API and verifies webhook signatures; [`webhook`] turns Stripe
 //! events into subscription changes; [`routes`] are the REST routes (checkout, portal, the
 //! subscription, Stripe's webhook) and the rule that a lapsed tenant's content is read-only.
+//! What the operator may set ([`BillingArgs`]) is declared and checked in `settings.rs`.
 //!
 //! A tenant without a subscription row is on the first plan (`free`). A subscription whose
 //! status is `canceled`, `unpaid` or `incomplete_expired` has lapsed: content becomes read-only
@@ -11,8 +12,11 @@
 //! This module knows nothing of HTTP routing or SQL.
 
 pub(crate) mod routes;
+mod settings;
 pub mod stripe;
 pub mod webhook;
+
+pub use settings::BillingArgs;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +25,6 @@ use persistence::SubscriptionRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::config::{ConfigError, ServeArgs};
 use crate::hub::Hub;
 
 /// One plan and what it grants.
@@ -35,7 +38,7 @@ pub struct Plan {
     pub ai_tokens_per_day: u64,
 }
 
-/// Stripe and plan settings.
+/// Stripe and plan settings (declared and checked in `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct BillingSettings {
     /// `sk_…`; `None`: checkout, cancel and invoices answer 503.
@@ -57,38 +60,6 @@ pub struct BillingSettings {
     /// The plans were named explicitly (`--plan`), so the first plan's seats bind tenants
     /// without a subscription even when Stripe is not configured.
     pub plans_configured: bool,
-}
-
-impl Default for BillingSettings {
-    fn default() -> Self {
-        BillingSettings {
-            stripe_secret_key: None,
-            stripe_api_base: "https://api.stripe.com".to_owned(),
-            webhook_secret: None,
-            webhook_tolerance: Duration::from_secs(300),
-            prices: BTreeMap::new(),
-            success_url: "http://localhost:8009/?checkout=success".to_owned(),
-            cancel_url: "http://localhost:8009/?checkout=cancel".to_owned(),
-            plans: vec![
-                Plan {
-                    name: "free".to_owned(),
-                    seats: 30,
-                    ai_tokens_per_day: 20_000,
-                },
-                Plan {
-                    name: "classroom".to_owned(),
-                    seats: 40,
-                    ai_tokens_per_day: 200_000,
-                },
-                Plan {
-                    name: "school".to_owned(),
-                    seats: 1000,
-                    ai_tokens_per_day: 2_000_000,
-                },
-            ],
-            plans_configured: false,
-        }
-    }
 }
 
 /// What a tenant may use now.
@@ -177,100 +148,4 @@ impl BillingSettings {
 /// Whether a Stripe subscription status means the subscription has lapsed.
 pub fn is_lapsed(status: &str) -> bool {
     matches!(status, "canceled" | "unpaid" | "incomplete_expired")
-}
-
-/// The billing settings from flags, environment and file, checked.
-pub(crate) fn settings_from(args: &ServeArgs) -> Result<BillingSettings, ConfigError> {
-    let defaults = BillingSettings::default();
-    let http_url = |key: &'static str, value: &Option<String>, default: &str| match value {
-        None => Ok(default.to_owned()),
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            Ok(url.trim_end_matches('/').to_owned())
-        }
-        Some(url) => Err(ConfigError::Invalid {
-            key,
-            reason: format!("{url:?} is not an http(s) URL"),
-        }),
-    };
-    let non_empty = |value: &Option<String>| value.clone().filter(|text| !text.trim().is_empty());
-    let mut plans = Vec::new();
-    match &args.plans {
-        None => plans = defaults.plans.clone(),
-        Some(entries) => {
-            for entry in entries {
-                let parts: Vec<&str> = entry.split(':').collect();
-                let parsed = match parts.as_slice() {
-                    [name, seats, tokens] if !name.is_empty() => {
-                        seats.parse().ok().zip(tokens.parse().ok()).map(
-                            |(seats, ai_tokens_per_day)| Plan {
-                                name: (*name).to_owned(),
-                                seats,
-                                ai_tokens_per_day,
-                            },
-                        )
-                    }
-                    _ => None,
-                };
-                let Some(plan) = parsed else {
-                    return Err(ConfigError::Invalid {
-                        key: "plan",
-                        reason: format!(
-                            "{entry:?} is not PLAN:SEATS:AI_TOKENS_PER_DAY, e.g. school:500:1000000"
-                        ),
-                    });
-                };
-                plans.push(plan);
-            }
-            if plans.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: "plan",
-                    reason: "name at least one plan (the first is the default)".into(),
-                });
-            }
-        }
-    }
-    let mut prices = BTreeMap::new();
-    for entry in args.stripe_prices.clone().unwrap_or_default() {
-        let Some((plan, price)) = entry
-            .split_once('=')
-            .filter(|(plan, price)| !plan.is_empty() && !price.is_empty())
-        else {
-            return Err(ConfigError::Invalid {
-                key: "stripe-price",
-                reason: format!("{entry:?} is not PLAN=price_…"),
-            });
-        };
-        if !plans.iter().any(|known| known.name == plan) {
-            return Err(ConfigError::Invalid {
-                key: "stripe-price",
-                reason: format!("{plan:?} is not a plan; plans are set with --plan"),
-            });
-        }
-        prices.insert(plan.to_owned(), price.to_owned());
-    }
-    Ok(BillingSettings {
-        stripe_secret_key: non_empty(&args.stripe_secret_key),
-        stripe_api_base: http_url(
-            "stripe-api-base",
-            &args.stripe_api_base,
-            &defaults.stripe_api_base,
-        )?,
-        webhook_secret: non_empty(&args.stripe_webhook_secret),
-        webhook_tolerance: args
-            .stripe_webhook_tolerance
-            .map_or(defaults.webhook_tolerance, |arg| arg.0),
-        prices,
-        success_url: http_url(
-            "checkout-success-url",
-            &args.checkout_success_url,
-            &defaults.success_url,
-        )?,
-        cancel_url: http_url(
-            "checkout-cancel-url",
-            &args.checkout_cancel_url,
-            &defaults.cancel_url,
-        )?,
-        plans_configured: args.plans.is_some(),
-        plans,
-    })
 }

@@ -6,7 +6,8 @@
 //! Rooms live in a `DashMap<RoomId, Arc<Room>>`. Ordering, presence and history are per room
 //! (see `room.rs`); permissions are in `permissions.rs`. The seam for a multi-node broker is the
 //! room's `seq`/history/presence bookkeeping: a Redis broker replaces it without touching the
-//! transports, which only ever see `Session`.
+//! transports, which only ever see `Session`. What the operator may set about rooms
+//! ([`HubArgs`]) is declared and checked into [`HubSettings`] in `settings.rs`.
 
 mod conn;
 mod history;
@@ -16,6 +17,7 @@ mod room;
 pub mod rosters;
 mod seats;
 mod session;
+mod settings;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -39,13 +41,14 @@ use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
 pub use session::Session;
+pub use settings::HubArgs;
 
 use crate::auth::Identity;
 
 /// The default of [`HubSettings::conn_queue_bytes`]: 1 MiB of frames per connection.
 pub const DEFAULT_CONN_QUEUE_BYTES: usize = 1 << 20;
 
-/// Hub tunables, from the server configuration.
+/// Hub tunables, from the server configuration (declared and checked in `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct HubSettings {
     /// Frame-level limits (also announced to clients).

@@ -7,7 +7,9 @@
 //! A session is in memory while its game server talks to us, and in `game_sessions` until it
 //! is closed. After a restart a game server that re-opens its session (same JobId) gets the
 //! same session id back, so retried events and acknowledgements keep their meaning.
-//! Sessions that stay silent longer than `session_idle` are closed by the reaper.
+//! Sessions that stay silent longer than `session_idle` are closed by the reaper. What the
+//! operator may set ([`RobloxArgs`]) is declared and checked into [`RobloxSettings`] in
+//! `settings.rs`.
 
 pub mod commands;
 pub mod ingest;
@@ -16,6 +18,7 @@ pub mod mailbox;
 pub(crate) mod routes;
 mod session;
 pub mod sessions;
+mod settings;
 pub mod wake;
 
 use std::num::NonZeroU32;
@@ -36,10 +39,11 @@ use tokio_util::task::TaskTracker;
 use url::Url;
 
 pub use session::{GameSession, PlayerSeen, SessionSpec};
+pub use settings::RobloxArgs;
 
 use crate::hub::{Hub, HubError};
 
-/// Roblox tunables, from the server configuration.
+/// Roblox tunables, from the server configuration (declared and checked in `settings.rs`).
 #[derive(Debug, Clone)]
 pub struct RobloxSettings {
     /// Long-poll hold the SDK is told to ask for.
@@ -66,25 +70,6 @@ pub struct RobloxSettings {
     pub open_cloud_users_per_minute: u32,
     /// How long a game-server key look-up is trusted (a revoked key stops working within it).
     pub key_cache: Duration,
-}
-
-impl Default for RobloxSettings {
-    fn default() -> Self {
-        RobloxSettings {
-            poll_wait: Duration::from_secs(20),
-            poll_max_wait: Duration::from_secs(25),
-            max_batch: 100,
-            max_body_bytes: 1 << 20,
-            redeliver_after: Duration::from_secs(10),
-            command_backlog: 256,
-            session_idle: Duration::from_secs(120),
-            link_per_minute: 5,
-            ack_timeout: Duration::from_secs(10),
-            open_cloud_base: Url::parse("https://apis.roblox.com/").expect("a valid URL"),
-            open_cloud_users_per_minute: 30,
-            key_cache: Duration::from_secs(10),
-        }
-    }
 }
 
 /// A game server, as its key identifies it.

@@ -3,12 +3,14 @@
 //! MessagePack), [`pusher`] (Pusher Channels protocol 7 sockets on `/app/{key}`), [`pusher_api`]
 //! (`/pusher/auth`, `/pusher/user-auth` and the signed Pusher HTTP API), [`socket`] (the writer
 //! task and close handshake both socket transports share), [`pusher_apps`] (each tenant's Pusher
-//! credentials) and [`webhooks`] (Pusher webhooks, batched and signed per tenant). Roblox's HTTP
-//! routes (`crate::roblox::routes`) end in the same hub calls.
+//! credentials), [`webhooks`] (Pusher webhooks, batched and signed per tenant) and [`settings`]
+//! (what the operator may set about sockets, and its checks). Roblox's HTTP routes
+//! (`crate::roblox::routes`) end in the same hub calls.
 
 pub mod native;
 pub mod pusher;
 pub mod pusher_api;
 pub mod pusher_apps;
+pub mod settings;
 pub mod socket;
 pub mod webhooks;

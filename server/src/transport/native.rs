@@ -88,16 +88,16 @@ pub async fn upgrade(
             ErrorKind::Unavailable,
             format!(
                 "the server is at its connection limit ({}); retry later",
-                app.config().max_connections
+                app.config().socket.max_connections
             ),
         )
         .with_retry_after(std::time::Duration::from_secs(1))
         .into_response();
     };
-    let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
+    let hard_cap = socket::hard_cap(app.config().hub.limits.max_frame_bytes);
     upgrade
         .protocols([codec.subprotocol()])
-        .read_buffer_size(app.config().ws_read_buffer_bytes)
+        .read_buffer_size(app.config().socket.ws_read_buffer_bytes)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
@@ -158,7 +158,7 @@ async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Id
         sink,
         frames,
         Arc::clone(&handle),
-        app.config().heartbeat,
+        app.config().socket.heartbeat,
         Arc::clone(&last_seen),
         app.shutdown().clone(),
     ));
@@ -181,15 +181,15 @@ fn welcome(app: &AppState, session: &Session, reference: Option<Ref>) -> ServerM
         user: identity.user.clone(),
         tenant: identity.tenant.clone(),
         role: identity.role.as_str().to_owned(),
-        heartbeat_ms: config.heartbeat.as_millis() as u64,
+        heartbeat_ms: config.socket.heartbeat.as_millis() as u64,
         limits: WireLimits {
-            max_frame_bytes: config.limits.max_frame_bytes as u64,
-            max_room_id_len: config.limits.max_room_id_len as u64,
-            max_payload_depth: config.limits.max_payload_depth as u64,
-            publish_per_sec: u64::from(config.publish_rate),
-            publish_burst: u64::from(config.publish_burst),
-            max_rooms: config.max_rooms_per_conn as u64,
-            max_event_id_len: config.limits.max_event_id_len as u64,
+            max_frame_bytes: config.hub.limits.max_frame_bytes as u64,
+            max_room_id_len: config.hub.limits.max_room_id_len as u64,
+            max_payload_depth: config.hub.limits.max_payload_depth as u64,
+            publish_per_sec: u64::from(config.socket.publish_rate),
+            publish_burst: u64::from(config.socket.publish_burst),
+            max_rooms: config.hub.max_rooms_per_conn as u64,
+            max_event_id_len: config.hub.limits.max_event_id_len as u64,
         },
     })
 }
@@ -201,7 +201,7 @@ async fn authenticate(
     sink: &mut Sink,
     stream: &mut Stream,
 ) -> Option<(Identity, Option<Ref>)> {
-    let deadline = tokio::time::sleep(app.config().auth_timeout);
+    let deadline = tokio::time::sleep(app.config().socket.auth_timeout);
     tokio::pin!(deadline);
     loop {
         let next = tokio::select! {
@@ -258,9 +258,10 @@ async fn read_loop(
     last_seen: &LastSeen,
 ) {
     let handle = Arc::clone(session.handle());
-    let quota =
-        Quota::per_second(NonZeroU32::new(app.config().publish_rate).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(app.config().publish_burst).unwrap_or(NonZeroU32::MIN));
+    let quota = Quota::per_second(
+        NonZeroU32::new(app.config().socket.publish_rate).unwrap_or(NonZeroU32::MIN),
+    )
+    .allow_burst(NonZeroU32::new(app.config().socket.publish_burst).unwrap_or(NonZeroU32::MIN));
     let limiter = RateLimiter::direct(quota);
     let mut pending_acks: FuturesUnordered<PendingAck> = FuturesUnordered::new();
     // Made once: each `closed()` call registers with the token, which takes a lock.
@@ -328,7 +329,7 @@ fn decode(app: &AppState, codec: Codec, bytes: &[u8], binary: bool) -> Result<De
         let sentence = ErrorCode::WrongFrameKind.sentence().to_owned();
         return Err(error_body(None, ErrorCode::WrongFrameKind, sentence));
     }
-    match codec.decode(bytes, &app.config().limits) {
+    match codec.decode(bytes, &app.config().hub.limits) {
         Ok(decoded) => {
             metrics::counter!("classhub_frames_in_total", "type" => decoded.message.type_name())
                 .increment(1);

@@ -50,9 +50,9 @@ pub async fn upgrade(
     Query(query): Query<PusherQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let hard_cap = socket::hard_cap(app.config().limits.max_frame_bytes);
+    let hard_cap = socket::hard_cap(app.config().hub.limits.max_frame_bytes);
     upgrade
-        .read_buffer_size(app.config().ws_read_buffer_bytes)
+        .read_buffer_size(app.config().socket.ws_read_buffer_bytes)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
@@ -87,7 +87,7 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
     let socket_id = format!("{}.{}", app.node_id(), handle.id);
     let span = tracing::debug_span!("pusher", tenant = %pusher_app.tenant, socket = %socket_id);
     let _entered = span.enter();
-    let activity_timeout = app.config().pusher_activity_timeout;
+    let activity_timeout = app.config().pusher.activity_timeout;
     send(
         &handle,
         &pusher::connection_established(&socket_id, activity_timeout.as_secs()),
@@ -102,14 +102,14 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         Arc::clone(&last_seen),
         app.shutdown().clone(),
     ));
-    let rate = NonZeroU32::new(app.config().pusher_client_event_rate).unwrap_or(NonZeroU32::MIN);
+    let rate = NonZeroU32::new(app.config().pusher.client_event_rate).unwrap_or(NonZeroU32::MIN);
     let mut connection = PusherConnection {
         app: pusher_app,
         socket_id,
         signed_in: None,
         members: HashMap::new(),
         client_events: RateLimiter::direct(Quota::per_second(rate)),
-        max_room_id_len: app.config().limits.max_room_id_len,
+        max_room_id_len: app.config().hub.limits.max_room_id_len,
     };
     read_loop(&app, &mut connection, &mut session, &mut stream, &last_seen).await;
     if let Some(user) = &connection.signed_in {
@@ -191,7 +191,7 @@ async fn read_loop(
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Close(_) => return,
         };
-        if text.len() > app.config().limits.max_frame_bytes {
+        if text.len() > app.config().hub.limits.max_frame_bytes {
             send(&handle, &pusher::error(None, "message too large"));
             continue;
         }

@@ -176,7 +176,7 @@ pub async fn user_auth(
 
 /// The room a channel of `tenant` maps onto, or a 400 saying why there is none.
 fn room_of(app: &AppState, tenant: &str, channel: &str) -> Result<RoomId, ApiError> {
-    room_for_channel(tenant, channel, app.config().limits.max_room_id_len).map_err(|cause| {
+    room_for_channel(tenant, channel, app.config().hub.limits.max_room_id_len).map_err(|cause| {
         ApiError::new(
             ErrorKind::BadRequest,
             format!("channel {channel:?}: {cause}"),

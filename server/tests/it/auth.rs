@@ -106,7 +106,7 @@ async fn expired_and_forged_tokens_are_refused() {
 
 #[tokio::test]
 async fn a_socket_that_never_authenticates_is_closed() {
-    let test = start_with(|config| config.auth_timeout = Duration::from_millis(200)).await;
+    let test = start_with(|config| config.socket.auth_timeout = Duration::from_millis(200)).await;
     let mut client = Client::open(test.addr, Auth::None, None)
         .await
         .expect("open");

@@ -12,7 +12,7 @@ const ROOM: &str = "class:acme:c1";
 
 #[tokio::test]
 async fn malformed_unknown_oversized_and_misaddressed_frames_get_errors_and_the_room_goes_on() {
-    let test = start_with(|config| config.limits.max_frame_bytes = 1024).await;
+    let test = start_with(|config| config.hub.limits.max_frame_bytes = 1024).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut bystander = Client::connect(test.addr, &token("acme", Role::Student, "s2")).await;
     bystander.join(ROOM).await;
@@ -89,7 +89,7 @@ async fn malformed_unknown_oversized_and_misaddressed_frames_get_errors_and_the_
 
 #[tokio::test]
 async fn a_frame_far_over_the_limit_closes_only_its_own_socket() {
-    let test = start_with(|config| config.limits.max_frame_bytes = 1024).await;
+    let test = start_with(|config| config.hub.limits.max_frame_bytes = 1024).await;
     let mut bystander = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut sender = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     sender
@@ -182,7 +182,7 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
     // The Pusher HTTP API and the /ws upgrade speak the REST error vocabulary. A tenant with a
     // fixed Pusher app is not reachable by its derived id: that app is unknown.
     let plain = start_with(|config| {
-        config.pusher_app = Some(server::transport::pusher_apps::PusherApp {
+        config.pusher.app = Some(server::transport::pusher_apps::PusherApp {
             tenant: "acme".into(),
             app_id: "fixed-1".into(),
             key: "fixed-key".into(),

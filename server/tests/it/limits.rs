@@ -15,8 +15,8 @@ use crate::support::{
 #[tokio::test]
 async fn publishing_faster_than_the_rate_limit_is_answered_with_a_retryable_error() {
     let test = start_with(|config| {
-        config.publish_rate = 1;
-        config.publish_burst = 2;
+        config.socket.publish_rate = 1;
+        config.socket.publish_burst = 2;
     })
     .await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
@@ -40,8 +40,8 @@ async fn publishing_faster_than_the_rate_limit_is_answered_with_a_retryable_erro
 #[tokio::test]
 async fn joins_and_leaves_share_the_rate_limit_with_publishes() {
     let test = start_with(|config| {
-        config.publish_rate = 1;
-        config.publish_burst = 2;
+        config.socket.publish_rate = 1;
+        config.socket.publish_burst = 2;
     })
     .await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
@@ -75,7 +75,7 @@ async fn joins_and_leaves_share_the_rate_limit_with_publishes() {
 
 #[tokio::test]
 async fn a_connection_may_join_only_so_many_rooms() {
-    let test = start_with(|config| config.max_rooms_per_conn = 2).await;
+    let test = start_with(|config| config.hub.max_rooms_per_conn = 2).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     teacher.join("class:acme:c1").await;
     teacher.join("class:acme:c2").await;
@@ -92,7 +92,7 @@ async fn a_connection_may_join_only_so_many_rooms() {
 
 #[tokio::test]
 async fn frames_larger_than_the_read_buffer_arrive_whole() {
-    let test = start_with(|config| config.ws_read_buffer_bytes = 64).await;
+    let test = start_with(|config| config.socket.ws_read_buffer_bytes = 64).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     student.join("class:acme:c1").await;
@@ -113,7 +113,7 @@ async fn frames_larger_than_the_read_buffer_arrive_whole() {
 
 #[tokio::test]
 async fn connections_over_the_limit_are_refused_with_503() {
-    let test = start_with(|config| config.max_connections = 1).await;
+    let test = start_with(|config| config.socket.max_connections = 1).await;
     let _first = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     let error = Client::open(
         test.addr,
@@ -134,7 +134,7 @@ async fn connections_over_the_limit_are_refused_with_503() {
 
 #[tokio::test]
 async fn a_silent_peer_is_closed_by_the_heartbeat() {
-    let test = start_with(|config| config.heartbeat = Duration::from_millis(100)).await;
+    let test = start_with(|config| config.socket.heartbeat = Duration::from_millis(100)).await;
     let mut alive = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     let mut silent = Client::open(
         test.addr,
@@ -171,7 +171,7 @@ async fn a_silent_peer_is_closed_by_the_heartbeat() {
 
 #[tokio::test]
 async fn empty_rooms_are_dropped_after_the_grace_period() {
-    let test = start_with(|config| config.room_grace = Duration::from_millis(100)).await;
+    let test = start_with(|config| config.hub.room_grace = Duration::from_millis(100)).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let joined = teacher.join("class:acme:c1").await;
     teacher.publish("class:acme:c1", "note", json!({})).await;

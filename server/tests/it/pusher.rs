@@ -739,7 +739,8 @@ async fn webhooks_report_occupancy_members_and_client_events_signed_and_retried(
     let (receiver, mut hooks) = webhook_receiver().await;
     let test = crate::support::start_with(|config| {
         config
-            .pusher_webhooks
+            .pusher
+            .webhooks
             .insert("acme".into(), format!("http://{receiver}/hooks"));
     })
     .await;
@@ -829,7 +830,7 @@ async fn webhooks_report_occupancy_members_and_client_events_signed_and_retried(
 #[tokio::test]
 async fn a_silent_pusher_socket_is_closed_with_4201() {
     let test = crate::support::start_with(|config| {
-        config.pusher_activity_timeout = std::time::Duration::from_millis(100);
+        config.pusher.activity_timeout = std::time::Duration::from_millis(100);
     })
     .await;
     let app = app_of(&test, "acme");
@@ -845,7 +846,7 @@ async fn a_silent_pusher_socket_is_closed_with_4201() {
 
 #[tokio::test]
 async fn capacity_and_shutdown_close_with_pusher_codes() {
-    let test = crate::support::start_with(|config| config.max_connections = 1).await;
+    let test = crate::support::start_with(|config| config.socket.max_connections = 1).await;
     let app = app_of(&test, "acme");
     let mut first = PusherClient::connect(test.addr, &app.key).await;
     let mut over = PusherClient::open(test.addr, &app.key, 7).await;

@@ -58,7 +58,7 @@ async fn rejoining_with_since_yields_exactly_the_missed_events() {
 
 #[tokio::test]
 async fn since_older_than_history_or_from_another_epoch_is_not_recovered() {
-    let test = start_with(|config| config.history_len = 2).await;
+    let test = start_with(|config| config.hub.history_len = 2).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     teacher.join(ROOM).await;
     let mut student = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;

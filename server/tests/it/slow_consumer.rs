@@ -14,7 +14,7 @@ const WINDOW: u64 = 16;
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
-    let test = start_with(|config| config.conn_queue_len = 64).await;
+    let test = start_with(|config| config.hub.conn_queue_len = 64).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let mut reader = Client::connect(test.addr, &token("acme", Role::Student, "reader")).await;
     let mut stalled = Client::connect(test.addr, &token("acme", Role::Student, "stalled")).await;
@@ -24,12 +24,30 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
     // The reader reads everything concurrently; the stalled client reads nothing for now.
     let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader_progress = std::sync::Arc::clone(&progress);
+    // Told when the stalled member leaves, so the stalled client starts reading then: the server
+    // gives a peer that does not read a few seconds to take its close frame, and a loaded
+    // machine may take longer than that to publish the rest of the events.
+    let (left_tx, left_rx) = tokio::sync::oneshot::channel::<()>();
+    let stalled_reading = tokio::spawn(async move {
+        // Either the leave was seen, or the reader ended without one (then the assertion on
+        // `leaves` below says so).
+        let _ = left_rx.await;
+        stalled.close_code().await
+    });
     let reading = tokio::spawn(async move {
         let mut seqs = Vec::new();
         let mut leaves = Vec::new();
+        let mut left_tx = Some(left_tx);
         while seqs.len() < EVENTS as usize {
             match reader.recv().await {
-                ServerMessage::PresenceDiff(diff) => leaves.extend(diff.leaves),
+                ServerMessage::PresenceDiff(diff) => {
+                    leaves.extend(diff.leaves);
+                    if !leaves.is_empty()
+                        && let Some(left_tx) = left_tx.take()
+                    {
+                        let _ = left_tx.send(());
+                    }
+                }
                 message => {
                     if let Some((seq, _, _)) = event_parts(&message) {
                         seqs.push(seq);
@@ -81,7 +99,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
 
     // When the stalled client finally reads, it finds the slow-consumer close after a prefix.
     assert_eq!(
-        stalled.close_code().await,
+        stalled_reading.await.expect("stalled reader task"),
         Some(CloseCode::SlowConsumer.code())
     );
 }

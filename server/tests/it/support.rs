@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::{Codec, Joined, ServerMessage, Welcome};
 use serde_json::{Value, json};
 use server::auth::{self, Identity, Role};
+use server::transport::settings::SocketSettings;
 use server::{Config, RunningServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,8 +36,11 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         jwt_secret: Some(SECRET.to_owned()),
         data_dir: temp_dir("server"),
-        publish_rate: 10_000,
-        publish_burst: 10_000,
+        socket: SocketSettings {
+            publish_rate: 10_000,
+            publish_burst: 10_000,
+            ..SocketSettings::default()
+        },
         ..Config::default()
     };
     tweak(&mut config);

@@ -1,0 +1,196 @@
+//! What the operator may set about sockets: [`SocketArgs`] for every socket (read buffer,
+//! connection limit, publish rate, heartbeat, auth deadline) and [`PusherArgs`] for Pusher ones
+//! (a fixed app, activity timeout, client-event rate, webhooks), and how each is checked into
+//! [`SocketSettings`] and [`PusherSettings`], defaults included.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::pusher_apps::PusherApp;
+use crate::config::{ConfigError, DurationArg, at_least_one, layered, longer_than_zero};
+
+layered! {
+    /// Settings of every socket, native and Pusher (see `crate::config` for how flags,
+    /// environment and file combine).
+    #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+    pub struct SocketArgs {
+        /// Bytes a socket reads at a time: its read buffer, resident for every socket (about
+        /// 7 KiB per idle socket in all at 1024); larger frames still arrive, in more reads
+        /// [default: 1024].
+        #[arg(long, env = "CLASSHUB_WS_READ_BUFFER_BYTES")]
+        pub ws_read_buffer_bytes: Option<usize>,
+        /// Concurrent sockets; more get HTTP 503 [default: 100000].
+        #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS")]
+        pub max_connections: Option<usize>,
+        /// Sustained `publish`/`presence`/`join`/`leave` frames per second per connection
+        /// [default: 20].
+        #[arg(long, env = "CLASSHUB_PUBLISH_RATE")]
+        pub publish_rate: Option<u32>,
+        /// Burst allowance of `publish`/`presence`/`join`/`leave` frames per connection
+        /// [default: 40].
+        #[arg(long, env = "CLASSHUB_PUBLISH_BURST")]
+        pub publish_burst: Option<u32>,
+        /// Server ping interval; silence for twice this closes a socket (4101) [default: 25s].
+        #[arg(long, env = "CLASSHUB_HEARTBEAT")]
+        pub heartbeat: Option<DurationArg>,
+        /// Time allowed for the `auth` frame (4002) [default: 10s].
+        #[arg(long, env = "CLASSHUB_AUTH_TIMEOUT")]
+        pub auth_timeout: Option<DurationArg>,
+    }
+}
+
+layered! {
+    /// Settings of Pusher sockets and webhooks (see `crate::config` for how flags, environment
+    /// and file combine).
+    #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+    pub struct PusherArgs {
+        /// Tenant whose Pusher app the next three settings fix [default: default].
+        #[arg(long, env = "CLASSHUB_PUSHER_TENANT")]
+        pub pusher_tenant: Option<String>,
+        /// Fixed Pusher app id (all three or none; without them every tenant's app is derived
+        /// from the server's secret).
+        #[arg(long, env = "CLASSHUB_PUSHER_APP_ID")]
+        pub pusher_app_id: Option<String>,
+        /// Fixed Pusher app key.
+        #[arg(long, env = "CLASSHUB_PUSHER_KEY")]
+        pub pusher_key: Option<String>,
+        /// Fixed Pusher app secret.
+        #[arg(long, env = "CLASSHUB_PUSHER_SECRET", hide_env_values = true)]
+        pub pusher_secret: Option<String>,
+        /// Activity timeout announced to Pusher clients; silence for twice this closes with 4201
+        /// [default: 120s].
+        #[arg(long, env = "CLASSHUB_PUSHER_ACTIVITY_TIMEOUT")]
+        pub pusher_activity_timeout: Option<DurationArg>,
+        /// Client events per second per Pusher socket (over it: error 4301) [default: 10].
+        #[arg(long, env = "CLASSHUB_PUSHER_CLIENT_EVENT_RATE")]
+        pub pusher_client_event_rate: Option<u32>,
+        /// `TENANT=URL` of a tenant's Pusher webhooks; repeat the flag, or comma-separate in the
+        /// variable.
+        #[arg(
+            long = "pusher-webhook",
+            env = "CLASSHUB_PUSHER_WEBHOOKS",
+            value_delimiter = ','
+        )]
+        pub pusher_webhooks: Option<Vec<String>>,
+    }
+}
+
+/// Settings of every socket.
+#[derive(Debug, Clone)]
+pub struct SocketSettings {
+    /// Bytes each WebSocket reads at a time: the per-socket read buffer, resident for every
+    /// socket (tungstenite zero-fills it); larger frames still arrive (the buffer grows).
+    pub ws_read_buffer_bytes: usize,
+    /// Concurrent WebSocket connections; more are refused with HTTP 503.
+    pub max_connections: usize,
+    /// Sustained publishes per second per connection.
+    pub publish_rate: u32,
+    /// Publish burst per connection.
+    pub publish_burst: u32,
+    /// Server ping interval; a connection silent for twice this is closed.
+    pub heartbeat: Duration,
+    /// How long a connection without a token may take to send `auth`.
+    pub auth_timeout: Duration,
+}
+
+/// Settings of Pusher sockets and webhooks.
+#[derive(Debug, Clone)]
+pub struct PusherSettings {
+    /// Fixed Pusher credentials for one tenant (other tenants' apps are derived).
+    pub app: Option<PusherApp>,
+    /// Heartbeat interval announced to and applied on Pusher sockets (`activity_timeout`).
+    pub activity_timeout: Duration,
+    /// Client events per second a Pusher socket may send (Pusher's rule is 10).
+    pub client_event_rate: u32,
+    /// Pusher webhook URL per tenant.
+    pub webhooks: HashMap<String, String>,
+}
+
+impl SocketArgs {
+    /// The sockets' settings, checked: counts at least 1, intervals above zero.
+    pub fn resolve(self) -> Result<SocketSettings, ConfigError> {
+        Ok(SocketSettings {
+            ws_read_buffer_bytes: at_least_one(
+                "ws-read-buffer-bytes",
+                self.ws_read_buffer_bytes,
+                1024,
+            )?,
+            max_connections: at_least_one("max-connections", self.max_connections, 100_000)?,
+            publish_rate: at_least_one("publish-rate", self.publish_rate, 20)?,
+            publish_burst: at_least_one("publish-burst", self.publish_burst, 40)?,
+            heartbeat: longer_than_zero("heartbeat", self.heartbeat, Duration::from_secs(25))?,
+            auth_timeout: longer_than_zero(
+                "auth-timeout",
+                self.auth_timeout,
+                Duration::from_secs(10),
+            )?,
+        })
+    }
+}
+
+impl PusherArgs {
+    /// The Pusher settings, checked: the fixed app's three parts together or not at all,
+    /// webhooks as `TENANT=http(s)://…`.
+    pub fn resolve(self) -> Result<PusherSettings, ConfigError> {
+        let app = match (self.pusher_app_id, self.pusher_key, self.pusher_secret) {
+            (None, None, None) => None,
+            (Some(app_id), Some(key), Some(secret)) => Some(PusherApp {
+                tenant: self.pusher_tenant.unwrap_or_else(|| "default".to_owned()),
+                app_id,
+                key,
+                secret,
+            }),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "pusher-app-id/pusher-key/pusher-secret",
+                    reason: "give all three or none".into(),
+                });
+            }
+        };
+        let mut webhooks = HashMap::new();
+        for entry in self.pusher_webhooks.unwrap_or_default() {
+            let parsed = entry.split_once('=').filter(|(tenant, url)| {
+                !tenant.is_empty() && (url.starts_with("http://") || url.starts_with("https://"))
+            });
+            let Some((tenant, url)) = parsed else {
+                return Err(ConfigError::Invalid {
+                    key: "pusher-webhook",
+                    reason: format!("{entry:?} is not TENANT=http(s)://URL"),
+                });
+            };
+            webhooks.insert(tenant.to_owned(), url.to_owned());
+        }
+        Ok(PusherSettings {
+            app,
+            activity_timeout: longer_than_zero(
+                "pusher-activity-timeout",
+                self.pusher_activity_timeout,
+                Duration::from_secs(120),
+            )?,
+            client_event_rate: at_least_one(
+                "pusher-client-event-rate",
+                self.pusher_client_event_rate,
+                10,
+            )?,
+            webhooks,
+        })
+    }
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        SocketArgs::default()
+            .resolve()
+            .expect("the built-in defaults are valid")
+    }
+}
+
+impl Default for PusherSettings {
+    fn default() -> Self {
+        PusherArgs::default()
+            .resolve()
+            .expect("the built-in defaults are valid")
+    }
+}
