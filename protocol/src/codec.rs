@@ -199,10 +199,14 @@ impl Codec {
                 } else {
                     "JSON"
                 };
+                let at = self
+                    .failing_field(frame)
+                    .map(|field| format!(" (the fault is at {field})"))
+                    .unwrap_or_default();
                 return DecodeError {
                     code: ErrorCode::MalformedFrame,
                     message: format!(
-                        "frame is not a {format} object with a \"type\" field: {cause}"
+                        "frame is not a {format} object with a \"type\" field{at}: {cause}"
                     ),
                     reference: None,
                 };
@@ -246,7 +250,8 @@ impl Codec {
         let path = self
             .failing_path::<Value>(frame)
             .or_else(|| self.failing_path::<ClientMessage>(frame))?;
-        (path != ".").then_some(path)
+        // `.` is the frame itself; `?` stands for a segment serde could not name (a bad key).
+        (path != "." && !path.contains('?')).then_some(path)
     }
 
     fn failing_path<T: for<'de> Deserialize<'de>>(self, frame: &[u8]) -> Option<String> {
