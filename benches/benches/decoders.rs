@@ -53,8 +53,9 @@ fn main() -> anyhow::Result<()> {
             let property_started = Instant::now();
             property(cases);
             let seconds = property_started.elapsed().as_secs_f64();
+            let label = format!("decoders/{crate_name}/{name}");
             println!(
-                "decoders/{crate_name}/{name:<28} {cases:>8} cases  {seconds:>7.1} s  {:>9.0} cases/s",
+                "{label:<46} {cases:>8} cases  {seconds:>7.1} s  {:>9.0} cases/s",
                 f64::from(cases) / seconds
             );
             ran += 1;
