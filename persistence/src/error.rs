@@ -80,8 +80,13 @@ pub enum SinkError {
     /// The database stayed unreachable until shutdown gave up; send the event again later.
     #[error("the database was unavailable and the server is shutting down; retry the event")]
     Unavailable,
-    /// The database refused this event for its content.
-    #[error("the database refused this event: {0}")]
+    /// The database refused this event for its content (a value it cannot store, a constraint),
+    /// alone: the other events of its batch were written without it. Permanent: the same event
+    /// will be refused again, so it is reported as rejected (never "retry later"). Carries the
+    /// database's sentence, which names the value, not the query.
+    #[error(
+        "the database refused this event for its content ({0}); it is not stored, and sending it again unchanged will not help"
+    )]
     Rejected(String),
     /// The sink stopped without answering (a bug); the event may or may not be stored.
     #[error("the event sink stopped unexpectedly; retry the event")]

@@ -1,14 +1,16 @@
 //! The two codecs of protocol v1: JSON in WebSocket text frames (`classhub.v1.json`) and
 //! MessagePack with named fields in binary frames (`classhub.v1.msgpack`). Decoding checks the
-//! frame-size, room-id and payload-depth limits, and classifies every failure into an
-//! [`ErrorCode`] that carries the client's `ref` whenever it could be read.
+//! frame-size, room-id and payload-depth limits and the text rule (no U+0000 in any string; see
+//! `payload`), and classifies every failure into an [`ErrorCode`] that carries the client's
+//! `ref` whenever it could be read and names the field at fault whenever there is one.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::ErrorCode;
 use crate::limits::Limits;
 use crate::message::{ClientMessage, Ref, ServerMessage};
-use crate::payload::depth_of;
+use crate::payload::{PayloadError, check_payload, check_text};
 use crate::room::RoomId;
 
 /// A wire encoding, chosen per connection by WebSocket subprotocol.
@@ -107,18 +109,24 @@ impl Codec {
             Err(cause) => return Err(self.classify(frame, cause)),
         };
         let reference = message.reference().cloned();
-        for payload in message.payloads() {
-            let depth = depth_of(payload);
-            if depth > limits.max_payload_depth {
-                return Err(DecodeError {
-                    code: ErrorCode::PayloadTooDeep,
-                    message: format!(
-                        "payload nests {depth} levels deep; the limit is {}",
-                        limits.max_payload_depth
-                    ),
-                    reference,
-                });
-            }
+        let checked = message
+            .texts()
+            .try_for_each(|(field, text)| check_text(field, text))
+            .and_then(|()| {
+                message.payloads().try_for_each(|(field, payload)| {
+                    check_payload(field, payload, limits.max_payload_depth)
+                })
+            });
+        if let Err(refused) = checked {
+            let code = match refused {
+                PayloadError::Nul { .. } => ErrorCode::InvalidMessage,
+                PayloadError::TooDeep { .. } => ErrorCode::PayloadTooDeep,
+            };
+            return Err(DecodeError {
+                code,
+                message: refused.to_string(),
+                reference,
+            });
         }
         if let ClientMessage::Publish { id: Some(id), .. } = &message
             && (id.is_empty() || id.len() > limits.max_event_id_len)
@@ -191,10 +199,14 @@ impl Codec {
                 } else {
                     "JSON"
                 };
+                let at = self
+                    .failing_field(frame)
+                    .map(|field| format!(" (the fault is at {field})"))
+                    .unwrap_or_default();
                 return DecodeError {
                     code: ErrorCode::MalformedFrame,
                     message: format!(
-                        "frame is not a {format} object with a \"type\" field: {cause}"
+                        "frame is not a {format} object with a \"type\" field{at}: {cause}"
                     ),
                     reference: None,
                 };
@@ -221,10 +233,43 @@ impl Codec {
             },
             Some(kind) => DecodeError {
                 code: ErrorCode::InvalidMessage,
-                message: format!("invalid {kind} message: {cause}"),
+                message: match self.failing_field(frame) {
+                    Some(field) => format!("invalid {kind} message at {field}: {cause}"),
+                    None => format!("invalid {kind} message: {cause}"),
+                },
                 reference,
             },
         }
+    }
+
+    /// The path of the field a client frame failed to decode at (`data.answer` for an unpaired
+    /// surrogate there), when it is not the frame as a whole. Text faults (a surrogate, invalid
+    /// UTF-8) are found by reading the frame as any value; a wrong type by reading it as a
+    /// message. Only runs on the error path.
+    fn failing_field(self, frame: &[u8]) -> Option<String> {
+        let path = self
+            .failing_path::<Value>(frame)
+            .or_else(|| self.failing_path::<ClientMessage>(frame))?;
+        // `.` is the frame itself; `?` stands for a segment serde could not name (a bad key).
+        (path != "." && !path.contains('?')).then_some(path)
+    }
+
+    fn failing_path<T: for<'de> Deserialize<'de>>(self, frame: &[u8]) -> Option<String> {
+        let failure = match self {
+            Codec::Json => serde_path_to_error::deserialize::<_, T>(
+                &mut serde_json::Deserializer::from_slice(frame),
+            )
+            .err()?
+            .path()
+            .to_string(),
+            Codec::MsgPack => serde_path_to_error::deserialize::<_, T>(
+                &mut rmp_serde::Deserializer::from_read_ref(frame),
+            )
+            .err()?
+            .path()
+            .to_string(),
+        };
+        Some(failure)
     }
 }
 
@@ -328,5 +373,40 @@ mod tests {
             code_of(Codec::MsgPack, &[0xc1, 0x00]),
             ErrorCode::MalformedFrame
         );
+    }
+
+    #[test]
+    fn nul_and_unpaired_surrogates_are_refused_naming_the_field() {
+        let check = |codec: Codec, frame: &[u8], field: &str| {
+            let error = codec
+                .decode(frame, &Limits::default())
+                .expect_err("must be refused");
+            assert_eq!(error.code, ErrorCode::InvalidMessage, "{}", error.message);
+            assert!(error.message.contains(field), "{field}: {}", error.message);
+            assert_eq!(error.reference, Some(Ref::Int(9)), "{}", error.message);
+        };
+        let publish = |kind: &str, answer: &str| serde_json::json!({"type": "publish", "ref": 9, "room": "class:a:b", "kind": kind, "data": {"answer": answer}});
+        for codec in Codec::ALL {
+            let encode = |value: serde_json::Value| codec.encode(&value).expect("encode");
+            check(codec, &encode(publish("quiz", "4\u{0}")), "data.answer");
+            check(codec, &encode(publish("qu\u{0}iz", "4")), "kind");
+            let presence = serde_json::json!({"type": "presence", "ref": 9, "room": "class:a:b", "state": {"list": ["x", "\u{0}"]}});
+            check(codec, &encode(presence), "state.list[1]");
+            let durable = serde_json::json!({"type": "publish", "ref": 9, "room": "class:a:b", "kind": "k", "id": "e\u{0}"});
+            check(codec, &encode(durable), "id");
+        }
+        let surrogate =
+            br#"{"type":"publish","ref":9,"room":"class:a:b","kind":"k","data":{"answer":"\ud800"}}"#;
+        check(Codec::Json, surrogate, "data.answer");
+        // MessagePack strings must be UTF-8: the three bytes of a surrogate are refused.
+        let mut packed = Codec::MsgPack
+            .encode(&publish("k", "\u{E000}"))
+            .expect("encode");
+        let at = packed
+            .windows(3)
+            .position(|window| window == "\u{E000}".as_bytes())
+            .expect("marker");
+        packed[at..at + 3].copy_from_slice(&[0xED, 0xA0, 0x80]);
+        check(Codec::MsgPack, &packed, "data.answer");
     }
 }

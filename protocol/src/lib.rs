@@ -29,7 +29,8 @@ pub use message::{
     PresenceDiff, Ref, Reply, ServerMessage, Since, Welcome, WireLimits,
 };
 pub use payload::{
-    depth_of, normalize_empty_array, object_or_empty_array, optional_object_or_empty_array,
+    PayloadError, check_payload, check_text, normalize_empty_array, object_or_empty_array,
+    optional_object_or_empty_array,
 };
 pub use room::{RoomId, RoomIdError, RoomKind};
 

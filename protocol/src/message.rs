@@ -135,17 +135,50 @@ impl ClientMessage {
         }
     }
 
-    /// The payloads whose nesting depth is limited.
-    pub fn payloads(&self) -> impl Iterator<Item = &Value> {
+    /// The payloads whose nesting depth is limited, by field name.
+    pub fn payloads(&self) -> impl Iterator<Item = (&'static str, &Value)> {
         let payload = match self {
-            ClientMessage::Join { presence, .. } => presence.as_ref(),
-            ClientMessage::Publish { data, .. } => Some(data),
-            ClientMessage::Presence { state, .. } => Some(state),
+            ClientMessage::Join { presence, .. } => {
+                presence.as_ref().map(|state| ("presence", state))
+            }
+            ClientMessage::Publish { data, .. } => Some(("data", data)),
+            ClientMessage::Presence { state, .. } => Some(("state", state)),
             ClientMessage::Auth { .. }
             | ClientMessage::Leave { .. }
             | ClientMessage::Ping { .. } => None,
         };
         payload.into_iter()
+    }
+
+    /// The plain strings of the message (ids, names, the token), by field name: with
+    /// [`ClientMessage::payloads`], every text the client chose.
+    pub fn texts(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let reference = match self.reference() {
+            Some(Ref::Text(text)) => Some(text.as_str()),
+            Some(Ref::Int(_)) | None => None,
+        };
+        let (token, room, kind, id) = match self {
+            ClientMessage::Auth { token, .. } => (Some(token.as_str()), None, None, None),
+            ClientMessage::Publish { room, kind, id, .. } => (
+                None,
+                Some(room.as_str()),
+                Some(kind.as_str()),
+                id.as_deref(),
+            ),
+            ClientMessage::Join { room, .. }
+            | ClientMessage::Leave { room, .. }
+            | ClientMessage::Presence { room, .. } => (None, Some(room.as_str()), None, None),
+            ClientMessage::Ping { .. } => (None, None, None, None),
+        };
+        [
+            ("ref", reference),
+            ("token", token),
+            ("room", room),
+            ("kind", kind),
+            ("id", id),
+        ]
+        .into_iter()
+        .filter_map(|(field, text)| text.map(|text| (field, text)))
     }
 }
 

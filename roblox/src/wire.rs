@@ -2,7 +2,7 @@
 //! SDK writes and reads them. Requests are read tolerantly (see [`crate::json`]); answers
 //! never put `null` inside arrays and keep integers below 2^53.
 
-use protocol::{CommandKind, Limits, depth_of, normalize_empty_array};
+use protocol::{CommandKind, Limits, check_payload, check_text, normalize_empty_array};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -229,7 +229,10 @@ pub struct EventsAnswer {
 }
 
 impl IngestEvent {
-    /// Reads and checks one event of a batch; `Err` carries what to report for it.
+    /// Reads and checks one event of a batch; `Err` carries what to report for it, naming the
+    /// field at fault. Every text the event carries follows `protocol`'s text rule (no U+0000),
+    /// so an event the database could not store is refused here, by its id, and the rest of the
+    /// batch goes on.
     pub fn read(value: Value, limits: &Limits) -> Result<IngestEvent, RejectedEvent> {
         let id = value
             .get("id")
@@ -250,6 +253,7 @@ impl IngestEvent {
                 limits.max_event_id_len
             )));
         }
+        check_text("id", &id).map_err(|refused| reject(refused.to_string()))?;
         let kind = match fields.remove("kind") {
             Some(Value::String(kind)) if valid_kind(&kind) => kind,
             _ => {
@@ -268,12 +272,8 @@ impl IngestEvent {
             Some(data @ Value::Object(_)) => data,
             Some(_) => return Err(reject("data must be an object".into())),
         };
-        if depth_of(&data) > limits.max_payload_depth {
-            return Err(reject(format!(
-                "data nests deeper than {} levels",
-                limits.max_payload_depth
-            )));
-        }
+        check_payload("data", &data, limits.max_payload_depth)
+            .map_err(|refused| reject(refused.to_string()))?;
         let player = match fields.remove("player") {
             None | Some(Value::Null) => None,
             Some(value) => {
@@ -282,7 +282,11 @@ impl IngestEvent {
         };
         let session_id = match fields.remove("session_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(session)) => Some(session),
+            Some(Value::String(session)) => {
+                check_text("session_id", &session)
+                    .map_err(|refused| reject(refused.to_string()))?;
+                Some(session)
+            }
             Some(_) => return Err(reject("session_id must be a string".into())),
         };
         let client_time = match fields.remove("client_time") {
@@ -453,6 +457,27 @@ mod tests {
             deep = json!({ "d": deep });
         }
         check(json!({"id": "e", "kind": "x", "data": deep}), "e", "deeper");
+        check(
+            json!({"id": "e", "kind": "x", "data": {"answer": "4\u{0}"}}),
+            "e",
+            "data.answer holds a NUL",
+        );
+        check(
+            json!({"id": "e", "kind": "x", "data": {"list": [{"a\u{0}": 1}]}}),
+            "e",
+            "data.list[0].a\\0 holds a NUL",
+        );
+        check(
+            json!({"id": "e\u{0}", "kind": "x"}),
+            "e\u{0}",
+            "id holds a NUL",
+        );
+        check(
+            json!({"id": "e", "kind": "x", "session_id": "s\u{0}"}),
+            "e",
+            "session_id holds a NUL",
+        );
+        check(json!({"id": "e", "kind": "x\u{0}"}), "e", "kind must be");
         check(json!("e"), "", "object");
     }
 

@@ -11,7 +11,8 @@
 //! - the durable-event sink (recorded in `persistence`): `classhub_sink_queue_depth` (gauge),
 //!   `classhub_sink_batch_rows` and `classhub_sink_commit_seconds` (histograms),
 //!   `classhub_sink_rows_written_total`, `classhub_sink_retries_total`,
-//!   `classhub_sink_refused_total`
+//!   `classhub_sink_refused_total` (queue full), `classhub_sink_rows_rejected_total` (events the
+//!   database refused for their content)
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
 
 use std::sync::OnceLock;

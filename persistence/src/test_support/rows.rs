@@ -62,3 +62,26 @@ pub async fn insert_event_alone(store: &Store, event: &DurableEvent) -> Result<(
     )?;
     Ok(())
 }
+
+/// Makes the database refuse every `game_events` row of `kind` for its content (an SQLite
+/// trigger, a PostgreSQL check constraint): the kind of refusal the event sink must report as
+/// rejected, alone, without failing the rest of its batch.
+pub async fn refuse_game_events_of_kind(store: &Store, kind: &str) -> Result<(), StoreError> {
+    let safe_kind: String = kind
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let statement = match store.backend() {
+        crate::Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{safe_kind} BEFORE INSERT ON game_events \
+             WHEN NEW.kind = '{safe_kind}' \
+             BEGIN SELECT RAISE(ABORT, '{safe_kind} events are refused'); END"
+        ),
+        crate::Backend::Postgres => format!(
+            "ALTER TABLE game_events ADD CONSTRAINT refuse_{safe_kind} \
+             CHECK (kind <> '{safe_kind}')"
+        ),
+    };
+    exec!(store, statement.as_str())?;
+    Ok(())
+}

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::message::{EventBody, Member, ServerMessage};
+use crate::payload::{PayloadError, check_payload, check_text};
 use crate::room::{RoomId, RoomIdError, RoomKind};
 
 /// The protocol version classhub speaks (`?protocol=7`).
@@ -36,6 +37,58 @@ pub struct PusherFrame {
     /// The sender of a client event on a presence channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+}
+
+/// Fields of a client frame's `data` that carry JSON inside a string, which the server parses
+/// (`pusher:subscribe`'s `channel_data`, `pusher:signin`'s `user_data`).
+const JSON_STRING_FIELDS: [&str; 2] = ["channel_data", "user_data"];
+
+/// Reads one client frame (JSON text) and checks it: every string follows the text rule (no
+/// U+0000, see [`crate::check_text`]) — also inside the JSON that `data`, `data.channel_data`
+/// and `data.user_data` may carry as strings — and `data` nests at most `max_payload_depth`
+/// levels. The error is the sentence for a `pusher:error` frame, naming the field at fault.
+pub fn decode_frame(text: &str, max_payload_depth: usize) -> Result<PusherFrame, String> {
+    let frame: PusherFrame = serde_path_to_error::deserialize(
+        &mut serde_json::Deserializer::from_str(text),
+    )
+    .map_err(|failure| match failure.path().to_string() {
+        path if path == "." => format!("invalid JSON frame: {}", failure.inner()),
+        path => format!("invalid JSON frame at {path}: {}", failure.inner()),
+    })?;
+    check_frame(&frame, max_payload_depth).map_err(|refused| refused.to_string())?;
+    Ok(frame)
+}
+
+fn check_frame(frame: &PusherFrame, max_payload_depth: usize) -> Result<(), PayloadError> {
+    check_text("event", &frame.event)?;
+    if let Some(channel) = &frame.channel {
+        check_text("channel", channel)?;
+    }
+    if let Some(user_id) = &frame.user_id {
+        check_text("user_id", user_id)?;
+    }
+    check_payload("data", &frame.data, max_payload_depth)?;
+    let parsed: Value;
+    let data = match &frame.data {
+        Value::String(inner) => match serde_json::from_str::<Value>(inner) {
+            Ok(value) => {
+                parsed = value;
+                check_payload("data", &parsed, usize::MAX)?;
+                &parsed
+            }
+            // Plain text (a client event's string data): checked above as a string.
+            Err(_) => return Ok(()),
+        },
+        other => other,
+    };
+    for field in JSON_STRING_FIELDS {
+        if let Some(Value::String(inner)) = data.get(field)
+            && let Ok(parsed) = serde_json::from_str::<Value>(inner)
+        {
+            check_payload(&format!("data.{field}"), &parsed, usize::MAX)?;
+        }
+    }
+    Ok(())
 }
 
 /// What a channel's name makes it.
@@ -406,5 +459,51 @@ mod tests {
             updates: vec![],
         });
         assert!(frames_for(&public_diff).is_empty());
+    }
+
+    #[test]
+    fn client_frames_are_checked_naming_the_field() {
+        let check = |text: &str, expected: Result<(), &str>| {
+            let verdict = decode_frame(text, 16).map(drop);
+            match (&verdict, expected) {
+                (Ok(()), Ok(())) => {}
+                (Err(message), Err(field)) => {
+                    assert!(message.contains(field), "{text}: {message}")
+                }
+                _ => panic!("{text}: {verdict:?}, expected {expected:?}"),
+            }
+        };
+        check(r#"{"event":"pusher:ping","data":{}}"#, Ok(()));
+        check(
+            r#"{"event":"client-move","channel":"private-game-j1","data":{"x":"\u0000"}}"#,
+            Err("data.x"),
+        );
+        check(r#"{"event":"client-\u0000","data":{}}"#, Err("event"));
+        check(
+            r#"{"event":"client-a","channel":"private-\u0000","data":{}}"#,
+            Err("channel"),
+        );
+        check(
+            r#"{"event":"client-a","channel":"c","data":"{\"x\":\"\\u0000\"}"}"#,
+            Err("data.x"),
+        );
+        check(
+            r#"{"event":"pusher:subscribe","data":{"channel":"presence-class-c1","auth":"k:s","channel_data":"{\"user_id\":\"u\",\"user_info\":{\"name\":\"A\\u0000\"}}"}}"#,
+            Err("data.channel_data.user_info.name"),
+        );
+        check(
+            r#"{"event":"client-a","channel":"c","data":{"x":"\ud800"}}"#,
+            Err("data.x"),
+        );
+        check(r#"{"event":"client-a","data":"just text"}"#, Ok(()));
+        check(
+            &format!(
+                r#"{{"event":"client-a","data":{}1{}}}"#,
+                "[".repeat(17),
+                "]".repeat(17)
+            ),
+            Err("data"),
+        );
+        check("nope", Err("invalid JSON frame"));
     }
 }

@@ -1,6 +1,9 @@
 //! Golden frames: every file under `tests/golden/` decodes, and re-encodes to the same JSON. The
 //! same files feed the Luau SDK's tests, so a change to the wire breaks both languages.
 
+mod decoders;
+mod strategies;
+
 use std::path::{Path, PathBuf};
 
 use protocol::{ClientMessage, Codec, Limits, ServerMessage};

@@ -1,16 +1,36 @@
 //! [`ApiJson`]: a JSON body extractor whose failures are [`ApiError`]s (422 naming the field
-//! that failed, 400 for a body that is not JSON), not axum's plain-text rejections.
+//! that failed, 400 for a body that is not JSON), not axum's plain-text rejections. Every string
+//! of the body follows `protocol`'s text rule (no U+0000: `protocol::check_payload`), so text the
+//! database could not store is refused at the door, naming its field. [`ApiJsonItems`] leaves
+//! that rule to a handler that reads its items one by one (the Roblox event batch).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::{ApiError, ErrorKind};
 
 /// A JSON request body of type `T`.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
+
+/// A JSON request body of type `T` holding items that the handler checks one by one, so that
+/// one item breaking the text rule is refused alone (the Roblox event batch reports such an
+/// event by id and takes the others). Like [`ApiJson`], except that the text rule is the
+/// handler's.
+#[derive(Debug, Clone)]
+pub struct ApiJsonItems<T>(pub T);
+
+/// Whether [`parse_body`] applies the text rule to the whole body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextRule {
+    /// Every string and key of the body.
+    Everywhere,
+    /// None: the handler checks each item itself.
+    ByHandler,
+}
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -20,46 +40,95 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_none_or(|value| value.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                ErrorKind::BadRequest,
-                "send the body as JSON with content-type: application/json",
-            ));
-        }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-                if too_large {
-                    ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
-                } else {
-                    ApiError::new(ErrorKind::BadRequest, rejection.body_text())
-                }
-            })?;
-        parse(&body).map(ApiJson)
+        let body = read_body(request, state).await?;
+        parse_body(&body, TextRule::Everywhere).map(ApiJson)
     }
 }
 
-/// Parses a JSON body, naming the path of the first field that failed.
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+impl<S, T> FromRequest<S> for ApiJsonItems<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let body = read_body(request, state).await?;
+        parse_body(&body, TextRule::ByHandler).map(ApiJsonItems)
+    }
+}
+
+/// The bytes of a JSON body: the content type checked, the body limit applied.
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|value| value.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "send the body as JSON with content-type: application/json",
+        ));
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            if too_large {
+                ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
+            } else {
+                ApiError::new(ErrorKind::BadRequest, rejection.body_text())
+            }
+        })
+}
+
+/// Parses a JSON body in three steps, each naming the path of the field at fault: JSON text
+/// (400; also for an unpaired surrogate escape, which is not Unicode text), the text rule (422),
+/// then the shape of `T` (422).
+fn parse_body<T: DeserializeOwned>(body: &[u8], rule: TextRule) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|failure| {
+    let value: Value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|failure| {
+            let path = failure.path().to_string();
+            let cause = failure.into_inner();
+            if path == "." {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("the body is not valid JSON: {cause}"),
+                )
+            } else {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("the body is not valid JSON at {path}: {cause}"),
+                )
+                .with_field(path, cause.to_string())
+            }
+        })
+        .and_then(|value| {
+            deserializer.end().map_err(|cause| {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("the body is not valid JSON: {cause}"),
+                )
+            })?;
+            Ok(value)
+        })?;
+    if rule == TextRule::Everywhere
+        && let Err(refused) = protocol::check_payload("", &value, usize::MAX)
+    {
+        return Err(ApiError::invalid_field(
+            field_name(refused.field()),
+            refused.problem(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|failure| {
         let path = failure.path().to_string();
-        let cause = failure.into_inner();
-        if cause.is_syntax() || cause.is_eof() {
-            ApiError::new(
-                ErrorKind::BadRequest,
-                format!("the body is not valid JSON: {cause}"),
-            )
-        } else if path == "." {
-            ApiError::invalid_field("body", cause.to_string())
-        } else {
-            ApiError::invalid_field(path, cause.to_string())
-        }
+        ApiError::invalid_field(field_name(&path), failure.into_inner().to_string())
     })
+}
+
+/// A path as the answer names it: `.` (the whole body) is `body`.
+fn field_name(path: &str) -> &str {
+    if path == "." { "body" } else { path }
 }

@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use caller::{Caller, forbidden};
 pub use error::{ApiError, ErrorKind};
 pub use extract::{ApiPath, ApiQuery};
-pub use json::ApiJson;
+pub use json::{ApiJson, ApiJsonItems};
 pub use limits::Limiters;
 pub use page::{PageOf, PageQuery, page_of};
 

@@ -1,14 +1,17 @@
 //! A game server's event batch, from checked shapes to committed rows: each event is read alone
-//! (`roblox::wire::IngestEvent::read`: bad ones are reported by id, the rest go on), tied to the
-//! batch's live session, its player resolved to a linked student (cached per session, the
-//! database asked once per unknown player), enriched with who and when, and handed to
-//! `Hub::ingest` for the game room and the linked class room. The answer lists an event as
-//! `accepted` only once the transaction holding it committed; a batch the sink cannot take
-//! whole, or whose commit is late, is answered 503 and sent again unchanged (stored once).
+//! (`roblox::wire::IngestEvent::read`: bad ones — a NUL in any of their text included — are
+//! reported by id, the rest go on), tied to the batch's live session, its player resolved to a
+//! linked student (cached per session, the database asked once per unknown player), enriched
+//! with who and when, and handed to `Hub::ingest` for the game room and the linked class room.
+//! The answer lists an event as `accepted` only once the transaction holding it committed, and
+//! as `rejected` when the database refused it for its content (resending it cannot help); a
+//! batch the sink cannot take whole, or whose commit is late, is answered 503 and sent again
+//! unchanged (stored once).
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use persistence::SinkError;
 use roblox::wire::{EventBatch, EventsAnswer, IngestEvent, RejectedEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -35,6 +38,10 @@ pub async fn ingest_batch(
                 settings.max_batch
             ),
         ));
+    }
+    if let Some(session_id) = &batch.session_id {
+        protocol::check_text("session_id", session_id)
+            .map_err(|refused| ApiError::invalid_field("session_id", refused.problem()))?;
     }
     let limits = app.hub().settings().limits;
     let mut answer = EventsAnswer::default();
@@ -139,18 +146,26 @@ pub async fn ingest_batch(
     }
     let deadline = Instant::now() + settings.ack_timeout;
     let waits = acks.into_iter().map(|(id, ack)| async move {
-        let committed = match ack {
-            Some(ack) => matches!(tokio::time::timeout_at(deadline, ack).await, Ok(Ok(Ok(())))),
-            None => false,
+        let outcome = match ack {
+            Some(ack) => match tokio::time::timeout_at(deadline, ack).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_dropped)) => Err(SinkError::Stopped),
+                Err(_late) => Err(SinkError::Unavailable),
+            },
+            None => Err(SinkError::Stopped),
         };
-        (id, committed)
+        (id, outcome)
     });
     let mut uncommitted = 0usize;
-    for (id, committed) in join_all(waits).await {
-        if committed {
-            answer.accepted.push(id);
-        } else {
-            uncommitted += 1;
+    for (id, outcome) in join_all(waits).await {
+        match outcome {
+            Ok(()) => answer.accepted.push(id),
+            Err(refused @ SinkError::Rejected(_)) => answer.rejected.push(RejectedEvent {
+                id,
+                code: "invalid_input".into(),
+                message: refused.to_string(),
+            }),
+            Err(SinkError::Unavailable | SinkError::Stopped) => uncommitted += 1,
         }
     }
     if uncommitted > 0 {

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::openapi::ErrorResponse;
-use crate::api::{ApiError, ApiJson, ErrorKind};
+use crate::api::{ApiError, ApiJson, ApiJsonItems, ErrorKind};
 use crate::app::AppState;
 use crate::roblox::{GameServerKey, RobloxError};
 
@@ -203,7 +203,7 @@ async fn link(
 async fn events(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    ApiJson(batch): ApiJson<EventBatch>,
+    ApiJsonItems(batch): ApiJsonItems<EventBatch>,
 ) -> Result<Json<EventsAnswer>, ApiError> {
     Ok(Json(super::ingest::ingest_batch(&app, &key, batch).await?))
 }

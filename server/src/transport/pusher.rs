@@ -195,17 +195,12 @@ async fn read_loop(
             send(&handle, &pusher::error(None, "message too large"));
             continue;
         }
-        match serde_json::from_str::<PusherFrame>(&text) {
+        match pusher::decode_frame(&text, app.config().hub.limits.max_payload_depth) {
             Ok(frame) => {
                 metrics::counter!("classhub_frames_in_total", "type" => "pusher").increment(1);
                 handle_frame(app, connection, session, frame);
             }
-            Err(cause) => {
-                send(
-                    &handle,
-                    &pusher::error(None, &format!("invalid JSON frame: {cause}")),
-                );
-            }
+            Err(refusal) => send(&handle, &pusher::error(None, &refusal)),
         }
     }
 }

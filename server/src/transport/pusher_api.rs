@@ -282,6 +282,10 @@ fn trigger(app: &AppState, pusher_app: &PusherApp, event: TriggerEvent) -> Resul
         .ok()
         .filter(|value| value.is_object() || value.is_array())
         .unwrap_or(Value::String(data_text));
+    // The text rule (no U+0000), here as on every door; Pusher's status for bad input is 400.
+    protocol::check_text("name", &event.name)
+        .and_then(|()| protocol::check_payload("data", &data, usize::MAX))
+        .map_err(|refused| ApiError::new(ErrorKind::BadRequest, refused.to_string()))?;
     let except = event
         .socket_id
         .as_deref()

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error (or the documented close), never a crash, and other
 //! connections are unaffected.
 
-use protocol::{CloseCode, ErrorCode, ServerMessage};
+use protocol::{CloseCode, Codec, ErrorCode, ServerMessage};
 use serde_json::json;
 use server::auth::Role;
 use tokio_tungstenite::tungstenite::protocol::Message;
@@ -85,6 +85,104 @@ async fn malformed_unknown_oversized_and_misaddressed_frames_get_errors_and_the_
         event_parts(&next).map(|(_, kind, _)| kind.to_owned()),
         Some("after".to_owned())
     );
+}
+
+/// The text rule at the native door: a NUL (or, in JSON, an unpaired surrogate escape) anywhere
+/// in a frame's text is refused with an error naming the field, in both codecs; nothing of it is
+/// fanned out or stored, and the room goes on.
+#[tokio::test]
+async fn text_holding_a_nul_is_refused_naming_its_field_and_the_room_goes_on() {
+    let database = persistence::test_support::TestDatabase::sqlite();
+    let url = database.url().to_owned();
+    let test = start_with(move |config| config.database_url = Some(url)).await;
+    let store = database.store().await;
+    let mut bystander = Client::connect(test.addr, &token("acme", Role::Student, "s2")).await;
+    bystander.join(ROOM).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let mut packer = Client::open(
+        test.addr,
+        Auth::Query(&token("acme", Role::Educator, "t2")),
+        Some("classhub.v1.msgpack"),
+    )
+    .await
+    .expect("msgpack client");
+    packer.welcome().await;
+    packer.join(ROOM).await;
+
+    let refusals = [
+        (
+            Codec::Json,
+            json!({"type": "publish", "room": ROOM, "kind": "quiz_answer", "id": "q-1", "data": {"answer": "4\u{0}"}}),
+            "data.answer",
+        ),
+        (
+            Codec::Json,
+            json!({"type": "presence", "room": ROOM, "state": {"status": ["ok", "a\u{0}"]}}),
+            "state.status[1]",
+        ),
+        (
+            Codec::MsgPack,
+            json!({"type": "publish", "room": ROOM, "kind": "quiz_answer", "id": "q-2", "data": {"answer": "4\u{0}"}}),
+            "data.answer",
+        ),
+        (
+            Codec::MsgPack,
+            json!({"type": "publish", "room": ROOM, "kind": "chat\u{0}", "data": {}}),
+            "kind",
+        ),
+    ];
+    for (codec, message, field) in refusals {
+        let client = match codec {
+            Codec::Json => &mut teacher,
+            Codec::MsgPack => &mut packer,
+        };
+        let error = client.expect_error(message).await;
+        assert_eq!(
+            error.code,
+            ErrorCode::InvalidMessage.code(),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains(field), "{field}: {}", error.message);
+        assert_eq!(error.retry_after_ms, None, "not retryable");
+    }
+    teacher
+        .send_raw(Message::text(
+            r#"{"type":"publish","ref":77,"room":"class:acme:c1","kind":"chat","data":{"text":"\ud800"}}"#,
+        ))
+        .await;
+    let ServerMessage::Error(surrogate) = teacher
+        .recv_until(|message| matches!(message, ServerMessage::Error(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(surrogate.reference, Some(protocol::Ref::Int(77)));
+    assert!(
+        surrogate.message.contains("data.text"),
+        "{}",
+        surrogate.message
+    );
+
+    // Both senders are still served; the bystander saw none of the refused frames.
+    packer.ping().await;
+    let reference = teacher.next_ref();
+    teacher
+        .send(json!({"type": "publish", "ref": reference, "room": ROOM, "kind": "quiz_answer", "id": "q-3", "data": {"answer": "4"}}))
+        .await;
+    teacher
+        .recv_until(|message| matches!(message, ServerMessage::Reply(_)))
+        .await;
+    let next = bystander
+        .recv_until(|message| !matches!(message, ServerMessage::PresenceDiff(_)))
+        .await;
+    assert_eq!(
+        event_parts(&next).map(|(_, kind, data)| (kind.to_owned(), data.clone())),
+        Some(("quiz_answer".to_owned(), json!({"answer": "4"})))
+    );
+    assert_eq!(store.event_ids("acme").await.expect("ids"), ["q-3"]);
+    store.close().await;
 }
 
 #[tokio::test]

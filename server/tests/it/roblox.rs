@@ -938,3 +938,96 @@ async fn rostered_students_may_join_the_game_rooms_of_their_class_while_the_sess
     );
     test.server.shutdown().await;
 }
+
+/// The text rule and content refusals at the Roblox door: an event holding a NUL is rejected by
+/// id naming the field, an event the database refuses for its content is rejected (not 503,
+/// which the SDK would resend forever), and the other events of the batch are accepted; other
+/// bodies holding a NUL are refused whole with 422 naming the field.
+#[tokio::test]
+async fn events_holding_a_nul_or_refused_by_the_database_are_rejected_alone() {
+    for db in TestDatabase::all().await {
+        let test = start_with(|config| config.database_url = Some(db.url().to_owned())).await;
+        let store = db.store().await;
+        let key = seed_acme(&store).await;
+        // A refusal for content that both backends can be made to give (the decoders keep a
+        // NUL from ever reaching the database, so it cannot serve here).
+        test_support::rows::refuse_game_events_of_kind(&store, "poison")
+            .await
+            .expect("refuse poison");
+        let game = Game::new(test.addr, &key);
+        let session = game.open("job-nul").await;
+
+        let batch = json!({
+            "session_id": session,
+            "events": [
+                {"id": "e1", "kind": "checkpoint", "data": {"stage": 1}},
+                {"id": "e2", "kind": "quiz_answer", "data": {"answer": "4\u{0}"}},
+                {"id": "e3", "kind": "quiz_answer", "data": {"answer": "4"}},
+                {"id": "e4", "kind": "poison", "data": {}},
+                {"id": "e5\u{0}", "kind": "checkpoint"}
+            ]
+        });
+        for attempt in ["first", "retry"] {
+            let answer = game.post("/api/v1/roblox/events", batch.clone()).await;
+            assert_eq!(answer.status, StatusCode::OK, "{attempt}: {}", answer.body);
+            assert_eq!(answer.body["accepted"], json!(["e1", "e3"]), "{attempt}");
+            let rejected: Vec<(&str, &str, &str)> = answer.body["rejected"]
+                .as_array()
+                .expect("rejected")
+                .iter()
+                .map(|rejected| {
+                    (
+                        rejected["id"].as_str().expect("id"),
+                        rejected["code"].as_str().expect("code"),
+                        rejected["message"].as_str().expect("message"),
+                    )
+                })
+                .collect();
+            assert_eq!(rejected.len(), 3, "{attempt}: {rejected:?}");
+            let by_id = |id: &str| {
+                rejected
+                    .iter()
+                    .find(|(rejected_id, _, _)| *rejected_id == id)
+                    .unwrap_or_else(|| panic!("{id} rejected: {rejected:?}"))
+            };
+            for (id, words) in [
+                ("e2", "data.answer holds a NUL"),
+                ("e5\u{0}", "id holds a NUL"),
+                ("e4", "the database refused this event"),
+            ] {
+                let (_, code, message) = by_id(id);
+                assert_eq!(*code, "invalid_input", "{attempt} {id}: {message}");
+                assert!(message.contains(words), "{attempt} {id}: {message}");
+            }
+        }
+        assert_eq!(store.event_ids("acme").await.expect("ids"), ["e1", "e3"]);
+
+        let players = game
+            .post(
+                &format!("/api/v1/roblox/sessions/{session}/players"),
+                json!({"joins": [{"user_id": 5, "name": "Ada\u{0}"}]}),
+            )
+            .await;
+        assert_eq!(players.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            players.body["error"]["fields"]["joins[0].name"].is_string(),
+            "{}",
+            players.body
+        );
+        let nul_session = game
+            .post(
+                "/api/v1/roblox/events",
+                json!({"session_id": "s\u{0}", "events": [{"id": "e6", "kind": "x"}]}),
+            )
+            .await;
+        assert_eq!(nul_session.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            nul_session.body["error"]["fields"]["session_id"].is_string(),
+            "{}",
+            nul_session.body
+        );
+
+        test.server.shutdown().await;
+        store.close().await;
+    }
+}
