@@ -57,7 +57,7 @@ pub async fn ingest_batch(
             "name the game session (from POST /api/v1/roblox/sessions)",
         ));
     };
-    let session = live_session(app, &key, &session_id)?;
+    let session = live_session(app, key, &session_id)?;
     let mut unknown_players = Vec::new();
     let mut to_ingest = Vec::with_capacity(valid.len());
     for event in valid {
