@@ -19,6 +19,7 @@ mod json;
 pub mod limits;
 pub mod openapi;
 mod page;
+pub mod rules;
 
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,7 +29,7 @@ pub use error::{ApiError, ErrorKind};
 pub use extract::{ApiPath, ApiQuery};
 pub use json::ApiJson;
 pub use limits::Limiters;
-pub use page::{PageOf, PageQuery, page_of};
+pub use page::{PageLimit, PageOf, PageQuery, page_of};
 
 use crate::app::AppState;
 
@@ -50,12 +51,14 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // Teachers' commands, the game-server routes and Stripe's webhook stay outside the per-IP
     // limit: a school's game servers share few addresses (the Roblox routes have their own
     // limits), and so do Stripe's webhook senders.
-    OpenApiRouter::with_openapi(openapi::base())
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
         .merge(crate::platform::commands::routes())
         .merge(crate::roblox::routes::routes(
             app.config().roblox.max_body_bytes,
         ))
         .merge(crate::billing::routes::webhook_routes())
-        .split_for_parts()
+        .split_for_parts();
+    crate::billing::routes::document_plans(&mut document, &app.config().billing);
+    (router, document)
 }

@@ -15,6 +15,8 @@ use persistence::SubscriptionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +25,7 @@ use crate::api::{ApiError, ApiJson, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::billing::stripe::{Checkout, StripeError, verify_signature};
-use crate::billing::{Entitlements, webhook};
+use crate::billing::{BillingSettings, Entitlements, webhook};
 
 /// The routes people call (behind the per-IP limit).
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -43,7 +45,8 @@ pub(crate) fn webhook_routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
-    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`); required.
+    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`); required. The document
+    /// lists the plans on sale ([`document_plans`]).
     plan: Option<String>,
 }
 
@@ -116,6 +119,31 @@ struct WebhookReceipt {
     /// `applied`, `duplicate` (seen before) or `ignored` (a type classhub does not act on, or
     /// no tenant found).
     outcome: String,
+}
+
+/// States in the document which plans `checkout` sells: `CheckoutBody.plan` is required and one
+/// of `billing.prices` (configuration, so the served document is completed at start-up).
+pub(crate) fn document_plans(document: &mut utoipa::openapi::OpenApi, billing: &BillingSettings) {
+    let body = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("CheckoutBody"));
+    if let Some(RefOr::T(Schema::Object(body))) = body {
+        let plans: Vec<&str> = billing.prices.keys().map(String::as_str).collect();
+        body.properties.insert(
+            "plan".to_owned(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(plans))
+                .description(Some(
+                    "a paid plan on sale here (with a Stripe price in `CLASSHUB_STRIPE_PRICES`)",
+                ))
+                .into(),
+        );
+        if !body.required.iter().any(|field| field == "plan") {
+            body.required.push("plan".to_owned());
+        }
+    }
 }
 
 fn stripe_unconfigured() -> ApiError {

@@ -189,6 +189,44 @@ async fn the_document_is_valid_and_covers_every_route() {
     }
 }
 
+/// A component schema, following one `$ref`.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()]
+        }
+        None => schema,
+    }
+}
+
+/// The `properties` and `required` of an object schema, through `$ref` and `allOf` (a body whose
+/// fields have a rule across them, such as sending a notification, is an `allOf`).
+pub(crate) fn object_fields(
+    doc: &Value,
+    schema: &Value,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
+    let schema = resolved(doc, schema);
+    let mut properties = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (more, also_required) = object_fields(doc, part);
+        properties.extend(more);
+        required.extend(also_required);
+    }
+    (properties, required)
+}
+
 fn source_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir") {
@@ -395,13 +433,10 @@ fn path_for(path: &str, a: &TenantA) -> String {
 /// A request body for an operation, built from its schema, pointing at tenant A's objects.
 fn hostile_body(doc: &Value, operation: &Value, a: &TenantA) -> Option<Value> {
     let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
-    let schema = match schema["$ref"].as_str() {
-        Some(reference) => {
-            &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()]
-        }
-        None if schema.is_null() => return None,
-        None => schema,
-    };
+    if schema.is_null() {
+        return None;
+    }
+    let (properties, _) = object_fields(doc, schema);
     let values = json!({
         "name": "beta class", "title": "beta title", "kind": "message",
         "user_ids": [a.ids["student"]], "user_id": a.ids["student"], "class_id": a.ids["class"],
@@ -410,11 +445,7 @@ fn hostile_body(doc: &Value, operation: &Value, a: &TenantA) -> Option<Value> {
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
     });
     let mut body = serde_json::Map::new();
-    for name in schema["properties"]
-        .as_object()
-        .map(|props| props.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for name in properties.keys().cloned() {
         if let Some(value) = values.get(&name) {
             body.insert(name, value.clone());
         }
