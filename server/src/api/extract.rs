@@ -5,7 +5,20 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
+
+/// What [`ApiQuery`] answers when the query string does not parse.
+pub const QUERY_ANSWERS: &[Answer] = &[Answer {
+    status: 422,
+    when: "a query parameter is invalid; `error.fields` names it",
+}];
+
+/// What [`ApiPath`] answers when a path segment cannot be read (not UTF-8 once decoded).
+pub const PATH_ANSWERS: &[Answer] = &[Answer {
+    status: 400,
+    when: "a path segment is not valid text",
+}];
 
 /// Query parameters of type `T` (422 naming the problem when they do not parse).
 #[derive(Debug, Clone)]

@@ -1,12 +1,30 @@
 //! [`ApiJson`]: a JSON body extractor whose failures are [`ApiError`]s (422 naming the field
 //! that failed, 400 for a body that is not JSON), not axum's plain-text rejections.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
+
+/// What [`ApiJson`] answers when the body cannot be taken.
+pub const ANSWERS: &[Answer] = &[
+    Answer {
+        status: 400,
+        when: "the body is not JSON, or not sent as `content-type: application/json`",
+    },
+    Answer {
+        status: 413,
+        when: "the body is larger than the server accepts",
+    },
+    Answer {
+        status: 422,
+        when: "a field is missing or invalid; `error.fields` names it",
+    },
+];
 
 /// A JSON request body of type `T`.
 #[derive(Debug, Clone)]
@@ -33,15 +51,18 @@ where
         }
         let body = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| {
-                let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-                if too_large {
-                    ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
-                } else {
-                    ApiError::new(ErrorKind::BadRequest, rejection.body_text())
-                }
-            })?;
+            .map_err(unreadable_body)?;
         parse(&body).map(ApiJson)
+    }
+}
+
+/// The answer to a body that could not be read: 413 when it is larger than the limit.
+pub(crate) fn unreadable_body(rejection: BytesRejection) -> ApiError {
+    let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+    if too_large {
+        ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
+    } else {
+        ApiError::new(ErrorKind::BadRequest, rejection.body_text())
     }
 }
 

@@ -13,9 +13,16 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::config::ApiLimits;
+
+/// What the [`per_ip`] layer answers on the routes behind it.
+pub const PER_IP_ANSWERS: &[Answer] = &[Answer {
+    status: 429,
+    when: "too many requests from this token or address; wait for `Retry-After`",
+}];
 
 /// The two keyed limiters.
 pub struct Limiters {

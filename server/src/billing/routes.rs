@@ -6,6 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -20,7 +21,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::openapi::ErrorResponse;
+use crate::api::openapi::{Answer, ErrorResponse};
 use crate::api::{ApiError, ApiJson, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
@@ -324,15 +325,20 @@ async fn invoices(State(app): State<AppState>, caller: Caller) -> Result<Json<In
 
 /// Stripe's webhook: verifies `Stripe-Signature`, handles each event id once.
 #[utoipa::path(post, path = "/api/v1/payments/webhook", tag = "billing", security(()),
-    request_body(content = String, content_type = "application/json",
+    params(("Stripe-Signature" = String, Header,
+            description = "Stripe's signature of the body (`t=…,v1=…`), made with the endpoint's secret")),
+    request_body(content = Object, content_type = "application/json",
                  description = "a Stripe event, exactly as Stripe sent it"),
-    responses((status = 200, body = WebhookReceipt), (status = 400, body = ErrorResponse),
-              (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = WebhookReceipt),
+              (status = 400, description = "no or a bad `Stripe-Signature`, or not a Stripe event", body = ErrorResponse),
+              (status = 413, description = "the body is larger than the server accepts", body = ErrorResponse),
+              (status = 503, description = "webhooks are not configured, or the database is unavailable", body = ErrorResponse)))]
 async fn stripe_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
+    let body = body.map_err(crate::api::json::unreadable_body)?;
     let Some(signature) = headers
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok())
@@ -430,6 +436,23 @@ async fn apply_event(app: &AppState, event: &Value) -> Result<&'static str, ApiE
     Ok("applied")
 }
 
+/// What [`read_only_when_lapsed`] answers on the content writes it guards.
+pub const LAPSED_ANSWERS: &[Answer] = &[Answer {
+    status: 402,
+    when: "the school's subscription has lapsed, so content is read-only; an admin can renew it",
+}];
+
+/// Whether a request is a content write, refused while the subscription has lapsed: writes to
+/// courses, lessons and assessments, except answering an assessment. `path` may be a concrete
+/// path or the document's template of one.
+pub fn writes_content(method: &Method, path: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
+        && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+        && !path.ends_with("/results")
+}
+
 /// Middleware: while a tenant's subscription has lapsed, its content is read-only (writes to
 /// courses, lessons and assessments answer 402; answering assessments still works).
 pub async fn read_only_when_lapsed(
@@ -437,13 +460,7 @@ pub async fn read_only_when_lapsed(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    let writes_content = !matches!(*request.method(), Method::GET | Method::HEAD)
-        && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        && !path.ends_with("/results");
-    if writes_content
+    if writes_content(request.method(), request.uri().path())
         && let Some(token) = crate::auth::bearer_token(request.headers())
         && let Ok(identity) = app.verifier().verify(token).await
         && app.hub().seats().is_lapsed(&identity.tenant)

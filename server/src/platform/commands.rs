@@ -6,7 +6,7 @@
 //! command kind into the room.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use protocol::{CommandKind, RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::classes::{Access, load_class};
 use crate::api::openapi::ErrorResponse;
 use crate::api::rules::documented;
-use crate::api::{ApiError, ApiJson, Caller};
+use crate::api::{ApiError, ApiJson, ApiPath, Caller};
 use crate::app::AppState;
 
 documented!(
@@ -79,7 +79,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 async fn send(
     State(app): State<AppState>,
     caller: Caller,
-    Path(class_id): Path<String>,
+    ApiPath(class_id): ApiPath<String>,
     ApiJson(request): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
     let class = load_class(&app, &caller, &class_id, Access::Manage).await?;

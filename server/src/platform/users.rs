@@ -198,6 +198,7 @@ async fn get_user(
     params(("user_id" = String, Path, description = "user id")),
     responses((status = 200, body = UserRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 409, description = "you may not deactivate or demote yourself", body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_user(
     State(app): State<AppState>,

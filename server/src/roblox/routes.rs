@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use roblox::link::{LinkChoice, choose, normalize_code};
@@ -23,8 +23,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::openapi::ErrorResponse;
-use crate::api::{ApiError, ApiJson, ErrorKind};
+use crate::api::openapi::{Answer, ErrorResponse};
+use crate::api::{ApiError, ApiJson, ApiPath, ErrorKind};
 use crate::app::AppState;
 use crate::roblox::{GameServerKey, GameSession, PlayerSeen, RobloxError};
 
@@ -44,6 +44,18 @@ pub(crate) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
 /// A request authenticated by a game-server key.
 #[derive(Debug, Clone)]
 pub struct GameServer(pub GameServerKey);
+
+/// What the [`GameServer`] extractor answers on every Roblox route.
+pub const GAME_SERVER_ANSWERS: &[Answer] = &[
+    Answer {
+        status: 401,
+        when: "missing, unknown or revoked game-server key",
+    },
+    Answer {
+        status: 503,
+        when: "the database is unavailable; retry after `Retry-After`",
+    },
+];
 
 impl FromRequestParts<AppState> for GameServer {
     type Rejection = ApiError;
@@ -193,7 +205,7 @@ async fn open_session(
 async fn close_session(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionClosed>, ApiError> {
     match app.roblox().close_session(&key.tenant, &id).await? {
         Some(closed) => Ok(Json(closed)),
@@ -222,7 +234,7 @@ async fn close_session(
 async fn players(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(batch): ApiJson<PlayersBatch>,
 ) -> Result<Json<PlayersAnswer>, ApiError> {
     let session = live_session(&app, &key, &id)?;
@@ -432,7 +444,7 @@ struct PollQuery {
 async fn poll_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CommandsAnswer>, ApiError> {
     let Query(query) = query.map_err(|rejection| {
@@ -500,7 +512,7 @@ async fn poll_commands(
 async fn ack_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<AckRequest>,
 ) -> Result<Json<AckAnswer>, ApiError> {
     let session = live_session(&app, &key, &id)?;
