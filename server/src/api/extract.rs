@@ -1,5 +1,8 @@
 //! [`ApiQuery`] and [`ApiPath`]: query-string and path extractors whose failures are
-//! [`ApiError`]s in the one error shape, not axum's plain-text rejections.
+//! [`ApiError`]s in the one error shape, not axum's plain-text rejections. A query parameter
+//! sent empty (`?limit=`, as an HTML form does) is read as absent.
+
+use std::borrow::Cow;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -20,7 +23,8 @@ pub const PATH_ANSWERS: &[Answer] = &[Answer {
     when: "a path segment is not valid text",
 }];
 
-/// Query parameters of type `T` (422 naming the problem when they do not parse).
+/// Query parameters of type `T` (422 naming the problem when they do not parse); empty ones are
+/// left out.
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
@@ -29,7 +33,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
+        let sent: Vec<(Cow<'_, str>, Cow<'_, str>)> = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        serde_urlencoded::from_str(&serde_urlencoded::to_string(&sent).unwrap_or_default())
             .map(ApiQuery)
             .map_err(|cause| ApiError::invalid_field("query", cause.to_string()))
     }

@@ -1,5 +1,6 @@
 //! [`ApiJson`]: a JSON body extractor whose failures are [`ApiError`]s (422 naming the field
-//! that failed, 400 for a body that is not JSON), not axum's plain-text rejections.
+//! that failed, 400 for a body that is not JSON), not axum's plain-text rejections. Every body of
+//! the API is a JSON object; an array is refused, though serde would read a struct from one.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
@@ -68,6 +69,13 @@ pub(crate) fn unreadable_body(rejection: BytesRejection) -> ApiError {
 
 /// Parses a JSON body, naming the path of the first field that failed.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let is_array = body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[');
+    if is_array && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return Err(ApiError::invalid_field(
+            "body",
+            "send a JSON object, not an array",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|failure| {
         let path = failure.path().to_string();

@@ -121,7 +121,8 @@ pub fn add_answers(
 /// Documents what the extractors of a route group do on each of its operations: the answers of
 /// the group's credential extractor (`credential`: `Caller`'s or `GameServer`'s), and of
 /// [`ApiJson`], [`ApiQuery`] and [`ApiPath`] where the operation has a JSON body, query parameters
-/// or path parameters (a group's routes read those only through these extractors).
+/// or path parameters (a group's routes read those only through these extractors); and that
+/// [`ApiQuery`] reads an empty query parameter as absent (`allowEmptyValue`).
 ///
 /// [`ApiJson`]: super::ApiJson
 /// [`ApiQuery`]: super::ApiQuery
@@ -135,6 +136,7 @@ pub fn document_extractors(document: &mut utoipa::openapi::OpenApi, credential: 
             }
             if has_parameters(operation, &ParameterIn::Query) {
                 answers.extend_from_slice(super::extract::QUERY_ANSWERS);
+                allow_empty_query_values(operation);
             }
             if has_parameters(operation, &ParameterIn::Path) {
                 answers.extend_from_slice(super::extract::PATH_ANSWERS);
@@ -159,6 +161,21 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
     ]
     .into_iter()
     .filter_map(|(method, operation)| operation.as_mut().map(|operation| (method, operation)))
+}
+
+/// Marks each query parameter `allowEmptyValue: true` (utoipa's `Parameter` has no field for this
+/// OpenAPI keyword, so it goes in as an extension, which serializes beside the other fields).
+fn allow_empty_query_values(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.parameter_in == ParameterIn::Query
+        {
+            parameter
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert("allowEmptyValue".to_owned(), serde_json::Value::Bool(true));
+        }
+    }
 }
 
 fn has_json_body(operation: &Operation) -> bool {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use roblox::link::{LinkChoice, choose, normalize_code};
@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::openapi::{Answer, ErrorResponse};
-use crate::api::{ApiError, ApiJson, ApiPath, ErrorKind};
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorKind};
 use crate::app::AppState;
 use crate::roblox::{GameServerKey, GameSession, PlayerSeen, RobloxError};
 
@@ -445,17 +445,8 @@ async fn poll_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
     ApiPath(id): ApiPath<String>,
-    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<PollQuery>,
 ) -> Result<Json<CommandsAnswer>, ApiError> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "{}; use ?after=<cursor>&wait=<seconds>",
-                rejection.body_text()
-            ),
-        )
-    })?;
     let session = live_session(&app, &key, &id)?;
     let settings = app.roblox().settings();
     let after = query
