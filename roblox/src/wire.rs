@@ -5,7 +5,9 @@
 use protocol::{CommandKind, Limits, check_payload, check_text, normalize_empty_array};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::json::{integer, lenient_i64, list};
 
@@ -13,6 +15,29 @@ use crate::json::{integer, lenient_i64, list};
 pub const MAX_ID_LEN: usize = 100;
 /// Longest event `kind`.
 pub const MAX_KIND_LEN: usize = 64;
+/// The punctuation an id a game server chooses may hold, besides ASCII letters and digits.
+pub const ID_PUNCTUATION: &str = "-_.";
+
+/// The OpenAPI schema of an id checked by [`check_id`] (for `#[schema(value_type = ..)]`).
+#[derive(Debug)]
+pub struct GameServerId;
+
+impl PartialSchema for GameServerId {
+    fn schema() -> RefOr<Schema> {
+        let punctuation: String = ID_PUNCTUATION
+            .chars()
+            .map(|c| format!("\\u{:04X}", u32::from(c)))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_ID_LEN))
+            .pattern(Some(format!("^[A-Za-z0-9{punctuation}]*$")))
+            .into()
+    }
+}
+
+impl ToSchema for GameServerId {}
 
 /// `POST /api/v1/roblox/sessions`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -23,7 +48,9 @@ pub struct OpenSession {
     /// `game.PlaceId`.
     #[serde(deserialize_with = "lenient_i64")]
     pub place_id: i64,
-    /// `game.JobId`: names the session's room `game:{tenant}:{job_id}`.
+    /// `game.JobId`: names the session's room `game:{tenant}:{job_id}` (in Studio, where it is
+    /// empty, any unique id).
+    #[schema(value_type = GameServerId)]
     pub job_id: String,
     /// Links the session to the class with this code.
     #[serde(default)]
@@ -378,8 +405,8 @@ pub fn check_id(field: &str, id: &str) -> Result<(), String> {
         ));
     }
     if !id
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(c))
     {
         return Err(format!(
             "{field} may hold only letters, digits, '-', '_' and '.'"

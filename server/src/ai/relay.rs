@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::quotas::check_allowance;
-use super::routes::{TutorAnswer, TutorBody, required_text};
+use super::routes::{LESSON_ID, QUESTION, TutorAnswer, TutorBody, required_text};
 use super::tasks::{TaskRow, refused};
 use super::{Piece, REFUSAL, Task, ai_failed, estimate_tokens, next_piece, not_configured};
 use crate::api::{ApiError, Caller, ErrorKind};
@@ -42,8 +42,8 @@ pub(crate) async fn tutor_answer(
         &[Role::Student, Role::Educator, Role::Admin],
         "use the AI tutor",
     )?;
-    let question = required_text("question", body.question.as_ref(), 2000)?;
-    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), 128)?;
+    let question = required_text("question", body.question.as_ref(), &QUESTION)?;
+    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), &LESSON_ID)?;
     let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
     check_allowance(&app, &caller).await?;

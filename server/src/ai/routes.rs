@@ -24,9 +24,51 @@ use super::tasks::{TaskRow, refused};
 use super::{Task, ai_failed, not_configured};
 use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
+use crate::api::rules::{Items, Range, Text, documented, optional_whole_number};
 use crate::api::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::platform::content::{TITLE, Title};
+
+/// The lesson a tutor or draft request is about.
+pub(crate) const LESSON_ID: Text = Text::prose(1, 128);
+/// A student's question, or what to explain.
+pub(crate) const QUESTION: Text = Text::prose(1, 2000);
+/// A grade level, e.g. `5` or `K`.
+const GRADE_LEVEL: Text = Text::prose(1, 16);
+/// One learning objective of a lesson draft.
+const OBJECTIVE: Text = Text::prose(1, 500);
+/// Objectives per lesson draft.
+const OBJECTIVES: Items = Items::new(1, 20);
+/// Questions per assessment draft.
+const DRAFT_QUESTIONS: Range = Range::new(1, 20);
+/// Suggestions per answer.
+const SUGGESTIONS: Range = Range::new(1, 20);
+
+documented!(
+    /// A lesson id ([`LESSON_ID`]).
+    LessonId = LESSON_ID.schema()
+);
+documented!(
+    /// A question ([`QUESTION`]).
+    TutorQuestion = QUESTION.schema()
+);
+documented!(
+    /// A grade level ([`GRADE_LEVEL`]).
+    GradeLevel = GRADE_LEVEL.schema()
+);
+documented!(
+    /// Objectives ([`OBJECTIVES`] of [`OBJECTIVE`]).
+    Objectives = OBJECTIVES.schema(OBJECTIVE.schema())
+);
+documented!(
+    /// Questions wanted ([`DRAFT_QUESTIONS`]).
+    DraftQuestions = DRAFT_QUESTIONS.integer_schema()
+);
+documented!(
+    /// Suggestions wanted ([`SUGGESTIONS`]).
+    SuggestionLimit = SUGGESTIONS.integer_schema()
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,9 +83,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TutorBody {
-    /// The lesson the question is about (required).
+    /// The lesson the question is about.
+    #[schema(value_type = LessonId)]
     pub(crate) lesson_id: Option<String>,
-    /// The question, or the part of the lesson to explain (required, 1–2000 characters).
+    /// The question, or the part of the lesson to explain.
+    #[schema(value_type = TutorQuestion)]
     pub(crate) question: Option<String>,
     /// `true` (default): Server-Sent Events (`task`, `token`…, then `done`, `refused` or
     /// `error`); `false`: one JSON answer.
@@ -69,9 +113,11 @@ pub(crate) struct TutorAnswer {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ContentBody {
-    /// What students should learn (required, 1–20 items).
+    /// What students should learn.
+    #[schema(value_type = Objectives)]
     objectives: Option<Vec<String>>,
-    /// Grade level, e.g. `5` or `K` (required).
+    /// Grade level, e.g. `5` or `K`.
+    #[schema(value_type = GradeLevel)]
     grade_level: Option<String>,
 }
 
@@ -92,13 +138,18 @@ struct ContentDraft {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssessmentDraftBody {
-    /// The lesson (required).
+    /// The lesson.
+    #[schema(value_type = LessonId)]
     lesson_id: Option<String>,
-    /// Grade level (required).
+    /// Grade level.
+    #[schema(value_type = GradeLevel)]
     grade_level: Option<String>,
-    /// Questions wanted, 1–20 [default: 5].
-    count: Option<u32>,
+    /// Questions wanted [default: 5].
+    #[schema(value_type = Option<DraftQuestions>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    count: Option<i64>,
     /// The assessment's title [default: "Quiz: {lesson title}"].
+    #[schema(value_type = Option<Title>)]
     title: Option<String>,
 }
 
@@ -119,7 +170,8 @@ struct AssessmentDraft {
 struct SuggestionQuery {
     /// The student [default: you]. Parents: a child; educators and admins: anyone.
     student_id: Option<String>,
-    /// Suggestions wanted, 1–20 [default: 5].
+    /// Suggestions wanted [default: 5].
+    #[param(inline, value_type = Option<SuggestionLimit>)]
     limit: Option<u32>,
 }
 
@@ -148,19 +200,15 @@ struct Suggestions {
     items: Vec<Suggestion>,
 }
 
+/// The text of a required field under `rule`, trimmed, or 422 naming the field.
 pub(crate) fn required_text(
     field: &str,
     value: Option<&String>,
-    max: usize,
+    rule: &Text,
 ) -> Result<String, ApiError> {
-    let text = value.map(|text| text.trim()).unwrap_or_default();
-    if text.is_empty() || text.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("is required, 1–{max} characters"),
-        ));
-    }
-    Ok(text.to_owned())
+    let text = value
+        .ok_or_else(|| ApiError::invalid_field(field, format!("is required; {}", rule.rule())))?;
+    rule.check(field, text).map(str::to_owned)
 }
 
 /// Ask the tutor about a lesson (students, educators, admins).
@@ -207,25 +255,26 @@ async fn generate_content(
     ApiJson(body): ApiJson<ContentBody>,
 ) -> Result<Json<ContentDraft>, ApiError> {
     caller.require_staff("draft lessons with AI")?;
-    let objectives: Vec<String> = body
-        .objectives
-        .unwrap_or_default()
-        .into_iter()
-        .map(|objective| objective.trim().to_owned())
-        .filter(|objective| !objective.is_empty())
-        .collect();
-    if objectives.is_empty()
-        || objectives.len() > 20
-        || objectives
-            .iter()
-            .any(|objective| objective.chars().count() > 500)
-    {
+    let objectives = body.objectives.unwrap_or_default();
+    if !OBJECTIVES.allows(objectives.len()) {
         return Err(ApiError::invalid_field(
             "objectives",
-            "is required: 1–20 objectives of at most 500 characters",
+            format!(
+                "is required: {}–{} objectives",
+                OBJECTIVES.min, OBJECTIVES.max
+            ),
         ));
     }
-    let grade_level = required_text("grade_level", body.grade_level.as_ref(), 16)?;
+    let objectives = objectives
+        .iter()
+        .enumerate()
+        .map(|(index, objective)| {
+            OBJECTIVE
+                .check(&format!("objectives[{index}]"), objective)
+                .map(str::to_owned)
+        })
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let grade_level = required_text("grade_level", body.grade_level.as_ref(), &GRADE_LEVEL)?;
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
     check_allowance(&app, &caller).await?;
     let task = Task::GenerateContent;
@@ -291,18 +340,15 @@ async fn ai_create_assessment(
     ApiJson(body): ApiJson<AssessmentDraftBody>,
 ) -> Result<(StatusCode, Json<AssessmentDraft>), ApiError> {
     caller.require_staff("draft assessments with AI")?;
-    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), 128)?;
-    let grade_level = required_text("grade_level", body.grade_level.as_ref(), 16)?;
-    let count = body.count.unwrap_or(5);
-    if !(1..=20).contains(&count) {
-        return Err(ApiError::invalid_field("count", "must be 1–20"));
-    }
+    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), &LESSON_ID)?;
+    let grade_level = required_text("grade_level", body.grade_level.as_ref(), &GRADE_LEVEL)?;
+    let count = DRAFT_QUESTIONS.check("count", body.count.unwrap_or(5))?;
     let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
     let title = match &body.title {
-        Some(title) => required_text("title", Some(title), 200)?,
+        Some(title) => required_text("title", Some(title), &TITLE)?,
         None => format!("Quiz: {}", lesson.title)
             .chars()
-            .take(200)
+            .take(TITLE.max_chars)
             .collect(),
     };
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
@@ -411,10 +457,7 @@ async fn suggestions(
             "you may get suggestions for yourself (parents: for their children)",
         ));
     }
-    let limit = query.limit.unwrap_or(5);
-    if !(1..=20).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be 1–20"));
-    }
+    let limit = SUGGESTIONS.check("limit", i64::from(query.limit.unwrap_or(5)))?;
     let store = app.store();
     let tenant = caller.tenant();
     let progress = store

@@ -4,9 +4,31 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::auth::{Identity, Role};
+
+/// What the [`Caller`] extractor answers on every route that takes it (the bearer routes): the
+/// token, the directory (`AuthFailure::status`) and the per-token limit.
+pub const ANSWERS: &[Answer] = &[
+    Answer {
+        status: 401,
+        when: "no bearer token, or one the server does not accept",
+    },
+    Answer {
+        status: 403,
+        when: "the caller's role may not do this, or the account is deactivated",
+    },
+    Answer {
+        status: 429,
+        when: "too many requests from this token or address; wait for `Retry-After`",
+    },
+    Answer {
+        status: 503,
+        when: "the database or the identity provider's keys are unavailable; retry shortly",
+    },
+];
 
 /// Who is calling.
 #[derive(Debug, Clone)]

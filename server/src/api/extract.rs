@@ -1,13 +1,30 @@
 //! [`ApiQuery`] and [`ApiPath`]: query-string and path extractors whose failures are
-//! [`ApiError`]s in the one error shape, not axum's plain-text rejections.
+//! [`ApiError`]s in the one error shape, not axum's plain-text rejections. A query parameter
+//! sent empty (`?limit=`, as an HTML form does) is read as absent.
+
+use std::borrow::Cow;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 
-/// Query parameters of type `T` (422 naming the problem when they do not parse).
+/// What [`ApiQuery`] answers when the query string does not parse.
+pub const QUERY_ANSWERS: &[Answer] = &[Answer {
+    status: 422,
+    when: "a query parameter is invalid; `error.fields` names it",
+}];
+
+/// What [`ApiPath`] answers when a path segment cannot be read (not UTF-8 once decoded).
+pub const PATH_ANSWERS: &[Answer] = &[Answer {
+    status: 400,
+    when: "a path segment is not valid text",
+}];
+
+/// Query parameters of type `T` (422 naming the problem when they do not parse); empty ones are
+/// left out.
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
@@ -16,7 +33,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
+        let sent: Vec<(Cow<'_, str>, Cow<'_, str>)> = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        serde_urlencoded::from_str(&serde_urlencoded::to_string(&sent).unwrap_or_default())
             .map(ApiQuery)
             .map_err(|cause| ApiError::invalid_field("query", cause.to_string()))
     }

@@ -2,15 +2,34 @@
 //! that failed, 400 for a body that is not JSON), not axum's plain-text rejections. Every string
 //! of the body follows `protocol`'s text rule (no U+0000: `protocol::check_payload`), so text the
 //! database could not store is refused at the door, naming its field. [`ApiJsonItems`] leaves
-//! that rule to a handler that reads its items one by one (the Roblox event batch).
+//! that rule to a handler that reads its items one by one (the Roblox event batch). Every body of
+//! the API is a JSON object; an array is refused, though serde would read a struct from one.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
+
+/// What [`ApiJson`] answers when the body cannot be taken.
+pub const ANSWERS: &[Answer] = &[
+    Answer {
+        status: 400,
+        when: "the body is not JSON, or not sent as `content-type: application/json`",
+    },
+    Answer {
+        status: 413,
+        when: "the body is larger than the server accepts",
+    },
+    Answer {
+        status: 422,
+        when: "a field is missing or invalid; `error.fields` names it",
+    },
+];
 
 /// A JSON request body of type `T`.
 #[derive(Debug, Clone)]
@@ -73,14 +92,17 @@ async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
     }
     Bytes::from_request(request, state)
         .await
-        .map_err(|rejection| {
-            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            if too_large {
-                ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
-            } else {
-                ApiError::new(ErrorKind::BadRequest, rejection.body_text())
-            }
-        })
+        .map_err(unreadable_body)
+}
+
+/// The answer to a body that could not be read: 413 when it is larger than the limit.
+pub(crate) fn unreadable_body(rejection: BytesRejection) -> ApiError {
+    let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+    if too_large {
+        ApiError::new(ErrorKind::PayloadTooLarge, rejection.body_text())
+    } else {
+        ApiError::new(ErrorKind::BadRequest, rejection.body_text())
+    }
 }
 
 /// Parses a JSON body in three steps, each naming the path of the field at fault: JSON text
@@ -114,6 +136,12 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], rule: TextRule) -> Result<T, Api
             })?;
             Ok(value)
         })?;
+    if value.is_array() {
+        return Err(ApiError::invalid_field(
+            "body",
+            "send a JSON object, not an array",
+        ));
+    }
     if rule == TextRule::Everywhere
         && let Err(refused) = protocol::check_payload("", &value, usize::MAX)
     {

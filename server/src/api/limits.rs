@@ -16,6 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use serde::Deserialize;
 
+use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::config::{ConfigError, at_least_one, layered};
@@ -53,6 +54,12 @@ pub struct ApiLimits {
     /// Burst per client IP.
     pub per_ip_burst: u32,
 }
+
+/// What the [`per_ip`] layer answers on the routes behind it.
+pub const PER_IP_ANSWERS: &[Answer] = &[Answer {
+    status: 429,
+    when: "too many requests from this token or address; wait for `Retry-After`",
+}];
 
 /// The two keyed limiters.
 pub struct Limiters {

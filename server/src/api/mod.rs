@@ -15,12 +15,14 @@ mod caller;
 mod error;
 mod extract;
 pub(crate) mod ids;
-mod json;
+pub(crate) mod json;
 pub mod limits;
 pub mod openapi;
 mod page;
+pub mod rules;
 
 use axum::Router;
+use axum::http::Method;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use caller::{Caller, forbidden};
@@ -28,13 +30,13 @@ pub use error::{ApiError, ErrorKind};
 pub use extract::{ApiPath, ApiQuery};
 pub use json::{ApiJson, ApiJsonItems};
 pub use limits::Limiters;
-pub use page::{PageOf, PageQuery, page_of};
+pub use page::{PageLimit, PageOf, PageQuery, page_of};
 
 use crate::app::AppState;
 
 /// Every `/api/v1` route and the OpenAPI document describing them.
 pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let platform = OpenApiRouter::new()
+    let mut platform = OpenApiRouter::new()
         .merge(crate::platform::routes())
         .merge(crate::dashboard::overview::routes())
         .merge(crate::ai::routes::routes())
@@ -47,15 +49,34 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
             app.clone(),
             limits::per_ip,
         ));
+    let platform_document = platform.get_openapi_mut();
+    openapi::add_answers(platform_document, limits::PER_IP_ANSWERS, |_, _| true);
+    openapi::add_answers(
+        platform_document,
+        crate::billing::routes::LAPSED_ANSWERS,
+        |method, path| {
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes());
+            method.is_ok_and(|method| crate::billing::routes::writes_content(&method, path))
+        },
+    );
+    openapi::document_extractors(platform_document, caller::ANSWERS);
+    let mut commands = crate::platform::commands::routes();
+    openapi::document_extractors(commands.get_openapi_mut(), caller::ANSWERS);
+    let mut roblox = crate::roblox::routes::routes(app.config().roblox.max_body_bytes);
+    openapi::document_extractors(
+        roblox.get_openapi_mut(),
+        crate::roblox::routes::GAME_SERVER_ANSWERS,
+    );
     // Teachers' commands, the game-server routes and Stripe's webhook stay outside the per-IP
     // limit: a school's game servers share few addresses (the Roblox routes have their own
-    // limits), and so do Stripe's webhook senders.
-    OpenApiRouter::with_openapi(openapi::base())
+    // limits), and so do Stripe's webhook senders. The webhook reads its body as raw bytes (it
+    // checks Stripe's signature over them), so it documents its answers itself.
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .merge(platform)
-        .merge(crate::platform::commands::routes())
-        .merge(crate::roblox::routes::routes(
-            app.config().roblox.max_body_bytes,
-        ))
+        .merge(commands)
+        .merge(roblox)
         .merge(crate::billing::routes::webhook_routes())
-        .split_for_parts()
+        .split_for_parts();
+    crate::billing::routes::document_plans(&mut document, &app.config().billing);
+    (router, document)
 }

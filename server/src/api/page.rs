@@ -1,4 +1,4 @@
-//! Cursor pagination for every list: `?limit=` (1–200, default 50) and `?cursor=` (opaque: the
+//! Cursor pagination for every list: `?limit=` ([`LIMIT`], default 50) and `?cursor=` (opaque: the
 //! base64url JSON of the last row's sort key). Answers are `{"items": [...], "next_cursor"}`,
 //! `next_cursor` being `null` on the last page.
 
@@ -10,17 +10,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
+use super::rules::{Range, documented};
 
 /// The default page size.
 pub const DEFAULT_LIMIT: u32 = 50;
-/// The largest page size.
-pub const MAX_LIMIT: u32 = 200;
+/// The page sizes allowed.
+pub const LIMIT: Range = Range::new(1, 200);
+
+documented!(
+    /// `limit`: rows per page.
+    PageLimit = LIMIT.integer_schema()
+);
 
 /// `limit` and `cursor` query parameters.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Rows per page, 1–200 (default 50).
+    /// Rows per page (default 50).
+    #[param(inline, value_type = Option<PageLimit>)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -43,13 +50,8 @@ impl PageQuery {
             Some(text) => text
                 .parse::<u32>()
                 .ok()
-                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-                .ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "limit",
-                        format!("must be a number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
+                .filter(|limit| LIMIT.contains(f64::from(*limit)))
+                .ok_or_else(|| ApiError::invalid_field("limit", LIMIT.rule()))?,
         };
         let after = match self.cursor.as_deref() {
             None | Some("") => None,

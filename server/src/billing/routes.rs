@@ -6,6 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -15,15 +16,17 @@ use persistence::SubscriptionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::openapi::ErrorResponse;
+use crate::api::openapi::{Answer, ErrorResponse};
 use crate::api::{ApiError, ApiJson, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::billing::stripe::{Checkout, StripeError, verify_signature};
-use crate::billing::{Entitlements, webhook};
+use crate::billing::{BillingSettings, Entitlements, webhook};
 
 /// The routes people call (behind the per-IP limit).
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -43,7 +46,8 @@ pub(crate) fn webhook_routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
-    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`); required.
+    /// A paid plan with a Stripe price (see `CLASSHUB_STRIPE_PRICES`); required. The document
+    /// lists the plans on sale ([`document_plans`]).
     plan: Option<String>,
 }
 
@@ -116,6 +120,31 @@ struct WebhookReceipt {
     /// `applied`, `duplicate` (seen before) or `ignored` (a type classhub does not act on, or
     /// no tenant found).
     outcome: String,
+}
+
+/// States in the document which plans `checkout` sells: `CheckoutBody.plan` is required and one
+/// of `billing.prices` (configuration, so the served document is completed at start-up).
+pub(crate) fn document_plans(document: &mut utoipa::openapi::OpenApi, billing: &BillingSettings) {
+    let body = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("CheckoutBody"));
+    if let Some(RefOr::T(Schema::Object(body))) = body {
+        let plans: Vec<&str> = billing.prices.keys().map(String::as_str).collect();
+        body.properties.insert(
+            "plan".to_owned(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(plans))
+                .description(Some(
+                    "a paid plan on sale here (with a Stripe price in `CLASSHUB_STRIPE_PRICES`)",
+                ))
+                .into(),
+        );
+        if !body.required.iter().any(|field| field == "plan") {
+            body.required.push("plan".to_owned());
+        }
+    }
 }
 
 fn stripe_unconfigured() -> ApiError {
@@ -280,15 +309,20 @@ async fn invoices(State(app): State<AppState>, caller: Caller) -> Result<Json<In
 
 /// Stripe's webhook: verifies `Stripe-Signature`, handles each event id once.
 #[utoipa::path(post, path = "/api/v1/payments/webhook", tag = "billing", security(()),
-    request_body(content = String, content_type = "application/json",
+    params(("Stripe-Signature" = String, Header,
+            description = "Stripe's signature of the body (`t=…,v1=…`), made with the endpoint's secret")),
+    request_body(content = Object, content_type = "application/json",
                  description = "a Stripe event, exactly as Stripe sent it"),
-    responses((status = 200, body = WebhookReceipt), (status = 400, body = ErrorResponse),
-              (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = WebhookReceipt),
+              (status = 400, description = "no or a bad `Stripe-Signature`, or not a Stripe event", body = ErrorResponse),
+              (status = 413, description = "the body is larger than the server accepts", body = ErrorResponse),
+              (status = 503, description = "webhooks are not configured, or the database is unavailable", body = ErrorResponse)))]
 async fn stripe_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
+    let body = body.map_err(crate::api::json::unreadable_body)?;
     let Some(signature) = headers
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok())
@@ -378,6 +412,23 @@ async fn apply_event(app: &AppState, event: &Value) -> Result<&'static str, ApiE
     Ok("applied")
 }
 
+/// What [`read_only_when_lapsed`] answers on the content writes it guards.
+pub const LAPSED_ANSWERS: &[Answer] = &[Answer {
+    status: 402,
+    when: "the school's subscription has lapsed, so content is read-only; an admin can renew it",
+}];
+
+/// Whether a request is a content write, refused while the subscription has lapsed: writes to
+/// courses, lessons and assessments, except answering an assessment. `path` may be a concrete
+/// path or the document's template of one.
+pub fn writes_content(method: &Method, path: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
+        && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+        && !path.ends_with("/results")
+}
+
 /// Middleware: while a tenant's subscription has lapsed, its content is read-only (writes to
 /// courses, lessons and assessments answer 402; answering assessments still works).
 pub async fn read_only_when_lapsed(
@@ -385,13 +436,7 @@ pub async fn read_only_when_lapsed(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    let writes_content = !matches!(*request.method(), Method::GET | Method::HEAD)
-        && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        && !path.ends_with("/results");
-    if writes_content
+    if writes_content(request.method(), request.uri().path())
         && let Some(token) = crate::auth::bearer_token(request.headers())
         && let Ok(identity) = app.verifier().verify(token).await
         && app.hub().seats().is_lapsed(&identity.tenant)

@@ -22,9 +22,27 @@ use crate::api::forbidden;
 use crate::api::ids::{new_class_code, new_id};
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
+use crate::api::rules::{Items, Text, documented};
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
+
+/// A class name (stored trimmed).
+const CLASS_NAME: Text = Text::prose(1, 200);
+/// Students put on a roster in one request.
+const ROSTER_ADDITION: Items = Items::new(1, 500);
+
+documented!(
+    /// A class name ([`CLASS_NAME`]).
+    ClassName = CLASS_NAME.schema()
+);
+documented!(
+    /// Student ids to put on a roster ([`ROSTER_ADDITION`]).
+    RosterIds = ROSTER_ADDITION.schema(
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+    )
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,6 +59,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct NewClass {
     /// The class name.
+    #[schema(value_type = ClassName)]
     name: String,
     /// The teacher (admins only; an educator creating a class teaches it).
     teacher_id: Option<String>,
@@ -51,6 +70,7 @@ struct NewClass {
 #[serde(deny_unknown_fields)]
 struct ClassPatch {
     /// A new name.
+    #[schema(value_type = Option<ClassName>)]
     name: Option<String>,
     /// A new teacher (admins only).
     teacher_id: Option<String>,
@@ -60,7 +80,8 @@ struct ClassPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RosterAdd {
-    /// Student user ids of the tenant (1–500).
+    /// Student user ids of the tenant.
+    #[schema(value_type = RosterIds)]
     user_ids: Vec<String>,
 }
 
@@ -186,11 +207,7 @@ async fn check_teacher(app: &AppState, tenant: &str, teacher: &str) -> Result<()
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field("name", "must be 1–200 characters"));
-    }
-    Ok(name.to_owned())
+    CLASS_NAME.check("name", name).map(str::to_owned)
 }
 
 /// List classes: all (admins), taught (educators), or enrolled (students).
@@ -365,10 +382,13 @@ async fn add_to_roster(
     ApiJson(body): ApiJson<RosterAdd>,
 ) -> Result<Json<RosterAdded>, ApiError> {
     load_class(&app, &caller, &class_id, Access::Manage).await?;
-    if body.user_ids.is_empty() || body.user_ids.len() > 500 {
+    if !ROSTER_ADDITION.allows(body.user_ids.len()) {
         return Err(ApiError::invalid_field(
             "user_ids",
-            "give 1–500 student ids",
+            format!(
+                "give {}–{} student ids",
+                ROSTER_ADDITION.min, ROSTER_ADDITION.max
+            ),
         ));
     }
     let store = app.store();

@@ -6,24 +6,34 @@
 //! command kind into the room.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use protocol::{CommandKind, RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::classes::{Access, load_class};
 use crate::api::openapi::ErrorResponse;
-use crate::api::{ApiError, ApiJson, Caller};
+use crate::api::rules::documented;
+use crate::api::{ApiError, ApiJson, ApiPath, Caller};
 use crate::app::AppState;
+
+documented!(
+    /// A command kind (`CommandKind::ALL`).
+    CommandKindName = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(CommandKind::ALL.map(CommandKind::as_str)))
+);
 
 /// The request body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CommandRequest {
     /// The command kind.
+    #[schema(value_type = CommandKindName)]
     pub kind: String,
     /// Its data (see `roblox::wire::PolledCommand`); `[]` reads as `{}`.
     #[serde(default, deserialize_with = "protocol::optional_object_or_empty_array")]
@@ -69,7 +79,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 async fn send(
     State(app): State<AppState>,
     caller: Caller,
-    Path(class_id): Path<String>,
+    ApiPath(class_id): ApiPath<String>,
     ApiJson(request): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<CommandSent>), ApiError> {
     let class = load_class(&app, &caller, &class_id, Access::Manage).await?;

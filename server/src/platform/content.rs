@@ -18,6 +18,8 @@ use persistence::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::openapi::Schema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,9 +27,36 @@ use utoipa_axum::routes;
 use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageOf, PageQuery};
+use crate::api::rules::{Items, Range, Text, documented, optional_whole_number};
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageLimit, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
+
+/// A course's, lesson's, assessment's or notification's title (stored trimmed).
+pub(crate) const TITLE: Text = Text::prose(1, 200);
+/// A lesson's position in its course.
+const POSITION: Range = Range::new(0, 100_000);
+/// Questions per assessment.
+const QUESTIONS: Items = Items::new(1, 200);
+/// Longest question id, in bytes of UTF-8.
+const QUESTION_ID_BYTES: usize = 64;
+/// Choices per multiple-choice question.
+const CHOICES: Items = Items::new(2, 20);
+/// Points a question is worth.
+const POINTS: Range = Range::new(0, 1000);
+
+documented!(
+    /// A title ([`TITLE`]).
+    Title = TITLE.schema()
+);
+documented!(
+    /// A lesson position ([`POSITION`]).
+    LessonPosition = POSITION.integer_schema()
+);
+documented!(
+    /// An assessment's questions ([`QUESTIONS`] of [`question_schema`]).
+    Questions = QUESTIONS.schema(question_schema())
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,11 +76,27 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_results, submit_result))
 }
 
-/// A course to create or change.
+/// A course to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewCourse {
+    /// Title.
+    #[schema(value_type = Title)]
+    title: String,
+    /// Description.
+    description: Option<String>,
+    /// Grade level, e.g. `7`.
+    grade_level: Option<String>,
+    /// Whether students see it.
+    published: Option<bool>,
+}
+
+/// What to change about a course.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CourseBody {
-    /// Title (required on create, 1–200 characters).
+    /// A new title.
+    #[schema(value_type = Option<Title>)]
     title: Option<String>,
     /// Description.
     description: Option<String>,
@@ -61,15 +106,37 @@ struct CourseBody {
     published: Option<bool>,
 }
 
-/// A lesson to create or change.
+/// A lesson to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewLesson {
+    /// Title.
+    #[schema(value_type = Title)]
+    title: String,
+    /// Content: any JSON object the game and the dashboard agree on.
+    #[schema(value_type = Option<Object>)]
+    content: Option<Value>,
+    /// Position in the course (default: last).
+    #[schema(value_type = Option<LessonPosition>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    position: Option<i64>,
+    /// Whether students see it (its course must be published too).
+    published: Option<bool>,
+}
+
+/// What to change about a lesson.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LessonBody {
-    /// Title (required on create, 1–200 characters).
+    /// A new title.
+    #[schema(value_type = Option<Title>)]
     title: Option<String>,
     /// Content: any JSON object the game and the dashboard agree on.
+    #[schema(value_type = Option<Object>)]
     content: Option<Value>,
-    /// Position in the course (default: last).
+    /// A new position in the course.
+    #[schema(value_type = Option<LessonPosition>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     position: Option<i64>,
     /// Whether students see it (its course must be published too).
     published: Option<bool>,
@@ -83,16 +150,34 @@ struct LessonOrder {
     lesson_ids: Vec<String>,
 }
 
-/// An assessment to create or change.
+/// An assessment to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewAssessment {
+    /// The lesson it belongs to (a lesson of your tenant).
+    lesson_id: Option<String>,
+    /// Title.
+    #[schema(value_type = Title)]
+    title: String,
+    /// Questions; ids are unique within the assessment, and a multiple-choice `answer` is the
+    /// index of one of its `choices`.
+    #[schema(value_type = Questions)]
+    questions: Value,
+}
+
+/// What to change about an assessment (its lesson cannot change).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssessmentBody {
-    /// The lesson it belongs to (optional; create only).
+    /// Refused: an assessment stays with its lesson.
+    #[schema(ignore)]
     lesson_id: Option<String>,
-    /// Title (required on create).
+    /// A new title.
+    #[schema(value_type = Option<Title>)]
     title: Option<String>,
-    /// Questions (required on create): see the module docs for the format.
-    #[schema(value_type = Vec<Object>)]
+    /// New questions, replacing all; ids are unique within the assessment, and a
+    /// multiple-choice `answer` is the index of one of its `choices`.
+    #[schema(value_type = Option<Questions>)]
     questions: Option<Value>,
 }
 
@@ -111,20 +196,42 @@ struct Submission {
 struct AssessmentFilter {
     /// Only assessments of this lesson.
     lesson_id: Option<String>,
-    /// Rows per page, 1–200.
+    /// Rows per page (default 50).
+    #[param(inline, value_type = Option<PageLimit>)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
+impl From<NewCourse> for CourseBody {
+    fn from(course: NewCourse) -> CourseBody {
+        CourseBody {
+            title: Some(course.title),
+            description: course.description,
+            grade_level: course.grade_level,
+            published: course.published,
+        }
+    }
+}
+
+impl From<NewLesson> for LessonBody {
+    fn from(lesson: NewLesson) -> LessonBody {
+        LessonBody {
+            title: Some(lesson.title),
+            content: lesson.content,
+            position: lesson.position,
+            published: lesson.published,
+        }
+    }
+}
+
 fn check_title(title: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
-    match title.map(str::trim) {
+    match title {
         None if required => Err(ApiError::invalid_field("title", "is required")),
         None => Ok(None),
-        Some(title) if title.is_empty() || title.chars().count() > 200 => {
-            Err(ApiError::invalid_field("title", "must be 1–200 characters"))
-        }
-        Some(title) => Ok(Some(title.to_owned())),
+        Some(title) => TITLE
+            .check("title", title)
+            .map(|title| Some(title.to_owned())),
     }
 }
 
@@ -194,16 +301,16 @@ async fn list_courses(
 }
 
 /// Create a course (staff).
-#[utoipa::path(post, path = "/api/v1/courses", tag = "content", request_body = CourseBody,
+#[utoipa::path(post, path = "/api/v1/courses", tag = "content", request_body = NewCourse,
     responses((status = 201, body = CourseRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn create_course(
     State(app): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CourseBody>,
+    ApiJson(body): ApiJson<NewCourse>,
 ) -> Result<(StatusCode, Json<CourseRecord>), ApiError> {
     caller.require_staff("create courses")?;
-    let fields = course_fields(body, true)?;
+    let fields = course_fields(body.into(), true)?;
     let course = app
         .store()
         .create_course(caller.tenant(), &new_id("crs"), caller.user(), &fields)
@@ -314,10 +421,8 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
     {
         return Err(ApiError::invalid_field("content", "must be a JSON object"));
     }
-    if let Some(position) = body.position
-        && !(0..=100_000).contains(&position)
-    {
-        return Err(ApiError::invalid_field("position", "must be 0–100000"));
+    if let Some(position) = body.position {
+        POSITION.check("position", position)?;
     }
     Ok(LessonFields {
         title: check_title(body.title.as_deref(), required)?,
@@ -328,7 +433,7 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
 }
 
 /// Add a lesson to a course (staff).
-#[utoipa::path(post, path = "/api/v1/courses/{id}/lessons", tag = "content", request_body = LessonBody,
+#[utoipa::path(post, path = "/api/v1/courses/{id}/lessons", tag = "content", request_body = NewLesson,
     params(("id" = String, Path, description = "course id")),
     responses((status = 201, body = LessonRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
@@ -337,10 +442,10 @@ async fn create_lesson(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<LessonBody>,
+    ApiJson(body): ApiJson<NewLesson>,
 ) -> Result<(StatusCode, Json<LessonRecord>), ApiError> {
     caller.require_staff("create lessons")?;
-    let fields = lesson_fields(body, true)?;
+    let fields = lesson_fields(body.into(), true)?;
     visible_course(&app, &caller, &id).await?;
     let lesson = app
         .store()
@@ -466,22 +571,74 @@ async fn publish_lesson(
         .ok_or_else(|| ApiError::not_found("lesson"))
 }
 
+/// The JSON Schema of one question, from the limits [`check_questions`] applies (what it cannot
+/// state, unique ids and `answer` below the number of choices, is in the field's description).
+fn question_schema() -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let id = text()
+        .min_length(Some(1))
+        .max_length(Some(QUESTION_ID_BYTES))
+        .description(Some(format!(
+            "unique within the assessment; at most {QUESTION_ID_BYTES} bytes of UTF-8"
+        )))
+        .build();
+    let prompt = text().min_length(Some(1)).build();
+    let points = POINTS.number_schema();
+    let question = |kind: &str| {
+        ObjectBuilder::new()
+            .property("id", id.clone())
+            .required("id")
+            .property("type", text().enum_values(Some([kind])))
+            .required("type")
+            .property("prompt", prompt.clone())
+            .required("prompt")
+            .property("points", points.clone())
+    };
+    let last_choice = i64::try_from(CHOICES.max).unwrap_or(i64::MAX) - 1;
+    let multiple_choice = question("multiple_choice")
+        .property("choices", CHOICES.schema(text()))
+        .required("choices")
+        .property(
+            "answer",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(last_choice))
+                .description(Some("the index of the right choice")),
+        )
+        .required("answer");
+    OneOfBuilder::new()
+        .item(multiple_choice)
+        .item(question("free_text"))
+        .build()
+        .into()
+}
+
 /// Checks a question list; the error names the first offending field.
 pub(crate) fn check_questions(questions: &Value) -> Result<(), ApiError> {
     let list = questions
         .as_array()
-        .filter(|list| (1..=200).contains(&list.len()))
+        .filter(|list| QUESTIONS.allows(list.len()))
         .ok_or_else(|| {
-            ApiError::invalid_field("questions", "must be an array of 1–200 questions")
+            ApiError::invalid_field(
+                "questions",
+                format!(
+                    "must be an array of {}–{} questions",
+                    QUESTIONS.min, QUESTIONS.max
+                ),
+            )
         })?;
     let mut ids = HashSet::new();
     for (index, question) in list.iter().enumerate() {
         let at = |field: &str| format!("questions[{index}].{field}");
         let id = question["id"]
             .as_str()
-            .filter(|id| !id.is_empty() && id.len() <= 64)
+            .filter(|id| !id.is_empty() && id.len() <= QUESTION_ID_BYTES)
             .ok_or_else(|| {
-                ApiError::invalid_field(at("id"), "must be a string of 1–64 characters")
+                ApiError::invalid_field(
+                    at("id"),
+                    format!("must be a string of 1–{QUESTION_ID_BYTES} bytes"),
+                )
             })?;
         if !ids.insert(id) {
             return Err(ApiError::invalid_field(at("id"), "is used twice"));
@@ -495,22 +652,22 @@ pub(crate) fn check_questions(questions: &Value) -> Result<(), ApiError> {
         if let Some(points) = question.get("points")
             && points
                 .as_f64()
-                .is_none_or(|points| !(0.0..=1000.0).contains(&points))
+                .is_none_or(|points| !POINTS.contains(points))
         {
-            return Err(ApiError::invalid_field(
-                at("points"),
-                "must be a number from 0 to 1000",
-            ));
+            return Err(ApiError::invalid_field(at("points"), POINTS.rule()));
         }
         match question["type"].as_str() {
             Some("multiple_choice") => {
                 let choices = question["choices"]
                     .as_array()
                     .filter(|choices| {
-                        (2..=20).contains(&choices.len()) && choices.iter().all(Value::is_string)
+                        CHOICES.allows(choices.len()) && choices.iter().all(Value::is_string)
                     })
                     .ok_or_else(|| {
-                        ApiError::invalid_field(at("choices"), "must be 2–20 strings")
+                        ApiError::invalid_field(
+                            at("choices"),
+                            format!("must be {}–{} strings", CHOICES.min, CHOICES.max),
+                        )
                     })?;
                 let answer = question["answer"].as_u64();
                 if answer.is_none_or(|answer| answer as usize >= choices.len()) {
@@ -597,19 +754,17 @@ async fn list_assessments(
 }
 
 /// Create an assessment (staff).
-#[utoipa::path(post, path = "/api/v1/assessments", tag = "content", request_body = AssessmentBody,
+#[utoipa::path(post, path = "/api/v1/assessments", tag = "content", request_body = NewAssessment,
     responses((status = 201, body = AssessmentRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn create_assessment(
     State(app): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<AssessmentBody>,
+    ApiJson(body): ApiJson<NewAssessment>,
 ) -> Result<(StatusCode, Json<AssessmentRecord>), ApiError> {
     caller.require_staff("create assessments")?;
-    let title = check_title(body.title.as_deref(), true)?.unwrap_or_default();
-    let questions = body
-        .questions
-        .ok_or_else(|| ApiError::invalid_field("questions", "is required"))?;
+    let title = check_title(Some(&body.title), true)?.unwrap_or_default();
+    let questions = body.questions;
     check_questions(&questions)?;
     if let Some(lesson) = &body.lesson_id {
         app.store()

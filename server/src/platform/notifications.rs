@@ -10,17 +10,39 @@ use persistence::{NewNotification, NotificationRecord, Page};
 use protocol::{RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::openapi::Schema;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::classes::{Access, all_roster, load_class};
+use super::content::{TITLE, Title};
 use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::rules::{Text, documented};
+use crate::api::{
+    ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageLimit, PageOf, PageQuery,
+};
 use crate::app::AppState;
 use crate::auth::Role;
+
+/// A notification's kind, which clients switch on.
+const KIND: Text = Text::word(1, 32, "_-");
+
+documented!(
+    /// A notification kind ([`KIND`]).
+    NotificationKind = KIND.schema()
+);
+documented!(
+    /// [`SendNotification`] with its addressing rule: exactly one of `user_id`, `class_id` and
+    /// `everyone: true` (the others absent or `null`, `everyone` also `false`).
+    NotificationToSend = AllOfBuilder::new()
+        .item(<SendNotification as utoipa::PartialSchema>::schema())
+        .item(one_addressee()),
+    uses SendNotification
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,9 +60,11 @@ struct SendNotification {
     class_id: Option<String>,
     /// Every active user of the tenant (admins).
     everyone: Option<bool>,
-    /// `message`, `reward`, `quiz`, … (1–32 letters, digits, `_` or `-`).
+    /// `message`, `reward`, `quiz`, …
+    #[schema(value_type = NotificationKind)]
     kind: String,
-    /// A short title (1–200 characters).
+    /// A short title.
+    #[schema(value_type = Title)]
     title: String,
     /// The text.
     body: Option<String>,
@@ -64,8 +88,10 @@ struct NotificationFilter {
     /// Whose notifications: yourself (default), a child of yours (parents), anyone (admins).
     user_id: Option<String>,
     /// `true`: unread only.
+    #[param(value_type = Option<bool>)]
     unread: Option<String>,
-    /// Rows per page, 1–200.
+    /// Rows per page (default 50).
+    #[param(inline, value_type = Option<PageLimit>)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
     cursor: Option<String>,
@@ -73,7 +99,7 @@ struct NotificationFilter {
 
 /// Send a notification (educators, admins).
 #[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications",
-    request_body = SendNotification,
+    request_body = NotificationToSend,
     responses((status = 201, body = Sent), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
@@ -83,22 +109,8 @@ async fn send_notification(
     ApiJson(body): ApiJson<SendNotification>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
     caller.require_staff("send notifications")?;
-    let kind_ok = !body.kind.is_empty()
-        && body.kind.len() <= 32
-        && body
-            .kind
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !kind_ok {
-        return Err(ApiError::invalid_field(
-            "kind",
-            "use 1–32 letters, digits, '_' or '-'",
-        ));
-    }
-    let title = body.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Err(ApiError::invalid_field("title", "must be 1–200 characters"));
-    }
+    KIND.check("kind", &body.kind)?;
+    let title = TITLE.check("title", &body.title)?;
     let tenant = caller.tenant();
     let store = app.store();
     let recipients: Vec<String> = match (
@@ -211,6 +223,40 @@ async fn send_notification(
             delivered_live,
         }),
     ))
+}
+
+/// The addressing rule of [`SendNotification`] as a schema: one branch per kind of addressee.
+fn one_addressee() -> Schema {
+    let absent = || ObjectBuilder::new().schema_type(Type::Null);
+    let not_everyone = || ObjectBuilder::new().enum_values(Some([Value::Bool(false), Value::Null]));
+    let id = || ObjectBuilder::new().schema_type(Type::String);
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .property("user_id", id())
+                .required("user_id")
+                .property("class_id", absent())
+                .property("everyone", not_everyone()),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("class_id", id())
+                .required("class_id")
+                .property("user_id", absent())
+                .property("everyone", not_everyone()),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property(
+                    "everyone",
+                    ObjectBuilder::new().enum_values(Some([Value::Bool(true)])),
+                )
+                .required("everyone")
+                .property("user_id", absent())
+                .property("class_id", absent()),
+        )
+        .build()
+        .into()
 }
 
 /// List notifications, newest first: yours, a child's (parents), anyone's (admins).

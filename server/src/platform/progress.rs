@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::classes::{Access, load_class};
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
-use crate::api::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageLimit, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
 
@@ -30,7 +30,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub(crate) struct ProgressFilter {
     /// Only this course.
     pub course_id: Option<String>,
-    /// Rows per page, 1–200.
+    /// Rows per page (default 50).
+    #[param(inline, value_type = Option<PageLimit>)]
     pub limit: Option<String>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,

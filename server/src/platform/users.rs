@@ -12,9 +12,28 @@ use utoipa_axum::routes;
 
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
+use crate::api::rules::{Text, documented};
+use crate::api::{
+    ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageLimit, PageOf, PageQuery,
+};
 use crate::app::AppState;
 use crate::auth::Role;
+
+/// A user id the server is given to create: it becomes part of room ids.
+pub(crate) const USER_ID: Text = Text::word(1, 64, "-_.");
+/// The roles a user of the directory may have (`guest` is only a Pusher socket's).
+const ROLES: [Role; 4] = [Role::Student, Role::Educator, Role::Parent, Role::Admin];
+
+documented!(
+    /// A new user's id ([`USER_ID`]).
+    UserId = USER_ID.schema()
+);
+documented!(
+    /// A directory role ([`ROLES`]).
+    UserRole = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ROLES.map(Role::as_str)))
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,8 +48,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct UserFilter {
     /// Only users of this role.
+    #[param(inline, value_type = Option<UserRole>)]
     role: Option<String>,
-    /// Rows per page, 1–200.
+    /// Rows per page (default 50).
+    #[param(inline, value_type = Option<PageLimit>)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
     cursor: Option<String>,
@@ -41,8 +62,10 @@ struct UserFilter {
 #[serde(deny_unknown_fields)]
 struct NewUser {
     /// The id their tokens will carry as `sub`.
+    #[schema(value_type = UserId)]
     id: String,
-    /// `student`, `educator`, `parent` or `admin`.
+    /// Their role.
+    #[schema(value_type = UserRole)]
     role: String,
     /// A display name or nickname.
     display_name: Option<String>,
@@ -53,6 +76,7 @@ struct NewUser {
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     /// A new role.
+    #[schema(value_type = Option<UserRole>)]
     role: Option<String>,
     /// `false` deactivates (their tokens are refused), `true` reactivates.
     active: Option<bool>,
@@ -69,30 +93,15 @@ struct ChildLink {
 }
 
 fn parse_role(field: &str, text: &str) -> Result<Role, ApiError> {
-    match Role::from_claim(text) {
-        Some(role) if role.as_str() == text => Ok(role),
-        _ => Err(ApiError::invalid_field(
-            field,
-            "must be student, educator, parent or admin",
-        )),
-    }
+    ROLES
+        .into_iter()
+        .find(|role| role.as_str() == text)
+        .ok_or_else(|| ApiError::invalid_field(field, "must be student, educator, parent or admin"))
 }
 
 /// A user id must be usable as a room-id segment.
 pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            field,
-            "use 1–64 letters, digits, '-', '_' or '.'",
-        ))
-    }
+    USER_ID.check(field, id).map(drop)
 }
 
 /// List the tenant's users (admins; educators may list students).
@@ -186,6 +195,7 @@ async fn get_user(
     params(("user_id" = String, Path, description = "user id")),
     responses((status = 200, body = UserRecord), (status = 401, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 409, description = "you may not deactivate or demote yourself", body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_user(
     State(app): State<AppState>,

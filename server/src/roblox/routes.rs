@@ -8,7 +8,7 @@
 use axum::Json;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use roblox::wire::{
@@ -20,8 +20,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::openapi::ErrorResponse;
-use crate::api::{ApiError, ApiJson, ApiJsonItems, ErrorKind};
+use crate::api::openapi::{Answer, ErrorResponse};
+use crate::api::{ApiError, ApiJson, ApiJsonItems, ApiPath, ApiQuery, ErrorKind};
 use crate::app::AppState;
 use crate::roblox::{GameServerKey, RobloxError};
 
@@ -41,6 +41,18 @@ pub(crate) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
 /// A request authenticated by a game-server key.
 #[derive(Debug, Clone)]
 pub struct GameServer(pub GameServerKey);
+
+/// What the [`GameServer`] extractor answers on every Roblox route.
+pub const GAME_SERVER_ANSWERS: &[Answer] = &[
+    Answer {
+        status: 401,
+        when: "missing, unknown or revoked game-server key",
+    },
+    Answer {
+        status: 503,
+        when: "the database is unavailable; retry after `Retry-After`",
+    },
+];
 
 impl FromRequestParts<AppState> for GameServer {
     type Rejection = ApiError;
@@ -125,7 +137,7 @@ async fn open_session(
 async fn close_session(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionClosed>, ApiError> {
     match app.roblox().close_session(&key.tenant, &id).await? {
         Some(closed) => Ok(Json(closed)),
@@ -154,7 +166,7 @@ async fn close_session(
 async fn players(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(batch): ApiJson<PlayersBatch>,
 ) -> Result<Json<PlayersAnswer>, ApiError> {
     let answer = super::sessions::report_players(&app, &key, &id, batch).await?;
@@ -236,18 +248,9 @@ struct PollQuery {
 async fn poll_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
-    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PollQuery>,
 ) -> Result<Json<CommandsAnswer>, ApiError> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "{}; use ?after=<cursor>&wait=<seconds>",
-                rejection.body_text()
-            ),
-        )
-    })?;
     let answer = super::commands::poll(&app, &key, &id, query.after, query.wait).await?;
     Ok(Json(answer))
 }
@@ -269,7 +272,7 @@ async fn poll_commands(
 async fn ack_commands(
     State(app): State<AppState>,
     GameServer(key): GameServer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<AckRequest>,
 ) -> Result<Json<AckAnswer>, ApiError> {
     Ok(Json(super::commands::ack(&app, &key, &id, &request.ids)?))

@@ -1,5 +1,7 @@
 //! The OpenAPI document: valid 3.1, every documented operation served by the router, every
-//! `/api/v1` route in the code documented, `/docs` offline; and the cross-tenant matrix, which
+//! `/api/v1` route in the code documented, `/docs` offline; every status a plain walk of the
+//! operations draws documented, and stated limits enforced at their edges (the fuzzer in
+//! `tests/schemathesis` goes further); and the cross-tenant matrix, which
 //! walks every documented operation with tokens of another tenant and checks that nothing of the
 //! first tenant leaks or changes and that no answer is a 5xx.
 
@@ -188,6 +190,278 @@ async fn the_document_is_valid_and_covers_every_route() {
             "/docs loads something from outside: {external}"
         );
     }
+}
+
+/// The statuses an operation documents.
+fn documented_statuses(operation: &Value) -> BTreeSet<u16> {
+    operation["responses"]
+        .as_object()
+        .expect("responses")
+        .keys()
+        .map(|status| status.parse().expect("a numeric status"))
+        .collect()
+}
+
+/// A component schema, following one `$ref`.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()]
+        }
+        None => schema,
+    }
+}
+
+/// The `properties` and `required` of an object schema, through `$ref` and `allOf` (a body whose
+/// fields have a rule across them, such as sending a notification, is an `allOf`).
+pub(crate) fn object_fields(
+    doc: &Value,
+    schema: &Value,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
+    let schema = resolved(doc, schema);
+    let mut properties = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (more, also_required) = object_fields(doc, part);
+        properties.extend(more);
+        required.extend(also_required);
+    }
+    (properties, required)
+}
+
+#[tokio::test]
+async fn every_status_a_walk_draws_is_documented() {
+    let test = start_with(|config| {
+        config.api_limits.per_token_rate = 10_000;
+        config.api_limits.per_token_burst = 10_000;
+        config.api_limits.per_ip_rate = 10_000;
+        config.api_limits.per_ip_burst = 10_000;
+    })
+    .await;
+    let doc = document(test.addr).await;
+    let store = test.server.app().store().clone();
+    store.ensure_tenant("walk").await.expect("tenant");
+    let game_key = crate::roblox::make_key(&store, "walk", None).await;
+    let admin = token("walk", Role::Admin, "walk-admin");
+    let student = token("walk", Role::Student, "walk-student");
+    let http = reqwest::Client::new();
+
+    let ops = operations(&doc);
+    for (method, path, operation) in &ops {
+        let at = format!("{method} {path}");
+        let statuses = documented_statuses(operation);
+        // The shared pieces' answers are on every operation they wrap.
+        let public = operation["security"] == json!([{}]);
+        let game = operation["security"] == json!([{"game_key": []}]);
+        let json_body = operation["requestBody"]["content"]["application/json"].is_object();
+        let mut shared: Vec<u16> = Vec::new();
+        if !public {
+            shared.extend([401, 503]);
+        }
+        if !public && !game {
+            shared.extend([403, 429]);
+        }
+        if json_body {
+            shared.extend([400, 413]);
+        }
+        if json_body && !public {
+            shared.push(422);
+        }
+        if method != "get"
+            && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+            && !path.ends_with("/results")
+        {
+            shared.push(402);
+        }
+        for status in shared {
+            assert!(
+                statuses.contains(&status),
+                "{at} does not document {status}"
+            );
+        }
+
+        // What a few plain requests draw is documented.
+        let concrete = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "x"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let credential = if game { &game_key } else { &admin };
+        let url = format!("http://{}{concrete}", test.addr);
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut requests = vec![
+            ("no credential", http.request(method.clone(), &url)),
+            (
+                "an admin",
+                http.request(method.clone(), &url).bearer_auth(credential),
+            ),
+            (
+                "a student",
+                http.request(method.clone(), &url).bearer_auth(&student),
+            ),
+        ];
+        if json_body {
+            let json = |body: &'static str| {
+                http.request(method.clone(), &url)
+                    .bearer_auth(credential)
+                    .header("content-type", "application/json")
+                    .body(body)
+            };
+            requests.push(("an empty object", json("{}")));
+            requests.push(("a body that is not JSON", json("{\"")));
+            requests.push(("an array body", json("[null, null]")));
+            requests.push((
+                "a form body",
+                http.request(method.clone(), &url)
+                    .bearer_auth(credential)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("a=b"),
+            ));
+        }
+        for (what, request) in requests {
+            let status = request.send().await.expect("answer").status().as_u16();
+            assert!(
+                statuses.contains(&status),
+                "{at} with {what} answered {status}, which it does not document ({statuses:?})"
+            );
+        }
+    }
+    test.server.shutdown().await;
+}
+
+/// `(edge value, status)` pairs for one stated limit.
+async fn check_edges(
+    rest: &Rest,
+    token: &str,
+    method: &str,
+    path: impl Fn(&str) -> (String, Option<Value>),
+    cases: &[(String, u16)],
+) {
+    for (value, expected) in cases {
+        let (url, body) = path(value);
+        let answer = rest.call(method, &url, Some(token), body).await;
+        assert_eq!(
+            answer.status, *expected,
+            "{method} {url} with {value:?}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn stated_limits_hold_at_their_edges() {
+    let test = start_server().await;
+    let doc = document(test.addr).await;
+    let rest = Rest::new(test.addr);
+    let admin = token("edges", Role::Admin, "edges-admin");
+
+    // `limit` on a paged list: its bounds, and the server's answer just inside and outside them.
+    let list = &doc["paths"]["/api/v1/classes"]["get"];
+    let limit = list["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .expect("a limit parameter");
+    assert_eq!(limit["allowEmptyValue"], true, "{limit}");
+    let (min, max) = (
+        limit["schema"]["minimum"].as_i64().expect("minimum"),
+        limit["schema"]["maximum"].as_i64().expect("maximum"),
+    );
+    assert_eq!((min, max), (1, 200));
+    let cases: Vec<(String, u16)> = vec![
+        (min.to_string(), 200),
+        (max.to_string(), 200),
+        ((min - 1).to_string(), 422),
+        ((max + 1).to_string(), 422),
+        (String::new(), 200),
+        ("ten".to_owned(), 422),
+    ];
+    check_edges(
+        &rest,
+        &admin,
+        "GET",
+        |value| (format!("/api/v1/classes?limit={value}"), None),
+        &cases,
+    )
+    .await;
+
+    // A title: its length in characters, and not only spaces.
+    let new_course = resolved(
+        &doc,
+        &doc["paths"]["/api/v1/courses"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let title = resolved(&doc, &new_course["properties"]["title"]);
+    let max_title = title["maxLength"].as_u64().expect("maxLength") as usize;
+    assert_eq!((title["minLength"].as_u64(), max_title), (Some(1), 200));
+    let cases: Vec<(String, u16)> = vec![
+        ("é".repeat(max_title), 201),
+        ("é".repeat(max_title + 1), 422),
+        ("\u{3000} x\t".to_owned(), 201),
+        (" \t\u{a0}".to_owned(), 422),
+        (String::new(), 422),
+    ];
+    check_edges(
+        &rest,
+        &admin,
+        "POST",
+        |value| ("/api/v1/courses".to_owned(), Some(json!({"title": value}))),
+        &cases,
+    )
+    .await;
+    let course = rest
+        .post("/api/v1/courses", &admin, json!({"title": " padded "}))
+        .await;
+    assert_eq!(course.expect(201)["title"], "padded");
+
+    // A user id: its alphabet and length.
+    let new_user = resolved(
+        &doc,
+        &doc["paths"]["/api/v1/users"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let id = resolved(&doc, &new_user["properties"]["id"]);
+    let max_id = id["maxLength"].as_u64().expect("maxLength") as usize;
+    assert_eq!(max_id, 64);
+    let cases: Vec<(String, u16)> = vec![
+        ("a.b-c_D9".to_owned(), 201),
+        ("x".repeat(max_id), 201),
+        ("y".repeat(max_id + 1), 422),
+        ("a b".to_owned(), 422),
+        ("é".to_owned(), 422),
+    ];
+    check_edges(
+        &rest,
+        &admin,
+        "POST",
+        |value| {
+            (
+                "/api/v1/users".to_owned(),
+                Some(json!({"id": value, "role": "student"})),
+            )
+        },
+        &cases,
+    )
+    .await;
+    test.server.shutdown().await;
 }
 
 fn source_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -396,13 +670,10 @@ fn path_for(path: &str, a: &TenantA) -> String {
 /// A request body for an operation, built from its schema, pointing at tenant A's objects.
 fn hostile_body(doc: &Value, operation: &Value, a: &TenantA) -> Option<Value> {
     let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
-    let schema = match schema["$ref"].as_str() {
-        Some(reference) => {
-            &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()]
-        }
-        None if schema.is_null() => return None,
-        None => schema,
-    };
+    if schema.is_null() {
+        return None;
+    }
+    let (properties, _) = object_fields(doc, schema);
     let values = json!({
         "name": "beta class", "title": "beta title", "kind": "message",
         "user_ids": [a.ids["student"]], "user_id": a.ids["student"], "class_id": a.ids["class"],
@@ -411,11 +682,7 @@ fn hostile_body(doc: &Value, operation: &Value, a: &TenantA) -> Option<Value> {
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
     });
     let mut body = serde_json::Map::new();
-    for name in schema["properties"]
-        .as_object()
-        .map(|props| props.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for name in properties.keys().cloned() {
         if let Some(value) = values.get(&name) {
             body.insert(name, value.clone());
         }

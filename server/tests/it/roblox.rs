@@ -120,7 +120,7 @@ async fn seed_acme(store: &Store) -> String {
     make_key(store, "acme", Some(42)).await
 }
 
-async fn make_key(store: &Store, tenant: &str, universe: Option<i64>) -> String {
+pub(crate) async fn make_key(store: &Store, tenant: &str, universe: Option<i64>) -> String {
     let made = roblox::keys::generate();
     store
         .create_game_key(&NewGameKey {

@@ -208,20 +208,13 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
                 "/progress/students/{id}",
                 &format!("/progress/students/{}", school.id("s1")),
             );
-        let body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            .as_str()
-            .map(|reference| {
-                let schema =
-                    &doc["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()];
+        let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+        let body = (!schema.is_null())
+            .then(|| crate::openapi::object_fields(&doc, schema))
+            .map(|(properties, required_names)| {
                 let mut body = serde_json::Map::new();
-                for name in schema["properties"]
-                    .as_object()
-                    .map(|p| p.keys().cloned().collect::<Vec<_>>())
-                    .unwrap_or_default()
-                {
-                    let required = schema["required"]
-                        .as_array()
-                        .is_some_and(|r| r.iter().any(|n| n == name.as_str()));
+                for name in properties.keys().cloned() {
+                    let required = required_names.contains(&name);
                     if let Some(value) =
                         values.get(&name).filter(|_| required || name == "class_id")
                     {
