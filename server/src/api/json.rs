@@ -2,8 +2,8 @@
 //! that failed, 400 for a body that is not JSON), not axum's plain-text rejections. Every string
 //! of the body follows `protocol`'s text rule (no U+0000: `protocol::check_payload`), so text the
 //! database could not store is refused at the door, naming its field. [`ApiJsonItems`] leaves
-//! that rule to a handler that reads its items one by one (the Roblox event batch). Every body of
-//! the API is a JSON object; an array is refused, though serde would read a struct from one.
+//! that rule to a handler that reads its items one by one (the Roblox event batch). Every body
+//! of the API is a JSON object; an array is refused, though serde would read a struct from one.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
@@ -107,7 +107,7 @@ pub(crate) fn unreadable_body(rejection: BytesRejection) -> ApiError {
 
 /// Parses a JSON body in three steps, each naming the path of the field at fault: JSON text
 /// (400; also for an unpaired surrogate escape, which is not Unicode text), the text rule (422),
-/// then the shape of `T` (422).
+/// then the shape of `T` (422; an array is refused before serde could read a struct from it).
 fn parse_body<T: DeserializeOwned>(body: &[u8], rule: TextRule) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value: Value = serde_path_to_error::deserialize(&mut deserializer)

@@ -49,6 +49,10 @@ pub const GAME_SERVER_ANSWERS: &[Answer] = &[
         when: "missing, unknown or revoked game-server key",
     },
     Answer {
+        status: 429,
+        when: "too many unknown keys from this address (its per-IP budget); wait for `Retry-After`",
+    },
+    Answer {
         status: 503,
         when: "the database is unavailable; retry after `Retry-After`",
     },
