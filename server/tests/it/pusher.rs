@@ -882,47 +882,38 @@ async fn a_signed_presence_subscription_takes_the_students_seat() {
     let mut native = Client::connect(test.addr, &token("acme", Role::Student, "s1")).await;
     native.join("class:acme:c1").await;
 
+    const CLASS: &str = "presence-class-c1";
+    // A Pusher socket of `student`, and the answer to its subscription signed by /pusher/auth.
+    let subscribe_as = async |student: &str| {
+        let mut client = PusherClient::connect(test.addr, &app.key).await;
+        let (status, auth) = channel_auth(
+            test.addr,
+            &token("acme", Role::Student, student),
+            &client.socket_id,
+            CLASS,
+        )
+        .await;
+        assert_eq!(status, 200, "{auth}");
+        let answer = client.subscribe(CLASS, Some(&auth)).await;
+        (client, answer)
+    };
+
     // The one seat is s1's: s2 is refused over Pusher as natively.
-    let mut second = PusherClient::connect(test.addr, &app.key).await;
-    let (status, auth) = channel_auth(
-        test.addr,
-        &token("acme", Role::Student, "s2"),
-        &second.socket_id,
-        "presence-class-c1",
-    )
-    .await;
-    assert_eq!(status, 200, "{auth}");
-    let answer = second.subscribe("presence-class-c1", Some(&auth)).await;
+    let (_second, answer) = subscribe_as("s2").await;
     assert_eq!(answer.event, "pusher:subscription_error", "{answer:?}");
 
     // s1 over Pusher shares the seat their native socket holds; when both leave it is free.
-    let mut first = PusherClient::connect(test.addr, &app.key).await;
-    let (_, auth) = channel_auth(
-        test.addr,
-        &token("acme", Role::Student, "s1"),
-        &first.socket_id,
-        "presence-class-c1",
-    )
-    .await;
-    let answer = first.subscribe("presence-class-c1", Some(&auth)).await;
+    let (first, answer) = subscribe_as("s1").await;
     assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
     drop(native);
     drop(first);
-    let mut third = PusherClient::connect(test.addr, &app.key).await;
-    let (_, auth) = channel_auth(
-        test.addr,
-        &token("acme", Role::Student, "s2"),
-        &third.socket_id,
-        "presence-class-c1",
-    )
-    .await;
-    let mut answer = third.subscribe("presence-class-c1", Some(&auth)).await;
+    let mut answer = subscribe_as("s2").await.1;
     for _ in 0..50 {
         if answer.event == "pusher_internal:subscription_succeeded" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        answer = third.subscribe("presence-class-c1", Some(&auth)).await;
+        answer = subscribe_as("s2").await.1;
     }
     assert_eq!(
         answer.event, "pusher_internal:subscription_succeeded",
