@@ -371,3 +371,34 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
     }
     test.server.shutdown().await;
 }
+
+/// The text rule at the REST API's path and query: a NUL there is a 4xx naming the parameter on
+/// both backends (PostgreSQL cannot store or even compare such text, so it used to be a 500).
+#[tokio::test]
+async fn a_nul_in_a_path_segment_or_query_parameter_is_refused_naming_it() {
+    use crate::rest::Rest;
+    use persistence::test_support::TestDatabase;
+
+    for database in TestDatabase::all().await {
+        let url = database.url().to_owned();
+        let test = start_with(move |config| config.database_url = Some(url)).await;
+        let rest = Rest::new(test.addr);
+        let admin = token("acme", Role::Admin, "a1");
+        rest.get("/api/v1/users/a1", &admin).await.expect(200);
+        let in_path = rest.get("/api/v1/users/a%00b", &admin).await;
+        assert_eq!(in_path.status, 400, "{}", in_path.body);
+        assert!(
+            in_path.body["error"]["fields"]["user_id"].is_string(),
+            "{}",
+            in_path.body
+        );
+        let in_query = rest.get("/api/v1/users?role=student%00", &admin).await;
+        assert_eq!(in_query.status, 422, "{}", in_query.body);
+        assert!(
+            in_query.body["error"]["fields"]["role"].is_string(),
+            "{}",
+            in_query.body
+        );
+        test.server.shutdown().await;
+    }
+}
