@@ -103,12 +103,18 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         app.shutdown().clone(),
     ));
     let rate = NonZeroU32::new(app.config().pusher.client_event_rate).unwrap_or(NonZeroU32::MIN);
+    // Subscriptions share the native protocol's per-connection limit on joins.
+    let socket_settings = &app.config().socket;
+    let subscribe_quota =
+        Quota::per_second(NonZeroU32::new(socket_settings.publish_rate).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(socket_settings.publish_burst).unwrap_or(NonZeroU32::MIN));
     let mut connection = PusherConnection {
         app: pusher_app,
         socket_id,
         signed_in: None,
         members: HashMap::new(),
         client_events: RateLimiter::direct(Quota::per_second(rate)),
+        subscriptions: RateLimiter::direct(subscribe_quota),
         max_room_id_len: app.config().hub.limits.max_room_id_len,
     };
     read_loop(&app, &mut connection, &mut session, &mut stream, &last_seen).await;
@@ -148,6 +154,8 @@ struct PusherConnection {
     /// The user each joined channel room knows this socket as.
     members: HashMap<RoomId, String>,
     client_events: DefaultDirectRateLimiter,
+    /// `pusher:subscribe` frames (the `/ws` join limit: `--publish-rate`, `--publish-burst`).
+    subscriptions: DefaultDirectRateLimiter,
     max_room_id_len: usize,
 }
 
@@ -230,13 +238,25 @@ fn handle_frame(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            if let Err(reason) = subscribe(connection, session, &channel, &data) {
+            let refusal = if connection.subscriptions.check().is_err() {
+                Some((
+                    "LimitReached",
+                    "too many subscriptions in too short a time; subscribe again shortly"
+                        .to_owned(),
+                    429,
+                ))
+            } else {
+                subscribe(connection, session, &channel, &data)
+                    .err()
+                    .map(|reason| ("AuthError", reason, 401))
+            };
+            if let Some((kind, reason, status)) = refusal {
                 send(
                     &handle,
                     &PusherFrame {
                         event: "pusher:subscription_error".into(),
                         channel: Some(channel),
-                        data: json!({"type": "AuthError", "error": reason, "status": 401}),
+                        data: json!({"type": kind, "error": reason, "status": status}),
                         user_id: None,
                     },
                 );

@@ -24,12 +24,12 @@ layered! {
         /// Concurrent sockets; more get HTTP 503 [default: 100000].
         #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS")]
         pub max_connections: Option<usize>,
-        /// Sustained `publish`/`presence`/`join`/`leave` frames per second per connection
-        /// [default: 20].
+        /// Sustained `publish`/`presence`/`join`/`leave` frames (and Pusher subscriptions) per
+        /// second per connection [default: 20].
         #[arg(long, env = "CLASSHUB_PUBLISH_RATE")]
         pub publish_rate: Option<u32>,
-        /// Burst allowance of `publish`/`presence`/`join`/`leave` frames per connection
-        /// [default: 40].
+        /// Burst allowance of `publish`/`presence`/`join`/`leave` frames (and Pusher
+        /// subscriptions) per connection [default: 40].
         #[arg(long, env = "CLASSHUB_PUBLISH_BURST")]
         pub publish_burst: Option<u32>,
         /// Server ping interval; silence for twice this closes a socket (4101) [default: 25s].

@@ -920,3 +920,22 @@ async fn a_signed_presence_subscription_takes_the_students_seat() {
         "the seat was never freed"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_share_the_per_connection_join_limit() {
+    let test = crate::support::start_with(|config| {
+        config.socket.publish_rate = 1;
+        config.socket.publish_burst = 2;
+    })
+    .await;
+    let app = app_of(&test, "acme");
+    let mut pusher = PusherClient::connect(test.addr, &app.key).await;
+    for channel in ["news", "sports"] {
+        let answer = pusher.subscribe(channel, None).await;
+        assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
+    }
+    let refused = pusher.subscribe("weather", None).await;
+    assert_eq!(refused.event, "pusher:subscription_error", "{refused:?}");
+    assert_eq!(refused.data["status"], 429, "{refused:?}");
+    assert_eq!(refused.data["type"], "LimitReached");
+}
