@@ -14,6 +14,13 @@
 //!   `classhub_sink_refused_total` (queue full), `classhub_sink_rows_rejected_total` (events the
 //!   database refused for their content)
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
+//! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
+//!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
+//!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`; seats:
+//!   `classhub_seat_refusals_total{reason}`
+//!
+//! Every series without labels is listed from the start (at zero), so a scraper sees the whole
+//! set on a fresh server instead of an empty body until something happens.
 
 use std::sync::OnceLock;
 
@@ -31,9 +38,40 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!(%cause, "a metrics recorder was already installed; /metrics will be empty");
             }
             describe();
+            start_at_zero();
             handle
         })
         .clone()
+}
+
+/// The gauges and counters without labels, registered at zero.
+const GAUGES: [&str; 3] = [
+    "classhub_connections",
+    "classhub_rooms",
+    "classhub_sink_queue_depth",
+];
+const COUNTERS: [&str; 12] = [
+    "classhub_deliveries_total",
+    "classhub_slow_consumer_closes_total",
+    "classhub_api_rate_limited_total",
+    "classhub_sink_rows_written_total",
+    "classhub_sink_retries_total",
+    "classhub_sink_refused_total",
+    "classhub_sink_rows_rejected_total",
+    "classhub_webhooks_delivered_total",
+    "classhub_webhooks_failed_total",
+    "classhub_webhook_signals_dropped_total",
+    "classhub_ai_tokens_total",
+    "classhub_ai_refusals_total",
+];
+
+fn start_at_zero() {
+    for name in GAUGES {
+        metrics::gauge!(name).set(0.0);
+    }
+    for name in COUNTERS {
+        metrics::counter!(name).increment(0);
+    }
 }
 
 fn describe() {

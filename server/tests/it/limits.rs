@@ -216,3 +216,27 @@ async fn health_and_metrics_report_live_counts() {
     let (status, _) = http_get(test.addr, "/nope").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_fresh_server_lists_every_series_at_zero() {
+    // A process of its own: the recorder is process-wide, so an in-process server would see
+    // what other tests recorded.
+    let data_dir = crate::support::temp_dir("metrics");
+    let (_child, addr) = crate::support::spawn_classhub(&data_dir, None, &[]).await;
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "classhub_connections 0",
+        "classhub_rooms 0",
+        "classhub_sink_queue_depth 0",
+        "classhub_deliveries_total 0",
+        "classhub_slow_consumer_closes_total 0",
+        "classhub_api_rate_limited_total 0",
+        "classhub_sink_rows_written_total 0",
+        "classhub_sink_rows_rejected_total 0",
+        "classhub_webhooks_failed_total 0",
+        "classhub_ai_tokens_total 0",
+    ] {
+        assert!(body.contains(series), "{series} missing from:\n{body}");
+    }
+}
