@@ -215,7 +215,7 @@ pub(crate) fn required_text(
 #[utoipa::path(post, path = "/api/v1/ai/ask", tag = "ai", request_body = TutorBody,
     responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
                content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
-              (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
+              (status = 402, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
               (status = 503, body = ErrorResponse)))]
@@ -231,7 +231,7 @@ async fn ask(
 #[utoipa::path(post, path = "/api/v1/ai/explain", tag = "ai", request_body = TutorBody,
     responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
                content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
-              (status = 401, body = ErrorResponse), (status = 402, body = ErrorResponse),
+              (status = 402, body = ErrorResponse),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
               (status = 503, body = ErrorResponse)))]
@@ -245,7 +245,7 @@ async fn explain(
 
 /// Draft a lesson from objectives and a grade level (educators, admins).
 #[utoipa::path(post, path = "/api/v1/ai/generate-content", tag = "ai", request_body = ContentBody,
-    responses((status = 200, body = ContentDraft), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = ContentDraft),
               (status = 402, body = ErrorResponse), (status = 403, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 429, body = ErrorResponse),
               (status = 503, body = ErrorResponse)))]
@@ -330,7 +330,7 @@ async fn generate_content(
 /// admins).
 #[utoipa::path(post, path = "/api/v1/ai/create-assessment", tag = "ai",
     request_body = AssessmentDraftBody,
-    responses((status = 201, body = AssessmentDraft), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = AssessmentDraft),
               (status = 402, body = ErrorResponse), (status = 403, body = ErrorResponse),
               (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse),
               (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
@@ -434,7 +434,7 @@ fn parse_questions(text: &str) -> Result<Value, serde_json::Error> {
 /// Next lessons for a student, from their progress and the courses' lesson order (everyone who
 /// may see the student's progress). Needs no AI service.
 #[utoipa::path(get, path = "/api/v1/ai/suggestions", tag = "ai", params(SuggestionQuery),
-    responses((status = 200, body = Suggestions), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = Suggestions),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn suggestions(
     State(app): State<AppState>,

@@ -172,7 +172,7 @@ fn stripe_failed(error: StripeError) -> ApiError {
 /// Start paying for a plan (admins): creates a Stripe Checkout Session.
 #[utoipa::path(post, path = "/api/v1/payments/checkout", tag = "billing",
     request_body = CheckoutBody,
-    responses((status = 201, body = CheckoutCreated), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = CheckoutCreated),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse),
               (status = 503, body = ErrorResponse)))]
 async fn checkout(
@@ -225,7 +225,7 @@ async fn checkout(
 
 /// The tenant's subscription and entitlements (admins, educators).
 #[utoipa::path(get, path = "/api/v1/payments/subscription", tag = "billing",
-    responses((status = 200, body = SubscriptionView), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = SubscriptionView),
               (status = 403, body = ErrorResponse)))]
 async fn subscription(
     State(app): State<AppState>,
@@ -244,7 +244,7 @@ async fn subscription(
 
 /// Cancel the subscription at the end of the paid period (admins).
 #[utoipa::path(post, path = "/api/v1/payments/cancel", tag = "billing",
-    responses((status = 200, body = Cancelled), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = Cancelled),
               (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse),
               (status = 503, body = ErrorResponse)))]
 async fn cancel(State(app): State<AppState>, caller: Caller) -> Result<Json<Cancelled>, ApiError> {
@@ -275,7 +275,7 @@ async fn cancel(State(app): State<AppState>, caller: Caller) -> Result<Json<Canc
 
 /// The tenant's invoices, newest first (admins).
 #[utoipa::path(get, path = "/api/v1/payments/invoices", tag = "billing",
-    responses((status = 200, body = Invoices), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = Invoices),
               (status = 403, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 async fn invoices(State(app): State<AppState>, caller: Caller) -> Result<Json<Invoices>, ApiError> {
     caller.require(&[Role::Admin], "see invoices")?;

@@ -142,7 +142,7 @@ pub struct ErrorView {
 
 /// The operator view: nodes, rooms, connections, game sessions, the sink, recent errors.
 #[utoipa::path(get, path = "/api/v1/admin/overview", tag = "admin",
-    responses((status = 200, body = Overview), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = Overview),
               (status = 403, body = ErrorResponse)))]
 async fn overview(State(app): State<AppState>, caller: Caller) -> Result<Json<Overview>, ApiError> {
     caller.require_admin("see the operator overview")?;

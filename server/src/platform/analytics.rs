@@ -385,7 +385,7 @@ async fn build_dashboard(
 /// The class dashboard (its teacher, admins).
 #[utoipa::path(get, path = "/api/v1/analytics/classes/{id}", tag = "analytics",
     params(("id" = String, Path, description = "class id"), ClassFilter),
-    responses((status = 200, body = ClassDashboard), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = ClassDashboard),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn class_dashboard(
     State(app): State<AppState>,
@@ -418,7 +418,7 @@ fn csv_field(text: &str) -> String {
 #[utoipa::path(get, path = "/api/v1/analytics/classes/{id}/report.csv", tag = "analytics",
     params(("id" = String, Path, description = "class id"), ClassFilter),
     responses((status = 200, description = "CSV, one line per student", content_type = "text/csv", body = String),
-              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 403, body = ErrorResponse),
               (status = 404, body = ErrorResponse)))]
 async fn class_report_csv(
     State(app): State<AppState>,
@@ -466,7 +466,7 @@ async fn class_report_csv(
 /// Course analytics (educators, admins).
 #[utoipa::path(get, path = "/api/v1/analytics/courses/{id}", tag = "analytics",
     params(("id" = String, Path, description = "course id")),
-    responses((status = 200, body = CourseAnalytics), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = CourseAnalytics),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn course_analytics(
     State(app): State<AppState>,

@@ -212,7 +212,7 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 
 /// List classes: all (admins), taught (educators), or enrolled (students).
 #[utoipa::path(get, path = "/api/v1/classes", tag = "classes", params(PageQuery),
-    responses((status = 200, body = PageOf<ClassRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<ClassRecord>),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn list_classes(
     State(app): State<AppState>,
@@ -236,7 +236,7 @@ async fn list_classes(
 
 /// Create a class (educators teach what they create; admins may name a teacher).
 #[utoipa::path(post, path = "/api/v1/classes", tag = "classes", request_body = NewClass,
-    responses((status = 201, body = ClassRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = ClassRecord),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn create_class(
     State(app): State<AppState>,
@@ -286,7 +286,7 @@ async fn create_class(
 /// Get a class (its teacher, admins, students on its roster).
 #[utoipa::path(get, path = "/api/v1/classes/{id}", tag = "classes",
     params(("id" = String, Path, description = "class id")),
-    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = ClassRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn get_class(
     State(app): State<AppState>,
@@ -301,7 +301,7 @@ async fn get_class(
 /// Rename a class or change its teacher (admins).
 #[utoipa::path(patch, path = "/api/v1/classes/{id}", tag = "classes", request_body = ClassPatch,
     params(("id" = String, Path, description = "class id")),
-    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = ClassRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_class(
@@ -331,7 +331,7 @@ async fn update_class(
 /// Archive a class: it disappears from the API, its roster empties, its students leave its room.
 #[utoipa::path(delete, path = "/api/v1/classes/{id}", tag = "classes",
     params(("id" = String, Path, description = "class id")),
-    responses((status = 204, description = "archived"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "archived"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn archive_class(
     State(app): State<AppState>,
@@ -352,7 +352,7 @@ async fn archive_class(
 /// A class roster (its teacher, admins).
 #[utoipa::path(get, path = "/api/v1/classes/{id}/students", tag = "classes",
     params(("id" = String, Path, description = "class id"), PageQuery),
-    responses((status = 200, body = PageOf<UserRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<UserRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn list_roster(
     State(app): State<AppState>,
@@ -372,7 +372,7 @@ async fn list_roster(
 /// Put students on the roster (its teacher, admins). Takes effect at once for their sockets.
 #[utoipa::path(post, path = "/api/v1/classes/{id}/students", tag = "classes",
     request_body = RosterAdd, params(("id" = String, Path, description = "class id")),
-    responses((status = 200, body = RosterAdded), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = RosterAdded),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn add_to_roster(
@@ -436,7 +436,7 @@ async fn add_to_roster(
 #[utoipa::path(delete, path = "/api/v1/classes/{id}/students/{user_id}", tag = "classes",
     params(("id" = String, Path, description = "class id"),
            ("user_id" = String, Path, description = "student id")),
-    responses((status = 204, description = "removed"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "removed"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn remove_from_roster(
     State(app): State<AppState>,
@@ -462,7 +462,7 @@ async fn remove_from_roster(
 /// Give the class a new code (its teacher, admins); the old one stops working.
 #[utoipa::path(post, path = "/api/v1/classes/{id}/code", tag = "classes",
     params(("id" = String, Path, description = "class id")),
-    responses((status = 200, body = ClassRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = ClassRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn regenerate_code(
     State(app): State<AppState>,
@@ -489,7 +489,7 @@ async fn regenerate_code(
 /// progress (its teacher, admins).
 #[utoipa::path(get, path = "/api/v1/classes/{id}/live", tag = "classes",
     params(("id" = String, Path, description = "class id")),
-    responses((status = 200, body = LiveClass), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = LiveClass),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn live(
     State(app): State<AppState>,

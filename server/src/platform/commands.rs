@@ -70,7 +70,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     request_body = CommandRequest,
     responses(
         (status = 202, description = "sent; game servers acknowledge later", body = CommandSent),
-        (status = 401, description = "no or bad token", body = ErrorResponse),
         (status = 403, description = "not this class's teacher or an admin", body = ErrorResponse),
         (status = 404, description = "no such class in your tenant", body = ErrorResponse),
         (status = 422, description = "unknown kind, invalid data, or a student not on the roster", body = ErrorResponse),

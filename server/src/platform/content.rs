@@ -282,7 +282,7 @@ pub(crate) async fn visible_lesson(
 
 /// List courses (students and parents: published ones).
 #[utoipa::path(get, path = "/api/v1/courses", tag = "content", params(PageQuery),
-    responses((status = 200, body = PageOf<CourseRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<CourseRecord>),
               (status = 422, body = ErrorResponse)))]
 async fn list_courses(
     State(app): State<AppState>,
@@ -302,7 +302,7 @@ async fn list_courses(
 
 /// Create a course (staff).
 #[utoipa::path(post, path = "/api/v1/courses", tag = "content", request_body = NewCourse,
-    responses((status = 201, body = CourseRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = CourseRecord),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn create_course(
     State(app): State<AppState>,
@@ -321,7 +321,7 @@ async fn create_course(
 /// Get a course.
 #[utoipa::path(get, path = "/api/v1/courses/{id}", tag = "content",
     params(("id" = String, Path, description = "course id")),
-    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = CourseRecord),
               (status = 404, body = ErrorResponse)))]
 async fn get_course(
     State(app): State<AppState>,
@@ -334,7 +334,7 @@ async fn get_course(
 /// Change a course (staff).
 #[utoipa::path(patch, path = "/api/v1/courses/{id}", tag = "content", request_body = CourseBody,
     params(("id" = String, Path, description = "course id")),
-    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = CourseRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_course(
@@ -355,7 +355,7 @@ async fn update_course(
 /// Delete a course with its lessons, their assessments and results (staff).
 #[utoipa::path(delete, path = "/api/v1/courses/{id}", tag = "content",
     params(("id" = String, Path, description = "course id")),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "deleted"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn delete_course(
     State(app): State<AppState>,
@@ -373,7 +373,7 @@ async fn delete_course(
 /// Publish a course (staff).
 #[utoipa::path(post, path = "/api/v1/courses/{id}/publish", tag = "content",
     params(("id" = String, Path, description = "course id")),
-    responses((status = 200, body = CourseRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = CourseRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn publish_course(
     State(app): State<AppState>,
@@ -395,7 +395,7 @@ async fn publish_course(
 /// A course's lessons in order (students and parents: published ones of a published course).
 #[utoipa::path(get, path = "/api/v1/courses/{id}/lessons", tag = "content",
     params(("id" = String, Path, description = "course id"), PageQuery),
-    responses((status = 200, body = PageOf<LessonRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<LessonRecord>),
               (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn list_lessons(
     State(app): State<AppState>,
@@ -435,7 +435,7 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
 /// Add a lesson to a course (staff).
 #[utoipa::path(post, path = "/api/v1/courses/{id}/lessons", tag = "content", request_body = NewLesson,
     params(("id" = String, Path, description = "course id")),
-    responses((status = 201, body = LessonRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = LessonRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn create_lesson(
@@ -457,7 +457,7 @@ async fn create_lesson(
 /// Reorder a course's lessons (staff): give every lesson id once, in the new order.
 #[utoipa::path(put, path = "/api/v1/courses/{id}/lessons/order", tag = "content",
     request_body = LessonOrder, params(("id" = String, Path, description = "course id")),
-    responses((status = 200, body = PageOf<LessonRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<LessonRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn order_lessons(
@@ -500,7 +500,7 @@ async fn order_lessons(
 /// Get a lesson.
 #[utoipa::path(get, path = "/api/v1/lessons/{id}", tag = "content",
     params(("id" = String, Path, description = "lesson id")),
-    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = LessonRecord),
               (status = 404, body = ErrorResponse)))]
 async fn get_lesson(
     State(app): State<AppState>,
@@ -513,7 +513,7 @@ async fn get_lesson(
 /// Change a lesson (staff).
 #[utoipa::path(patch, path = "/api/v1/lessons/{id}", tag = "content", request_body = LessonBody,
     params(("id" = String, Path, description = "lesson id")),
-    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = LessonRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_lesson(
@@ -534,7 +534,7 @@ async fn update_lesson(
 /// Delete a lesson with its assessments and their results (staff).
 #[utoipa::path(delete, path = "/api/v1/lessons/{id}", tag = "content",
     params(("id" = String, Path, description = "lesson id")),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "deleted"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn delete_lesson(
     State(app): State<AppState>,
@@ -552,7 +552,7 @@ async fn delete_lesson(
 /// Publish a lesson (staff).
 #[utoipa::path(post, path = "/api/v1/lessons/{id}/publish", tag = "content",
     params(("id" = String, Path, description = "lesson id")),
-    responses((status = 200, body = LessonRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = LessonRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn publish_lesson(
     State(app): State<AppState>,
@@ -726,7 +726,7 @@ async fn visible_assessment(
 /// List assessments, optionally of one lesson (students and parents: published ones, without
 /// answers).
 #[utoipa::path(get, path = "/api/v1/assessments", tag = "content", params(AssessmentFilter),
-    responses((status = 200, body = PageOf<AssessmentRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<AssessmentRecord>),
               (status = 422, body = ErrorResponse)))]
 async fn list_assessments(
     State(app): State<AppState>,
@@ -755,7 +755,7 @@ async fn list_assessments(
 
 /// Create an assessment (staff).
 #[utoipa::path(post, path = "/api/v1/assessments", tag = "content", request_body = NewAssessment,
-    responses((status = 201, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = AssessmentRecord),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn create_assessment(
     State(app): State<AppState>,
@@ -788,7 +788,7 @@ async fn create_assessment(
 /// Get an assessment (students and parents: without answers).
 #[utoipa::path(get, path = "/api/v1/assessments/{id}", tag = "content",
     params(("id" = String, Path, description = "assessment id")),
-    responses((status = 200, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = AssessmentRecord),
               (status = 404, body = ErrorResponse)))]
 async fn get_assessment(
     State(app): State<AppState>,
@@ -802,7 +802,7 @@ async fn get_assessment(
 /// Change an assessment's title or questions (staff).
 #[utoipa::path(patch, path = "/api/v1/assessments/{id}", tag = "content", request_body = AssessmentBody,
     params(("id" = String, Path, description = "assessment id")),
-    responses((status = 200, body = AssessmentRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = AssessmentRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn update_assessment(
@@ -834,7 +834,7 @@ async fn update_assessment(
 /// Delete an assessment and its results (staff).
 #[utoipa::path(delete, path = "/api/v1/assessments/{id}", tag = "content",
     params(("id" = String, Path, description = "assessment id")),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "deleted"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn delete_assessment(
     State(app): State<AppState>,
@@ -917,7 +917,7 @@ pub(crate) fn score(
 /// Submit answers (students); multiple-choice answers are scored on the server.
 #[utoipa::path(post, path = "/api/v1/assessments/{id}/results", tag = "content", request_body = Submission,
     params(("id" = String, Path, description = "assessment id")),
-    responses((status = 201, body = ResultRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = ResultRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn submit_result(
@@ -950,7 +950,7 @@ async fn submit_result(
 /// Results of an assessment (staff: everyone's; students: their own).
 #[utoipa::path(get, path = "/api/v1/assessments/{id}/results", tag = "content",
     params(("id" = String, Path, description = "assessment id"), PageQuery),
-    responses((status = 200, body = PageOf<ResultRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<ResultRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn list_results(
     State(app): State<AppState>,

@@ -36,7 +36,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     tag = "auth",
     responses(
         (status = 200, description = "the caller", body = Me),
-        (status = 401, description = "no or bad token", body = ErrorResponse),
         (status = 403, description = "deactivated", body = ErrorResponse),
     )
 )]

@@ -100,7 +100,7 @@ struct NotificationFilter {
 /// Send a notification (educators, admins).
 #[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications",
     request_body = NotificationToSend,
-    responses((status = 201, body = Sent), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = Sent),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn send_notification(
@@ -262,7 +262,7 @@ fn one_addressee() -> Schema {
 /// List notifications, newest first: yours, a child's (parents), anyone's (admins).
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
     params(NotificationFilter),
-    responses((status = 200, body = PageOf<NotificationRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<NotificationRecord>),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn list_notifications(
     State(app): State<AppState>,
@@ -303,7 +303,7 @@ async fn list_notifications(
 /// Mark one of your notifications read.
 #[utoipa::path(post, path = "/api/v1/notifications/{notification_id}/read", tag = "notifications",
     params(("notification_id" = String, Path, description = "notification id")),
-    responses((status = 200, body = NotificationRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = NotificationRecord),
               (status = 404, body = ErrorResponse)))]
 async fn mark_read(
     State(app): State<AppState>,

@@ -55,7 +55,7 @@ impl ProgressFilter {
 /// A student's progress (the student, their parents, educators and admins).
 #[utoipa::path(get, path = "/api/v1/progress/students/{id}", tag = "progress",
     params(("id" = String, Path, description = "student id"), ProgressFilter),
-    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<ProgressRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn of_student(
@@ -95,7 +95,7 @@ async fn of_student(
 /// The progress of a class's students (its teacher, admins).
 #[utoipa::path(get, path = "/api/v1/progress/classes/{id}", tag = "progress",
     params(("id" = String, Path, description = "class id"), ProgressFilter),
-    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<ProgressRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn of_class(
@@ -126,7 +126,7 @@ async fn of_class(
 /// The progress of every student in a course (educators, admins).
 #[utoipa::path(get, path = "/api/v1/progress/courses/{id}", tag = "progress",
     params(("id" = String, Path, description = "course id"), PageQuery),
-    responses((status = 200, body = PageOf<ProgressRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<ProgressRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn of_course(

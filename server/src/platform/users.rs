@@ -106,7 +106,7 @@ pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
 
 /// List the tenant's users (admins; educators may list students).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter),
-    responses((status = 200, body = PageOf<UserRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<UserRecord>),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn list_users(
     State(app): State<AppState>,
@@ -140,7 +140,7 @@ async fn list_users(
 
 /// Create a user (admins), e.g. to roster a student before their first sign-in.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = UserRecord), (status = 401, body = ErrorResponse),
+    responses((status = 201, body = UserRecord),
               (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn create_user(
@@ -172,7 +172,7 @@ async fn create_user(
 /// Get a user (admins; anyone may get themselves).
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users",
     params(("user_id" = String, Path, description = "user id")),
-    responses((status = 200, body = UserRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = UserRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn get_user(
     State(app): State<AppState>,
@@ -193,7 +193,7 @@ async fn get_user(
 /// refused from then on and their open sockets are closed with 4001.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UserPatch,
     params(("user_id" = String, Path, description = "user id")),
-    responses((status = 200, body = UserRecord), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = UserRecord),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 409, description = "you may not deactivate or demote yourself", body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
@@ -238,7 +238,7 @@ async fn update_user(
 /// A parent's linked children (admins, or the parent).
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/children", tag = "users",
     params(("user_id" = String, Path, description = "the parent's id"), PageQuery),
-    responses((status = 200, body = PageOf<UserRecord>), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = PageOf<UserRecord>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn list_children(
     State(app): State<AppState>,
@@ -260,7 +260,7 @@ async fn list_children(
 /// Link a parent to a child (admins). Takes effect at once for the parent's sockets.
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/children", tag = "users", request_body = ChildLink,
     params(("user_id" = String, Path, description = "the parent's id")),
-    responses((status = 204, description = "linked"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "linked"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn link_child(
@@ -298,7 +298,7 @@ async fn link_child(
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}/children/{child_id}", tag = "users",
     params(("user_id" = String, Path, description = "the parent's id"),
            ("child_id" = String, Path, description = "the child's id")),
-    responses((status = 204, description = "unlinked"), (status = 401, body = ErrorResponse),
+    responses((status = 204, description = "unlinked"),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn unlink_child(
     State(app): State<AppState>,

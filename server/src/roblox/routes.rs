@@ -105,7 +105,6 @@ impl From<RobloxError> for ApiError {
     responses(
         (status = 201, description = "opened", body = SessionOpened),
         (status = 200, description = "this JobId's session, already open", body = SessionOpened),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 403, description = "the key is limited to another universe", body = ErrorResponse),
         (status = 404, description = "no such class (code or id)", body = ErrorResponse),
         (status = 422, description = "invalid input", body = ErrorResponse),
@@ -134,7 +133,6 @@ async fn open_session(
     params(("id" = String, Path, description = "session id")),
     responses(
         (status = 200, description = "closed", body = SessionClosed),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "no live session", body = ErrorResponse),
     )
 )]
@@ -162,7 +160,6 @@ async fn close_session(
     request_body = PlayersBatch,
     responses(
         (status = 200, description = "joined players and their students", body = PlayersAnswer),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "no live session: open it again", body = ErrorResponse),
         (status = 422, description = "invalid input", body = ErrorResponse),
     )
@@ -186,7 +183,6 @@ async fn players(
     request_body = LinkRequest,
     responses(
         (status = 200, description = "linked, or candidates to pick from", body = LinkAnswer),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "unknown class code, or a student not on the roster", body = ErrorResponse),
         (status = 429, description = "too many attempts; see Retry-After", body = ErrorResponse),
     )
@@ -210,7 +206,6 @@ async fn link(
     request_body = EventBatch,
     responses(
         (status = 200, description = "accepted ids (committed) and rejected ones with reasons", body = EventsAnswer),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "no live session: open it again and resend", body = ErrorResponse),
         (status = 413, description = "more events than the batch limit", body = ErrorResponse),
         (status = 503, description = "queue full or commit late: resend the same batch after Retry-After", body = ErrorResponse),
@@ -245,7 +240,6 @@ struct PollQuery {
     params(("id" = String, Path, description = "session id"), PollQuery),
     responses(
         (status = 200, description = "commands to carry out (empty when the wait ended)", body = CommandsAnswer),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "no live session: open it again", body = ErrorResponse),
     )
 )]
@@ -269,7 +263,6 @@ async fn poll_commands(
     request_body = AckRequest,
     responses(
         (status = 200, description = "acknowledged and unknown ids", body = AckAnswer),
-        (status = 401, description = "missing, unknown or revoked game-server key", body = ErrorResponse),
         (status = 404, description = "no live session", body = ErrorResponse),
     )
 )]
