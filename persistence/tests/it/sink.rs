@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use persistence::test_support::{SqliteWriteLock, TestDatabase};
+use persistence::test_support::{Proxy, SqliteWriteLock, TestDatabase, with_address};
 use persistence::{Ack, Backend, EventSink, SinkError, SinkSettings, Store};
 use serde_json::json;
 
-use crate::support::{Proxy, event, with_address};
+use crate::support::event;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 

@@ -232,50 +232,10 @@ async fn an_unsupported_subprotocol_is_refused_with_a_sentence_naming_the_suppor
     assert_eq!(client.codec, protocol::Codec::MsgPack);
 }
 
-/// A TCP relay on loopback in front of PostgreSQL that the test can cut: every open
-/// connection is dropped and new ones are refused, as when the database host goes away.
-struct Relay {
-    addr: std::net::SocketAddr,
-    cut: tokio_util::sync::CancellationToken,
-}
-
-impl Relay {
-    async fn start(upstream: std::net::SocketAddr) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let cut = tokio_util::sync::CancellationToken::new();
-        let stop = cut.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = stop.cancelled() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((mut inbound, _)) = accepted else {
-                    return;
-                };
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        () = stop.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    }
-                });
-            }
-        });
-        Relay { addr, cut }
-    }
-}
-
 #[tokio::test]
 async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503_everywhere() {
     use crate::rest::Rest;
-    use persistence::test_support::TestDatabase;
+    use persistence::test_support::{Proxy, TestDatabase, with_address};
 
     // The Pusher HTTP API and the /ws upgrade speak the REST error vocabulary. A tenant with a
     // fixed Pusher app is not reachable by its derived id: that app is unknown.
@@ -316,11 +276,9 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
             .expect("resolve")
             .next()
             .expect("an address");
-    let relay = Relay::start(upstream).await;
-    let mut relayed = url.clone();
-    relayed.set_port(Some(relay.addr.port())).expect("port");
-    relayed.set_host(Some("127.0.0.1")).expect("host");
-    let test = start_with(|config| config.database_url = Some(relayed.to_string())).await;
+    let proxy = Proxy::start(upstream).await;
+    let relayed = with_address(database.url(), proxy.addr);
+    let test = start_with(|config| config.database_url = Some(relayed)).await;
     let rest = Rest::new(test.addr);
     let teacher = token("acme", Role::Educator, "t1");
     rest.call("GET", "/api/v1/classes", Some(&teacher), None)
@@ -349,7 +307,7 @@ async fn every_http_door_answers_in_one_error_shape_and_a_database_outage_is_503
     .await
     .expect(201);
 
-    relay.cut.cancel();
+    proxy.cut();
     for (path, key, body) in [
         ("/api/v1/classes", &teacher, None),
         // A new JobId: opening its session writes `game_sessions`.
