@@ -54,9 +54,17 @@ struct SpanTenant(String);
 
 impl<S: Subscriber + for<'lookup> LookupSpan<'lookup>> Layer<S> for RecentErrorsLayer {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
-        let mut fields = FieldText::default();
-        attributes.record(&mut fields);
-        if let (Some(tenant), Some(span)) = (fields.tenant, context.span(id)) {
+        // Every span passes here (connections, requests): look at the `tenant` field only.
+        if !attributes
+            .fields()
+            .iter()
+            .any(|field| field.name() == "tenant")
+        {
+            return;
+        }
+        let mut tenant = TenantField(None);
+        attributes.record(&mut tenant);
+        if let (Some(tenant), Some(span)) = (tenant.0, context.span(id)) {
             span.extensions_mut().insert(SpanTenant(tenant));
         }
     }
@@ -156,6 +164,23 @@ impl Visit for FieldText {
             name => {
                 let _ = write!(self.rest, " {name}={}", redact_urls(&format!("{value:?}")));
             }
+        }
+    }
+}
+
+/// Reads only a span's `tenant` field.
+struct TenantField(Option<String>);
+
+impl Visit for TenantField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "tenant" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "tenant" {
+            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
         }
     }
 }

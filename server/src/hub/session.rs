@@ -100,13 +100,13 @@ impl Session {
     /// subscription names. A refusal is also told to the room, so the teacher's dashboard shows
     /// who could not join and why.
     fn take_seat(&mut self, room_id: &RoomId, member: &MemberAs) -> Result<(), HubError> {
-        let tenant = self.handle.identity.tenant.clone();
         let needs_seat = member.role == crate::auth::Role::Student
             && matches!(room_id.kind(), RoomKind::Class | RoomKind::Game)
             && self.seated.is_none();
         if !needs_seat {
             return Ok(());
         }
+        let tenant = self.handle.identity.tenant.clone();
         match self.hub.shared.seats.take(&tenant, &member.user) {
             Ok(()) => {
                 self.seated = Some(member.user.clone());
