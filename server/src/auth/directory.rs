@@ -60,11 +60,6 @@ impl AuthFailure {
         }
     }
 
-    /// The HTTP status for a socket upgrade or a REST call.
-    pub fn status(&self) -> axum::http::StatusCode {
-        self.api_kind().status()
-    }
-
     fn api_kind(&self) -> ErrorKind {
         match self {
             AuthFailure::Token(AuthError::KeysUnavailable) | AuthFailure::Unavailable(_) => {
