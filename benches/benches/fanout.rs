@@ -59,6 +59,7 @@ fn identity(user: String, role: Role, name: String) -> Identity {
         role,
         name: Some(name),
         children: Vec::new(),
+        expires_at: None,
     }
 }
 

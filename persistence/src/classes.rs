@@ -55,6 +55,8 @@ pub struct ClassKey {
     pub tenant_id: String,
     /// The class.
     pub id: String,
+    /// Its teacher, if it has one.
+    pub teacher_id: Option<String>,
 }
 
 /// A running game session linked to a class, as loaded at start-up.
@@ -267,7 +269,7 @@ impl Store {
         Ok(rows!(
             self,
             ClassKey,
-            "SELECT tenant_id, id FROM classes WHERE archived_at IS NULL"
+            "SELECT tenant_id, id, teacher_id FROM classes WHERE archived_at IS NULL"
         )?)
     }
 

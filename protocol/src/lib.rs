@@ -11,6 +11,7 @@
 //! subprotocol), [`ClientMessage`] / [`ServerMessage`], [`RoomId`], [`Limits`], [`ErrorCode`],
 //! [`CloseCode`].
 
+pub mod audience;
 mod close;
 mod codec;
 mod error;

@@ -24,7 +24,7 @@ use persistence::{EventSink, Store};
 use crate::auth::directory::{AuthFailure, Directory};
 use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
-use crate::hub::{Hub, RosterSnapshot};
+use crate::hub::{Hub, Recheck, RosterSnapshot, Session};
 use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
 use crate::transport::pusher_apps::PusherApps;
@@ -176,6 +176,31 @@ impl AppState {
             other => other,
         }
     }
+    /// Re-checks an open connection against the rules as they are now, each person it holds
+    /// authority from at their standing in the directory now (see `Session::recheck`).
+    pub fn recheck(&self, session: &mut Session) -> Recheck {
+        session.recheck(&|who: &Identity| self.standing(who))
+    }
+
+    /// A native `auth` frame on an open connection: `identity` (from a fresh token) replaces
+    /// the connection's, then it is re-checked; refused when the token names another user.
+    pub fn reauthenticate(
+        &self,
+        session: &mut Session,
+        identity: Identity,
+    ) -> Result<Recheck, String> {
+        session.reauthenticate(identity, &|who: &Identity| self.standing(who))
+    }
+
+    /// Where an admitted person stands now (the directory's role, or why they may no longer
+    /// hold anything), as the sentence a refused connection is told.
+    pub fn standing(&self, who: &Identity) -> Result<Identity, String> {
+        self.shared
+            .directory
+            .standing(who)
+            .map_err(|failure| failure.to_string())
+    }
+
     /// Takes a place under the connection limit, or `None` when the server is full.
     pub fn reserve_socket(&self) -> Option<SocketSlot> {
         let max = self.shared.config.socket.max_connections;
@@ -381,7 +406,7 @@ async fn load_rosters(store: &Store) -> Result<RosterSnapshot, persistence::Stor
             .all_classes()
             .await?
             .into_iter()
-            .map(|class| (class.tenant_id, class.id))
+            .map(|class| (class.tenant_id, class.id, class.teacher_id))
             .collect(),
         members: store
             .all_roster_entries()

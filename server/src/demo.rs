@@ -117,6 +117,7 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
                     role,
                     name: Some(name.to_owned()),
                     children: Vec::new(),
+                    expires_at: None,
                 },
                 TOKEN_TTL,
             ),

@@ -355,6 +355,7 @@ async fn serve(command: ServeCommand) -> anyhow::Result<()> {
             role: Role::Educator,
             name: Some("Ms Rivera".to_owned()),
             children: Vec::new(),
+            expires_at: None,
         };
         let token = auth::mint(
             secret,
@@ -424,7 +425,9 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         tenant: args.tenant,
         role: args.role,
         name: args.name,
+        name: args.name,
         children: args.children,
+        expires_at: None,
     };
     let token = auth::mint(&secret, &auth::claims_for(&identity, args.ttl.0))
         .context("signing the token")?;

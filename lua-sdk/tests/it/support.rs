@@ -198,6 +198,7 @@ pub fn token(tenant: &str, role: Role, user: &str) -> String {
         role,
         name: Some(format!("name of {user}")),
         children: vec![],
+        expires_at: None,
     };
     auth::mint(
         JWT_SECRET,

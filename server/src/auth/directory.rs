@@ -117,18 +117,28 @@ impl Directory {
                 known
             }
         };
-        if known.tenant != identity.tenant {
-            return Err(AuthFailure::OtherTenant);
-        }
-        if !known.active {
-            return Err(AuthFailure::Deactivated);
-        }
-        // The directory's role wins only once an admin set it; until then the token's does, so
-        // an identity provider's role change reaches classhub.
-        if known.role_from_admin {
-            identity.role = known.role;
-        }
+        apply(&known, &mut identity)?;
         Ok(identity)
+    }
+
+    /// Where an already admitted identity stands now, from what this process knows (no query):
+    /// refused once its token expired or its user was deactivated, and with the role the rules
+    /// give it now. Open connections re-check with this whenever the tenant's rules change.
+    pub fn standing(&self, identity: &Identity) -> Result<Identity, AuthFailure> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if identity.expires_at.is_some_and(|exp| exp <= now) {
+            return Err(AuthFailure::Token(AuthError::Expired));
+        }
+        let mut current = identity.clone();
+        // Pusher sockets and game servers are no directory users.
+        if identity.role != Role::Guest
+            && let Some(known) = self.known.get(&identity.user).map(|entry| entry.clone())
+        {
+            apply(&known, &mut current)?;
+        }
+        Ok(current)
     }
 
     /// Adds the children linked to a parent in the database to those its token names (for one
@@ -149,6 +159,22 @@ impl Directory {
         let role = Role::from_claim(&record.role).unwrap_or(Role::Student);
         self.known.insert(record.id.clone(), known_of(record, role));
     }
+}
+
+/// Refuses another tenant's id and deactivated users; the directory's role wins only once an
+/// admin set it (until then the token's does, so an identity provider's role change reaches
+/// classhub).
+fn apply(known: &Known, identity: &mut Identity) -> Result<(), AuthFailure> {
+    if known.tenant != identity.tenant {
+        return Err(AuthFailure::OtherTenant);
+    }
+    if !known.active {
+        return Err(AuthFailure::Deactivated);
+    }
+    if known.role_from_admin {
+        identity.role = known.role;
+    }
+    Ok(())
 }
 
 fn known_of(record: &UserRecord, fallback: Role) -> Known {

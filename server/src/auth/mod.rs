@@ -85,6 +85,10 @@ pub struct Identity {
     pub name: Option<String>,
     /// For parents: the user ids of their children.
     pub children: Vec<String>,
+    /// When the token that proved this identity expires (seconds since the Unix epoch); open
+    /// connections end (or must re-authenticate) by then. `None` for identities classhub made
+    /// itself (game servers, tests).
+    pub expires_at: Option<u64>,
 }
 
 /// The JWT claims classhub reads and `classhub token` writes.
@@ -318,6 +322,7 @@ fn identity_from(claims: &Value, settings: &AuthSettings) -> Result<Identity, Au
         role,
         name: text("name"),
         children,
+        expires_at: claims.get("exp").and_then(Value::as_u64),
     })
 }
 
@@ -390,6 +395,7 @@ mod tests {
             role: Role::Student,
             name: Some("Ada".into()),
             children: vec![],
+            expires_at: None,
         }
     }
 

@@ -3,11 +3,12 @@
 //! writer task that drains it; the hub only ever `try_push`es (see `queue.rs`), so a slow reader can never stall a
 //! room.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use protocol::{CloseCode, Codec};
+use protocol::{CloseCode, Codec, RoomId};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::{FrameSender, PushError};
@@ -43,6 +44,9 @@ pub struct ConnHandle {
     closer: CancellationToken,
     /// The close code of the first close request (0 until one is made).
     close_code: AtomicU16,
+    /// Pusher sockets: whom `/pusher/auth` signed each room's subscription for, so that a
+    /// (re-sent) subscription is re-checked against that person's rights now.
+    signers: Mutex<HashMap<RoomId, Arc<Identity>>>,
 }
 
 impl ConnHandle {
@@ -60,7 +64,31 @@ impl ConnHandle {
             outbound,
             closer,
             close_code: AtomicU16::new(0),
+            signers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that classhub signed this socket's subscription to `room` for `signer`. At most
+    /// `max` rooms are noted (a note for a noted room replaces it); `false` when full.
+    pub fn note_signer(&self, room: RoomId, signer: Arc<Identity>, max: usize) -> bool {
+        let mut signers = self
+            .signers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if signers.len() >= max && !signers.contains_key(&room) {
+            return false;
+        }
+        signers.insert(room, signer);
+        true
+    }
+
+    /// Whom classhub signed this socket's subscription to `room` for, if it did.
+    pub fn signer_of(&self, room: &RoomId) -> Option<Arc<Identity>> {
+        self.signers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(room)
+            .cloned()
     }
 
     /// Offers an encoded frame without waiting. A full queue closes the connection as a slow

@@ -14,6 +14,9 @@ pub(crate) struct Entry {
     pub(crate) seq: u64,
     pub(crate) at: Instant,
     pub(crate) message: Arc<ServerMessage>,
+    /// The student a personal event is about (`protocol::audience`): only staff and they get
+    /// it in a replay.
+    pub(crate) subject: Option<Arc<str>>,
 }
 
 /// The ring. Capacity and age come from the hub settings.
@@ -29,7 +32,7 @@ pub(crate) struct History {
 /// What a `since` position can be recovered to.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Recovery {
-    /// Every event after `since` is here (possibly none).
+    /// Every event after `since` that the joiner may see is here (possibly none).
     Complete(Vec<Arc<ServerMessage>>),
     /// Part of the gap has been evicted (or `since` is from the future): send a fresh snapshot.
     Incomplete,
@@ -46,7 +49,13 @@ impl History {
     }
 
     /// Remembers an event; `seq` must be larger than every seq already here.
-    pub(crate) fn push(&mut self, seq: u64, now: Instant, message: Arc<ServerMessage>) {
+    pub(crate) fn push(
+        &mut self,
+        seq: u64,
+        now: Instant,
+        message: Arc<ServerMessage>,
+        subject: Option<Arc<str>>,
+    ) {
         if self.max_len == 0 {
             return;
         }
@@ -60,13 +69,20 @@ impl History {
             seq,
             at: now,
             message,
+            subject,
         });
         self.evict_expired(now);
     }
 
-    /// The events after `since_seq`, when the ring still covers them. `last_seq` is the room's
-    /// current sequence number.
-    pub(crate) fn since(&mut self, since_seq: u64, last_seq: u64, now: Instant) -> Recovery {
+    /// The events after `since_seq` that `visible` allows (given a personal event's student),
+    /// when the ring still covers them. `last_seq` is the room's current sequence number.
+    pub(crate) fn since(
+        &mut self,
+        since_seq: u64,
+        last_seq: u64,
+        now: Instant,
+        visible: impl Fn(Option<&str>) -> bool,
+    ) -> Recovery {
         self.evict_expired(now);
         if since_seq > last_seq {
             return Recovery::Incomplete;
@@ -78,7 +94,7 @@ impl History {
             Some(oldest) if oldest.seq <= since_seq + 1 => Recovery::Complete(
                 self.entries
                     .iter()
-                    .filter(|entry| entry.seq > since_seq)
+                    .filter(|entry| entry.seq > since_seq && visible(entry.subject.as_deref()))
                     .map(|entry| Arc::clone(&entry.message))
                     .collect(),
             ),
@@ -141,11 +157,11 @@ mod tests {
         let mut history = History::new(3, Duration::from_secs(60));
         let start = Instant::now();
         for seq in 1..=5 {
-            history.push(seq, start, message());
+            history.push(seq, start, message(), None);
         }
         // Ring holds 3, 4, 5.
         let check = |history: &mut History, since: u64, expected: Option<usize>| {
-            let got = history.since(since, 5, start);
+            let got = history.since(since, 5, start, |_| true);
             assert_eq!(count(got), expected, "since {since}");
         };
         check(&mut history, 5, Some(0));
@@ -155,7 +171,10 @@ mod tests {
         check(&mut history, 9, None);
         // After the maximum age everything is gone, so only "nothing missed" recovers.
         let later = start + Duration::from_secs(61);
-        assert_eq!(history.since(4, 5, later), Recovery::Incomplete);
-        assert_eq!(history.since(5, 5, later), Recovery::Complete(Vec::new()));
+        assert_eq!(history.since(4, 5, later, |_| true), Recovery::Incomplete);
+        assert_eq!(
+            history.since(5, 5, later, |_| true),
+            Recovery::Complete(Vec::new())
+        );
     }
 }

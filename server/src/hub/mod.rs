@@ -40,7 +40,7 @@ pub use room::MemberAs;
 use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
-pub use session::Session;
+pub use session::{Recheck, Session, Standing};
 pub use settings::HubArgs;
 
 use crate::auth::Identity;
@@ -81,8 +81,9 @@ pub enum LeaveReason {
     HeartbeatTimeout,
     /// The server is shutting down.
     Shutdown,
-    /// The user was taken off the class roster (or the class was archived).
-    Removed,
+    /// The rules no longer allow the user here (taken off the roster, the class archived, a
+    /// parent unlinked, a teacher replaced, a role changed).
+    Revoked,
 }
 
 impl LeaveReason {
@@ -94,7 +95,7 @@ impl LeaveReason {
             LeaveReason::SlowConsumer => "slow_consumer",
             LeaveReason::HeartbeatTimeout => "heartbeat_timeout",
             LeaveReason::Shutdown => "shutdown",
-            LeaveReason::Removed => "removed_from_roster",
+            LeaveReason::Revoked => "revoked",
         }
     }
 
@@ -183,6 +184,8 @@ struct Shared {
     /// Seats in use and each tenant's plan limit; sessions take and release them at join and
     /// drop, the billing code sets the limits.
     seats: Seats,
+    /// Live socket connections by id (added by `connect`, removed when the session drops).
+    conns: DashMap<u64, Arc<ConnHandle>>,
 }
 
 /// Something about a room that Pusher webhooks report. Rooms send these without waiting.
@@ -290,6 +293,7 @@ impl Hub {
                 signals,
                 rosters: Rosters::default(),
                 seats: Seats::default(),
+                conns: DashMap::new(),
             }),
         }
     }
@@ -304,77 +308,13 @@ impl Hub {
         &self.shared.seats
     }
 
-    /// Takes `user`'s sockets out of the class room and the game rooms linked to the class (they
-    /// were taken off its roster, or it was archived): the others see a leave with reason
-    /// `removed_from_roster`, and each socket gets an `error` frame saying why. Returns how many
-    /// sockets were removed.
-    pub fn remove_from_class(&self, tenant: &str, class: &str, user: &str) -> usize {
-        let mut rooms = Vec::new();
-        if let Ok(room_id) = RoomId::new(protocol::RoomKind::Class, tenant, class, usize::MAX) {
-            rooms.push(room_id);
-        }
-        for job in self.shared.rosters.games_of_class(tenant, class) {
-            if let Ok(room_id) = RoomId::new(protocol::RoomKind::Game, tenant, &job, usize::MAX) {
-                rooms.push(room_id);
-            }
-        }
-        rooms
-            .iter()
-            .map(|room_id| {
-                self.expel(room_id, user, |room| {
-                    format!(
-                        "you were removed from the roster of {room}, so you have left that room"
-                    )
-                })
-            })
-            .sum()
-    }
-
-    /// Takes a parent's sockets out of a child's `user:` room (the link was removed). Returns how
-    /// many sockets were removed.
-    pub fn remove_from_user_room(&self, tenant: &str, child: &str, parent: &str) -> usize {
-        let Ok(room_id) = RoomId::new(protocol::RoomKind::User, tenant, child, usize::MAX) else {
-            return 0;
-        };
-        self.expel(&room_id, parent, |room| {
-            format!("you are no longer linked to this child, so you have left {room}")
-        })
-    }
-
-    /// Closes every socket of `user` found in a room of `tenant` with 4001 (the account was
-    /// deactivated: its tokens are refused from now on). Returns how many sockets were closed.
-    pub fn disconnect_user(&self, tenant: &str, user: &str) -> usize {
-        let mut closed = std::collections::HashSet::new();
-        for room_id in self.rooms_of(tenant) {
-            if let Some(room) = self.existing_room(&room_id) {
-                for handle in room.sockets_of(user) {
-                    if closed.insert(handle.id) {
-                        handle.close(CloseCode::AuthFailed);
-                    }
-                }
-            }
-        }
-        closed.len()
-    }
-
-    /// Removes `user`'s sockets from one room, telling each why.
-    fn expel(&self, room_id: &RoomId, user: &str, why: impl Fn(&RoomId) -> String) -> usize {
-        let Some(room) = self.existing_room(room_id) else {
-            return 0;
-        };
-        let removed = room.remove_user(user, LeaveReason::Removed, Instant::now());
-        for handle in &removed {
-            let notice = ServerMessage::Error(protocol::ErrorBody {
-                reference: None,
-                code: ErrorCode::Forbidden.code(),
-                message: why(room_id),
-                retry_after_ms: None,
-            });
-            if let Some(frame) = conn::encode(handle.wire, &notice) {
-                handle.offer(frame);
-            }
-        }
-        removed.len()
+    /// A live socket connection of this node by its id (for `/pusher/auth`, which notes whom it
+    /// signed a socket's subscription for).
+    pub fn connection(&self, conn_id: u64) -> Option<Arc<ConnHandle>> {
+        self.shared
+            .conns
+            .get(&conn_id)
+            .map(|entry| Arc::clone(entry.value()))
     }
 
     /// Delivers a notification to a `user:` room if anyone is in it (a user who is not connected
@@ -416,9 +356,10 @@ impl Hub {
             self.shared.settings.conn_queue_bytes,
         );
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let rules = self.shared.rosters.watch(&identity.tenant);
         let handle = Arc::new(ConnHandle::new(
             conn_id,
-            Arc::new(identity),
+            Arc::new(identity.clone()),
             wire,
             outbound,
             self.shared.shutdown.child_token(),
@@ -426,13 +367,18 @@ impl Hub {
         if wire.is_socket() {
             let live = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             metrics::gauge!("classhub_connections").set(live as f64);
+            self.shared.conns.insert(conn_id, Arc::clone(&handle));
         }
         (
             Session {
                 hub: self.clone(),
                 handle,
+                token: identity.clone(),
+                current: identity,
                 rooms: HashSet::new(),
+                signed: std::collections::HashMap::new(),
                 seated: None,
+                rules,
             },
             frames,
         )

@@ -1,12 +1,18 @@
-//! Who may join and publish where. Tenancy first: nobody crosses tenants. Then role:
-//! students join class rooms and their own user room and publish only `chat` into rooms they
-//! joined; educators and admins join any class or game room of their tenant and publish
-//! anything (commands included) without joining; parents join their children's user rooms and
-//! publish nothing. Public Pusher channels (`channel:` rooms without a `private-`/`presence-`
-//! name) are open to the whole tenant. Rosters narrow the student rule (see `rosters.rs`): once a
-//! tenant has classes, a student joins only the class rooms whose roster lists them and the game
-//! rooms linked to those classes; a parent joins the user rooms of the children their token names
-//! or the database links to them.
+//! Who may join and publish where, and act on which class: the one rule REST (`load_class`),
+//! `/ws`, Pusher (`/pusher/auth` and the re-check of a signed subscription) and the Roblox
+//! paths all call, always against the rules as they are now (rosters, teachers and links from
+//! `rosters.rs`; the caller's current role from the directory).
+//!
+//! Tenancy first: nobody crosses tenants. Then [`check_class`]: admins act on every class of
+//! their tenant, educators on the classes they teach, students view the classes whose roster
+//! lists them. Joins: students join the class rooms they may view, the game rooms linked to
+//! those classes and their own user room, and publish only `chat` into rooms they joined;
+//! educators and admins join (and publish anything, commands included, without joining) the
+//! class rooms they may manage and the game rooms of those classes (a game room linked to no
+//! class is open to the tenant's staff); parents join their children's user rooms and publish
+//! nothing. Public Pusher channels (`channel:` rooms without a `private-`/`presence-` name) are
+//! open to the whole tenant. A tenant without any class (a development setup that has not used
+//! the REST API) keeps the open rule for class rooms.
 
 use protocol::{RoomId, RoomKind};
 
@@ -36,6 +42,22 @@ pub enum Denied {
         /// The room asked for.
         room: String,
     },
+    /// An educator asked to act on a class they do not teach.
+    #[error("only the teacher of class {class} or an admin may do this")]
+    NotTeacher {
+        /// The class.
+        class: String,
+    },
+    /// The role may not act on classes this way.
+    #[error("a {role} may not {action} class {class}")]
+    Class {
+        /// The caller's role.
+        role: &'static str,
+        /// What was asked.
+        action: &'static str,
+        /// The class.
+        class: String,
+    },
     /// The role may not publish this kind of event here.
     #[error("a {role} may not publish {kind:?} events to {room}")]
     Publish {
@@ -46,6 +68,64 @@ pub enum Denied {
         /// The room.
         room: String,
     },
+}
+
+/// What a caller wants to do with a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassAccess {
+    /// Read it, or be in its room (its teacher, admins, students on its roster).
+    View,
+    /// Change it and its roster, read its reports, send its room commands (its teacher, admins).
+    Manage,
+}
+
+/// Whether `identity` may `access` class `class` of `tenant`: the one class rule.
+pub fn check_class(
+    identity: &Identity,
+    tenant: &str,
+    class: &str,
+    access: ClassAccess,
+    rosters: &Rosters,
+) -> Result<(), Denied> {
+    if identity.tenant != tenant {
+        return Err(Denied::OtherTenant {
+            room: format!("class:{tenant}:{class}"),
+        });
+    }
+    let allowed = match (identity.role, access) {
+        (Role::Admin, _) => true,
+        (Role::Educator, _) => {
+            if rosters.teaches(tenant, class, &identity.user) {
+                true
+            } else {
+                return Err(Denied::NotTeacher {
+                    class: class.to_owned(),
+                });
+            }
+        }
+        (Role::Student, ClassAccess::View) => {
+            if rosters.student_may_join_class(tenant, class, &identity.user) {
+                true
+            } else {
+                return Err(Denied::NotOnRoster {
+                    room: format!("class:{tenant}:{class}"),
+                });
+            }
+        }
+        (Role::Student | Role::Parent | Role::Guest, _) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denied::Class {
+            role: identity.role.as_str(),
+            action: match access {
+                ClassAccess::View => "see",
+                ClassAccess::Manage => "manage",
+            },
+            class: class.to_owned(),
+        })
+    }
 }
 
 /// Whether `identity` may join `room`, given the tenant's rosters and parent links.
@@ -63,18 +143,22 @@ pub fn check_join(identity: &Identity, room: &RoomId, rosters: &Rosters) -> Resu
         (Role::Admin | Role::Educator, RoomKind::Channel) => true,
         (Role::Student | Role::Parent | Role::Guest, RoomKind::Channel) => false,
         (Role::Guest, RoomKind::Class | RoomKind::Game | RoomKind::User) => false,
-        (Role::Admin, RoomKind::Class | RoomKind::Game | RoomKind::User) => true,
-        (Role::Educator, RoomKind::Class | RoomKind::Game) => true,
-        (Role::Educator, RoomKind::User) => false,
-        (Role::Student, RoomKind::Class) => {
-            if rosters.student_may_join_class(room.tenant(), room.local_id(), &identity.user) {
-                true
-            } else {
-                return Err(Denied::NotOnRoster {
-                    room: room.to_string(),
-                });
-            }
+        (Role::Admin, RoomKind::User) => true,
+        (Role::Admin | Role::Educator | Role::Student, RoomKind::Class) => {
+            check_class(
+                identity,
+                room.tenant(),
+                room.local_id(),
+                ClassAccess::View,
+                rosters,
+            )?;
+            true
         }
+        (Role::Admin | Role::Educator, RoomKind::Game) => {
+            check_game_staff(identity, room, rosters)?;
+            true
+        }
+        (Role::Educator, RoomKind::User) => false,
         (Role::Student, RoomKind::Game) => {
             rosters.student_may_join_game(room.tenant(), room.local_id(), &identity.user)
         }
@@ -98,12 +182,46 @@ pub fn check_join(identity: &Identity, room: &RoomId, rosters: &Rosters) -> Resu
     }
 }
 
-/// Whether `identity` may publish an event of `kind` to `room`. Students must also have joined
-/// the room; the hub checks that.
-pub fn check_publish(identity: &Identity, room: &RoomId, kind: &str) -> Result<(), Denied> {
+/// A game room linked to a class is the class's: staff who may manage the class. One linked to
+/// no class is open to the tenant's staff.
+fn check_game_staff(identity: &Identity, room: &RoomId, rosters: &Rosters) -> Result<(), Denied> {
+    match rosters.class_of_game(room.tenant(), room.local_id()) {
+        Some(class) => check_class(
+            identity,
+            room.tenant(),
+            &class,
+            ClassAccess::Manage,
+            rosters,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Whether `identity` may publish an event of `kind` to `room`. Staff publish without joining,
+/// into the class and game rooms they may manage; students must also have joined the room (the
+/// hub checks that, and re-checks the join rule).
+pub fn check_publish(
+    identity: &Identity,
+    room: &RoomId,
+    kind: &str,
+    rosters: &Rosters,
+) -> Result<(), Denied> {
     check_tenant(identity, room)?;
     let allowed = match identity.role {
-        Role::Educator | Role::Admin => true,
+        Role::Educator | Role::Admin => {
+            match room.kind() {
+                RoomKind::Class => check_class(
+                    identity,
+                    room.tenant(),
+                    room.local_id(),
+                    ClassAccess::Manage,
+                    rosters,
+                )?,
+                RoomKind::Game => check_game_staff(identity, room, rosters)?,
+                RoomKind::User | RoomKind::Channel => {}
+            }
+            true
+        }
         Role::Student => kind == "chat" && room.kind() != RoomKind::User,
         Role::Parent | Role::Guest => false,
     };
@@ -147,6 +265,7 @@ mod tests {
             role,
             name: None,
             children: children.iter().map(|child| child.to_string()).collect(),
+            expires_at: None,
         }
     }
 
@@ -192,7 +311,7 @@ mod tests {
     #[test]
     fn rosters_and_parent_links_narrow_and_widen_joins() {
         let rosters = Rosters::default();
-        rosters.add_class("acme", "c1");
+        rosters.add_class("acme", "c1", Some("t1"));
         rosters.set_member("acme", "c1", "s1", true);
         rosters.set_child("acme", "p2", "s1", true);
         rosters.set_game_class("acme", "job-1", Some("c1"));
@@ -217,6 +336,35 @@ mod tests {
             Ok(())
         );
         assert!(check_join(&linked_parent, &room("user:acme:s2"), &rosters).is_err());
+        let teacher = who(Role::Educator, "t1", &[]);
+        let other_teacher = who(Role::Educator, "t2", &[]);
+        let admin = who(Role::Admin, "a1", &[]);
+        for text in ["class:acme:c1", "game:acme:job-1"] {
+            assert_eq!(check_join(&teacher, &room(text), &rosters), Ok(()));
+            assert_eq!(check_join(&admin, &room(text), &rosters), Ok(()));
+            assert!(matches!(
+                check_join(&other_teacher, &room(text), &rosters),
+                Err(Denied::NotTeacher { .. })
+            ));
+            assert!(check_publish(&other_teacher, &room(text), "freeze", &rosters).is_err());
+            assert_eq!(
+                check_publish(&teacher, &room(text), "freeze", &rosters),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            check_join(&other_teacher, &room("game:acme:unlinked"), &rosters),
+            Ok(()),
+            "a game linked to no class is open to the tenant's staff"
+        );
+        assert_eq!(
+            check_class(&student, "acme", "c1", ClassAccess::Manage, &rosters),
+            Err(Denied::Class {
+                role: "student",
+                action: "manage",
+                class: "c1".into()
+            })
+        );
     }
 
     #[test]
@@ -226,7 +374,7 @@ mod tests {
         let parent = who(Role::Parent, "p1", &["s1"]);
         let check = |identity: &Identity, text: &str, kind: &str, ok: bool| {
             assert_eq!(
-                check_publish(identity, &room(text), kind).is_ok(),
+                check_publish(identity, &room(text), kind, &Rosters::default()).is_ok(),
                 ok,
                 "{:?} {kind} to {text}",
                 identity.role

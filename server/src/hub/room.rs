@@ -55,6 +55,26 @@ struct RoomState {
 struct Socket {
     handle: Arc<ConnHandle>,
     user: String,
+    role: Role,
+}
+
+impl Socket {
+    /// Whether this socket may receive an event about `subject` (`protocol::audience`): staff,
+    /// the game server and the student it is about; everyone when it is about no one.
+    fn sees(&self, subject: Option<&str>) -> bool {
+        sees(&self.handle, &self.user, self.role, subject)
+    }
+}
+
+fn sees(handle: &ConnHandle, user: &str, role: Role, subject: Option<&str>) -> bool {
+    match subject {
+        None => true,
+        Some(student) => {
+            matches!(role, Role::Educator | Role::Admin)
+                || handle.wire == super::Wire::Commands
+                || user == student
+        }
+    }
 }
 
 /// Who a socket is present as in a room: its authenticated user for native sockets, the
@@ -136,6 +156,7 @@ impl Room {
         let socket = Socket {
             handle: Arc::clone(conn),
             user: member.user.clone(),
+            role: member.role,
         };
         let newly_joined = match state.sockets.insert(conn.id, socket) {
             None => true,
@@ -187,7 +208,9 @@ impl Room {
             ),
             None if !newly_joined => (false, Vec::new()),
             Some(since) if since.epoch == self.epoch => {
-                match state.history.since(since.seq, last_seq, now) {
+                let visible =
+                    |subject: Option<&str>| sees(conn, &member.user, member.role, subject);
+                match state.history.since(since.seq, last_seq, now, visible) {
                     Recovery::Complete(events) => (true, events),
                     Recovery::Incomplete => (false, Vec::new()),
                 }
@@ -302,6 +325,17 @@ impl Room {
                 conn_id: sender,
             });
         }
+        let subject: Option<Arc<str>> = if !matches!(self.id.kind(), RoomKind::Class | RoomKind::Game)
+        {
+            None
+        } else {
+            protocol::audience::personal_subject(
+                &publication.kind,
+                &publication.from,
+                &publication.data,
+            )
+            .map(Arc::from)
+        };
         let body = EventBody {
             room: self.id.to_string(),
             seq,
@@ -321,34 +355,9 @@ impl Room {
         } else {
             ServerMessage::Event(body)
         });
-        broadcast(&state, &message, except);
-        state.history.push(seq, now, message);
+        broadcast_to(&state, &message, except, subject.as_deref());
+        state.history.push(seq, now, message, subject);
         Ok(seq)
-    }
-
-    /// Removes every socket of `user` (a student taken off the roster): the others get a leave
-    /// with `reason`. Returns the sockets removed, so the hub can tell each why.
-    pub(crate) fn remove_user(
-        &self,
-        user: &str,
-        reason: LeaveReason,
-        now: Instant,
-    ) -> Vec<Arc<ConnHandle>> {
-        self.sockets_of(user)
-            .into_iter()
-            .filter(|handle| self.leave(handle, reason, now))
-            .collect()
-    }
-
-    /// The sockets of `user` in this room.
-    pub(crate) fn sockets_of(&self, user: &str) -> Vec<Arc<ConnHandle>> {
-        let state = self.lock();
-        state
-            .sockets
-            .values()
-            .filter(|socket| socket.user == user)
-            .map(|socket| Arc::clone(&socket.handle))
-            .collect()
     }
 
     /// The members present, with their presence state.
@@ -435,10 +444,20 @@ fn member_of(user_id: &str, user: &UserPresence) -> Member {
 
 /// Encodes `message` once per codec in use and offers it to every socket but `except`.
 fn broadcast(state: &RoomState, message: &ServerMessage, except: Option<u64>) {
+    broadcast_to(state, message, except, None);
+}
+
+/// [`broadcast`] to the sockets that may see an event about `subject`.
+fn broadcast_to(
+    state: &RoomState,
+    message: &ServerMessage,
+    except: Option<u64>,
+    subject: Option<&str>,
+) {
     let mut frame = EncodedFrame::new(message);
     let mut recipients = 0u64;
     for (conn_id, socket) in &state.sockets {
-        if Some(*conn_id) == except {
+        if Some(*conn_id) == except || !socket.sees(subject) {
             continue;
         }
         if let Some(bytes) = frame.bytes(socket.handle.wire) {

@@ -1,7 +1,9 @@
-//! The hub's copy of who belongs where: class rosters, parent links and the game sessions linked
-//! to a class. Loaded from the database at start-up and kept current by the REST handlers that
-//! change them (and by the Roblox routes that link a game to a class), so a join is checked
-//! without a query and a change reaches sockets that are already connected.
+//! The hub's copy of who belongs where: class rosters and teachers, parent links and the game
+//! sessions linked to a class. Loaded from the database at start-up and kept current by the REST
+//! handlers that change them (and by the Roblox routes that link a game to a class), so a join is
+//! checked without a query. Every change ticks the tenant's rules clock ([`Rosters::watch`]):
+//! each open connection of the tenant re-checks what it holds against the rules as they are now
+//! (see `Session::recheck`), so a change reaches sockets that are already connected.
 //!
 //! Rule: in a tenant that has classes, a student joins only the class rooms whose roster lists
 //! them, and the game rooms linked to those classes. A tenant without any class (a development
@@ -10,17 +12,24 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
+use dashmap::DashMap;
+use tokio::sync::watch;
+
 /// Rosters, parent links and game links of every tenant. Shared by the hub; one lock, held only
 /// for a map look-up or update, never across an `.await`.
 #[derive(Debug, Default)]
 pub struct Rosters {
     state: RwLock<State>,
+    /// tenant → its rules clock: ticked by every change of the tenant's rosters, links, users'
+    /// roles or standing; open connections watch it.
+    clocks: DashMap<String, watch::Sender<u64>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// (tenant, class) → the students on its roster. Every live class has an entry.
-    classes: HashMap<(String, String), HashSet<String>>,
+    /// (tenant, class) → its teacher and the students on its roster. Every live class has an
+    /// entry.
+    classes: HashMap<(String, String), ClassEntry>,
     /// tenant → how many live classes it has.
     class_counts: HashMap<String, usize>,
     /// (tenant, parent) → children.
@@ -29,11 +38,17 @@ struct State {
     games: HashMap<(String, String), String>,
 }
 
+#[derive(Debug, Default)]
+struct ClassEntry {
+    teacher: Option<String>,
+    students: HashSet<String>,
+}
+
 /// Everything the rosters hold, as loaded at start-up.
 #[derive(Debug, Default)]
 pub struct RosterSnapshot {
-    /// (tenant, class) of every live class.
-    pub classes: Vec<(String, String)>,
+    /// (tenant, class, teacher) of every live class.
+    pub classes: Vec<(String, String, Option<String>)>,
     /// (tenant, class, student) roster entries.
     pub members: Vec<(String, String, String)>,
     /// (tenant, parent, child) links.
@@ -46,13 +61,13 @@ impl Rosters {
     /// Replaces everything with `snapshot`.
     pub fn load(&self, snapshot: RosterSnapshot) {
         let mut state = State::default();
-        for (tenant, class) in snapshot.classes {
+        for (tenant, class, teacher) in snapshot.classes {
             *state.class_counts.entry(tenant.clone()).or_default() += 1;
-            state.classes.entry((tenant, class)).or_default();
+            state.classes.entry((tenant, class)).or_default().teacher = teacher;
         }
         for (tenant, class, student) in snapshot.members {
-            if let Some(roster) = state.classes.get_mut(&(tenant, class)) {
-                roster.insert(student);
+            if let Some(entry) = state.classes.get_mut(&(tenant, class)) {
+                entry.students.insert(student);
             }
         }
         for (tenant, parent, child) in snapshot.parent_links {
@@ -68,71 +83,118 @@ impl Rosters {
         *self.write() = state;
     }
 
-    /// A class was created.
-    pub fn add_class(&self, tenant: &str, class: &str) {
-        let mut state = self.write();
-        let key = (tenant.to_owned(), class.to_owned());
-        if let std::collections::hash_map::Entry::Vacant(entry) = state.classes.entry(key) {
-            entry.insert(HashSet::new());
-            *state.class_counts.entry(tenant.to_owned()).or_default() += 1;
+    /// The tenant's rules clock: it ticks whenever something that decides who may be where
+    /// changes. Connections watch it and re-check what they hold.
+    pub fn watch(&self, tenant: &str) -> watch::Receiver<u64> {
+        self.clocks
+            .entry(tenant.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Ticks the tenant's rules clock (after a roster, link, role or standing change).
+    pub fn changed(&self, tenant: &str) {
+        if let Some(clock) = self.clocks.get(tenant) {
+            clock.send_modify(|tick| *tick = tick.wrapping_add(1));
         }
+    }
+
+    /// A class was created.
+    pub fn add_class(&self, tenant: &str, class: &str, teacher: Option<&str>) {
+        {
+            let mut state = self.write();
+            let key = (tenant.to_owned(), class.to_owned());
+            if let std::collections::hash_map::Entry::Vacant(entry) = state.classes.entry(key) {
+                entry.insert(ClassEntry {
+                    teacher: teacher.map(str::to_owned),
+                    students: HashSet::new(),
+                });
+                *state.class_counts.entry(tenant.to_owned()).or_default() += 1;
+            }
+        }
+        self.changed(tenant);
+    }
+
+    /// A class got a new teacher (or none).
+    pub fn set_teacher(&self, tenant: &str, class: &str, teacher: Option<&str>) {
+        if let Some(entry) = self
+            .write()
+            .classes
+            .get_mut(&(tenant.to_owned(), class.to_owned()))
+        {
+            entry.teacher = teacher.map(str::to_owned);
+        }
+        self.changed(tenant);
     }
 
     /// A class was archived; returns the students who were on its roster.
     pub fn remove_class(&self, tenant: &str, class: &str) -> Vec<String> {
-        let mut state = self.write();
-        let Some(roster) = state.classes.remove(&(tenant.to_owned(), class.to_owned())) else {
-            return Vec::new();
+        let removed = {
+            let mut state = self.write();
+            let removed = state.classes.remove(&(tenant.to_owned(), class.to_owned()));
+            if removed.is_some()
+                && let Some(count) = state.class_counts.get_mut(tenant)
+            {
+                *count = count.saturating_sub(1);
+            }
+            removed
         };
-        if let Some(count) = state.class_counts.get_mut(tenant) {
-            *count = count.saturating_sub(1);
-        }
-        roster.into_iter().collect()
+        self.changed(tenant);
+        removed
+            .map(|entry| entry.students.into_iter().collect())
+            .unwrap_or_default()
     }
 
     /// Puts a student on a roster (or takes them off).
     pub fn set_member(&self, tenant: &str, class: &str, student: &str, on_roster: bool) {
-        let mut state = self.write();
-        if let Some(roster) = state
+        if let Some(entry) = self
+            .write()
             .classes
             .get_mut(&(tenant.to_owned(), class.to_owned()))
         {
             if on_roster {
-                roster.insert(student.to_owned());
+                entry.students.insert(student.to_owned());
             } else {
-                roster.remove(student);
+                entry.students.remove(student);
             }
         }
+        self.changed(tenant);
     }
 
     /// Links a parent to a child (or unlinks them).
     pub fn set_child(&self, tenant: &str, parent: &str, child: &str, linked: bool) {
-        let mut state = self.write();
-        let key = (tenant.to_owned(), parent.to_owned());
-        if linked {
-            state
-                .children
-                .entry(key)
-                .or_default()
-                .insert(child.to_owned());
-        } else if let Some(children) = state.children.get_mut(&key) {
-            children.remove(child);
+        {
+            let mut state = self.write();
+            let key = (tenant.to_owned(), parent.to_owned());
+            if linked {
+                state
+                    .children
+                    .entry(key)
+                    .or_default()
+                    .insert(child.to_owned());
+            } else if let Some(children) = state.children.get_mut(&key) {
+                children.remove(child);
+            }
         }
+        self.changed(tenant);
     }
 
     /// Links a running game server (by JobId) to the class it plays for; `None` unlinks it (the
     /// session ended). For the Roblox routes.
     pub fn set_game_class(&self, tenant: &str, job: &str, class: Option<&str>) {
-        let mut state = self.write();
-        let key = (tenant.to_owned(), job.to_owned());
-        match class {
-            Some(class) => {
-                state.games.insert(key, class.to_owned());
-            }
-            None => {
-                state.games.remove(&key);
+        {
+            let mut state = self.write();
+            let key = (tenant.to_owned(), job.to_owned());
+            match class {
+                Some(class) => {
+                    state.games.insert(key, class.to_owned());
+                }
+                None => {
+                    state.games.remove(&key);
+                }
             }
         }
+        self.changed(tenant);
     }
 
     /// Whether a student may join `class:{tenant}:{class}`.
@@ -144,7 +206,28 @@ impl Rosters {
         state
             .classes
             .get(&(tenant.to_owned(), class.to_owned()))
-            .is_some_and(|roster| roster.contains(student))
+            .is_some_and(|entry| entry.students.contains(student))
+    }
+
+    /// Whether `educator` teaches `class:{tenant}:{class}`. A tenant without classes keeps the
+    /// open rule (any educator), as for students.
+    pub fn teaches(&self, tenant: &str, class: &str, educator: &str) -> bool {
+        let state = self.read();
+        if state.class_counts.get(tenant).copied().unwrap_or(0) == 0 {
+            return true;
+        }
+        state
+            .classes
+            .get(&(tenant.to_owned(), class.to_owned()))
+            .is_some_and(|entry| entry.teacher.as_deref() == Some(educator))
+    }
+
+    /// The class a running game session plays for, if it is linked to one.
+    pub fn class_of_game(&self, tenant: &str, job: &str) -> Option<String> {
+        self.read()
+            .games
+            .get(&(tenant.to_owned(), job.to_owned()))
+            .cloned()
     }
 
     /// Whether a student may join `game:{tenant}:{job}`: the game plays for a class whose roster
@@ -155,7 +238,7 @@ impl Rosters {
             .games
             .get(&(tenant.to_owned(), job.to_owned()))
             .and_then(|class| state.classes.get(&(tenant.to_owned(), class.clone())))
-            .is_some_and(|roster| roster.contains(student))
+            .is_some_and(|entry| entry.students.contains(student))
     }
 
     /// The game rooms (job ids) linked to a class.
@@ -210,8 +293,10 @@ mod tests {
             rosters.student_may_join_class("acme", "c1", "s1"),
             "no classes yet: open"
         );
-        rosters.add_class("acme", "c1");
+        rosters.add_class("acme", "c1", Some("t1"));
         assert!(!rosters.student_may_join_class("acme", "c1", "s1"));
+        assert!(rosters.teaches("acme", "c1", "t1"));
+        assert!(!rosters.teaches("acme", "c1", "t2"));
         assert!(
             !rosters.student_may_join_class("acme", "c2", "s1"),
             "unknown class"

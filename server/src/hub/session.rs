@@ -3,21 +3,31 @@
 //! leaves, publishes (rate limits are the transport's; permissions, command data and the
 //! durable sink reservation are here) and sets presence. Dropping it leaves every room with a
 //! reason derived from the connection's close code and gives back the student's seat.
+//!
+//! Authority is live: a session holds its caller's identity as it is *now*. Transports watch
+//! [`Session::rules_watch`] (ticked by every roster, link, teacher, role or standing change of
+//! the tenant) and [`Session::deadline`] (the token's `exp`, or a signer's), and call
+//! [`Session::recheck`] with the directory's standing: a connection whose user was deactivated
+//! or whose token expired is closed; one that may no longer be in a room leaves it with the
+//! reason `revoked` (a Pusher socket is closed instead, so its client re-authenticates through
+//! `/pusher/auth`, which refuses).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use persistence::{DurableEvent, ProgressUpdate};
-use protocol::{CommandKind, Ref, RoomId, RoomKind, ServerMessage, Since};
+use protocol::{CloseCode, CommandKind, ErrorCode, Ref, RoomId, RoomKind, ServerMessage, Since};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::permissions::{self, Denied};
 use super::room::{MemberAs, Publication, RoomClosed};
 use super::seats::SeatRefusal;
 use super::{
-    ConnHandle, Hub, HubError, LeaveReason, Offer, Published, command_id, conn, now_millis,
+    ConnHandle, Hub, HubError, LeaveReason, Offer, Published, Wire, command_id, conn, now_millis,
 };
 use crate::auth::Identity;
 
@@ -27,12 +37,37 @@ use crate::auth::Identity;
 pub struct Session {
     pub(super) hub: Hub,
     pub(super) handle: Arc<ConnHandle>,
+    /// Who is connected as the latest token says (a re-`auth` replaces it).
+    pub(super) token: Identity,
+    /// Who is connected as the rules see them now (the directory's role); set by `recheck`.
+    pub(super) current: Identity,
     /// Rooms this connection is in; only this session adds or removes entries.
     pub(super) rooms: HashSet<RoomId>,
+    /// Rooms joined on a signature (`join_signed`), with the person classhub signed it for
+    /// (`None`: signed by someone classhub cannot re-check, such as a game server or the tenant's
+    /// own backend holding the app secret).
+    pub(super) signed: HashMap<RoomId, Option<Arc<Identity>>>,
     /// The student whose seat this session holds (released on drop): the socket's own user, or
     /// the student a signed Pusher subscription names.
     pub(super) seated: Option<String>,
+    /// The tenant's rules clock.
+    pub(super) rules: watch::Receiver<u64>,
 }
+
+/// What a [`Session::recheck`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// Everything the connection holds is still allowed.
+    Unchanged,
+    /// The connection left these rooms (reason `revoked`; each was told why).
+    Left(Vec<RoomId>),
+    /// The connection is being closed (its user was deactivated, its token expired, or a Pusher
+    /// subscription is no longer allowed).
+    Closed,
+}
+
+/// Why a person's standing no longer holds (from the directory): the sentence is sent to them.
+pub type Standing<'a> = &'a dyn Fn(&Identity) -> Result<Identity, String>;
 
 impl Session {
     /// The connection handle (id, identity, codec, close control).
@@ -40,9 +75,117 @@ impl Session {
         &self.handle
     }
 
-    /// Who is connected.
+    /// Who is connected, with the role the rules give them now.
     pub fn identity(&self) -> &Identity {
-        &self.handle.identity
+        &self.current
+    }
+
+    /// The tenant's rules clock: it changes whenever something that decides who may be where
+    /// changes; the transport then calls [`Session::recheck`].
+    pub fn rules_watch(&self) -> watch::Receiver<u64> {
+        self.rules.clone()
+    }
+
+    /// When the transport must re-check this connection at the latest: the token's `exp`, or
+    /// the earliest `exp` among the people its signed subscriptions were signed for.
+    pub fn deadline(&self) -> Option<Instant> {
+        let signers = self.signed.values().flatten().filter_map(|who| who.expires_at);
+        let earliest = self.token.expires_at.into_iter().chain(signers).min()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        Some(Instant::now() + Duration::from_secs(earliest.saturating_sub(now)))
+    }
+
+    /// Takes a fresh token for the same person (a native `auth` frame on an open connection):
+    /// its role and expiry replace the old one's, then everything is re-checked. Refused (with
+    /// the sentence) when the token names someone else.
+    pub fn reauthenticate(
+        &mut self,
+        token: Identity,
+        standing: Standing<'_>,
+    ) -> Result<Recheck, String> {
+        if token.user != self.token.user || token.tenant != self.token.tenant {
+            return Err(format!(
+                "this connection belongs to {} of {}; open a new connection for another user",
+                self.token.user, self.token.tenant
+            ));
+        }
+        self.token = token;
+        Ok(self.recheck(standing))
+    }
+
+    /// Re-checks everything this connection holds against the rules as they are now:
+    /// `standing` gives a person's current identity (their role now), or why they may no longer
+    /// be connected.
+    pub fn recheck(&mut self, standing: Standing<'_>) -> Recheck {
+        let current = match standing(&self.token) {
+            Ok(current) => current,
+            Err(reason) => {
+                self.close_revoked(&reason);
+                return Recheck::Closed;
+            }
+        };
+        self.current = current;
+        let mut revoked = Vec::new();
+        for room_id in &self.rooms {
+            let allowed = match self.signed.get(room_id) {
+                Some(None) => Ok(()),
+                Some(Some(signer)) => standing(signer).and_then(|now| {
+                    permissions::check_join(&now, room_id, &self.hub.shared.rosters)
+                        .map_err(|denied| denied.to_string())
+                }),
+                None => permissions::check_join(&self.current, room_id, &self.hub.shared.rosters)
+                    .map_err(|denied| denied.to_string()),
+            };
+            if let Err(reason) = allowed {
+                revoked.push((room_id.clone(), reason));
+            }
+        }
+        if revoked.is_empty() {
+            return Recheck::Unchanged;
+        }
+        if self.handle.wire == Wire::Pusher {
+            // A Pusher client cannot be told to drop one subscription: it is closed (4009) and
+            // re-authenticates each channel through `/pusher/auth`.
+            let (room, reason) = &revoked[0];
+            self.close_revoked(&format!("{room}: {reason}"));
+            return Recheck::Closed;
+        }
+        let now = Instant::now();
+        let mut left = Vec::with_capacity(revoked.len());
+        for (room_id, reason) in revoked {
+            self.rooms.remove(&room_id);
+            self.signed.remove(&room_id);
+            if let Some(room) = self.hub.existing_room(&room_id) {
+                room.leave(&self.handle, LeaveReason::Revoked, now);
+            }
+            metrics::counter!("classhub_revocations_total", "outcome" => "left").increment(1);
+            self.send(&ServerMessage::Error(protocol::ErrorBody {
+                reference: None,
+                code: ErrorCode::Forbidden.code(),
+                message: format!("you may no longer be in {room_id}, so you have left it: {reason}"),
+                retry_after_ms: None,
+            }));
+            left.push(room_id);
+        }
+        Recheck::Left(left)
+    }
+
+    /// Tells the connection why (native sockets get an `error` frame) and closes it: 4001 on
+    /// the native protocol, 4009 on Pusher.
+    fn close_revoked(&self, reason: &str) {
+        tracing::info!(conn = self.handle.id, user = %self.token.user, reason, "authority revoked; closing");
+        metrics::counter!("classhub_revocations_total", "outcome" => "closed").increment(1);
+        if matches!(self.handle.wire, Wire::Native(_)) {
+            self.send(&ServerMessage::Error(protocol::ErrorBody {
+                reference: None,
+                code: ErrorCode::Forbidden.code(),
+                message: format!("{reason}; this connection is closed"),
+                retry_after_ms: None,
+            }));
+        }
+        self.handle.close(CloseCode::AuthFailed);
     }
 
     /// Queues a message for this connection alone.
@@ -66,8 +209,8 @@ impl Session {
         presence: Option<Value>,
         reference: Option<Ref>,
     ) -> Result<(), HubError> {
-        permissions::check_join(self.identity(), &room_id, &self.hub.shared.rosters)?;
-        let identity = self.identity();
+        permissions::check_join(&self.current, &room_id, &self.hub.shared.rosters)?;
+        let identity = &self.current;
         let member = MemberAs {
             user: identity.user.clone(),
             name: identity.name.clone(),
@@ -77,22 +220,30 @@ impl Session {
         self.join_as(room_id, &member, since, presence, reference)
     }
 
-    /// Joins `room` as `member` without the role check: for Pusher subscriptions, whose
-    /// authorization is the app's signature (made by `/pusher/auth` after its own checks). The
-    /// tenant is still checked.
+    /// Joins `room` as `member` on a signature instead of this connection's own role: Pusher
+    /// subscriptions (signed with the app secret, by `/pusher/auth` for `signer` after its own
+    /// checks) and a game server's players. The tenant is still checked, and a `signer` (the
+    /// person classhub signed for) must still be allowed the room now: the caller passes their
+    /// current identity.
     pub fn join_signed(
         &mut self,
         room_id: RoomId,
         member: &MemberAs,
         presence: Option<Value>,
+        signer: Option<Arc<Identity>>,
     ) -> Result<(), HubError> {
-        if room_id.tenant() != self.identity().tenant {
+        if room_id.tenant() != self.current.tenant {
             return Err(HubError::Denied(Denied::OtherTenant {
                 room: room_id.to_string(),
             }));
         }
+        if let Some(signer) = &signer {
+            permissions::check_join(signer, &room_id, &self.hub.shared.rosters)?;
+        }
         self.take_seat(&room_id, member)?;
-        self.join_as(room_id, member, None, presence, None)
+        self.join_as(room_id.clone(), member, None, presence, None)?;
+        self.signed.insert(room_id, signer);
+        Ok(())
     }
 
     /// A student joining a class or game room takes a seat (once per session), whatever the
@@ -176,6 +327,7 @@ impl Session {
 
     /// Leaves `room`.
     pub fn leave(&mut self, room_id: &RoomId) -> Result<(), HubError> {
+        self.signed.remove(room_id);
         if !self.rooms.remove(room_id) {
             return Err(HubError::NotJoined {
                 room: room_id.to_string(),
@@ -197,8 +349,8 @@ impl Session {
         data: Value,
         id: Option<String>,
     ) -> Result<Published, HubError> {
-        let identity = self.identity();
-        permissions::check_publish(identity, room_id, &kind)?;
+        let identity = &self.current;
+        permissions::check_publish(identity, room_id, &kind, &self.hub.shared.rosters)?;
         if permissions::must_join_to_publish(identity) {
             if !self.rooms.contains(room_id) {
                 return Err(HubError::NotJoined {
@@ -310,6 +462,7 @@ impl Drop for Session {
             let tenant = &self.handle.identity.tenant;
             self.hub.shared.seats.release(tenant, &student);
         }
+        self.hub.shared.conns.remove(&self.handle.id);
         if self.handle.wire.is_socket() {
             let live = self
                 .hub

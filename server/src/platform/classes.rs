@@ -1,10 +1,11 @@
 //! Classes and rosters: CRUD (delete archives), roster add/remove, class-code regeneration, and
 //! `GET classes/{id}/live` (who is online now, from the hub, with per-student progress). Roster
 //! changes reach the hub at once: a student taken off a roster leaves the class room (and the
-//! game rooms linked to the class) with the reason `removed_from_roster`.
+//! game rooms linked to the class) with the reason `revoked` when their connections re-check.
 //!
-//! Access: admins manage every class of the tenant; an educator manages the classes they teach;
-//! a student sees the classes whose roster lists them; parents have no class routes.
+//! Access is `hub::permissions::check_class` (the rule sockets use too): admins manage every
+//! class of the tenant; an educator manages the classes they teach; a student sees the classes
+//! whose roster lists them; parents have no class routes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +27,8 @@ use crate::api::rules::{Items, Text, documented};
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::hub::permissions;
+pub(crate) use crate::hub::permissions::ClassAccess as Access;
 
 /// A class name (stored trimmed).
 const CLASS_NAME: Text = Text::prose(1, 200);
@@ -141,15 +144,6 @@ pub struct LiveStudent {
     pub time_spent_secs: i64,
 }
 
-/// What a caller may do with a class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Read it (its teacher, admins, students on its roster).
-    View,
-    /// Change it and its roster, read its reports (its teacher, admins).
-    Manage,
-}
-
 /// Loads a class of the caller's tenant and checks `access`: 404 when missing (or another
 /// tenant's), 403 when the caller's role or relation does not allow it.
 pub(crate) async fn load_class(
@@ -163,33 +157,15 @@ pub(crate) async fn load_class(
         .class(caller.tenant(), class_id)
         .await?
         .ok_or_else(|| ApiError::not_found("class"))?;
-    let teaches = class.teacher_id.as_deref() == Some(caller.user());
-    let allowed = match (caller.role(), access) {
-        (Role::Admin, _) => true,
-        (Role::Educator, _) => teaches,
-        (Role::Student, Access::View) => {
-            app.store()
-                .is_on_roster(caller.tenant(), class_id, caller.user())
-                .await?
-        }
-        (Role::Student | Role::Parent | Role::Guest, _) => false,
-    };
-    if allowed {
-        Ok(class)
-    } else if caller.role() == Role::Educator {
-        Err(ApiError::new(
-            ErrorKind::Forbidden,
-            "only this class's teacher or an admin may do this",
-        ))
-    } else {
-        Err(forbidden(
-            caller.role(),
-            match access {
-                Access::View => "see this class",
-                Access::Manage => "manage this class",
-            },
-        ))
-    }
+    permissions::check_class(
+        &caller.0,
+        caller.tenant(),
+        class_id,
+        access,
+        app.hub().rosters(),
+    )
+    .map_err(|denied| ApiError::new(ErrorKind::Forbidden, denied.to_string()))?;
+    Ok(class)
 }
 
 async fn check_teacher(app: &AppState, tenant: &str, teacher: &str) -> Result<(), ApiError> {
@@ -273,7 +249,11 @@ async fn create_class(
             .await
         {
             Ok(class) => {
-                app.hub().rosters().add_class(caller.tenant(), &class.id);
+                app.hub().rosters().add_class(
+                    caller.tenant(),
+                    &class.id,
+                    class.teacher_id.as_deref(),
+                );
                 return Ok((StatusCode::CREATED, Json(class)));
             }
             Err(error) if error.is_unique_violation() => continue,
@@ -316,7 +296,8 @@ async fn update_class(
         caller.require_admin("change a class's teacher")?;
         check_teacher(&app, caller.tenant(), teacher).await?;
     }
-    app.store()
+    let class = app
+        .store()
         .update_class(
             caller.tenant(),
             &class_id,
@@ -324,8 +305,14 @@ async fn update_class(
             body.teacher_id.as_deref(),
         )
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("class"))
+        .ok_or_else(|| ApiError::not_found("class"))?;
+    if body.teacher_id.is_some() {
+        // The former teacher's open connections leave the class room when they re-check.
+        app.hub()
+            .rosters()
+            .set_teacher(caller.tenant(), &class_id, class.teacher_id.as_deref());
+    }
+    Ok(Json(class))
 }
 
 /// Archive a class: it disappears from the API, its roster empties, its students leave its room.
@@ -342,10 +329,8 @@ async fn archive_class(
     app.store()
         .archive_class(caller.tenant(), &class_id)
         .await?;
-    let hub = app.hub();
-    for student in hub.rosters().remove_class(caller.tenant(), &class_id) {
-        hub.remove_from_class(caller.tenant(), &class_id, &student);
-    }
+    // Everyone but admins leaves the class room when their connections re-check.
+    app.hub().rosters().remove_class(caller.tenant(), &class_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,11 +436,11 @@ async fn remove_from_roster(
     if !removed {
         return Err(ApiError::not_found("student on this roster"));
     }
-    let hub = app.hub();
-    hub.rosters()
+    // The student's open connections leave the class room when they re-check.
+    app.hub()
+        .rosters()
         .set_member(caller.tenant(), &class_id, &user_id, false);
-    let sockets = hub.remove_from_class(caller.tenant(), &class_id, &user_id);
-    tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, sockets, "removed from roster");
+    tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, "removed from roster");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -227,10 +227,11 @@ async fn update_user(
         .update_user(caller.tenant(), &user_id, &changes)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    // Open connections re-check against the new role or standing (a deactivated user's close).
     app.directory().remember(&updated);
+    app.hub().rosters().changed(caller.tenant());
     if !updated.active {
-        let closed = app.hub().disconnect_user(caller.tenant(), &updated.id);
-        tracing::info!(tenant = caller.tenant(), user = %updated.id, closed, "user deactivated");
+        tracing::info!(tenant = caller.tenant(), user = %updated.id, "user deactivated");
     }
     Ok(Json(updated))
 }
@@ -313,9 +314,9 @@ async fn unlink_child(
     if !removed {
         return Err(ApiError::not_found("parent link"));
     }
-    let hub = app.hub();
-    hub.rosters()
+    // The parent's open connections leave the child's room when they re-check.
+    app.hub()
+        .rosters()
         .set_child(caller.tenant(), &user_id, &child_id, false);
-    hub.remove_from_user_room(caller.tenant(), &child_id, &user_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -126,6 +126,7 @@ impl GameSession {
             role: Role::Guest,
             name: Some(name.clone()),
             children: Vec::new(),
+            expires_at: None,
         };
         let (mut member, commands) = hub.connect(identity, Wire::Commands);
         let as_member = MemberAs {
@@ -140,9 +141,9 @@ impl GameSession {
             "place_id": spec.place_id,
             "job_id": spec.job_id,
         });
-        member.join_signed(room.clone(), &as_member, Some(presence.clone()))?;
+        member.join_signed(room.clone(), &as_member, Some(presence.clone()), None)?;
         if let Some(class_room) = &class_room {
-            member.join_signed(class_room.clone(), &as_member, Some(presence))?;
+            member.join_signed(class_room.clone(), &as_member, Some(presence), None)?;
         }
         let session = GameSession {
             id: spec.id,
@@ -280,6 +281,7 @@ impl GameSession {
                 role,
                 name: name.clone(),
                 children: Vec::new(),
+                expires_at: None,
             };
             let (mut presence, _frames) = hub.connect(identity, Wire::Silent);
             let member = MemberAs { user, name, role };
@@ -290,9 +292,9 @@ impl GameSession {
                 "job_id": self.job_id,
                 "roblox_user_id": player.user_id,
             });
-            presence.join_signed(self.room.clone(), &member, Some(state.clone()))?;
+            presence.join_signed(self.room.clone(), &member, Some(state.clone()), None)?;
             if let (Some(class_room), true) = (&self.class_room, on_roster) {
-                presence.join_signed(class_room.clone(), &member, Some(state))?;
+                presence.join_signed(class_room.clone(), &member, Some(state), None)?;
             }
             // Replacing an earlier entry drops its presence (a leave, then this join).
             players.insert(

@@ -10,6 +10,12 @@
 //! coalescing whatever is queued into one flush, pings every heartbeat interval and closes peers
 //! silent for two intervals.
 //! Close codes are `protocol::CloseCode`.
+//!
+//! Authority is live: the reader also waits on the tenant's rules clock and the token's `exp`
+//! and then re-checks the session (`AppState::recheck`): rooms the user may no longer be in are
+//! left with the reason `revoked`; a deactivated user's or an expired token's connection is
+//! closed with 4001. An `auth` frame on an open connection with a fresh token of the same user
+//! extends it (answered with `reply`).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -267,10 +273,22 @@ async fn read_loop(
     // Made once: each `closed()` call registers with the token, which takes a lock.
     let closed = handle.closed();
     tokio::pin!(closed);
+    let mut rules = session.rules_watch();
+    let expiry = tokio::time::sleep_until(super::socket::deadline_or_far(session.deadline()));
+    tokio::pin!(expiry);
     loop {
         let next = tokio::select! {
             biased;
             _ = &mut closed => return,
+            Ok(()) = rules.changed() => {
+                app.recheck(session);
+                continue;
+            }
+            _ = &mut expiry => {
+                app.recheck(session);
+                expiry.as_mut().reset(super::socket::deadline_or_far(session.deadline()));
+                continue;
+            }
             Some((reference, seq, outcome)) = pending_acks.next(), if !pending_acks.is_empty() => {
                 if let Some(answer) = durable_answer(reference, seq, outcome) {
                     session.send(&answer);
@@ -290,7 +308,7 @@ async fn read_loop(
             Some(Ok(message)) => message,
         };
         last_seen.touch();
-        match message {
+        let reauth = match message {
             Message::Text(text) => handle_frame(
                 app,
                 session,
@@ -302,9 +320,34 @@ async fn read_loop(
             Message::Binary(bytes) => {
                 handle_frame(app, session, &limiter, &mut pending_acks, &bytes, true)
             }
-            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Ping(_) | Message::Pong(_) => None,
             Message::Close(_) => return,
+        };
+        if let Some((reference, token)) = reauth {
+            reauthenticate(app, session, reference, &token).await;
+            expiry
+                .as_mut()
+                .reset(super::socket::deadline_or_far(session.deadline()));
         }
+    }
+}
+
+/// An `auth` frame on an open connection: a fresh token of the same user replaces the old one
+/// (its role and expiry), then everything the connection holds is re-checked.
+async fn reauthenticate(app: &AppState, session: &mut Session, reference: Option<Ref>, token: &str) {
+    let answer = match app.authenticate_socket(token).await {
+        Ok(identity) => match app.reauthenticate(session, identity) {
+            Ok(_) => reply(reference, None),
+            Err(refusal) => Some(error_frame(
+                reference,
+                ErrorCode::AlreadyAuthenticated,
+                refusal,
+            )),
+        },
+        Err(cause) => Some(error_frame(reference, cause.error_code(), cause.to_string())),
+    };
+    if let Some(answer) = answer {
+        session.send(&answer);
     }
 }
 
@@ -363,6 +406,7 @@ fn durable_answer(
     }
 }
 
+/// Handles one frame; an `auth` frame is handed back (its token is checked asynchronously).
 fn handle_frame(
     app: &AppState,
     session: &mut Session,
@@ -370,25 +414,21 @@ fn handle_frame(
     pending_acks: &mut FuturesUnordered<PendingAck>,
     bytes: &[u8],
     binary: bool,
-) {
+) -> Option<(Option<Ref>, String)> {
     let Wire::Native(codec) = session.handle().wire else {
         tracing::error!("a native-protocol socket without a native wire");
-        return;
+        return None;
     };
     let Decoded { message, room } = match decode(app, codec, bytes, binary) {
         Ok(decoded) => decoded,
         Err(error) => {
             session.send(&ServerMessage::Error(error));
-            return;
+            return None;
         }
     };
     let reference = message.reference().cloned();
     let answer = match (message, room) {
-        (ClientMessage::Auth { reference, .. }, _) => Some(error_frame(
-            reference,
-            ErrorCode::AlreadyAuthenticated,
-            ErrorCode::AlreadyAuthenticated.sentence().to_owned(),
-        )),
+        (ClientMessage::Auth { reference, token }, _) => return Some((reference, token)),
         (ClientMessage::Ping { reference }, _) => Some(ServerMessage::Pong(Pong { reference })),
         (
             ClientMessage::Join {
@@ -488,6 +528,7 @@ fn handle_frame(
     if let Some(answer) = answer {
         session.send(&answer);
     }
+    None
 }
 
 fn rate_limited(

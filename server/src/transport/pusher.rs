@@ -7,7 +7,10 @@
 //! `socket_id:channel`, `presence-` channels one over `socket_id:channel:channel_data`, made by
 //! `/pusher/auth` (see `pusher_api.rs`) with the tenant's app secret. The signature is the
 //! authorization, so the hub's role check is skipped for them (`Session::join_signed`); the
-//! tenant is still the app's. Client events (`client-…`) go to private and presence channels
+//! tenant is still the app's. When classhub signed it (`/pusher/auth` notes for whom on the
+//! socket's handle), the subscription is re-checked against that person's rights now, at
+//! subscribe time and whenever the tenant's rules change or their token expires: a socket
+//! holding a subscription no longer allowed is closed with 4009. Client events (`client-…`) go to private and presence channels
 //! the socket joined, never back to the sender, at most `pusher-client-event-rate` per second
 //! (over it: `pusher:error` 4301). Errors and close codes follow the protocol's ranges.
 
@@ -81,6 +84,7 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         role: Role::Guest,
         name: None,
         children: Vec::new(),
+        expires_at: None,
     };
     let (mut session, frames) = app.hub().connect(identity, Wire::Pusher);
     let handle = Arc::clone(session.handle());
@@ -179,10 +183,22 @@ async fn read_loop(
     let handle = Arc::clone(session.handle());
     let closed = handle.closed();
     tokio::pin!(closed);
+    let mut rules = session.rules_watch();
+    let expiry = tokio::time::sleep_until(socket::deadline_or_far(session.deadline()));
+    tokio::pin!(expiry);
     loop {
         let next = tokio::select! {
             biased;
             _ = &mut closed => return,
+            Ok(()) = rules.changed() => {
+                app.recheck(session);
+                continue;
+            }
+            _ = &mut expiry => {
+                app.recheck(session);
+                expiry.as_mut().reset(socket::deadline_or_far(session.deadline()));
+                continue;
+            }
             next = stream.next() => next,
         };
         let message = match next {
@@ -207,6 +223,10 @@ async fn read_loop(
             Ok(frame) => {
                 metrics::counter!("classhub_frames_in_total", "type" => "pusher").increment(1);
                 handle_frame(app, connection, session, frame);
+                // A subscription may have brought a signer whose token expires sooner.
+                expiry
+                    .as_mut()
+                    .reset(socket::deadline_or_far(session.deadline()));
             }
             Err(refusal) => send(&handle, &pusher::error(None, &refusal)),
         }
@@ -246,7 +266,7 @@ fn handle_frame(
                     429,
                 ))
             } else {
-                subscribe(connection, session, &channel, &data)
+                subscribe(app, connection, session, &channel, &data)
                     .err()
                     .map(|reason| ("AuthError", reason, 401))
             };
@@ -337,6 +357,7 @@ fn data_object(data: &Value) -> serde_json::Map<String, Value> {
 }
 
 fn subscribe(
+    app: &AppState,
     connection: &mut PusherConnection,
     session: &mut Session,
     channel: &str,
@@ -346,13 +367,24 @@ fn subscribe(
     let room = room_for_channel(&connection.app.tenant, channel, connection.max_room_id_len)
         .map_err(|cause| format!("channel {channel:?} maps to no room: {cause}"))?;
     let auth = data.get("auth").and_then(Value::as_str).unwrap_or_default();
+    // A subscription classhub signed is re-checked against its signer's rights now (below, by
+    // `join_signed`), and the socket is present with the signer's role (which decides, for
+    // one, whether it sees events about one student).
+    let signer = match channel_kind(channel) {
+        ChannelKind::Public => None,
+        _ => match session.handle().signer_of(&room) {
+            Some(signer) => Some(Arc::new(app.standing(&signer)?)),
+            None => None,
+        },
+    };
+    let signed_role = signer.as_ref().map(|signer| signer.role);
     let anonymous = || MemberAs {
         user: connection
             .signed_in
             .clone()
             .unwrap_or_else(|| connection.socket_id.clone()),
         name: None,
-        role: Role::Guest,
+        role: signed_role.unwrap_or(Role::Guest),
     };
     let (member, presence) = match channel_kind(channel) {
         ChannelKind::Public => (anonymous(), None),
@@ -394,13 +426,13 @@ fn subscribe(
                 _ => serde_json::Map::new(),
             };
             let name = info.get("name").and_then(Value::as_str).map(str::to_owned);
-            let role = match info.get("role").and_then(Value::as_str) {
+            let role = signed_role.unwrap_or(match info.get("role").and_then(Value::as_str) {
                 Some("student") => Role::Student,
                 Some("educator") => Role::Educator,
                 Some("parent") => Role::Parent,
                 Some("admin") => Role::Admin,
                 _ => Role::Guest,
-            };
+            });
             (MemberAs { user, name, role }, Some(Value::Object(info)))
         }
         ChannelKind::Encrypted => {
@@ -408,7 +440,7 @@ fn subscribe(
         }
     };
     session
-        .join_signed(room.clone(), &member, presence)
+        .join_signed(room.clone(), &member, presence, signer)
         .map_err(|error| error.to_string())?;
     connection.members.insert(room, member.user);
     Ok(())

@@ -12,6 +12,7 @@
 //! one error body (`crate::api::ApiError`: `{"error": {"code", "message"}}`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -29,7 +30,7 @@ use serde_json::{Value, json};
 use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::hub::permissions;
+use crate::hub::{Wire, permissions};
 use crate::transport::pusher_apps::PusherApp;
 
 /// Most channels one event may go to.
@@ -120,6 +121,7 @@ pub async fn channel_auth(
     if let Err(denied) = permissions::check_join(&identity, &room, app.hub().rosters()) {
         return Err(ApiError::new(ErrorKind::Forbidden, denied.to_string()));
     }
+    note_signer(&app, &request.socket_id, &identity, room)?;
     match channel_kind(&channel) {
         ChannelKind::Private => {
             let auth = sign::auth_token(
@@ -147,6 +149,42 @@ pub async fn channel_auth(
             ErrorKind::BadRequest,
             "encrypted channels are not supported",
         )),
+    }
+}
+
+/// Notes on the socket (when it is one of this node's Pusher sockets of the caller's tenant)
+/// whom this subscription is signed for, so the socket re-checks that person's rights when it
+/// subscribes and whenever the rules change. A socket holds at most `max-rooms-per-conn`
+/// notes; past that, 429.
+fn note_signer(
+    app: &AppState,
+    socket_id: &str,
+    identity: &Identity,
+    room: RoomId,
+) -> Result<(), ApiError> {
+    let Some((node, conn)) = socket_id.split_once('.') else {
+        return Ok(());
+    };
+    let ours = node.parse::<u32>().ok() == Some(app.node_id());
+    let Some(handle) = conn
+        .parse::<u64>()
+        .ok()
+        .filter(|_| ours)
+        .and_then(|conn| app.hub().connection(conn))
+    else {
+        return Ok(());
+    };
+    if handle.wire != Wire::Pusher || handle.identity.tenant != identity.tenant {
+        return Ok(());
+    }
+    let max = app.config().hub.max_rooms_per_conn;
+    if handle.note_signer(room, Arc::new(identity.clone()), max) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::RateLimited,
+            format!("this socket already holds {max} channel authorizations, the most allowed; unsubscribe from some or open a new connection"),
+        ))
     }
 }
 

@@ -34,6 +34,11 @@ pub fn hard_cap(max_frame_bytes: usize) -> usize {
     max_frame_bytes.saturating_mul(4).max(16 * 1024)
 }
 
+/// A session's re-check deadline for a pinned `sleep_until`; a year ahead when it has none.
+pub fn deadline_or_far(deadline: Option<Instant>) -> Instant {
+    deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600))
+}
+
 /// When the peer was last heard from (any frame, pongs included).
 #[derive(Debug)]
 pub struct LastSeen {

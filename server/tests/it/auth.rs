@@ -183,6 +183,7 @@ async fn tenants_and_roles_bound_what_may_be_joined_and_published() {
     // Parents join their children's user rooms only.
     let parent = server::auth::Identity {
         children: vec!["s1".into()],
+        expires_at: None,
         ..identity("acme", Role::Parent, "p1")
     };
     let mut parent = Client::connect(test.addr, &token_for(&parent)).await;

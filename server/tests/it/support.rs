@@ -156,6 +156,7 @@ pub fn identity(tenant: &str, role: Role, user: &str) -> Identity {
         role,
         name: Some(format!("name of {user}")),
         children: vec![],
+        expires_at: None,
     }
 }
 
