@@ -49,6 +49,7 @@ fn settings() -> HubSettings {
         conn_queue_len: 65_536,
         conn_queue_bytes: usize::MAX,
         max_rooms_per_conn: 64,
+        max_rooms_per_tenant: usize::MAX,
     }
 }
 

@@ -18,17 +18,20 @@ pub enum CloseCode {
     HeartbeatTimeout,
     /// The server is shutting down or restarting. Reconnect now.
     Reconnect,
+    /// The tenant has as many connections as it may. Reconnect after a back-off.
+    OverCapacity,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 6] = [
+    pub const ALL: [CloseCode; 7] = [
         CloseCode::AuthFailed,
         CloseCode::AuthTimeout,
         CloseCode::FrameTooLarge,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
         CloseCode::Reconnect,
+        CloseCode::OverCapacity,
     ];
 
     /// The numeric WebSocket close code.
@@ -40,6 +43,7 @@ impl CloseCode {
             CloseCode::SlowConsumer => 4100,
             CloseCode::HeartbeatTimeout => 4101,
             CloseCode::Reconnect => 4200,
+            CloseCode::OverCapacity => 4102,
         }
     }
 
@@ -52,6 +56,7 @@ impl CloseCode {
             CloseCode::SlowConsumer => "slow consumer: reconnect and join with since to recover",
             CloseCode::HeartbeatTimeout => "heartbeat timeout: no frames from the client",
             CloseCode::Reconnect => "server shutting down: reconnect",
+            CloseCode::OverCapacity => "your organization has all the connections it may: reconnect later",
         }
     }
 
@@ -69,7 +74,8 @@ impl CloseCode {
             CloseCode::AuthTimeout
             | CloseCode::SlowConsumer
             | CloseCode::HeartbeatTimeout
-            | CloseCode::Reconnect => true,
+            | CloseCode::Reconnect
+            | CloseCode::OverCapacity => true,
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::auth::directory::{AuthFailure, Directory};
 use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
 use crate::hub::{Hub, Recheck, RosterSnapshot, Session};
+use crate::transport::slots::{Slot, Slots};
 use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
 use crate::transport::pusher_apps::PusherApps;
@@ -46,6 +47,10 @@ struct Shared {
     tracker: TaskTracker,
     /// Sockets upgraded and not yet finished (authenticated or not), for `max_connections`.
     open_sockets: AtomicUsize,
+    /// Sockets per tenant, for `max_connections_per_tenant`.
+    tenant_sockets: Slots<String>,
+    /// Pusher sockets per client IP, for `max_pusher_connections_per_ip`.
+    pusher_ips: Slots<std::net::IpAddr>,
     started: Instant,
     /// The address the listener is bound to (the port chosen when `bind` asked for port 0).
     local_addr: SocketAddr,
@@ -201,6 +206,30 @@ impl AppState {
             .map_err(|failure| failure.to_string())
     }
 
+    /// Takes a place under the tenant's connection limit, or `None` when it has as many
+    /// sockets as it may.
+    pub fn reserve_tenant_socket(&self, tenant: &str) -> Option<Slot<String>> {
+        let max = self.shared.config.socket.max_connections_per_tenant;
+        let slot = self.shared.tenant_sockets.take(tenant.to_owned(), max);
+        if slot.is_none() {
+            metrics::counter!("classhub_limit_refusals_total", "limit" => "connections_per_tenant")
+                .increment(1);
+        }
+        slot
+    }
+
+    /// Takes a place under the per-IP limit on Pusher sockets, or `None` when `ip` has as
+    /// many as it may.
+    pub fn reserve_pusher_ip(&self, ip: std::net::IpAddr) -> Option<Slot<std::net::IpAddr>> {
+        let max = self.shared.config.socket.max_pusher_connections_per_ip;
+        let slot = self.shared.pusher_ips.take(ip, max);
+        if slot.is_none() {
+            metrics::counter!("classhub_limit_refusals_total", "limit" => "pusher_connections_per_ip")
+                .increment(1);
+        }
+        slot
+    }
+
     /// Takes a place under the connection limit, or `None` when the server is full.
     pub fn reserve_socket(&self) -> Option<SocketSlot> {
         let max = self.shared.config.socket.max_connections;
@@ -352,6 +381,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             open_sockets: AtomicUsize::new(0),
+            tenant_sockets: Slots::default(),
+            pusher_ips: Slots::default(),
             started: Instant::now(),
             local_addr: addr,
             prometheus: crate::metrics::install(),

@@ -425,7 +425,6 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         tenant: args.tenant,
         role: args.role,
         name: args.name,
-        name: args.name,
         children: args.children,
         expires_at: None,
     };

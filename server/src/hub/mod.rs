@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use persistence::{Ack, DurableEvent, EventSink, ProgressUpdate, SinkRefused};
-use protocol::{CloseCode, CommandKind, ErrorCode, Limits, RoomId, ServerMessage};
+use protocol::{CloseCode, CommandKind, ErrorCode, Limits, RoomId};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -66,6 +66,8 @@ pub struct HubSettings {
     pub conn_queue_bytes: usize,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_conn: usize,
+    /// Live rooms one tenant's joins may bring into being.
+    pub max_rooms_per_tenant: usize,
 }
 
 /// Why a socket left a room; sent to the others in `presence_diff.leaves[].reason`.
@@ -104,7 +106,12 @@ impl LeaveReason {
             Some(CloseCode::SlowConsumer) => LeaveReason::SlowConsumer,
             Some(CloseCode::HeartbeatTimeout) => LeaveReason::HeartbeatTimeout,
             Some(CloseCode::Reconnect) => LeaveReason::Shutdown,
-            Some(CloseCode::AuthFailed | CloseCode::AuthTimeout | CloseCode::FrameTooLarge)
+            Some(
+                CloseCode::AuthFailed
+                | CloseCode::AuthTimeout
+                | CloseCode::FrameTooLarge
+                | CloseCode::OverCapacity,
+            )
             | None => LeaveReason::Disconnected,
         }
     }
@@ -128,6 +135,12 @@ pub enum HubError {
         /// The limit.
         max: usize,
     },
+    /// The tenant has as many live rooms as it may; joining a new one would open one more.
+    #[error("your organization already has {max} live rooms, the most allowed; join an existing room or retry once unused rooms close")]
+    TenantRooms {
+        /// The limit.
+        max: usize,
+    },
     /// A durable event's content is unusable (e.g. a progress event without a lesson).
     #[error("{0}")]
     InvalidEvent(String),
@@ -148,7 +161,9 @@ impl HubError {
         match self {
             HubError::Denied(_) => ErrorCode::Forbidden,
             HubError::NotJoined { .. } => ErrorCode::NotJoined,
-            HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
+            HubError::TooManyRooms { .. } | HubError::TenantRooms { .. } => {
+                ErrorCode::TooManyRooms
+            }
             HubError::InvalidEvent(_) => ErrorCode::InvalidMessage,
             HubError::SinkFull(_) | HubError::NotDurable => ErrorCode::Unavailable,
             HubError::NoSeat(_) => ErrorCode::Forbidden,
@@ -186,6 +201,8 @@ struct Shared {
     seats: Seats,
     /// Live socket connections by id (added by `connect`, removed when the session drops).
     conns: DashMap<u64, Arc<ConnHandle>>,
+    /// Live rooms per tenant (added when a room is made, removed when it is reaped).
+    tenant_rooms: DashMap<String, usize>,
 }
 
 /// Something about a room that Pusher webhooks report. Rooms send these without waiting.
@@ -294,6 +311,7 @@ impl Hub {
                 rosters: Rosters::default(),
                 seats: Seats::default(),
                 conns: DashMap::new(),
+                tenant_rooms: DashMap::new(),
             }),
         }
     }
@@ -404,9 +422,13 @@ impl Hub {
         let grace = self.shared.settings.room_grace;
         let now = Instant::now();
         let before = self.shared.rooms.len();
-        self.shared
-            .rooms
-            .retain(|_, room| !room.close_if_idle(grace, now));
+        self.shared.rooms.retain(|id, room| {
+            let reap = room.close_if_idle(grace, now);
+            if reap {
+                self.count_tenant_room(id.tenant(), false);
+            }
+            !reap
+        });
         let reaped = before.saturating_sub(self.shared.rooms.len());
         if reaped > 0 {
             metrics::gauge!("classhub_rooms").set(self.shared.rooms.len() as f64);
@@ -431,12 +453,30 @@ impl Hub {
         }
     }
 
+    /// The room, made when missing (publishes from server-side sources always make it).
     fn room(&self, id: &RoomId) -> Arc<Room> {
+        self.room_within(id, usize::MAX)
+            .unwrap_or_else(|_| unreachable!("no limit"))
+    }
+
+    /// The room, made when missing unless its tenant already has `max` live rooms.
+    fn room_within(&self, id: &RoomId, max: usize) -> Result<Arc<Room>, HubError> {
         if let Some(room) = self.shared.rooms.get(id) {
-            return Arc::clone(&room);
+            return Ok(Arc::clone(&room));
+        }
+        let in_use = self
+            .shared
+            .tenant_rooms
+            .get(id.tenant())
+            .map_or(0, |count| *count);
+        if in_use >= max {
+            metrics::counter!("classhub_limit_refusals_total", "limit" => "rooms_per_tenant")
+                .increment(1);
+            return Err(HubError::TenantRooms { max });
         }
         let settings = &self.shared.settings;
         let room = Arc::clone(&self.shared.rooms.entry(id.clone()).or_insert_with(|| {
+            self.count_tenant_room(id.tenant(), true);
             Arc::new(Room::new(
                 id.clone(),
                 settings.history_len,
@@ -446,7 +486,24 @@ impl Hub {
             ))
         }));
         metrics::gauge!("classhub_rooms").set(self.shared.rooms.len() as f64);
-        room
+        Ok(room)
+    }
+
+    fn count_tenant_room(&self, tenant: &str, made: bool) {
+        if made {
+            *self
+                .shared
+                .tenant_rooms
+                .entry(tenant.to_owned())
+                .or_default() += 1;
+        } else {
+            if let Some(mut count) = self.shared.tenant_rooms.get_mut(tenant) {
+                *count = count.saturating_sub(1);
+            }
+            self.shared
+                .tenant_rooms
+                .remove_if(tenant, |_, count| *count == 0);
+        }
     }
 
     /// Publishes into a room on behalf of the application (the Pusher HTTP API): no session,

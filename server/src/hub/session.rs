@@ -307,8 +307,9 @@ impl Session {
         if !self.rooms.contains(&room_id) && self.rooms.len() >= max_rooms {
             return Err(HubError::TooManyRooms { max: max_rooms });
         }
+        let max_rooms = self.hub.shared.settings.max_rooms_per_tenant;
         loop {
-            let room = self.hub.room(&room_id);
+            let room = self.hub.room_within(&room_id, max_rooms)?;
             match room.join(
                 &self.handle,
                 member,

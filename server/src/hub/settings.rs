@@ -39,6 +39,10 @@ layered! {
         /// Rooms one connection may be in at once [default: 64].
         #[arg(long, env = "CLASSHUB_MAX_ROOMS_PER_CONN")]
         pub max_rooms_per_conn: Option<usize>,
+        /// Live rooms one tenant's joins may bring into being; a join that would open one more
+        /// is refused (`too_many_rooms`) [default: 50000].
+        #[arg(long, env = "CLASSHUB_MAX_ROOMS_PER_TENANT")]
+        pub max_rooms_per_tenant: Option<usize>,
         /// Events kept per room for recovery [default: 256].
         #[arg(long, env = "CLASSHUB_HISTORY_LEN")]
         pub history_len: Option<usize>,
@@ -88,6 +92,11 @@ impl HubArgs {
                 super::DEFAULT_CONN_QUEUE_BYTES,
             )?,
             max_rooms_per_conn: at_least_one("max-rooms-per-conn", self.max_rooms_per_conn, 64)?,
+            max_rooms_per_tenant: at_least_one(
+                "max-rooms-per-tenant",
+                self.max_rooms_per_tenant,
+                50_000,
+            )?,
         })
     }
 }

@@ -33,7 +33,6 @@ use roblox::open_cloud::OpenCloud;
 use roblox::wire::{PolledCommand, SessionClosed};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
@@ -70,6 +69,8 @@ pub struct RobloxSettings {
     pub open_cloud_users_per_minute: u32,
     /// How long a game-server key look-up is trusted (a revoked key stops working within it).
     pub key_cache: Duration,
+    /// Bytes the key cache holds at most (unknown keys included).
+    pub key_cache_bytes: u64,
 }
 
 /// A game server, as its key identifies it.
@@ -113,7 +114,7 @@ struct Shared {
     /// Live session id by (tenant, JobId).
     jobs: DashMap<(String, String), String>,
     /// Key look-ups by hash, with when they were made (`None`: unknown or revoked).
-    keys: DashMap<String, (Option<GameServerKey>, Instant)>,
+    keys: moka::sync::Cache<String, Option<GameServerKey>>,
     /// Serializes session opens, so one JobId never gets two sessions.
     opening: tokio::sync::Mutex<()>,
     link_per_player: DefaultKeyedRateLimiter<(String, i64)>,
@@ -135,6 +136,7 @@ impl Roblox {
     ) -> Result<Roblox, roblox::open_cloud::OpenCloudError> {
         let per_minute = NonZeroU32::new(settings.link_per_minute.max(1)).expect("at least one");
         let per_key = per_minute.saturating_mul(NonZeroU32::new(20).expect("twenty"));
+        let keys = key_cache(&settings);
         let client = OpenCloud::new(settings.open_cloud_base.clone(), Duration::from_secs(10))?;
         let (open_cloud, jobs) = mpsc::channel(1024);
         tracker.spawn(wake::run(
@@ -153,7 +155,7 @@ impl Roblox {
                 store,
                 sessions: DashMap::new(),
                 jobs: DashMap::new(),
-                keys: DashMap::new(),
+                keys,
                 opening: tokio::sync::Mutex::new(()),
                 open_cloud,
                 shutdown: shutdown.clone(),
@@ -180,10 +182,8 @@ impl Roblox {
             return Ok(None);
         }
         let hash = roblox::keys::hash(key);
-        if let Some(cached) = self.shared.keys.get(&hash)
-            && cached.1.elapsed() < self.shared.settings.key_cache
-        {
-            return Ok(cached.0.clone());
+        if let Some(cached) = self.shared.keys.get(&hash) {
+            return Ok(cached);
         }
         let found = self.shared.store.game_key_by_hash(&hash).await?.map(
             |(key_id, tenant, universe_id)| GameServerKey {
@@ -202,9 +202,7 @@ impl Roblox {
                 }
             });
         }
-        self.shared
-            .keys
-            .insert(hash, (found.clone(), Instant::now()));
+        self.shared.keys.insert(hash, found.clone());
         Ok(found)
     }
 
@@ -474,4 +472,23 @@ impl Roblox {
             self.shared.link_per_key.retain_recent();
         }
     }
+}
+
+/// The game-server key cache: look-ups (unknown keys too) trusted for `key_cache`, at most
+/// `key_cache_bytes` of them (moka evicts the least used first).
+fn key_cache(settings: &RobloxSettings) -> moka::sync::Cache<String, Option<GameServerKey>> {
+    let ttl = settings.key_cache.max(Duration::from_millis(1));
+    let bytes = if settings.key_cache.is_zero() {
+        0
+    } else {
+        settings.key_cache_bytes
+    };
+    moka::sync::Cache::builder()
+        .max_capacity(bytes)
+        .time_to_live(ttl)
+        .weigher(|hash: &String, key: &Option<GameServerKey>| {
+            let held = key.as_ref().map_or(0, |key| key.key_id.len() + key.tenant.len() + 8);
+            u32::try_from(hash.len() + held + 64).unwrap_or(u32::MAX)
+        })
+        .build()
 }

@@ -48,6 +48,10 @@ layered! {
         /// [default: 10s].
         #[arg(long, env = "CLASSHUB_GAME_KEY_CACHE")]
         pub game_key_cache: Option<DurationArg>,
+        /// Bytes the game-server key cache holds at most, unknown keys included (the least
+        /// used go first) [default: 4194304].
+        #[arg(long, env = "CLASSHUB_GAME_KEY_CACHE_BYTES")]
+        pub game_key_cache_bytes: Option<u64>,
         /// Roblox Open Cloud (MessagingService wake-ups, user look-ups)
         /// [default: https://apis.roblox.com].
         #[arg(long, env = "CLASSHUB_OPEN_CLOUD_BASE_URL")]
@@ -139,6 +143,7 @@ impl RobloxArgs {
                 30,
             )?,
             key_cache: duration_or(self.game_key_cache, Duration::from_secs(10)),
+            key_cache_bytes: self.game_key_cache_bytes.unwrap_or(4 << 20),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! session's outbound queue into its socket: [`native`] (the native protocol on `/ws`, JSON or
 //! MessagePack), [`pusher`] (Pusher Channels protocol 7 sockets on `/app/{key}`), [`pusher_api`]
 //! (`/pusher/auth`, `/pusher/user-auth` and the signed Pusher HTTP API), [`socket`] (the writer
-//! task and close handshake both socket transports share), [`pusher_apps`] (each tenant's Pusher
+//! task and close handshake both socket transports share), [`slots`] (per-tenant and per-IP
+//! connection caps), [`pusher_apps`] (each tenant's Pusher
 //! credentials), [`webhooks`] (Pusher webhooks, batched and signed per tenant) and [`settings`]
 //! (what the operator may set about sockets, and its checks). Roblox's HTTP routes
 //! (`crate::roblox::routes`) end in the same hub calls.
@@ -12,5 +13,6 @@ pub mod pusher;
 pub mod pusher_api;
 pub mod pusher_apps;
 pub mod settings;
+pub mod slots;
 pub mod socket;
 pub mod webhooks;

@@ -153,6 +153,10 @@ async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Id
             None => return,
         },
     };
+    let Some(_tenant_slot) = app.reserve_tenant_socket(&identity.tenant) else {
+        close_now(&mut sink, Wire::Native(codec), Some(CloseCode::OverCapacity)).await;
+        return;
+    };
     let span = tracing::debug_span!("conn", tenant = %identity.tenant, user = %identity.user);
     let _entered = span.enter();
     let (mut session, frames) = app.hub().connect(identity, Wire::Native(codec));

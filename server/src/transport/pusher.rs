@@ -15,11 +15,12 @@
 //! (over it: `pusher:error` 4301). Errors and close codes follow the protocol's ranges.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -49,6 +50,7 @@ pub struct PusherQuery {
 /// protocol or the capacity is wrong.
 pub async fn upgrade(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(key): Path<String>,
     Query(query): Query<PusherQuery>,
     upgrade: WebSocketUpgrade,
@@ -60,11 +62,11 @@ pub async fn upgrade(
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
             let tracker = app.tracker().clone();
-            tracker.track_future(run(app, socket, key, query.protocol))
+            tracker.track_future(run(app, socket, key, query.protocol, peer.ip()))
         })
 }
 
-async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32>) {
+async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32>, ip: IpAddr) {
     let (mut sink, mut stream) = socket.split();
     if protocol != Some(pusher::PROTOCOL) {
         return refuse(&mut sink, PusherClose::UnsupportedProtocol).await;
@@ -76,6 +78,13 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         return refuse(&mut sink, PusherClose::Reconnect).await;
     }
     let Some(_slot) = app.reserve_socket() else {
+        return refuse(&mut sink, PusherClose::OverCapacity).await;
+    };
+    // Anyone with the public app key can open one: capped per client IP and per tenant.
+    let Some(_ip_slot) = app.reserve_pusher_ip(ip) else {
+        return refuse(&mut sink, PusherClose::OverCapacity).await;
+    };
+    let Some(_tenant_slot) = app.reserve_tenant_socket(&pusher_app.tenant) else {
         return refuse(&mut sink, PusherClose::OverCapacity).await;
     };
     let identity = Identity {

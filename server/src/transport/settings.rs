@@ -24,6 +24,14 @@ layered! {
         /// Concurrent sockets; more get HTTP 503 [default: 100000].
         #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS")]
         pub max_connections: Option<usize>,
+        /// Concurrent sockets of one tenant (native ones once authenticated, Pusher ones by
+        /// their app key); more are refused (4001 / Pusher 4004) [default: 20000].
+        #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS_PER_TENANT")]
+        pub max_connections_per_tenant: Option<usize>,
+        /// Concurrent Pusher sockets from one client IP (Pusher sockets need only the public
+        /// app key); more are refused with Pusher 4004 [default: 1000].
+        #[arg(long, env = "CLASSHUB_MAX_PUSHER_CONNECTIONS_PER_IP")]
+        pub max_pusher_connections_per_ip: Option<usize>,
         /// Sustained `publish`/`presence`/`join`/`leave` frames (and Pusher subscriptions) per
         /// second per connection [default: 20].
         #[arg(long, env = "CLASSHUB_PUBLISH_RATE")]
@@ -85,6 +93,10 @@ pub struct SocketSettings {
     pub ws_read_buffer_bytes: usize,
     /// Concurrent WebSocket connections; more are refused with HTTP 503.
     pub max_connections: usize,
+    /// Concurrent WebSocket connections of one tenant.
+    pub max_connections_per_tenant: usize,
+    /// Concurrent Pusher connections from one client IP.
+    pub max_pusher_connections_per_ip: usize,
     /// Sustained publishes per second per connection.
     pub publish_rate: u32,
     /// Publish burst per connection.
@@ -118,6 +130,16 @@ impl SocketArgs {
                 1024,
             )?,
             max_connections: at_least_one("max-connections", self.max_connections, 100_000)?,
+            max_connections_per_tenant: at_least_one(
+                "max-connections-per-tenant",
+                self.max_connections_per_tenant,
+                20_000,
+            )?,
+            max_pusher_connections_per_ip: at_least_one(
+                "max-pusher-connections-per-ip",
+                self.max_pusher_connections_per_ip,
+                1_000,
+            )?,
             publish_rate: at_least_one("publish-rate", self.publish_rate, 20)?,
             publish_burst: at_least_one("publish-burst", self.publish_burst, 40)?,
             heartbeat: longer_than_zero("heartbeat", self.heartbeat, Duration::from_secs(25))?,

@@ -206,7 +206,9 @@ pub async fn close_now(sink: &mut Sink, wire: Wire, code: Option<CloseCode>) {
             let pusher = match code {
                 CloseCode::HeartbeatTimeout => Some(PusherClose::ActivityTimeout),
                 CloseCode::Reconnect => Some(PusherClose::Reconnect),
-                CloseCode::SlowConsumer => Some(PusherClose::OverCapacity),
+                CloseCode::SlowConsumer | CloseCode::OverCapacity => {
+                    Some(PusherClose::OverCapacity)
+                }
                 CloseCode::AuthFailed | CloseCode::AuthTimeout => Some(PusherClose::Unauthorized),
                 CloseCode::FrameTooLarge => None,
             };
