@@ -353,13 +353,13 @@ impl Session {
         let identity = &self.current;
         permissions::check_publish(identity, room_id, &kind, &self.hub.shared.rosters)?;
         if permissions::must_join_to_publish(identity) {
+            // The rule as it is now first (a roster removal says so), then membership.
+            permissions::check_join(identity, room_id, &self.hub.shared.rosters)?;
             if !self.rooms.contains(room_id) {
                 return Err(HubError::NotJoined {
                     room: room_id.to_string(),
                 });
             }
-            // Membership may have been revoked since the join (a roster removal).
-            permissions::check_join(identity, room_id, &self.hub.shared.rosters)?;
         }
         if let Some(command) = CommandKind::parse(&kind) {
             command.validate(&data).map_err(HubError::InvalidEvent)?;

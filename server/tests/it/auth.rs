@@ -43,8 +43,20 @@ async fn tokens_work_by_query_header_and_auth_frame() {
     let welcome = by_frame.welcome().await;
     assert_eq!(welcome.reference, Some(protocol::Ref::Int(77)));
     by_frame.join("class:acme:c1").await;
+    // A fresh token of the same user extends the connection; another user's is refused.
+    by_frame
+        .send(json!({"type": "auth", "ref": 78, "token": teacher_token}))
+        .await;
+    let extended = by_frame
+        .recv_until(|message| matches!(message, ServerMessage::Reply(_) | ServerMessage::Error(_)))
+        .await;
+    assert!(
+        matches!(&extended, ServerMessage::Reply(reply) if reply.reference == protocol::Ref::Int(78)),
+        "{extended:?}"
+    );
+    let other = token("acme", Role::Educator, "t2");
     let again = by_frame
-        .expect_error(json!({"type": "auth", "token": teacher_token}))
+        .expect_error(json!({"type": "auth", "token": other}))
         .await;
     assert_eq!(again.code, ErrorCode::AlreadyAuthenticated.code());
 }

@@ -314,7 +314,8 @@ async fn rosters_gate_class_rooms_and_a_removal_takes_the_student_out() {
         .await;
     match notice {
         ServerMessage::Error(error) => assert!(
-            error.message.contains("removed from the roster"),
+            error.message.contains("you may no longer be in")
+                && error.message.contains("not on the roster"),
             "{}",
             error.message
         ),
@@ -326,7 +327,7 @@ async fn rosters_gate_class_rooms_and_a_removal_takes_the_student_out() {
     match leave {
         ServerMessage::PresenceDiff(diff) => {
             assert_eq!(diff.leaves[0].user, school.id("s1"));
-            assert_eq!(diff.leaves[0].reason, "removed_from_roster");
+            assert_eq!(diff.leaves[0].reason, "revoked");
         }
         other => panic!("expected a leave, got {other:?}"),
     }

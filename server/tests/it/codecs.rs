@@ -36,7 +36,7 @@ async fn json_and_msgpack_members_see_the_same_events() {
 
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     let payload = json!({"lesson": "fractions-1", "percent": 40, "nested": {"list": [1, 2.5, "three", true], "empty": {}}});
-    teacher.publish(ROOM, "progress", payload.clone()).await;
+    teacher.publish(ROOM, "lesson_state", payload.clone()).await;
     // No ref: the reply would otherwise interleave with the events read below.
     msgpack_client.send(json!({"type": "publish", "room": ROOM, "kind": "chat", "data": {"text": "from msgpack"}})).await;
 
@@ -53,5 +53,5 @@ async fn json_and_msgpack_members_see_the_same_events() {
     }
     assert_eq!(seen[0], seen[1], "both codecs deliver identical events");
     let (_, kind, data) = event_parts(&seen[0][0]).expect("event");
-    assert_eq!((kind, data), ("progress", &payload));
+    assert_eq!((kind, data), ("lesson_state", &payload));
 }

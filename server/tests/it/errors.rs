@@ -96,7 +96,7 @@ async fn text_holding_a_nul_is_refused_naming_its_field_and_the_room_goes_on() {
     let url = database.url().to_owned();
     let test = start_with(move |config| config.database_url = Some(url)).await;
     let store = database.store().await;
-    let mut bystander = Client::connect(test.addr, &token("acme", Role::Student, "s2")).await;
+    let mut bystander = Client::connect(test.addr, &token("acme", Role::Educator, "t3")).await;
     bystander.join(ROOM).await;
     let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
     teacher.join(ROOM).await;
