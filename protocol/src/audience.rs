@@ -46,7 +46,10 @@ mod tests {
             personal_subject("reward", "t1", &json!({"student": "s2", "points": 5})),
             Some("s2")
         );
-        assert_eq!(personal_subject("reward", "t1", &json!({"points": 5})), None);
+        assert_eq!(
+            personal_subject("reward", "t1", &json!({"points": 5})),
+            None
+        );
         assert_eq!(personal_subject("chat", "s1", &empty), None);
         assert_eq!(personal_subject("announce", "t1", &empty), None);
     }

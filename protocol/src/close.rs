@@ -56,7 +56,9 @@ impl CloseCode {
             CloseCode::SlowConsumer => "slow consumer: reconnect and join with since to recover",
             CloseCode::HeartbeatTimeout => "heartbeat timeout: no frames from the client",
             CloseCode::Reconnect => "server shutting down: reconnect",
-            CloseCode::OverCapacity => "your organization has all the connections it may: reconnect later",
+            CloseCode::OverCapacity => {
+                "your organization has all the connections it may: reconnect later"
+            }
         }
     }
 

@@ -25,10 +25,10 @@ use crate::auth::directory::{AuthFailure, Directory};
 use crate::auth::{self, Identity, Verifier};
 use crate::config::Config;
 use crate::hub::{Hub, Recheck, RosterSnapshot, Session};
-use crate::transport::slots::{Slot, Slots};
 use crate::roblox::Roblox;
 use crate::transport::pusher::PusherUsers;
 use crate::transport::pusher_apps::PusherApps;
+use crate::transport::slots::{Slot, Slots};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]

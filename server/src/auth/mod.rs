@@ -405,7 +405,11 @@ mod tests {
         let claims = claims_for(&identity(), Duration::from_secs(60));
         let token = mint("right", &claims).expect("mint");
         let verified = verifier.verify(&token).await.expect("verifies");
-        assert_eq!(verified.expires_at, Some(claims.exp), "the token's exp is kept");
+        assert_eq!(
+            verified.expires_at,
+            Some(claims.exp),
+            "the token's exp is kept"
+        );
         assert_eq!(
             Identity {
                 expires_at: None,

@@ -136,7 +136,9 @@ pub enum HubError {
         max: usize,
     },
     /// The tenant has as many live rooms as it may; joining a new one would open one more.
-    #[error("your organization already has {max} live rooms, the most allowed; join an existing room or retry once unused rooms close")]
+    #[error(
+        "your organization already has {max} live rooms, the most allowed; join an existing room or retry once unused rooms close"
+    )]
     TenantRooms {
         /// The limit.
         max: usize,
@@ -161,9 +163,7 @@ impl HubError {
         match self {
             HubError::Denied(_) => ErrorCode::Forbidden,
             HubError::NotJoined { .. } => ErrorCode::NotJoined,
-            HubError::TooManyRooms { .. } | HubError::TenantRooms { .. } => {
-                ErrorCode::TooManyRooms
-            }
+            HubError::TooManyRooms { .. } | HubError::TenantRooms { .. } => ErrorCode::TooManyRooms,
             HubError::InvalidEvent(_) => ErrorCode::InvalidMessage,
             HubError::SinkFull(_) | HubError::NotDurable => ErrorCode::Unavailable,
             HubError::NoSeat(_) => ErrorCode::Forbidden,

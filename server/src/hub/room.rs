@@ -325,17 +325,17 @@ impl Room {
                 conn_id: sender,
             });
         }
-        let subject: Option<Arc<str>> = if !matches!(self.id.kind(), RoomKind::Class | RoomKind::Game)
-        {
-            None
-        } else {
-            protocol::audience::personal_subject(
-                &publication.kind,
-                &publication.from,
-                &publication.data,
-            )
-            .map(Arc::from)
-        };
+        let subject: Option<Arc<str>> =
+            if !matches!(self.id.kind(), RoomKind::Class | RoomKind::Game) {
+                None
+            } else {
+                protocol::audience::personal_subject(
+                    &publication.kind,
+                    &publication.from,
+                    &publication.data,
+                )
+                .map(Arc::from)
+            };
         let body = EventBody {
             room: self.id.to_string(),
             seq,

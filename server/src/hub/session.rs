@@ -89,7 +89,11 @@ impl Session {
     /// When the transport must re-check this connection at the latest: the token's `exp`, or
     /// the earliest `exp` among the people its signed subscriptions were signed for.
     pub fn deadline(&self) -> Option<Instant> {
-        let signers = self.signed.values().flatten().filter_map(|who| who.expires_at);
+        let signers = self
+            .signed
+            .values()
+            .flatten()
+            .filter_map(|who| who.expires_at);
         let earliest = self.token.expires_at.into_iter().chain(signers).min()?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -164,7 +168,9 @@ impl Session {
             self.send(&ServerMessage::Error(protocol::ErrorBody {
                 reference: None,
                 code: ErrorCode::Forbidden.code(),
-                message: format!("you may no longer be in {room_id}, so you have left it: {reason}"),
+                message: format!(
+                    "you may no longer be in {room_id}, so you have left it: {reason}"
+                ),
                 retry_after_ms: None,
             }));
             left.push(room_id);

@@ -487,7 +487,9 @@ fn key_cache(settings: &RobloxSettings) -> moka::sync::Cache<String, Option<Game
         .max_capacity(bytes)
         .time_to_live(ttl)
         .weigher(|hash: &String, key: &Option<GameServerKey>| {
-            let held = key.as_ref().map_or(0, |key| key.key_id.len() + key.tenant.len() + 8);
+            let held = key
+                .as_ref()
+                .map_or(0, |key| key.key_id.len() + key.tenant.len() + 8);
             u32::try_from(hash.len() + held + 64).unwrap_or(u32::MAX)
         })
         .build()

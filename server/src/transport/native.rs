@@ -154,7 +154,12 @@ async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Id
         },
     };
     let Some(_tenant_slot) = app.reserve_tenant_socket(&identity.tenant) else {
-        close_now(&mut sink, Wire::Native(codec), Some(CloseCode::OverCapacity)).await;
+        close_now(
+            &mut sink,
+            Wire::Native(codec),
+            Some(CloseCode::OverCapacity),
+        )
+        .await;
         return;
     };
     let span = tracing::debug_span!("conn", tenant = %identity.tenant, user = %identity.user);
@@ -338,7 +343,12 @@ async fn read_loop(
 
 /// An `auth` frame on an open connection: a fresh token of the same user replaces the old one
 /// (its role and expiry), then everything the connection holds is re-checked.
-async fn reauthenticate(app: &AppState, session: &mut Session, reference: Option<Ref>, token: &str) {
+async fn reauthenticate(
+    app: &AppState,
+    session: &mut Session,
+    reference: Option<Ref>,
+    token: &str,
+) {
     let answer = match app.authenticate_socket(token).await {
         Ok(identity) => match app.reauthenticate(session, identity) {
             Ok(_) => reply(reference, None),
@@ -348,7 +358,11 @@ async fn reauthenticate(app: &AppState, session: &mut Session, reference: Option
                 refusal,
             )),
         },
-        Err(cause) => Some(error_frame(reference, cause.error_code(), cause.to_string())),
+        Err(cause) => Some(error_frame(
+            reference,
+            cause.error_code(),
+            cause.to_string(),
+        )),
     };
     if let Some(answer) = answer {
         session.send(&answer);

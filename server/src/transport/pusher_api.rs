@@ -183,7 +183,9 @@ fn note_signer(
     } else {
         Err(ApiError::new(
             ErrorKind::RateLimited,
-            format!("this socket already holds {max} channel authorizations, the most allowed; unsubscribe from some or open a new connection"),
+            format!(
+                "this socket already holds {max} channel authorizations, the most allowed; unsubscribe from some or open a new connection"
+            ),
         ))
     }
 }

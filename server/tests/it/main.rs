@@ -4,6 +4,7 @@
 
 mod ai;
 mod auth;
+mod authority;
 mod billing;
 mod classes;
 mod codecs;

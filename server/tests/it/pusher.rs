@@ -939,3 +939,61 @@ async fn subscriptions_share_the_per_connection_join_limit() {
     assert_eq!(refused.data["status"], 429, "{refused:?}");
     assert_eq!(refused.data["type"], "LimitReached");
 }
+
+/// Authority is live over Pusher too: a student taken off the roster has their socket closed with
+/// 4009, a signature `/pusher/auth` made earlier is re-checked when it is sent again, and
+/// `/pusher/auth` itself refuses; an educator who does not teach the class is refused a signature.
+#[tokio::test]
+async fn a_removed_students_pusher_socket_is_closed_and_old_signatures_are_re_checked() {
+    let test = start_server().await;
+    let rest = crate::rest::Rest::new(test.addr);
+    let school = crate::classes::School::enroll(&rest, "acme").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let channel = format!("presence-class-{class_id}");
+    let app = app_of(&test, "acme");
+
+    let mut live = PusherClient::connect(test.addr, &app.key).await;
+    let (status, auth) = channel_auth(test.addr, &school.student, &live.socket_id, &channel).await;
+    assert_eq!(status, 200, "{auth}");
+    let answer = live.subscribe(&channel, Some(&auth)).await;
+    assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
+
+    let mut keeper = PusherClient::connect(test.addr, &app.key).await;
+    let (_, kept) = channel_auth(test.addr, &school.student, &keeper.socket_id, &channel).await;
+    let answer = keeper.subscribe(&channel, Some(&kept)).await;
+    assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
+    keeper
+        .send("pusher:unsubscribe", None, json!({"channel": channel}))
+        .await;
+
+    let (status, _) = channel_auth(
+        test.addr,
+        &school.other_teacher,
+        &keeper.socket_id,
+        &channel,
+    )
+    .await;
+    assert_eq!(status, 403, "an educator who does not teach the class");
+
+    rest.delete(
+        &format!("/api/v1/classes/{class_id}/students/{}", school.id("s1")),
+        &school.teacher,
+    )
+    .await
+    .expect(204);
+    assert_eq!(live.close_code().await, Some(4009));
+    let again = keeper.subscribe(&channel, Some(&kept)).await;
+    assert_eq!(again.event, "pusher:subscription_error", "{again:?}");
+    let (status, _) = channel_auth(test.addr, &school.student, &keeper.socket_id, &channel).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn pusher_sockets_are_capped_per_client_ip() {
+    let test =
+        crate::support::start_with(|config| config.socket.max_pusher_connections_per_ip = 1).await;
+    let app = app_of(&test, "acme");
+    let _first = PusherClient::connect(test.addr, &app.key).await;
+    let mut second = PusherClient::open(test.addr, &app.key, 7).await;
+    assert_eq!(second.close_code().await, Some(4100));
+}
