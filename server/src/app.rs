@@ -337,9 +337,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let node_id = rand::random::<u32>() % 1_000_000_000;
     let signals = (!config.pusher.webhooks.is_empty()).then(|| {
         crate::transport::webhooks::spawn(
-            apps.clone(),
-            config.pusher.webhooks.clone(),
-            node_id,
+            crate::transport::webhooks::WebhookTargets {
+                apps: apps.clone(),
+                urls: config.pusher.webhooks.clone(),
+                node_id,
+                queue_bytes: config.pusher.webhook_queue_bytes,
+            },
             shutdown.clone(),
             &tracker,
         )

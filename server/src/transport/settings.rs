@@ -82,6 +82,11 @@ layered! {
             value_delimiter = ','
         )]
         pub pusher_webhooks: Option<Vec<String>>,
+        /// Bytes of undelivered webhook events one tenant's queue holds; past it that tenant's
+        /// newest events are dropped (counted in `classhub_webhooks_dropped_total`)
+        /// [default: 1048576].
+        #[arg(long, env = "CLASSHUB_PUSHER_WEBHOOK_QUEUE_BYTES")]
+        pub pusher_webhook_queue_bytes: Option<usize>,
     }
 }
 
@@ -118,6 +123,8 @@ pub struct PusherSettings {
     pub client_event_rate: u32,
     /// Pusher webhook URL per tenant.
     pub webhooks: HashMap<String, String>,
+    /// Bytes of undelivered webhook events one tenant's queue holds.
+    pub webhook_queue_bytes: usize,
 }
 
 impl SocketArgs {
@@ -197,6 +204,11 @@ impl PusherArgs {
                 10,
             )?,
             webhooks,
+            webhook_queue_bytes: at_least_one(
+                "pusher-webhook-queue-bytes",
+                self.pusher_webhook_queue_bytes,
+                1 << 20,
+            )?,
         })
     }
 }

@@ -997,3 +997,68 @@ async fn pusher_sockets_are_capped_per_client_ip() {
     let mut second = PusherClient::open(test.addr, &app.key, 7).await;
     assert_eq!(second.close_code().await, Some(4100));
 }
+
+/// Webhook queues are per tenant and bounded in bytes: a tenant whose receiver hangs loses its
+/// own newest events past the bound (counted), while another tenant's webhooks keep arriving.
+#[tokio::test]
+async fn a_tenants_webhook_flood_stays_in_its_own_bounded_queue() {
+    let (receiver, mut hooks) = webhook_receiver().await;
+    let hanging = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            axum::http::StatusCode::OK
+        }),
+    );
+    let hanging = crate::support::serve_stand_in(hanging).await;
+    let test = crate::support::start_with(move |config| {
+        config
+            .pusher
+            .webhooks
+            .insert("acme".into(), format!("http://{receiver}/hooks"));
+        config
+            .pusher
+            .webhooks
+            .insert("flood".into(), format!("http://{hanging}/hooks"));
+        config.pusher.webhook_queue_bytes = 2_000;
+        config.socket.publish_rate = 10_000;
+        config.socket.publish_burst = 10_000;
+    })
+    .await;
+    let flood_app = app_of(&test, "flood");
+    let mut flooder = PusherClient::connect(test.addr, &flood_app.key).await;
+    for index in 0..200 {
+        let channel = format!("news-{index}");
+        let answer = flooder.subscribe(&channel, None).await;
+        assert_eq!(answer.event, "pusher_internal:subscription_succeeded");
+        flooder
+            .send("pusher:unsubscribe", None, json!({"channel": channel}))
+            .await;
+    }
+
+    let acme = app_of(&test, "acme");
+    let mut client = PusherClient::connect(test.addr, &acme.key).await;
+    client.subscribe("news", None).await;
+    // The receiver refuses its first request (a retry follows): wait for channel_occupied.
+    let occupied = loop {
+        let (_, _, body) = tokio::time::timeout(PATIENCE, hooks.recv())
+            .await
+            .expect("acme's webhook arrives despite the flood")
+            .expect("receiver");
+        if body.contains("channel_occupied") {
+            break body;
+        }
+    };
+    assert!(occupied.contains("\"news\""), "{occupied}");
+    let (_, metrics) = crate::support::http_get(test.addr, "/metrics").await;
+    let dropped = metrics
+        .lines()
+        .find(|line| line.starts_with("classhub_webhooks_dropped_total"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|count| count.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        dropped > 0.0,
+        "the flooding tenant's excess is dropped and counted: {metrics}"
+    );
+}
