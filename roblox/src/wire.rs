@@ -149,14 +149,14 @@ pub struct PlayerLink {
 }
 
 /// `POST /api/v1/roblox/link`: the player proves they are the student by typing both the class
-/// code and the student's personal link code (see [`crate::link`]).
+/// code and the student's personal link code.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LinkRequest {
     /// The class code the player typed.
     pub class_code: String,
     /// The personal link code the player typed: the student's own code on that class's roster
-    /// (the teacher sees it on the roster, the student in `GET /api/v1/auth/me`). Required; it
-    /// is optional here only so that its absence gets a sentence saying what to do.
+    /// (the teacher sees it on the roster, the student in `GET /api/v1/auth/me`). Required: a
+    /// request without it is refused (422) with a sentence saying what to do.
     #[serde(default)]
     #[schema(value_type = String, required = true)]
     pub student_code: Option<String>,
