@@ -124,7 +124,10 @@ impl TestServer {
     pub async fn link_code(&self, tenant: &str, class_id: &str, student: &str) -> String {
         let teacher = token(tenant, Role::Educator, &format!("{class_id}-teacher"));
         let roster: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/classes/{class_id}/students", self.base_url()))
+            .get(format!(
+                "{}/api/v1/classes/{class_id}/students",
+                self.base_url()
+            ))
             .bearer_auth(teacher)
             .timeout(PATIENCE)
             .send()

@@ -135,7 +135,14 @@ async fn classes_are_found_by_code_and_rosters_list_active_students() {
         // Personal link codes: one student per code and class; deactivated students, teachers,
         // other classes and other tenants are never found by one.
         let codes: Vec<(String, String)> = store
-            .roster("acme", "c1", &persistence::Page { limit: 10, after: None })
+            .roster(
+                "acme",
+                "c1",
+                &persistence::Page {
+                    limit: 10,
+                    after: None,
+                },
+            )
             .await
             .expect("roster")
             .items
@@ -181,7 +188,10 @@ async fn classes_are_found_by_code_and_rosters_list_active_students() {
             .await
             .expect("rotate")
             .expect("on the roster");
-        assert_eq!((rotated.user.id.as_str(), rotated.link_code.as_str()), ("s1", "NEWC2D"));
+        assert_eq!(
+            (rotated.user.id.as_str(), rotated.link_code.as_str()),
+            ("s1", "NEWC2D")
+        );
         assert_eq!(found(code_of("s1")).await, None, "the old code stops");
         assert_eq!(found("NEWC2D".to_owned()).await, Some("s1".to_owned()));
         assert_eq!(
@@ -191,14 +201,27 @@ async fn classes_are_found_by_code_and_rosters_list_active_students() {
                 .expect("rotate"),
             None
         );
-        let mine = store.link_codes_of("acme", "s1").await.expect("codes of s1");
+        let mine = store
+            .link_codes_of("acme", "s1")
+            .await
+            .expect("codes of s1");
         assert_eq!(mine.len(), 1);
         assert_eq!(
-            (mine[0].class_id.as_str(), mine[0].class_code.as_str(), mine[0].link_code.as_str()),
+            (
+                mine[0].class_id.as_str(),
+                mine[0].class_code.as_str(),
+                mine[0].link_code.as_str()
+            ),
             ("c1", "MATH42", "NEWC2D")
         );
         assert!(store.archive_class("acme", "c1").await.expect("archive"));
-        assert!(store.link_codes_of("acme", "s1").await.expect("codes").is_empty());
+        assert!(
+            store
+                .link_codes_of("acme", "s1")
+                .await
+                .expect("codes")
+                .is_empty()
+        );
         store.close().await;
     }
 }

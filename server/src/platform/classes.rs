@@ -431,11 +431,9 @@ async fn add_to_roster(
         already: Vec::new(),
     };
     for user_id in body.user_ids {
-        let (tenant, class_id, user_id_ref) = (caller.tenant(), &class_id, &user_id);
+        let (tenant, class, user) = (caller.tenant(), &class_id, &user_id);
         let added = with_new_link_code(|link_code| async move {
-            store
-                .add_to_roster(tenant, class_id, user_id_ref, &link_code)
-                .await
+            store.add_to_roster(tenant, class, user, &link_code).await
         })
         .await?;
         app.hub()

@@ -633,7 +633,12 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
         let mut watcher = teacher(test.addr, &["class:acme:c1"]).await;
         // Bo's code as the teacher sees it on the roster; Ada's as Ada sees it herself.
         let bo_code = roster_code(test.addr, "c1", "t1", "s2").await;
-        let me = rest_get(test.addr, "/api/v1/auth/me", &token("acme", Role::Student, "s1")).await;
+        let me = rest_get(
+            test.addr,
+            "/api/v1/auth/me",
+            &token("acme", Role::Student, "s1"),
+        )
+        .await;
         assert_eq!(me["link_codes"].as_array().map(Vec::len), Some(1), "{me}");
         assert_eq!(me["link_codes"][0]["class_id"], "c1");
         assert_eq!(me["link_codes"][0]["class_code"], "MATH42");
@@ -648,22 +653,64 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
         // refused, naming `student_code`, and nobody is linked. (Each player has 3 tries a
         // minute; these spend those of 4004 and 7007.)
         let refusals = [
-            (4004, json!({"class_code": "MATH42", "user_id": 4004, "name": "Bo", "display_name": "Bo"}), "is missing"),
-            (4004, json!({"class_code": "MATH42", "student_code": "", "user_id": 4004}), "is missing"),
-            (4004, json!({"class_code": "MATH42", "student_code": "abc", "user_id": 4004}), "is not a personal link code"),
-            (7007, json!({"class_code": "MATH42", "student_code": "ZZZZZZ", "user_id": 7007}), "not the personal link code of any student of this class"),
-            (7007, json!({"class_code": "MATH42", "student_code": cy_code, "user_id": 7007}), "not the personal link code of any student of this class"),
-            (7007, json!({"class_code": "MATH42", "student_code": "K7PQ2M", "user_id": 7007}), "not the personal link code of any student of this class"),
-            (8008, json!({"class_code": "ART777", "student_code": bo_code, "user_id": 8008, "student_id": "s2"}), "not the personal link code of any student of this class"),
+            (
+                4004,
+                json!({"class_code": "MATH42", "user_id": 4004, "name": "Bo", "display_name": "Bo"}),
+                "is missing",
+            ),
+            (
+                4004,
+                json!({"class_code": "MATH42", "student_code": "", "user_id": 4004}),
+                "is missing",
+            ),
+            (
+                4004,
+                json!({"class_code": "MATH42", "student_code": "abc", "user_id": 4004}),
+                "is not a personal link code",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": "ZZZZZZ", "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": cy_code, "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": "K7PQ2M", "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                8008,
+                json!({"class_code": "ART777", "student_code": bo_code, "user_id": 8008, "student_id": "s2"}),
+                "not the personal link code of any student of this class",
+            ),
         ];
         for (user_id, body, why) in refusals {
             let refused = game.post("/api/v1/roblox/link", body.clone()).await;
-            assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", refused.body);
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                refused.body
+            );
             assert_eq!(refused.body["error"]["code"], "invalid_input");
-            assert!(refused.body["error"]["fields"]["student_code"].is_string(), "{}", refused.body);
-            let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                refused.body["error"]["fields"]["student_code"].is_string(),
+                "{}",
+                refused.body
+            );
+            let message = refused.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default();
             assert!(message.contains(why), "{body}: {message}");
-            assert_eq!(store.linked_student("acme", user_id).await.expect("link"), None);
+            assert_eq!(
+                store.linked_student("acme", user_id).await.expect("link"),
+                None
+            );
         }
 
         // The class code with Bo's own code links, typed loosely, and the player appears in the
@@ -717,12 +764,18 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
         let rotated = Game::new(test.addr, "")
             .send(
                 reqwest::Client::new()
-                    .post(format!("http://{}/api/v1/classes/c1/students/s2/link-code", test.addr))
+                    .post(format!(
+                        "http://{}/api/v1/classes/c1/students/s2/link-code",
+                        test.addr
+                    ))
                     .bearer_auth(token("acme", Role::Educator, "t1")),
             )
             .await;
         assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
-        let new_code = rotated.body["link_code"].as_str().expect("new code").to_owned();
+        let new_code = rotated.body["link_code"]
+            .as_str()
+            .expect("new code")
+            .to_owned();
         assert_ne!(new_code, bo_code);
         assert_eq!(roster_code(test.addr, "c1", "t1", "s2").await, new_code);
         let stale = game
@@ -731,7 +784,12 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
                 json!({"class_code": "MATH42", "student_code": bo_code, "user_id": 9009}),
             )
             .await;
-        assert_eq!(stale.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", stale.body);
+        assert_eq!(
+            stale.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            stale.body
+        );
         let fresh = game
             .post(
                 "/api/v1/roblox/link",
@@ -748,7 +806,12 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
                 json!({"class_code": "MATH42", "student_code": "ZZZZZZ", "user_id": 7007}),
             )
             .await;
-        assert_eq!(guessing.status, StatusCode::TOO_MANY_REQUESTS, "{}", guessing.body);
+        assert_eq!(
+            guessing.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            guessing.body
+        );
         assert_eq!(guessing.body["error"]["code"], "rate_limited");
         assert!(guessing.retry_after.is_some());
         let right_too_late = game
@@ -758,7 +821,10 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
             )
             .await;
         assert_eq!(right_too_late.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(store.linked_student("acme", 7007).await.expect("link"), None);
+        assert_eq!(
+            store.linked_student("acme", 7007).await.expect("link"),
+            None
+        );
         let unknown = game
             .post(
                 "/api/v1/roblox/link",
