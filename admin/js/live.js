@@ -90,6 +90,7 @@ class LiveView {
       this.students.set(student.user_id, {
         id: student.user_id,
         name: student.display_name || student.user_id,
+        linkCode: student.link_code,
         lessons: new Map(),
         current: null,
         at: '',
@@ -447,7 +448,8 @@ class LiveView {
     }, 'Reward');
     reward.setAttribute('aria-label', `Reward ${student.name} with points`);
     const tr = h('tr', { 'data-student': student.id },
-      h('th', { scope: 'row' }, student.name),
+      h('th', { scope: 'row' }, student.name,
+        student.linkCode ? h('span', { class: 'link-code code', title: 'Personal link code: the student types it in game after the class code', 'data-testid': 'link-code' }, student.linkCode) : null),
       h('td', {}, status),
       h('td', { class: 'progress-cell' }, meter, barText),
       h('td', { class: 'row-actions' }, reward));

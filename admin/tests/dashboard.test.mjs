@@ -153,6 +153,8 @@ test('a teacher signs in with the printed link and opens a class', async () => {
   await page.locator('tr[data-student="s1"]').waitFor();
   assert.equal(await page.locator('[data-testid="roster"] tbody tr').count(), 3);
   assert.equal(await page.locator('tr[data-presence="offline"]').count(), 3);
+  // Each student's personal link code, which the student types in game after the class code.
+  assert.match(await page.locator('tr[data-student="s1"] [data-testid="link-code"]').textContent(), /^[A-HJKMNP-Z2-9]{6}$/);
   await page.locator('#conn-status[data-state="live"]').waitFor();
   assert.match(await page.locator('[data-testid="game-servers"]').textContent(), /1 game server connected/);
   await shot('02-live-class-empty');

@@ -1,6 +1,8 @@
 //! Classes and their rosters (`classes`, `class_members`), plus what the hub loads at start-up to
 //! enforce rosters: every live class, every roster entry, and the game sessions linked to a class.
 //! Deleting a class archives it (`archived_at`); archived classes are invisible to the API.
+//! Each roster entry holds its student's personal link code (made by the caller, unique within
+//! the class: a taken code is a unique violation, and the caller draws another).
 
 use serde::Serialize;
 
@@ -24,6 +26,33 @@ pub struct ClassRecord {
     pub class_code: String,
     /// When it was created.
     pub created_at: String,
+}
+
+/// One student on a roster: the user and their personal link code for this class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RosterMember {
+    /// The user.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub user: UserRecord,
+    /// The code that, typed in game with the class code, links a Roblox account to this
+    /// student. Only the student and the class's staff see it.
+    pub link_code: String,
+}
+
+/// A student's personal link code on one live class's roster, as the student sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StudentLinkCode {
+    /// The class.
+    pub class_id: String,
+    /// The class name.
+    pub class_name: String,
+    /// The class code (typed in game first).
+    pub class_code: String,
+    /// The student's own code on this class (typed in game second).
+    pub link_code: String,
 }
 
 /// Which classes a listing shows.
@@ -188,22 +217,77 @@ impl Store {
         Ok(archived > 0)
     }
 
-    /// Puts a user on a class roster (idempotent); returns whether they were added now.
+    /// Puts a user on a class roster with the personal link code `link_code` (idempotent: a
+    /// user already on it keeps their code); returns whether they were added now. A code taken
+    /// in this class is a unique violation (retry with another code).
     pub async fn add_to_roster(
         &self,
         tenant: &str,
         class: &str,
         user: &str,
+        link_code: &str,
     ) -> Result<bool, StoreError> {
         let added = exec!(
             self,
-            "INSERT INTO class_members (tenant_id, class_id, user_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (class_id, user_id) DO NOTHING",
+            "INSERT INTO class_members (tenant_id, class_id, user_id, link_code) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (class_id, user_id) DO NOTHING",
             tenant,
             class,
-            user
+            user,
+            link_code
         )?;
         Ok(added > 0)
+    }
+
+    /// Gives a roster entry a new personal link code (the old one stops linking; links made
+    /// with it stay); `Ok(None)` when the user is not on that live class's roster. A code taken
+    /// in this class is a unique violation (retry with another code).
+    pub async fn set_link_code(
+        &self,
+        tenant: &str,
+        class: &str,
+        user: &str,
+        link_code: &str,
+    ) -> Result<Option<RosterMember>, StoreError> {
+        if self.class(tenant, class).await?.is_none() {
+            return Ok(None);
+        }
+        let changed = exec!(
+            self,
+            "UPDATE class_members SET link_code = $4 \
+             WHERE tenant_id = $1 AND class_id = $2 AND user_id = $3",
+            tenant,
+            class,
+            user,
+            link_code
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {}, m.link_code FROM users u JOIN class_members m \
+             ON m.tenant_id = u.tenant_id AND m.user_id = u.id \
+             WHERE m.tenant_id = $1 AND m.class_id = $2 AND u.id = $3",
+            user_columns("u")
+        );
+        Ok(row!(self, RosterMember, &sql, tenant, class, user)?)
+    }
+
+    /// The personal link codes of `user` on every live class whose roster lists them, by class.
+    pub async fn link_codes_of(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Vec<StudentLinkCode>, StoreError> {
+        Ok(rows!(
+            self,
+            StudentLinkCode,
+            "SELECT c.id AS class_id, c.name AS class_name, c.class_code, m.link_code \
+             FROM class_members m JOIN classes c ON c.tenant_id = m.tenant_id AND c.id = m.class_id \
+             WHERE m.tenant_id = $1 AND m.user_id = $2 AND c.archived_at IS NULL ORDER BY c.id",
+            tenant,
+            user
+        )?)
     }
 
     /// Takes a user off a class roster; returns whether they were on it.
@@ -223,21 +307,21 @@ impl Store {
         Ok(removed > 0)
     }
 
-    /// A class roster, as users, by id.
+    /// A class roster, as users with their link codes, by id.
     pub async fn roster(
         &self,
         tenant: &str,
         class: &str,
         page: &Page<String>,
-    ) -> Result<Paged<UserRecord>, StoreError> {
+    ) -> Result<Paged<RosterMember>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM users u JOIN class_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id \
+            "SELECT {}, m.link_code FROM users u JOIN class_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id \
              WHERE m.tenant_id = $1 AND m.class_id = $2 AND u.id > $3 ORDER BY u.id LIMIT $4",
             user_columns("u")
         );
         let after = page.after.clone().unwrap_or_default();
         let limit = i64::from(page.limit) + 1;
-        let items = rows!(self, UserRecord, &sql, tenant, class, after, limit)?;
+        let items = rows!(self, RosterMember, &sql, tenant, class, after, limit)?;
         Ok(Paged::cut(items, page.limit))
     }
 

@@ -36,7 +36,9 @@ pub mod test_support;
 
 pub use agents::AgentTaskRecord;
 pub use billing::{SubscriptionChange, SubscriptionRecord};
-pub use classes::{ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry};
+pub use classes::{
+    ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,
+};
 pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,
 };

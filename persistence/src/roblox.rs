@@ -266,6 +266,34 @@ impl Store {
         Ok(students)
     }
 
+    /// The active student of a class roster whose personal link code is `link_code` (exact:
+    /// the caller normalizes what was typed). `None` when no student of this class has it.
+    pub async fn roster_student_by_link_code(
+        &self,
+        tenant: &str,
+        class_id: &str,
+        link_code: &str,
+    ) -> Result<Option<RosterStudent>, StoreError> {
+        const SQL: &str = "SELECT users.id, users.display_name FROM class_members \
+             JOIN users ON users.tenant_id = class_members.tenant_id AND users.id = class_members.user_id \
+             WHERE class_members.tenant_id = $1 AND class_members.class_id = $2 \
+             AND class_members.link_code = $3 \
+             AND class_members.role_in_class = 'student' AND users.active";
+        let student = with_pool!(self, |pool, sql| {
+            sqlx::query(sql(SQL))
+                .bind(tenant)
+                .bind(class_id)
+                .bind(link_code)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| RosterStudent {
+                    user_id: row.get(0),
+                    display_name: row.get(1),
+                })
+        });
+        Ok(student)
+    }
+
     /// Records a new game session.
     pub async fn open_game_session(&self, session: &NewGameSession) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO game_sessions \

@@ -148,61 +148,45 @@ pub struct PlayerLink {
     pub student_id: Option<String>,
 }
 
-/// `POST /api/v1/roblox/link`.
+/// `POST /api/v1/roblox/link`: the player proves they are the student by typing both the class
+/// code and the student's personal link code.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LinkRequest {
     /// The class code the player typed.
     pub class_code: String,
+    /// The personal link code the player typed: the student's own code on that class's roster
+    /// (the teacher sees it on the roster, the student in `GET /api/v1/auth/me`). Required: a
+    /// request without it is refused (422) with a sentence saying what to do.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub student_code: Option<String>,
     /// `Player.UserId`.
     #[serde(deserialize_with = "lenient_i64")]
     pub user_id: i64,
-    /// `Player.Name`, matched against roster names.
+    /// `Player.Name`, kept with the link.
     #[serde(default)]
     pub name: Option<String>,
-    /// `Player.DisplayName`, matched against roster names.
+    /// `Player.DisplayName`, kept with the link.
     #[serde(default)]
     pub display_name: Option<String>,
-    /// The roster student the player picked, when it picked one.
-    #[serde(default)]
-    pub student_id: Option<String>,
     /// The session the player is in, so its presence moves to the student at once.
     #[serde(default)]
     pub session_id: Option<String>,
 }
 
-/// The answer to [`LinkRequest`].
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum LinkAnswer {
-    /// Linked (or already linked) to one student.
-    Linked {
-        /// Always `true`.
-        linked: bool,
-        /// The student.
-        student_id: String,
-        /// The student's display name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        display_name: Option<String>,
-        /// The class whose code was used.
-        class_id: String,
-    },
-    /// The player must pick one of these.
-    Choose {
-        /// Always `false`.
-        linked: bool,
-        /// Roster students to pick from.
-        candidates: Vec<Candidate>,
-    },
-}
-
-/// A roster student a player may pick.
+/// The answer to [`LinkRequest`]: the player is linked (or was already) to this student. A
+/// request that links nobody is an error answer, never a list of students to pick from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
-pub struct Candidate {
-    /// The student id.
+pub struct LinkAnswer {
+    /// Always `true`.
+    pub linked: bool,
+    /// The student.
     pub student_id: String,
     /// The student's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The class whose code was used.
+    pub class_id: String,
 }
 
 /// `POST /api/v1/roblox/events`: events are kept as raw values so that one bad event is

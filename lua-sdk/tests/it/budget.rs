@@ -14,7 +14,7 @@ const LOAD: &str = r#"
     links_done = 0
     for i = 1, LINKS do
         task.spawn(function()
-            hub:LinkPlayerAsync(Players:GetPlayers()[1 + i % 20], "NOPE42")
+            hub:LinkPlayerAsync(Players:GetPlayers()[1 + i % 20], "NOPE42", "ZZZZZZ")
             links_done += 1
         end)
     end

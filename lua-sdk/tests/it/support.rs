@@ -1,5 +1,6 @@
 //! Test support: a classhub on loopback with its own data dir (restartable on the same
-//! address), game-server keys for it, a harness wired to it, and a teacher's socket.
+//! address), game-server keys for it, a class's link codes as its teacher reads them, a harness
+//! wired to it, and a teacher's socket.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,6 +117,34 @@ impl TestServer {
         .await
         .expect("seed the class");
         store.close().await;
+    }
+
+    /// The personal link code of `student` on a class seeded by [`TestServer::seed_class`], as
+    /// the class's teacher reads it on the roster (`GET /api/v1/classes/{id}/students`).
+    pub async fn link_code(&self, tenant: &str, class_id: &str, student: &str) -> String {
+        let teacher = token(tenant, Role::Educator, &format!("{class_id}-teacher"));
+        let roster: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/classes/{class_id}/students",
+                self.base_url()
+            ))
+            .bearer_auth(teacher)
+            .timeout(PATIENCE)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("the roster")
+            .json()
+            .await
+            .expect("roster JSON");
+        roster["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|member| member["id"] == student)
+            .and_then(|member| member["link_code"].as_str())
+            .unwrap_or_else(|| panic!("{student} with a link code in {roster}"))
+            .to_owned()
     }
 
     /// The ids of the events stored for `tenant`, in insertion order.

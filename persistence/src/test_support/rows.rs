@@ -8,7 +8,7 @@ use crate::sql::{exec, row};
 use crate::store::Store;
 
 /// Puts `user` on `class`'s roster as its teacher (`role_in_class = 'teacher'`, which roster
-/// look-ups for students leave out).
+/// look-ups for students leave out), with the link code `TEACHR` (so one teacher per class).
 pub async fn add_teacher_to_roster(
     store: &Store,
     tenant: &str,
@@ -17,8 +17,8 @@ pub async fn add_teacher_to_roster(
 ) -> Result<(), StoreError> {
     exec!(
         store,
-        "INSERT INTO class_members (tenant_id, class_id, user_id, role_in_class) \
-         VALUES ($1, $2, $3, 'teacher')",
+        "INSERT INTO class_members (tenant_id, class_id, user_id, role_in_class, link_code) \
+         VALUES ($1, $2, $3, 'teacher', 'TEACHR')",
         tenant,
         class,
         user

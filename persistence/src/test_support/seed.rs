@@ -1,5 +1,8 @@
 //! [`ClassSeed`]: a class with its teacher and roster, written through the product's own
-//! [`Store`] methods: the state most Roblox and SDK tests start from.
+//! [`Store`] methods: the state most Roblox and SDK tests start from. Roster entries get random
+//! personal link codes, which tests read over REST as a teacher or student would.
+
+use std::hash::{BuildHasher, RandomState};
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -37,8 +40,32 @@ impl ClassSeed<'_> {
             .create_class(self.tenant, self.id, self.name, Some(teacher), self.code)
             .await?;
         for (student, _) in self.students {
-            store.add_to_roster(self.tenant, self.id, student).await?;
+            // A code drawn twice in one class is drawn again.
+            let mut attempt = 1;
+            while let Err(error) = store
+                .add_to_roster(self.tenant, self.id, student, &random_link_code())
+                .await
+            {
+                if !error.is_unique_violation() || attempt == 5 {
+                    return Err(error);
+                }
+                attempt += 1;
+            }
         }
         Ok(())
     }
+}
+
+/// A random personal link code (of the product's alphabet), from the standard library's
+/// randomly keyed hasher: enough for tests, which need codes no one can predict, not a CSPRNG.
+fn random_link_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut bits = RandomState::new().hash_one(0_u8);
+    (0..6)
+        .map(|_| {
+            let character = ALPHABET[(bits % ALPHABET.len() as u64) as usize];
+            bits /= ALPHABET.len() as u64;
+            char::from(character)
+        })
+        .collect()
 }

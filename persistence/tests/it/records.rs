@@ -101,12 +101,25 @@ async fn directory_classes_content_and_notifications_behave_alike() {
             .await
             .expect_err("code taken");
         assert!(taken.is_unique_violation(), "{backend:?}: {taken}");
-        assert!(store.add_to_roster("acme", "c1", "s1").await.expect("add"));
+        assert!(
+            store
+                .add_to_roster("acme", "c1", "s1", "CODE22")
+                .await
+                .expect("add")
+        );
         assert!(
             !store
-                .add_to_roster("acme", "c1", "s1")
+                .add_to_roster("acme", "c1", "s1", "CODE33")
                 .await
                 .expect("again")
+        );
+        let roster = store
+            .roster("acme", "c1", &first(10))
+            .await
+            .expect("roster");
+        assert_eq!(
+            roster.items[0].link_code, "CODE22",
+            "a second add keeps the code"
         );
         assert!(store.is_on_roster("acme", "c1", "s1").await.expect("on"));
         assert_eq!(store.all_roster_entries().await.expect("entries").len(), 1);

@@ -131,6 +131,97 @@ async fn classes_are_found_by_code_and_rosters_list_active_students() {
                 ("s2".to_owned(), Some("Bo".to_owned()))
             ]
         );
+
+        // Personal link codes: one student per code and class; deactivated students, teachers,
+        // other classes and other tenants are never found by one.
+        let codes: Vec<(String, String)> = store
+            .roster(
+                "acme",
+                "c1",
+                &persistence::Page {
+                    limit: 10,
+                    after: None,
+                },
+            )
+            .await
+            .expect("roster")
+            .items
+            .into_iter()
+            .map(|member| (member.user.id, member.link_code))
+            .collect();
+        assert_eq!(codes.len(), 4, "three students and the teacher: {codes:?}");
+        let code_of = |user: &str| {
+            codes
+                .iter()
+                .find(|(id, _)| id == user)
+                .map(|(_, code)| code.clone())
+                .expect("on the roster")
+        };
+        let found = |code: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .roster_student_by_link_code("acme", "c1", &code)
+                    .await
+                    .expect("by link code")
+                    .map(|student| student.user_id)
+            }
+        };
+        assert_eq!(found(code_of("s1")).await, Some("s1".to_owned()));
+        assert_eq!(found(code_of("s3")).await, None, "deactivated");
+        assert_eq!(found("TEACHR".to_owned()).await, None, "a teacher");
+        assert_eq!(found("ZZZZZZ".to_owned()).await, None);
+        assert_eq!(
+            store
+                .roster_student_by_link_code("globex", "c1", &code_of("s1"))
+                .await
+                .expect("other tenant"),
+            None
+        );
+        let taken = store
+            .set_link_code("acme", "c1", "s2", &code_of("s1"))
+            .await
+            .expect_err("a code is unique within its class");
+        assert!(taken.is_unique_violation(), "{taken}");
+        let rotated = store
+            .set_link_code("acme", "c1", "s1", "NEWC2D")
+            .await
+            .expect("rotate")
+            .expect("on the roster");
+        assert_eq!(
+            (rotated.user.id.as_str(), rotated.link_code.as_str()),
+            ("s1", "NEWC2D")
+        );
+        assert_eq!(found(code_of("s1")).await, None, "the old code stops");
+        assert_eq!(found("NEWC2D".to_owned()).await, Some("s1".to_owned()));
+        assert_eq!(
+            store
+                .set_link_code("acme", "c1", "nobody", "ABCDE2")
+                .await
+                .expect("rotate"),
+            None
+        );
+        let mine = store
+            .link_codes_of("acme", "s1")
+            .await
+            .expect("codes of s1");
+        assert_eq!(mine.len(), 1);
+        assert_eq!(
+            (
+                mine[0].class_id.as_str(),
+                mine[0].class_code.as_str(),
+                mine[0].link_code.as_str()
+            ),
+            ("c1", "MATH42", "NEWC2D")
+        );
+        assert!(store.archive_class("acme", "c1").await.expect("archive"));
+        assert!(
+            store
+                .link_codes_of("acme", "s1")
+                .await
+                .expect("codes")
+                .is_empty()
+        );
         store.close().await;
     }
 }

@@ -280,6 +280,7 @@ fn body_field() -> impl Strategy<Value = String> {
             "name",
             "display_name",
             "student_id",
+            "student_code",
             "session_id",
             "ids",
             "events",
@@ -342,8 +343,10 @@ pub fn bodies_holding_a_nul(cases: u32) {
             .collect();
         json!({"joins": joins, "leaves": [{"user_id": 7}]})
     });
-    let link = (text(), any::<i32>(), proptest::option::of(text())).prop_map(
-        |(class_code, user_id, name)| json!({"class_code": class_code, "user_id": user_id, "name": name}),
+    let link = (text(), text(), any::<i32>(), proptest::option::of(text())).prop_map(
+        |(class_code, student_code, user_id, name)| {
+            json!({"class_code": class_code, "student_code": student_code, "user_id": user_id, "name": name})
+        },
     );
     check(
         "bodies_holding_a_nul",

@@ -1,6 +1,7 @@
 //! Ids the server makes for new objects: `{prefix}_{millis as 11 hex}{8 random hex}`, so ids of
 //! one kind sort by creation time (pages of notifications rely on it), and class codes: six
-//! characters from an alphabet without look-alikes (no 0/O, 1/I/L), easy to type in a game.
+//! characters of the alphabet personal link codes use too (`roblox::link::CODE_ALPHABET`: no
+//! 0/O, 1/I/L), easy to type in a game.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,13 +13,9 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{millis:011x}{:08x}", rand::random::<u32>())
 }
 
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-
 /// A new class code.
 pub fn new_class_code() -> String {
-    (0..6)
-        .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
-        .collect()
+    roblox::link::new_code(6)
 }
 
 #[cfg(test)]

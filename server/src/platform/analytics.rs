@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use persistence::{AssessmentRecord, Page, ProgressRecord, ResultRecord};
+use persistence::{AssessmentRecord, Page, ProgressRecord, ResultRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -297,7 +297,11 @@ async fn build_dashboard(
 ) -> Result<ClassDashboard, ApiError> {
     load_class(app, caller, class_id, Access::Manage).await?;
     let tenant = caller.tenant();
-    let roster = all_roster(app, tenant, class_id).await?;
+    let roster: Vec<UserRecord> = all_roster(app, tenant, class_id)
+        .await?
+        .into_iter()
+        .map(|member| member.user)
+        .collect();
     let progress = app
         .store()
         .all_progress_of_class(tenant, class_id, course)

@@ -3,6 +3,10 @@
 //! changes reach the hub at once: a student taken off a roster leaves the class room (and the
 //! game rooms linked to the class) with the reason `revoked` when their connections re-check.
 //!
+//! Each roster entry has a personal link code (`roblox::link::new_student_code`), made when the
+//! student is put on the roster; with the class code it links the student's Roblox account
+//! (`roblox/linking.rs`). The class's staff see the codes on the roster and may rotate one.
+//!
 //! Access is `hub::permissions::check_class` (the rule sockets use too): admins manage every
 //! class of the tenant; an educator manages the classes they teach; a student sees the classes
 //! whose roster lists them; parents have no class routes.
@@ -12,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use persistence::{ClassRecord, ClassScope, Page, UserRecord};
+use persistence::{ClassRecord, ClassScope, Page, RosterMember, StoreError};
 use protocol::{RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,6 +24,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::forbidden;
+use roblox::link::new_student_code;
+
 use crate::api::ids::{new_class_code, new_id};
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
@@ -53,6 +59,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_class, update_class, archive_class))
         .routes(routes!(list_roster, add_to_roster))
         .routes(routes!(remove_from_roster))
+        .routes(routes!(rotate_link_code))
         .routes(routes!(regenerate_code))
         .routes(routes!(live))
 }
@@ -132,6 +139,8 @@ pub struct LiveStudent {
     pub user_id: String,
     /// Display name.
     pub display_name: Option<String>,
+    /// Their personal link code for this class (typed in game with the class code).
+    pub link_code: String,
     /// Whether they are in the class room or a linked game room now.
     pub online: bool,
     /// Lessons with any progress.
@@ -334,27 +343,32 @@ async fn archive_class(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A class roster (its teacher, admins).
+/// A class roster with each student's personal link code (its teacher, admins).
 #[utoipa::path(get, path = "/api/v1/classes/{id}/students", tag = "classes",
     params(("id" = String, Path, description = "class id"), PageQuery),
-    responses((status = 200, body = PageOf<UserRecord>),
+    responses((status = 200, body = PageOf<RosterMember>),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn list_roster(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(class_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<PageOf<UserRecord>>, ApiError> {
+) -> Result<Json<PageOf<RosterMember>>, ApiError> {
     load_class(&app, &caller, &class_id, Access::Manage).await?;
     let page = query.page()?;
     let paged = app
         .store()
         .roster(caller.tenant(), &class_id, &page)
         .await?;
-    Ok(Json(page_of(paged, |user| user.id.clone(), |user| user)))
+    Ok(Json(page_of(
+        paged,
+        |member| member.user.id.clone(),
+        |member| member,
+    )))
 }
 
-/// Put students on the roster (its teacher, admins). Takes effect at once for their sockets.
+/// Put students on the roster (its teacher, admins), each with a new personal link code. Takes
+/// effect at once for their sockets.
 #[utoipa::path(post, path = "/api/v1/classes/{id}/students", tag = "classes",
     request_body = RosterAdd, params(("id" = String, Path, description = "class id")),
     responses((status = 200, body = RosterAdded),
@@ -402,9 +416,11 @@ async fn add_to_roster(
         already: Vec::new(),
     };
     for user_id in body.user_ids {
-        let added = store
-            .add_to_roster(caller.tenant(), &class_id, &user_id)
-            .await?;
+        let (tenant, class, user) = (caller.tenant(), &class_id, &user_id);
+        let added = with_new_link_code(|link_code| async move {
+            store.add_to_roster(tenant, class, user, &link_code).await
+        })
+        .await?;
         app.hub()
             .rosters()
             .set_member(caller.tenant(), &class_id, &user_id, true);
@@ -442,6 +458,46 @@ async fn remove_from_roster(
         .set_member(caller.tenant(), &class_id, &user_id, false);
     tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, "removed from roster");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give a roster student a new personal link code (its teacher, admins): the old code stops
+/// linking; Roblox accounts linked with it stay linked.
+#[utoipa::path(post, path = "/api/v1/classes/{id}/students/{user_id}/link-code", tag = "classes",
+    params(("id" = String, Path, description = "class id"),
+           ("user_id" = String, Path, description = "student id")),
+    responses((status = 200, description = "the roster entry with its new code", body = RosterMember),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn rotate_link_code(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((class_id, user_id)): ApiPath<(String, String)>,
+) -> Result<Json<RosterMember>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    let store = app.store();
+    let (tenant, class, user) = (caller.tenant(), &class_id, &user_id);
+    let member = with_new_link_code(|link_code| async move {
+        store.set_link_code(tenant, class, user, &link_code).await
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("student on this roster"))?;
+    tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, by = caller.user(), "link code rotated");
+    Ok(Json(member))
+}
+
+/// Runs `write` with a new personal link code, drawing another while the code is taken in the
+/// class (a unique violation); five taken in a row is an internal error.
+async fn with_new_link_code<T, F>(mut write: impl FnMut(String) -> F) -> Result<T, ApiError>
+where
+    F: Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..5 {
+        match write(new_student_code()).await {
+            Ok(written) => return Ok(written),
+            Err(error) if error.is_unique_violation() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::internal("five link codes in a row were taken"))
 }
 
 /// Give the class a new code (its teacher, admins); the old one stops working.
@@ -522,7 +578,8 @@ async fn live(
     let online_users: BTreeMap<&str, ()> = online.iter().map(|m| (m.user.as_str(), ())).collect();
     let students = roster
         .iter()
-        .map(|user| {
+        .map(|member| {
+            let user = &member.user;
             let (started, completed, sum, time) = by_student
                 .get(user.id.as_str())
                 .copied()
@@ -530,6 +587,7 @@ async fn live(
             LiveStudent {
                 user_id: user.id.clone(),
                 display_name: user.display_name.clone(),
+                link_code: member.link_code.clone(),
                 online: online_users.contains_key(user.id.as_str()),
                 lessons_started: started,
                 lessons_completed: completed,
@@ -550,12 +608,12 @@ async fn live(
     }))
 }
 
-/// Every student on a roster (reports need all of them, not a page).
+/// Every student on a roster, with their link codes (reports need all of them, not a page).
 pub(crate) async fn all_roster(
     app: &AppState,
     tenant: &str,
     class_id: &str,
-) -> Result<Vec<UserRecord>, ApiError> {
+) -> Result<Vec<RosterMember>, ApiError> {
     let mut students = Vec::new();
     let mut page = Page {
         limit: 1000,
@@ -563,7 +621,7 @@ pub(crate) async fn all_roster(
     };
     loop {
         let paged = app.store().roster(tenant, class_id, &page).await?;
-        page.after = paged.items.last().map(|user| user.id.clone());
+        page.after = paged.items.last().map(|member| member.user.id.clone());
         let more = paged.has_more;
         students.extend(paged.items);
         if !more {

@@ -1,8 +1,10 @@
-//! `GET /api/v1/auth/me`: who the token is, as the directory knows them.
+//! `GET /api/v1/auth/me`: who the token is, as the directory knows them, and — for a student —
+//! their personal link codes, one per class whose roster lists them, which they type in game
+//! (after the class code) to link their Roblox account.
 
 use axum::Json;
 use axum::extract::State;
-use persistence::UserRecord;
+use persistence::{StudentLinkCode, UserRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +25,9 @@ pub struct Me {
     pub role: String,
     /// For parents: the children they may see.
     pub children: Vec<String>,
+    /// The caller's personal link codes, one per live class whose roster lists them (empty for
+    /// anyone on no roster).
+    pub link_codes: Vec<StudentLinkCode>,
 }
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -45,10 +50,15 @@ async fn me(State(app): State<AppState>, caller: Caller) -> Result<Json<Me>, Api
         .user(caller.tenant(), caller.user())
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    let link_codes = app
+        .store()
+        .link_codes_of(caller.tenant(), caller.user())
+        .await?;
     Ok(Json(Me {
         user,
         tenant: caller.tenant().to_owned(),
         role: caller.role().as_str().to_owned(),
         children: caller.0.children.clone(),
+        link_codes,
     }))
 }

@@ -151,7 +151,7 @@ async fn send_notification(
             all_roster(&app, tenant, class_id)
                 .await?
                 .into_iter()
-                .map(|user| user.id)
+                .map(|member| member.user.id)
                 .collect()
         }
         (None, None, true) => {

@@ -1,17 +1,25 @@
-//! Linking a Roblox player to a roster student: rate-limited per player and per key, the class
-//! found by its code, the student chosen by the `roblox` crate's rules (`link::choose`: an
-//! explicit `student_id`, else one unique roster name match, else candidates to pick from), the
-//! link stored, and a player already in a live session moved to the student at once.
+//! Linking a Roblox player to a roster student. The player proves they are the student with
+//! two codes: the class code and the student's personal link code (`roblox::link`), which only
+//! the student and the class's staff see. Every attempt — right or wrong — spends the player's
+//! and the key's link rate limit first, so codes cannot be guessed; then the class is found by
+//! its code (404 when none), the personal code is read (422 naming `student_code` when missing
+//! or malformed) and must belong to an active student of that class's roster (422 again, so a
+//! class code alone, a made-up code or another class's code never links). The link is stored,
+//! and a player already in a live session moves to the student at once.
+//!
+//! There is no name matching and no list of students to pick from: the personal code names
+//! exactly one student, and listing a roster to anyone holding the class code would tell them
+//! who is in the class.
 
-use roblox::link::{LinkChoice, choose, normalize_code};
-use roblox::wire::{Candidate, LinkAnswer, LinkRequest};
+use roblox::link::{normalize_code, read_student_code};
+use roblox::wire::{LinkAnswer, LinkRequest};
 
 use super::{GameServerKey, PlayerSeen};
 use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
 
-/// Links `request.user_id` to a student of the class with `request.class_code`, or answers the
-/// candidates to choose from.
+/// Links `request.user_id` to the student of the class with `request.class_code` whose
+/// personal link code is `request.student_code`.
 pub async fn link_player(
     app: &AppState,
     key: &GameServerKey,
@@ -37,43 +45,24 @@ pub async fn link_player(
                 "no class has this class code; check the code the teacher shows",
             )
         })?;
-    let roster: Vec<Candidate> = store
-        .roster_students(&key.tenant, &class.id)
+    let student_code = read_student_code(request.student_code.as_deref())
+        .map_err(|problem| ApiError::invalid_field("student_code", problem.to_string()))?;
+    let student = store
+        .roster_student_by_link_code(&key.tenant, &class.id, &student_code)
         .await?
-        .into_iter()
-        .map(|student| Candidate {
-            student_id: student.user_id,
-            display_name: student.display_name,
-        })
-        .collect();
-    let names: Vec<&str> = [request.name.as_deref(), request.display_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let student = match choose(&roster, request.student_id.as_deref(), &names) {
-        LinkChoice::Student(student) => student,
-        LinkChoice::Choose(candidates) => {
-            return Ok(LinkAnswer::Choose {
-                linked: false,
-                candidates,
-            });
-        }
-        LinkChoice::NotOnRoster => {
-            return Err(ApiError::new(
-                ErrorKind::NotFound,
-                "that student is not on this class's roster; pick one of the candidates",
-            ));
-        }
-    };
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "student_code",
+                "is not the personal link code of any student of this class; check it against \
+                 the code beside the student's name on this class's roster (each class gives \
+                 its own code)",
+            )
+        })?;
     let roblox_name = request.display_name.as_deref().or(request.name.as_deref());
     store
-        .link_roblox_player(
-            &key.tenant,
-            request.user_id,
-            &student.student_id,
-            roblox_name,
-        )
+        .link_roblox_player(&key.tenant, request.user_id, &student.user_id, roblox_name)
         .await?;
+    tracing::info!(tenant = %key.tenant, class = %class.id, student = %student.user_id, roblox_user = request.user_id, "roblox player linked");
     // A player already in a live session moves its presence to the student at once.
     if let Some(session) = request
         .session_id
@@ -82,7 +71,7 @@ pub async fn link_player(
     {
         session.touch();
         if session.class_id.as_deref() == Some(class.id.as_str()) {
-            session.add_to_roster(&student.student_id);
+            session.add_to_roster(&student.user_id);
         }
         // A player not reported yet (its join still queued in the SDK) is added now, so
         // commands for the student reach this server at once.
@@ -95,16 +84,16 @@ pub async fn link_player(
                 student: None,
             });
         let player = PlayerSeen {
-            student: Some(student.student_id.clone()),
+            student: Some(student.user_id.clone()),
             ..player
         };
         session
             .join_players(app.hub(), vec![player])
             .map_err(ApiError::internal)?;
     }
-    Ok(LinkAnswer::Linked {
+    Ok(LinkAnswer {
         linked: true,
-        student_id: student.student_id,
+        student_id: student.user_id,
         display_name: student.display_name,
         class_id: class.id,
     })

@@ -174,7 +174,8 @@ async fn players(
     Ok(Json(answer))
 }
 
-/// Links a Roblox player to a roster student by class code.
+/// Links a Roblox player to a roster student by the class code and the student's personal
+/// link code. Every attempt counts against the player's link rate limit.
 #[utoipa::path(
     post,
     path = "/api/v1/roblox/link",
@@ -182,8 +183,9 @@ async fn players(
     security(("game_key" = [])),
     request_body = LinkRequest,
     responses(
-        (status = 200, description = "linked, or candidates to pick from", body = LinkAnswer),
-        (status = 404, description = "unknown class code, or a student not on the roster", body = ErrorResponse),
+        (status = 200, description = "linked (or already linked) to the student", body = LinkAnswer),
+        (status = 404, description = "no class has this class code", body = ErrorResponse),
+        (status = 422, description = "a field is wrong: e.g. student_code missing, malformed, or no code of this class's roster", body = ErrorResponse),
         (status = 429, description = "too many attempts; see Retry-After", body = ErrorResponse),
     )
 )]

@@ -573,96 +573,279 @@ async fn commands_arrive_by_long_poll_and_their_acks_reach_the_teacher() {
     test.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn players_link_to_roster_students_by_code_with_a_rate_limit() {
-    let test = start_with(|config| config.roblox.link_per_minute = 3).await;
-    let store = test.server.app().store().clone();
-    let key = seed_acme(&store).await;
-    let game = Game::new(test.addr, &key);
-    let session = game.open("job-link").await;
-    game.post(
-        &format!("/api/v1/roblox/sessions/{session}/players"),
-        json!({"joins": [{"user_id": 3003, "name": "bobuilds", "display_name": "Bo"}]}),
+/// A REST GET as `token`, answered as JSON.
+async fn rest_get(addr: SocketAddr, path: &str, token: &str) -> Value {
+    let request = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .bearer_auth(token);
+    let answer = Game::new(addr, "").send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    answer.body
+}
+
+/// The personal link code of `student` on class `class`, as its teacher `teacher` reads it on
+/// the roster.
+async fn roster_code(addr: SocketAddr, class: &str, teacher: &str, student: &str) -> String {
+    let roster = rest_get(
+        addr,
+        &format!("/api/v1/classes/{class}/students"),
+        &token("acme", Role::Educator, teacher),
     )
     .await;
-    let mut watcher = teacher(test.addr, &["class:acme:c1"]).await;
+    roster["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|member| member["id"] == student)
+        .and_then(|member| member["link_code"].as_str())
+        .unwrap_or_else(|| panic!("{student} with a code in {roster}"))
+        .to_owned()
+}
 
-    // An unknown name gets the roster to choose from.
-    let choose = game
-        .post(
-            "/api/v1/roblox/link",
-            json!({"class_code": "MATH42", "user_id": 4004, "name": "zed"}),
-        )
-        .await;
-    assert_eq!(choose.status, StatusCode::OK);
-    assert_eq!(choose.body["linked"], false);
-    assert_eq!(choose.body["candidates"].as_array().map(Vec::len), Some(2));
-
-    // A matching display name links, and the player appears in the class room as the student.
-    let linked = game
-        .post(
-            "/api/v1/roblox/link",
-            json!({"class_code": " math-42 ", "user_id": 3003.0, "name": "bobuilds", "display_name": "bo", "session_id": session}),
-        )
-        .await;
-    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
-    assert_eq!(
-        linked.body,
-        json!({"linked": true, "student_id": "s2", "display_name": "Bo", "class_id": "c1"})
-    );
-    assert_eq!(
-        store.linked_student("acme", 3003).await.expect("link"),
-        Some("s2".into())
-    );
-    watcher
-        .recv_until(|message| {
-            matches!(message, ServerMessage::PresenceDiff(diff)
-                if diff.joins.iter().any(|member| member.user == "s2" && member.state["in_game"] == true))
+#[tokio::test]
+async fn players_link_only_with_the_class_code_and_the_students_personal_code() {
+    for db in TestDatabase::all().await {
+        let test = start_with(|config| {
+            config.database_url = Some(db.url().to_owned());
+            config.roblox.link_per_minute = 3;
         })
         .await;
-
-    // A player linked before its join was reported is added to the session as the student,
-    // so a command for the student reaches this server at once.
-    let early = game
-        .post(
-            "/api/v1/roblox/link",
-            json!({"class_code": "MATH42", "user_id": 6006, "student_id": "s1", "session_id": session}),
+        let store = test.server.app().store().clone();
+        let key = seed_acme(&store).await;
+        ClassSeed {
+            tenant: "acme",
+            id: "c2",
+            name: "Art",
+            code: "ART777",
+            teacher: ("t2", "Mr U"),
+            students: &[("s3", "Cy")],
+        }
+        .write(&store)
+        .await
+        .expect("second class");
+        let game = Game::new(test.addr, &key);
+        let session = game.open("job-link").await;
+        game.post(
+            &format!("/api/v1/roblox/sessions/{session}/players"),
+            json!({"joins": [{"user_id": 3003, "name": "bobuilds", "display_name": "Bo"}]}),
         )
         .await;
-    assert_eq!(early.body["linked"], true, "{}", early.body);
-    send_command(test.addr, json!({"kind": "freeze", "student_id": "s1"})).await;
-    let polled = game
-        .get(&format!(
-            "/api/v1/roblox/sessions/{session}/commands?after=0&wait=5"
-        ))
-        .await;
-    assert_eq!(
-        polled.body["commands"][0]["roblox_user_id"], 6006,
-        "{}",
-        polled.body
-    );
-
-    // Wrong codes are 404; a player guessing codes is stopped with 429 + Retry-After.
-    let unknown = game
-        .post(
-            "/api/v1/roblox/link",
-            json!({"class_code": "NOPE", "user_id": 5005}),
+        let mut watcher = teacher(test.addr, &["class:acme:c1"]).await;
+        // Bo's code as the teacher sees it on the roster; Ada's as Ada sees it herself.
+        let bo_code = roster_code(test.addr, "c1", "t1", "s2").await;
+        let me = rest_get(
+            test.addr,
+            "/api/v1/auth/me",
+            &token("acme", Role::Student, "s1"),
         )
         .await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let mut last = unknown;
-    for _ in 0..3 {
-        last = game
+        assert_eq!(me["link_codes"].as_array().map(Vec::len), Some(1), "{me}");
+        assert_eq!(me["link_codes"][0]["class_id"], "c1");
+        assert_eq!(me["link_codes"][0]["class_code"], "MATH42");
+        let ada_code = me["link_codes"][0]["link_code"]
+            .as_str()
+            .expect("Ada's code")
+            .to_owned();
+        assert_ne!(ada_code, bo_code);
+        let cy_code = roster_code(test.addr, "c2", "t2", "s3").await;
+
+        // The class code alone, a made-up code, a classmate's name, another class's code: each
+        // refused, naming `student_code`, and nobody is linked. (Each player has 3 tries a
+        // minute; these spend those of 4004 and 7007.)
+        let refusals = [
+            (
+                4004,
+                json!({"class_code": "MATH42", "user_id": 4004, "name": "Bo", "display_name": "Bo"}),
+                "is missing",
+            ),
+            (
+                4004,
+                json!({"class_code": "MATH42", "student_code": "", "user_id": 4004}),
+                "is missing",
+            ),
+            (
+                4004,
+                json!({"class_code": "MATH42", "student_code": "abc", "user_id": 4004}),
+                "is not a personal link code",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": "ZZZZZZ", "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": cy_code, "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                7007,
+                json!({"class_code": "MATH42", "student_code": "K7PQ2M", "user_id": 7007}),
+                "not the personal link code of any student of this class",
+            ),
+            (
+                8008,
+                json!({"class_code": "ART777", "student_code": bo_code, "user_id": 8008, "student_id": "s2"}),
+                "not the personal link code of any student of this class",
+            ),
+        ];
+        for (user_id, body, why) in refusals {
+            let refused = game.post("/api/v1/roblox/link", body.clone()).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                refused.body
+            );
+            assert_eq!(refused.body["error"]["code"], "invalid_input");
+            assert!(
+                refused.body["error"]["fields"]["student_code"].is_string(),
+                "{}",
+                refused.body
+            );
+            let message = refused.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(message.contains(why), "{body}: {message}");
+            assert_eq!(
+                store.linked_student("acme", user_id).await.expect("link"),
+                None
+            );
+        }
+
+        // The class code with Bo's own code links, typed loosely, and the player appears in the
+        // class room as Bo.
+        let loosely = format!(" {}-{} ", &bo_code[..3], bo_code[3..].to_lowercase());
+        let linked = game
             .post(
                 "/api/v1/roblox/link",
-                json!({"class_code": "NOPE", "user_id": 5005}),
+                json!({"class_code": " math-42 ", "student_code": loosely, "user_id": 3003.0, "name": "bobuilds", "display_name": "bo", "session_id": session}),
             )
             .await;
+        assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+        assert_eq!(
+            linked.body,
+            json!({"linked": true, "student_id": "s2", "display_name": "Bo", "class_id": "c1"})
+        );
+        assert_eq!(
+            store.linked_student("acme", 3003).await.expect("link"),
+            Some("s2".into())
+        );
+        watcher
+            .recv_until(|message| {
+                matches!(message, ServerMessage::PresenceDiff(diff)
+                    if diff.joins.iter().any(|member| member.user == "s2" && member.state["in_game"] == true))
+            })
+            .await;
+
+        // A player linked before its join was reported is added to the session as the student,
+        // so a command for the student reaches this server at once.
+        let early = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "MATH42", "student_code": ada_code, "user_id": 6006, "session_id": session}),
+            )
+            .await;
+        assert_eq!(early.body["linked"], true, "{}", early.body);
+        assert_eq!(early.body["student_id"], "s1", "{}", early.body);
+        send_command(test.addr, json!({"kind": "freeze", "student_id": "s1"})).await;
+        let polled = game
+            .get(&format!(
+                "/api/v1/roblox/sessions/{session}/commands?after=0&wait=5"
+            ))
+            .await;
+        assert_eq!(
+            polled.body["commands"][0]["roblox_user_id"], 6006,
+            "{}",
+            polled.body
+        );
+
+        // A rotated code stops linking; the new one links.
+        let rotated = Game::new(test.addr, "")
+            .send(
+                reqwest::Client::new()
+                    .post(format!(
+                        "http://{}/api/v1/classes/c1/students/s2/link-code",
+                        test.addr
+                    ))
+                    .bearer_auth(token("acme", Role::Educator, "t1")),
+            )
+            .await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+        let new_code = rotated.body["link_code"]
+            .as_str()
+            .expect("new code")
+            .to_owned();
+        assert_ne!(new_code, bo_code);
+        assert_eq!(roster_code(test.addr, "c1", "t1", "s2").await, new_code);
+        let stale = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "MATH42", "student_code": bo_code, "user_id": 9009}),
+            )
+            .await;
+        assert_eq!(
+            stale.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            stale.body
+        );
+        let fresh = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "MATH42", "student_code": new_code, "user_id": 9009}),
+            )
+            .await;
+        assert_eq!(fresh.body["student_id"], "s2", "{}", fresh.body);
+
+        // Wrong codes spend the player's tries: a player guessing is stopped with 429 +
+        // Retry-After, even when its next guess would be right; unknown class codes too.
+        let guessing = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "MATH42", "student_code": "ZZZZZZ", "user_id": 7007}),
+            )
+            .await;
+        assert_eq!(
+            guessing.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            guessing.body
+        );
+        assert_eq!(guessing.body["error"]["code"], "rate_limited");
+        assert!(guessing.retry_after.is_some());
+        let right_too_late = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "MATH42", "student_code": new_code, "user_id": 7007}),
+            )
+            .await;
+        assert_eq!(right_too_late.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            store.linked_student("acme", 7007).await.expect("link"),
+            None
+        );
+        let unknown = game
+            .post(
+                "/api/v1/roblox/link",
+                json!({"class_code": "NOPE", "student_code": new_code, "user_id": 5005}),
+            )
+            .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        let mut last = unknown;
+        for _ in 0..3 {
+            last = game
+                .post(
+                    "/api/v1/roblox/link",
+                    json!({"class_code": "NOPE", "student_code": new_code, "user_id": 5005}),
+                )
+                .await;
+        }
+        assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(last.body["error"]["code"], "rate_limited");
+        assert!(last.retry_after.is_some());
+        test.server.shutdown().await;
     }
-    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(last.body["error"]["code"], "rate_limited");
-    assert!(last.retry_after.is_some());
-    test.server.shutdown().await;
 }
 
 #[tokio::test]

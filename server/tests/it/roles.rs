@@ -32,6 +32,10 @@ const POLICY: &[(&str, &str)] = &[
     ("get /api/v1/classes/{id}/students", "AT"),
     ("post /api/v1/classes/{id}/students", "AT"),
     ("delete /api/v1/classes/{id}/students/{user_id}", "AT"),
+    (
+        "post /api/v1/classes/{id}/students/{user_id}/link-code",
+        "AT",
+    ),
     ("post /api/v1/classes/{id}/code", "AT"),
     ("get /api/v1/classes/{id}/live", "AT"),
     ("get /api/v1/courses", "ATESP"),
