@@ -122,8 +122,11 @@ before(async () => {
   classId = klass.id;
   classCode = klass.class_code;
   await call('POST', `/api/v1/classes/${classId}/students`, tokens.admin, { user_ids: ['s1', 's2', 's3'] });
+  // Each student proves who they are with the personal link code their teacher sees on the roster.
+  const roster = await call('GET', `/api/v1/classes/${classId}/students`, tokens.admin);
+  const linkCodes = Object.fromEntries(roster.items.map((member) => [member.id, member.link_code]));
   for (const [userId, student] of [[1001, 's1'], [1002, 's2']]) {
-    await game('POST', '/api/v1/roblox/link', { class_code: classCode, user_id: userId, student_id: student });
+    await game('POST', '/api/v1/roblox/link', { class_code: classCode, student_code: linkCodes[student], user_id: userId });
   }
   const opened = await game('POST', '/api/v1/roblox/sessions', { universe_id: UNIVERSE, place_id: 1, job_id: 'job-browser-1', class_code: classCode });
   sessionId = opened.session_id;
