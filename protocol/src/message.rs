@@ -311,7 +311,7 @@ pub struct Member {
 pub struct LeftMember {
     /// The user id.
     pub user: String,
-    /// `left`, `disconnected`, `slow_consumer`, `heartbeat_timeout`, `shutdown`, `kicked`.
+    /// `left`, `disconnected`, `slow_consumer`, `heartbeat_timeout`, `shutdown`, `kicked`, `revoked` (no longer allowed in the room).
     pub reason: String,
 }
 

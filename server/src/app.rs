@@ -62,7 +62,7 @@ struct Shared {
     /// Signed-in Pusher sockets, for `terminate_connections`.
     pusher_users: PusherUsers,
     /// Users and tenants on first sight, roles and deactivation; the store behind the REST API.
-    directory: Directory,
+    directory: Arc<Directory>,
     /// REST rate limiters (per token and per client IP).
     api_limiters: crate::api::Limiters,
     /// The database (REST reads and writes; durable events go through the hub's sink).
@@ -368,10 +368,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     verifier.prefetch().await;
     let api_limiters = crate::api::Limiters::new(config.api_limits);
     let shutdown_timeout = config.shutdown_timeout;
+    let directory = Arc::new(Directory::new(store.clone()));
     let roblox = Roblox::start(
         config.roblox.clone(),
         hub.clone(),
         store.clone(),
+        Arc::clone(&directory),
         shutdown.clone(),
         &tracker,
     )
@@ -392,7 +394,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             apps,
             node_id,
             pusher_users: PusherUsers::default(),
-            directory: Directory::new(store.clone()),
+            directory,
             api_limiters,
             store: store.clone(),
             roblox,

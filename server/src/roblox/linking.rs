@@ -70,9 +70,6 @@ pub async fn link_player(
         .and_then(|id| app.roblox().session(&key.tenant, id))
     {
         session.touch();
-        if session.class_id.as_deref() == Some(class.id.as_str()) {
-            session.add_to_roster(&student.user_id);
-        }
         // A player not reported yet (its join still queued in the SDK) is added now, so
         // commands for the student reach this server at once.
         let player = session

@@ -40,6 +40,8 @@ use url::Url;
 pub use session::{GameSession, PlayerSeen, SessionSpec};
 pub use settings::RobloxArgs;
 
+use crate::auth::Identity;
+use crate::auth::directory::Directory;
 use crate::hub::{Hub, HubError};
 
 /// Roblox tunables, from the server configuration (declared and checked in `settings.rs`).
@@ -109,6 +111,8 @@ struct Shared {
     settings: RobloxSettings,
     hub: Hub,
     store: Store,
+    /// Players' students are re-checked against it (deactivation) when the rules change.
+    directory: Arc<Directory>,
     /// Live sessions by id.
     sessions: DashMap<String, Arc<GameSession>>,
     /// Live session id by (tenant, JobId).
@@ -131,6 +135,7 @@ impl Roblox {
         settings: RobloxSettings,
         hub: Hub,
         store: Store,
+        directory: Arc<Directory>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Roblox, roblox::open_cloud::OpenCloudError> {
@@ -153,6 +158,7 @@ impl Roblox {
                 settings,
                 hub,
                 store,
+                directory,
                 sessions: DashMap::new(),
                 jobs: DashMap::new(),
                 keys,
@@ -243,15 +249,6 @@ impl Roblox {
                 (id, class_id, true)
             }
         };
-        let roster = match &class_id {
-            Some(class) => store
-                .roster_students(tenant, class)
-                .await?
-                .into_iter()
-                .map(|student| student.user_id)
-                .collect(),
-            None => Default::default(),
-        };
         let max_len = self.shared.hub.settings().limits.max_room_id_len;
         let room = RoomId::new(RoomKind::Game, tenant, job_id, max_len)?;
         let class_room = class_id
@@ -267,7 +264,6 @@ impl Roblox {
             class_id,
             room,
             class_room,
-            roster,
         };
         let settings = &self.shared.settings;
         let (session, commands) = GameSession::open(
@@ -299,8 +295,27 @@ impl Roblox {
             }
         };
         self.shared.tracker.spawn(pump);
+        self.shared
+            .tracker
+            .spawn(self.clone().recheck_on_rule_changes(Arc::clone(&session)));
         tracing::info!(session = %session.id, tenant, job_id, created, "game session open");
         Ok((session, created))
+    }
+
+    /// Until `session` closes: whenever its tenant's rules change (roster, class, user), its
+    /// players are re-checked, so a student taken off the roster leaves the class room at once.
+    async fn recheck_on_rule_changes(self, session: Arc<GameSession>) {
+        let mut rules = self.shared.hub.rosters().watch(&session.tenant);
+        loop {
+            tokio::select! {
+                _ = session.closed() => return,
+                changed = rules.changed() => if changed.is_err() { return },
+            }
+            let directory = &self.shared.directory;
+            session.recheck_players(&|who: &Identity| {
+                directory.standing(who).map_err(|failure| failure.to_string())
+            });
+        }
     }
 
     /// A live session of `tenant`.

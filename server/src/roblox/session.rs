@@ -5,9 +5,12 @@
 //! the class room with [`Wire::Commands`], so every `command` published there lands in its
 //! bounded queue, which the session's pump moves into the [`Mailbox`]. Each player is a
 //! presence-only member ([`Wire::Silent`]): present in the game room, and in the class room when
-//! linked to a student on its roster.
+//! linked to a student the class rule lets in now. The class-room presence is joined on the
+//! student's identity, so [`GameSession::recheck_players`] (run whenever the tenant's rules
+//! change) takes a player off the class room when their student leaves the roster, the class is
+//! archived or the student is deactivated, and puts them back when they are let in again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use protocol::{RoomId, ServerMessage};
@@ -17,8 +20,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::mailbox::Mailbox;
+use std::sync::Arc;
+
 use crate::auth::{Identity, Role};
-use crate::hub::{FrameReceiver, Hub, HubError, MemberAs, Session, Wire};
+use crate::hub::{FrameReceiver, Hub, HubError, MemberAs, Recheck, Session, Standing, Wire};
 
 /// How long a looked-up link of an unreported player is trusted.
 const LINK_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -52,8 +57,6 @@ pub struct GameSession {
     member: Mutex<Option<Session>>,
     /// Players by Roblox user id; each holds a presence-only hub session.
     players: Mutex<HashMap<i64, Player>>,
-    /// Students on the linked class's roster (who may appear in the class room).
-    roster: Mutex<HashSet<String>>,
     /// Links looked up for players who sent events without being reported, with when: the
     /// database is asked at most once per [`LINK_CACHE`] per player.
     looked_up: Mutex<HashMap<i64, (Option<String>, Instant)>>,
@@ -66,8 +69,12 @@ struct Player {
     student: Option<String>,
     name: Option<String>,
     display_name: Option<String>,
+    /// What the rooms show about them.
+    state: Value,
+    /// Whether their presence is in the class room now.
+    in_class: bool,
     /// Dropping it leaves every room the player is present in.
-    _presence: Session,
+    presence: Session,
 }
 
 /// What the game server reported about a player who joined.
@@ -102,8 +109,6 @@ pub struct SessionSpec {
     pub room: RoomId,
     /// `class:{tenant}:{class_id}` when linked.
     pub class_room: Option<RoomId>,
-    /// Its roster's students.
-    pub roster: HashSet<String>,
 }
 
 impl GameSession {
@@ -158,7 +163,6 @@ impl GameSession {
             last_seen: Mutex::new(Instant::now()),
             member: Mutex::new(Some(member)),
             players: Mutex::new(HashMap::new()),
-            roster: Mutex::new(spec.roster),
             looked_up: Mutex::new(HashMap::new()),
             closed: shutdown.child_token(),
         };
@@ -258,13 +262,8 @@ impl GameSession {
     /// Players join (or re-join with new names or a new link): present in the game room, and
     /// in the class room when linked to a student on the roster.
     pub fn join_players(&self, hub: &Hub, seen: Vec<PlayerSeen>) -> Result<(), HubError> {
-        let roster = lock(&self.roster).clone();
         let mut players = lock(&self.players);
         for player in seen {
-            let on_roster = player
-                .student
-                .as_ref()
-                .is_some_and(|student| roster.contains(student));
             let user = match &player.student {
                 Some(student) => student.clone(),
                 None => format!("roblox:{}", player.user_id),
@@ -293,21 +292,81 @@ impl GameSession {
                 "roblox_user_id": player.user_id,
             });
             presence.join_signed(self.room.clone(), &member, Some(state.clone()), None)?;
-            if let (Some(class_room), true) = (&self.class_room, on_roster) {
-                presence.join_signed(class_room.clone(), &member, Some(state), None)?;
-            }
+            let mut joined = Player {
+                student: player.student,
+                name: player.name,
+                display_name: player.display_name,
+                state,
+                in_class: false,
+                presence,
+            };
+            self.join_class(&mut joined)?;
             // Replacing an earlier entry drops its presence (a leave, then this join).
-            players.insert(
-                player.user_id,
-                Player {
-                    student: player.student,
-                    name: player.name,
-                    display_name: player.display_name,
-                    _presence: presence,
-                },
-            );
+            players.insert(player.user_id, joined);
         }
         Ok(())
+    }
+
+    /// Puts a linked player's presence in the class room when the class rule lets their
+    /// student in now (a refusal by the rule just leaves them out of it).
+    fn join_class(&self, player: &mut Player) -> Result<(), HubError> {
+        let (Some(class_room), Some(student), false) =
+            (&self.class_room, &player.student, player.in_class)
+        else {
+            return Ok(());
+        };
+        let identity = player.presence.identity();
+        let member = MemberAs {
+            user: student.clone(),
+            name: identity.name.clone(),
+            role: Role::Student,
+        };
+        let signer = Some(Arc::new(identity.clone()));
+        match player.presence.join_signed(
+            class_room.clone(),
+            &member,
+            Some(player.state.clone()),
+            signer,
+        ) {
+            Ok(()) => {
+                player.in_class = true;
+                Ok(())
+            }
+            Err(HubError::Denied(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Re-checks every player against the rules as they are now (`standing` gives a student's
+    /// current standing): a player whose student may no longer be in the class room leaves it
+    /// (reason `revoked`), one whose student is deactivated leaves every room, and one let in
+    /// again (added back to the roster) joins it.
+    pub fn recheck_players(&self, standing: Standing<'_>) {
+        let mut players = lock(&self.players);
+        let mut gone = Vec::new();
+        for (user_id, player) in players.iter_mut() {
+            if player.student.is_none() {
+                continue;
+            }
+            match player.presence.recheck(standing) {
+                Recheck::Closed => {
+                    gone.push(*user_id);
+                    continue;
+                }
+                Recheck::Left(rooms) => {
+                    if self.class_room.as_ref().is_some_and(|room| rooms.contains(room)) {
+                        player.in_class = false;
+                    }
+                }
+                Recheck::Unchanged => {}
+            }
+            if let Err(refused) = self.join_class(player) {
+                tracing::info!(session = %self.id, user_id, %refused, "a re-admitted player could not rejoin the class room");
+            }
+        }
+        for user_id in gone {
+            players.remove(&user_id);
+        }
     }
 
     /// Players leave every room.
@@ -362,10 +421,6 @@ impl GameSession {
         lock(&self.players).len()
     }
 
-    /// Adds a student to the known roster (after a link).
-    pub fn add_to_roster(&self, student: &str) {
-        lock(&self.roster).insert(student.to_owned());
-    }
 }
 
 /// Locks a mutex of this module; every critical section is a few map operations with no

@@ -25,11 +25,12 @@ layered! {
         #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS")]
         pub max_connections: Option<usize>,
         /// Concurrent sockets of one tenant (native ones once authenticated, Pusher ones by
-        /// their app key); more are refused (4001 / Pusher 4004) [default: 20000].
+        /// their app key); more are closed with 4102 (Pusher: 4100, reconnect later)
+        /// [default: 20000].
         #[arg(long, env = "CLASSHUB_MAX_CONNECTIONS_PER_TENANT")]
         pub max_connections_per_tenant: Option<usize>,
         /// Concurrent Pusher sockets from one client IP (Pusher sockets need only the public
-        /// app key); more are refused with Pusher 4004 [default: 1000].
+        /// app key); more are closed with Pusher 4100 (reconnect later) [default: 1000].
         #[arg(long, env = "CLASSHUB_MAX_PUSHER_CONNECTIONS_PER_IP")]
         pub max_pusher_connections_per_ip: Option<usize>,
         /// Sustained `publish`/`presence`/`join`/`leave` frames (and Pusher subscriptions) per

@@ -1122,6 +1122,89 @@ async fn rostered_students_may_join_the_game_rooms_of_their_class_while_the_sess
     test.server.shutdown().await;
 }
 
+/// A linked player's presence follows the class rule live, like a socket: taken off the
+/// roster, the player leaves the class room (reason `revoked`) within the rules clock's tick
+/// while the game goes on; added back, they are in it again without the game server doing
+/// anything.
+#[tokio::test]
+async fn a_linked_player_taken_off_the_roster_leaves_the_class_room_and_returns_when_added_back() {
+    use crate::classes::School;
+    use crate::rest::Rest;
+    let test = start_with(|_| {}).await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "arcade").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let student = school.id("s1");
+    let key = make_key(test.server.app().store(), "arcade", None).await;
+    let game = Game::new(test.addr, &key);
+    let opened = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": 1, "place_id": 1, "job_id": "job-live", "class_id": class_id}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let session = opened.body["session_id"].as_str().expect("id").to_owned();
+    let me = rest_get(test.addr, "/api/v1/auth/me", &school.student).await;
+    let linked = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": me["link_codes"][0]["class_code"],
+                   "student_code": me["link_codes"][0]["link_code"], "user_id": 5005}),
+        )
+        .await;
+    assert_eq!(linked.body["linked"], true, "{}", linked.body);
+    let class_room = format!("class:arcade:{class_id}");
+    let mut watcher = Client::connect(test.addr, &school.teacher).await;
+    watcher.join(&class_room).await;
+    game.post(
+        &format!("/api/v1/roblox/sessions/{session}/players"),
+        json!({"joins": [{"user_id": 5005, "name": "adabuilds"}]}),
+    )
+    .await;
+    let in_class = |message: &ServerMessage| {
+        matches!(message, ServerMessage::PresenceDiff(diff)
+            if diff.room == class_room
+                && diff.joins.iter().any(|member| member.user == student && member.state["in_game"] == true))
+    };
+    watcher.recv_until(in_class).await;
+
+    rest.delete(
+        &format!("/api/v1/classes/{class_id}/students/{student}"),
+        &school.teacher,
+    )
+    .await
+    .expect(204);
+    let left = watcher
+        .recv_until(|message| {
+            matches!(message, ServerMessage::PresenceDiff(diff)
+                if diff.leaves.iter().any(|member| member.user == student))
+        })
+        .await;
+    let ServerMessage::PresenceDiff(left) = left else {
+        unreachable!()
+    };
+    assert_eq!(left.leaves[0].reason, "revoked", "{left:?}");
+    // Still in the game: present in the game room.
+    let mut game_room = Client::connect(test.addr, &school.teacher).await;
+    let joined = game_room.join("game:arcade:job-live").await;
+    assert!(
+        joined.members.iter().any(|member| member.user == student),
+        "{:?}",
+        joined.members
+    );
+
+    rest.post(
+        &format!("/api/v1/classes/{class_id}/students"),
+        &school.teacher,
+        json!({"user_ids": [student]}),
+    )
+    .await
+    .expect(200);
+    watcher.recv_until(in_class).await;
+    test.server.shutdown().await;
+}
+
 /// The text rule and content refusals at the Roblox door: an event holding a NUL is rejected by
 /// id naming the field, an event the database refuses for its content is rejected (not 503,
 /// which the SDK would resend forever), and the other events of the batch are accepted; other
