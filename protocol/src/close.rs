@@ -20,11 +20,15 @@ pub enum CloseCode {
     Reconnect,
     /// The tenant has as many connections as it may. Reconnect after a back-off.
     OverCapacity,
+    /// The client kept sending frames the server refused (over the rate limit, undecodable,
+    /// over the size limit) after being told to slow down. Reconnect after a back-off, and
+    /// honour `retry_after_ms`.
+    RateLimited,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 7] = [
+    pub const ALL: [CloseCode; 8] = [
         CloseCode::AuthFailed,
         CloseCode::AuthTimeout,
         CloseCode::FrameTooLarge,
@@ -32,6 +36,7 @@ impl CloseCode {
         CloseCode::HeartbeatTimeout,
         CloseCode::Reconnect,
         CloseCode::OverCapacity,
+        CloseCode::RateLimited,
     ];
 
     /// The numeric WebSocket close code.
@@ -44,6 +49,7 @@ impl CloseCode {
             CloseCode::HeartbeatTimeout => 4101,
             CloseCode::Reconnect => 4200,
             CloseCode::OverCapacity => 4102,
+            CloseCode::RateLimited => 4103,
         }
     }
 
@@ -58,6 +64,9 @@ impl CloseCode {
             CloseCode::Reconnect => "server shutting down: reconnect",
             CloseCode::OverCapacity => {
                 "your organization has all the connections it may: reconnect later"
+            }
+            CloseCode::RateLimited => {
+                "too many refused frames: reconnect after a back-off and honour retry_after_ms"
             }
         }
     }
@@ -77,7 +86,8 @@ impl CloseCode {
             | CloseCode::SlowConsumer
             | CloseCode::HeartbeatTimeout
             | CloseCode::Reconnect
-            | CloseCode::OverCapacity => true,
+            | CloseCode::OverCapacity
+            | CloseCode::RateLimited => true,
         }
     }
 }

@@ -50,7 +50,7 @@ const GAUGES: [&str; 3] = [
     "classhub_rooms",
     "classhub_sink_queue_depth",
 ];
-const COUNTERS: [&str; 12] = [
+const COUNTERS: [&str; 13] = [
     "classhub_deliveries_total",
     "classhub_slow_consumer_closes_total",
     "classhub_api_rate_limited_total",
@@ -63,6 +63,7 @@ const COUNTERS: [&str; 12] = [
     "classhub_webhook_signals_dropped_total",
     "classhub_ai_tokens_total",
     "classhub_ai_refusals_total",
+    "classhub_connections_cut_off_total",
 ];
 
 fn start_at_zero() {
@@ -103,6 +104,10 @@ fn describe() {
     metrics::describe_histogram!(
         "classhub_writer_batch_frames",
         "Frames written per socket flush."
+    );
+    metrics::describe_counter!(
+        "classhub_connections_cut_off_total",
+        "Sockets closed (4103 / Pusher 4101) for sending too many refused frames."
     );
     metrics::describe_counter!(
         "classhub_api_rate_limited_total",

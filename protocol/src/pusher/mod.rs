@@ -120,6 +120,8 @@ pub enum PusherClose {
     Reconnect,
     /// No pong arrived within the activity timeout.
     ActivityTimeout,
+    /// The client kept sending frames the server refused after being told to slow down.
+    RateLimited,
 }
 
 impl PusherClose {
@@ -132,6 +134,7 @@ impl PusherClose {
             PusherClose::OverCapacity => 4100,
             PusherClose::Reconnect => 4200,
             PusherClose::ActivityTimeout => 4201,
+            PusherClose::RateLimited => 4101,
         }
     }
 
@@ -144,6 +147,7 @@ impl PusherClose {
             PusherClose::OverCapacity => "Over capacity; reconnect later",
             PusherClose::Reconnect => "Server shutting down; reconnect",
             PusherClose::ActivityTimeout => "Pong reply not received",
+            PusherClose::RateLimited => "Too many refused frames; reconnect later and slow down",
         }
     }
 }

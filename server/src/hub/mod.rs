@@ -110,7 +110,8 @@ impl LeaveReason {
                 CloseCode::AuthFailed
                 | CloseCode::AuthTimeout
                 | CloseCode::FrameTooLarge
-                | CloseCode::OverCapacity,
+                | CloseCode::OverCapacity
+                | CloseCode::RateLimited,
             )
             | None => LeaveReason::Disconnected,
         }

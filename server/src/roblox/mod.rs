@@ -313,7 +313,9 @@ impl Roblox {
             }
             let directory = &self.shared.directory;
             session.recheck_players(&|who: &Identity| {
-                directory.standing(who).map_err(|failure| failure.to_string())
+                directory
+                    .standing(who)
+                    .map_err(|failure| failure.to_string())
             });
         }
     }

@@ -354,7 +354,11 @@ impl GameSession {
                     continue;
                 }
                 Recheck::Left(rooms) => {
-                    if self.class_room.as_ref().is_some_and(|room| rooms.contains(room)) {
+                    if self
+                        .class_room
+                        .as_ref()
+                        .is_some_and(|room| rooms.contains(room))
+                    {
                         player.in_class = false;
                     }
                 }
@@ -420,7 +424,6 @@ impl GameSession {
     pub fn player_count(&self) -> usize {
         lock(&self.players).len()
     }
-
 }
 
 /// Locks a mutex of this module; every critical section is a few map operations with no

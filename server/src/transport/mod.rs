@@ -3,7 +3,8 @@
 //! MessagePack), [`pusher`] (Pusher Channels protocol 7 sockets on `/app/{key}`), [`pusher_api`]
 //! (`/pusher/auth`, `/pusher/user-auth` and the signed Pusher HTTP API), [`socket`] (the writer
 //! task and close handshake both socket transports share), [`slots`] (per-tenant and per-IP
-//! connection caps), [`pusher_apps`] (each tenant's Pusher
+//! connection caps), [`throttle`] (the one per-connection frame budget, and the cut-off for
+//! clients that keep sending refused frames), [`pusher_apps`] (each tenant's Pusher
 //! credentials), [`webhooks`] (Pusher webhooks, batched and signed per tenant) and [`settings`]
 //! (what the operator may set about sockets, and its checks). Roblox's HTTP routes
 //! (`crate::roblox::routes`) end in the same hub calls.
@@ -15,4 +16,5 @@ pub mod pusher_apps;
 pub mod settings;
 pub mod slots;
 pub mod socket;
+pub mod throttle;
 pub mod webhooks;

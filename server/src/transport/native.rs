@@ -9,7 +9,9 @@
 //! decodes frames and calls the hub; the writer drains the connection's bounded queue,
 //! coalescing whatever is queued into one flush, pings every heartbeat interval and closes peers
 //! silent for two intervals.
-//! Close codes are `protocol::CloseCode`.
+//! Close codes are `protocol::CloseCode`. Frames that change what the hub holds spend the
+//! connection's budget (`super::throttle`); refusals spend a second one, past which the
+//! connection is closed with 4103.
 //!
 //! Authority is live: the reader also waits on the tenant's rules clock and the token's `exp`
 //! and then re-checks the session (`AppState::recheck`): rooms the user may no longer be in are
@@ -17,7 +19,6 @@
 //! closed with 4001. An `auth` frame on an open connection with a fresh token of the same user
 //! extends it (answered with `reply`).
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -27,8 +28,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use persistence::SinkError;
 use protocol::{
     ClientMessage, CloseCode, Codec, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
@@ -37,6 +36,7 @@ use protocol::{
 use serde::Deserialize;
 
 use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
+use super::throttle::{Throttle, Verdict};
 use crate::app::AppState;
 use crate::auth::Identity;
 use axum::response::IntoResponse;
@@ -273,11 +273,7 @@ async fn read_loop(
     last_seen: &LastSeen,
 ) {
     let handle = Arc::clone(session.handle());
-    let quota = Quota::per_second(
-        NonZeroU32::new(app.config().socket.publish_rate).unwrap_or(NonZeroU32::MIN),
-    )
-    .allow_burst(NonZeroU32::new(app.config().socket.publish_burst).unwrap_or(NonZeroU32::MIN));
-    let limiter = RateLimiter::direct(quota);
+    let throttle = Throttle::new(&app.config().socket);
     let mut pending_acks: FuturesUnordered<PendingAck> = FuturesUnordered::new();
     // Made once: each `closed()` call registers with the token, which takes a lock.
     let closed = handle.closed();
@@ -321,13 +317,13 @@ async fn read_loop(
             Message::Text(text) => handle_frame(
                 app,
                 session,
-                &limiter,
+                &throttle,
                 &mut pending_acks,
                 text.as_bytes(),
                 false,
             ),
             Message::Binary(bytes) => {
-                handle_frame(app, session, &limiter, &mut pending_acks, &bytes, true)
+                handle_frame(app, session, &throttle, &mut pending_acks, &bytes, true)
             }
             Message::Ping(_) | Message::Pong(_) => None,
             Message::Close(_) => return,
@@ -428,7 +424,7 @@ fn durable_answer(
 fn handle_frame(
     app: &AppState,
     session: &mut Session,
-    limiter: &DefaultDirectRateLimiter,
+    throttle: &Throttle,
     pending_acks: &mut FuturesUnordered<PendingAck>,
     bytes: &[u8],
     binary: bool,
@@ -440,11 +436,22 @@ fn handle_frame(
     let Decoded { message, room } = match decode(app, codec, bytes, binary) {
         Ok(decoded) => decoded,
         Err(error) => {
-            session.send(&ServerMessage::Error(error));
+            if !throttle.refused(session.handle()) {
+                session.send(&ServerMessage::Error(error));
+            }
             return None;
         }
     };
     let reference = message.reference().cloned();
+    let handle = Arc::clone(session.handle());
+    // The frame budget, for the frames that change what the hub holds.
+    let rate_limited = |reference: &Option<Ref>| match throttle.frame(&handle) {
+        Verdict::Go => None,
+        Verdict::Refused { retry_after_ms } => {
+            Some(Some(rate_limit_error(reference, retry_after_ms)))
+        }
+        Verdict::CutOff => Some(None),
+    };
     let answer = match (message, room) {
         (ClientMessage::Auth { reference, token }, _) => return Some((reference, token)),
         (ClientMessage::Ping { reference }, _) => Some(ServerMessage::Pong(Pong { reference })),
@@ -456,26 +463,24 @@ fn handle_frame(
                 ..
             },
             Some(room),
-        ) => match rate_limited(limiter, &reference) {
-            Some(refusal) => Some(refusal),
+        ) => match rate_limited(&reference) {
+            Some(refusal) => refusal,
             None => session
                 .join(room, since, presence, reference.clone())
                 .err()
                 .map(|error| error_frame(reference, error.error_code(), error.to_string())),
         },
-        (ClientMessage::Leave { reference, .. }, Some(room)) => {
-            match rate_limited(limiter, &reference) {
-                Some(refusal) => Some(refusal),
-                None => match session.leave(&room) {
-                    Ok(()) => reply(reference, None),
-                    Err(error) => Some(error_frame(
-                        reference,
-                        error.error_code(),
-                        error.to_string(),
-                    )),
-                },
-            }
-        }
+        (ClientMessage::Leave { reference, .. }, Some(room)) => match rate_limited(&reference) {
+            Some(refusal) => refusal,
+            None => match session.leave(&room) {
+                Ok(()) => reply(reference, None),
+                Err(error) => Some(error_frame(
+                    reference,
+                    error.error_code(),
+                    error.to_string(),
+                )),
+            },
+        },
         (
             ClientMessage::Publish {
                 reference,
@@ -486,8 +491,8 @@ fn handle_frame(
             },
             Some(room),
         ) => {
-            if let Some(refusal) = rate_limited(limiter, &reference) {
-                Some(refusal)
+            if let Some(refusal) = rate_limited(&reference) {
+                refusal
             } else {
                 match session.publish(&room, kind, data, id) {
                     Ok(Published { seq, ack: None }) => reply(reference, Some(seq)),
@@ -515,8 +520,8 @@ fn handle_frame(
             },
             Some(room),
         ) => {
-            if let Some(refusal) = rate_limited(limiter, &reference) {
-                Some(refusal)
+            if let Some(refusal) = rate_limited(&reference) {
+                refusal
             } else {
                 match session.set_presence(&room, state) {
                     Ok(()) => reply(reference, None),
@@ -544,26 +549,27 @@ fn handle_frame(
         }
     };
     if let Some(answer) = answer {
+        // Any other refusal spends the refusal budget too (the rate limit's already did).
+        let refused = matches!(&answer, ServerMessage::Error(body)
+            if body.code != ErrorCode::RateLimited.code());
+        if refused && throttle.refused(&handle) {
+            return None;
+        }
         session.send(&answer);
     }
     None
 }
 
-fn rate_limited(
-    limiter: &DefaultDirectRateLimiter,
-    reference: &Option<Ref>,
-) -> Option<ServerMessage> {
-    let not_until = limiter.check().err()?;
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    let retry_after_ms = (wait.as_millis() as u64).max(1);
-    Some(ServerMessage::Error(ErrorBody {
+/// The `rate_limited` error: when the frame budget allows the next one.
+fn rate_limit_error(reference: &Option<Ref>, retry_after_ms: u64) -> ServerMessage {
+    ServerMessage::Error(ErrorBody {
         reference: reference.clone(),
         code: ErrorCode::RateLimited.code(),
         message: format!(
-            "rate limit reached (publish, presence, join and leave frames share it); retry after {retry_after_ms} ms"
+            "rate limit reached (publish, presence, join and leave frames share it); retry after {retry_after_ms} ms; a connection that keeps sending is closed (4103)"
         ),
         retry_after_ms: Some(retry_after_ms),
-    }))
+    })
 }
 
 /// A `reply` when the client asked for one (by sending a `ref`).

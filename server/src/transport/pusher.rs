@@ -38,6 +38,7 @@ use crate::app::AppState;
 use crate::auth::{Identity, Role};
 use crate::hub::{ConnHandle, MemberAs, Session, Wire};
 use crate::transport::pusher_apps::{PusherApp, check_auth};
+use crate::transport::throttle::{Throttle, Verdict};
 
 /// Query parameters of `GET /app/{key}`.
 #[derive(Debug, Deserialize)]
@@ -116,18 +117,13 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         app.shutdown().clone(),
     ));
     let rate = NonZeroU32::new(app.config().pusher.client_event_rate).unwrap_or(NonZeroU32::MIN);
-    // Subscriptions share the native protocol's per-connection limit on joins.
-    let socket_settings = &app.config().socket;
-    let subscribe_quota =
-        Quota::per_second(NonZeroU32::new(socket_settings.publish_rate).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(socket_settings.publish_burst).unwrap_or(NonZeroU32::MIN));
     let mut connection = PusherConnection {
         app: pusher_app,
         socket_id,
         signed_in: None,
         members: HashMap::new(),
         client_events: RateLimiter::direct(Quota::per_second(rate)),
-        subscriptions: RateLimiter::direct(subscribe_quota),
+        throttle: Throttle::new(&app.config().socket),
         max_room_id_len: app.config().hub.limits.max_room_id_len,
     };
     read_loop(&app, &mut connection, &mut session, &mut stream, &last_seen).await;
@@ -167,8 +163,9 @@ struct PusherConnection {
     /// The user each joined channel room knows this socket as.
     members: HashMap<RoomId, String>,
     client_events: DefaultDirectRateLimiter,
-    /// `pusher:subscribe` frames (the `/ws` join limit: `--publish-rate`, `--publish-burst`).
-    subscriptions: DefaultDirectRateLimiter,
+    /// The frame budget (`pusher:subscribe` spends the `/ws` join limit) and the refusal
+    /// budget every refused frame spends.
+    throttle: Throttle,
     max_room_id_len: usize,
 }
 
@@ -218,14 +215,18 @@ async fn read_loop(
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
-                send(&handle, &pusher::error(None, "send JSON text frames"));
+                if !connection.throttle.refused(&handle) {
+                    send(&handle, &pusher::error(None, "send JSON text frames"));
+                }
                 continue;
             }
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Close(_) => return,
         };
         if text.len() > app.config().hub.limits.max_frame_bytes {
-            send(&handle, &pusher::error(None, "message too large"));
+            if !connection.throttle.refused(&handle) {
+                send(&handle, &pusher::error(None, "message too large"));
+            }
             continue;
         }
         match pusher::decode_frame(&text, app.config().hub.limits.max_payload_depth) {
@@ -237,7 +238,11 @@ async fn read_loop(
                     .as_mut()
                     .reset(socket::deadline_or_far(session.deadline()));
             }
-            Err(refusal) => send(&handle, &pusher::error(None, &refusal)),
+            Err(refusal) => {
+                if !connection.throttle.refused(&handle) {
+                    send(&handle, &pusher::error(None, &refusal));
+                }
+            }
         }
     }
 }
@@ -267,19 +272,29 @@ fn handle_frame(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            let refusal = if connection.subscriptions.check().is_err() {
-                Some((
+            let refusal = match connection.throttle.frame(&handle) {
+                Verdict::CutOff => return,
+                Verdict::Refused { retry_after_ms } => Some((
                     "LimitReached",
-                    "too many subscriptions in too short a time; subscribe again shortly"
-                        .to_owned(),
+                    format!(
+                        "too many subscriptions in too short a time; subscribe again in {retry_after_ms} ms"
+                    ),
                     429,
-                ))
+                )),
+                Verdict::Go => None,
+            };
+            let refusal = if refusal.is_some() {
+                refusal
             } else {
                 subscribe(app, connection, session, &channel, &data)
                     .err()
                     .map(|reason| ("AuthError", reason, 401))
             };
             if let Some((kind, reason, status)) = refusal {
+                // Any other refusal spends the refusal budget too (the rate limit's already did).
+                if kind != "LimitReached" && connection.throttle.refused(&handle) {
+                    return;
+                }
                 send(
                     &handle,
                     &PusherFrame {
@@ -487,6 +502,9 @@ fn client_event(connection: &mut PusherConnection, session: &mut Session, frame:
         return;
     };
     if connection.client_events.check().is_err() {
+        if connection.throttle.refused(&handle) {
+            return;
+        }
         send(
             &handle,
             &pusher::error(

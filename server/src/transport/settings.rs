@@ -41,6 +41,11 @@ layered! {
         /// subscriptions) per connection [default: 40].
         #[arg(long, env = "CLASSHUB_PUBLISH_BURST")]
         pub publish_burst: Option<u32>,
+        /// Refused frames (over the rate limit, undecodable, over the size limit, Pusher client
+        /// events over theirs) one connection may send within 10 s; the next closes it with
+        /// 4103 (Pusher: 4101), so a flood costs the server a bounded amount [default: 100].
+        #[arg(long, env = "CLASSHUB_MAX_REFUSED_FRAMES")]
+        pub max_refused_frames: Option<u32>,
         /// Server ping interval; silence for twice this closes a socket (4101) [default: 25s].
         #[arg(long, env = "CLASSHUB_HEARTBEAT")]
         pub heartbeat: Option<DurationArg>,
@@ -107,6 +112,8 @@ pub struct SocketSettings {
     pub publish_rate: u32,
     /// Publish burst per connection.
     pub publish_burst: u32,
+    /// Refused frames a connection may send within 10 s before it is closed.
+    pub max_refused_frames: u32,
     /// Server ping interval; a connection silent for twice this is closed.
     pub heartbeat: Duration,
     /// How long a connection without a token may take to send `auth`.
@@ -150,6 +157,7 @@ impl SocketArgs {
             )?,
             publish_rate: at_least_one("publish-rate", self.publish_rate, 20)?,
             publish_burst: at_least_one("publish-burst", self.publish_burst, 40)?,
+            max_refused_frames: at_least_one("max-refused-frames", self.max_refused_frames, 100)?,
             heartbeat: longer_than_zero("heartbeat", self.heartbeat, Duration::from_secs(25))?,
             auth_timeout: longer_than_zero(
                 "auth-timeout",

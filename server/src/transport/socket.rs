@@ -210,6 +210,7 @@ pub async fn close_now(sink: &mut Sink, wire: Wire, code: Option<CloseCode>) {
                     Some(PusherClose::OverCapacity)
                 }
                 CloseCode::AuthFailed | CloseCode::AuthTimeout => Some(PusherClose::Unauthorized),
+                CloseCode::RateLimited => Some(PusherClose::RateLimited),
                 CloseCode::FrameTooLarge => None,
             };
             match pusher {

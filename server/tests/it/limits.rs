@@ -8,8 +8,10 @@ use protocol::{CloseCode, ErrorCode};
 use serde_json::{Value, json};
 use server::auth::Role;
 
+use protocol::ServerMessage;
+
 use crate::support::{
-    Auth, Client, eventually, http_get, refused, start_server, start_with, token,
+    Auth, Client, Frame, eventually, http_get, refused, start_server, start_with, token,
 };
 
 #[tokio::test]
@@ -71,6 +73,75 @@ async fn joins_and_leaves_share_the_rate_limit_with_publishes() {
         "{}",
         error.message
     );
+}
+
+/// A client that honours `retry_after_ms` keeps working; one that keeps sending past the limit
+/// (or sends frames the server cannot read) is closed with 4103 once it has spent
+/// `--max-refused-frames`, instead of costing an error frame per frame forever.
+#[tokio::test]
+async fn a_client_that_keeps_sending_refused_frames_is_closed_with_4103() {
+    let test = start_with(|config| {
+        config.socket.publish_rate = 20;
+        config.socket.publish_burst = 1;
+        config.socket.max_refused_frames = 5;
+    })
+    .await;
+    let teacher = token("acme", Role::Educator, "t1");
+    let publish = json!({"type": "publish", "room": "class:acme:c1", "kind": "note", "data": {}});
+
+    let mut polite = Client::connect(test.addr, &teacher).await;
+    let mut refusals = 0;
+    for _ in 0..12 {
+        let mut frame = publish.clone();
+        frame["ref"] = json!(polite.next_ref());
+        polite.send(frame).await;
+        match polite.recv().await {
+            ServerMessage::Reply(_) => {}
+            ServerMessage::Error(error) => {
+                assert_eq!(error.code, ErrorCode::RateLimited.code(), "{error:?}");
+                refusals += 1;
+                let wait = error.retry_after_ms.expect("a retry hint");
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refusals < 5, "{refusals} refusals for a polite client");
+    polite.ping().await;
+
+    let mut flood = Client::connect(test.addr, &teacher).await;
+    for _ in 0..40 {
+        if !flood.try_send(publish.clone()).await {
+            break;
+        }
+    }
+    let mut errors = 0;
+    let code = loop {
+        match flood.next_frame().await {
+            Frame::Message(ServerMessage::Error(error)) => {
+                assert_eq!(error.code, ErrorCode::RateLimited.code(), "{error:?}");
+                errors += 1;
+            }
+            Frame::Message(_) => {}
+            Frame::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(CloseCode::RateLimited.code()));
+    assert!(errors <= 5, "{errors} error frames before the close");
+
+    let mut garbage = Client::connect(test.addr, &teacher).await;
+    for _ in 0..40 {
+        if !garbage.try_send(json!({"type": "no-such-frame"})).await {
+            break;
+        }
+    }
+    assert_eq!(
+        garbage.close_code().await,
+        Some(CloseCode::RateLimited.code()),
+        "undecodable frames spend the same budget"
+    );
+    polite.ping().await;
 }
 
 #[tokio::test]

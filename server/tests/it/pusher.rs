@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::ServerMessage;
-use protocol::pusher::{PusherFrame, sign};
+use protocol::pusher::{PusherClose, PusherFrame, sign};
 use serde_json::{Value, json};
 use server::auth::Role;
 use server::transport::pusher_apps::PusherApp;
@@ -938,6 +938,53 @@ async fn subscriptions_share_the_per_connection_join_limit() {
     assert_eq!(refused.event, "pusher:subscription_error", "{refused:?}");
     assert_eq!(refused.data["status"], 429, "{refused:?}");
     assert_eq!(refused.data["type"], "LimitReached");
+}
+
+/// A Pusher socket that keeps subscribing past the limit (or sends frames the server cannot
+/// read) is closed with 4101 (reconnect after a back-off) once it spent `--max-refused-frames`.
+#[tokio::test]
+async fn a_pusher_socket_that_keeps_sending_refused_frames_is_closed_with_4101() {
+    let test = crate::support::start_with(|config| {
+        config.socket.publish_rate = 1;
+        config.socket.publish_burst = 2;
+        config.socket.max_refused_frames = 3;
+    })
+    .await;
+    let app = app_of(&test, "acme");
+    let mut flood = PusherClient::connect(test.addr, &app.key).await;
+    for index in 0..20 {
+        let frame =
+            json!({"event": "pusher:subscribe", "data": {"channel": format!("room-{index}")}});
+        if flood
+            .ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut refusals = 0;
+    let code = loop {
+        match flood.next().await {
+            Next::Frame(frame) if frame.event == "pusher:subscription_error" => refusals += 1,
+            Next::Frame(_) => {}
+            Next::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(PusherClose::RateLimited.code()));
+    assert!(refusals <= 3, "{refusals} refusals before the close");
+
+    let mut garbage = PusherClient::connect(test.addr, &app.key).await;
+    for _ in 0..20 {
+        if garbage.ws.send(Message::text("{not json")).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        garbage.close_code().await,
+        Some(PusherClose::RateLimited.code())
+    );
 }
 
 /// Authority is live over Pusher too: a student taken off the roster has their socket closed with

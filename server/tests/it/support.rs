@@ -243,6 +243,16 @@ impl Client {
         self.ws.send(frame).await.expect("send");
     }
 
+    /// Sends like [`Client::send`], but a socket the server already closed is not a panic:
+    /// `false` then.
+    pub async fn try_send(&mut self, message: Value) -> bool {
+        let frame = match self.codec {
+            Codec::Json => Message::text(message.to_string()),
+            Codec::MsgPack => Message::binary(rmp_serde::to_vec_named(&message).expect("msgpack")),
+        };
+        self.ws.send(frame).await.is_ok()
+    }
+
     pub async fn send_raw(&mut self, frame: Message) {
         self.ws.send(frame).await.expect("send raw");
     }
