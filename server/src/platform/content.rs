@@ -1,7 +1,10 @@
 //! Content: courses, ordered lessons (publish, reorder) and assessments with questions as JSON,
 //! and `POST assessments/{id}/results`, which scores multiple-choice answers on the server.
-//! Staff (educators, admins) write; students and parents read what is published, and students
-//! never see the correct answers.
+//! Educators and admins read everything and create courses; a course, its lessons and their
+//! assessments are changed, published, reordered or deleted only by the educator who created the
+//! course or an admin ([`editable_course`], the one rule every write route calls; a standalone
+//! assessment, outside any lesson, is shared by all staff). Students and parents read what is
+//! published, and students never see the correct answers.
 //!
 //! Question format (`questions` is an array of 1–200):
 //! `{"id": "q1", "type": "multiple_choice", "prompt": "2+2?", "choices": ["3", "4"], "answer": 1,
@@ -28,7 +31,9 @@ use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
 use crate::api::rules::{Items, Range, Text, documented, optional_whole_number};
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, Caller, PageLimit, PageOf, PageQuery};
+use crate::api::{
+    ApiError, ApiJson, ApiPath, ApiQuery, Caller, ErrorKind, PageLimit, PageOf, PageQuery,
+};
 use crate::app::AppState;
 use crate::auth::Role;
 
@@ -240,6 +245,71 @@ fn reader(caller: &Caller) -> bool {
     !caller.is_staff()
 }
 
+/// The course `id` if the caller may change it and what it holds (lessons, their assessments):
+/// its author or an admin. 404 when it does not exist in the caller's tenant, 403 naming `action`
+/// otherwise.
+async fn editable_course(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<CourseRecord, ApiError> {
+    caller.require_staff(action)?;
+    let course = app
+        .store()
+        .course(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("course"))?;
+    if caller.is_admin() || course.created_by.as_deref() == Some(caller.user()) {
+        Ok(course)
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "only the educator who created course {} or an admin may {action}; ask them or an admin",
+                course.id
+            ),
+        ))
+    }
+}
+
+/// The lesson `id` if the caller may change it ([`editable_course`] of its course).
+async fn editable_lesson(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<LessonRecord, ApiError> {
+    caller.require_staff(action)?;
+    let lesson = app
+        .store()
+        .lesson(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("lesson"))?;
+    editable_course(app, caller, &lesson.course_id, action).await?;
+    Ok(lesson)
+}
+
+/// Checks the caller may change assessment `id` ([`editable_lesson`] of its lesson; a standalone
+/// assessment: any staff).
+async fn editable_assessment(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    caller.require_staff(action)?;
+    let assessment = app
+        .store()
+        .assessment(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("assessment"))?;
+    if let Some(lesson) = &assessment.lesson_id {
+        editable_lesson(app, caller, lesson, action).await?;
+    }
+    Ok(())
+}
+
 fn course_fields(body: CourseBody, required: bool) -> Result<CourseFields, ApiError> {
     Ok(CourseFields {
         title: check_title(body.title.as_deref(), required)?,
@@ -331,7 +401,7 @@ async fn get_course(
     visible_course(&app, &caller, &id).await.map(Json)
 }
 
-/// Change a course (staff).
+/// Change a course (the course's author or an admin).
 #[utoipa::path(patch, path = "/api/v1/courses/{id}", tag = "content", request_body = CourseBody,
     params(("id" = String, Path, description = "course id")),
     responses((status = 200, body = CourseRecord),
@@ -343,7 +413,7 @@ async fn update_course(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CourseBody>,
 ) -> Result<Json<CourseRecord>, ApiError> {
-    caller.require_staff("change courses")?;
+    editable_course(&app, &caller, &id, "change this course").await?;
     let fields = course_fields(body, false)?;
     app.store()
         .update_course(caller.tenant(), &id, &fields)
@@ -352,7 +422,7 @@ async fn update_course(
         .ok_or_else(|| ApiError::not_found("course"))
 }
 
-/// Delete a course with its lessons, their assessments and results (staff).
+/// Delete a course with its lessons, their assessments and results (the course's author or an admin).
 #[utoipa::path(delete, path = "/api/v1/courses/{id}", tag = "content",
     params(("id" = String, Path, description = "course id")),
     responses((status = 204, description = "deleted"),
@@ -362,7 +432,7 @@ async fn delete_course(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_staff("delete courses")?;
+    editable_course(&app, &caller, &id, "delete this course").await?;
     if app.store().delete_course(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -370,7 +440,7 @@ async fn delete_course(
     }
 }
 
-/// Publish a course (staff).
+/// Publish a course (the course's author or an admin).
 #[utoipa::path(post, path = "/api/v1/courses/{id}/publish", tag = "content",
     params(("id" = String, Path, description = "course id")),
     responses((status = 200, body = CourseRecord),
@@ -380,7 +450,7 @@ async fn publish_course(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CourseRecord>, ApiError> {
-    caller.require_staff("publish courses")?;
+    editable_course(&app, &caller, &id, "publish this course").await?;
     let fields = CourseFields {
         published: Some(true),
         ..CourseFields::default()
@@ -432,7 +502,7 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
     })
 }
 
-/// Add a lesson to a course (staff).
+/// Add a lesson to a course (the course's author or an admin).
 #[utoipa::path(post, path = "/api/v1/courses/{id}/lessons", tag = "content", request_body = NewLesson,
     params(("id" = String, Path, description = "course id")),
     responses((status = 201, body = LessonRecord),
@@ -444,9 +514,8 @@ async fn create_lesson(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewLesson>,
 ) -> Result<(StatusCode, Json<LessonRecord>), ApiError> {
-    caller.require_staff("create lessons")?;
     let fields = lesson_fields(body.into(), true)?;
-    visible_course(&app, &caller, &id).await?;
+    editable_course(&app, &caller, &id, "add lessons to this course").await?;
     let lesson = app
         .store()
         .create_lesson(caller.tenant(), &id, &new_id("lsn"), &fields)
@@ -454,7 +523,7 @@ async fn create_lesson(
     Ok((StatusCode::CREATED, Json(lesson)))
 }
 
-/// Reorder a course's lessons (staff): give every lesson id once, in the new order.
+/// Reorder a course's lessons (the course's author or an admin): give every lesson id once, in the new order.
 #[utoipa::path(put, path = "/api/v1/courses/{id}/lessons/order", tag = "content",
     request_body = LessonOrder, params(("id" = String, Path, description = "course id")),
     responses((status = 200, body = PageOf<LessonRecord>),
@@ -466,8 +535,7 @@ async fn order_lessons(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LessonOrder>,
 ) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
-    caller.require_staff("reorder lessons")?;
-    visible_course(&app, &caller, &id).await?;
+    editable_course(&app, &caller, &id, "reorder this course's lessons").await?;
     let store = app.store();
     let all = Page {
         limit: 10_000,
@@ -510,7 +578,7 @@ async fn get_lesson(
     visible_lesson(&app, &caller, &id).await.map(Json)
 }
 
-/// Change a lesson (staff).
+/// Change a lesson (the course's author or an admin).
 #[utoipa::path(patch, path = "/api/v1/lessons/{id}", tag = "content", request_body = LessonBody,
     params(("id" = String, Path, description = "lesson id")),
     responses((status = 200, body = LessonRecord),
@@ -522,7 +590,7 @@ async fn update_lesson(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LessonBody>,
 ) -> Result<Json<LessonRecord>, ApiError> {
-    caller.require_staff("change lessons")?;
+    editable_lesson(&app, &caller, &id, "change this lesson").await?;
     let fields = lesson_fields(body, false)?;
     app.store()
         .update_lesson(caller.tenant(), &id, &fields)
@@ -531,7 +599,7 @@ async fn update_lesson(
         .ok_or_else(|| ApiError::not_found("lesson"))
 }
 
-/// Delete a lesson with its assessments and their results (staff).
+/// Delete a lesson with its assessments and their results (the course's author or an admin).
 #[utoipa::path(delete, path = "/api/v1/lessons/{id}", tag = "content",
     params(("id" = String, Path, description = "lesson id")),
     responses((status = 204, description = "deleted"),
@@ -541,7 +609,7 @@ async fn delete_lesson(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_staff("delete lessons")?;
+    editable_lesson(&app, &caller, &id, "delete this lesson").await?;
     if app.store().delete_lesson(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -549,7 +617,7 @@ async fn delete_lesson(
     }
 }
 
-/// Publish a lesson (staff).
+/// Publish a lesson (the course's author or an admin).
 #[utoipa::path(post, path = "/api/v1/lessons/{id}/publish", tag = "content",
     params(("id" = String, Path, description = "lesson id")),
     responses((status = 200, body = LessonRecord),
@@ -559,7 +627,7 @@ async fn publish_lesson(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<LessonRecord>, ApiError> {
-    caller.require_staff("publish lessons")?;
+    editable_lesson(&app, &caller, &id, "publish this lesson").await?;
     let fields = LessonFields {
         published: Some(true),
         ..LessonFields::default()
@@ -753,7 +821,7 @@ async fn list_assessments(
     )))
 }
 
-/// Create an assessment (staff).
+/// Create an assessment (staff; in a lesson: its course's author or an admin).
 #[utoipa::path(post, path = "/api/v1/assessments", tag = "content", request_body = NewAssessment,
     responses((status = 201, body = AssessmentRecord),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
@@ -767,10 +835,14 @@ async fn create_assessment(
     let questions = body.questions;
     check_questions(&questions)?;
     if let Some(lesson) = &body.lesson_id {
-        app.store()
-            .lesson(caller.tenant(), lesson)
-            .await?
-            .ok_or_else(|| ApiError::invalid_field("lesson_id", "no such lesson in your tenant"))?;
+        editable_lesson(&app, &caller, lesson, "add assessments to this lesson")
+            .await
+            .map_err(|refused| match refused.kind() {
+                ErrorKind::NotFound => {
+                    ApiError::invalid_field("lesson_id", "no such lesson in your tenant")
+                }
+                _ => refused,
+            })?;
     }
     let assessment = app
         .store()
@@ -799,7 +871,7 @@ async fn get_assessment(
     Ok(Json(shown(assessment, &caller)))
 }
 
-/// Change an assessment's title or questions (staff).
+/// Change an assessment's title or questions (staff; in a lesson: its course's author or an admin).
 #[utoipa::path(patch, path = "/api/v1/assessments/{id}", tag = "content", request_body = AssessmentBody,
     params(("id" = String, Path, description = "assessment id")),
     responses((status = 200, body = AssessmentRecord),
@@ -811,7 +883,7 @@ async fn update_assessment(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AssessmentBody>,
 ) -> Result<Json<AssessmentRecord>, ApiError> {
-    caller.require_staff("change assessments")?;
+    editable_assessment(&app, &caller, &id, "change this assessment").await?;
     if body.lesson_id.is_some() {
         return Err(ApiError::invalid_field("lesson_id", "cannot be changed"));
     }
@@ -831,7 +903,7 @@ async fn update_assessment(
         .ok_or_else(|| ApiError::not_found("assessment"))
 }
 
-/// Delete an assessment and its results (staff).
+/// Delete an assessment and its results (staff; in a lesson: its course's author or an admin).
 #[utoipa::path(delete, path = "/api/v1/assessments/{id}", tag = "content",
     params(("id" = String, Path, description = "assessment id")),
     responses((status = 204, description = "deleted"),
@@ -841,7 +913,7 @@ async fn delete_assessment(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_staff("delete assessments")?;
+    editable_assessment(&app, &caller, &id, "delete this assessment").await?;
     if app.store().delete_assessment(caller.tenant(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

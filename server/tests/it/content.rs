@@ -386,3 +386,98 @@ async fn content_progress_and_analytics_on(test: &TestServer) {
         .await;
     assert_eq!(gone.status, 404);
 }
+
+/// A course, its lessons and their assessments are changed only by the educator who created the
+/// course or an admin: another educator of the school reads them and gets 403 on every write.
+#[tokio::test]
+async fn only_a_courses_author_or_an_admin_changes_it() {
+    let test = start_with(|_| {}).await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "own").await;
+    let course = rest
+        .post(
+            "/api/v1/courses",
+            &school.teacher,
+            json!({"title": "Decimals"}),
+        )
+        .await;
+    let course_id = course.expect(201)["id"].as_str().expect("id").to_owned();
+    let lesson = rest
+        .post(
+            &format!("/api/v1/courses/{course_id}/lessons"),
+            &school.teacher,
+            json!({"title": "Tenths", "content": {}}),
+        )
+        .await;
+    let lesson_id = lesson.expect(201)["id"].as_str().expect("id").to_owned();
+    let assessment = rest
+        .post(
+            "/api/v1/assessments",
+            &school.teacher,
+            json!({"title": "Check", "lesson_id": lesson_id, "questions": questions()}),
+        )
+        .await;
+    let assessment_id = assessment.expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let other = &school.other_teacher;
+    let course_path = format!("/api/v1/courses/{course_id}");
+    let lesson_path = format!("/api/v1/lessons/{lesson_id}");
+    let assessment_path = format!("/api/v1/assessments/{assessment_id}");
+    rest.get(&course_path, other).await.expect(200);
+    rest.get(&lesson_path, other).await.expect(200);
+    rest.get(&assessment_path, other).await.expect(200);
+    let writes = [
+        (
+            "PATCH",
+            course_path.clone(),
+            Some(json!({"title": "Mine now"})),
+        ),
+        ("POST", format!("{course_path}/publish"), None),
+        (
+            "POST",
+            format!("{course_path}/lessons"),
+            Some(json!({"title": "Extra"})),
+        ),
+        (
+            "PUT",
+            format!("{course_path}/lessons/order"),
+            Some(json!({"lesson_ids": [lesson_id]})),
+        ),
+        ("PATCH", lesson_path.clone(), Some(json!({"title": "Mine"}))),
+        ("POST", format!("{lesson_path}/publish"), None),
+        (
+            "POST",
+            "/api/v1/assessments".to_owned(),
+            Some(json!({"title": "Extra", "lesson_id": lesson_id, "questions": questions()})),
+        ),
+        (
+            "PATCH",
+            assessment_path.clone(),
+            Some(json!({"title": "Mine"})),
+        ),
+        ("DELETE", assessment_path.clone(), None),
+        ("DELETE", lesson_path.clone(), None),
+        ("DELETE", course_path.clone(), None),
+    ];
+    for (method, path, body) in writes {
+        rest.call(method, &path, Some(other), body)
+            .await
+            .expect_error(403, "only the educator who created course");
+    }
+    let unchanged = rest.get(&course_path, &school.teacher).await;
+    assert_eq!(unchanged.expect(200)["title"], "Decimals");
+    assert_eq!(unchanged.expect(200)["published"], false);
+
+    // The author and an admin may.
+    rest.patch(&lesson_path, &school.teacher, json!({"title": "Tenths!"}))
+        .await
+        .expect(200);
+    rest.patch(&course_path, &school.admin, json!({"title": "Decimals 2"}))
+        .await
+        .expect(200);
+    assert_eq!(rest.delete(&course_path, &school.admin).await.status, 204);
+    test.server.shutdown().await;
+}

@@ -14,6 +14,7 @@ mod durable;
 mod errors;
 mod jwks;
 mod limits;
+mod matrix;
 mod notifications;
 mod openapi;
 mod presence;
