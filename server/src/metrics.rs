@@ -16,7 +16,8 @@
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
-//!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`; seats:
+//!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
+//!   (calls refused because today's tokens are used or reserved); seats:
 //!   `classhub_seat_refusals_total{reason}`
 //!
 //! Every series without labels is listed from the start (at zero), so a scraper sees the whole
@@ -50,7 +51,7 @@ const GAUGES: [&str; 3] = [
     "classhub_rooms",
     "classhub_sink_queue_depth",
 ];
-const COUNTERS: [&str; 13] = [
+const COUNTERS: [&str; 14] = [
     "classhub_deliveries_total",
     "classhub_slow_consumer_closes_total",
     "classhub_api_rate_limited_total",
@@ -63,6 +64,7 @@ const COUNTERS: [&str; 13] = [
     "classhub_webhook_signals_dropped_total",
     "classhub_ai_tokens_total",
     "classhub_ai_refusals_total",
+    "classhub_ai_quota_refusals_total",
     "classhub_connections_cut_off_total",
 ];
 
@@ -112,5 +114,9 @@ fn describe() {
     metrics::describe_counter!(
         "classhub_api_rate_limited_total",
         "REST requests refused with 429 (per-token or per-IP limit)."
+    );
+    metrics::describe_counter!(
+        "classhub_ai_quota_refusals_total",
+        "AI calls refused with 429 because the school's daily tokens are used or reserved."
     );
 }
