@@ -2,20 +2,24 @@
 //! and one per client IP. A refused request gets 429 with `Retry-After`. The per-IP limit is a
 //! middleware on the platform routes only (Roblox game servers share IPs and have their own
 //! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor. The
-//! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`].
+//! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`], and
+//! the reverse proxies whose `X-Forwarded-For` names the client ([`super::client_ip`], the one
+//! place every per-IP limit gets its address from).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 use serde::Deserialize;
 
+use super::client_ip::{ClientIp, parse_network};
 use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
@@ -38,12 +42,17 @@ layered! {
         /// REST burst per client IP [default: 150].
         #[arg(long, env = "CLASSHUB_API_BURST_PER_IP")]
         pub api_burst_per_ip: Option<u32>,
+        /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` names
+        /// the client for every per-IP limit; the header of any other peer is ignored, and
+        /// without any the TCP peer is the client.
+        #[arg(long, env = "CLASSHUB_TRUSTED_PROXIES", value_delimiter = ',')]
+        pub trusted_proxies: Option<Vec<String>>,
     }
 }
 
 /// REST (`/api/v1`) rate limits: sustained requests per second and burst, per token (per user)
-/// and per client IP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// and per client IP, and who may say which IP a client has.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiLimits {
     /// Requests per second per token.
     pub per_token_rate: u32,
@@ -53,6 +62,8 @@ pub struct ApiLimits {
     pub per_ip_rate: u32,
     /// Burst per client IP.
     pub per_ip_burst: u32,
+    /// Networks of the reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// What the [`per_ip`] layer answers on the routes behind it.
@@ -74,13 +85,28 @@ impl std::fmt::Debug for Limiters {
 }
 
 impl ApiLimitsArgs {
-    /// The limits, checked: every rate and burst at least 1.
+    /// The limits, checked: every rate and burst at least 1, every trusted proxy a CIDR or an
+    /// address.
     pub fn resolve(self) -> Result<ApiLimits, ConfigError> {
+        let mut trusted_proxies = Vec::new();
+        for entry in self.trusted_proxies.unwrap_or_default() {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let network = parse_network(&entry).ok_or_else(|| ConfigError::Invalid {
+                key: "trusted-proxies",
+                reason: format!(
+                    "{entry:?} is not a network or an address; write CIDRs such as 10.0.0.0/8 or fd00::/8, or single addresses, comma-separated"
+                ),
+            })?;
+            trusted_proxies.push(network);
+        }
         Ok(ApiLimits {
             per_token_rate: at_least_one("api-rate-per-token", self.api_rate_per_token, 20)?,
             per_token_burst: at_least_one("api-burst-per-token", self.api_burst_per_token, 60)?,
             per_ip_rate: at_least_one("api-rate-per-ip", self.api_rate_per_ip, 50)?,
             per_ip_burst: at_least_one("api-burst-per-ip", self.api_burst_per_ip, 150)?,
+            trusted_proxies,
         })
     }
 }
@@ -100,7 +126,7 @@ fn quota(rate: u32, burst: u32) -> Quota {
 
 impl Limiters {
     /// Limiters for `limits`.
-    pub fn new(limits: ApiLimits) -> Limiters {
+    pub fn new(limits: &ApiLimits) -> Limiters {
         Limiters {
             per_token: RateLimiter::keyed(quota(limits.per_token_rate, limits.per_token_burst)),
             per_ip: RateLimiter::keyed(quota(limits.per_ip_rate, limits.per_ip_burst)),
@@ -145,14 +171,14 @@ fn too_many(who: &str, wait: Duration) -> ApiError {
     .with_retry_after(wait)
 }
 
-/// Middleware: the per-IP limit.
+/// Middleware: the per-IP limit, keyed by [`ClientIp`].
 pub async fn per_ip(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     request: Request,
     next: Next,
 ) -> Response {
-    match app.api_limiters().check_ip(peer.ip()) {
+    match app.api_limiters().check_ip(client) {
         Ok(()) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
     }

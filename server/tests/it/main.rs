@@ -17,6 +17,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod presence;
+mod proxies;
 mod pusher;
 mod recovery;
 mod rest;

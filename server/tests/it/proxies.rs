@@ -1,0 +1,61 @@
+//! Deployment behind a reverse proxy: with `--trusted-proxies`, the per-IP limits key each
+//! client by the `X-Forwarded-For` address the trusted proxy (here, the test's own 127.0.0.1)
+//! reports; a peer outside the trusted networks cannot dodge its budget with a forged header.
+
+use std::net::SocketAddr;
+
+use crate::support::start_with;
+
+/// The statuses of `GET /api/v1/auth/me` (no token: 401, after the per-IP layer) sent with
+/// each `X-Forwarded-For` value in turn.
+async fn statuses(addr: SocketAddr, forwarded: &[&str]) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for value in forwarded {
+        let answer = http
+            .get(format!("http://{addr}/api/v1/auth/me"))
+            .header("x-forwarded-for", *value)
+            .send()
+            .await
+            .expect("answer");
+        statuses.push(answer.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let test = start_with(|config| {
+        config.api_limits.per_ip_rate = 1;
+        config.api_limits.per_ip_burst = 2;
+        config.api_limits.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    // Client A spends its two requests; B (another school, same proxy) still has its own.
+    let a = "198.51.100.7";
+    let b = "203.0.113.20, 127.0.0.1";
+    assert_eq!(statuses(test.addr, &[a, a, a]).await, [401, 401, 429]);
+    assert_eq!(statuses(test.addr, &[b, b, b]).await, [401, 401, 429]);
+    // What A writes left of the proxy's own entry is not believed: still A's budget.
+    assert_eq!(
+        statuses(test.addr, &["192.0.2.1, 198.51.100.7"]).await,
+        [429]
+    );
+    test.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_forge_its_address() {
+    let test = start_with(|config| {
+        config.api_limits.per_ip_rate = 1;
+        config.api_limits.per_ip_burst = 2;
+        config.api_limits.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    // Each request claims another client; all spend 127.0.0.1's budget.
+    assert_eq!(
+        statuses(test.addr, &["198.51.100.1", "198.51.100.2", "198.51.100.3"]).await,
+        [401, 401, 429]
+    );
+    test.server.shutdown().await;
+}
