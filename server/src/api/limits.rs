@@ -4,7 +4,8 @@
 //! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor. The
 //! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`], and
 //! the reverse proxies whose `X-Forwarded-For` names the client ([`super::client_ip`], the one
-//! place every per-IP limit gets its address from).
+//! place every per-IP limit gets its address from). Which browser origins may call the REST API
+//! and `/pusher/auth` cross-origin is set here too ([`cors`], off unless origins are listed).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -47,6 +48,11 @@ layered! {
         /// without any the TCP peer is the client.
         #[arg(long, env = "CLASSHUB_TRUSTED_PROXIES", value_delimiter = ',')]
         pub trusted_proxies: Option<Vec<String>>,
+        /// Web origins (`https://school.example`, exact, comma-separated) whose pages may call
+        /// the REST API and `/pusher/auth` from the browser (CORS); none: cross-origin calls are
+        /// not allowed.
+        #[arg(long, env = "CLASSHUB_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+        pub cors_allowed_origins: Option<Vec<String>>,
     }
 }
 
@@ -64,6 +70,8 @@ pub struct ApiLimits {
     pub per_ip_burst: u32,
     /// Networks of the reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed cross-origin (CORS), each `scheme://host[:port]`; empty: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// What the [`per_ip`] layer answers on the routes behind it.
@@ -86,8 +94,21 @@ impl std::fmt::Debug for Limiters {
 
 impl ApiLimitsArgs {
     /// The limits, checked: every rate and burst at least 1, every trusted proxy a CIDR or an
-    /// address.
+    /// address, every CORS origin an origin.
     pub fn resolve(self) -> Result<ApiLimits, ConfigError> {
+        let mut cors_allowed_origins = Vec::new();
+        for entry in self.cors_allowed_origins.unwrap_or_default() {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            cors_allowed_origins.push(origin(entry).ok_or_else(|| ConfigError::Invalid {
+                key: "cors-allowed-origins",
+                reason: format!(
+                    "{entry:?} is not a web origin; write scheme://host[:port] with no path, e.g. https://school.example or http://localhost:3000"
+                ),
+            })?);
+        }
         let mut trusted_proxies = Vec::new();
         for entry in self.trusted_proxies.unwrap_or_default() {
             if entry.trim().is_empty() {
@@ -107,8 +128,63 @@ impl ApiLimitsArgs {
             per_ip_rate: at_least_one("api-rate-per-ip", self.api_rate_per_ip, 50)?,
             per_ip_burst: at_least_one("api-burst-per-ip", self.api_burst_per_ip, 150)?,
             trusted_proxies,
+            cors_allowed_origins,
         })
     }
+}
+
+/// `entry` as a browser sends it in `Origin` (`scheme://host[:port]`, lower-case, default port
+/// left out), or `None` when it is not exactly an http(s) origin.
+fn origin(entry: &str) -> Option<String> {
+    let url = url::Url::parse(entry).ok()?;
+    let serialized = url.origin().ascii_serialization();
+    let exact = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.path() == "/"
+        && entry
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(&serialized);
+    exact.then_some(serialized)
+}
+
+/// The CORS layer of the REST API and `/pusher/auth` (`tower-http`), or `None` when no origin is
+/// allowed. It answers preflights from the listed origins with the methods and headers the API
+/// uses (`Authorization`, `Content-Type`, the Pusher auth form) and lets pages read
+/// `Retry-After`; other origins get no CORS headers, so browsers refuse them.
+pub fn cors(limits: &ApiLimits) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    let origins: Vec<HeaderValue> = limits
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("x-requested-with"),
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 impl Default for ApiLimits {
@@ -192,5 +268,47 @@ pub async fn upkeep(app: AppState) {
             _ = app.shutdown().cancelled() => return,
             _ = ticker.tick() => app.api_limiters().retain_recent(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_must_be_exact_origins() {
+        assert_eq!(
+            origin("https://School.example/").as_deref(),
+            Some("https://school.example")
+        );
+        assert_eq!(
+            origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        for bad in [
+            "https://school.example/app",
+            "school.example",
+            "*",
+            "ftp://x.example",
+        ] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+        let refused = ApiLimitsArgs {
+            cors_allowed_origins: Some(vec!["https://school.example/app".to_owned()]),
+            ..ApiLimitsArgs::default()
+        }
+        .resolve()
+        .expect_err("a path is refused");
+        assert!(
+            refused.to_string().contains("cors-allowed-origins"),
+            "{refused}"
+        );
+        let refused = ApiLimitsArgs {
+            trusted_proxies: Some(vec!["10.0.0.0/40".to_owned()]),
+            ..ApiLimitsArgs::default()
+        }
+        .resolve()
+        .expect_err("a bad CIDR is refused");
+        assert!(refused.to_string().contains("trusted-proxies"), "{refused}");
     }
 }

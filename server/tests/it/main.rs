@@ -9,6 +9,7 @@ mod billing;
 mod classes;
 mod codecs;
 mod content;
+mod cors;
 mod dashboard;
 mod durable;
 mod errors;
