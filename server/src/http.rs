@@ -1,6 +1,6 @@
 //! The HTTP surface: the router (sockets, Pusher HTTP API, the REST API under `/api/v1`),
 //! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, the dashboard at
-//! `/dashboard`, and the answer to unknown routes; CORS (when origins are allowed) on the REST API
+//! `/dashboard`, and the answer to unknown routes; per-route HTTP metrics on all of them; CORS (when origins are allowed) on the REST API
 //! and the Pusher auth endpoints. Every HTTP error, on every route (REST,
 //! Roblox, `/ws` and `/app` upgrades, the Pusher HTTP API), is a `crate::api::ApiError`.
 
@@ -74,6 +74,8 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        // Outermost but after routing, so it sees the matched route's template.
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(app)
 }
 
