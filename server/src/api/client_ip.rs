@@ -1,8 +1,9 @@
-//! The client address every per-IP limit is keyed by (the REST per-IP layer, the unknown
-//! game-key budget, the Pusher per-IP socket cap), from one function, [`client_ip`]: when the TCP
-//! peer is one of the `--trusted-proxies`, `X-Forwarded-For` is walked from the right, skipping
-//! trusted addresses, and the first untrusted one is the client; otherwise the peer is. A header
-//! from an untrusted peer is never read. [`ClientIp`] is the extractor handlers use.
+//! The client address every per-IP limit is keyed by (the REST per-IP layer, the budget of
+//! unknown game keys and made-up `/ws` tokens, the Pusher per-IP socket cap), from one
+//! function, [`client_ip`]: when the TCP peer is one of the `--trusted-proxies`,
+//! `X-Forwarded-For` is walked from the right, skipping trusted addresses, and the first
+//! untrusted one is the client; otherwise the peer is. A header from an untrusted peer is never
+//! read. [`ClientIp`] is the extractor handlers use.
 
 use std::net::{IpAddr, SocketAddr};
 

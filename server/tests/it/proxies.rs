@@ -1,6 +1,7 @@
 //! Deployment behind a reverse proxy: with `--trusted-proxies`, the per-IP limits key each
 //! client by the `X-Forwarded-For` address the trusted proxy (here, the test's own 127.0.0.1)
 //! reports; a peer outside the trusted networks cannot dodge its budget with a forged header.
+//! Made-up tokens on `/ws` spend the same per-client budget.
 
 use std::net::SocketAddr;
 
@@ -57,5 +58,41 @@ async fn an_untrusted_peer_cannot_forge_its_address() {
         statuses(test.addr, &["198.51.100.1", "198.51.100.2", "198.51.100.3"]).await,
         [401, 401, 429]
     );
+    test.server.shutdown().await;
+}
+
+/// The HTTP status of a `/ws` upgrade with a made-up token, sent with `X-Forwarded-For`.
+async fn ws_status(addr: SocketAddr, forwarded: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "authorization",
+        "Bearer not-a-token".parse().expect("header"),
+    );
+    headers.insert("x-forwarded-for", forwarded.parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn made_up_socket_tokens_spend_the_forwarded_clients_budget() {
+    let test = start_with(|config| {
+        config.api_limits.per_ip_rate = 1;
+        config.api_limits.per_ip_burst = 2;
+        config.api_limits.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+    })
+    .await;
+    let mut a = Vec::new();
+    for _ in 0..3 {
+        a.push(ws_status(test.addr, "198.51.100.7").await);
+    }
+    assert_eq!(a, [401, 401, 429]);
+    assert_eq!(ws_status(test.addr, "203.0.113.20").await, 401);
     test.server.shutdown().await;
 }
