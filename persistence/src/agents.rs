@@ -1,6 +1,8 @@
 //! AI agent tasks: one `agent_tasks` row per call to the AI tutor, moving pending → running →
-//! completed or failed, with the tokens it used. The per-day token total of a tenant (its quota)
-//! is summed from these rows.
+//! completed or failed, with the tokens it used; and `ai_usage`, each tenant's tokens per UTC
+//! day (settled and reserved), which the daily quota is enforced against: a call reserves before
+//! the model is asked ([`Store::reserve_ai_tokens`], one conditional upsert) and settles to its
+//! real usage after ([`Store::settle_ai_tokens`]).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -149,5 +151,68 @@ impl Store {
             since
         )?;
         Ok(total.map_or(0, |total| total.total))
+    }
+
+    /// Reserves `amount` of the tenant's tokens for the UTC day starting at `day` (Unix
+    /// seconds), unless the day's used + reserved tokens would then pass `quota`. One
+    /// statement, so concurrent calls cannot both take the last tokens. `Ok(false)`: refused.
+    pub async fn reserve_ai_tokens(
+        &self,
+        tenant: &str,
+        day: i64,
+        amount: i64,
+        quota: i64,
+    ) -> Result<bool, StoreError> {
+        let reserved = exec!(
+            self,
+            "INSERT INTO ai_usage (tenant_id, day, used, reserved) \
+             SELECT $1, $2, 0, $3 WHERE $3 <= $4 \
+             ON CONFLICT (tenant_id, day) DO UPDATE SET reserved = ai_usage.reserved + excluded.reserved \
+             WHERE ai_usage.used + ai_usage.reserved + excluded.reserved <= $4",
+            tenant,
+            day,
+            amount.max(0),
+            quota
+        )?;
+        Ok(reserved == 1)
+    }
+
+    /// Settles a reservation of `reserved` tokens made for `day`: the call used `used` tokens
+    /// (0 gives the whole reservation back).
+    pub async fn settle_ai_tokens(
+        &self,
+        tenant: &str,
+        day: i64,
+        reserved: i64,
+        used: i64,
+    ) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "UPDATE ai_usage SET used = used + $4, \
+             reserved = CASE WHEN reserved > $3 THEN reserved - $3 ELSE 0 END \
+             WHERE tenant_id = $1 AND day = $2",
+            tenant,
+            day,
+            reserved.max(0),
+            used.max(0)
+        )?;
+        Ok(())
+    }
+
+    /// The tenant's `(used, reserved)` tokens of the UTC day starting at `day`.
+    pub async fn ai_usage(&self, tenant: &str, day: i64) -> Result<(i64, i64), StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Usage {
+            used: i64,
+            reserved: i64,
+        }
+        let usage = row!(
+            self,
+            Usage,
+            "SELECT used, reserved FROM ai_usage WHERE tenant_id = $1 AND day = $2",
+            tenant,
+            day
+        )?;
+        Ok(usage.map_or((0, 0), |usage| (usage.used, usage.reserved)))
     }
 }

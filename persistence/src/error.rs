@@ -11,6 +11,19 @@ pub enum StoreError {
     /// The database could not be reached or opened.
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
+    /// TLS to PostgreSQL, which the URL's `sslmode` asks for, failed.
+    #[error(
+        "cannot connect to PostgreSQL over TLS (sslmode={sslmode} in DATABASE_URL): {cause}; {advice}"
+    )]
+    Tls {
+        /// The URL's `sslmode`.
+        sslmode: &'static str,
+        /// What failed.
+        #[source]
+        cause: sqlx::Error,
+        /// What to do about it.
+        advice: &'static str,
+    },
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -24,7 +37,9 @@ impl StoreError {
     /// restarting) rather than being refused for what it contains.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::UnsupportedUrl(_) | StoreError::Migrate(_) => false,
+            StoreError::UnsupportedUrl(_) | StoreError::Migrate(_) | StoreError::Tls { .. } => {
+                false
+            }
             StoreError::Connect(_) => true,
             StoreError::Query(error) => is_transient(error),
         }

@@ -5,13 +5,16 @@
 //! size); SQLite writes multi-row `INSERT`s in one transaction. Both skip ids already stored
 //! (`ON CONFLICT DO NOTHING … RETURNING`) and apply progress only for newly stored events, so a
 //! retried event never adds its time twice.
+//!
+//! PostgreSQL connections use TLS as the URL's `sslmode` says (rustls, ring, webpki roots); a
+//! TLS failure is [`StoreError::Tls`] naming the mode and the fix.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -65,19 +68,61 @@ pub(crate) enum Pool {
     Sqlite(SqlitePool),
 }
 
+/// A connection error, as [`StoreError::Tls`] when it is TLS's (the handshake, or a server
+/// without TLS under a mode that requires it).
+fn tls_failure(sslmode: PgSslMode, cause: sqlx::Error) -> StoreError {
+    let (name, advice) = match sslmode {
+        PgSslMode::Require => (
+            "require",
+            "the server must accept TLS: turn on `ssl` in its postgresql.conf (or use the port of a TLS-terminating pooler); on a trusted network sslmode=prefer (TLS when offered) or sslmode=disable connects without it",
+        ),
+        PgSslMode::VerifyCa => (
+            "verify-ca",
+            "the server must accept TLS with a certificate signed by a CA classhub trusts: add sslrootcert=/path/to/ca.pem to DATABASE_URL for a private CA (the public web roots are trusted already), or use sslmode=require to encrypt without checking the certificate",
+        ),
+        PgSslMode::VerifyFull => (
+            "verify-full",
+            "the server must accept TLS with a certificate signed by a CA classhub trusts and naming the host in DATABASE_URL: add sslrootcert=/path/to/ca.pem for a private CA and connect by the name on the certificate, or use sslmode=verify-ca to skip the name check",
+        ),
+        PgSslMode::Prefer | PgSslMode::Allow | PgSslMode::Disable => {
+            return StoreError::Connect(cause);
+        }
+    };
+    let is_tls = match &cause {
+        sqlx::Error::Tls(_) => true,
+        // rustls reports a refused handshake (bad certificate, name mismatch) as invalid data.
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    };
+    if is_tls {
+        StoreError::Tls {
+            sslmode: name,
+            cause,
+            advice,
+        }
+    } else {
+        StoreError::Connect(cause)
+    }
+}
+
 /// SQLite rows per multi-row statement (8 parameters each, far below SQLite's 32 766).
 const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
 
 impl Store {
     /// Connects to `postgres://…` / `postgresql://…` or opens `sqlite:…` (creating the file).
+    /// PostgreSQL URLs may ask for TLS with `sslmode` (`prefer`, `require`, `verify-ca`,
+    /// `verify-full`; with `sslrootcert=` for a private CA); a TLS failure is
+    /// [`StoreError::Tls`], naming the mode and what to do.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+            let sslmode = options.get_ssl_mode();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect(url)
+                .connect_with(options)
                 .await
-                .map_err(StoreError::Connect)?;
+                .map_err(|cause| tls_failure(sslmode, cause))?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
             })

@@ -366,7 +366,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map(|key| crate::billing::stripe::Stripe::new(&config.billing.stripe_api_base, key));
     let verifier = Verifier::new(&secret, config.auth.clone());
     verifier.prefetch().await;
-    let api_limiters = crate::api::Limiters::new(config.api_limits);
+    let api_limiters = crate::api::Limiters::new(&config.api_limits);
     let shutdown_timeout = config.shutdown_timeout;
     let directory = Arc::new(Directory::new(store.clone()));
     let roblox = Roblox::start(

@@ -675,6 +675,8 @@ mod tests {
             "database-url",
             // Naming the plans, even the default ones, also binds tenants to the first plan's seats.
             "plan",
+            // Follows --ai-max-tokens.
+            "ai-reserve-tokens",
         ];
         let defaults = format!("{:?}", Config::default());
         let command = ServeArgs::augment_args(clap::Command::new("serve"));

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router (sockets, Pusher HTTP API, the REST API under `/api/v1`),
 //! `GET /health`, `GET /metrics`, `GET /openapi.json`, `GET /docs`, the dashboard at
-//! `/dashboard`, and the answer to unknown routes. Every HTTP error, on every route (REST,
+//! `/dashboard`, and the answer to unknown routes; per-route HTTP metrics on all of them; CORS (when origins are allowed) on the REST API
+//! and the Pusher auth endpoints. Every HTTP error, on every route (REST,
 //! Roblox, `/ws` and `/app` upgrades, the Pusher HTTP API), is a `crate::api::ApiError`.
 
 use axum::Json;
@@ -17,9 +18,19 @@ use crate::transport::{native, pusher, pusher_api};
 /// Every route of the server.
 pub fn router(app: AppState) -> Router {
     let (api_router, openapi) = crate::api::router(&app);
+    // Browsers' pages on the allowed origins may call the REST API and authorize Pusher
+    // channels (`--cors-allowed-origins`); nothing else is cross-origin.
+    let pusher_auth = Router::new()
+        .route("/pusher/auth", post(pusher_api::channel_auth))
+        .route("/pusher/user-auth", post(pusher_api::user_auth));
+    let (api_router, pusher_auth) = match crate::api::limits::cors(&app.config().api_limits) {
+        Some(cors) => (api_router.layer(cors.clone()), pusher_auth.layer(cors)),
+        None => (api_router, pusher_auth),
+    };
     let openapi_json = std::sync::Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(api_router)
+        .merge(pusher_auth)
         .route(
             "/openapi.json",
             get(move || {
@@ -38,8 +49,6 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/ws", get(native::upgrade))
         .route("/app/{key}", get(pusher::upgrade))
-        .route("/pusher/auth", post(pusher_api::channel_auth))
-        .route("/pusher/user-auth", post(pusher_api::user_auth))
         .route("/apps/{app_id}/events", post(pusher_api::events))
         .route(
             "/apps/{app_id}/batch_events",
@@ -65,6 +74,8 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        // Outermost but after routing, so it sees the matched route's template.
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(app)
 }
 

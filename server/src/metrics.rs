@@ -16,15 +16,26 @@
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
-//!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`; seats:
+//!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
+//!   (calls refused because today's tokens are used or reserved); seats:
 //!   `classhub_seat_refusals_total{reason}`
+//! - HTTP, from one middleware ([`track_http`]): `classhub_http_requests_total{method,route,status}`
+//!   and the histogram `classhub_http_request_duration_seconds{method,route}`, where `route` is
+//!   the matched route's template (`/api/v1/courses/{id}`, never the raw path) or `unmatched`
 //!
-//! Every series without labels is listed from the start (at zero), so a scraper sees the whole
-//! set on a fresh server instead of an empty body until something happens.
+//! Every series is listed from the start (at zero), so a scraper sees the whole set on a fresh
+//! server instead of an empty body until something happens: those without labels, and the
+//! labelled ones for each label value the code uses ([`LABELLED`]; the HTTP series appear with
+//! their first request, since their label values are the traffic's).
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -32,7 +43,15 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_DURATION.to_owned()),
+                    &HTTP_DURATION_BUCKETS,
+                )
+                .map_or_else(
+                    |_| PrometheusBuilder::new().build_recorder(),
+                    PrometheusBuilder::build_recorder,
+                );
             let handle = recorder.handle();
             if let Err(cause) = metrics::set_global_recorder(recorder) {
                 tracing::warn!(%cause, "a metrics recorder was already installed; /metrics will be empty");
@@ -50,7 +69,7 @@ const GAUGES: [&str; 3] = [
     "classhub_rooms",
     "classhub_sink_queue_depth",
 ];
-const COUNTERS: [&str; 13] = [
+const COUNTERS: [&str; 14] = [
     "classhub_deliveries_total",
     "classhub_slow_consumer_closes_total",
     "classhub_api_rate_limited_total",
@@ -63,7 +82,75 @@ const COUNTERS: [&str; 13] = [
     "classhub_webhook_signals_dropped_total",
     "classhub_ai_tokens_total",
     "classhub_ai_refusals_total",
+    "classhub_ai_quota_refusals_total",
     "classhub_connections_cut_off_total",
+];
+
+/// The labelled counters, with every value the code gives their label (a tidy test checks the
+/// code uses no other literal).
+pub const LABELLED: &[(&str, &str, &[&str])] = &[
+    (
+        "classhub_frames_in_total",
+        "type",
+        &[
+            "auth", "join", "leave", "publish", "presence", "ping", "invalid", "pusher",
+        ],
+    ),
+    (
+        "classhub_frames_out_total",
+        "type",
+        &[
+            "welcome",
+            "joined",
+            "event",
+            "presence_diff",
+            "command",
+            "notification",
+            "reply",
+            "error",
+            "pong",
+        ],
+    ),
+    (
+        "classhub_ai_tasks_total",
+        "outcome",
+        &["completed", "failed"],
+    ),
+    (
+        "classhub_limit_refusals_total",
+        "limit",
+        &[
+            "connections_per_tenant",
+            "pusher_connections_per_ip",
+            "rooms_per_tenant",
+        ],
+    ),
+    ("classhub_revocations_total", "outcome", &["left", "closed"]),
+    (
+        "classhub_seat_refusals_total",
+        "reason",
+        &["seat_limit", "subscription_lapsed"],
+    ),
+    (
+        "classhub_stripe_webhooks_total",
+        "outcome",
+        &["applied", "duplicate", "ignored", "refused"],
+    ),
+    (
+        "classhub_webhooks_dropped_total",
+        "reason",
+        &["tenant_queue_full"],
+    ),
+    (
+        "classhub_open_cloud_messages_total",
+        "outcome",
+        &["sent", "rate_limited", "failed"],
+    ),
+    (
+        "classhub_open_cloud_skipped_total",
+        "call",
+        &["queue_full", "users"],
+    ),
 ];
 
 fn start_at_zero() {
@@ -72,6 +159,50 @@ fn start_at_zero() {
     }
     for name in COUNTERS {
         metrics::counter!(name).increment(0);
+    }
+    for (name, label, values) in LABELLED {
+        for value in *values {
+            metrics::counter!(*name, *label => *value).increment(0);
+        }
+    }
+}
+
+const HTTP_REQUESTS: &str = "classhub_http_requests_total";
+const HTTP_DURATION: &str = "classhub_http_request_duration_seconds";
+/// Seconds; from a cached answer to a long-poll or a slow AI call.
+const HTTP_DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Middleware on every route: counts each request by method, route template and status, and
+/// records how long the answer took (to its head; a streamed body or a socket goes on after).
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The standard methods by name; anything else is `other` (bounded label values).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 
@@ -112,5 +243,18 @@ fn describe() {
     metrics::describe_counter!(
         "classhub_api_rate_limited_total",
         "REST requests refused with 429 (per-token or per-IP limit)."
+    );
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, route template and status."
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request (to the response head), by method and route template."
+    );
+    metrics::describe_counter!(
+        "classhub_ai_quota_refusals_total",
+        "AI calls refused with 429 because the school's daily tokens are used or reserved."
     );
 }

@@ -85,3 +85,16 @@ pub async fn refuse_game_events_of_kind(store: &Store, kind: &str) -> Result<(),
     exec!(store, statement.as_str())?;
     Ok(())
 }
+
+/// Whether the store's PostgreSQL connection is encrypted (`pg_stat_ssl`); SQLite: `false`.
+pub async fn connection_uses_tls(store: &Store) -> Result<bool, StoreError> {
+    if store.backend() == crate::Backend::Sqlite {
+        return Ok(false);
+    }
+    let ssl: Option<(bool,)> = row!(
+        store,
+        (bool,),
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    )?;
+    Ok(ssl.is_some_and(|(ssl,)| ssl))
+}

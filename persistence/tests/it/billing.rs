@@ -1,6 +1,7 @@
 //! The billing and AI records on both backends: Stripe event ids counted once, subscription
 //! changes applied in Stripe's time order whatever order they arrive in (a canceled subscription
-//! stays canceled), and agent tasks with the per-day token total.
+//! stays canceled), agent tasks with the per-day token total, and the daily AI token reservations
+//! (never past the quota, however many reserve at once).
 
 use persistence::SubscriptionChange;
 use persistence::test_support::TestDatabase;
@@ -168,6 +169,66 @@ async fn subscriptions_converge_and_events_count_once() {
                 .await
                 .expect("sum"),
             0
+        );
+        drop(store);
+    }
+}
+
+#[tokio::test]
+async fn ai_token_reservations_never_pass_the_quota_and_settle_to_real_usage() {
+    for db in TestDatabase::all().await {
+        let store = db.store().await;
+        let backend = store.backend();
+        let day = 1_800_000_000 / 86_400 * 86_400;
+        // 20 calls reserve 100 tokens each at once against a quota of 1 000: exactly 10 win.
+        let attempts = (0..20).map(|_| store.reserve_ai_tokens("t", day, 100, 1_000));
+        let won = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|reserved| reserved.expect("reserve"))
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 10, "{backend:?}");
+        assert_eq!(store.ai_usage("t", day).await.expect("usage"), (0, 1_000));
+        // One call used 60 of its 100, one failed (gives all back): 140 free again.
+        store
+            .settle_ai_tokens("t", day, 100, 60)
+            .await
+            .expect("settle");
+        store
+            .settle_ai_tokens("t", day, 100, 0)
+            .await
+            .expect("release");
+        assert_eq!(store.ai_usage("t", day).await.expect("usage"), (60, 800));
+        assert!(
+            store
+                .reserve_ai_tokens("t", day, 140, 1_000)
+                .await
+                .expect("fits")
+        );
+        assert!(
+            !store
+                .reserve_ai_tokens("t", day, 1, 1_000)
+                .await
+                .expect("full")
+        );
+        // A reservation larger than the quota on a fresh day is refused too; other tenants and
+        // days are untouched.
+        assert!(
+            !store
+                .reserve_ai_tokens("t", day + 86_400, 2_000, 1_000)
+                .await
+                .expect("big")
+        );
+        assert_eq!(
+            store.ai_usage("t", day + 86_400).await.expect("usage"),
+            (0, 0)
+        );
+        assert!(
+            store
+                .reserve_ai_tokens("other", day, 1_000, 1_000)
+                .await
+                .expect("other")
         );
         drop(store);
     }

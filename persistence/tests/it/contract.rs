@@ -138,3 +138,75 @@ async fn an_unsupported_url_names_the_accepted_forms() {
         "{error}"
     );
 }
+
+/// `sslmode` in a PostgreSQL URL, against the local server (TLS on, with a self-signed
+/// certificate) and a stand-in that refuses TLS: `disable` connects in the clear, `prefer` and
+/// `require` encrypt, the verifying modes refuse the untrusted certificate, and `require`
+/// against a server without TLS fails; each failure names the mode and what to do.
+#[tokio::test]
+async fn sslmode_is_honoured_and_tls_failures_say_what_to_do() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let with_mode = |url: &str, mode: &str| {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}sslmode={mode}")
+    };
+    for (mode, encrypted) in [("disable", false), ("prefer", true), ("require", true)] {
+        let store = Store::connect(&with_mode(db.url(), mode))
+            .await
+            .unwrap_or_else(|error| panic!("sslmode={mode}: {error}"));
+        assert_eq!(
+            persistence::test_support::rows::connection_uses_tls(&store)
+                .await
+                .expect("pg_stat_ssl"),
+            encrypted,
+            "sslmode={mode}"
+        );
+        store.close().await;
+    }
+    for mode in ["verify-ca", "verify-full"] {
+        let error = Store::connect(&with_mode(db.url(), mode))
+            .await
+            .expect_err("the certificate is self-signed");
+        let message = error.to_string();
+        assert!(
+            matches!(error, persistence::StoreError::Tls { .. }),
+            "{mode}: {message}"
+        );
+        assert!(
+            message.contains(&format!("over TLS (sslmode={mode}"))
+                && message.contains("sslrootcert="),
+            "{mode}: {message}"
+        );
+        assert!(!error.is_transient());
+    }
+
+    // A server that answers PostgreSQL's SSLRequest with `N` (no TLS).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 8];
+            if socket.read_exact(&mut request).await.is_ok() {
+                let _ = socket.write_all(b"N").await;
+            }
+        }
+    });
+    let plain = persistence::test_support::with_address(db.url(), addr);
+    let error = Store::connect(&with_mode(&plain, "require"))
+        .await
+        .expect_err("no TLS");
+    let message = error.to_string();
+    assert!(
+        matches!(error, persistence::StoreError::Tls { .. })
+            && message.contains("over TLS (sslmode=require")
+            && message.contains("does not support TLS")
+            && message.contains("turn on `ssl`"),
+        "{message}"
+    );
+    drop(db);
+}

@@ -15,7 +15,7 @@ use protocol::{RoomId, RoomKind};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::quotas::check_allowance;
+use super::quotas::reserve;
 use super::routes::{LESSON_ID, QUESTION, TutorAnswer, TutorBody, required_text};
 use super::tasks::{TaskRow, refused};
 use super::{Piece, REFUSAL, Task, ai_failed, estimate_tokens, next_piece, not_configured};
@@ -46,12 +46,13 @@ pub(crate) async fn tutor_answer(
     let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), &LESSON_ID)?;
     let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
-    check_allowance(&app, &caller).await?;
+    let reservation = reserve(&app, &caller).await?;
     let row = TaskRow::open(
         &app,
         &caller,
         task,
         &json!({"lesson_id": lesson.id, "question": question}),
+        reservation,
     )
     .await?;
     let stream = body.stream.unwrap_or(true);

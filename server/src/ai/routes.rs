@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::quotas::check_allowance;
+use super::quotas::reserve;
 use super::relay::{lesson_text, tutor_answer};
 use super::tasks::{TaskRow, refused};
 use super::{Task, ai_failed, not_configured};
@@ -276,13 +276,14 @@ async fn generate_content(
         .collect::<Result<Vec<String>, ApiError>>()?;
     let grade_level = required_text("grade_level", body.grade_level.as_ref(), &GRADE_LEVEL)?;
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
-    check_allowance(&app, &caller).await?;
+    let reservation = reserve(&app, &caller).await?;
     let task = Task::GenerateContent;
     let row = TaskRow::open(
         &app,
         &caller,
         task,
         &json!({"objectives": objectives, "grade_level": grade_level}),
+        reservation,
     )
     .await?;
     let listed = objectives
@@ -352,13 +353,14 @@ async fn ai_create_assessment(
             .collect(),
     };
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
-    check_allowance(&app, &caller).await?;
+    let reservation = reserve(&app, &caller).await?;
     let task = Task::CreateAssessment;
     let row = TaskRow::open(
         &app,
         &caller,
         task,
         &json!({"lesson_id": lesson.id, "grade_level": grade_level, "count": count}),
+        reservation,
     )
     .await?;
     row.running().await;

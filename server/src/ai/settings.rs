@@ -1,6 +1,6 @@
 //! What the operator may set about the AI tutor ([`AiArgs`]: the OpenAI-compatible endpoint, a
-//! model per task, moderation, answer length) and how it is checked into [`AiSettings`],
-//! defaults included.
+//! model per task, moderation, answer length, the quota reservation) and how it is checked into
+//! [`AiSettings`], defaults included.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +39,11 @@ layered! {
         /// Longest answer, in tokens [default: 800].
         #[arg(long, env = "CLASSHUB_AI_MAX_TOKENS")]
         pub ai_max_tokens: Option<u32>,
+        /// Tokens one AI call reserves from its school's daily allowance before the model is
+        /// asked (settled to the real usage after; at most the whole allowance), so concurrent
+        /// calls cannot overspend it [default: --ai-max-tokens].
+        #[arg(long, env = "CLASSHUB_AI_RESERVE_TOKENS")]
+        pub ai_reserve_tokens: Option<u32>,
     }
 }
 
@@ -78,6 +83,7 @@ impl AiArgs {
             Some(model) => Some(model.to_owned()),
         };
         let max_tokens = at_least_one("ai-max-tokens", self.ai_max_tokens, 800)?;
+        let reserve_tokens = at_least_one("ai-reserve-tokens", self.ai_reserve_tokens, max_tokens)?;
         Ok(AiSettings {
             api_key: self.openai_api_key.filter(|key| !key.trim().is_empty()),
             base_url,
@@ -88,6 +94,7 @@ impl AiArgs {
             task_models,
             moderation_model,
             max_tokens,
+            reserve_tokens,
         })
     }
 }

@@ -1,9 +1,11 @@
 //! The `agent_tasks` row every model call leaves (pending → running → completed/failed, tokens
-//! used), and the safety screen in front of the model: a refusal finishes the task as failed,
+//! used; finishing it settles the call's quota [`Reservation`] to those tokens), and the safety
+//! screen in front of the model: a refusal finishes the task as failed,
 //! and a screen that cannot run refuses too (fails closed).
 
 use serde_json::Value;
 
+use super::quotas::Reservation;
 use super::{Screen, Task, Tutor, ai_failed};
 use crate::api::ids::new_id;
 use crate::api::{ApiError, Caller};
@@ -15,6 +17,9 @@ pub(crate) struct TaskRow {
     pub(crate) app: AppState,
     tenant: String,
     pub(crate) id: String,
+    /// The call's tokens taken from today's allowance; settled by [`TaskRow::finish`] (and
+    /// given back if the row is dropped unfinished).
+    reservation: std::sync::Mutex<Option<Reservation>>,
 }
 
 impl TaskRow {
@@ -23,6 +28,7 @@ impl TaskRow {
         caller: &Caller,
         task: Task,
         input: &Value,
+        reservation: Reservation,
     ) -> Result<TaskRow, ApiError> {
         let id = new_id("task");
         app.store()
@@ -32,6 +38,7 @@ impl TaskRow {
             app: app.clone(),
             tenant: caller.tenant().to_owned(),
             id,
+            reservation: std::sync::Mutex::new(Some(reservation)),
         })
     }
 
@@ -47,6 +54,14 @@ impl TaskRow {
     }
 
     pub(crate) async fn finish(&self, outcome: Result<&Value, &str>, tokens: i64) {
+        let reservation = self
+            .reservation
+            .lock()
+            .map(|mut held| held.take())
+            .unwrap_or_default();
+        if let Some(reservation) = reservation {
+            reservation.settle(tokens).await;
+        }
         if let Err(cause) = self
             .app
             .store()

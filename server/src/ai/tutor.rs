@@ -92,6 +92,8 @@ pub struct AiSettings {
     pub moderation_model: Option<String>,
     /// Longest answer, in tokens.
     pub max_tokens: u32,
+    /// Tokens one call reserves from the daily allowance before the model is asked.
+    pub reserve_tokens: u32,
 }
 
 impl AiSettings {

@@ -2,20 +2,25 @@
 //! and one per client IP. A refused request gets 429 with `Retry-After`. The per-IP limit is a
 //! middleware on the platform routes only (Roblox game servers share IPs and have their own
 //! budget); the per-token limit is checked by the [`Caller`](super::Caller) extractor. The
-//! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`].
+//! operator sets the rates and bursts with [`ApiLimitsArgs`], checked into [`ApiLimits`], and
+//! the reverse proxies whose `X-Forwarded-For` names the client ([`super::client_ip`], the one
+//! place every per-IP limit gets its address from). Which browser origins may call the REST API
+//! and `/pusher/auth` cross-origin is set here too ([`cors`], off unless origins are listed).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 use serde::Deserialize;
 
+use super::client_ip::{ClientIp, parse_network};
 use super::openapi::Answer;
 use super::{ApiError, ErrorKind};
 use crate::app::AppState;
@@ -38,12 +43,22 @@ layered! {
         /// REST burst per client IP [default: 150].
         #[arg(long, env = "CLASSHUB_API_BURST_PER_IP")]
         pub api_burst_per_ip: Option<u32>,
+        /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` names
+        /// the client for every per-IP limit; the header of any other peer is ignored, and
+        /// without any the TCP peer is the client.
+        #[arg(long, env = "CLASSHUB_TRUSTED_PROXIES", value_delimiter = ',')]
+        pub trusted_proxies: Option<Vec<String>>,
+        /// Web origins (`https://school.example`, exact, comma-separated) whose pages may call
+        /// the REST API and `/pusher/auth` from the browser (CORS); none: cross-origin calls are
+        /// not allowed.
+        #[arg(long, env = "CLASSHUB_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+        pub cors_allowed_origins: Option<Vec<String>>,
     }
 }
 
 /// REST (`/api/v1`) rate limits: sustained requests per second and burst, per token (per user)
-/// and per client IP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// and per client IP, and who may say which IP a client has.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiLimits {
     /// Requests per second per token.
     pub per_token_rate: u32,
@@ -53,6 +68,10 @@ pub struct ApiLimits {
     pub per_ip_rate: u32,
     /// Burst per client IP.
     pub per_ip_burst: u32,
+    /// Networks of the reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed cross-origin (CORS), each `scheme://host[:port]`; empty: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// What the [`per_ip`] layer answers on the routes behind it.
@@ -74,15 +93,98 @@ impl std::fmt::Debug for Limiters {
 }
 
 impl ApiLimitsArgs {
-    /// The limits, checked: every rate and burst at least 1.
+    /// The limits, checked: every rate and burst at least 1, every trusted proxy a CIDR or an
+    /// address, every CORS origin an origin.
     pub fn resolve(self) -> Result<ApiLimits, ConfigError> {
+        let mut cors_allowed_origins = Vec::new();
+        for entry in self.cors_allowed_origins.unwrap_or_default() {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            cors_allowed_origins.push(origin(entry).ok_or_else(|| ConfigError::Invalid {
+                key: "cors-allowed-origins",
+                reason: format!(
+                    "{entry:?} is not a web origin; write scheme://host[:port] with no path, e.g. https://school.example or http://localhost:3000"
+                ),
+            })?);
+        }
+        let mut trusted_proxies = Vec::new();
+        for entry in self.trusted_proxies.unwrap_or_default() {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let network = parse_network(&entry).ok_or_else(|| ConfigError::Invalid {
+                key: "trusted-proxies",
+                reason: format!(
+                    "{entry:?} is not a network or an address; write CIDRs such as 10.0.0.0/8 or fd00::/8, or single addresses, comma-separated"
+                ),
+            })?;
+            trusted_proxies.push(network);
+        }
         Ok(ApiLimits {
             per_token_rate: at_least_one("api-rate-per-token", self.api_rate_per_token, 20)?,
             per_token_burst: at_least_one("api-burst-per-token", self.api_burst_per_token, 60)?,
             per_ip_rate: at_least_one("api-rate-per-ip", self.api_rate_per_ip, 50)?,
             per_ip_burst: at_least_one("api-burst-per-ip", self.api_burst_per_ip, 150)?,
+            trusted_proxies,
+            cors_allowed_origins,
         })
     }
+}
+
+/// `entry` as a browser sends it in `Origin` (`scheme://host[:port]`, lower-case, default port
+/// left out), or `None` when it is not exactly an http(s) origin.
+fn origin(entry: &str) -> Option<String> {
+    let url = url::Url::parse(entry).ok()?;
+    let serialized = url.origin().ascii_serialization();
+    let exact = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.path() == "/"
+        && entry
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(&serialized);
+    exact.then_some(serialized)
+}
+
+/// The CORS layer of the REST API and `/pusher/auth` (`tower-http`), or `None` when no origin is
+/// allowed. It answers preflights from the listed origins with the methods and headers the API
+/// uses (`Authorization`, `Content-Type`, the Pusher auth form) and lets pages read
+/// `Retry-After`; other origins get no CORS headers, so browsers refuse them.
+pub fn cors(limits: &ApiLimits) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    let origins: Vec<HeaderValue> = limits
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("x-requested-with"),
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 impl Default for ApiLimits {
@@ -100,7 +202,7 @@ fn quota(rate: u32, burst: u32) -> Quota {
 
 impl Limiters {
     /// Limiters for `limits`.
-    pub fn new(limits: ApiLimits) -> Limiters {
+    pub fn new(limits: &ApiLimits) -> Limiters {
         Limiters {
             per_token: RateLimiter::keyed(quota(limits.per_token_rate, limits.per_token_burst)),
             per_ip: RateLimiter::keyed(quota(limits.per_ip_rate, limits.per_ip_burst)),
@@ -145,14 +247,14 @@ fn too_many(who: &str, wait: Duration) -> ApiError {
     .with_retry_after(wait)
 }
 
-/// Middleware: the per-IP limit.
+/// Middleware: the per-IP limit, keyed by [`ClientIp`].
 pub async fn per_ip(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     request: Request,
     next: Next,
 ) -> Response {
-    match app.api_limiters().check_ip(peer.ip()) {
+    match app.api_limiters().check_ip(client) {
         Ok(()) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
     }
@@ -166,5 +268,47 @@ pub async fn upkeep(app: AppState) {
             _ = app.shutdown().cancelled() => return,
             _ = ticker.tick() => app.api_limiters().retain_recent(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_must_be_exact_origins() {
+        assert_eq!(
+            origin("https://School.example/").as_deref(),
+            Some("https://school.example")
+        );
+        assert_eq!(
+            origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        for bad in [
+            "https://school.example/app",
+            "school.example",
+            "*",
+            "ftp://x.example",
+        ] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+        let refused = ApiLimitsArgs {
+            cors_allowed_origins: Some(vec!["https://school.example/app".to_owned()]),
+            ..ApiLimitsArgs::default()
+        }
+        .resolve()
+        .expect_err("a path is refused");
+        assert!(
+            refused.to_string().contains("cors-allowed-origins"),
+            "{refused}"
+        );
+        let refused = ApiLimitsArgs {
+            trusted_proxies: Some(vec!["10.0.0.0/40".to_owned()]),
+            ..ApiLimitsArgs::default()
+        }
+        .resolve()
+        .expect_err("a bad CIDR is refused");
+        assert!(refused.to_string().contains("trusted-proxies"), "{refused}");
     }
 }

@@ -1,6 +1,6 @@
 //! The shared REST kit under `/api/v1`: one error shape ([`ApiError`]), body/query/path
 //! extractors that answer with it, the [`Caller`] extractor (token, directory, per-token limit),
-//! cursor pages, rate limits and the OpenAPI frame. The routes themselves live with their
+//! cursor pages, rate limits (keyed by [`ClientIp`] per address) and the OpenAPI frame. The routes themselves live with their
 //! features (`platform`, `roblox`, `ai`, `billing`, `dashboard`); each feature's `routes()` is a
 //! `utoipa_axum` router, so a route and its OpenAPI operation are registered together and cannot
 //! drift apart; [`router`] merges them and returns the axum router with the assembled OpenAPI 3.1
@@ -12,6 +12,7 @@
 //! callers share addresses, as game servers do).
 
 mod caller;
+pub mod client_ip;
 mod error;
 mod extract;
 pub(crate) mod ids;
@@ -26,6 +27,7 @@ use axum::http::Method;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use caller::{Caller, forbidden};
+pub use client_ip::ClientIp;
 pub use error::{ApiError, ErrorKind};
 pub use extract::{ApiPath, ApiQuery};
 pub use json::{ApiJson, ApiJsonItems};

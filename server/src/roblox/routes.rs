@@ -6,9 +6,8 @@
 //! [`super::commands`] and answers. Shapes are in `roblox::wire`.
 
 use axum::Json;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use roblox::wire::{
@@ -21,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::openapi::{Answer, ErrorResponse};
-use crate::api::{ApiError, ApiJson, ApiJsonItems, ApiPath, ApiQuery, ErrorKind};
+use crate::api::{ApiError, ApiJson, ApiJsonItems, ApiPath, ApiQuery, ClientIp, ErrorKind};
 use crate::app::AppState;
 use crate::roblox::{GameServerKey, RobloxError};
 
@@ -73,9 +72,8 @@ impl FromRequestParts<AppState> for GameServer {
             Ok(None) => {
                 // Failed look-ups spend the caller's per-IP REST budget: a flood of made-up
                 // keys gets 429, not an unbounded stream of 401s and database reads.
-                if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                    app.api_limiters().check_ip(peer.ip())?;
-                }
+                let ClientIp(client) = ClientIp::from_request_parts(parts, app).await?;
+                app.api_limiters().check_ip(client)?;
                 Err(unauthorized(
                     "this game-server key is unknown or revoked; create a new one with `classhub gamekey create`",
                 ))

@@ -39,9 +39,10 @@ use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
 use super::throttle::{Throttle, Verdict};
 use crate::app::AppState;
 use crate::auth::Identity;
+use crate::auth::directory::AuthFailure;
 use axum::response::IntoResponse;
 
-use crate::api::{ApiError, ErrorKind};
+use crate::api::{ApiError, ClientIp, ErrorKind};
 use crate::hub::{Published, Session, Wire};
 
 /// A durable publish waiting for its commit: resolves to the `ref`, the `seq`, and the outcome.
@@ -56,9 +57,11 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-/// `GET /ws`: negotiates the codec, checks any token, and upgrades.
+/// `GET /ws`: negotiates the codec, checks any token, and upgrades. A refused token spends the
+/// client address's per-IP REST budget ([`ClientIp`]), so a flood of made-up tokens gets 429.
 pub async fn upgrade(
     State(app): State<AppState>,
+    ClientIp(client): ClientIp,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -76,6 +79,11 @@ pub async fn upgrade(
         Some(token) => match app.authenticate_socket(&token).await {
             Ok(identity) => Some(identity),
             Err(cause) => {
+                if matches!(cause, AuthFailure::Token(_))
+                    && let Err(too_many) = app.api_limiters().check_ip(client)
+                {
+                    return too_many.into_response();
+                }
                 return ApiError::from(cause).into_response();
             }
         },

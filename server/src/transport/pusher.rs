@@ -15,12 +15,12 @@
 //! (over it: `pusher:error` 4301). Errors and close codes follow the protocol's ranges.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -34,6 +34,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::socket::{self, LastSeen, Sink, Stream, write_loop};
+use crate::api::ClientIp;
 use crate::app::AppState;
 use crate::auth::{Identity, Role};
 use crate::hub::{ConnHandle, MemberAs, Session, Wire};
@@ -51,7 +52,7 @@ pub struct PusherQuery {
 /// protocol or the capacity is wrong.
 pub async fn upgrade(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Path(key): Path<String>,
     Query(query): Query<PusherQuery>,
     upgrade: WebSocketUpgrade,
@@ -63,7 +64,7 @@ pub async fn upgrade(
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| {
             let tracker = app.tracker().clone();
-            tracker.track_future(run(app, socket, key, query.protocol, peer.ip()))
+            tracker.track_future(run(app, socket, key, query.protocol, client))
         })
 }
 

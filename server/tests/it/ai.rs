@@ -1,7 +1,8 @@
 //! The AI tutor against a local OpenAI-compatible stand-in (axum on 127.0.0.1:0, answering in
 //! OpenAI's documented shapes: chat completions whole and streamed as `data:` chunks ending in
 //! `[DONE]`, moderations, error bodies, 429): request shapes, streaming to HTTP and to a socket,
-//! quota refusal, failures and refusals recorded as `agent_tasks` rows.
+//! quota refusal and reservation (concurrent calls never spend past the quota; a failed call gives
+//! its reservation back), failures and refusals recorded as `agent_tasks` rows.
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,8 @@ struct OpenAi {
     chats: Vec<(String, Value)>,
     /// Every moderation request body.
     moderations: Vec<Value>,
+    /// How long a chat completion takes to start answering.
+    delay: std::time::Duration,
 }
 
 type Shared = Arc<Mutex<OpenAi>>;
@@ -68,11 +71,12 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let mode = {
+    let (mode, delay) = {
         let mut state = shared.lock().expect("state");
         state.chats.push((authorization, request.clone()));
-        state.mode
+        (state.mode, state.delay)
     };
+    tokio::time::sleep(delay).await;
     match mode {
         Mode::ServerError => {
             return error(
@@ -192,6 +196,7 @@ async fn open_ai_stand_in() -> (String, Shared) {
         mode: Mode::Answer,
         chats: Vec::new(),
         moderations: Vec::new(),
+        delay: std::time::Duration::ZERO,
     }));
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -202,7 +207,18 @@ async fn open_ai_stand_in() -> (String, Shared) {
 }
 
 async fn ai_server(base: String, database_url: Option<String>, tokens_per_day: u64) -> TestServer {
+    ai_server_reserving(base, database_url, tokens_per_day, 800).await
+}
+
+/// [`ai_server`] with `reserve_tokens` reserved per call.
+async fn ai_server_reserving(
+    base: String,
+    database_url: Option<String>,
+    tokens_per_day: u64,
+    reserve_tokens: u32,
+) -> TestServer {
     start_with(move |config| {
+        config.ai.reserve_tokens = reserve_tokens;
         config.database_url = database_url;
         config.ai.api_key = Some("sk-test-openai".to_owned());
         config.ai.base_url = base;
@@ -599,4 +615,109 @@ async fn drafted_assessments_are_validated_before_they_are_saved() {
     );
     assert_eq!(rows.iter().filter(|row| row.status == "failed").count(), 1);
     test.server.shutdown().await;
+}
+
+/// Today's first Unix second (the quota's day).
+fn today() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    now - now % 86_400
+}
+
+#[tokio::test]
+async fn concurrent_calls_never_spend_past_the_daily_quota() {
+    for db in TestDatabase::all().await {
+        let (base, openai) = open_ai_stand_in().await;
+        openai.lock().expect("state").delay = std::time::Duration::from_millis(100);
+        // Room for ten calls of USAGE tokens; each reserves USAGE before asking the model.
+        let quota = 10 * u64::from(USAGE);
+        let test = ai_server_reserving(base, Some(db.url().to_owned()), quota, USAGE).await;
+        let rest = Rest::new(test.addr);
+        let school = School::enroll(&rest, "rush").await;
+        let lesson_id = lesson(&rest, &school).await;
+        let body =
+            json!({"lesson_id": lesson_id, "question": "What is a fraction?", "stream": false});
+        let calls = (0..24).map(|index| {
+            let student = if index % 2 == 0 {
+                &school.student
+            } else {
+                &school.other_student
+            };
+            rest.post("/api/v1/ai/ask", student, body.clone())
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        let answered = answers.iter().filter(|answer| answer.status == 200).count();
+        for answer in &answers {
+            assert!(
+                answer.status == 200 || answer.status == 429,
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+        }
+        assert!(answered >= 1, "no call got through");
+        let store = db.store().await;
+        let mut spent = 0;
+        for student in ["s1", "s2"] {
+            for row in store
+                .agent_tasks_of("rush", &school.id(student), 100)
+                .await
+                .expect("rows")
+            {
+                spent += row.tokens_used;
+            }
+        }
+        assert!(
+            spent <= quota as i64,
+            "{answered} calls spent {spent} tokens of a {quota}-token quota"
+        );
+        assert_eq!(
+            store.ai_usage("rush", today()).await.expect("usage"),
+            (spent, 0),
+            "every reservation settled"
+        );
+        drop(store);
+        test.server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_call_gives_its_reservation_back() {
+    for db in TestDatabase::all().await {
+        let (base, openai) = open_ai_stand_in().await;
+        // Room for exactly one reservation.
+        let test =
+            ai_server_reserving(base, Some(db.url().to_owned()), u64::from(USAGE), USAGE).await;
+        let rest = Rest::new(test.addr);
+        let school = School::enroll(&rest, "giveback").await;
+        let lesson_id = lesson(&rest, &school).await;
+        let body =
+            json!({"lesson_id": lesson_id, "question": "What is a fraction?", "stream": false});
+        openai.lock().expect("state").mode = Mode::ServerError;
+        for streamed in [true, false] {
+            let mut failing = body.clone();
+            failing["stream"] = json!(streamed);
+            rest.post("/api/v1/ai/ask", &school.student, failing)
+                .await
+                .expect_error(503, "try again");
+        }
+        let store = db.store().await;
+        assert_eq!(
+            store.ai_usage("giveback", today()).await.expect("usage"),
+            (0, 0)
+        );
+        openai.lock().expect("state").mode = Mode::Answer;
+        let answer = rest
+            .post("/api/v1/ai/ask", &school.student, body.clone())
+            .await;
+        assert_eq!(answer.expect(200)["tokens_used"], USAGE);
+        // Now the day's tokens are spent.
+        rest.post("/api/v1/ai/ask", &school.student, body)
+            .await
+            .expect(429);
+        drop(store);
+        test.server.shutdown().await;
+    }
 }

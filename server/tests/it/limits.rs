@@ -311,3 +311,69 @@ async fn a_fresh_server_lists_every_series_at_zero() {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }
 }
+
+#[tokio::test]
+async fn metrics_list_labelled_series_from_the_start_and_http_requests_by_route_template() {
+    // A process of its own, as above.
+    let data_dir = crate::support::temp_dir("metrics-http");
+    let (_child, addr) = crate::support::spawn_classhub(&data_dir, None, &[]).await;
+    let (_, fresh) = http_get(addr, "/metrics").await;
+    for (name, label, values) in server::metrics::LABELLED {
+        for value in *values {
+            let series = format!("{name}{{{label}=\"{value}\"}} 0");
+            assert!(fresh.contains(&series), "{series} missing from:\n{fresh}");
+        }
+    }
+    assert!(
+        !fresh.contains("classhub_http_requests_total{"),
+        "no request yet besides this scrape's own, counted after it answers:\n{fresh}"
+    );
+
+    for path in [
+        "/api/v1/courses/c1",
+        "/api/v1/courses/c2",
+        "/health",
+        "/no/such/page",
+    ] {
+        http_get(addr, path).await;
+    }
+    let (_, body) = http_get(addr, "/metrics").await;
+    let line = |needles: &[&str]| {
+        body.lines()
+            .find(|line| needles.iter().all(|needle| line.contains(needle)))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no series with {needles:?} in:\n{body}"))
+    };
+    let course = line(&[
+        "classhub_http_requests_total{",
+        "method=\"GET\"",
+        "route=\"/api/v1/courses/{id}\"",
+        "status=\"401\"",
+    ]);
+    assert!(course.ends_with(" 2"), "{course}");
+    line(&[
+        "classhub_http_requests_total{",
+        "route=\"/health\"",
+        "status=\"200\"",
+    ]);
+    line(&[
+        "classhub_http_requests_total{",
+        "route=\"unmatched\"",
+        "status=\"404\"",
+    ]);
+    line(&["classhub_http_requests_total{", "route=\"/metrics\""]);
+    let count = line(&[
+        "classhub_http_request_duration_seconds_count{",
+        "route=\"/api/v1/courses/{id}\"",
+    ]);
+    assert!(count.ends_with(" 2"), "{count}");
+    line(&[
+        "classhub_http_request_duration_seconds_bucket{",
+        "route=\"/health\"",
+        "le=\"+Inf\"",
+    ]);
+    assert!(
+        !body.contains("/api/v1/courses/c1"),
+        "a raw path became a label:\n{body}"
+    );
+}

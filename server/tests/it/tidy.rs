@@ -1,6 +1,7 @@
 //! The tidy test (rust-analyzer's idea): the map stays true. Every `.rs` file of the workspace
 //! opens with a `//!` header; every path the code map of ARCHITECTURE.md names exists; the map
-//! stays short enough to read. (That the README's configuration table lists every setting is
+//! stays short enough to read; every literal label value a labelled counter is given in the
+//! code is one `server::metrics::LABELLED` lists (so `/metrics` shows it from the start). (That the README's configuration table lists every setting is
 //! checked beside the settings' declarations, in `server/src/config.rs`.)
 
 use std::path::{Path, PathBuf};
@@ -147,5 +148,65 @@ fn the_code_map_reader_finds_items_under_crate_headings_only() {
             ("server".to_owned(), "hub/room.rs".to_owned()),
             ("admin".to_owned(), "js/main.js".to_owned()),
         ]
+    );
+}
+
+/// The `(name, label, value)` of each `metrics::counter!("name", "label" => "value")` in `code`
+/// whose value is a string literal.
+fn literal_counter_labels(code: &str) -> Vec<(String, String, String)> {
+    let quoted = |text: &str| -> Option<String> {
+        let text = text.trim();
+        let inner = text.strip_prefix('"')?;
+        let end = inner.find('"')?;
+        Some(inner[..end].to_owned())
+    };
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("metrics::counter!(") {
+        let rest = &code[at + "metrics::counter!(".len()..];
+        let Some(close) = rest.find(')') else {
+            continue;
+        };
+        let call = &rest[..close];
+        let Some((name, labels)) = call.split_once(',') else {
+            continue;
+        };
+        let Some((label, value)) = labels.split_once("=>") else {
+            continue;
+        };
+        if let (Some(name), Some(label), Some(value)) = (quoted(name), quoted(label), quoted(value))
+        {
+            found.push((name, label, value));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_literal_counter_label_is_listed_for_metrics_at_zero() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("server/src"), &mut files);
+    rust_files(&root.join("persistence/src"), &mut files);
+    let mut seen = 0;
+    let mut unlisted = Vec::new();
+    for file in files {
+        let code = std::fs::read_to_string(&file).expect("readable");
+        for (name, label, value) in literal_counter_labels(&code) {
+            seen += 1;
+            let listed = server::metrics::LABELLED
+                .iter()
+                .any(|(known, key, values)| {
+                    *known == name && *key == label && values.contains(&value.as_str())
+                });
+            if !listed {
+                unlisted.push(format!("{}: {name}{{{label}=\"{value}\"}}", file.display()));
+            }
+        }
+    }
+    assert!(seen > 10, "found only {seen} labelled counters");
+    assert!(
+        unlisted.is_empty(),
+        "add these to server::metrics::LABELLED:\n{}",
+        unlisted.join("\n")
     );
 }
