@@ -110,7 +110,7 @@ out = os.environ["OUT_DIR"]
 rows = []
 header = ("| run | quiet p50 / p99 / max ms | abused p50 / p99 / max ms | p99 abused/quiet | "
           "delivered quiet (down, up) | delivered abused (down, up) | peak RSS MB (HWM) | "
-          "server CPU quiet / abused s | refusals |")
+          "CPU s quiet → abused: server, harness, machine | refusals |")
 rows.append(header)
 rows.append("|---" * 9 + "|")
 def ms(us): return f"{us / 1000:.1f}"
@@ -126,10 +126,12 @@ for run in os.environ["RUNS"].split(","):
     refusals = "; ".join(
         f'{f["flood"]}: ' + ", ".join(f"{k} {v}" for k, v in f["refused"].items())
         for f in r["flood_results"])
-    cpu = lambda p: "?" if p.get("server_cpu_secs") is None else f'{p["server_cpu_secs"]:.1f}'
+    def cpu(p):
+        return ", ".join("?" if p.get(k) is None else f"{p[k]:.1f}"
+                         for k in ("server_cpu_secs", "harness_cpu_secs", "machine_cpu_secs"))
     ratio = "?" if r["p99_ratio"] is None else f'{r["p99_ratio"]:.2f}'
     rows.append(f'| {run} | {lat(q)} | {lat(a)} | {ratio} | {dl(q)} | {dl(a)} | '
-                f'{mb(r["server_peak_rss_kib"])} ({mb(r["server_hwm_kib"])}) | {cpu(q)} / {cpu(a)} | {refusals} |')
+                f'{mb(r["server_peak_rss_kib"])} ({mb(r["server_hwm_kib"])}) | {cpu(q)} → {cpu(a)} | {refusals} |')
 open(os.path.join(out, "table.md"), "w").write("\n".join(rows) + "\n")
 print("\n".join(rows))
 PY

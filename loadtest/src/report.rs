@@ -245,6 +245,9 @@ pub struct ClassPhase {
     pub server_cpu_secs: Option<f64>,
     /// The harness's own CPU time in the measured window, seconds.
     pub harness_cpu_secs: Option<f64>,
+    /// The whole machine's busy CPU time in the measured window, seconds (server and harness
+    /// included: the rest is what else ran meanwhile).
+    pub machine_cpu_secs: Option<f64>,
 }
 
 /// One direction of the class's traffic in one phase (events published in its measured window,
@@ -464,6 +467,7 @@ impl std::fmt::Display for Report {
 
 /// The `abuse` part of the summary: the class in both phases, the targets, then each flood.
 fn write_abuse(f: &mut std::fmt::Formatter<'_>, abuse: &AbuseResults) -> std::fmt::Result {
+    let cpu = |secs: Option<f64>| secs.map_or("not read".to_owned(), |secs| format!("{secs:.2} s"));
     writeln!(
         f,
         "  class: 1 teacher + {} students, {:.0} events/s down, {:.0} chat/s up; floods: {}",
@@ -477,7 +481,7 @@ fn write_abuse(f: &mut std::fmt::Formatter<'_>, abuse: &AbuseResults) -> std::fm
         writeln!(
             f,
             "  {name:>6}: down {}/{} up {}/{} delivered; µs p50 {} p99 {} max {}; peak RSS {}; \
-             server CPU {}",
+             CPU server {} harness {} machine {}",
             phase.down.delivered,
             phase.down.expected,
             phase.up.delivered,
@@ -491,9 +495,9 @@ fn write_abuse(f: &mut std::fmt::Formatter<'_>, abuse: &AbuseResults) -> std::fm
                     "{:.1} MB",
                     megabytes(kib)
                 )),
-            phase
-                .server_cpu_secs
-                .map_or("not read".to_owned(), |secs| format!("{secs:.2} s")),
+            cpu(phase.server_cpu_secs),
+            cpu(phase.harness_cpu_secs),
+            cpu(phase.machine_cpu_secs),
         )?;
         if !phase.closed.is_empty() || !phase.publish_errors.is_empty() {
             writeln!(

@@ -224,21 +224,22 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         let rate = (deliveries - before) as f64 / then.elapsed().as_secs_f64().max(1e-3);
         format!("class deliveries {deliveries} ({rate:.0}/s)")
     };
+    // CPU time (server, harness, whole machine) at the start and the end of a window.
     let read_cpu = || {
-        (
+        [
             server_pid.and_then(|pid| system::cpu_secs(pid).ok()),
             system::cpu_secs(std::process::id()).ok(),
-        )
+            system::machine_busy_secs().ok(),
+        ]
     };
-    let cpu_delta = |start: Option<f64>, end: Option<f64>| Some(round_ms(end? - start?));
+    let cpu_delta = |start: [Option<f64>; 3], end: [Option<f64>; 3]| {
+        let delta = |index: usize| Some(round_ms(end[index]? - start[index]?));
+        [delta(0), delta(1), delta(2)]
+    };
 
-    let mut cpu_at_start = (None, None);
+    let mut cpu_at_start = [None; 3];
     super::wait_window(&quiet, &progress, status, || cpu_at_start = read_cpu()).await;
-    let quiet_cpu_end = read_cpu();
-    let quiet_cpu = (
-        cpu_delta(cpu_at_start.0, quiet_cpu_end.0),
-        cpu_delta(cpu_at_start.1, quiet_cpu_end.1),
-    );
+    let quiet_cpu = cpu_delta(cpu_at_start, read_cpu());
 
     // The floods start with the abused phase's warm-up.
     let flood_source = flood_source(common);
@@ -263,13 +264,9 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             (flood, task)
         })
         .collect();
-    let mut cpu_at_start = (None, None);
+    let mut cpu_at_start = [None; 3];
     super::wait_window(&abused, &progress, status, || cpu_at_start = read_cpu()).await;
-    let abused_cpu_end = read_cpu();
-    let abused_cpu = (
-        cpu_delta(cpu_at_start.0, abused_cpu_end.0),
-        cpu_delta(cpu_at_start.1, abused_cpu_end.1),
-    );
+    let abused_cpu = cpu_delta(cpu_at_start, read_cpu());
     context.stop.cancel();
     let drain_end = Instant::now() + CLASS_DRAIN;
     let mut flood_results = Vec::with_capacity(flood_tasks.len());
@@ -293,8 +290,16 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         .by_phase;
     quiet_phase.peak_rss_kib = by_phase[0];
     abused_phase.peak_rss_kib = by_phase[1];
-    (quiet_phase.server_cpu_secs, quiet_phase.harness_cpu_secs) = quiet_cpu;
-    (abused_phase.server_cpu_secs, abused_phase.harness_cpu_secs) = abused_cpu;
+    [
+        quiet_phase.server_cpu_secs,
+        quiet_phase.harness_cpu_secs,
+        quiet_phase.machine_cpu_secs,
+    ] = quiet_cpu;
+    [
+        abused_phase.server_cpu_secs,
+        abused_phase.harness_cpu_secs,
+        abused_phase.machine_cpu_secs,
+    ] = abused_cpu;
     let server_peak_rss_kib = by_phase.iter().flatten().max().copied();
 
     let p99_ratio = match (quiet_phase.latency_us.p99, abused_phase.latency_us.p99) {
