@@ -87,6 +87,17 @@ pub async fn connect(
     let stream = tokio::time::timeout(SETUP_PATIENCE, open_tcp(target.addr(), source))
         .await
         .with_context(|| format!("no TCP connection to {} in time", target.addr()))??;
+    connect_over(target, codec, token, stream).await
+}
+
+/// Upgrades an open TCP `stream` to `target`'s native endpoint, as [`connect`] does (for a
+/// socket opened with options of its own, see [`open_tcp_with_receive_buffer`]).
+pub async fn connect_over(
+    target: &Target,
+    codec: Codec,
+    token: &str,
+    stream: TcpStream,
+) -> anyhow::Result<Connection> {
     let mut request = target
         .ws_url()
         .into_client_request()
@@ -126,12 +137,28 @@ pub(crate) async fn open_tcp(
     addr: SocketAddr,
     source: Option<IpAddr>,
 ) -> anyhow::Result<TcpStream> {
+    open_tcp_with_receive_buffer(addr, source, None).await
+}
+
+/// Opens a TCP connection to `addr` from `source`; with `receive_buffer`, the socket's kernel
+/// receive buffer (`SO_RCVBUF`) is set to that many bytes first, so that a client that does
+/// not read pushes back on the server after little data (the kernel may round it up).
+pub(crate) async fn open_tcp_with_receive_buffer(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    receive_buffer: Option<u32>,
+) -> anyhow::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
     }
     .context("cannot create a socket (is the file-descriptor limit reached?)")?;
+    if let Some(bytes) = receive_buffer {
+        socket
+            .set_recv_buffer_size(bytes)
+            .context("setting SO_RCVBUF")?;
+    }
     if let Some(ip) = source {
         socket
             .bind(SocketAddr::new(ip, 0))

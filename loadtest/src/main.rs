@@ -1,5 +1,5 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
-//! scenario (`fanout`, `connections`, `ingest`, `classroom`) taking the common flags (`--target`,
+//! scenario (`fanout`, `connections`, `ingest`, `classroom`, `abuse`) taking the common flags (`--target`,
 //! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
 //! `--protocol`, and for `fanout`/`connections --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
 //! report and writes its JSON. All the work is in `loadtest::scenarios`.
@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use loadtest::credentials::DEFAULT_TENANT;
 use loadtest::pusher::PusherApp;
-use loadtest::scenarios::{classroom, connections, fanout, ingest};
+use loadtest::scenarios::abuse::floods::{Flood, FloodSizes};
+use loadtest::scenarios::{abuse, classroom, connections, fanout, ingest};
 use loadtest::target::DEFAULT_TARGET;
 use loadtest::{Common, Credentials, Report, Target, WireProtocol};
 
@@ -39,6 +40,10 @@ enum Scenario {
     /// Classes with a teacher, students and a game server on the Roblox HTTP path; game event
     /// to teacher latency.
     Classroom(ClassroomArgs),
+    /// A normal class measured alone (quiet), then while hostile clients flood the same server
+    /// (abused): the class's latency and deliveries, the server's peak memory, and what the
+    /// server answered each flood. --duration and --warmup apply to each phase.
+    Abuse(AbuseArgs),
 }
 
 /// Flags every scenario takes.
@@ -200,6 +205,71 @@ struct ClassroomArgs {
     payload_bytes: usize,
 }
 
+#[derive(Debug, Args)]
+struct AbuseArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Students of the normal class (beside one teacher).
+    #[arg(long, default_value_t = 30)]
+    students: u64,
+    /// Teacher → students events per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Students → teacher chat events per second, all students together.
+    #[arg(long, default_value_t = 5.0)]
+    student_rate: f64,
+    /// Floods of the abused phase, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "rejoin,presence,rooms,game-keys,pusher-sockets,garbage"
+    )]
+    floods: Vec<Flood>,
+    /// rejoin: sockets.
+    #[arg(long, default_value_t = FloodSizes::default().rejoin_sockets)]
+    rejoin_sockets: u64,
+    /// rejoin: join frames per second per socket.
+    #[arg(long, default_value_t = FloodSizes::default().rejoin_rate)]
+    rejoin_rate: f64,
+    /// rejoin: padding bytes in each join's presence.
+    #[arg(long, default_value_t = FloodSizes::default().rejoin_presence_bytes)]
+    rejoin_presence_bytes: usize,
+    /// presence: sockets.
+    #[arg(long, default_value_t = FloodSizes::default().presence_sockets)]
+    presence_sockets: u64,
+    /// presence: updates per second per socket.
+    #[arg(long, default_value_t = FloodSizes::default().presence_rate)]
+    presence_rate: f64,
+    /// rooms: anonymous Pusher sockets.
+    #[arg(long, default_value_t = FloodSizes::default().rooms_sockets)]
+    rooms_sockets: u64,
+    /// rooms: subscriptions per second per socket.
+    #[arg(long, default_value_t = FloodSizes::default().rooms_rate)]
+    rooms_rate: f64,
+    /// game-keys: requests in flight at most.
+    #[arg(long, default_value_t = FloodSizes::default().game_key_concurrency)]
+    game_key_concurrency: u64,
+    /// game-keys: requests per second.
+    #[arg(long, default_value_t = FloodSizes::default().game_key_rate)]
+    game_key_rate: f64,
+    /// pusher-sockets: sockets held at most.
+    #[arg(long, default_value_t = FloodSizes::default().pusher_sockets)]
+    pusher_sockets: u64,
+    /// pusher-sockets: connection attempts per second.
+    #[arg(long, default_value_t = FloodSizes::default().pusher_socket_rate)]
+    pusher_socket_rate: f64,
+    /// garbage: sockets.
+    #[arg(long, default_value_t = FloodSizes::default().garbage_sockets)]
+    garbage_sockets: u64,
+    /// garbage: frames per second per socket.
+    #[arg(long, default_value_t = FloodSizes::default().garbage_rate)]
+    garbage_rate: f64,
+    /// The server's pid, to read its memory and CPU (found from the target's port when omitted).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -269,6 +339,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 payload_bytes: args.payload_bytes,
             };
             (classroom::run(config).await?, json)
+        }
+        Scenario::Abuse(args) => {
+            let json = args.common.json.clone();
+            let config = abuse::Config {
+                protocol: args.common.protocol,
+                common: common(&args.common, false).await?,
+                students: args.students,
+                rate: args.rate,
+                student_rate: args.student_rate,
+                floods: args.floods,
+                sizes: FloodSizes {
+                    rejoin_sockets: args.rejoin_sockets,
+                    rejoin_rate: args.rejoin_rate,
+                    rejoin_presence_bytes: args.rejoin_presence_bytes,
+                    presence_sockets: args.presence_sockets,
+                    presence_rate: args.presence_rate,
+                    rooms_sockets: args.rooms_sockets,
+                    rooms_rate: args.rooms_rate,
+                    game_key_concurrency: args.game_key_concurrency,
+                    game_key_rate: args.game_key_rate,
+                    pusher_sockets: args.pusher_sockets,
+                    pusher_socket_rate: args.pusher_socket_rate,
+                    garbage_sockets: args.garbage_sockets,
+                    garbage_rate: args.garbage_rate,
+                },
+                server_pid: args.server_pid,
+            };
+            (abuse::run(config).await?, json)
         }
     };
     finish(&report, json)

@@ -3,6 +3,7 @@
 //! body per scenario. It prints as a short text block for people and writes as JSON
 //! (`--json FILE`) for scripts and docs/benchmarks.md.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -13,7 +14,7 @@ use crate::stats::{Errors, Percentiles};
 /// The outcome of one scenario run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    /// `fanout`, `connections`, `ingest` or `classroom`.
+    /// `fanout`, `connections`, `ingest`, `classroom` or `abuse`.
     pub scenario: String,
     /// The target URL.
     pub target: String,
@@ -53,6 +54,8 @@ pub enum Results {
     Ingest(IngestResults),
     /// See [`ClassroomResults`].
     Classroom(ClassroomResults),
+    /// See [`AbuseResults`] (boxed: it is much larger than the others).
+    Abuse(Box<AbuseResults>),
 }
 
 /// `fanout`: rooms × members, one educator publisher per room.
@@ -187,6 +190,114 @@ pub struct ClassroomResults {
     pub deliveries_per_sec: f64,
     /// Batch sent → HTTP 200 (after commit), microseconds.
     pub batch_ack_latency_us: Percentiles,
+}
+
+/// `abuse`: a normal class measured alone (quiet), then again while hostile clients flood the
+/// same server (abused), and what the server answered each flood.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbuseResults {
+    /// Student sockets of the normal class (beside one teacher).
+    pub students: u64,
+    /// Teacher → students events per second.
+    pub rate: f64,
+    /// Students → teacher chat events per second, all students together.
+    pub student_rate: f64,
+    /// The floods run in the abused phase, in the order they were started.
+    pub floods: Vec<String>,
+    /// The class alone.
+    pub quiet: ClassPhase,
+    /// The class while the floods ran.
+    pub abused: ClassPhase,
+    /// Abused p99 ÷ quiet p99 of the class's deliveries (both directions together); `None` when
+    /// a phase delivered nothing.
+    pub p99_ratio: Option<f64>,
+    /// The server process whose memory and CPU were read, if any.
+    pub server_pid: Option<u32>,
+    /// Its VmRSS before the class connected, KiB.
+    pub server_rss_start_kib: Option<u64>,
+    /// Its largest VmRSS sampled (every 100 ms) during the run, KiB.
+    pub server_peak_rss_kib: Option<u64>,
+    /// Its VmHWM at the end: the peak over the server's whole life, KiB.
+    pub server_hwm_kib: Option<u64>,
+    /// The targets and whether this run met them.
+    pub targets: AbuseTargets,
+    /// What each flood did and what the server answered.
+    pub flood_results: Vec<FloodResults>,
+}
+
+/// The normal class during one phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClassPhase {
+    /// Teacher → students (`loadtest` events).
+    pub down: ClassFlow,
+    /// Students → teacher (`chat` events).
+    pub up: ClassFlow,
+    /// Publish → delivery latency of both directions together, microseconds.
+    pub latency_us: Percentiles,
+    /// Class sockets the server closed, by `close_CODE` (`close_none`: no code, `reset`: the
+    /// connection dropped).
+    pub closed: BTreeMap<String, u64>,
+    /// `error` frames the class's publishers got, by `error_CODE`.
+    pub publish_errors: BTreeMap<String, u64>,
+    /// The server's largest VmRSS sampled in this phase (warm-up included), KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// The server's CPU time in the measured window, seconds.
+    pub server_cpu_secs: Option<f64>,
+    /// The harness's own CPU time in the measured window, seconds.
+    pub harness_cpu_secs: Option<f64>,
+    /// The whole machine's busy CPU time in the measured window, seconds (server and harness
+    /// included: the rest is what else ran meanwhile).
+    pub machine_cpu_secs: Option<f64>,
+}
+
+/// One direction of the class's traffic in one phase (events published in its measured window,
+/// wherever they were delivered).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClassFlow {
+    /// Events published.
+    pub published: u64,
+    /// Deliveries received.
+    pub delivered: u64,
+    /// `published` × receivers.
+    pub expected: u64,
+    /// Publish → delivery latency, microseconds.
+    pub latency_us: Percentiles,
+}
+
+/// The targets of the abuse issue and whether this run met them (`None`: not measured).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbuseTargets {
+    /// Peak server RSS must stay under this, KiB.
+    pub max_rss_kib: u64,
+    /// Whether it did.
+    pub rss_met: Option<bool>,
+    /// The class's abused p99 must stay within this multiple of its quiet p99.
+    pub max_p99_ratio: f64,
+    /// Whether it did.
+    pub p99_met: Option<bool>,
+    /// Whether the class received every event in both phases.
+    pub all_delivered: bool,
+}
+
+/// One flood: its load and the server's answers, counted over the whole abused phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FloodResults {
+    /// `rejoin`, `presence`, `rooms`, `game-keys`, `pusher-sockets` or `garbage`.
+    pub flood: String,
+    /// What it does, in one sentence.
+    pub what: String,
+    /// Connections it opened (sockets; HTTP requests for `game-keys` count under `sent`).
+    pub connections: u64,
+    /// Frames, subscriptions, requests or connection attempts sent.
+    pub sent: u64,
+    /// Answers that let the flood through, by kind (`joined`, `reply`, `subscribed`,
+    /// `established`, `http_200`).
+    pub accepted: BTreeMap<String, u64>,
+    /// Refusals, by kind: `error_CODE` (native error frames), `close_CODE` (close frames),
+    /// `http_STATUS`, `subscription_error_…`, `pusher_error_CODE`, `reset` (dropped).
+    pub refused: BTreeMap<String, u64>,
+    /// Every refusal counted.
+    pub refused_total: u64,
 }
 
 impl Report {
@@ -327,6 +438,7 @@ impl std::fmt::Display for Report {
                     ack.p50, ack.p90, ack.p99, ack.p99_9, ack.max, ack.count
                 )?;
             }
+            Results::Abuse(abuse) => write_abuse(f, abuse)?,
         }
         writeln!(
             f,
@@ -351,4 +463,88 @@ impl std::fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// The `abuse` part of the summary: the class in both phases, the targets, then each flood.
+fn write_abuse(f: &mut std::fmt::Formatter<'_>, abuse: &AbuseResults) -> std::fmt::Result {
+    let cpu = |secs: Option<f64>| secs.map_or("not read".to_owned(), |secs| format!("{secs:.2} s"));
+    writeln!(
+        f,
+        "  class: 1 teacher + {} students, {:.0} events/s down, {:.0} chat/s up; floods: {}",
+        abuse.students,
+        abuse.rate,
+        abuse.student_rate,
+        abuse.floods.join(",")
+    )?;
+    for (name, phase) in [("quiet", &abuse.quiet), ("abused", &abuse.abused)] {
+        let latency = &phase.latency_us;
+        writeln!(
+            f,
+            "  {name:>6}: down {}/{} up {}/{} delivered; µs p50 {} p99 {} max {}; peak RSS {}; \
+             CPU server {} harness {} machine {}",
+            phase.down.delivered,
+            phase.down.expected,
+            phase.up.delivered,
+            phase.up.expected,
+            latency.p50,
+            latency.p99,
+            latency.max,
+            phase
+                .peak_rss_kib
+                .map_or("not read".to_owned(), |kib| format!(
+                    "{:.1} MB",
+                    megabytes(kib)
+                )),
+            cpu(phase.server_cpu_secs),
+            cpu(phase.harness_cpu_secs),
+            cpu(phase.machine_cpu_secs),
+        )?;
+        if !phase.closed.is_empty() || !phase.publish_errors.is_empty() {
+            writeln!(
+                f,
+                "          class sockets closed {:?}, publish errors {:?}",
+                phase.closed, phase.publish_errors
+            )?;
+        }
+    }
+    let verdict = |met: Option<bool>| match met {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "not measured",
+    };
+    let targets = &abuse.targets;
+    writeln!(
+        f,
+        "  targets: peak RSS {} < {:.0} MB: {}; p99 ratio {} <= {:.1}: {}; every event delivered: {}",
+        abuse
+            .server_peak_rss_kib
+            .max(abuse.server_hwm_kib)
+            .map_or("?".to_owned(), |kib| format!("{:.1} MB", megabytes(kib))),
+        megabytes(targets.max_rss_kib),
+        verdict(targets.rss_met),
+        abuse
+            .p99_ratio
+            .map_or("?".to_owned(), |ratio| format!("{ratio:.2}")),
+        targets.max_p99_ratio,
+        verdict(targets.p99_met),
+        if targets.all_delivered { "yes" } else { "NO" }
+    )?;
+    for flood in &abuse.flood_results {
+        writeln!(
+            f,
+            "  flood {}: {} connections, {} sent; accepted {:?}; refused {} {:?}",
+            flood.flood,
+            flood.connections,
+            flood.sent,
+            flood.accepted,
+            flood.refused_total,
+            flood.refused
+        )?;
+    }
+    Ok(())
+}
+
+/// KiB as megabytes (10^6 bytes), as the targets are written.
+fn megabytes(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
 }

@@ -1,10 +1,11 @@
 //! What the harness asks of the operating system: a file-descriptor limit high enough for the
-//! sockets a scenario opens ([`raise_fd_limit`]), a process's resident memory
-//! (`VmRSS` in `/proc/PID/status`, [`vm_rss_kib`]), a process's CPU time (`utime + stime` in
-//! `/proc/PID/stat`, [`cpu_secs`]), the whole machine's busy CPU time (`/proc/stat`,
-//! [`machine_busy_secs`], to see what else ran beside a load test), and the pid of the process listening on a
-//! local TCP port ([`find_listener_pid`], from `/proc/net/tcp{,6}` and `/proc/*/fd`). Linux
-//! only; elsewhere the readings are absent rather than wrong.
+//! sockets a scenario opens ([`raise_fd_limit`]), a process's resident memory (`VmRSS` in
+//! `/proc/PID/status`, [`vm_rss_kib`]) and its lifetime peak (`VmHWM`, [`vm_hwm_kib`]), a
+//! process's CPU time (`utime + stime` in `/proc/PID/stat`, [`cpu_secs`]), the whole machine's
+//! busy CPU time (`/proc/stat`, [`machine_busy_secs`], to see what else ran beside a load test),
+//! and the pid of the process listening on a local TCP port ([`find_listener_pid`], from
+//! `/proc/net/tcp{,6}` and `/proc/*/fd`). Linux only; elsewhere the readings are absent rather
+//! than wrong.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -45,9 +46,22 @@ pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
     parse_vm_rss_kib(&status).with_context(|| format!("no VmRSS line in {path}"))
 }
 
+/// The peak resident set size of `pid` over its whole life in KiB (`VmHWM` in
+/// `/proc/PID/status`).
+pub fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_status_kib(&status, "VmHWM:").with_context(|| format!("no VmHWM line in {path}"))
+}
+
 fn parse_vm_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.trim_start_matches("VmRSS:")
+    parse_status_kib(status, "VmRSS:")
+}
+
+/// The KiB figure of the `/proc/PID/status` line starting with `field`.
+fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.trim_start_matches(field)
         .split_whitespace()
         .next()?
         .parse()
@@ -177,6 +191,8 @@ mod tests {
         let status = "Name:\tclasshub\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss_kib(status), Some(12345));
         assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
+        let with_peak = "VmHWM:\t  20480 kB\nVmRSS:\t   12345 kB\n";
+        assert_eq!(parse_status_kib(with_peak, "VmHWM:"), Some(20480));
     }
 
     #[test]

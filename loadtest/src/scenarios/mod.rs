@@ -1,8 +1,9 @@
 //! The scenarios, one module each, each a library function `run(Config) -> Report` that the
 //! binary and the tests call: [`fanout`] (rooms × members, publishers at a set rate, delivery
 //! latency), [`connections`] (idle sockets held, connect rate, server memory per socket),
-//! [`ingest`] (durable publishes, acknowledgements per second, publish→ack latency) and
-//! [`classroom`] (game servers on the Roblox HTTP path, game event → teacher latency).
+//! [`ingest`] (durable publishes, acknowledgements per second, publish→ack latency),
+//! [`classroom`] (game servers on the Roblox HTTP path, game event → teacher latency) and
+//! [`abuse`] (a normal class measured alone, then while hostile clients flood the server).
 //!
 //! What they share lives here: [`Common`] (target, credentials, warm-up, duration, progress),
 //! the bounds every count is checked against, opening many connections with a bounded number
@@ -10,6 +11,7 @@
 //! progress bar ticks ([`wait_window`]). Every run stops by itself: setup steps have time-outs,
 //! load stops at the window's end, and closing is bounded.
 
+pub mod abuse;
 pub mod classroom;
 pub mod connections;
 pub mod fanout;

@@ -5,6 +5,7 @@
 //! binary, one module per scenario; `boundaries` checks that the harness links no `server` yet
 //! mints what it accepts; `support` starts servers and checks reports.
 
+mod abuse;
 mod baseline;
 mod boundaries;
 mod classroom;

@@ -26,9 +26,14 @@ pub struct Hub {
 
 impl Hub {
     pub async fn start() -> Hub {
+        Hub::start_with(|_config| {}).await
+    }
+
+    /// A hub whose settings `adjust` changes first (small caps for refusals, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Hub {
         let data_dir = temp_dir("hub");
         let database = TestDatabase::sqlite();
-        let config = Config {
+        let mut config = Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: Some(SECRET.to_owned()),
             data_dir: data_dir.clone(),
@@ -40,6 +45,7 @@ impl Hub {
             },
             ..Config::default()
         };
+        adjust(&mut config);
         let server = server::start(config).await.expect("classhub starts");
         let addr = server.local_addr();
         Hub {
