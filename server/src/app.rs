@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
@@ -407,6 +408,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     tracker.spawn(crate::api::limits::upkeep(app.clone()));
     let router = crate::http::router(app.clone());
     let done = tokio::spawn(async move {
+        // Small frames go out now: without TCP_NODELAY, Nagle holds a frame back until the
+        // previous one is acknowledged, which a delayed ACK can make ~40 ms.
+        let listener = listener.tap_io(|stream| {
+            if let Err(cause) = stream.set_nodelay(true) {
+                tracing::debug!(%cause, "could not set TCP_NODELAY on an accepted socket");
+            }
+        });
         let serving = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
