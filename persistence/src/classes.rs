@@ -77,6 +77,13 @@ pub struct RosterEntry {
     pub user_id: String,
 }
 
+/// A tenant that has made a class (live or archived), as loaded at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TenantKey {
+    /// The tenant.
+    pub tenant_id: String,
+}
+
 /// A live class, as loaded at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClassKey {
@@ -354,6 +361,16 @@ impl Store {
             self,
             ClassKey,
             "SELECT tenant_id, id, teacher_id FROM classes WHERE archived_at IS NULL"
+        )?)
+    }
+
+    /// Every tenant that has made a class, archived ones included (for the hub's roster cache:
+    /// such a tenant's class rooms follow the rosters even when none is live).
+    pub async fn tenants_with_classes(&self) -> Result<Vec<TenantKey>, StoreError> {
+        Ok(rows!(
+            self,
+            TenantKey,
+            "SELECT DISTINCT tenant_id FROM classes"
         )?)
     }
 

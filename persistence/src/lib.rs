@@ -38,6 +38,7 @@ pub use agents::AgentTaskRecord;
 pub use billing::{SubscriptionChange, SubscriptionRecord};
 pub use classes::{
     ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,
+    TenantKey,
 };
 pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,

@@ -452,6 +452,12 @@ async fn load_rosters(store: &Store) -> Result<RosterSnapshot, persistence::Stor
             .into_iter()
             .map(|class| (class.tenant_id, class.id, class.teacher_id))
             .collect(),
+        tenants_with_classes: store
+            .tenants_with_classes()
+            .await?
+            .into_iter()
+            .map(|tenant| tenant.tenant_id)
+            .collect(),
         members: store
             .all_roster_entries()
             .await?

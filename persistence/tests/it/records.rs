@@ -130,6 +130,13 @@ async fn directory_classes_content_and_notifications_behave_alike() {
         assert_eq!(member_of.items.len(), 1);
         assert!(store.archive_class("acme", "c1").await.expect("archive"));
         assert!(store.class("acme", "c1").await.expect("class").is_none());
+        assert_eq!(
+            store.tenants_with_classes().await.expect("tenants"),
+            [persistence::TenantKey {
+                tenant_id: "acme".to_owned()
+            }],
+            "a tenant whose classes are archived still counts as one that has made classes"
+        );
         assert!(
             store
                 .all_roster_entries()

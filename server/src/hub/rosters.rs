@@ -5,9 +5,10 @@
 //! each open connection of the tenant re-checks what it holds against the rules as they are now
 //! (see `Session::recheck`), so a change reaches sockets that are already connected.
 //!
-//! Rule: in a tenant that has classes, a student joins only the class rooms whose roster lists
-//! them, and the game rooms linked to those classes. A tenant without any class (a development
-//! setup that has not used the REST API) keeps the open rule: students join any class room.
+//! Rule: in a tenant that has made classes, a student joins only the class rooms whose roster
+//! lists them, and the game rooms linked to those classes. A tenant that has never made a class
+//! (a development setup that has not used the REST API) keeps the open rule: students join any
+//! class room. Archiving a tenant's last class does not bring the open rule back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
@@ -30,8 +31,8 @@ struct State {
     /// (tenant, class) → its teacher and the students on its roster. Every live class has an
     /// entry.
     classes: HashMap<(String, String), ClassEntry>,
-    /// tenant → how many live classes it has.
-    class_counts: HashMap<String, usize>,
+    /// Tenants that have made a class (live or archived): the open rule is over for them.
+    managed: HashSet<String>,
     /// (tenant, parent) → children.
     children: HashMap<(String, String), HashSet<String>>,
     /// (tenant, job id) → the class a running game session plays for.
@@ -49,6 +50,8 @@ struct ClassEntry {
 pub struct RosterSnapshot {
     /// (tenant, class, teacher) of every live class.
     pub classes: Vec<(String, String, Option<String>)>,
+    /// Tenants that have made a class, archived ones included.
+    pub tenants_with_classes: Vec<String>,
     /// (tenant, class, student) roster entries.
     pub members: Vec<(String, String, String)>,
     /// (tenant, parent, child) links.
@@ -61,8 +64,9 @@ impl Rosters {
     /// Replaces everything with `snapshot`.
     pub fn load(&self, snapshot: RosterSnapshot) {
         let mut state = State::default();
+        state.managed.extend(snapshot.tenants_with_classes);
         for (tenant, class, teacher) in snapshot.classes {
-            *state.class_counts.entry(tenant.clone()).or_default() += 1;
+            state.managed.insert(tenant.clone());
             state.classes.entry((tenant, class)).or_default().teacher = teacher;
         }
         for (tenant, class, student) in snapshot.members {
@@ -109,8 +113,8 @@ impl Rosters {
                     teacher: teacher.map(str::to_owned),
                     students: HashSet::new(),
                 });
-                *state.class_counts.entry(tenant.to_owned()).or_default() += 1;
             }
+            state.managed.insert(tenant.to_owned());
         }
         self.changed(tenant);
     }
@@ -129,16 +133,10 @@ impl Rosters {
 
     /// A class was archived; returns the students who were on its roster.
     pub fn remove_class(&self, tenant: &str, class: &str) -> Vec<String> {
-        let removed = {
-            let mut state = self.write();
-            let removed = state.classes.remove(&(tenant.to_owned(), class.to_owned()));
-            if removed.is_some()
-                && let Some(count) = state.class_counts.get_mut(tenant)
-            {
-                *count = count.saturating_sub(1);
-            }
-            removed
-        };
+        let removed = self
+            .write()
+            .classes
+            .remove(&(tenant.to_owned(), class.to_owned()));
         self.changed(tenant);
         removed
             .map(|entry| entry.students.into_iter().collect())
@@ -200,7 +198,7 @@ impl Rosters {
     /// Whether a student may join `class:{tenant}:{class}`.
     pub fn student_may_join_class(&self, tenant: &str, class: &str, student: &str) -> bool {
         let state = self.read();
-        if state.class_counts.get(tenant).copied().unwrap_or(0) == 0 {
+        if !state.managed.contains(tenant) {
             return true;
         }
         state
@@ -209,11 +207,11 @@ impl Rosters {
             .is_some_and(|entry| entry.students.contains(student))
     }
 
-    /// Whether `educator` teaches `class:{tenant}:{class}`. A tenant without classes keeps the
-    /// open rule (any educator), as for students.
+    /// Whether `educator` teaches `class:{tenant}:{class}`. A tenant that has never made a class
+    /// keeps the open rule (any educator), as for students.
     pub fn teaches(&self, tenant: &str, class: &str, educator: &str) -> bool {
         let state = self.read();
-        if state.class_counts.get(tenant).copied().unwrap_or(0) == 0 {
+        if !state.managed.contains(tenant) {
             return true;
         }
         state
@@ -315,8 +313,21 @@ mod tests {
         assert!(!rosters.student_may_join_game("acme", "job-1", "s1"));
         assert_eq!(rosters.remove_class("acme", "c1"), Vec::<String>::new());
         assert!(
-            rosters.student_may_join_class("acme", "c1", "s1"),
-            "no classes left"
+            !rosters.student_may_join_class("acme", "c1", "s1"),
+            "archiving the last class does not open the tenant's class rooms"
         );
+        assert!(!rosters.teaches("acme", "c1", "t2"));
+    }
+
+    #[test]
+    fn a_tenant_whose_classes_are_all_archived_stays_gated_after_a_restart() {
+        let rosters = Rosters::default();
+        rosters.load(RosterSnapshot {
+            tenants_with_classes: vec!["acme".to_owned()],
+            ..RosterSnapshot::default()
+        });
+        assert!(!rosters.student_may_join_class("acme", "c1", "s1"));
+        assert!(!rosters.teaches("acme", "c1", "t1"));
+        assert!(rosters.student_may_join_class("beta", "c1", "s1"));
     }
 }

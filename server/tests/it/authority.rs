@@ -1,5 +1,6 @@
 //! Live authority over the native protocol: one class rule for REST and `/ws` (educators act on
-//! the classes they teach), role changes, deactivation and token expiry reaching open sockets,
+//! the classes they teach), role changes, deactivation, parent unlinks, class archives and token
+//! expiry reaching open sockets,
 //! personal events kept from classmates live and in replay, and the per-tenant caps on rooms and
 //! connections. (Pusher's side is in `pusher.rs`.)
 
@@ -107,6 +108,69 @@ async fn a_role_change_and_a_deactivation_reach_open_sockets() {
     .await
     .expect(200);
     assert_eq!(student.close_code().await, Some(4001));
+}
+
+/// The notice a socket gets when it has been taken out of `room` by a rules change.
+async fn expect_revoked(client: &mut Client, room: &str) {
+    let notice = client
+        .recv_until(|message| matches!(message, ServerMessage::Error(_)))
+        .await;
+    let ServerMessage::Error(notice) = notice else {
+        unreachable!()
+    };
+    assert!(
+        notice
+            .message
+            .contains(&format!("you may no longer be in {room}")),
+        "{}",
+        notice.message
+    );
+}
+
+#[tokio::test]
+async fn a_parent_unlink_and_a_class_archive_reach_open_sockets() {
+    let test = start_server().await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "acme").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let class_room = format!("class:acme:{class_id}");
+    let child_room = format!("user:acme:{}", school.id("s1"));
+    let children = format!("/api/v1/users/{}/children", school.id("p1"));
+    let linked = rest
+        .post(
+            &children,
+            &school.admin,
+            json!({"child_id": school.id("s1")}),
+        )
+        .await;
+    assert!(linked.status < 300, "{}", linked.body);
+    let mut parent = Client::connect(test.addr, &school.parent).await;
+    parent.join(&child_room).await;
+    let mut student = Client::connect(test.addr, &school.student).await;
+    student.join(&class_room).await;
+
+    // Unlinked: the parent's socket leaves the child's room and may not join it again.
+    let unlinked = rest
+        .delete(&format!("{children}/{}", school.id("s1")), &school.admin)
+        .await;
+    assert_eq!(unlinked.status, 204, "{}", unlinked.body);
+    expect_revoked(&mut parent, &child_room).await;
+    let again = parent
+        .expect_error(json!({"type": "join", "room": child_room}))
+        .await;
+    assert_eq!(again.code, ErrorCode::Forbidden.code());
+
+    // Archived: the student's socket leaves the class room and may not publish into it.
+    rest.delete(&format!("/api/v1/classes/{class_id}"), &school.teacher)
+        .await
+        .expect(204);
+    expect_revoked(&mut student, &class_room).await;
+    let publish = student
+        .expect_error(
+            json!({"type": "publish", "room": class_room, "kind": "chat", "data": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(publish.code, ErrorCode::Forbidden.code());
 }
 
 #[tokio::test]
