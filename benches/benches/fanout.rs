@@ -46,6 +46,7 @@ fn settings() -> HubSettings {
         history_len: 256,
         history_ttl: Duration::from_secs(300),
         room_grace: Duration::from_secs(60),
+        presence_window: Duration::from_millis(50),
         conn_queue_len: 65_536,
         conn_queue_bytes: usize::MAX,
         max_rooms_per_conn: 64,

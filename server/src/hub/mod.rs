@@ -59,6 +59,8 @@ pub struct HubSettings {
     pub history_ttl: Duration,
     /// How long an empty room is kept before it is dropped.
     pub room_grace: Duration,
+    /// Presence updates of one room within this window go out as one diff (zero: each at once).
+    pub presence_window: Duration,
     /// Frames a connection's outbound queue holds before it is closed as a slow consumer.
     pub conn_queue_len: usize,
     /// Bytes of frames a connection's outbound queue holds before it is closed as a slow
@@ -482,6 +484,7 @@ impl Hub {
                 id.clone(),
                 settings.history_len,
                 settings.history_ttl,
+                settings.presence_window,
                 Instant::now(),
                 self.shared.signals.clone(),
             ))

@@ -2,9 +2,15 @@
 //! `epoch`, and its history ring. Every operation runs under the room's `std::sync::Mutex` and
 //! never awaits: fan-out is `try_send` into bounded queues, so the lock is held for encoding
 //! once per codec plus one queue push per member, and events reach every member in `seq` order.
+//!
+//! Presence updates are coalesced per room: the first in a `--presence-window` goes out at once,
+//! later ones wait for the window's end and go out as one `presence_diff` holding each changed
+//! user's latest state (sooner when the room sends any other frame, so frames keep their order).
+//! However many sockets change presence, a member receives at most one update diff per window
+//! from a room: the cost of a presence flood is bounded per room, not only per socket.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use protocol::{
@@ -29,6 +35,8 @@ pub(crate) struct Room {
     signals: Option<mpsc::Sender<RoomSignal>>,
     /// Random per room life, below 2^53 so Luau numbers hold it exactly.
     pub(crate) epoch: u64,
+    /// Presence updates within this window are coalesced (zero: each goes out at once).
+    presence_window: Duration,
     /// Short critical sections only, never across an `.await` (fan-out is `try_send`).
     state: Mutex<RoomState>,
 }
@@ -49,6 +57,12 @@ struct RoomState {
     empty_since: Option<Instant>,
     /// Set by the reaper just before it removes the room from the hub's map.
     closed: bool,
+    /// Users whose presence changed since the last update diff, waiting for the window's end.
+    pending_updates: Vec<String>,
+    /// When the last update diff went out.
+    updates_sent_at: Option<Instant>,
+    /// Whether a task will send the pending updates.
+    flush_scheduled: bool,
 }
 
 #[derive(Debug)]
@@ -118,6 +132,7 @@ impl Room {
         id: RoomId,
         history_len: usize,
         history_ttl: Duration,
+        presence_window: Duration,
         now: Instant,
         signals: Option<mpsc::Sender<RoomSignal>>,
     ) -> Room {
@@ -126,7 +141,11 @@ impl Room {
             id,
             signals,
             epoch,
+            presence_window,
             state: Mutex::new(RoomState {
+                pending_updates: Vec::new(),
+                updates_sent_at: None,
+                flush_scheduled: false,
                 seq: 0,
                 history: History::new(history_len, history_ttl),
                 sockets: HashMap::new(),
@@ -140,7 +159,7 @@ impl Room {
     /// Adds a socket (idempotent), sends it `joined` with what it missed since `since`, and tells
     /// the others when its user is new here. Returns whether the socket was not a member before.
     pub(crate) fn join(
-        &self,
+        self: &Arc<Self>,
         conn: &Arc<ConnHandle>,
         member: &MemberAs,
         since: Option<Since>,
@@ -175,6 +194,7 @@ impl Room {
             leaves: vec![],
             updates: vec![],
         };
+        let mut updated = false;
         match state.users.get_mut(&member.user) {
             Some(user) => {
                 if newly_joined {
@@ -182,7 +202,7 @@ impl Room {
                 }
                 if let Some(presence) = presence {
                     user.state = presence;
-                    diff.updates.push(member_of(&member.user, user));
+                    updated = true;
                 }
             }
             None => {
@@ -248,8 +268,12 @@ impl Room {
                 user: joined.user.clone(),
             });
         }
-        if !diff.joins.is_empty() || !diff.updates.is_empty() {
+        if !diff.joins.is_empty() {
+            self.flush_updates(&mut state, now);
             broadcast(&state, &ServerMessage::PresenceDiff(diff), Some(conn.id));
+        }
+        if updated {
+            self.update_presence(&mut state, &member.user, now);
         }
         Ok(newly_joined)
     }
@@ -270,6 +294,7 @@ impl Room {
             None => false,
         };
         if last_socket {
+            self.flush_updates(&mut state, now);
             state.users.remove(user_id);
             let diff = ServerMessage::PresenceDiff(PresenceDiff {
                 room: self.id.to_string(),
@@ -345,6 +370,7 @@ impl Room {
             data: publication.data,
             id: publication.id,
         };
+        self.flush_updates(&mut state, now);
         let as_notification = publication.as_notification;
         let message = Arc::new(if as_notification {
             ServerMessage::Notification(body)
@@ -370,8 +396,14 @@ impl Room {
             .collect()
     }
 
-    /// Replaces the presence state of `conn`'s user and tells everyone here.
-    pub(crate) fn set_presence(&self, conn: &ConnHandle, presence: Value) -> bool {
+    /// Replaces the presence state of `conn`'s user and tells everyone here (coalesced within
+    /// the presence window).
+    pub(crate) fn set_presence(
+        self: &Arc<Self>,
+        conn: &ConnHandle,
+        presence: Value,
+        now: Instant,
+    ) -> bool {
         let mut state = self.lock();
         let Some(user_id) = state
             .sockets
@@ -384,15 +416,68 @@ impl Room {
             return false;
         };
         user.state = presence;
-        let update = member_of(&user_id, user);
+        self.update_presence(&mut state, &user_id, now);
+        true
+    }
+
+    /// Tells everyone `user`'s new presence: at once when no update diff went out within the
+    /// window, else with the diff that ends it.
+    fn update_presence(self: &Arc<Self>, state: &mut RoomState, user: &str, now: Instant) {
+        if !state.pending_updates.iter().any(|pending| pending == user) {
+            state.pending_updates.push(user.to_owned());
+        }
+        let next = state
+            .updates_sent_at
+            .map(|sent| sent + self.presence_window)
+            .filter(|next| *next > now);
+        match next {
+            None => self.flush_updates(state, now),
+            Some(_) if state.flush_scheduled => {}
+            Some(next) => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    self.flush_updates(state, now);
+                    return;
+                };
+                state.flush_scheduled = true;
+                let room: Weak<Room> = Arc::downgrade(self);
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(next).await;
+                    if let Some(room) = room.upgrade() {
+                        let mut state = room.lock();
+                        state.flush_scheduled = false;
+                        if !state.closed {
+                            room.flush_updates(&mut state, Instant::now());
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends the pending presence updates as one diff (each user's latest state), if any.
+    fn flush_updates(&self, state: &mut RoomState, now: Instant) {
+        if state.pending_updates.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut state.pending_updates);
+        let updates: Vec<Member> = pending
+            .iter()
+            .filter_map(|user_id| {
+                let user = state.users.get(user_id)?;
+                Some(member_of(user_id, user))
+            })
+            .collect();
+        state.updates_sent_at = Some(now);
+        if updates.is_empty() {
+            return;
+        }
         let diff = ServerMessage::PresenceDiff(PresenceDiff {
             room: self.id.to_string(),
             joins: vec![],
             leaves: vec![],
-            updates: vec![update],
+            updates,
         });
-        broadcast(&state, &diff, None);
-        true
+        broadcast(state, &diff, None);
     }
 
     /// The user ids present, and how many sockets each has here (for the Pusher HTTP API).

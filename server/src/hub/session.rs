@@ -445,7 +445,7 @@ impl Session {
             return Err(not_joined());
         }
         let room = self.hub.existing_room(room_id).ok_or_else(not_joined)?;
-        if room.set_presence(&self.handle, state) {
+        if room.set_presence(&self.handle, state, Instant::now()) {
             Ok(())
         } else {
             Err(not_joined())

@@ -52,6 +52,10 @@ layered! {
         /// How long an empty room lives on [default: 60s].
         #[arg(long, env = "CLASSHUB_ROOM_GRACE")]
         pub room_grace: Option<DurationArg>,
+        /// Presence updates of one room within this window go out as one `presence_diff` with
+        /// each user's latest state (the first at once); `0s` sends each at once [default: 50ms].
+        #[arg(long, env = "CLASSHUB_PRESENCE_WINDOW")]
+        pub presence_window: Option<DurationArg>,
     }
 }
 
@@ -85,6 +89,7 @@ impl HubArgs {
                 Duration::from_secs(300),
             )?,
             room_grace: duration_or(self.room_grace, Duration::from_secs(60)),
+            presence_window: duration_or(self.presence_window, Duration::from_millis(50)),
             conn_queue_len: at_least_one("conn-queue-len", self.conn_queue_len, 1024)?,
             conn_queue_bytes: at_least_one(
                 "conn-queue-bytes",

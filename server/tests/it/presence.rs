@@ -1,11 +1,11 @@
 //! Presence and ordering: members see each other's joins, leaves and events in `seq` order;
-//! presence is per user, not per socket.
+//! presence is per user, not per socket; updates within the presence window are coalesced.
 
 use protocol::ServerMessage;
 use serde_json::json;
 use server::auth::Role;
 
-use crate::support::{Client, event_parts, eventually, start_server, token};
+use crate::support::{Client, event_parts, eventually, start_server, start_with, token};
 
 const ROOM: &str = "class:acme:c1";
 
@@ -147,4 +147,80 @@ async fn presence_state_changes_reach_the_room() {
     };
     assert_eq!(diff.updates.len(), 1);
     assert_eq!(diff.updates[0].state, json!({"status": "in_game"}));
+}
+
+/// Presence updates within the window reach the room as one diff holding each user's latest
+/// state, and never after a frame the room sent later.
+#[tokio::test]
+async fn presence_updates_within_the_window_are_coalesced_into_one_diff() {
+    let test = start_with(|config| {
+        config.hub.presence_window = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let mut students = Vec::new();
+    for user in ["s1", "s2"] {
+        let mut student = Client::connect(test.addr, &token("acme", Role::Student, user)).await;
+        student.join(ROOM).await;
+        teacher.recv().await; // the join
+        students.push(student);
+    }
+    // The first update goes out at once; the rest wait for the window's end.
+    for (student, status) in [(0, "a"), (0, "b"), (1, "c"), (0, "d"), (1, "e")] {
+        students[student]
+            .send(json!({"type": "presence", "room": ROOM, "state": {"status": status}}))
+            .await;
+    }
+    let ServerMessage::PresenceDiff(first) = teacher.recv().await else {
+        panic!("the first update")
+    };
+    assert_eq!(first.updates.len(), 1);
+    assert_eq!(first.updates[0].state, json!({"status": "a"}));
+    // A publish makes the room send what is pending first, so frames keep their order.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    teacher
+        .send(json!({"type": "publish", "room": ROOM, "kind": "chat", "data": {"text": "look"}}))
+        .await;
+    let coalesced = loop {
+        match teacher.recv().await {
+            ServerMessage::PresenceDiff(diff) => break diff,
+            ServerMessage::Reply(_) => continue,
+            other => panic!("the coalesced updates come before the event: {other:?}"),
+        }
+    };
+    let mut latest: Vec<(String, String)> = coalesced
+        .updates
+        .iter()
+        .map(|member| {
+            (
+                member.user.clone(),
+                member.state["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    latest.sort();
+    assert_eq!(
+        latest,
+        [
+            ("s1".to_owned(), "d".to_owned()),
+            ("s2".to_owned(), "e".to_owned())
+        ]
+    );
+    let event = teacher
+        .recv_until(|message| !matches!(message, ServerMessage::Reply(_)))
+        .await;
+    assert!(event_parts(&event).is_some(), "{event:?}");
+    // Without another frame, the window's end sends what is pending.
+    students[1]
+        .send(json!({"type": "presence", "room": ROOM, "state": {"status": "f"}}))
+        .await;
+    let ServerMessage::PresenceDiff(late) = teacher.recv().await else {
+        panic!("the update at the window's end")
+    };
+    assert_eq!(late.updates.len(), 1);
+    assert_eq!(late.updates[0].state, json!({"status": "f"}));
 }
