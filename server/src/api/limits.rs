@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
@@ -216,7 +216,7 @@ impl Limiters {
             .map_err(|not_until| {
                 too_many(
                     "this token",
-                    not_until.wait_time_from(DefaultClock::default().now()),
+                    not_until.wait_time_from(self.per_token.clock().now()),
                 )
             })
     }
@@ -226,7 +226,7 @@ impl Limiters {
         self.per_ip.check_key(&ip).map_err(|not_until| {
             too_many(
                 "this address",
-                not_until.wait_time_from(DefaultClock::default().now()),
+                not_until.wait_time_from(self.per_ip.clock().now()),
             )
         })
     }

@@ -383,8 +383,8 @@ impl Roblox {
 
     /// `Err(wait)` when a link attempt by this player (or key) must wait.
     pub fn check_link_rate(&self, key: &GameServerKey, user_id: i64) -> Result<(), Duration> {
-        use governor::clock::{Clock, DefaultClock};
-        let now = DefaultClock::default().now();
+        use governor::clock::Clock;
+        let now = self.shared.link_per_key.clock().now();
         self.shared
             .link_per_key
             .check_key(&key.key_id)
@@ -510,4 +510,38 @@ fn key_cache(settings: &RobloxSettings) -> moka::sync::Cache<String, Option<Game
             u32::try_from(hash.len() + held + 64).unwrap_or(u32::MAX)
         })
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_cache_is_bounded_in_bytes_and_forgets_after_its_ttl() {
+        let settings = RobloxSettings {
+            key_cache: Duration::from_millis(200),
+            key_cache_bytes: 16 * 1024,
+            ..RobloxSettings::default()
+        };
+        let cache = key_cache(&settings);
+        // 10 000 made-up keys (about 1.3 MB of look-ups) into a 16 KiB cache.
+        for n in 0..10_000 {
+            cache.insert(format!("{n:064x}"), None);
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.weighted_size() <= 16 * 1024,
+            "{} bytes held",
+            cache.weighted_size()
+        );
+        let known = Some(GameServerKey {
+            key_id: "gk_1".to_owned(),
+            tenant: "acme".to_owned(),
+            universe_id: None,
+        });
+        cache.insert("known".to_owned(), known.clone());
+        assert_eq!(cache.get("known"), Some(known));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(cache.get("known"), None, "expired after the TTL");
+    }
 }

@@ -24,7 +24,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota};
 use protocol::pusher::{
     self, ChannelKind, PusherClose, PusherFrame, channel_kind, room_for_channel, sign,
     validate_channel,
@@ -123,7 +123,7 @@ async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32
         socket_id,
         signed_in: None,
         members: HashMap::new(),
-        client_events: RateLimiter::direct(Quota::per_second(rate)),
+        client_events: crate::transport::throttle::limiter(Quota::per_second(rate)),
         throttle: Throttle::new(&app.config().socket),
         max_room_id_len: app.config().hub.limits.max_room_id_len,
     };

@@ -8,6 +8,7 @@
 //! bounded amount of work instead of costing an error frame per frame forever.
 
 use std::num::NonZeroU32;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -19,6 +20,16 @@ use crate::hub::ConnHandle;
 
 /// The window `--max-refused-frames` counts over.
 const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+
+/// The clock every per-connection limiter shares. Making a governor clock runs `cpuid` and
+/// reads the TSC's calibration (measured at 14% of the server's CPU under a refused-frame
+/// flood when it was made per refusal); one made once and cloned costs nothing.
+static CLOCK: LazyLock<DefaultClock> = LazyLock::new(DefaultClock::default);
+
+/// A limiter on the shared clock.
+pub(crate) fn limiter(quota: Quota) -> DefaultDirectRateLimiter {
+    RateLimiter::direct_with_clock(quota, CLOCK.clone())
+}
 
 /// What to do with a rate-limited frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +63,8 @@ impl Throttle {
             .expect("a period above zero")
             .allow_burst(refusals);
         Throttle {
-            frames: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
-            refusals: RateLimiter::direct(refusal_quota),
+            frames: limiter(Quota::per_second(rate).allow_burst(burst)),
+            refusals: limiter(refusal_quota),
         }
     }
 
@@ -65,7 +76,7 @@ impl Throttle {
         if self.refused(handle) {
             return Verdict::CutOff;
         }
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let wait = not_until.wait_time_from(self.frames.clock().now());
         Verdict::Refused {
             retry_after_ms: (wait.as_millis() as u64).max(1),
         }
