@@ -105,6 +105,17 @@ fn tls_failure(sslmode: PgSslMode, cause: sqlx::Error) -> StoreError {
     }
 }
 
+/// sqlx's rustls handshake uses the process-wide crypto provider, and rustls cannot choose one
+/// when both ring and aws-lc-rs are compiled in (other crates of the `classhub` binary bring
+/// aws-lc-rs): the first TLS connection would panic. Installs ring, the provider sqlx's feature
+/// names, unless the program installed one already.
+fn choose_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed one between the check and here: fine.
+        let _installed = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// SQLite rows per multi-row statement (8 parameters each, far below SQLite's 32 766).
 const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
 
@@ -117,6 +128,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
             let sslmode = options.get_ssl_mode();
+            choose_tls_provider();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
