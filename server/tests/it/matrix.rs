@@ -16,7 +16,7 @@ use server::auth::Role;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{TestServer, start_with, token};
+use crate::support::{TestServer, start_without_rest_limits, token};
 
 /// What `north` made, and the words that must not reach the wrong callers.
 struct North {
@@ -274,13 +274,7 @@ struct Caller {
 
 #[tokio::test]
 async fn no_route_gives_a_wrong_caller_anothers_data_and_none_answers_5xx() {
-    let test = start_with(|config| {
-        config.api_limits.per_token_rate = 100_000;
-        config.api_limits.per_token_burst = 100_000;
-        config.api_limits.per_ip_rate = 100_000;
-        config.api_limits.per_ip_burst = 100_000;
-    })
-    .await;
+    let test = start_without_rest_limits().await;
     let rest = Rest::new(test.addr);
     let north = North::seed(&test, &rest).await;
     let south = School::enroll(&rest, "south").await;

@@ -13,7 +13,9 @@ use server::auth::Role;
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::{Client, http_get, start_server, start_with, token};
+use crate::support::{
+    Client, http_get, start_server, start_with, start_without_rest_limits, token,
+};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -242,13 +244,7 @@ pub(crate) fn object_fields(
 
 #[tokio::test]
 async fn every_status_a_walk_draws_is_documented() {
-    let test = start_with(|config| {
-        config.api_limits.per_token_rate = 10_000;
-        config.api_limits.per_token_burst = 10_000;
-        config.api_limits.per_ip_rate = 10_000;
-        config.api_limits.per_ip_burst = 10_000;
-    })
-    .await;
+    let test = start_without_rest_limits().await;
     let doc = document(test.addr).await;
     let store = test.server.app().store().clone();
     store.ensure_tenant("walk").await.expect("tenant");

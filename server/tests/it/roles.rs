@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::start_with;
+use crate::support::start_without_rest_limits;
 
 /// A: admin, T: the class's teacher, E: another educator, S: a student on the roster,
 /// P: the student's linked parent. `!` marks a role that gets 404 instead of 403 (the object is
@@ -94,13 +94,7 @@ const POLICY: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_operation_refuses_the_roles_it_does_not_name() {
-    let test = start_with(|config| {
-        config.api_limits.per_ip_rate = 10_000;
-        config.api_limits.per_ip_burst = 10_000;
-        config.api_limits.per_token_rate = 10_000;
-        config.api_limits.per_token_burst = 10_000;
-    })
-    .await;
+    let test = start_without_rest_limits().await;
     let rest = Rest::new(test.addr);
     let school = School::enroll(&rest, "rol").await;
     let class_id = school.class_with_s1(&rest).await;

@@ -55,6 +55,17 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
 }
 
 /// A new, empty directory under the system temp dir.
+/// A server whose REST rate limits a test making hundreds of calls never reaches.
+pub async fn start_without_rest_limits() -> TestServer {
+    start_with(|config| {
+        config.api_limits.per_token_rate = 1_000_000;
+        config.api_limits.per_token_burst = 1_000_000;
+        config.api_limits.per_ip_rate = 1_000_000;
+        config.api_limits.per_ip_burst = 1_000_000;
+    })
+    .await
+}
+
 pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("classhub-it-{purpose}-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -382,6 +382,30 @@ fn count_native(bytes: &[u8], tally: &mut Tally) {
     }
 }
 
+/// Counts what a native flood socket read; `false` once the socket has ended (a close frame,
+/// an error or the end of the stream).
+fn count_read(
+    next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tally: &mut Tally,
+) -> bool {
+    match next {
+        Some(Ok(frame)) if frame.is_close() => {
+            count_close(Some(&frame), tally);
+            false
+        }
+        Some(Ok(frame)) => {
+            if let Some(bytes) = client::payload(&frame) {
+                count_native(bytes, tally);
+            }
+            true
+        }
+        Some(Err(_)) | None => {
+            count_close(None, tally);
+            false
+        }
+    }
+}
+
 /// Counts how a socket ended: its close code, or a dropped connection.
 fn count_close(frame: Option<&Message>, tally: &mut Tally) {
     match frame.and_then(client::close_code) {
@@ -444,25 +468,7 @@ async fn rejoin(context: Arc<FloodContext>, index: u64, rate: f64, pad_bytes: us
             }
         }
         // Now read what the server answered, briefly.
-        let drain = async {
-            loop {
-                match stream.next().await {
-                    Some(Ok(frame)) if frame.is_close() => {
-                        count_close(Some(&frame), &mut tally);
-                        return;
-                    }
-                    Some(Ok(frame)) => {
-                        if let Some(bytes) = client::payload(&frame) {
-                            count_native(bytes, &mut tally);
-                        }
-                    }
-                    Some(Err(_)) | None => {
-                        count_close(None, &mut tally);
-                        return;
-                    }
-                }
-            }
-        };
+        let drain = async { while count_read(stream.next().await, &mut tally) {} };
         let _drained_or_timed_out = tokio::time::timeout(DRAIN, drain).await;
         drop((sink, stream));
         if context.stop.is_cancelled() || pause_or_stop(&context.stop, RECONNECT_PAUSE).await {
@@ -495,21 +501,7 @@ async fn presence(context: Arc<FloodContext>, index: u64, rate: f64) -> Tally {
         loop {
             tokio::select! {
                 _ = context.stop.cancelled() => return tally,
-                next = stream.next() => match next {
-                    Some(Ok(frame)) if frame.is_close() => {
-                        count_close(Some(&frame), &mut tally);
-                        break;
-                    }
-                    Some(Ok(frame)) => {
-                        if let Some(bytes) = client::payload(&frame) {
-                            count_native(bytes, &mut tally);
-                        }
-                    }
-                    Some(Err(_)) | None => {
-                        count_close(None, &mut tally);
-                        break;
-                    }
-                },
+                next = stream.next() => if !count_read(next, &mut tally) { break },
                 _ = ticks.tick() => {
                     reference += 1;
                     let update = ClientMessage::Presence {
@@ -937,21 +929,7 @@ async fn garbage(context: Arc<FloodContext>, index: u64, rate: f64) -> Tally {
         loop {
             tokio::select! {
                 _ = context.stop.cancelled() => return tally,
-                next = stream.next() => match next {
-                    Some(Ok(frame)) if frame.is_close() => {
-                        count_close(Some(&frame), &mut tally);
-                        break;
-                    }
-                    Some(Ok(frame)) => {
-                        if let Some(bytes) = client::payload(&frame) {
-                            count_native(bytes, &mut tally);
-                        }
-                    }
-                    Some(Err(_)) | None => {
-                        count_close(None, &mut tally);
-                        break;
-                    }
-                },
+                next = stream.next() => if !count_read(next, &mut tally) { break },
                 _ = ticks.tick() => {
                     let frame = garbage_frame(n, max_frame_bytes);
                     n += 1;
