@@ -4,7 +4,8 @@
 //!
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
 //! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
-//! results; notifications; progress reports; AI agent tasks; Stripe subscriptions), one module each, with every statement written
+//! results; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
+//! trail), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
 //! It knows nothing of rooms, sockets or HTTP: it is handed [`DurableEvent`]s and answers, per
@@ -19,6 +20,7 @@
 //! never acknowledged may or may not be, and retrying it with the same id stores it once.
 
 mod agents;
+mod audit;
 mod billing;
 mod classes;
 mod content;
@@ -35,6 +37,7 @@ mod store;
 pub mod test_support;
 
 pub use agents::AgentTaskRecord;
+pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use billing::{SubscriptionChange, SubscriptionRecord};
 pub use classes::{
     ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,

@@ -352,3 +352,87 @@ async fn directory_classes_content_and_notifications_behave_alike() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_audit_trail_appends_and_lists_newest_first_filtered_by_tenant() {
+    for db in TestDatabase::all().await {
+        let store = db.store().await;
+        let backend = store.backend();
+        let entry = |id: &str, action: &str, student: Option<&str>| persistence::NewAuditEntry {
+            id: id.to_owned(),
+            actor_id: "t1".to_owned(),
+            actor_role: "educator".to_owned(),
+            action: action.to_owned(),
+            target_type: "class".to_owned(),
+            target_id: "c1".to_owned(),
+            student_id: student.map(str::to_owned),
+            source_ip: Some("192.0.2.7".to_owned()),
+            detail: Some(json!({"kind": "freeze"})),
+        };
+        store
+            .append_audit("acme", &entry("aud_1", "roster.added", Some("s1")))
+            .await
+            .expect("append");
+        store
+            .append_audit("acme", &entry("aud_2", "command.sent", None))
+            .await
+            .expect("append");
+        store
+            .append_audit("acme", &entry("aud_3", "progress.read", Some("s1")))
+            .await
+            .expect("append");
+        store
+            .append_audit("beta", &entry("aud_4", "roster.added", Some("s1")))
+            .await
+            .expect("append");
+
+        let all = store
+            .audit_entries("acme", &persistence::AuditFilter::default(), &first(2))
+            .await
+            .expect("list");
+        let ids: Vec<&str> = all.items.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(
+            (ids, all.has_more),
+            (vec!["aud_3", "aud_2"], true),
+            "{backend:?}"
+        );
+        assert_eq!(all.items[0].detail, Some(json!({"kind": "freeze"})));
+        assert_eq!(all.items[0].source_ip.as_deref(), Some("192.0.2.7"));
+        assert!(!all.items[0].created_at.is_empty());
+        let rest = store
+            .audit_entries(
+                "acme",
+                &persistence::AuditFilter::default(),
+                &Page {
+                    limit: 2,
+                    after: Some("aud_2".to_owned()),
+                },
+            )
+            .await
+            .expect("next page");
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].id, "aud_1");
+        let about_s1 = store
+            .audit_entries(
+                "acme",
+                &persistence::AuditFilter {
+                    student_id: Some("s1".to_owned()),
+                    action: Some("roster.added".to_owned()),
+                    ..persistence::AuditFilter::default()
+                },
+                &first(10),
+            )
+            .await
+            .expect("filtered");
+        let ids: Vec<&str> = about_s1
+            .items
+            .iter()
+            .map(|entry| entry.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["aud_1"],
+            "{backend:?}: another tenant's entries never show"
+        );
+    }
+}
