@@ -13,7 +13,8 @@
 //!   `classhub_sink_rows_written_total`, `classhub_sink_retries_total`,
 //!   `classhub_sink_refused_total` (queue full), `classhub_sink_rows_rejected_total` (events the
 //!   database refused for their content)
-//! - the REST API: `classhub_api_rate_limited_total` (requests answered 429)
+//! - the REST API: `classhub_api_rate_limited_total` (requests answered 429),
+//!   `classhub_audit_write_failures_total` (audit entries the database refused; each is logged)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
 //!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
@@ -69,7 +70,7 @@ const GAUGES: [&str; 3] = [
     "classhub_rooms",
     "classhub_sink_queue_depth",
 ];
-const COUNTERS: [&str; 14] = [
+const COUNTERS: [&str; 15] = [
     "classhub_deliveries_total",
     "classhub_slow_consumer_closes_total",
     "classhub_api_rate_limited_total",
@@ -84,6 +85,7 @@ const COUNTERS: [&str; 14] = [
     "classhub_ai_refusals_total",
     "classhub_ai_quota_refusals_total",
     "classhub_connections_cut_off_total",
+    "classhub_audit_write_failures_total",
 ];
 
 /// The labelled counters, with every value the code gives their label (a tidy test checks the

@@ -28,6 +28,7 @@ use crate::api::rules::{Items, Range, Text, documented, optional_whole_number};
 use crate::api::{ApiError, ApiJson, ApiQuery, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::platform::audit::{self, Target};
 use crate::platform::content::{TITLE, Title};
 
 /// The lesson a tutor or draft request is about.
@@ -319,6 +320,13 @@ async fn generate_content(
     let tokens = i64::from(tokens);
     row.finish(Ok(&json!({"title": title, "content": text})), tokens)
         .await;
+    let target = Target {
+        kind: "agent_task",
+        id: &row.id,
+        student: None,
+    };
+    let detail = json!({"task": "generate_content", "title": title});
+    audit::record(&app, &caller, "ai.content_generated", target, Some(detail)).await;
     Ok(Json(ContentDraft {
         task_id: row.id.clone(),
         title,
@@ -413,6 +421,13 @@ async fn ai_create_assessment(
         tokens,
     )
     .await;
+    let target = Target {
+        kind: "assessment",
+        id: &assessment.id,
+        student: None,
+    };
+    let detail = json!({"task": "create_assessment", "lesson_id": lesson.id});
+    audit::record(&app, &caller, "ai.content_generated", target, Some(detail)).await;
     Ok((
         StatusCode::CREATED,
         Json(AssessmentDraft {

@@ -30,9 +30,10 @@ pub const ANSWERS: &[Answer] = &[
     },
 ];
 
-/// Who is calling.
+/// Who is calling, and from which client address (as [`super::ClientIp`] finds it; `None` when
+/// the server was started without peer addresses).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Identity);
+pub struct Caller(pub Identity, pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -49,7 +50,11 @@ impl FromRequestParts<AppState> for Caller {
         let identity = app.authenticate(&token).await?;
         app.api_limiters()
             .check_caller(&identity.tenant, &identity.user)?;
-        Ok(Caller(identity))
+        let client = super::ClientIp::from_request_parts(parts, app)
+            .await
+            .ok()
+            .map(|super::ClientIp(ip)| ip);
+        Ok(Caller(identity, client))
     }
 }
 
@@ -62,6 +67,11 @@ impl Caller {
     /// The caller's user id.
     pub fn user(&self) -> &str {
         &self.0.user
+    }
+
+    /// The client address the request came from, when known.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.1
     }
 
     /// The caller's role.

@@ -405,7 +405,7 @@ async fn class_dashboard(
 }
 
 /// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) {
         format!("'{text}")
     } else {

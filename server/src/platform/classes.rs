@@ -35,6 +35,8 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::hub::permissions;
 pub(crate) use crate::hub::permissions::ClassAccess as Access;
+use crate::platform::audit::{self, Target};
+use serde_json::json;
 
 /// A class name (stored trimmed).
 const CLASS_NAME: Text = Text::prose(1, 200);
@@ -263,6 +265,15 @@ async fn create_class(
                     &class.id,
                     class.teacher_id.as_deref(),
                 );
+                let detail = json!({"name": class.name, "teacher_id": class.teacher_id});
+                audit::record(
+                    &app,
+                    &caller,
+                    "class.created",
+                    Target::class(&class.id),
+                    Some(detail),
+                )
+                .await;
                 return Ok((StatusCode::CREATED, Json(class)));
             }
             Err(error) if error.is_unique_violation() => continue,
@@ -321,6 +332,15 @@ async fn update_class(
             .rosters()
             .set_teacher(caller.tenant(), &class_id, class.teacher_id.as_deref());
     }
+    let detail = json!({"name": name, "teacher_id": body.teacher_id});
+    audit::record(
+        &app,
+        &caller,
+        "class.updated",
+        Target::class(&class_id),
+        Some(detail),
+    )
+    .await;
     Ok(Json(class))
 }
 
@@ -340,6 +360,14 @@ async fn archive_class(
         .await?;
     // Everyone but admins leaves the class room when their connections re-check.
     app.hub().rosters().remove_class(caller.tenant(), &class_id);
+    audit::record(
+        &app,
+        &caller,
+        "class.archived",
+        Target::class(&class_id),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -425,6 +453,8 @@ async fn add_to_roster(
             .rosters()
             .set_member(caller.tenant(), &class_id, &user_id, true);
         if added {
+            let target = Target::class(&class_id).about(&user_id);
+            audit::record(&app, &caller, "roster.added", target, None).await;
             outcome.added.push(user_id);
         } else {
             outcome.already.push(user_id);
@@ -457,6 +487,8 @@ async fn remove_from_roster(
         .rosters()
         .set_member(caller.tenant(), &class_id, &user_id, false);
     tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, "removed from roster");
+    let target = Target::class(&class_id).about(&user_id);
+    audit::record(&app, &caller, "roster.removed", target, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -481,6 +513,8 @@ async fn rotate_link_code(
     .await?
     .ok_or_else(|| ApiError::not_found("student on this roster"))?;
     tracing::info!(tenant = caller.tenant(), class = %class_id, user = %user_id, by = caller.user(), "link code rotated");
+    let target = Target::class(&class_id).about(&user_id);
+    audit::record(&app, &caller, "link_code.rotated", target, None).await;
     Ok(Json(member))
 }
 
@@ -517,7 +551,11 @@ async fn regenerate_code(
             .set_class_code(caller.tenant(), &class_id, &new_class_code())
             .await
         {
-            Ok(Some(class)) => return Ok(Json(class)),
+            Ok(Some(class)) => {
+                let target = Target::class(&class_id);
+                audit::record(&app, &caller, "class_code.rotated", target, None).await;
+                return Ok(Json(class));
+            }
             Ok(None) => return Err(ApiError::not_found("class")),
             Err(error) if error.is_unique_violation() => continue,
             Err(error) => return Err(ApiError::internal(error)),

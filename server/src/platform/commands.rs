@@ -21,6 +21,7 @@ use crate::api::openapi::ErrorResponse;
 use crate::api::rules::documented;
 use crate::api::{ApiError, ApiJson, ApiPath, Caller};
 use crate::app::AppState;
+use crate::platform::audit::{self, Target};
 
 documented!(
     /// A command kind (`CommandKind::ALL`).
@@ -111,6 +112,12 @@ async fn send(
         app.hub()
             .publish_system(&room, caller.user(), kind.as_str().to_owned(), data);
     let game_sessions = app.roblox().sessions_of_class(tenant, &class.id).len();
+    let target = match &request.student_id {
+        Some(student) => Target::class(&class.id).about(student),
+        None => Target::class(&class.id),
+    };
+    let detail = serde_json::json!({"kind": kind.as_str(), "seq": seq});
+    audit::record(&app, &caller, "command.sent", target, Some(detail)).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(CommandSent {

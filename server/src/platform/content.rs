@@ -1042,6 +1042,14 @@ async fn list_results(
         .store()
         .results(caller.tenant(), &id, only, &query.page()?)
         .await?;
+    if only.is_none() {
+        let target = crate::platform::audit::Target {
+            kind: "assessment",
+            id: &id,
+            student: None,
+        };
+        crate::platform::audit::record(&app, &caller, "results.read", target, None).await;
+    }
     Ok(Json(page_of(
         paged,
         |result| result.id.clone(),

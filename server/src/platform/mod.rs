@@ -1,12 +1,14 @@
 //! The platform's REST route groups under `/api/v1`: who am I ([`me`]), users and parent links
 //! ([`users`]), classes and rosters ([`classes`]), teachers' commands to a class ([`commands`]),
 //! courses, lessons and assessments ([`content`]), progress ([`progress`]), analytics
-//! ([`analytics`]) and notifications ([`notifications`]). Each group owns its routes and the
+//! ([`analytics`]), notifications ([`notifications`]) and the audit trail ([`audit`]), which the
+//! other groups append to. Each group owns its routes and the
 //! logic behind them; the shared REST kit (errors, extractors, the caller, pages, limits) is
 //! `crate::api`. The hub is reached only through `Hub::rosters`, `Hub::remove_from_class`,
 //! `Hub::notify`, `Hub::publish_command` and `Hub::room_members`.
 
 pub mod analytics;
+pub mod audit;
 pub mod classes;
 pub mod commands;
 pub mod content;
@@ -30,4 +32,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(progress::routes())
         .merge(analytics::routes())
         .merge(notifications::routes())
+        .merge(audit::routes())
 }

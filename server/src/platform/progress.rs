@@ -16,6 +16,7 @@ use crate::api::page_of;
 use crate::api::{ApiError, ApiPath, ApiQuery, Caller, ErrorKind, PageLimit, PageOf, PageQuery};
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::platform::audit::{self, Target};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,6 +86,9 @@ async fn of_student(
         .store()
         .progress_of_student(caller.tenant(), &id, filter.course(), &page)
         .await?;
+    if caller.is_staff() {
+        audit::record(&app, &caller, "progress.read", Target::student(&id), None).await;
+    }
     Ok(Json(page_of(
         paged,
         |row| (row.course_id.clone(), row.lesson_id.clone()),

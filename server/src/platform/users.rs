@@ -18,6 +18,7 @@ use crate::api::{
 };
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::platform::audit::{self, Target};
 
 /// A user id the server is given to create: it becomes part of room ids.
 pub(crate) const USER_ID: Text = Text::word(1, 64, "-_.");
@@ -233,6 +234,13 @@ async fn update_user(
     if !updated.active {
         tracing::info!(tenant = caller.tenant(), user = %updated.id, "user deactivated");
     }
+    let target = Target {
+        kind: "user",
+        id: &updated.id,
+        student: (updated.role == Role::Student.as_str()).then_some(updated.id.as_str()),
+    };
+    let detail = serde_json::json!({"role": changes.role, "active": changes.active});
+    audit::record(&app, &caller, "user.updated", target, Some(detail)).await;
     Ok(Json(updated))
 }
 
@@ -292,6 +300,12 @@ async fn link_child(
     app.hub()
         .rosters()
         .set_child(caller.tenant(), &parent.id, &child.id, true);
+    let target = Target {
+        kind: "user",
+        id: &parent.id,
+        student: Some(&child.id),
+    };
+    audit::record(&app, &caller, "parent.linked", target, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -318,5 +332,11 @@ async fn unlink_child(
     app.hub()
         .rosters()
         .set_child(caller.tenant(), &user_id, &child_id, false);
+    let target = Target {
+        kind: "user",
+        id: &user_id,
+        student: Some(&child_id),
+    };
+    audit::record(&app, &caller, "parent.unlinked", target, None).await;
     Ok(StatusCode::NO_CONTENT)
 }

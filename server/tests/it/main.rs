@@ -3,6 +3,7 @@
 //! speaks the protocol.
 
 mod ai;
+mod audit;
 mod auth;
 mod authority;
 mod billing;

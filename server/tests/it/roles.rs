@@ -67,6 +67,8 @@ const POLICY: &[(&str, &str)] = &[
     ("get /api/v1/admin/overview", "A"),
     ("get /api/v1/notifications", "ATESP"),
     ("post /api/v1/notifications", "AT"),
+    ("get /api/v1/audit", "A"),
+    ("get /api/v1/audit.csv", "A"),
     ("post /api/v1/classes/{id}/commands", "AT"),
     ("post /api/v1/roblox/sessions", "-"),
     ("delete /api/v1/roblox/sessions/{id}", "-"),
