@@ -1,6 +1,7 @@
 //! The audit trail (FERPA): [`record`] appends one entry for a staff or admin action — commands
 //! sent, class and roster changes, codes rotated, role and standing changes, parent links, AI
-//! content generated, and reads of one student's records — with the actor, their role, the
+//! content generated, and reads of one student's records — and [`record_by`] one for a game
+//! server's (a Roblox player linked to a student), with the actor, their role, the
 //! target, the student concerned, the client address and the time. Every audited handler calls
 //! it after the action succeeded; a failed write is logged with the whole entry (so the log
 //! keeps what the table could not) and counted, and the action's answer stands.
@@ -72,6 +73,37 @@ impl<'a> Target<'a> {
     }
 }
 
+/// Who acted: a person behind a REST request, or a game server by its key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Actor<'a> {
+    tenant: &'a str,
+    id: &'a str,
+    role: &'a str,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl<'a> Actor<'a> {
+    /// The caller of a REST request.
+    pub(crate) fn of(caller: &'a Caller) -> Actor<'a> {
+        Actor {
+            tenant: caller.tenant(),
+            id: caller.user(),
+            role: caller.role().as_str(),
+            ip: caller.client_ip(),
+        }
+    }
+
+    /// A game server, by its key's id (role `game_server`).
+    pub(crate) fn game_server(key: &'a crate::roblox::GameServerKey) -> Actor<'a> {
+        Actor {
+            tenant: &key.tenant,
+            id: &key.key_id,
+            role: "game_server",
+            ip: None,
+        }
+    }
+}
+
 /// Appends an entry for `caller`'s `action` (`noun.verb`) on `target`.
 pub(crate) async fn record(
     app: &AppState,
@@ -80,22 +112,33 @@ pub(crate) async fn record(
     target: Target<'_>,
     detail: Option<Value>,
 ) {
+    record_by(app, Actor::of(caller), action, target, detail).await;
+}
+
+/// Appends an entry for `actor`'s `action` on `target`.
+pub(crate) async fn record_by(
+    app: &AppState,
+    actor: Actor<'_>,
+    action: &str,
+    target: Target<'_>,
+    detail: Option<Value>,
+) {
     let entry = NewAuditEntry {
         id: new_id("aud"),
-        actor_id: caller.user().to_owned(),
-        actor_role: caller.role().as_str().to_owned(),
+        actor_id: actor.id.to_owned(),
+        actor_role: actor.role.to_owned(),
         action: action.to_owned(),
         target_type: target.kind.to_owned(),
         target_id: target.id.to_owned(),
         student_id: target.student.map(str::to_owned),
-        source_ip: caller.client_ip().map(|ip| ip.to_string()),
+        source_ip: actor.ip.map(|ip| ip.to_string()),
         detail,
     };
-    if let Err(cause) = app.store().append_audit(caller.tenant(), &entry).await {
+    if let Err(cause) = app.store().append_audit(actor.tenant, &entry).await {
         metrics::counter!("classhub_audit_write_failures_total").increment(1);
         tracing::error!(
             %cause,
-            tenant = caller.tenant(),
+            tenant = actor.tenant,
             entry = ?entry,
             "an audit entry could not be written"
         );

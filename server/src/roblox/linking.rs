@@ -17,6 +17,7 @@ use roblox::wire::{LinkAnswer, LinkRequest};
 use super::{GameServerKey, PlayerSeen};
 use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
+use crate::platform::audit::{self, Actor, Target};
 
 /// Links `request.user_id` to the student of the class with `request.class_code` whose
 /// personal link code is `request.student_code`.
@@ -63,6 +64,16 @@ pub async fn link_player(
         .link_roblox_player(&key.tenant, request.user_id, &student.user_id, roblox_name)
         .await?;
     tracing::info!(tenant = %key.tenant, class = %class.id, student = %student.user_id, roblox_user = request.user_id, "roblox player linked");
+    let target = Target::class(&class.id).about(&student.user_id);
+    let detail = serde_json::json!({"roblox_user_id": request.user_id});
+    audit::record_by(
+        app,
+        Actor::game_server(key),
+        "roblox.linked",
+        target,
+        Some(detail),
+    )
+    .await;
     // A player already in a live session moves its presence to the student at once.
     if let Some(session) = request
         .session_id

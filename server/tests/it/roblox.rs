@@ -731,6 +731,17 @@ async fn players_link_only_with_the_class_code_and_the_students_personal_code() 
             store.linked_student("acme", 3003).await.expect("link"),
             Some("s2".into())
         );
+        // The link is in the audit trail, by the game server's key.
+        let trail = rest_get(
+            test.addr,
+            "/api/v1/audit?action=roblox.linked",
+            &token("acme", Role::Admin, "a1"),
+        )
+        .await;
+        assert_eq!(trail["items"].as_array().map(Vec::len), Some(1), "{trail}");
+        assert_eq!(trail["items"][0]["actor_role"], "game_server");
+        assert_eq!(trail["items"][0]["student_id"], "s2");
+        assert_eq!(trail["items"][0]["detail"]["roblox_user_id"], 3003);
         watcher
             .recv_until(|message| {
                 matches!(message, ServerMessage::PresenceDiff(diff)
