@@ -93,6 +93,16 @@ impl<'a> Actor<'a> {
         }
     }
 
+    /// The person behind a socket, from `ip`.
+    pub(crate) fn socket(identity: &'a crate::auth::Identity, ip: std::net::IpAddr) -> Actor<'a> {
+        Actor {
+            tenant: &identity.tenant,
+            id: &identity.user,
+            role: identity.role.as_str(),
+            ip: Some(ip),
+        }
+    }
+
     /// A game server, by its key's id (role `game_server`).
     pub(crate) fn game_server(key: &'a crate::roblox::GameServerKey) -> Actor<'a> {
         Actor {

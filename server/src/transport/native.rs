@@ -19,6 +19,7 @@
 //! closed with 4001. An `auth` frame on an open connection with a fresh token of the same user
 //! extends it (answered with `reply`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -30,10 +31,11 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use persistence::SinkError;
 use protocol::{
-    ClientMessage, CloseCode, Codec, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
-    ServerMessage, Welcome, WireLimits,
+    ClientMessage, CloseCode, Codec, CommandKind, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
+    RoomId, RoomKind, ServerMessage, Welcome, WireLimits,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
 use super::throttle::{Throttle, Verdict};
@@ -44,6 +46,7 @@ use axum::response::IntoResponse;
 
 use crate::api::{ApiError, ClientIp, ErrorKind};
 use crate::hub::{Published, Session, Wire};
+use crate::platform::audit::{self, Actor, Target};
 
 /// A durable publish waiting for its commit: resolves to the `ref`, the `seq`, and the outcome.
 type PendingAck = std::pin::Pin<
@@ -117,7 +120,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let tracker = app.tracker().clone();
             tracker.track_future(async move {
-                run(app, socket, codec, identity).await;
+                run(app, socket, codec, identity, client).await;
                 drop(slot);
             })
         })
@@ -150,7 +153,13 @@ fn negotiate(headers: &HeaderMap) -> Result<Codec, String> {
         })
 }
 
-async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Identity>) {
+async fn run(
+    app: AppState,
+    socket: WebSocket,
+    codec: Codec,
+    identity: Option<Identity>,
+    client: IpAddr,
+) {
     let (mut sink, mut stream) = socket.split();
     let (identity, auth_ref) = match identity {
         Some(identity) => (identity, None),
@@ -185,7 +194,7 @@ async fn run(app: AppState, socket: WebSocket, codec: Codec, identity: Option<Id
         Arc::clone(&last_seen),
         app.shutdown().clone(),
     ));
-    read_loop(&app, &mut session, &mut stream, &last_seen).await;
+    read_loop(&app, &mut session, &mut stream, &last_seen, client).await;
     // Leave every room now (presence must not wait for the close handshake), then let the
     // writer send the close frame.
     drop(session);
@@ -279,6 +288,7 @@ async fn read_loop(
     session: &mut Session,
     stream: &mut Stream,
     last_seen: &LastSeen,
+    client: IpAddr,
 ) {
     let handle = Arc::clone(session.handle());
     let throttle = Throttle::new(&app.config().socket);
@@ -329,10 +339,17 @@ async fn read_loop(
                 &mut pending_acks,
                 text.as_bytes(),
                 false,
+                client,
             ),
-            Message::Binary(bytes) => {
-                handle_frame(app, session, &throttle, &mut pending_acks, &bytes, true)
-            }
+            Message::Binary(bytes) => handle_frame(
+                app,
+                session,
+                &throttle,
+                &mut pending_acks,
+                &bytes,
+                true,
+                client,
+            ),
             Message::Ping(_) | Message::Pong(_) => None,
             Message::Close(_) => return,
         };
@@ -436,6 +453,7 @@ fn handle_frame(
     pending_acks: &mut FuturesUnordered<PendingAck>,
     bytes: &[u8],
     binary: bool,
+    client: IpAddr,
 ) -> Option<(Option<Ref>, String)> {
     let Wire::Native(codec) = session.handle().wire else {
         tracing::error!("a native-protocol socket without a native wire");
@@ -502,7 +520,26 @@ fn handle_frame(
             if let Some(refusal) = rate_limited(&reference) {
                 refusal
             } else {
-                match session.publish(&room, kind, data, id) {
+                // A command is audited like one sent over REST (`platform/commands.rs`).
+                let command = CommandKind::parse(&kind).map(|command| {
+                    let student = data.get("target").and_then(Value::as_str);
+                    (command, student.map(str::to_owned))
+                });
+                let published = session.publish(&room, kind, data, id);
+                if let (Ok(&Published { seq, .. }), Some((command, student))) =
+                    (published.as_ref(), command)
+                {
+                    audit_command(
+                        app,
+                        session.identity(),
+                        client,
+                        &room,
+                        seq,
+                        command,
+                        student,
+                    );
+                }
+                match published {
                     Ok(Published { seq, ack: None }) => reply(reference, Some(seq)),
                     Ok(Published {
                         seq,
@@ -603,4 +640,33 @@ fn error_body(reference: Option<Ref>, code: ErrorCode, message: String) -> Error
 fn native_frame(codec: Codec, message: &ServerMessage) -> Message {
     let frame = crate::hub::encode(Wire::Native(codec), message).unwrap_or_default();
     socket::message(codec.is_binary(), frame)
+}
+
+/// Records a command published over `/ws` in the audit trail, without holding up the socket.
+fn audit_command(
+    app: &AppState,
+    identity: &Identity,
+    client: IpAddr,
+    room: &RoomId,
+    seq: u64,
+    command: CommandKind,
+    student: Option<String>,
+) {
+    let app = app.clone();
+    let identity = identity.clone();
+    let room = room.clone();
+    tokio::spawn(async move {
+        let actor = Actor::socket(&identity, client);
+        let target = Target {
+            kind: if room.kind() == RoomKind::Game {
+                "game"
+            } else {
+                "class"
+            },
+            id: room.local_id(),
+            student: student.as_deref(),
+        };
+        let detail = serde_json::json!({"kind": command.as_str(), "seq": seq, "via": "ws"});
+        audit::record_by(&app, actor, "command.sent", target, Some(detail)).await;
+    });
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::classes::School;
 use crate::rest::Rest;
-use crate::support::start_with;
+use crate::support::{Client, start_with};
 
 fn actions(page: &Value) -> Vec<String> {
     page["items"]
@@ -127,6 +127,32 @@ async fn staff_actions_and_reads_of_a_student_are_audited_for_admins_only() {
             assert_eq!(rest.get("/api/v1/audit", who).await.status, 403);
             assert_eq!(rest.get("/api/v1/audit.csv", who).await.status, 403);
         }
+        // A command sent over `/ws` is audited too (written beside the socket, so polled).
+        let mut socket = Client::connect(test.addr, &school.admin).await;
+        socket
+            .publish(
+                &format!("class:aud:{class_id}"),
+                "announce",
+                json!({"text": "Tidy up"}),
+            )
+            .await;
+        let mut found = Value::Null;
+        for _ in 0..50 {
+            let sent = rest
+                .get("/api/v1/audit?action=command.sent", &school.admin)
+                .await;
+            let sent = sent.expect(200).clone();
+            if sent["items"].as_array().map(Vec::len) == Some(2) {
+                found = sent["items"][0].clone();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(found["detail"]["via"], "ws", "{found}");
+        assert_eq!(found["detail"]["kind"], "announce");
+        assert_eq!(found["actor_role"], "admin");
+        assert_eq!(found["target_id"], class_id.as_str());
+
         let other = School::enroll(&rest, "aud2").await;
         let theirs = rest.get("/api/v1/audit", &other.admin).await;
         assert_eq!(theirs.expect(200)["items"], json!([]));
