@@ -23,6 +23,7 @@ mod agents;
 mod audit;
 mod billing;
 mod classes;
+mod consent;
 mod content;
 mod directory;
 mod error;
@@ -43,6 +44,7 @@ pub use classes::{
     ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,
     TenantKey,
 };
+pub use consent::ConsentRecord;
 pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,
 };

@@ -45,6 +45,10 @@ pub(crate) async fn tutor_answer(
     let question = required_text("question", body.question.as_ref(), &QUESTION)?;
     let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), &LESSON_ID)?;
     let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
+    if caller.role() == Role::Student {
+        let what = "use the AI tutor";
+        crate::platform::consent::check(&app, caller.tenant(), caller.user(), what).await?;
+    }
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
     let reservation = reserve(&app, &caller).await?;
     let row = TaskRow::open(

@@ -1,8 +1,8 @@
 //! The platform's REST route groups under `/api/v1`: who am I ([`me`]), users and parent links
 //! ([`users`]), classes and rosters ([`classes`]), teachers' commands to a class ([`commands`]),
 //! courses, lessons and assessments ([`content`]), progress ([`progress`]), analytics
-//! ([`analytics`]), notifications ([`notifications`]) and the audit trail ([`audit`]), which the
-//! other groups append to. Each group owns its routes and the
+//! ([`analytics`]), notifications ([`notifications`]), the audit trail ([`audit`]), which the
+//! other groups append to, and students' consent ([`consent`]). Each group owns its routes and the
 //! logic behind them; the shared REST kit (errors, extractors, the caller, pages, limits) is
 //! `crate::api`. The hub is reached only through `Hub::rosters`, `Hub::remove_from_class`,
 //! `Hub::notify`, `Hub::publish_command` and `Hub::room_members`.
@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod audit;
 pub mod classes;
 pub mod commands;
+pub mod consent;
 pub mod content;
 pub mod me;
 pub mod notifications;
@@ -33,4 +34,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(analytics::routes())
         .merge(notifications::routes())
         .merge(audit::routes())
+        .merge(consent::routes())
 }

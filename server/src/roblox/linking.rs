@@ -59,6 +59,8 @@ pub async fn link_player(
                  its own code)",
             )
         })?;
+    let what = "have a Roblox account linked";
+    crate::platform::consent::check(app, &key.tenant, &student.user_id, what).await?;
     let roblox_name = request.display_name.as_deref().or(request.name.as_deref());
     store
         .link_roblox_player(&key.tenant, request.user_id, &student.user_id, roblox_name)

@@ -9,6 +9,7 @@ mod authority;
 mod billing;
 mod classes;
 mod codecs;
+mod consent;
 mod content;
 mod cors;
 mod dashboard;

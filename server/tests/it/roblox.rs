@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::auth::Role;
 
-use crate::support::{Client, PATIENCE, start_with, temp_dir, token};
+use crate::support::{Client, PATIENCE, start_server, start_with, temp_dir, token};
 
 /// A game server's HTTP client, holding its key.
 struct Game {
@@ -1307,4 +1307,53 @@ async fn events_holding_a_nul_or_refused_by_the_database_are_rejected_alone() {
         test.server.shutdown().await;
         store.close().await;
     }
+}
+
+/// With the school's consent policy on, a student's Roblox account is linked only once a parent
+/// (or an admin for the school) granted consent; the same code links afterwards.
+#[tokio::test]
+async fn linking_waits_for_consent_when_the_school_requires_it() {
+    let test = start_server().await;
+    let store = test.server.app().store().clone();
+    let key = seed_acme(&store).await;
+    let game = Game::new(test.addr, &key);
+    let admin = token("acme", Role::Admin, "a1");
+    let put = |path: &str, body: Value| {
+        reqwest::Client::new()
+            .put(format!("http://{}{path}", test.addr))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+    let policy = Game::new(test.addr, "")
+        .send(put("/api/v1/consent/policy", json!({"required": true})))
+        .await;
+    assert_eq!(policy.status, StatusCode::OK, "{}", policy.body);
+    let ada_code = roster_code(test.addr, "c1", "t1", "s1").await;
+    let link = json!({"class_code": "MATH42", "student_code": ada_code, "user_id": 5005});
+    let refused = game.post("/api/v1/roblox/link", link.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let message = refused.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("until a parent grants consent"),
+        "{message}"
+    );
+    assert_eq!(
+        store.linked_student("acme", 5005).await.expect("link"),
+        None
+    );
+
+    let granted = Game::new(test.addr, "")
+        .send(put("/api/v1/users/s1/consent", json!({"state": "granted"})))
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    assert_eq!(granted.body["decided_role"], "admin");
+    let linked = game.post("/api/v1/roblox/link", link).await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    assert_eq!(
+        store.linked_student("acme", 5005).await.expect("link"),
+        Some("s1".into())
+    );
+    test.server.shutdown().await;
 }

@@ -68,6 +68,10 @@ const POLICY: &[(&str, &str)] = &[
     ("get /api/v1/notifications", "ATESP"),
     ("post /api/v1/notifications", "AT"),
     ("get /api/v1/audit", "A"),
+    ("get /api/v1/users/{user_id}/consent", "ASP"),
+    ("put /api/v1/users/{user_id}/consent", "AP"),
+    ("get /api/v1/consent/policy", "A"),
+    ("put /api/v1/consent/policy", "A"),
     ("get /api/v1/audit.csv", "A"),
     ("post /api/v1/classes/{id}/commands", "AT"),
     ("post /api/v1/roblox/sessions", "-"),
@@ -179,7 +183,7 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
     let values = json!({
         "name": "n", "title": "t", "kind": "message", "user_ids": [school.id("s2")],
         "class_id": class_id, "child_id": school.id("s2"), "lesson_ids": [lesson_id],
-        "answers": {}, "id": "rol-new", "role": "student",
+        "answers": {}, "id": "rol-new", "role": "student", "required": false, "state": "granted",
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
     });
     for (method, path, operation) in documented {
