@@ -148,10 +148,10 @@ async fn shown(
 
 /// Checks `student` is a student of the caller's tenant.
 async fn a_student(app: &AppState, caller: &Caller, student: &str) -> Result<(), ApiError> {
+    // A user who is not a student has no consent to show: 404, like a missing one.
     match app.store().user(caller.tenant(), student).await? {
         Some(user) if user.role == Role::Student.as_str() => Ok(()),
-        Some(_) => Err(ApiError::invalid_field("user_id", "is not a student")),
-        None => Err(ApiError::not_found("student")),
+        Some(_) | None => Err(ApiError::not_found("student")),
     }
 }
 
@@ -159,8 +159,7 @@ async fn a_student(app: &AppState, caller: &Caller, student: &str) -> Result<(),
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/consent", tag = "consent",
     params(("user_id" = String, Path, description = "student id")),
     responses((status = 200, body = Consent),
-              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
-              (status = 422, body = ErrorResponse)))]
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn get_consent(
     State(app): State<AppState>,
     caller: Caller,
