@@ -1,6 +1,7 @@
 //! Who sees an event about one student. Events that report one student's work —
-//! `progress`, `quiz_answer` and `checkpoint` (whoever sends them), and a `reward` that names
-//! `data.student` — are personal: in class and game rooms they reach staff (educators and
+//! `progress`, `quiz_answer` and `checkpoint` (whoever sends them), a `reward` that names
+//! `data.student`, and any teacher command sent to one student (`data.target`, as
+//! `POST /api/v1/classes/{id}/commands` with `student_id` writes it) — are personal: in class and game rooms they reach staff (educators and
 //! admins), the game server, and the student they are about, never classmates; live and in a
 //! `joined` frame's `missed` replay alike. The student is `data.student` when the event names
 //! one (a teacher's or game server's report about a student), else the sender.
@@ -10,19 +11,23 @@
 
 use serde_json::Value;
 
+use crate::message::CommandKind;
+
 /// Event kinds that always report one student's work.
 pub const PERSONAL_KINDS: [&str; 3] = ["progress", "quiz_answer", "checkpoint"];
 
 /// The student an event is about when it is personal (see the module header), else `None`.
 pub fn personal_subject<'a>(kind: &str, from: &'a str, data: &'a Value) -> Option<&'a str> {
-    let named = data
-        .get("student")
-        .and_then(Value::as_str)
-        .filter(|student| !student.is_empty());
+    let field = |name: &str| {
+        data.get(name)
+            .and_then(Value::as_str)
+            .filter(|student| !student.is_empty())
+    };
+    let named = field("student");
     if PERSONAL_KINDS.contains(&kind) {
         Some(named.unwrap_or(from))
-    } else if kind == "reward" {
-        named
+    } else if CommandKind::parse(kind).is_some() {
+        field("target").or(if kind == "reward" { named } else { None })
     } else {
         None
     }
@@ -48,6 +53,20 @@ mod tests {
         );
         assert_eq!(
             personal_subject("reward", "t1", &json!({"points": 5})),
+            None
+        );
+        // A command sent to one student over REST names them in data.target.
+        assert_eq!(
+            personal_subject("reward", "t1", &json!({"target": "s3", "points": 5})),
+            Some("s3")
+        );
+        assert_eq!(
+            personal_subject("freeze", "t1", &json!({"target": "s3"})),
+            Some("s3")
+        );
+        assert_eq!(personal_subject("freeze", "t1", &empty), None);
+        assert_eq!(
+            personal_subject("chat", "s1", &json!({"target": "s3"})),
             None
         );
         assert_eq!(personal_subject("chat", "s1", &empty), None);

@@ -219,6 +219,10 @@ async fn classmates_do_not_see_one_students_work_live_or_in_replay() {
 
     let work = json!({"student": "s1", "lesson": "fractions-1", "percent": 40});
     teacher.publish(ROOM, "quiz_answer", work.clone()).await;
+    // A command to one student (as the commands route writes it: data.target) is theirs too.
+    teacher
+        .publish(ROOM, "reward", json!({"target": "s1", "points": 5}))
+        .await;
     teacher
         .publish(ROOM, "announce", json!({"text": "well done"}))
         .await;
@@ -232,7 +236,10 @@ async fn classmates_do_not_see_one_students_work_live_or_in_replay() {
         }
         kinds
     };
-    assert_eq!(kinds_seen(&mut s1, 2).await, ["quiz_answer", "announce"]);
+    assert_eq!(
+        kinds_seen(&mut s1, 3).await,
+        ["quiz_answer", "reward", "announce"]
+    );
     assert_eq!(
         kinds_seen(&mut s2, 1).await,
         ["announce"],
@@ -242,7 +249,7 @@ async fn classmates_do_not_see_one_students_work_live_or_in_replay() {
     // Replay: the same rule for what a (re)joining socket missed.
     let since = json!({"epoch": joined.epoch, "seq": joined.seq});
     for (user, expected) in [
-        ("s1", vec!["quiz_answer", "announce"]),
+        ("s1", vec!["quiz_answer", "reward", "announce"]),
         ("s2", vec!["announce"]),
     ] {
         let mut again = Client::connect(test.addr, &token("acme", Role::Student, user)).await;
