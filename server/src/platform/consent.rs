@@ -31,7 +31,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 struct Consent {
     /// The student.
     student_id: String,
-    /// `pending`, `granted` or `revoked`.
+    /// `pending`, `granted` or `revoked` (`not_applicable` for a user who is not a student).
     state: String,
     /// Who decided it (the parent, or the admin acting for them); `null` while pending.
     decided_by: Option<String>,
@@ -146,12 +146,12 @@ async fn shown(
     })
 }
 
-/// Checks `student` is a student of the caller's tenant.
-async fn a_student(app: &AppState, caller: &Caller, student: &str) -> Result<(), ApiError> {
-    // A user who is not a student has no consent to show: 404, like a missing one.
+/// Whether `student` is a student of the caller's tenant: `Ok(false)` for another user (consent
+/// is a student's), 404 for nobody.
+async fn a_student(app: &AppState, caller: &Caller, student: &str) -> Result<bool, ApiError> {
     match app.store().user(caller.tenant(), student).await? {
-        Some(user) if user.role == Role::Student.as_str() => Ok(()),
-        Some(_) | None => Err(ApiError::not_found("student")),
+        Some(user) => Ok(user.role == Role::Student.as_str()),
+        None => Err(ApiError::not_found("user")),
     }
 }
 
@@ -166,7 +166,17 @@ async fn get_consent(
     ApiPath(student): ApiPath<String>,
 ) -> Result<Json<Consent>, ApiError> {
     may(&caller, &student, false)?;
-    a_student(&app, &caller, &student).await?;
+    if !a_student(&app, &caller, &student).await? {
+        // Consent is a student's: other users have none to give or wait for.
+        return Ok(Json(Consent {
+            student_id: student,
+            state: "not_applicable".to_owned(),
+            decided_by: None,
+            decided_role: None,
+            decided_at: None,
+            required: false,
+        }));
+    }
     let record = app.store().consent(caller.tenant(), &student).await?;
     Ok(Json(shown(&app, caller.tenant(), &student, record).await?))
 }
@@ -177,6 +187,7 @@ async fn get_consent(
     request_body = ConsentDecision, params(("user_id" = String, Path, description = "student id")),
     responses((status = 200, body = Consent),
               (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 409, description = "the user is not a student", body = ErrorResponse),
               (status = 422, body = ErrorResponse)))]
 async fn set_consent(
     State(app): State<AppState>,
@@ -191,7 +202,12 @@ async fn set_consent(
             "must be granted or revoked",
         ));
     }
-    a_student(&app, &caller, &student).await?;
+    if !a_student(&app, &caller, &student).await? {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!("{student} is not a student; consent is decided for students only"),
+        ));
+    }
     let record = app
         .store()
         .set_consent(

@@ -49,6 +49,18 @@ async fn a_student_waits_for_a_parents_consent_once_the_school_requires_it() {
             )
         };
         let consent = format!("/api/v1/users/{s1}/consent");
+        // Consent is a student's: a teacher has none to decide.
+        let teachers = format!("/api/v1/users/{}/consent", school.id("t1"));
+        let none = rest.get(&teachers, &school.admin).await;
+        assert_eq!(none.expect(200)["state"], "not_applicable");
+        rest.call(
+            "PUT",
+            &teachers,
+            Some(&school.admin),
+            Some(json!({"state": "granted"})),
+        )
+        .await
+        .expect_error(409, "not a student");
 
         // Off by default: the question passes the consent rule.
         assert_eq!(ask().await.status, 503);
