@@ -25,7 +25,7 @@ pub struct ConsentRecord {
 
 #[derive(sqlx::FromRow)]
 struct PolicyRow {
-    consent_required: bool,
+    consent_required: Option<bool>,
 }
 
 impl Store {
@@ -79,7 +79,7 @@ impl Store {
             "SELECT consent_required FROM tenant_policies WHERE tenant_id = $1",
             tenant
         )?;
-        Ok(found.map(|policy| policy.consent_required))
+        Ok(found.and_then(|policy| policy.consent_required))
     }
 
     /// Sets whether the tenant requires consent.

@@ -5,7 +5,7 @@
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
 //! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
 //! results; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
-//! trail), one module each, with every statement written
+//! trail; erasure, export and retention), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
 //! It knows nothing of rooms, sockets or HTTP: it is handed [`DurableEvent`]s and answers, per
@@ -29,6 +29,7 @@ mod directory;
 mod error;
 mod event;
 mod notifications;
+mod privacy;
 mod reports;
 mod roblox;
 mod sink;
@@ -50,6 +51,10 @@ pub use content::{
 };
 pub use directory::{ParentLink, UserChanges, UserRecord};
 pub use notifications::{NewNotification, NotificationRecord};
+pub use privacy::{
+    Erasure, Erasures, Expiring, ExportPage, ExportSection, RetentionPolicy, Subject, pseudonym,
+    subject_sha256,
+};
 pub use reports::ProgressRecord;
 pub use sql::{Page, Paged};
 

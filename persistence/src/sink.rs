@@ -274,6 +274,20 @@ async fn write_batch(
     batch: Vec<Pending>,
     give_up: &CancellationToken,
 ) {
+    // Held until the batch is committed: an erasure waits for it before deleting (privacy.rs).
+    let erasures = store.erasures().read().await;
+    let batch = if erasures.is_empty() {
+        batch
+    } else {
+        let (gone, kept): (Vec<Pending>, Vec<Pending>) = batch
+            .into_iter()
+            .partition(|pending| erasures.names(&pending.event));
+        for pending in gone {
+            let refusal = "the user this event names was erased; it is not stored".to_owned();
+            answer(pending.ack, Err(SinkError::Rejected(refusal)));
+        }
+        kept
+    };
     let (events, acks): (Vec<DurableEvent>, Vec<AckSender>) = batch
         .into_iter()
         .map(|pending| (pending.event, pending.ack))

@@ -37,6 +37,8 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Users erased while this process runs (`privacy.rs`); the sink filters with it.
+    pub(crate) erasures: crate::privacy::SharedErasures,
 }
 
 /// What one batch write did.
@@ -137,6 +139,7 @@ impl Store {
                 .map_err(|cause| tls_failure(sslmode, cause))?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
+                erasures: Default::default(),
             })
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -155,6 +158,7 @@ impl Store {
                 .map_err(StoreError::Connect)?;
             Ok(Store {
                 pool: Pool::Sqlite(pool),
+                erasures: Default::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))

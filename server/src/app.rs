@@ -404,6 +404,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }),
     };
     tracker.spawn(hub.run_reaper());
+    tracker.spawn(crate::privacy::retention::run_purge(app.clone()));
     tracker.spawn(metrics_upkeep(app.prometheus().clone(), shutdown.clone()));
     tracker.spawn(crate::api::limits::upkeep(app.clone()));
     let router = crate::http::router(app.clone());

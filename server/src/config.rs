@@ -6,7 +6,7 @@
 //! **Declared once, by the feature that uses it.** Each feature declares its settings in one
 //! `…Args` struct in its own folder: `hub::HubArgs`, `transport::settings::{SocketArgs,
 //! PusherArgs}`, `roblox::RobloxArgs`, `auth::AuthArgs`, `api::limits::ApiLimitsArgs`,
-//! `ai::AiArgs`, `billing::BillingArgs`. The server's own basics ([`ServerArgs`]) and the
+//! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`. The server's own basics ([`ServerArgs`]) and the
 //! durable-event sink's ([`SinkArgs`]; `persistence` knows nothing of flags) are here.
 //! [`ServeArgs`] flattens them all. One field declares one setting: its flag
 //! (`--roblox-max-batch`), its environment variable (`CLASSHUB_ROBLOX_MAX_BATCH`, written in the
@@ -48,6 +48,7 @@ use crate::api::limits::{ApiLimits, ApiLimitsArgs};
 use crate::auth::{AuthArgs, AuthSettings};
 use crate::billing::{BillingArgs, BillingSettings};
 use crate::hub::{HubArgs, HubSettings};
+use crate::privacy::{PrivacyArgs, PrivacySettings};
 use crate::roblox::{RobloxArgs, RobloxSettings};
 use crate::transport::settings::{PusherArgs, PusherSettings, SocketArgs, SocketSettings};
 
@@ -92,6 +93,8 @@ pub struct Config {
     pub billing: BillingSettings,
     /// The AI tutor's OpenAI-compatible endpoint, models and limits.
     pub ai: AiSettings,
+    /// Students' data: erasure and export batches, retention defaults, the purge's interval.
+    pub privacy: PrivacySettings,
 }
 
 /// A configuration error, naming the setting at fault.
@@ -203,6 +206,8 @@ layered! {
         pub ai: AiArgs,
         #[command(flatten)]
         pub billing: BillingArgs,
+        #[command(flatten)]
+        pub privacy: PrivacyArgs,
     }
 }
 
@@ -307,6 +312,7 @@ impl ServeArgs {
             api_limits: toml::from_str(&text).map_err(invalid)?,
             ai: toml::from_str(&text).map_err(invalid)?,
             billing: toml::from_str(&text).map_err(invalid)?,
+            privacy: toml::from_str(&text).map_err(invalid)?,
         })
     }
 
@@ -369,6 +375,7 @@ impl ServeArgs {
             roblox: self.roblox.resolve()?,
             billing: self.billing.resolve()?,
             ai: self.ai.resolve()?,
+            privacy: self.privacy.resolve()?,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod platform;
+pub mod privacy;
 pub mod roblox;
 pub mod transport;
 

@@ -15,6 +15,9 @@
 //!   database refused for their content)
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429),
 //!   `classhub_audit_write_failures_total` (audit entries the database refused; each is logged)
+//! - students' data: `classhub_erasures_total` (people erased),
+//!   `classhub_retention_purged_rows_total{kind}` (`events`, `chat`, `ai`: rows the retention
+//!   purge deleted)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
 //!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
@@ -70,7 +73,7 @@ const GAUGES: [&str; 3] = [
     "classhub_rooms",
     "classhub_sink_queue_depth",
 ];
-const COUNTERS: [&str; 15] = [
+const COUNTERS: [&str; 16] = [
     "classhub_deliveries_total",
     "classhub_slow_consumer_closes_total",
     "classhub_api_rate_limited_total",
@@ -86,6 +89,7 @@ const COUNTERS: [&str; 15] = [
     "classhub_ai_quota_refusals_total",
     "classhub_connections_cut_off_total",
     "classhub_audit_write_failures_total",
+    "classhub_erasures_total",
 ];
 
 /// The labelled counters, with every value the code gives their label (a tidy test checks the
@@ -128,6 +132,11 @@ pub const LABELLED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("classhub_revocations_total", "outcome", &["left", "closed"]),
+    (
+        "classhub_retention_purged_rows_total",
+        "kind",
+        &["chat", "events", "ai"],
+    ),
     (
         "classhub_seat_refusals_total",
         "reason",
@@ -209,6 +218,14 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 fn describe() {
+    metrics::describe_counter!(
+        "classhub_erasures_total",
+        "People erased with DELETE /api/v1/users/{id}."
+    );
+    metrics::describe_counter!(
+        "classhub_retention_purged_rows_total",
+        "Rows the retention purge deleted, by kind (events, chat, ai)."
+    );
     metrics::describe_gauge!(
         "classhub_connections",
         "Authenticated connections on this node."

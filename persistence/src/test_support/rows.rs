@@ -4,7 +4,7 @@
 
 use crate::error::StoreError;
 use crate::event::DurableEvent;
-use crate::sql::{exec, row};
+use crate::sql::{exec, row, rows};
 use crate::store::Store;
 
 /// Puts `user` on `class`'s roster as its teacher (`role_in_class = 'teacher'`, which roster
@@ -97,4 +97,66 @@ pub async fn connection_uses_tls(store: &Store) -> Result<bool, StoreError> {
         "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
     )?;
     Ok(ssl.is_some_and(|(ssl,)| ssl))
+}
+
+/// Every `table.column` of the schema (listed from the database's own catalogue, so a table
+/// added later is included) with a row naming `user`: the column equals the id, ends in
+/// `:id` (a room), or holds it as a JSON string (`"id"`). Each entry is `table.column (count)`.
+pub async fn columns_naming(store: &Store, user: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Column {
+        table_name: String,
+        column_name: String,
+    }
+    let columns = match store.backend() {
+        crate::Backend::Postgres => rows!(
+            store,
+            Column,
+            "SELECT CAST(table_name AS TEXT) AS table_name, \
+             CAST(column_name AS TEXT) AS column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%' \
+             ORDER BY table_name, ordinal_position"
+        )?,
+        crate::Backend::Sqlite => rows!(
+            store,
+            Column,
+            "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m \
+             JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
+             AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\' \
+             ORDER BY m.name, p.cid"
+        )?,
+    };
+    #[derive(sqlx::FromRow)]
+    struct Count {
+        count: i64,
+    }
+    let quoted = serde_json::Value::String(user.to_owned()).to_string();
+    let room_suffix = format!(":{user}");
+    let mut found = Vec::new();
+    for Column {
+        table_name,
+        column_name,
+    } in columns
+    {
+        let text = format!("CAST(\"{column_name}\" AS TEXT)");
+        let (contains, ends) = match store.backend() {
+            crate::Backend::Postgres => (
+                format!("strpos({text}, $2) > 0"),
+                format!("right({text}, length($3)) = $3"),
+            ),
+            crate::Backend::Sqlite => (
+                format!("instr({text}, $2) > 0"),
+                format!("substr({text}, -length($3)) = $3"),
+            ),
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS count FROM \"{table_name}\" WHERE {text} = $1 OR {contains} OR {ends}"
+        );
+        let count =
+            row!(store, Count, &sql, user, &quoted, &room_suffix)?.map_or(0, |count| count.count);
+        if count > 0 {
+            found.push(format!("{table_name}.{column_name} ({count})"));
+        }
+    }
+    Ok(found)
 }

@@ -40,6 +40,7 @@ use crate::app::AppState;
 pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut platform = OpenApiRouter::new()
         .merge(crate::platform::routes())
+        .merge(crate::privacy::routes())
         .merge(crate::dashboard::overview::routes())
         .merge(crate::ai::routes::routes())
         .merge(crate::billing::routes::routes())

@@ -1,5 +1,6 @@
 //! Who a verified token is, as far as the platform's records go: users are created on first sight
-//! of a valid token (with their tenant), deactivated users are refused, and once an admin set a
+//! of a valid token (with their tenant) unless they were erased, deactivated and erased users
+//! are refused, and once an admin set a
 //! user's role, the directory's role wins over the token's (until then the token's does). A small
 //! in-memory cache means only the
 //! first request of a user touches the database; the users routes keep it current.
@@ -31,6 +32,8 @@ struct Known {
     /// Whether an admin set `role` (then it wins over the token's).
     role_from_admin: bool,
     active: bool,
+    /// Erased: refused for good (the tombstone in the database says so after a restart).
+    erased: bool,
 }
 
 /// Why an authenticated request was still refused.
@@ -42,6 +45,11 @@ pub enum AuthFailure {
     /// An admin deactivated this user.
     #[error("this account is deactivated; ask your school's administrator")]
     Deactivated,
+    /// An admin erased this user and every record of them; the account cannot come back.
+    #[error(
+        "this account was erased at the school's request; ask your school's administrator for a new one"
+    )]
+    Erased,
     /// The token's `sub` is already a user of another tenant (user ids are global).
     #[error("this user id belongs to another tenant; sign in with the right organization")]
     OtherTenant,
@@ -55,7 +63,9 @@ impl AuthFailure {
     pub fn error_code(&self) -> ErrorCode {
         match self {
             AuthFailure::Token(error) => error.error_code(),
-            AuthFailure::Deactivated | AuthFailure::OtherTenant => ErrorCode::InvalidToken,
+            AuthFailure::Deactivated | AuthFailure::Erased | AuthFailure::OtherTenant => {
+                ErrorCode::InvalidToken
+            }
             AuthFailure::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
@@ -66,7 +76,7 @@ impl AuthFailure {
                 ErrorKind::Unavailable
             }
             AuthFailure::Token(_) | AuthFailure::OtherTenant => ErrorKind::Unauthorized,
-            AuthFailure::Deactivated => ErrorKind::Forbidden,
+            AuthFailure::Deactivated | AuthFailure::Erased => ErrorKind::Forbidden,
         }
     }
 }
@@ -102,6 +112,15 @@ impl Directory {
         let known = match self.known.get(&identity.user).map(|entry| entry.clone()) {
             Some(known) => known,
             None => {
+                if self
+                    .store
+                    .erased_from(&identity.user)
+                    .await
+                    .map_err(AuthFailure::Unavailable)?
+                    .is_some()
+                {
+                    return Err(AuthFailure::Erased);
+                }
                 let record = self
                     .store
                     .ensure_user(
@@ -154,6 +173,20 @@ impl Directory {
         identity
     }
 
+    /// Refuses an erased user from now on (their row is gone; this keeps them out without it).
+    pub fn forget(&self, tenant: &str, user: &str) {
+        self.known.insert(
+            user.to_owned(),
+            Known {
+                tenant: tenant.to_owned(),
+                role: Role::Student,
+                role_from_admin: false,
+                active: false,
+                erased: true,
+            },
+        );
+    }
+
     /// Records a user's current row (after a role change or deactivation).
     pub fn remember(&self, record: &UserRecord) {
         let role = Role::from_claim(&record.role).unwrap_or(Role::Student);
@@ -165,6 +198,9 @@ impl Directory {
 /// admin set it (until then the token's does, so an identity provider's role change reaches
 /// classhub).
 fn apply(known: &Known, identity: &mut Identity) -> Result<(), AuthFailure> {
+    if known.erased {
+        return Err(AuthFailure::Erased);
+    }
     if known.tenant != identity.tenant {
         return Err(AuthFailure::OtherTenant);
     }
@@ -183,5 +219,6 @@ fn known_of(record: &UserRecord, fallback: Role) -> Known {
         role: Role::from_claim(&record.role).unwrap_or(fallback),
         role_from_admin: record.role_from_admin,
         active: record.active,
+        erased: false,
     }
 }

@@ -52,6 +52,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/classes.js", JS),
     asset!("js/live.js", JS),
     asset!("js/operator.js", JS),
+    asset!("js/privacy.js", JS),
 ];
 
 /// The page's policy: everything from this server, nothing inline, sockets to this host.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::ServerMessage;
+use serde_json::Value;
 use tokio::time::Instant;
 
 /// One remembered event.
@@ -13,7 +14,9 @@ use tokio::time::Instant;
 pub(crate) struct Entry {
     pub(crate) seq: u64,
     pub(crate) at: Instant,
-    pub(crate) message: Arc<ServerMessage>,
+    /// `None` once forgotten (an erased student's): the seq stays, so a replay across it is
+    /// still complete, and leaves it out.
+    pub(crate) message: Option<Arc<ServerMessage>>,
     /// The student a personal event is about (`protocol::audience`): only staff and they get
     /// it in a replay.
     pub(crate) subject: Option<Arc<str>>,
@@ -68,7 +71,7 @@ impl History {
         self.entries.push_back(Entry {
             seq,
             at: now,
-            message,
+            message: Some(message),
             subject,
         });
         self.evict_expired(now);
@@ -95,11 +98,42 @@ impl History {
                 self.entries
                     .iter()
                     .filter(|entry| entry.seq > since_seq && visible(entry.subject.as_deref()))
-                    .map(|entry| Arc::clone(&entry.message))
+                    .filter_map(|entry| entry.message.clone())
                     .collect(),
             ),
             Some(_) | None => Recovery::Incomplete,
         }
+    }
+
+    /// Forgets every remembered event `user` sent, is about, or names in its payload (an erased
+    /// student): the message goes, its seq stays (a replay across it stays complete and leaves it
+    /// out). Returns how many.
+    pub(crate) fn forget(&mut self, user: &str) -> usize {
+        let quoted = Value::String(user.to_owned()).to_string();
+        let mut forgotten = 0;
+        for entry in &mut self.entries {
+            let Some(message) = &entry.message else {
+                continue;
+            };
+            let names = entry.subject.as_deref() == Some(user)
+                || match &**message {
+                    ServerMessage::Event(body)
+                    | ServerMessage::Command(body)
+                    | ServerMessage::Notification(body) => {
+                        body.from == user || body.data.to_string().contains(&quoted)
+                    }
+                    _ => false,
+                };
+            if names {
+                if let Some(id) = event_id(message) {
+                    self.ids.remove(id);
+                }
+                entry.message = None;
+                entry.subject = None;
+                forgotten += 1;
+            }
+        }
+        forgotten
     }
 
     /// The seq of the remembered event with client id `id`, if it is still here.
@@ -119,7 +153,8 @@ impl History {
 
     fn pop_oldest(&mut self) {
         if let Some(oldest) = self.entries.pop_front()
-            && let Some(id) = event_id(&oldest.message)
+            && let Some(message) = &oldest.message
+            && let Some(id) = event_id(message)
             && self.ids.get(id) == Some(&oldest.seq)
         {
             self.ids.remove(id);

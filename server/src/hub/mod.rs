@@ -641,6 +641,20 @@ impl Hub {
         Ok(outcomes)
     }
 
+    /// Forgets an erased user in every live room of their tenant: their events (sent, about
+    /// them, or naming them) leave the history rings. Their sockets are closed by the re-check
+    /// the rules clock starts (the directory refuses them). Returns the events dropped.
+    pub fn forget_user(&self, tenant: &str, user: &str) -> usize {
+        let rooms: Vec<Arc<Room>> = self
+            .shared
+            .rooms
+            .iter()
+            .filter(|entry| entry.key().tenant() == tenant)
+            .map(|entry| Arc::clone(entry.value()))
+            .collect();
+        rooms.iter().map(|room| room.forget(user)).sum()
+    }
+
     /// The users present in a room and its socket count, or `None` when it does not exist.
     pub fn room_presence(&self, room_id: &RoomId) -> Option<(Vec<String>, usize)> {
         self.existing_room(room_id).map(|room| room.presence())

@@ -486,6 +486,11 @@ impl Room {
         (state.users.keys().cloned().collect(), state.sockets.len())
     }
 
+    /// Drops the history's events `user` sent, is about or is named in (an erased student).
+    pub(crate) fn forget(&self, user: &str) -> usize {
+        self.lock().history.forget(user)
+    }
+
     /// Marks the room closed when it has been empty for at least `grace`; the caller then removes
     /// it from the map.
     pub(crate) fn close_if_idle(&self, grace: Duration, now: Instant) -> bool {

@@ -159,6 +159,29 @@ impl Rosters {
         self.changed(tenant);
     }
 
+    /// Forgets an erased user: off every roster, no longer any class's teacher, no parent or
+    /// child links; then ticks the tenant's clock so open connections re-check.
+    pub fn forget_user(&self, tenant: &str, user: &str) {
+        {
+            let mut state = self.write();
+            for ((class_tenant, _), entry) in state.classes.iter_mut() {
+                if class_tenant == tenant {
+                    entry.students.remove(user);
+                    if entry.teacher.as_deref() == Some(user) {
+                        entry.teacher = None;
+                    }
+                }
+            }
+            state.children.remove(&(tenant.to_owned(), user.to_owned()));
+            for ((link_tenant, _), children) in state.children.iter_mut() {
+                if link_tenant == tenant {
+                    children.remove(user);
+                }
+            }
+        }
+        self.changed(tenant);
+    }
+
     /// Links a parent to a child (or unlinks them).
     pub fn set_child(&self, tenant: &str, parent: &str, child: &str, linked: bool) {
         {

@@ -373,6 +373,13 @@ impl GameSession {
         }
     }
 
+    /// Forgets an erased student: their players leave every room and no cached link names
+    /// them, so a later event of that Roblox account is an unlinked player's.
+    pub fn forget_student(&self, student: &str) {
+        lock(&self.players).retain(|_, player| player.student.as_deref() != Some(student));
+        lock(&self.looked_up).retain(|_, (linked, _)| linked.as_deref() != Some(student));
+    }
+
     /// Players leave every room.
     pub fn leave_players(&self, user_ids: &[i64]) {
         let mut players = lock(&self.players);

@@ -21,6 +21,7 @@ mod matrix;
 mod notifications;
 mod openapi;
 mod presence;
+mod privacy;
 mod proxies;
 mod pusher;
 mod recovery;
