@@ -1,5 +1,5 @@
 // The dashboard shell: sign-in, the hash router (#/classes, #/classes/{id}, #/operator,
-// #/signin), the header (who is signed in, the live connection's state), the error banner, and
+// #/privacy, #/signin), the header (who is signed in, the live connection's state), the error banner, and
 // the token hand-over:
 //   - a link `/dashboard#token=…[&class=ID][&view=operator]` (what `classhub serve` prints, or
 //     what the platform opens) stores the token in this tab and removes it from the address bar;
@@ -12,6 +12,7 @@ import { h, notice, replace } from './dom.js';
 import { showClasses } from './classes.js';
 import { showLive } from './live.js';
 import { showOperator } from './operator.js';
+import { showPrivacy } from './privacy.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -20,6 +21,7 @@ const banner = document.getElementById('banner');
 const signOut = document.getElementById('sign-out');
 const navOperator = document.getElementById('nav-operator');
 const navClasses = document.getElementById('nav-classes');
+const navPrivacy = document.getElementById('nav-privacy');
 
 let me = null;
 let leaveView = null;
@@ -112,6 +114,7 @@ async function start() {
   signOut.hidden = false;
   navClasses.hidden = false;
   navOperator.hidden = me.role !== 'admin';
+  navPrivacy.hidden = me.role !== 'admin';
   watchExpiry();
   if (!location.hash || location.hash === '#/signin') {
     history.replaceState(null, '', `${location.pathname}${me.role === 'admin' ? '#/operator' : '#/classes'}`);
@@ -132,6 +135,8 @@ function route() {
     leaveView = showLive(main, decodeURIComponent(live[1]), ctx);
   } else if (path === '/operator') {
     leaveView = showOperator(main, ctx);
+  } else if (path === '/privacy') {
+    leaveView = showPrivacy(main, ctx);
   } else if (path === '/signin') {
     showSignIn();
   } else {
@@ -144,9 +149,10 @@ function route() {
 }
 
 function markNav(path) {
-  for (const link of [navClasses, navOperator]) link.removeAttribute('aria-current');
+  for (const link of [navClasses, navOperator, navPrivacy]) link.removeAttribute('aria-current');
   if (path.startsWith('/classes')) navClasses.setAttribute('aria-current', 'page');
   if (path === '/operator') navOperator.setAttribute('aria-current', 'page');
+  if (path === '/privacy') navPrivacy.setAttribute('aria-current', 'page');
 }
 
 function showSignIn(message) {
@@ -156,6 +162,7 @@ function showSignIn(message) {
   who.textContent = '';
   signOut.hidden = true;
   navOperator.hidden = true;
+  navPrivacy.hidden = true;
   navClasses.hidden = true;
   const field = h('textarea', { id: 'token-input', name: 'token', rows: 4, required: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'token-help' });
   const status = h('p', { class: 'form-status', role: 'status' });

@@ -333,6 +333,57 @@ test('a teacher does not see the operator view', async () => {
   assert.equal(await page.locator('#nav-operator').isVisible(), false);
 });
 
+test("an admin sees each student's consent, exports their data and erases one after confirming", async () => {
+  await call('PUT', '/api/v1/users/s1/consent', tokens.admin, { state: 'granted' });
+  const admin = await context.newPage();
+  watchConsole(admin);
+  await admin.goto(`${base}/dashboard#token=${tokens.admin}`);
+  await admin.locator('#nav-privacy').click();
+  await admin.locator('tr[data-student="s1"] [data-testid="consent"]', { hasText: 'granted by admin1 (admin)' }).waitFor();
+  assert.match(await admin.locator('tr[data-student="s2"] [data-testid="consent"]').textContent(), /^pending/);
+
+  // Export: one JSON document, and the same as CSV files in a zip.
+  const [json] = await Promise.all([
+    admin.waitForEvent('download'),
+    admin.getByRole('button', { name: "Export s1's data as JSON" }).click(),
+  ]);
+  const jsonFile = path.join(SHOTS, 'export-s1.json');
+  await json.saveAs(jsonFile);
+  const exported = JSON.parse(readFileSync(jsonFile, 'utf8'));
+  assert.equal(exported.format, 'classhub.export.v1');
+  assert.equal(exported.user.id, 's1');
+  assert.equal(exported.consent.state, 'granted');
+  assert.equal(exported.roblox_players[0].roblox_user_id, 1001);
+  const [zip] = await Promise.all([
+    admin.waitForEvent('download'),
+    admin.getByRole('button', { name: "Export s1's data as CSV files" }).click(),
+  ]);
+  assert.match(zip.suggestedFilename(), /^classhub-export-s1\.zip$/);
+  const zipFile = path.join(SHOTS, 'export-s1.zip');
+  await zip.saveAs(zipFile);
+  assert.equal(readFileSync(zipFile).subarray(0, 2).toString(), 'PK');
+
+  // Erase: the button works only once the id is typed.
+  await admin.getByRole('button', { name: 'Erase s3' }).click();
+  const dialog = admin.locator('[data-testid="erase-dialog"]');
+  await dialog.waitFor();
+  const confirm = dialog.getByRole('button', { name: 'Erase for good' });
+  assert.equal(await confirm.isDisabled(), true);
+  await dialog.getByLabel('Type s3 to confirm').fill('s2');
+  assert.equal(await confirm.isDisabled(), true);
+  await dialog.getByLabel('Type s3 to confirm').fill('s3');
+  await shot('08-erase-confirm', admin);
+  await confirm.click();
+  await admin.locator('[data-testid="privacy-status"]', { hasText: 'Erased s3' }).waitFor();
+  await admin.locator('tr[data-student="s3"]').waitFor({ state: 'detached' });
+  await admin.locator('[data-testid="audit"] tr[data-action="user.erased"]').waitFor();
+  await admin.locator('[data-testid="audit"] tr[data-action="user.exported"]').first().waitFor();
+  await shot('09-students-data', admin);
+  const roster = await call('GET', `/api/v1/classes/${classId}/students`, tokens.admin);
+  assert.deepEqual(roster.items.map((member) => member.id).sort(), ['s1', 's2']);
+  await admin.close();
+});
+
 test('no console errors in any of the steps above', () => {
   assert.deepEqual(consoleErrors, []);
 });
