@@ -243,6 +243,21 @@ impl Rosters {
             .is_some_and(|entry| entry.teacher.as_deref() == Some(educator))
     }
 
+    /// Whether `educator` teaches a live class with `student` on its roster (their legitimate
+    /// educational interest in that student's records). A tenant that has never made a class
+    /// keeps the open rule (any educator).
+    pub fn teaches_student(&self, tenant: &str, educator: &str, student: &str) -> bool {
+        let state = self.read();
+        if !state.managed.contains(tenant) {
+            return true;
+        }
+        state.classes.iter().any(|((class_tenant, _), entry)| {
+            class_tenant == tenant
+                && entry.teacher.as_deref() == Some(educator)
+                && entry.students.contains(student)
+        })
+    }
+
     /// The class a running game session plays for, if it is linked to one.
     pub fn class_of_game(&self, tenant: &str, job: &str) -> Option<String> {
         self.read()

@@ -53,7 +53,7 @@ impl ProgressFilter {
     }
 }
 
-/// A student's progress (the student, their parents, educators and admins).
+/// A student's progress (the student, their parents, educators who teach them, admins).
 #[utoipa::path(get, path = "/api/v1/progress/students/{id}", tag = "progress",
     params(("id" = String, Path, description = "student id"), ProgressFilter),
     responses((status = 200, body = PageOf<ProgressRecord>),
@@ -66,7 +66,11 @@ async fn of_student(
     ApiQuery(filter): ApiQuery<ProgressFilter>,
 ) -> Result<Json<PageOf<ProgressRecord>>, ApiError> {
     let allowed = match caller.role() {
-        Role::Admin | Role::Educator => true,
+        Role::Admin => true,
+        Role::Educator => app
+            .hub()
+            .rosters()
+            .teaches_student(caller.tenant(), caller.user(), &id),
         Role::Student => id == caller.user(),
         Role::Parent => caller.0.children.contains(&id),
         Role::Guest => false,
@@ -74,7 +78,8 @@ async fn of_student(
     if !allowed {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
-            "you may see your own progress (parents: their children's)",
+            "you may see your own progress (parents: their children's; educators: students on \
+             the rosters of classes they teach)",
         ));
     }
     app.store()

@@ -58,7 +58,7 @@ const POLICY: &[(&str, &str)] = &[
     ("delete /api/v1/assessments/{id}", "ATE"),
     ("get /api/v1/assessments/{id}/results", "ATES"),
     ("post /api/v1/assessments/{id}/results", "S"),
-    ("get /api/v1/progress/students/{id}", "ATESP"),
+    ("get /api/v1/progress/students/{id}", "ATSP"),
     ("get /api/v1/progress/classes/{id}", "AT"),
     ("get /api/v1/progress/courses/{id}", "ATE"),
     ("get /api/v1/analytics/classes/{id}", "AT"),
