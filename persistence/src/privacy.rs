@@ -111,13 +111,9 @@ struct BatchDelete {
     naming: &'static str,
 }
 
-/// Tables deleted in batches (they can be large).
+/// Tables deleted in batches (they can be large; each has an index on its user column).
+/// (`game_events` goes first, by id: see [`Store::erase_events`].)
 const BATCHED: &[BatchDelete] = &[
-    BatchDelete {
-        table: "game_events",
-        key: "id",
-        naming: "(sender = $2 OR room = $3 OR CONTAINS(data))",
-    },
     BatchDelete {
         table: "notifications",
         key: "id",
@@ -222,6 +218,10 @@ impl Store {
             subject.room(),
             subject.quoted(),
         );
+        let events = self
+            .erase_events(tenant, user, &room, &quoted, batch_rows)
+            .await?;
+        erasure.add("game_events", events);
         for delete in BATCHED {
             let sql = contains(
                 self.backend(),
@@ -302,6 +302,40 @@ impl Store {
         Ok(erasure)
     }
 
+    /// Deletes the events naming `user`, `batch_rows` per statement, walking the table by id
+    /// (a batch starts where the last one ended, so the whole erasure reads the tenant's events
+    /// once: the naming rule reads every payload, which no index can serve).
+    async fn erase_events(
+        &self,
+        tenant: &str,
+        user: &str,
+        room: &str,
+        quoted: &str,
+        batch_rows: i64,
+    ) -> Result<u64, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Deleted {
+            id: i64,
+        }
+        let sql = contains(
+            self.backend(),
+            "DELETE FROM game_events WHERE id IN (SELECT id FROM game_events \
+             WHERE tenant_id = $1 AND id > $6 AND (sender = $2 OR room = $3 OR CONTAINS(data)) \
+             ORDER BY id LIMIT $5) RETURNING id",
+        );
+        let (mut total, mut after) = (0, 0i64);
+        loop {
+            let deleted = rows!(
+                self, Deleted, &sql, tenant, user, room, quoted, batch_rows, after
+            )?;
+            total += deleted.len() as u64;
+            match deleted.iter().map(|row| row.id).max() {
+                Some(last) if deleted.len() as i64 == batch_rows => after = last,
+                _ => return Ok(total),
+            }
+        }
+    }
+
     /// Replaces `user` by `alias` in the audit entries naming them, `batch_rows` at a time.
     async fn pseudonymise_audit(
         &self,
@@ -325,25 +359,34 @@ impl Store {
                  student_id = CASE WHEN student_id = $2 THEN $3 ELSE student_id END, \
                  detail = {detail} \
                  WHERE tenant_id = $1 AND id IN (SELECT id FROM audit_entries WHERE tenant_id = $1 \
+                 AND id > $7 \
                  AND (actor_id = $2 OR target_id = $2 OR student_id = $2 OR CONTAINS(detail)) \
-                 LIMIT $5)"
+                 ORDER BY id LIMIT $5) RETURNING id"
             ),
         );
-        let mut total = 0;
+        #[derive(sqlx::FromRow)]
+        struct Changed {
+            id: String,
+        }
+        let (mut total, mut after) = (0, String::new());
         loop {
-            let changed = exec!(
+            let changed = rows!(
                 self,
+                Changed,
                 &sql,
                 tenant,
                 user,
                 alias,
                 quoted,
                 batch_rows,
-                &alias_quoted
+                &alias_quoted,
+                &after
             )?;
-            total += changed;
-            if changed < batch_rows as u64 {
-                return Ok(total);
+            let full = changed.len() as i64 == batch_rows;
+            total += changed.len() as u64;
+            match changed.into_iter().map(|row| row.id).max() {
+                Some(last) if full => after = last,
+                _ => return Ok(total),
             }
         }
     }

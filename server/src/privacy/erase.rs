@@ -98,7 +98,7 @@ pub(crate) async fn erase(
     app.store().mark_erased(tenant, user).await?;
     app.directory().forget(tenant, user);
     for session in app.roblox().sessions_of_tenant(tenant) {
-        session.forget_student(user);
+        session.forget_student(app.hub(), user);
     }
     // Ticks the rules clock: their open sockets re-check and are closed.
     app.hub().rosters().forget_user(tenant, user);

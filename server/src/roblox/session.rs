@@ -373,11 +373,34 @@ impl GameSession {
         }
     }
 
-    /// Forgets an erased student: their players leave every room and no cached link names
-    /// them, so a later event of that Roblox account is an unlinked player's.
-    pub fn forget_student(&self, student: &str) {
-        lock(&self.players).retain(|_, player| player.student.as_deref() != Some(student));
+    /// Forgets an erased student: no cached link names them, and their players play on as
+    /// unlinked Roblox players (`roblox:{id}`, in the game room only), so a later event of that
+    /// account is never theirs.
+    pub fn forget_student(&self, hub: &Hub, student: &str) {
         lock(&self.looked_up).retain(|_, (linked, _)| linked.as_deref() != Some(student));
+        let unlinked: Vec<PlayerSeen> = {
+            let mut players = lock(&self.players);
+            let theirs: Vec<i64> = players
+                .iter()
+                .filter(|(_, player)| player.student.as_deref() == Some(student))
+                .map(|(user_id, _)| *user_id)
+                .collect();
+            theirs
+                .into_iter()
+                .filter_map(|user_id| {
+                    // Dropping the entry drops its presence: it leaves every room.
+                    players.remove(&user_id).map(|player| PlayerSeen {
+                        user_id,
+                        name: player.name,
+                        display_name: player.display_name,
+                        student: None,
+                    })
+                })
+                .collect()
+        };
+        if let Err(refused) = self.join_players(hub, unlinked) {
+            tracing::info!(session = %self.id, %refused, "an erased student's player could not rejoin unlinked");
+        }
     }
 
     /// Players leave every room.

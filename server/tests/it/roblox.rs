@@ -1357,3 +1357,86 @@ async fn linking_waits_for_consent_when_the_school_requires_it() {
     );
     test.server.shutdown().await;
 }
+
+/// Erasing a linked student (issue 17): their player leaves the class room, the link is gone,
+/// and a late batch from that Roblox account is an unlinked player's: stored, accepted, and
+/// never naming the student, so nothing of theirs comes back.
+#[tokio::test]
+async fn an_erased_students_roblox_account_is_forgotten_and_late_events_never_name_them() {
+    use crate::classes::School;
+    use crate::rest::Rest;
+    let test = start_with(|_| {}).await;
+    let store = test.server.app().store().clone();
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "forget").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let student = school.id("s1");
+    let key = make_key(&store, "forget", None).await;
+    let game = Game::new(test.addr, &key);
+    let opened = game
+        .post(
+            "/api/v1/roblox/sessions",
+            json!({"universe_id": 1, "place_id": 1, "job_id": "job-forget", "class_id": class_id}),
+        )
+        .await;
+    let session = opened.body["session_id"].as_str().expect("id").to_owned();
+    let me = rest_get(test.addr, "/api/v1/auth/me", &school.student).await;
+    let linked = game
+        .post(
+            "/api/v1/roblox/link",
+            json!({"class_code": me["link_codes"][0]["class_code"],
+                   "student_code": me["link_codes"][0]["link_code"], "user_id": 6006}),
+        )
+        .await;
+    assert_eq!(linked.body["linked"], true, "{}", linked.body);
+    let class_room = format!("class:forget:{class_id}");
+    let mut watcher = Client::connect(test.addr, &school.teacher).await;
+    watcher.join(&class_room).await;
+    game.post(
+        &format!("/api/v1/roblox/sessions/{session}/players"),
+        json!({"joins": [{"user_id": 6006, "name": "adabuilds"}]}),
+    )
+    .await;
+    watcher
+        .recv_until(|message| {
+            matches!(message, ServerMessage::PresenceDiff(diff)
+                if diff.joins.iter().any(|member| member.user == student))
+        })
+        .await;
+    let batch = |id: &str| {
+        json!({"session_id": session, "events": [
+            {"id": id, "player": 6006, "kind": "progress", "data": {"lesson": "maps", "percent": 30}}
+        ]})
+    };
+    let before = game.post("/api/v1/roblox/events", batch("r1")).await;
+    assert_eq!(before.body["accepted"], json!(["r1"]), "{}", before.body);
+
+    rest.delete(&format!("/api/v1/users/{student}"), &school.admin)
+        .await
+        .expect(200);
+    watcher
+        .recv_until(|message| {
+            matches!(message, ServerMessage::PresenceDiff(diff)
+                if diff.room == class_room && diff.leaves.iter().any(|member| member.user == student))
+        })
+        .await;
+    // The same account plays on: its events are an unlinked player's.
+    let late = game.post("/api/v1/roblox/events", batch("r2")).await;
+    assert_eq!(late.body["accepted"], json!(["r2"]), "{}", late.body);
+    let left = test_support::rows::columns_naming(&store, &student)
+        .await
+        .expect("scan");
+    assert!(left.is_empty(), "rows naming the erased student: {left:?}");
+    assert_eq!(store.event_ids("forget").await.expect("ids"), ["r2"]);
+    // Still in the game, as an unlinked player.
+    let mut game_room = Client::connect(test.addr, &school.teacher).await;
+    let joined = game_room.join("game:forget:job-forget").await;
+    let members: Vec<&str> = joined
+        .members
+        .iter()
+        .map(|member| member.user.as_str())
+        .collect();
+    assert!(members.contains(&"roblox:6006"), "{members:?}");
+    assert!(!members.contains(&student.as_str()), "{members:?}");
+    test.server.shutdown().await;
+}
