@@ -739,20 +739,26 @@ impl Store {
             spec.naming
         );
         let limit = i64::from(limit.max(1));
+        let mut after = after.map(str::to_owned);
         if let Some((key, kind)) = spec.key {
+            // A plain `key > cursor` (no `OR $5 IS NULL`), so both planners walk the key's index
+            // from the cursor instead of scanning from the start for every page.
             let cursor = match kind {
                 Kind::Int => "CAST($5 AS BIGINT)",
                 _ => "$5",
             };
-            sql.push_str(&format!(
-                " AND ($5 IS NULL OR {key} > {cursor}) ORDER BY {key} LIMIT $6"
-            ));
+            let first = if matches!(kind, Kind::Int) {
+                "-9223372036854775808"
+            } else {
+                ""
+            };
+            after.get_or_insert_with(|| first.to_owned());
+            sql.push_str(&format!(" AND {key} > {cursor} ORDER BY {key} LIMIT $6"));
         } else {
             // Small by nature: no paging; $5 and $6 are bound and unused.
             sql.push_str(" AND ($5 IS NULL OR $6 > 0)");
         }
         let sql = contains(backend, &sql);
-        let after = after.map(str::to_owned);
         let found = rows!(
             self,
             TextRow,
