@@ -320,8 +320,16 @@ impl Store {
         let sql = contains(
             self.backend(),
             "DELETE FROM game_events WHERE id IN (SELECT id FROM game_events \
-             WHERE tenant_id = $1 AND id > $6 AND (sender = $2 OR room = $3 OR CONTAINS(data)) \
+             WHERE TENANT = $1 AND id > $6 AND (sender = $2 OR room = $3 OR CONTAINS(data)) \
              ORDER BY id LIMIT $5) RETURNING id",
+        );
+        // As in `export_page`: SQLite walks the rowid only when told not to use the tenant index.
+        let sql = sql.replace(
+            "TENANT",
+            match self.backend() {
+                Backend::Sqlite => "+tenant_id",
+                Backend::Postgres => "tenant_id",
+            },
         );
         let (mut total, mut after) = (0, 0i64);
         loop {
@@ -758,6 +766,15 @@ impl Store {
             // Small by nature: no paging; $5 and $6 are bound and unused.
             sql.push_str(" AND ($5 IS NULL OR $6 > 0)");
         }
+        // SQLite would pick the `(tenant_id, …)` index and sort every page's matches by id;
+        // `+tenant_id` keeps it on the rowid, walking from the cursor (PostgreSQL picks the
+        // primary key by itself).
+        let sql = match (backend, spec.key) {
+            (Backend::Sqlite, Some((_, Kind::Int))) => {
+                sql.replacen("WHERE t.tenant_id = $1", "WHERE +t.tenant_id = $1", 1)
+            }
+            _ => sql,
+        };
         let sql = contains(backend, &sql);
         let found = rows!(
             self,
