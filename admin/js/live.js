@@ -9,6 +9,7 @@
 // Every event also goes to the event feed, which can be filtered by kind and student.
 
 import { api, all } from './api.js';
+import { assignmentsPanel } from './assignments.js';
 import { completionChart } from './chart.js';
 import { announce, clock, h, notice, pct, replace } from './dom.js';
 import { LiveSocket } from './socket.js';
@@ -179,6 +180,7 @@ class LiveView {
         student.current = String(data.lesson);
         this.addFeed({ kind: 'progress', ts: frame.ts, user: who, text: `${this.nameOf(who)} reached ${pct(data.percent)} in ${data.lesson}` });
         this.refresh('roster', 'chart');
+        if (Number(data.percent) >= 100) this.assignments?.soon();
         break;
       }
       case 'quiz_answer': {
@@ -272,6 +274,7 @@ class LiveView {
       exportStatus: h('span', { class: 'muted', role: 'status' }),
     };
     const form = this.commandForm();
+    this.assignments = assignmentsPanel(this.classId);
     replace(this.main,
       h('div', { class: 'live-head' },
         h('div', {},
@@ -303,6 +306,7 @@ class LiveView {
           h('section', { class: 'panel', 'aria-labelledby': 'presence-title' },
             h('h2', { id: 'presence-title', text: 'Online now' }),
             this.els.presence),
+          this.assignments.element,
           h('section', { class: 'panel', 'aria-labelledby': 'chart-title' },
             h('h2', { id: 'chart-title', text: 'Completion' }),
             this.els.chart),

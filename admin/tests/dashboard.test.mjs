@@ -197,6 +197,31 @@ test('game server events move the roster, the progress bars and the quiz answers
   await shot('03-live-class-playing');
 });
 
+test('the teacher assigns a lesson from the live class, the game reads it, and completion follows play', async () => {
+  const course = await call('POST', '/api/v1/courses', tokens.teacher, { title: 'Fractions', published: true });
+  const lesson = await call('POST', `/api/v1/courses/${course.id}/lessons`, tokens.teacher, { title: 'Halves', published: true, roblox_place_id: 1 });
+  await page.locator('#assign-course option', { hasText: 'Fractions' }).waitFor({ state: 'attached' });
+  await page.selectOption('#assign-course', course.id);
+  await page.locator('#assign-lesson option', { hasText: 'Halves' }).waitFor({ state: 'attached' });
+  await page.selectOption('#assign-lesson', lesson.id);
+  await page.fill('#assign-due', '2030-01-15');
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  const row = page.locator('[data-testid="assignment"]', { hasText: 'Halves' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /due 2030-01-15/);
+  assert.match(await row.locator('[data-testid="assignment-done"]').textContent(), /0\/3 completed/);
+  // The game reads the assigned lesson with its key; Ada finishes it in game.
+  const read = await game('GET', `/api/v1/roblox/lessons/${lesson.id}`);
+  assert.equal(read.lesson.title, 'Halves');
+  const done = await game('POST', '/api/v1/roblox/events', {
+    session_id: sessionId,
+    events: [{ id: 'evt-assigned-1', player: 1001, kind: 'progress', data: { lesson: lesson.id, percent: 100 } }],
+  });
+  assert.deepEqual(done.accepted, ['evt-assigned-1']);
+  await page.locator('[data-testid="assignment-done"]', { hasText: '1/3 completed' }).waitFor();
+  await shot('03b-assigned-lessons');
+});
+
 test('reward (from the keyboard) reaches the game server long-poll and the UI shows delivered, then acked', async () => {
   const poll = call('GET', `/api/v1/roblox/sessions/${sessionId}/commands?after=${commandCursor}&wait=20`, gameKey);
   const reward = page.locator('tr[data-student="s1"] [data-testid="reward"]');

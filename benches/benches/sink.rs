@@ -34,6 +34,7 @@ fn event(round: usize, n: usize) -> DurableEvent {
         },
         seq: n as u64 + 1,
         sent_at_ms: 1_764_160_000_000 + n as u64,
+        answer: None,
     }
 }
 

@@ -65,6 +65,10 @@ pub struct LessonRecord {
     pub position: i64,
     /// Whether students see it.
     pub published: bool,
+    /// The Roblox experience (universe) that plays it, if any.
+    pub roblox_universe_id: Option<i64>,
+    /// The Roblox place that plays it, if any.
+    pub roblox_place_id: Option<i64>,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -82,6 +86,10 @@ pub struct LessonFields {
     pub position: Option<i64>,
     /// Published.
     pub published: Option<bool>,
+    /// The Roblox universe that plays it.
+    pub roblox_universe_id: Option<i64>,
+    /// The Roblox place that plays it.
+    pub roblox_place_id: Option<i64>,
 }
 
 /// One row of `assessments`.
@@ -124,18 +132,22 @@ pub struct ResultRecord {
     pub score: Option<f64>,
     /// Points possible.
     pub max_score: Option<f64>,
-    /// When it was submitted.
+    /// When it was submitted (in game: its latest answer).
     pub submitted_at: String,
+    /// `web` (submitted through the REST API) or `game` (answered in Roblox).
+    pub source: String,
+    /// In game: the attempt its answers were gathered under.
+    pub attempt: Option<String>,
 }
 
 const COURSE_COLUMNS: &str = "id, tenant_id, title, description, grade_level, published, created_by, \
      TS(created_at) AS created_at, TS(updated_at) AS updated_at";
 const LESSON_COLUMNS: &str = "id, tenant_id, course_id, title, content, CAST(position AS BIGINT) AS position, published, \
-     TS(created_at) AS created_at, TS(updated_at) AS updated_at";
+     roblox_universe_id, roblox_place_id, TS(created_at) AS created_at, TS(updated_at) AS updated_at";
 const ASSESSMENT_COLUMNS: &str = "a.id, a.tenant_id, a.lesson_id, a.title, a.questions, \
      TS(a.created_at) AS created_at, TS(a.updated_at) AS updated_at";
 const RESULT_COLUMNS: &str = "id, tenant_id, assessment_id, user_id, answers, score, max_score, \
-     TS(submitted_at) AS submitted_at";
+     TS(submitted_at) AS submitted_at, source, attempt";
 
 impl Store {
     /// Creates a course (`fields.title` is required by the caller).
@@ -252,16 +264,19 @@ impl Store {
     ) -> Result<LessonRecord, StoreError> {
         exec!(
             self,
-            "INSERT INTO lessons (id, tenant_id, course_id, title, content, position, published) \
+            "INSERT INTO lessons (id, tenant_id, course_id, title, content, position, published, \
+             roblox_universe_id, roblox_place_id) \
              VALUES ($1, $2, $3, $4, $5::jsonb, COALESCE($6, (SELECT COALESCE(MAX(position), -1) + 1 \
-             FROM lessons WHERE tenant_id = $2 AND course_id = $3)), $7)",
+             FROM lessons WHERE tenant_id = $2 AND course_id = $3)), $7, $8, $9)",
             id,
             tenant,
             course,
             fields.title.as_deref().unwrap_or_default(),
             fields.content.as_ref().map(Json),
             fields.position,
-            fields.published.unwrap_or(false)
+            fields.published.unwrap_or(false),
+            fields.roblox_universe_id,
+            fields.roblox_place_id
         )?;
         self.lesson(tenant, id)
             .await?
@@ -313,14 +328,18 @@ impl Store {
         exec!(
             self,
             "UPDATE lessons SET title = COALESCE($3, title), content = COALESCE($4::jsonb, content), \
-             position = COALESCE($5, position), published = COALESCE($6, published), updated_at = NOW() \
+             position = COALESCE($5, position), published = COALESCE($6, published), \
+             roblox_universe_id = COALESCE($7, roblox_universe_id), \
+             roblox_place_id = COALESCE($8, roblox_place_id), updated_at = NOW() \
              WHERE tenant_id = $1 AND id = $2",
             tenant,
             id,
             fields.title.as_deref(),
             fields.content.as_ref().map(Json),
             fields.position,
-            fields.published
+            fields.published,
+            fields.roblox_universe_id,
+            fields.roblox_place_id
         )?;
         self.lesson(tenant, id).await
     }

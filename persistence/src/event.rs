@@ -1,4 +1,5 @@
-//! A durable event as the sink stores it, and the progress update a `progress` event carries.
+//! A durable event as the sink stores it, the progress update a `progress` event carries, and
+//! the scored answer an in-game `quiz_answer` carries (scored by the server before the sink).
 
 use serde_json::Value;
 
@@ -22,6 +23,32 @@ pub struct DurableEvent {
     pub seq: u64,
     /// Server publish time, milliseconds since the Unix epoch.
     pub sent_at_ms: u64,
+    /// An in-game answer the server scored: stored in `game_answers`, and its attempt's
+    /// `assessment_results` row recomputed, in the event's transaction.
+    pub answer: Option<Box<ScoredAnswer>>,
+}
+
+/// One answer to one question of an assessment, scored against the stored answer key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredAnswer {
+    /// The attempt's `assessment_results` id (made from tenant, student, assessment, attempt).
+    pub result_id: String,
+    /// The student.
+    pub user: String,
+    /// The assessment.
+    pub assessment: String,
+    /// The attempt the answer belongs to.
+    pub attempt: String,
+    /// The question.
+    pub question: String,
+    /// The answer given.
+    pub answer: Value,
+    /// Whether it is right (`None` for free text, which a teacher grades).
+    pub correct: Option<bool>,
+    /// Points scored.
+    pub points: f64,
+    /// Points the whole assessment is worth.
+    pub max_score: f64,
 }
 
 /// What a `progress` event does to `student_progress`: the highest completion wins and time

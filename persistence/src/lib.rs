@@ -4,7 +4,7 @@
 //!
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
 //! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
-//! results; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
+//! results; assignments; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
 //! trail; erasure, export and retention), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
@@ -20,6 +20,7 @@
 //! never acknowledged may or may not be, and retrying it with the same id stores it once.
 
 mod agents;
+mod assignments;
 mod audit;
 mod billing;
 mod classes;
@@ -39,6 +40,7 @@ mod store;
 pub mod test_support;
 
 pub use agents::AgentTaskRecord;
+pub use assignments::{Assigned, AssignedLesson, AssignmentRecord};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use billing::{SubscriptionChange, SubscriptionRecord};
 pub use classes::{
@@ -59,7 +61,7 @@ pub use reports::ProgressRecord;
 pub use sql::{Page, Paged};
 
 pub use error::{SinkError, StoreError};
-pub use event::{DurableEvent, ProgressUpdate};
+pub use event::{DurableEvent, ProgressUpdate, ScoredAnswer};
 pub use roblox::{ClassRef, GameKeyInfo, NewGameKey, NewGameSession, RosterStudent};
 pub use sink::{Ack, EventSink, SinkPermit, SinkRefused, SinkSettings, SinkTask};
 pub use store::{Backend, Progress, Store, WriteOutcome};

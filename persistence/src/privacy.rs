@@ -130,6 +130,11 @@ const BATCHED: &[BatchDelete] = &[
         naming: "user_id = $2",
     },
     BatchDelete {
+        table: "game_answers",
+        key: "result_id || '/' || question_id",
+        naming: "user_id = $2",
+    },
+    BatchDelete {
         table: "student_progress",
         key: "course_id || '/' || lesson_id",
         naming: "user_id = $2",
@@ -261,6 +266,10 @@ impl Store {
             (
                 "courses",
                 "UPDATE courses SET created_by = NULL WHERE tenant_id = $1 AND created_by = $2",
+            ),
+            (
+                "assignments",
+                "UPDATE assignments SET assigned_by = NULL WHERE tenant_id = $1 AND assigned_by = $2",
             ),
         ];
         for (table, sql) in cleared {

@@ -3,8 +3,10 @@
 //!
 //! PostgreSQL writes event batches with `UNNEST` arrays (one statement per batch, whatever its
 //! size); SQLite writes multi-row `INSERT`s in one transaction. Both skip ids already stored
-//! (`ON CONFLICT DO NOTHING … RETURNING`) and apply progress only for newly stored events, so a
-//! retried event never adds its time twice.
+//! (`ON CONFLICT DO NOTHING … RETURNING`) and apply progress and scored answers only for newly
+//! stored events, so a retried event never adds its time twice. A scored in-game answer is kept
+//! in `game_answers` (the first per question of an attempt) and its attempt's
+//! `assessment_results` row is recomputed from them, in the same transaction.
 //!
 //! PostgreSQL connections use TLS as the URL's `sslmode` says (rustls, ring, webpki roots); a
 //! TLS failure is [`StoreError::Tls`] naming the mode and the fix.
@@ -21,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::error::StoreError;
-use crate::event::{DurableEvent, ProgressUpdate};
+use crate::event::{DurableEvent, ProgressUpdate, ScoredAnswer};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +219,10 @@ impl Store {
                 if !progress.is_empty() {
                     postgres_upsert_progress(&mut tx, &progress).await?;
                 }
+                let answers = answers_of(events, &inserted);
+                if !answers.is_empty() {
+                    postgres_record_answers(&mut tx, &answers).await?;
+                }
                 tx.commit().await?;
                 inserted
             }
@@ -226,11 +232,15 @@ impl Store {
                 for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
                     let chunk_inserted = sqlite_insert_events(&mut tx, chunk).await?;
                     inserted.count += chunk_inserted.count;
-                    inserted.progress.extend(chunk_inserted.progress);
+                    inserted.applies.extend(chunk_inserted.applies);
                 }
                 let progress = progress_of(events, &inserted);
                 for chunk in progress.chunks(SQLITE_ROWS_PER_STATEMENT) {
                     sqlite_upsert_progress(&mut tx, chunk).await?;
+                }
+                let answers = answers_of(events, &inserted);
+                for chunk in answers.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                    sqlite_record_answers(&mut tx, chunk).await?;
                 }
                 tx.commit().await?;
                 inserted
@@ -301,12 +311,46 @@ impl Store {
     }
 }
 
-/// What an insert stored: how many events, and (tenant, event id) of the progress events among
-/// them (only those update `student_progress`).
+/// What an insert stored: how many events, and (tenant, event id) of the progress and quiz
+/// answer events among them (only new ones update `student_progress` and results).
 #[derive(Default)]
 struct Inserted {
     count: usize,
-    progress: HashSet<(String, String)>,
+    applies: HashSet<(String, String)>,
+}
+
+/// The scored answers of newly stored events, one per (attempt, question) — the first — in a
+/// fixed order, so that concurrent batches lock rows in the same order.
+fn answers_of<'a>(events: &'a [DurableEvent], inserted: &Inserted) -> Vec<AnswerRow<'a>> {
+    let mut seen = HashSet::new();
+    let mut answers: Vec<AnswerRow<'a>> = events
+        .iter()
+        .filter(|event| {
+            event.answer.is_some()
+                && inserted
+                    .applies
+                    .contains(&(event.tenant.clone(), event.event_id.clone()))
+        })
+        .filter_map(|event| {
+            event.answer.as_deref().map(|scored| AnswerRow {
+                tenant: &event.tenant,
+                event_id: &event.event_id,
+                scored,
+            })
+        })
+        .filter(|row| seen.insert((row.scored.result_id.as_str(), row.scored.question.as_str())))
+        .collect();
+    answers.sort_by(|a, b| {
+        (&a.scored.result_id, &a.scored.question).cmp(&(&b.scored.result_id, &b.scored.question))
+    });
+    answers
+}
+
+/// A scored answer with the event that carried it.
+struct AnswerRow<'a> {
+    tenant: &'a str,
+    event_id: &'a str,
+    scored: &'a ScoredAnswer,
 }
 
 /// One upsert row per (tenant, user, course, lesson): a statement may not touch a row twice.
@@ -316,7 +360,7 @@ fn progress_of(events: &[DurableEvent], inserted: &Inserted) -> Vec<(String, Pro
     for event in events {
         if event.kind != "progress"
             || !inserted
-                .progress
+                .applies
                 .contains(&(event.tenant.clone(), event.event_id.clone()))
         {
             continue;
@@ -381,8 +425,8 @@ async fn postgres_insert_events(
          ON CONFLICT (tenant_id, event_id) DO NOTHING \
          RETURNING tenant_id, event_id, kind) \
          SELECT count(*), \
-                coalesce(array_agg(tenant_id) FILTER (WHERE kind = 'progress'), '{}'), \
-                coalesce(array_agg(event_id) FILTER (WHERE kind = 'progress'), '{}') \
+                coalesce(array_agg(tenant_id) FILTER (WHERE kind IN ('progress', 'quiz_answer')), '{}'), \
+                coalesce(array_agg(event_id) FILTER (WHERE kind IN ('progress', 'quiz_answer')), '{}') \
          FROM inserted",
     )
     .bind(tenants)
@@ -400,7 +444,7 @@ async fn postgres_insert_events(
     let ids: Vec<String> = row.get(2);
     Ok(Inserted {
         count: count as usize,
-        progress: tenants.into_iter().zip(ids).collect(),
+        applies: tenants.into_iter().zip(ids).collect(),
     })
 }
 
@@ -470,12 +514,12 @@ async fn sqlite_insert_events(
         .push(" ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id, kind");
     let rows = builder.build().fetch_all(&mut **tx).await?;
     let count = rows.len();
-    let progress = rows
+    let applies = rows
         .into_iter()
-        .filter(|row| row.get::<&str, _>(2) == "progress")
+        .filter(|row| matches!(row.get::<&str, _>(2), "progress" | "quiz_answer"))
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    Ok(Inserted { count, progress })
+    Ok(Inserted { count, applies })
 }
 
 async fn sqlite_upsert_progress(
@@ -504,6 +548,120 @@ async fn sqlite_upsert_progress(
            time_spent_secs = student_progress.time_spent_secs + excluded.time_spent_secs, \
            completed_at = COALESCE(student_progress.completed_at, excluded.completed_at), \
            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    );
+    builder.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The graded-answers document of an attempt, in the shape a web submission stores:
+/// `{"submitted": {question: answer}, "graded": [{question, correct, points}]}`.
+const PG_ATTEMPT_ANSWERS: &str = "jsonb_build_object('submitted', jsonb_object_agg(g.question_id, COALESCE(g.answer, 'null'::jsonb)), \
+     'graded', jsonb_agg(jsonb_build_object('question', g.question_id, 'correct', g.correct, 'points', g.points) ORDER BY g.question_id))";
+const SQLITE_ATTEMPT_ANSWERS: &str = "json_object('submitted', json_group_object(g.question_id, json(COALESCE(g.answer, 'null'))), \
+     'graded', json_group_array(json_object('question', g.question_id, 'correct', \
+       json(CASE WHEN g.correct IS NULL THEN 'null' WHEN g.correct THEN 'true' ELSE 'false' END), 'points', g.points)))";
+
+async fn postgres_record_answers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    answers: &[AnswerRow<'_>],
+) -> Result<(), StoreError> {
+    let column = |get: fn(&ScoredAnswer) -> &str| {
+        answers
+            .iter()
+            .map(|row| get(row.scored))
+            .collect::<Vec<&str>>()
+    };
+    let tenants: Vec<&str> = answers.iter().map(|row| row.tenant).collect();
+    let event_ids: Vec<&str> = answers.iter().map(|row| row.event_id).collect();
+    let values: Vec<String> = answers
+        .iter()
+        .map(|row| row.scored.answer.to_string())
+        .collect();
+    let correct: Vec<Option<bool>> = answers.iter().map(|row| row.scored.correct).collect();
+    let points: Vec<f64> = answers.iter().map(|row| row.scored.points).collect();
+    let max: Vec<f64> = answers.iter().map(|row| row.scored.max_score).collect();
+    sqlx::query(
+        "INSERT INTO game_answers (result_id, question_id, tenant_id, user_id, assessment_id, attempt, answer, correct, points, max_score, event_id) \
+         SELECT r, q, t, u, a, n, v::jsonb, c, p, m, e \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::float8[], $10::float8[], $11::text[]) \
+              AS x(r, q, t, u, a, n, v, c, p, m, e) \
+         ON CONFLICT (result_id, question_id) DO NOTHING",
+    )
+    .bind(column(|a| &a.result_id))
+    .bind(column(|a| &a.question))
+    .bind(&tenants)
+    .bind(column(|a| &a.user))
+    .bind(column(|a| &a.assessment))
+    .bind(column(|a| &a.attempt))
+    .bind(values)
+    .bind(correct)
+    .bind(points)
+    .bind(max)
+    .bind(event_ids)
+    .execute(&mut **tx)
+    .await?;
+    let mut results: Vec<&str> = column(|a| &a.result_id);
+    results.dedup();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO assessment_results (id, tenant_id, assessment_id, user_id, answers, score, max_score, submitted_at, source, attempt) \
+         SELECT g.result_id, g.tenant_id, g.assessment_id, g.user_id, {PG_ATTEMPT_ANSWERS}, sum(g.points), max(g.max_score), \
+                max(g.answered_at), 'game', g.attempt \
+         FROM game_answers g WHERE g.result_id = ANY($1::text[]) \
+         GROUP BY g.result_id, g.tenant_id, g.assessment_id, g.user_id, g.attempt ORDER BY g.result_id \
+         ON CONFLICT (id) DO UPDATE SET answers = EXCLUDED.answers, score = EXCLUDED.score, \
+           max_score = EXCLUDED.max_score, submitted_at = EXCLUDED.submitted_at"
+    )))
+    .bind(results)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn sqlite_record_answers(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    answers: &[AnswerRow<'_>],
+) -> Result<(), StoreError> {
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO game_answers (result_id, question_id, tenant_id, user_id, assessment_id, attempt, answer, correct, points, max_score, event_id) ",
+    );
+    builder.push_values(answers, |mut row, answer| {
+        let AnswerRow {
+            tenant,
+            event_id,
+            scored: answer,
+        } = answer;
+        row.push_bind(answer.result_id.as_str())
+            .push_bind(answer.question.as_str())
+            .push_bind(*tenant)
+            .push_bind(answer.user.as_str())
+            .push_bind(answer.assessment.as_str())
+            .push_bind(answer.attempt.as_str())
+            .push_bind(answer.answer.to_string())
+            .push_bind(answer.correct)
+            .push_bind(answer.points)
+            .push_bind(answer.max_score)
+            .push_bind(*event_id);
+    });
+    builder.push(" ON CONFLICT (result_id, question_id) DO NOTHING");
+    builder.build().execute(&mut **tx).await?;
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "INSERT INTO assessment_results (id, tenant_id, assessment_id, user_id, answers, score, max_score, submitted_at, source, attempt) \
+         SELECT g.result_id, g.tenant_id, g.assessment_id, g.user_id, {SQLITE_ATTEMPT_ANSWERS}, sum(g.points), max(g.max_score), \
+                max(g.answered_at), 'game', g.attempt \
+         FROM game_answers g WHERE g.result_id IN ("
+    ));
+    let mut results = builder.separated(", ");
+    let mut last = None;
+    for row in answers {
+        if last != Some(row.scored.result_id.as_str()) {
+            results.push_bind(row.scored.result_id.as_str());
+            last = Some(row.scored.result_id.as_str());
+        }
+    }
+    builder.push(
+        ") GROUP BY g.result_id, g.tenant_id, g.assessment_id, g.user_id, g.attempt ORDER BY g.result_id \
+         ON CONFLICT (id) DO UPDATE SET answers = excluded.answers, score = excluded.score, \
+           max_score = excluded.max_score, submitted_at = excluded.submitted_at",
     );
     builder.build().execute(&mut **tx).await?;
     Ok(())

@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod delivery;
 mod golden;
+mod lessons;
 mod link;
 mod roblox_json;
 mod session;

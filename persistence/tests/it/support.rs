@@ -13,5 +13,6 @@ pub fn event(tenant: &str, id: &str, kind: &str, data: serde_json::Value) -> Dur
         data,
         seq: 1,
         sent_at_ms: 1_764_160_000_000,
+        answer: None,
     }
 }

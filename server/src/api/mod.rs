@@ -46,6 +46,10 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::billing::routes::routes())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
+            crate::roblox::content::forget_on_change,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
             crate::billing::routes::read_only_when_lapsed,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -53,6 +53,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/live.js", JS),
     asset!("js/operator.js", JS),
     asset!("js/privacy.js", JS),
+    asset!("js/assignments.js", JS),
 ];
 
 /// The page's policy: everything from this server, nothing inline, sockets to this host.

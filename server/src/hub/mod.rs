@@ -262,6 +262,8 @@ pub struct TrustedEvent {
     pub kind: String,
     /// The payload.
     pub data: Value,
+    /// An in-game answer the server scored (`roblox/answers.rs`), stored with the event.
+    pub answer: Option<Box<persistence::ScoredAnswer>>,
 }
 
 /// What became of one event of a [`Hub::ingest`] batch.
@@ -628,6 +630,7 @@ impl Hub {
                     data: event.data,
                     seq,
                     sent_at_ms: ts,
+                    answer: event.answer,
                 });
                 IngestOutcome::Published {
                     id,

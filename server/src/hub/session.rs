@@ -405,6 +405,7 @@ impl Session {
                 data,
                 seq,
                 sent_at_ms: ts,
+                answer: None,
             })
         });
         Ok(Published { seq, ack })

@@ -49,6 +49,8 @@ const QUESTION_ID_BYTES: usize = 64;
 const CHOICES: Items = Items::new(2, 20);
 /// Points a question is worth.
 const POINTS: Range = Range::new(0, 1000);
+/// A Roblox universe or place id (Luau numbers are doubles: exact up to 2^53 - 1).
+pub(crate) const ROBLOX_ID: Range = Range::new(1, 9_007_199_254_740_991);
 
 documented!(
     /// A title ([`TITLE`]).
@@ -57,6 +59,10 @@ documented!(
 documented!(
     /// A lesson position ([`POSITION`]).
     LessonPosition = POSITION.integer_schema()
+);
+documented!(
+    /// A Roblox universe or place id ([`ROBLOX_ID`]).
+    RobloxId = ROBLOX_ID.integer_schema()
 );
 documented!(
     /// An assessment's questions ([`QUESTIONS`] of [`question_schema`]).
@@ -127,6 +133,14 @@ struct NewLesson {
     position: Option<i64>,
     /// Whether students see it (its course must be published too).
     published: Option<bool>,
+    /// The Roblox experience (universe id) that plays it.
+    #[schema(value_type = Option<RobloxId>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    roblox_universe_id: Option<i64>,
+    /// The Roblox place that plays it.
+    #[schema(value_type = Option<RobloxId>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    roblox_place_id: Option<i64>,
 }
 
 /// What to change about a lesson.
@@ -145,6 +159,14 @@ struct LessonBody {
     position: Option<i64>,
     /// Whether students see it (its course must be published too).
     published: Option<bool>,
+    /// The Roblox experience (universe id) that plays it.
+    #[schema(value_type = Option<RobloxId>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    roblox_universe_id: Option<i64>,
+    /// The Roblox place that plays it.
+    #[schema(value_type = Option<RobloxId>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    roblox_place_id: Option<i64>,
 }
 
 /// A new lesson order.
@@ -226,6 +248,8 @@ impl From<NewLesson> for LessonBody {
             content: lesson.content,
             position: lesson.position,
             published: lesson.published,
+            roblox_universe_id: lesson.roblox_universe_id,
+            roblox_place_id: lesson.roblox_place_id,
         }
     }
 }
@@ -494,11 +518,19 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
     if let Some(position) = body.position {
         POSITION.check("position", position)?;
     }
+    if let Some(universe) = body.roblox_universe_id {
+        ROBLOX_ID.check("roblox_universe_id", universe)?;
+    }
+    if let Some(place) = body.roblox_place_id {
+        ROBLOX_ID.check("roblox_place_id", place)?;
+    }
     Ok(LessonFields {
         title: check_title(body.title.as_deref(), required)?,
         content: body.content,
         position: body.position,
         published: body.published,
+        roblox_universe_id: body.roblox_universe_id,
+        roblox_place_id: body.roblox_place_id,
     })
 }
 
@@ -921,6 +953,73 @@ async fn delete_assessment(
     }
 }
 
+/// One question's grading: whether the answer is right (`None`: free text, graded by a
+/// teacher), the points it scored and the points it was worth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Graded {
+    pub(crate) correct: Option<bool>,
+    pub(crate) points: f64,
+    pub(crate) worth: f64,
+}
+
+/// Grades one answer (`None` or JSON null: unanswered) to one question: the one rule web
+/// submissions ([`score`]) and in-game answers (`platform/answers.rs`) share. The error says
+/// what the answer must be, for the caller to put after the field's name.
+pub(crate) fn grade(question: &Value, given: Option<&Value>) -> Result<Graded, String> {
+    let points = question
+        .get("points")
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0);
+    let given = given.filter(|value| !value.is_null());
+    match question["type"].as_str() {
+        Some("multiple_choice") => {
+            let choices = question["choices"].as_array().map_or(0, Vec::len);
+            let choice = match given {
+                None => None,
+                Some(value) => Some(
+                    value
+                        .as_f64()
+                        .filter(|choice| choice.fract() == 0.0 && *choice >= 0.0)
+                        .map(|choice| choice as u64)
+                        .filter(|choice| (*choice as usize) < choices)
+                        .ok_or_else(|| {
+                            format!(
+                                "must be a choice index from 0 to {}",
+                                choices.saturating_sub(1)
+                            )
+                        })?,
+                ),
+            };
+            let correct = choice.is_some() && choice == question["answer"].as_u64();
+            Ok(Graded {
+                correct: Some(correct),
+                points: if correct { points } else { 0.0 },
+                worth: points,
+            })
+        }
+        _ => {
+            if given.is_some_and(|value| !value.is_string()) {
+                return Err("must be text".into());
+            }
+            Ok(Graded {
+                correct: None,
+                points: 0.0,
+                worth: 0.0,
+            })
+        }
+    }
+}
+
+/// Points an assessment is worth: the multiple-choice questions' points.
+pub(crate) fn max_score(questions: &Value) -> f64 {
+    questions.as_array().map_or(0.0, |list| {
+        list.iter()
+            .filter_map(|question| grade(question, None).ok())
+            .map(|graded| graded.worth)
+            .sum()
+    })
+}
+
 /// Scores a submission against the questions: (graded answers, score, max score).
 pub(crate) fn score(
     questions: &Value,
@@ -938,50 +1037,11 @@ pub(crate) fn score(
     let (mut total, mut max) = (0.0, 0.0);
     for question in &list {
         let id = question["id"].as_str().unwrap_or_default();
-        let points = question
-            .get("points")
-            .and_then(Value::as_f64)
-            .unwrap_or(1.0);
-        let given = answers.get(id);
-        match question["type"].as_str() {
-            Some("multiple_choice") => {
-                let choices = question["choices"].as_array().map_or(0, Vec::len);
-                let choice = match given {
-                    None | Some(Value::Null) => None,
-                    Some(value) => Some(
-                        value
-                            .as_u64()
-                            .filter(|choice| (*choice as usize) < choices)
-                            .ok_or_else(|| {
-                                ApiError::invalid_field(
-                                    format!("answers.{id}"),
-                                    format!(
-                                        "must be a choice index from 0 to {}",
-                                        choices.saturating_sub(1)
-                                    ),
-                                )
-                            })?,
-                    ),
-                };
-                let correct = choice.is_some() && choice == question["answer"].as_u64();
-                max += points;
-                if correct {
-                    total += points;
-                }
-                graded.push(json!({"question": id, "correct": correct, "points": if correct { points } else { 0.0 }}));
-            }
-            _ => {
-                if let Some(value) = given
-                    && !value.is_string()
-                {
-                    return Err(ApiError::invalid_field(
-                        format!("answers.{id}"),
-                        "must be text",
-                    ));
-                }
-                graded.push(json!({"question": id, "correct": null, "points": 0.0}));
-            }
-        }
+        let grading = grade(question, answers.get(id))
+            .map_err(|problem| ApiError::invalid_field(format!("answers.{id}"), problem))?;
+        total += grading.points;
+        max += grading.worth;
+        graded.push(json!({"question": id, "correct": grading.correct, "points": grading.points}));
     }
     Ok((json!({"submitted": answers, "graded": graded}), total, max))
 }

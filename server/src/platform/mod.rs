@@ -1,5 +1,5 @@
 //! The platform's REST route groups under `/api/v1`: who am I ([`me`]), users and parent links
-//! ([`users`]), classes and rosters ([`classes`]), teachers' commands to a class ([`commands`]),
+//! ([`users`]), classes and rosters ([`classes`]), what classes are given ([`assignments`]), teachers' commands to a class ([`commands`]),
 //! courses, lessons and assessments ([`content`]), progress ([`progress`]), analytics
 //! ([`analytics`]), notifications ([`notifications`]), the audit trail ([`audit`]), which the
 //! other groups append to, and students' consent ([`consent`]). Each group owns its routes and the
@@ -8,6 +8,7 @@
 //! `Hub::notify`, `Hub::publish_command` and `Hub::room_members`.
 
 pub mod analytics;
+pub mod assignments;
 pub mod audit;
 pub mod classes;
 pub mod commands;
@@ -29,6 +30,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(me::routes())
         .merge(users::routes())
         .merge(classes::routes())
+        .merge(assignments::routes())
         .merge(content::routes())
         .merge(progress::routes())
         .merge(analytics::routes())

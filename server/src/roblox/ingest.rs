@@ -2,7 +2,7 @@
 //! (`roblox::wire::IngestEvent::read`: bad ones — a NUL in any of their text included — are
 //! reported by id, the rest go on), tied to the batch's live session, its player resolved to a
 //! linked student (cached per session, the database asked once per unknown player), enriched
-//! with who and when, and handed to `Hub::ingest` for the game room and the linked class room.
+//! with who and when, an in-game answer scored (`content.rs`), and handed to `Hub::ingest` for the game room and the linked class room.
 //! The answer lists an event as `accepted` only once the transaction holding it committed, and
 //! as `rejected` when the database refused it for its content (resending it cannot help); a
 //! batch the sink cannot take whole, or whose commit is late, is answered 503 and sent again
@@ -109,9 +109,25 @@ pub async fn ingest_batch(
                 sender,
                 kind: event.kind,
                 data: enrich(event.data, event.player, event.client_time),
+                answer: None,
             }
         })
         .collect();
+    let (trusted, unscored) = super::content::score_answers(
+        app.store(),
+        app.roblox().content(),
+        &key.tenant,
+        &session.id,
+        trusted,
+    )
+    .await?;
+    answer
+        .rejected
+        .extend(unscored.into_iter().map(|(id, message)| RejectedEvent {
+            id,
+            code: "invalid_input".into(),
+            message,
+        }));
     let mut rooms = vec![session.room.clone()];
     rooms.extend(session.class_room.clone());
     let outcomes = match app.hub().ingest(&key.tenant, &rooms, trusted) {

@@ -12,6 +12,7 @@
 //! `settings.rs`.
 
 pub mod commands;
+pub mod content;
 pub mod ingest;
 pub mod linking;
 pub mod mailbox;
@@ -73,6 +74,10 @@ pub struct RobloxSettings {
     pub key_cache: Duration,
     /// Bytes the key cache holds at most (unknown keys included).
     pub key_cache_bytes: u64,
+    /// How long a cached lesson or answer key games read is trusted.
+    pub content_cache: Duration,
+    /// Bytes the content cache holds at most.
+    pub content_cache_bytes: u64,
 }
 
 /// A game server, as its key identifies it.
@@ -119,6 +124,8 @@ struct Shared {
     jobs: DashMap<(String, String), String>,
     /// Key look-ups by hash, with when they were made (`None`: unknown or revoked).
     keys: moka::sync::Cache<String, Option<GameServerKey>>,
+    /// Lessons and answer keys games read (`content.rs`).
+    content: content::ContentCache,
     /// Serializes session opens, so one JobId never gets two sessions.
     opening: tokio::sync::Mutex<()>,
     link_per_player: DefaultKeyedRateLimiter<(String, i64)>,
@@ -142,6 +149,7 @@ impl Roblox {
         let per_minute = NonZeroU32::new(settings.link_per_minute.max(1)).expect("at least one");
         let per_key = per_minute.saturating_mul(NonZeroU32::new(20).expect("twenty"));
         let keys = key_cache(&settings);
+        let content = content::ContentCache::new(&settings);
         let client = OpenCloud::new(settings.open_cloud_base.clone(), Duration::from_secs(10))?;
         let (open_cloud, jobs) = mpsc::channel(1024);
         tracker.spawn(wake::run(
@@ -162,6 +170,7 @@ impl Roblox {
                 sessions: DashMap::new(),
                 jobs: DashMap::new(),
                 keys,
+                content,
                 opening: tokio::sync::Mutex::new(()),
                 open_cloud,
                 shutdown: shutdown.clone(),
@@ -180,6 +189,11 @@ impl Roblox {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The lessons and answer keys games read.
+    pub fn content(&self) -> &content::ContentCache {
+        &self.shared.content
     }
 
     /// The game server a presented key belongs to, or `None` for an unknown or revoked key.

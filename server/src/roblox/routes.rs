@@ -1,9 +1,9 @@
 //! The Roblox routes under `/api/v1/roblox`, for game servers holding a game-server key
 //! (`Authorization: Bearer chgk_…`): open and close game sessions, report players, link players
 //! to roster students, ingest event batches (answered after commit), and long-poll for teacher
-//! commands and acknowledge them. Each handler parses, authenticates the key ([`GameServer`]),
-//! calls one function of [`super::sessions`], [`super::linking`], [`super::ingest`] or
-//! [`super::commands`] and answers. Shapes are in `roblox::wire`.
+//! commands and acknowledge them, and read assigned lessons (`ETag` / `If-None-Match`). Each handler parses, authenticates the key ([`GameServer`]),
+//! calls one function of [`super::sessions`], [`super::linking`], [`super::ingest`],
+//! [`super::commands`] or [`super::content`] and answers. Shapes are in `roblox::wire`.
 
 use axum::Json;
 
@@ -34,6 +34,7 @@ pub(crate) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(ack_commands))
         .routes(routes!(link))
         .routes(routes!(events))
+        .routes(routes!(lesson))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
@@ -273,4 +274,57 @@ async fn ack_commands(
     ApiJson(request): ApiJson<AckRequest>,
 ) -> Result<Json<AckAnswer>, ApiError> {
     Ok(Json(super::commands::ack(&app, &key, &id, &request.ids)?))
+}
+
+/// Whether an `If-None-Match` header names `etag` (or is `*`).
+fn matches_etag(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+/// Reads a published lesson assigned to a class, with its assessments' questions (never the
+/// answer key). Send the `ETag` back as `If-None-Match`: an unchanged lesson answers 304.
+#[utoipa::path(
+    get,
+    path = "/api/v1/roblox/lessons/{id}",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("id" = String, Path, description = "lesson id"),
+           ("If-None-Match" = Option<String>, Header, description = "the ETag of the copy the game holds")),
+    responses(
+        (status = 200, description = "`{lesson, course, assessments: [{id, title, questions, max_score}]}`, with an ETag", body = Object),
+        (status = 304, description = "unchanged since the ETag sent"),
+        (status = 403, description = "the lesson is not assigned to any class", body = ErrorResponse),
+        (status = 404, description = "no such published lesson in the key's tenant", body = ErrorResponse),
+    )
+)]
+async fn lesson(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    ApiPath(id): ApiPath<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let lesson =
+        super::content::lesson_for_game(app.store(), app.roblox().content(), &key.tenant, &id)
+            .await?;
+    let cache = [
+        (header::ETAG, lesson.etag.clone()),
+        (header::CACHE_CONTROL, "no-cache".to_owned()),
+    ];
+    if matches_etag(&headers, &lesson.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((
+        cache,
+        [(header::CONTENT_TYPE, "application/json".to_owned())],
+        lesson.body.clone(),
+    )
+        .into_response())
 }

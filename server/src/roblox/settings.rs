@@ -1,5 +1,5 @@
 //! What the operator may set about Roblox game servers ([`RobloxArgs`]: long-poll, ingest
-//! batches, command redelivery, sessions, linking, Open Cloud, the key cache) and how it is
+//! batches, command redelivery, sessions, linking, Open Cloud, the key and content caches) and how it is
 //! checked into [`RobloxSettings`], defaults included.
 
 use std::time::Duration;
@@ -52,6 +52,14 @@ layered! {
         /// used go first) [default: 4194304].
         #[arg(long, env = "CLASSHUB_GAME_KEY_CACHE_BYTES")]
         pub game_key_cache_bytes: Option<u64>,
+        /// How long a game's copy of a lesson or answer key is trusted before the database is
+        /// asked again (edits on this node apply at once) [default: 30s].
+        #[arg(long, env = "CLASSHUB_GAME_CONTENT_CACHE")]
+        pub game_content_cache: Option<DurationArg>,
+        /// Bytes the game content cache (lessons and answer keys games read) holds at most
+        /// [default: 16777216].
+        #[arg(long, env = "CLASSHUB_GAME_CONTENT_CACHE_BYTES")]
+        pub game_content_cache_bytes: Option<u64>,
         /// Roblox Open Cloud (MessagingService wake-ups, user look-ups)
         /// [default: https://apis.roblox.com].
         #[arg(long, env = "CLASSHUB_OPEN_CLOUD_BASE_URL")]
@@ -144,6 +152,8 @@ impl RobloxArgs {
             )?,
             key_cache: duration_or(self.game_key_cache, Duration::from_secs(10)),
             key_cache_bytes: self.game_key_cache_bytes.unwrap_or(4 << 20),
+            content_cache: duration_or(self.game_content_cache, Duration::from_secs(30)),
+            content_cache_bytes: self.game_content_cache_bytes.unwrap_or(16 << 20),
         })
     }
 }

@@ -16,6 +16,7 @@ mod dashboard;
 mod durable;
 mod errors;
 mod jwks;
+mod learning;
 mod limits;
 mod matrix;
 mod notifications;

@@ -386,6 +386,7 @@ async fn old_events_and_chat_are_purged_while_progress_stays() {
             data,
             seq: 1,
             sent_at_ms: now_ms - age_days * day_ms,
+            answer: None,
         };
         let lesson = json!({"lesson": "l1", "percent": 50});
         store

@@ -16,20 +16,20 @@ use server::auth::Role;
 use crate::support::{Client, PATIENCE, start_server, start_with, temp_dir, token};
 
 /// A game server's HTTP client, holding its key.
-struct Game {
+pub(crate) struct Game {
     http: reqwest::Client,
     base: String,
     key: String,
 }
 
-struct Answer {
-    status: StatusCode,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
     retry_after: Option<String>,
 }
 
 impl Game {
-    fn new(addr: SocketAddr, key: &str) -> Game {
+    pub(crate) fn new(addr: SocketAddr, key: &str) -> Game {
         Game {
             http: reqwest::Client::new(),
             base: format!("http://{addr}"),
@@ -37,7 +37,7 @@ impl Game {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = tokio::time::timeout(PATIENCE * 4, request.send())
             .await
             .expect("an answer in time")
@@ -56,7 +56,7 @@ impl Game {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Answer {
         let request = self
             .http
             .post(format!("{}{path}", self.base))
@@ -65,7 +65,7 @@ impl Game {
         self.send(request).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         let request = self
             .http
             .get(format!("{}{path}", self.base))
@@ -82,7 +82,7 @@ impl Game {
     }
 
     /// Opens a session for `job` linked to class code MATH42; returns its id.
-    async fn open(&self, job: &str) -> String {
+    pub(crate) async fn open(&self, job: &str) -> String {
         let opened = self
             .post(
                 "/api/v1/roblox/sessions",
@@ -105,7 +105,7 @@ impl Game {
 /// Tenant `acme`: teacher t1, class c1 (code MATH42) with students s1 "Ada" and s2 "Bo", and a
 /// game-server key for universe 42. Returns the key. Written straight to the store: classes and
 /// rosters belong to the REST API, which these tests do not exercise.
-async fn seed_acme(store: &Store) -> String {
+pub(crate) async fn seed_acme(store: &Store) -> String {
     ClassSeed {
         tenant: "acme",
         id: "c1",
@@ -137,7 +137,7 @@ pub(crate) async fn make_key(store: &Store, tenant: &str, universe: Option<i64>)
 }
 
 /// A teacher socket joined to `rooms`.
-async fn teacher(addr: SocketAddr, rooms: &[&str]) -> Client {
+pub(crate) async fn teacher(addr: SocketAddr, rooms: &[&str]) -> Client {
     let mut client = Client::connect(addr, &token("acme", Role::Educator, "t1")).await;
     for room in rooms {
         client.join(room).await;
@@ -574,7 +574,7 @@ async fn commands_arrive_by_long_poll_and_their_acks_reach_the_teacher() {
 }
 
 /// A REST GET as `token`, answered as JSON.
-async fn rest_get(addr: SocketAddr, path: &str, token: &str) -> Value {
+pub(crate) async fn rest_get(addr: SocketAddr, path: &str, token: &str) -> Value {
     let request = reqwest::Client::new()
         .get(format!("http://{addr}{path}"))
         .bearer_auth(token);

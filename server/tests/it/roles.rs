@@ -38,6 +38,13 @@ const POLICY: &[(&str, &str)] = &[
     ),
     ("post /api/v1/classes/{id}/code", "AT"),
     ("get /api/v1/classes/{id}/live", "AT"),
+    ("get /api/v1/classes/{id}/assignments", "ATS"),
+    ("post /api/v1/classes/{id}/assignments", "AT"),
+    (
+        "delete /api/v1/classes/{id}/assignments/{assignment_id}",
+        "AT",
+    ),
+    ("get /api/v1/me/lessons", "S"),
     ("get /api/v1/courses", "ATESP"),
     ("post /api/v1/courses", "ATE"),
     ("get /api/v1/courses/{id}", "ATESP"),
@@ -86,6 +93,7 @@ const POLICY: &[(&str, &str)] = &[
     ("post /api/v1/roblox/sessions/{id}/commands/ack", "-"),
     ("post /api/v1/roblox/link", "-"),
     ("post /api/v1/roblox/events", "-"),
+    ("get /api/v1/roblox/lessons/{id}", "-"),
     (
         "post /api/v1/notifications/{notification_id}/read",
         "S!ATEP",

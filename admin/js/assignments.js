@@ -1,0 +1,111 @@
+// The live class's "Assigned lessons" panel: what the class was given (a course or one
+// lesson, with its due date) and how many students on the roster completed it, a form to
+// assign a course or one of its lessons, and a button to remove an assignment. Completion is
+// read again when a student finishes a lesson (the live view calls `reload`).
+
+import { api, all } from './api.js';
+import { announce, h, replace } from './dom.js';
+
+/** The panel for class `classId`: `{ element, reload }`. */
+export function assignmentsPanel(classId) {
+  const id = encodeURIComponent(classId);
+  const list = h('ul', { class: 'assignments', 'aria-label': 'Assigned lessons', 'data-testid': 'assignments' });
+  const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'assign-status' });
+  const course = h('select', { id: 'assign-course', name: 'course', required: true },
+    h('option', { value: '' }, 'Choose a course…'));
+  const lesson = h('select', { id: 'assign-lesson', name: 'lesson' }, h('option', { value: '' }, 'The whole course'));
+  const due = h('input', { id: 'assign-due', name: 'due', type: 'date' });
+  let timer = null;
+
+  async function reload() {
+    try {
+      const answer = await api(`/api/v1/classes/${id}/assignments`);
+      render(answer.assignments);
+    } catch (error) {
+      status.textContent = `Could not load the assignments: ${error.message}`;
+    }
+  }
+
+  function render(assignments) {
+    if (assignments.length === 0) {
+      replace(list, h('li', { class: 'muted' }, 'Nothing assigned yet.'));
+      return;
+    }
+    replace(list, assignments.map((assignment) => h('li', { class: 'assignment', 'data-testid': 'assignment' },
+      h('span', { class: 'assignment-title' }, assignment.title, assignment.lesson_id ? '' : ' (course)'),
+      h('span', { class: 'muted' }, assignment.due_at ? ` · due ${assignment.due_at.slice(0, 10)}` : ''),
+      h('span', { class: 'assignment-done', 'data-testid': 'assignment-done' },
+        ` · ${assignment.completed}/${assignment.students} completed`),
+      h('button', {
+        type: 'button',
+        class: 'button small',
+        'aria-label': `Remove the assignment ${assignment.title}`,
+        onclick: () => remove(assignment),
+      }, 'Remove'))));
+  }
+
+  async function remove(assignment) {
+    try {
+      await api(`/api/v1/classes/${id}/assignments/${encodeURIComponent(assignment.id)}`, { method: 'DELETE' });
+      announce(`Removed ${assignment.title}`);
+      status.textContent = `Removed ${assignment.title}.`;
+      await reload();
+    } catch (error) {
+      status.textContent = `Could not remove it: ${error.message}`;
+    }
+  }
+
+  async function loadLessons() {
+    replace(lesson, h('option', { value: '' }, 'The whole course'));
+    if (!course.value) return;
+    try {
+      const lessons = await all(`/api/v1/courses/${encodeURIComponent(course.value)}/lessons`);
+      for (const item of lessons) lesson.append(h('option', { value: item.id }, item.title));
+    } catch (error) {
+      status.textContent = `Could not load the lessons: ${error.message}`;
+    }
+  }
+  course.addEventListener('change', loadLessons);
+
+  async function assign(event) {
+    event.preventDefault();
+    if (!course.value) {
+      status.textContent = 'Choose a course (and, if you like, one of its lessons) first.';
+      return;
+    }
+    const body = lesson.value ? { lesson_id: lesson.value } : { course_id: course.value };
+    if (due.value) body.due_at = `${due.value}T23:59:59Z`;
+    try {
+      const made = await api(`/api/v1/classes/${id}/assignments`, { method: 'POST', body });
+      status.textContent = `Assigned ${made.title}.`;
+      announce(`Assigned ${made.title}`);
+      await reload();
+    } catch (error) {
+      status.textContent = `Could not assign it: ${error.message}`;
+    }
+  }
+
+  all('/api/v1/courses').then((courses) => {
+    for (const item of courses) course.append(h('option', { value: item.id }, item.title));
+  }).catch((error) => { status.textContent = `Could not load the courses: ${error.message}`; });
+
+  const element = h('section', { class: 'panel', 'aria-labelledby': 'assigned-title' },
+    h('h2', { id: 'assigned-title', text: 'Assigned lessons' }),
+    list,
+    h('form', { class: 'assign-form', onsubmit: assign, 'aria-label': 'Assign a lesson' },
+      h('label', { for: 'assign-course' }, 'Course'), course,
+      h('label', { for: 'assign-lesson' }, 'Lesson'), lesson,
+      h('label', { for: 'assign-due' }, 'Due (optional)'), due,
+      h('button', { type: 'submit', class: 'button', 'data-testid': 'assign' }, 'Assign')),
+    status);
+  reload();
+  return {
+    element,
+    reload,
+    /** Reads completion again soon (coalesced: many finishes in a second cost one call). */
+    soon() {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; reload(); }, 1000);
+    },
+  };
+}

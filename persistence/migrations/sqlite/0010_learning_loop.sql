@@ -1,0 +1,53 @@
+-- The learning loop (issue 18): assignments, the Roblox place that plays a lesson, and in-game
+-- answers scored into assessment_results. Mirror: ../postgres/0010_learning_loop.sql.
+--
+-- An assignment gives a class one course or one lesson (exactly one of the two), with an
+-- optional due date. It goes with its class, course or lesson.
+CREATE TABLE IF NOT EXISTS assignments (
+    id           TEXT NOT NULL PRIMARY KEY,
+    tenant_id    TEXT NOT NULL REFERENCES tenants (id),
+    class_id     TEXT NOT NULL,
+    course_id    TEXT,
+    lesson_id    TEXT,
+    due_at       TEXT,
+    assigned_by  TEXT,
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    CHECK ((course_id IS NULL) <> (lesson_id IS NULL)),
+    FOREIGN KEY (tenant_id, class_id)  REFERENCES classes (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, course_id) REFERENCES courses (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, lesson_id) REFERENCES lessons (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS assignments_tenant_class_idx ON assignments (tenant_id, class_id);
+CREATE UNIQUE INDEX IF NOT EXISTS assignments_class_course_key
+    ON assignments (tenant_id, class_id, course_id) WHERE course_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS assignments_class_lesson_key
+    ON assignments (tenant_id, class_id, lesson_id) WHERE lesson_id IS NOT NULL;
+
+-- The Roblox experience that plays a lesson (both optional).
+ALTER TABLE lessons ADD COLUMN roblox_universe_id INTEGER;
+ALTER TABLE lessons ADD COLUMN roblox_place_id    INTEGER;
+
+-- Where a result came from, and the attempt an in-game result gathers its answers under.
+ALTER TABLE assessment_results ADD COLUMN source  TEXT NOT NULL DEFAULT 'web'
+    CHECK (source IN ('web', 'game'));
+ALTER TABLE assessment_results ADD COLUMN attempt TEXT;
+
+-- One in-game answer per question of an attempt (the first one counts; a resent event or a
+-- second answer changes nothing). Written by the event sink, so no foreign keys; the attempt's
+-- assessment_results row (id result_id) is recomputed from these rows in the same transaction.
+CREATE TABLE IF NOT EXISTS game_answers (
+    result_id      TEXT    NOT NULL,
+    question_id    TEXT    NOT NULL,
+    tenant_id      TEXT    NOT NULL,
+    user_id        TEXT    NOT NULL,
+    assessment_id  TEXT    NOT NULL,
+    attempt        TEXT    NOT NULL,
+    answer         TEXT    CHECK (answer IS NULL OR json_valid(answer)),
+    correct        BOOLEAN CHECK (correct IS NULL OR correct IN (0, 1)),
+    points         REAL    NOT NULL,
+    max_score      REAL    NOT NULL,
+    event_id       TEXT    NOT NULL,
+    answered_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    PRIMARY KEY (result_id, question_id)
+);
+CREATE INDEX IF NOT EXISTS game_answers_tenant_user_idx ON game_answers (tenant_id, user_id);

@@ -1,0 +1,391 @@
+//! The learning loop over real HTTP and sockets, on both backends: a teacher assigns a lesson,
+//! the student lists it, the game reads it (without the answer key, revalidated by ETag), the
+//! players' in-game answers are scored into results that the REST API and analytics read, and
+//! the class's assignment list shows completion.
+
+use std::net::SocketAddr;
+
+use persistence::test_support::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::auth::Role;
+
+use crate::roblox::{Game, rest_get, seed_acme, teacher};
+use crate::support::{start_with, token};
+
+/// A REST call as `token`: (status, body).
+async fn rest(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let request = match method {
+        "POST" => client.post(url),
+        "PATCH" => client.patch(url),
+        "DELETE" => client.delete(url),
+        _ => client.get(url),
+    }
+    .bearer_auth(token);
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    let answer = Game::new(addr, "").send(request).await;
+    (answer.status, answer.body)
+}
+
+/// Course → lesson (played in place 7) → assessment, all published, by teacher t1. Returns
+/// (course, lesson, assessment) ids.
+async fn publish_a_lesson(addr: SocketAddr, teacher: &str) -> (String, String, String) {
+    let created = |(status, body): (StatusCode, Value)| {
+        assert!(status.is_success(), "{status}: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    };
+    let course = created(
+        rest(
+            addr,
+            "POST",
+            "/api/v1/courses",
+            teacher,
+            Some(json!({"title": "Fractions", "published": true})),
+        )
+        .await,
+    );
+    let lesson = created(
+        rest(
+            addr,
+            "POST",
+            &format!("/api/v1/courses/{course}/lessons"),
+            teacher,
+            Some(json!({"title": "Halves", "published": true, "roblox_universe_id": 42, "roblox_place_id": 7,
+                        "content": {"intro": "Cut the pizza"}})),
+        )
+        .await,
+    );
+    let assessment = created(
+        rest(
+            addr,
+            "POST",
+            "/api/v1/assessments",
+            teacher,
+            Some(json!({"lesson_id": lesson, "title": "Halves quiz", "questions": [
+                {"id": "q1", "type": "multiple_choice", "prompt": "1/2 of 4?", "choices": ["1", "2"], "answer": 1},
+                {"id": "q2", "type": "multiple_choice", "prompt": "1/2 of 6?", "choices": ["3", "4"], "answer": 0, "points": 2},
+                {"id": "q3", "type": "free_text", "prompt": "Why?"}
+            ]})),
+        )
+        .await,
+    );
+    (course, lesson, assessment)
+}
+
+/// The game's GET of a lesson, optionally revalidating: (status, ETag, body).
+async fn game_lesson(
+    addr: SocketAddr,
+    key: &str,
+    lesson: &str,
+    etag: Option<&str>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/roblox/lessons/{lesson}"))
+        .bearer_auth(key);
+    if let Some(etag) = etag {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.expect("lesson request");
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, etag, body)
+}
+
+#[tokio::test]
+async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_results() {
+    for db in TestDatabase::all().await {
+        // Seeded before the start, so the hub's rosters hold the class (its rules apply).
+        let key = seed_acme(&db.store().await).await;
+        let test = start_with(|config| config.database_url = Some(db.url().to_owned())).await;
+        let addr = test.addr;
+        let store = test.server.app().store().clone();
+        let t1 = token("acme", Role::Educator, "t1");
+        let (_course, lesson, assessment) = publish_a_lesson(addr, &t1).await;
+
+        // Not assigned yet: the game may not read it.
+        let (status, _, body) = game_lesson(addr, &key, &lesson, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("assign"),
+            "{body}"
+        );
+
+        // The teacher assigns it; twice is a conflict, both or neither of course and lesson is refused.
+        let assignments = "/api/v1/classes/c1/assignments";
+        let (status, assigned) = rest(
+            addr,
+            "POST",
+            assignments,
+            &t1,
+            Some(json!({"lesson_id": lesson, "due_at": "2030-01-15T15:00:00Z"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{assigned}");
+        assert_eq!(assigned["due_at"], "2030-01-15T15:00:00.000Z");
+        assert_eq!(
+            (
+                assigned["students"].as_i64(),
+                assigned["completed"].as_i64()
+            ),
+            (Some(2), Some(0))
+        );
+        let (status, again) = rest(
+            addr,
+            "POST",
+            assignments,
+            &t1,
+            Some(json!({"lesson_id": lesson})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{again}");
+        for bad in [
+            json!({}),
+            json!({"lesson_id": lesson, "course_id": "x"}),
+            json!({"lesson_id": "nope"}),
+            json!({"lesson_id": lesson, "due_at": "next tuesday"}),
+        ] {
+            let (status, body) = rest(addr, "POST", assignments, &t1, Some(bad.clone())).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        }
+        // A student may not assign; another class's teacher may not either.
+        let (status, _) = rest(
+            addr,
+            "POST",
+            assignments,
+            &token("acme", Role::Student, "s1"),
+            Some(json!({"lesson_id": lesson})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = rest(
+            addr,
+            "POST",
+            assignments,
+            &token("acme", Role::Educator, "t9"),
+            Some(json!({"lesson_id": lesson})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+        // The student sees it, with where it is played.
+        let mine = rest_get(
+            addr,
+            "/api/v1/me/lessons",
+            &token("acme", Role::Student, "s1"),
+        )
+        .await;
+        assert_eq!(mine["lessons"].as_array().map(Vec::len), Some(1), "{mine}");
+        assert_eq!(mine["lessons"][0]["lesson_id"], lesson.as_str());
+        assert_eq!(mine["lessons"][0]["roblox_place_id"], 7);
+        assert_eq!(mine["lessons"][0]["class_id"], "c1");
+
+        // The game reads it without the answer key; the ETag answers 304 until it changes.
+        let (status, etag, body) = game_lesson(addr, &key, &lesson, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["lesson"]["title"], "Halves");
+        assert_eq!(body["lesson"]["content"]["intro"], "Cut the pizza");
+        let quiz = &body["assessments"][0];
+        assert_eq!(quiz["id"], assessment.as_str());
+        assert_eq!(quiz["max_score"], 3.0);
+        assert_eq!(quiz["questions"].as_array().map(Vec::len), Some(3));
+        assert!(
+            !body.to_string().contains("\"answer\""),
+            "no answer key: {body}"
+        );
+        let etag = etag.expect("an ETag");
+        let (status, _, _) = game_lesson(addr, &key, &lesson, Some(&etag)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        let (status, _) = rest(
+            addr,
+            "PATCH",
+            &format!("/api/v1/lessons/{lesson}"),
+            &t1,
+            Some(json!({"title": "Halves!"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, new_etag, body) = game_lesson(addr, &key, &lesson, Some(&etag)).await;
+        assert_eq!(status, StatusCode::OK, "an edit is read at once");
+        assert_eq!(body["lesson"]["title"], "Halves!");
+        assert_ne!(new_etag.as_deref(), Some(etag.as_str()));
+
+        // In game: s1 plays as 1001 (linked), 2002 is not linked.
+        let game = Game::new(addr, &key);
+        let session = game.open("job-quiz").await;
+        store
+            .link_roblox_player("acme", 1001, "s1", None)
+            .await
+            .expect("link");
+        let mut watcher = teacher(addr, &["class:acme:c1"]).await;
+        let answer = |id: &str, player: i64, question: &str, given: Value| {
+            json!({"id": id, "player": player, "kind": "quiz_answer",
+                   "data": {"assessment": assessment, "question": question, "answer": given, "correct": true, "points": 99}})
+        };
+        let batch = json!({"session_id": session, "events": [
+            answer("a1", 1001, "q1", json!(1.0)),
+            answer("a2", 1001, "q2", json!(1)),
+            answer("a3", 1001, "q3", json!("because halves")),
+            answer("a4", 2002, "q1", json!(1)),
+            answer("a5", 1001, "q9", json!(0)),
+            answer("a6", 1001, "q1", json!(5)),
+        ]});
+        let posted = game.post("/api/v1/roblox/events", batch.clone()).await;
+        assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
+        assert_eq!(
+            posted.body["accepted"],
+            json!(["a1", "a2", "a3"]),
+            "{}",
+            posted.body
+        );
+        let rejected: Vec<(String, String)> = posted.body["rejected"]
+            .as_array()
+            .expect("rejected")
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap_or_default().to_owned(),
+                    r["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        assert!(
+            rejected[0].0 == "a4" && rejected[0].1.contains("linked"),
+            "{rejected:?}"
+        );
+        assert!(
+            rejected[1].0 == "a5" && rejected[1].1.contains("no question"),
+            "{rejected:?}"
+        );
+        assert!(
+            rejected[2].0 == "a6" && rejected[2].1.contains("data.answer"),
+            "{rejected:?}"
+        );
+        // The teacher sees the server's grading, not the game's claim.
+        let seen = watcher
+            .recv_until(|message| {
+                crate::support::event_parts(message).is_some_and(|(_, kind, data)| {
+                    kind == "quiz_answer" && data["question"] == "q2"
+                })
+            })
+            .await;
+        let (_, _, data) = crate::support::event_parts(&seen).expect("event");
+        assert_eq!(
+            (
+                data["correct"].clone(),
+                data["points"].clone(),
+                data["student"].clone()
+            ),
+            (json!(false), json!(0.0), json!("s1"))
+        );
+
+        // The batch again (a retry) and a second answer to q1 in the same attempt change nothing.
+        let again = game.post("/api/v1/roblox/events", batch).await;
+        assert_eq!(
+            again.body["accepted"],
+            json!(["a1", "a2", "a3"]),
+            "{}",
+            again.body
+        );
+        let second = game
+            .post(
+                "/api/v1/roblox/events",
+                json!({"session_id": session, "events": [answer("a7", 1001, "q1", json!(0))]}),
+            )
+            .await;
+        assert_eq!(second.body["accepted"], json!(["a7"]), "{}", second.body);
+        // A new attempt is its own result.
+        let retake = game.post("/api/v1/roblox/events", json!({"session_id": session, "events": [
+            {"id": "b1", "player": 1001, "kind": "quiz_answer", "data": {"assessment": assessment, "question": "q2", "answer": 0, "attempt": "retake-1"}}
+        ]})).await;
+        assert_eq!(retake.body["accepted"], json!(["b1"]), "{}", retake.body);
+
+        let results = rest_get(
+            addr,
+            &format!("/api/v1/assessments/{assessment}/results"),
+            &t1,
+        )
+        .await;
+        let mut items: Vec<Value> = results["items"].as_array().expect("items").clone();
+        items.sort_by_key(|item| item["score"].as_f64().map(|score| score as i64));
+        assert_eq!(items.len(), 2, "{results}");
+        let first = &items[0];
+        assert_eq!(
+            (first["user_id"].clone(), first["source"].clone()),
+            (json!("s1"), json!("game"))
+        );
+        assert_eq!(
+            (first["score"].as_f64(), first["max_score"].as_f64()),
+            (Some(1.0), Some(3.0)),
+            "{first}"
+        );
+        assert_eq!(
+            first["answers"]["submitted"],
+            json!({"q1": 1.0, "q2": 1, "q3": "because halves"}),
+            "{first}"
+        );
+        let retaken = &items[1];
+        assert_eq!(
+            (retaken["score"].as_f64(), retaken["attempt"].clone()),
+            (Some(2.0), json!("retake-1"))
+        );
+        // The student reads their own; analytics averages both attempts like web results.
+        let own = rest_get(
+            addr,
+            &format!("/api/v1/assessments/{assessment}/results"),
+            &token("acme", Role::Student, "s1"),
+        )
+        .await;
+        assert_eq!(own["items"].as_array().map(Vec::len), Some(2));
+        let analytics = rest_get(addr, "/api/v1/analytics/classes/c1", &t1).await;
+        let average = analytics["quiz_averages"]
+            .as_array()
+            .expect("averages")
+            .iter()
+            .find(|line| line["assessment_id"] == assessment.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(average["attempts"].as_u64(), Some(2), "{analytics}");
+
+        // Completing the lesson in game shows in the class's assignment list.
+        let done = game.post("/api/v1/roblox/events", json!({"session_id": session, "events": [
+            {"id": "p1", "player": 1001, "kind": "progress", "data": {"lesson": lesson, "percent": 100}}
+        ]})).await;
+        assert_eq!(done.body["accepted"], json!(["p1"]), "{}", done.body);
+        let listed = rest_get(addr, assignments, &t1).await;
+        assert_eq!(listed["assignments"][0]["completed"], 1, "{listed}");
+        let mine = rest_get(
+            addr,
+            "/api/v1/me/lessons",
+            &token("acme", Role::Student, "s1"),
+        )
+        .await;
+        assert_eq!(mine["lessons"][0]["completion_percent"], 100.0, "{mine}");
+
+        // Removed, the lesson is the game's no more.
+        let id = assigned["id"].as_str().expect("id");
+        let (status, _) = rest(addr, "DELETE", &format!("{assignments}/{id}"), &t1, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, _) = game_lesson(addr, &key, &lesson, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
