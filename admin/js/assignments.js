@@ -85,9 +85,20 @@ export function assignmentsPanel(classId) {
     }
   }
 
-  all('/api/v1/courses').then((courses) => {
-    for (const item of courses) course.append(h('option', { value: item.id }, item.title));
-  }).catch((error) => { status.textContent = `Could not load the courses: ${error.message}`; });
+  // The course list is read when the panel opens and again whenever the teacher comes back to
+  // it, so a course made since appears without a reload.
+  async function loadCourses() {
+    try {
+      const courses = await all('/api/v1/courses');
+      const chosen = course.value;
+      replace(course, h('option', { value: '' }, 'Choose a course…'),
+        courses.map((item) => h('option', { value: item.id, selected: item.id === chosen }, item.title)));
+    } catch (error) {
+      status.textContent = `Could not load the courses: ${error.message}`;
+    }
+  }
+  course.addEventListener('focus', loadCourses);
+  loadCourses();
 
   const element = h('section', { class: 'panel', 'aria-labelledby': 'assigned-title' },
     h('h2', { id: 'assigned-title', text: 'Assigned lessons' }),

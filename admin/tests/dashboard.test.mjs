@@ -200,6 +200,8 @@ test('game server events move the roster, the progress bars and the quiz answers
 test('the teacher assigns a lesson from the live class, the game reads it, and completion follows play', async () => {
   const course = await call('POST', '/api/v1/courses', tokens.teacher, { title: 'Fractions', published: true });
   const lesson = await call('POST', `/api/v1/courses/${course.id}/lessons`, tokens.teacher, { title: 'Halves', published: true, roblox_place_id: 1 });
+  // Made after the live class opened: it appears when the teacher comes back to the list.
+  await page.focus('#assign-course');
   await page.locator('#assign-course option', { hasText: 'Fractions' }).waitFor({ state: 'attached' });
   await page.selectOption('#assign-course', course.id);
   await page.locator('#assign-lesson option', { hasText: 'Halves' }).waitFor({ state: 'attached' });
