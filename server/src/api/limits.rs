@@ -43,6 +43,10 @@ layered! {
         /// REST burst per client IP [default: 150].
         #[arg(long, env = "CLASSHUB_API_BURST_PER_IP")]
         pub api_burst_per_ip: Option<u32>,
+        /// Lesson progress a student may record from the web (`POST /api/v1/progress`) per
+        /// minute; more: 429 [default: 60].
+        #[arg(long, env = "CLASSHUB_PROGRESS_PER_MINUTE")]
+        pub progress_per_minute: Option<u32>,
         /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` names
         /// the client for every per-IP limit; the header of any other peer is ignored, and
         /// without any the TCP peer is the client.
@@ -68,6 +72,8 @@ pub struct ApiLimits {
     pub per_ip_rate: u32,
     /// Burst per client IP.
     pub per_ip_burst: u32,
+    /// Web progress records per student per minute.
+    pub progress_per_minute: u32,
     /// Networks of the reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Origins allowed cross-origin (CORS), each `scheme://host[:port]`; empty: CORS is off.
@@ -84,6 +90,7 @@ pub const PER_IP_ANSWERS: &[Answer] = &[Answer {
 pub struct Limiters {
     per_token: DefaultKeyedRateLimiter<(String, String)>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    progress: DefaultKeyedRateLimiter<(String, String)>,
 }
 
 impl std::fmt::Debug for Limiters {
@@ -127,6 +134,7 @@ impl ApiLimitsArgs {
             per_token_burst: at_least_one("api-burst-per-token", self.api_burst_per_token, 60)?,
             per_ip_rate: at_least_one("api-rate-per-ip", self.api_rate_per_ip, 50)?,
             per_ip_burst: at_least_one("api-burst-per-ip", self.api_burst_per_ip, 150)?,
+            progress_per_minute: at_least_one("progress-per-minute", self.progress_per_minute, 60)?,
             trusted_proxies,
             cors_allowed_origins,
         })
@@ -206,7 +214,22 @@ impl Limiters {
         Limiters {
             per_token: RateLimiter::keyed(quota(limits.per_token_rate, limits.per_token_burst)),
             per_ip: RateLimiter::keyed(quota(limits.per_ip_rate, limits.per_ip_burst)),
+            progress: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(limits.progress_per_minute).unwrap_or(NonZeroU32::MIN),
+            )),
         }
+    }
+
+    /// Takes one web progress record from a student's budget, or says when to retry.
+    pub fn check_progress(&self, tenant: &str, user: &str) -> Result<(), ApiError> {
+        self.progress
+            .check_key(&(tenant.to_owned(), user.to_owned()))
+            .map_err(|not_until| {
+                too_many(
+                    "progress records of this student",
+                    not_until.wait_time_from(self.progress.clock().now()),
+                )
+            })
     }
 
     /// Takes one request from a caller's budget, or says when to retry.
@@ -235,6 +258,7 @@ impl Limiters {
     fn retain_recent(&self) {
         self.per_token.retain_recent();
         self.per_ip.retain_recent();
+        self.progress.retain_recent();
     }
 }
 

@@ -288,6 +288,19 @@ impl Rosters {
             .collect()
     }
 
+    /// The live classes whose roster lists `student`.
+    pub fn classes_of_student(&self, tenant: &str, student: &str) -> Vec<String> {
+        let state = self.read();
+        state
+            .classes
+            .iter()
+            .filter(|((class_tenant, _), entry)| {
+                class_tenant == tenant && entry.students.contains(student)
+            })
+            .map(|((_, class), _)| class.clone())
+            .collect()
+    }
+
     /// Whether `child` is linked to `parent` in the database.
     pub fn is_child(&self, tenant: &str, parent: &str, child: &str) -> bool {
         self.read()

@@ -389,3 +389,96 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn a_lesson_done_on_the_web_records_progress_once_per_id_and_the_teacher_sees_it() {
+    for db in TestDatabase::all().await {
+        let _key = seed_acme(&db.store().await).await;
+        let test = start_with(|config| {
+            config.database_url = Some(db.url().to_owned());
+            config.api_limits.progress_per_minute = 6;
+        })
+        .await;
+        let addr = test.addr;
+        let t1 = token("acme", Role::Educator, "t1");
+        let s1 = token("acme", Role::Student, "s1");
+        let (course, lesson, _) = publish_a_lesson(addr, &t1).await;
+        let mut watcher = teacher(addr, &["class:acme:c1"]).await;
+
+        let record = |body: Value| rest(addr, "POST", "/api/v1/progress", &s1, Some(body));
+        let (status, first) =
+            record(json!({"lesson_id": lesson, "percent": 40, "time_spent_secs": 30, "id": "r1"}))
+                .await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        assert_eq!(
+            (
+                first["completion_percent"].as_f64(),
+                first["time_spent_secs"].as_i64()
+            ),
+            (Some(40.0), Some(30))
+        );
+        assert_eq!(first["course_id"], course.as_str());
+        // The teacher's live class sees it as it would a game's progress.
+        let seen = watcher
+            .recv_until(|message| {
+                crate::support::event_parts(message).is_some_and(|(_, kind, _)| kind == "progress")
+            })
+            .await;
+        let (_, _, data) = crate::support::event_parts(&seen).expect("event");
+        assert_eq!(
+            (data["lesson"].clone(), data["percent"].clone()),
+            (json!(lesson), json!(40.0))
+        );
+        // The same id again counts once; a lower percent keeps the highest; time adds up.
+        let (_, again) =
+            record(json!({"lesson_id": lesson, "percent": 40, "time_spent_secs": 30, "id": "r1"}))
+                .await;
+        assert_eq!(again["time_spent_secs"], 30, "{again}");
+        let (_, lower) =
+            record(json!({"lesson_id": lesson, "percent": 20, "time_spent_secs": 10})).await;
+        assert_eq!(
+            (
+                lower["completion_percent"].as_f64(),
+                lower["time_spent_secs"].as_i64()
+            ),
+            (Some(40.0), Some(40))
+        );
+
+        // Refusals name what is wrong.
+        let (status, body) = record(json!({"lesson_id": lesson, "percent": 101})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["error"]["fields"]["percent"].is_string(), "{body}");
+        let (status, body) =
+            record(json!({"lesson_id": lesson, "percent": 50, "time_spent_secs": -1})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["fields"]["time_spent_secs"].is_string(),
+            "{body}"
+        );
+        let (status, _) = record(json!({"lesson_id": "les_nope", "percent": 50})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = rest(
+            addr,
+            "POST",
+            "/api/v1/progress",
+            &t1,
+            Some(json!({"lesson_id": lesson, "percent": 5})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Six a minute (all records count, refused ones too): the seventh is 429.
+        let (status, body) = record(json!({"lesson_id": lesson, "percent": 60})).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
+        // Analytics and the student's progress read the same row.
+        let mine = rest_get(addr, "/api/v1/progress/students/s1", &s1).await;
+        let row = mine["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|row| row["lesson_id"] == lesson.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(row["completion_percent"], 40.0, "{mine}");
+    }
+}
