@@ -6,8 +6,12 @@
 import { api, all } from './api.js';
 import { announce, h, replace } from './dom.js';
 
-/** The panel for class `classId`: `{ element, reload }`. */
-export function assignmentsPanel(classId) {
+/**
+ * The panel for class `classId`: `{ element, reload, soon }`. `onTitles(map)` receives the
+ * titles of the assigned lessons by id (a course's lessons too), for the live view to show
+ * names rather than ids.
+ */
+export function assignmentsPanel(classId, { onTitles = () => {} } = {}) {
   const id = encodeURIComponent(classId);
   const list = h('ul', { class: 'assignments', 'aria-label': 'Assigned lessons', 'data-testid': 'assignments' });
   const status = h('p', { class: 'muted', role: 'status', 'data-testid': 'assign-status' });
@@ -21,6 +25,16 @@ export function assignmentsPanel(classId) {
     try {
       const answer = await api(`/api/v1/classes/${id}/assignments`);
       render(answer.assignments);
+      const titles = new Map();
+      for (const assignment of answer.assignments) {
+        if (assignment.lesson_id) {
+          titles.set(assignment.lesson_id, assignment.title);
+        } else {
+          const lessons = await all(`/api/v1/courses/${encodeURIComponent(assignment.course_id)}/lessons`);
+          for (const lesson of lessons) titles.set(lesson.id, lesson.title);
+        }
+      }
+      onTitles(titles);
     } catch (error) {
       status.textContent = `Could not load the assignments: ${error.message}`;
     }

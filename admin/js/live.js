@@ -57,6 +57,7 @@ class LiveView {
     this.commands = new Map(); // command id -> { id, kind, data, target, ts, sessions, statuses }
     this.rows = new Map(); // student id -> row elements
     this.lessonChoice = '';
+    this.lessonTitles = new Map(); // lesson id -> title, for the assigned lessons
     this.feedKinds = new Set(FEED_KINDS.map(([kind]) => kind));
     this.feedStudent = '';
     this.pending = new Set();
@@ -178,7 +179,7 @@ class LiveView {
         const percent = Math.max(student.lessons.get(String(data.lesson)) || 0, Number(data.percent) || 0);
         student.lessons.set(String(data.lesson), percent);
         student.current = String(data.lesson);
-        this.addFeed({ kind: 'progress', ts: frame.ts, user: who, text: `${this.nameOf(who)} reached ${pct(data.percent)} in ${data.lesson}` });
+        this.addFeed({ kind: 'progress', ts: frame.ts, user: who, text: `${this.nameOf(who)} reached ${pct(data.percent)} in ${this.titleOf(data.lesson)}` });
         this.refresh('roster', 'chart');
         if (Number(data.percent) >= 100) this.assignments?.soon();
         break;
@@ -274,7 +275,9 @@ class LiveView {
       exportStatus: h('span', { class: 'muted', role: 'status' }),
     };
     const form = this.commandForm();
-    this.assignments = assignmentsPanel(this.classId);
+    this.assignments = assignmentsPanel(this.classId, {
+      onTitles: (titles) => { this.lessonTitles = titles; this.refresh('roster', 'chart'); },
+    });
     replace(this.main,
       h('div', { class: 'live-head' },
         h('div', {},
@@ -407,10 +410,15 @@ class LiveView {
       h('label', { for: 'feed-student', class: 'inline-label' }, 'Student ', students));
   }
 
+  /** An assigned lesson's title, else its id as the game sent it. */
+  titleOf(lesson) {
+    return this.lessonTitles.get(String(lesson)) || String(lesson);
+  }
+
   render_roster() {
     const lessons = this.lessons();
     if (this.lessonChoice && !lessons.includes(this.lessonChoice)) this.lessonChoice = '';
-    const choices = [['', "Each student's current lesson"], ...lessons.map((lesson) => [lesson, lesson])];
+    const choices = [['', "Each student's current lesson"], ...lessons.map((lesson) => [lesson, this.titleOf(lesson)])];
     syncOptions(this.els.lesson, choices, this.lessonChoice);
     const students = this.sortedStudents();
     // The pickers list students by name, so their options do not move as presence changes.
@@ -470,9 +478,10 @@ class LiveView {
     row.bar.style.width = `${percent}%`;
     row.bar.classList.toggle('done', percent >= 100);
     row.meter.setAttribute('aria-valuenow', String(Math.round(percent)));
-    row.meter.setAttribute('aria-label', `${student.name}: ${lesson ? `${lesson} ${pct(percent)}` : 'no progress yet'}`);
+    const title = lesson ? this.titleOf(lesson) : '';
+    row.meter.setAttribute('aria-label', `${student.name}: ${lesson ? `${title} ${pct(percent)}` : 'no progress yet'}`);
     row.tr.dataset.percent = String(Math.round(percent));
-    row.barText.textContent = lesson ? `${pct(percent)} · ${lesson}` : 'not started';
+    row.barText.textContent = lesson ? `${pct(percent)} · ${title}` : 'not started';
   }
 
   presenceOf(user) {
@@ -523,7 +532,7 @@ class LiveView {
         if (percent === undefined) continue;
         if (percent >= 100) done += 1; else started += 1;
       }
-      return { lesson, done, started, total: Math.max(total, done + started) };
+      return { lesson: this.titleOf(lesson), done, started, total: Math.max(total, done + started) };
     });
     if (rows.length === 0) {
       replace(this.els.chart, h('p', { class: 'muted' }, 'No progress yet. Bars appear as students play.'));

@@ -5,7 +5,10 @@
 //! Roblox HTTP routes to this same server: they open sessions for the class, report players
 //! joining and leaving, send progress, quiz answers and checkpoints in batches, and long-poll
 //! for the teacher's commands and acknowledge them — so the dashboard link it returns shows a
-//! classroom that moves within seconds.
+//! classroom that moves within seconds. It also plays the learning loop: the teacher's course
+//! (three lessons, a quiz on the first) is assigned to the class, each game server reads the
+//! lesson as the SDK does (`GET /api/v1/roblox/lessons/{id}`), and its players' quiz answers
+//! name the assessment, so the server scores them into results that analytics shows.
 //!
 //! Seeding is idempotent (a second run finds the class and users of the first). The simulators
 //! stop when the server shuts down. Tokens are minted with the development HS256 secret, so
@@ -45,7 +48,13 @@ const STUDENT_NAMES: [&str; 30] = [
     "Yusuf", "Zoe", "Arlo", "Bea", "Cruz", "Dina",
 ];
 
-const LESSONS: [&str; 3] = ["fractions-1", "fractions-2", "fractions-3"];
+/// The demo course's title (how a second run finds it) and its lessons' titles.
+const COURSE_TITLE: &str = "Fractions (demo)";
+const LESSONS: [&str; 3] = [
+    "Comparing fractions",
+    "Adding fractions",
+    "Simplifying fractions",
+];
 
 const QUESTIONS: [(&str, &str, [&str; 3]); 4] = [
     (
@@ -155,6 +164,12 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
         Some(json!({ "user_ids": ids })),
     )
     .await?;
+    let teacher = Rest {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: teacher_token.clone(),
+    };
+    let course = teacher.demo_course(&class_id).await?;
     let store = app.store();
     for student in &students {
         store
@@ -186,6 +201,7 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
             job_id: format!("demo-server-{}", ["a", "b"][index % 2]),
             place_id: 7_000_001 + index as i64,
             class_id: class_id.clone(),
+            course: course.clone(),
             stop: app.shutdown().clone(),
         };
         let group = group.to_vec();
@@ -314,6 +330,112 @@ impl Rest {
             .await?;
         Ok(class)
     }
+
+    /// The demo course (found by title, or made published with its lessons and the quiz on the
+    /// first lesson), assigned to the class.
+    async fn demo_course(&self, class_id: &str) -> Result<DemoCourse, DemoError> {
+        let get = reqwest::Method::GET;
+        let post = reqwest::Method::POST;
+        let (_, courses) = self
+            .call(
+                "listing courses",
+                get.clone(),
+                "/api/v1/courses?limit=200",
+                None,
+            )
+            .await?;
+        let found = courses["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|course| course["title"] == COURSE_TITLE)
+            .and_then(|course| course["id"].as_str())
+            .map(str::to_owned);
+        let id_of = |value: &Value| value["id"].as_str().unwrap_or_default().to_owned();
+        let (course, lessons) = match found {
+            Some(course) => {
+                let (_, lessons) = self
+                    .call(
+                        "listing the demo lessons",
+                        get.clone(),
+                        &format!("/api/v1/courses/{course}/lessons?limit=200"),
+                        None,
+                    )
+                    .await?;
+                let lessons = lessons["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(id_of)
+                    .collect();
+                (course, lessons)
+            }
+            None => {
+                let (_, course) = self
+                    .call(
+                        "creating the demo course",
+                        post.clone(),
+                        "/api/v1/courses",
+                        Some(json!({"title": COURSE_TITLE, "published": true, "grade_level": "7"})),
+                    )
+                    .await?;
+                let course = id_of(&course);
+                let mut lessons = Vec::new();
+                for title in LESSONS {
+                    let (_, lesson) = self
+                        .call("creating a demo lesson", post.clone(), &format!("/api/v1/courses/{course}/lessons"),
+                            Some(json!({"title": title, "published": true, "roblox_universe_id": UNIVERSE})))
+                        .await?;
+                    lessons.push(id_of(&lesson));
+                }
+                let questions: Vec<Value> = QUESTIONS
+                    .iter()
+                    .map(|(id, prompt, choices)| {
+                        json!({"id": id, "type": "multiple_choice", "prompt": prompt, "choices": choices, "answer": 0})
+                    })
+                    .collect();
+                self.call("creating the demo quiz", post.clone(), "/api/v1/assessments",
+                    Some(json!({"lesson_id": lessons[0], "title": "Fractions check", "questions": questions})))
+                    .await?;
+                (course, lessons)
+            }
+        };
+        let first = lessons.first().cloned().unwrap_or_default();
+        let (_, quizzes) = self
+            .call(
+                "finding the demo quiz",
+                get,
+                &format!("/api/v1/assessments?lesson_id={first}"),
+                None,
+            )
+            .await?;
+        let assessment = quizzes["items"]
+            .as_array()
+            .and_then(|items| items.first())
+            .map(id_of)
+            .unwrap_or_default();
+        // A second run finds it assigned already (409).
+        self.call(
+            "assigning the demo course",
+            post,
+            &format!("/api/v1/classes/{class_id}/assignments"),
+            Some(json!({"course_id": course})),
+        )
+        .await?;
+        Ok(DemoCourse {
+            id: course,
+            lessons,
+            assessment,
+        })
+    }
+}
+
+/// The demo course as the game servers play it.
+#[derive(Debug, Clone)]
+struct DemoCourse {
+    id: String,
+    lessons: Vec<String>,
+    assessment: String,
 }
 
 /// One simulated Roblox game server, speaking the real Roblox routes over HTTP.
@@ -324,6 +446,7 @@ struct SimServer {
     job_id: String,
     place_id: i64,
     class_id: String,
+    course: DemoCourse,
     stop: CancellationToken,
 }
 
@@ -341,6 +464,14 @@ impl SimServer {
         let Some(session) = self.open().await else {
             return;
         };
+        // The game reads its lesson and quiz as the SDK's GetLessonAsync does.
+        if let Some(first) = self.course.lessons.first() {
+            let request = self
+                .http
+                .get(format!("{}/api/v1/roblox/lessons/{first}", self.base))
+                .bearer_auth(&self.key);
+            self.send(request, "lessons").await;
+        }
         let commands = {
             let sim = self.clone_handle();
             let session = session.clone();
@@ -360,6 +491,7 @@ impl SimServer {
             job_id: self.job_id.clone(),
             place_id: self.place_id,
             class_id: self.class_id.clone(),
+            course: self.course.clone(),
             stop: self.stop.clone(),
         }
     }
@@ -512,22 +644,22 @@ impl SimServer {
                         .choose(&mut rand::rng())
                         .copied()
                         .unwrap_or(QUESTIONS[0]);
-                    let correct = rand::rng().random_bool(0.7);
-                    let answer = if correct {
-                        choices[0]
+                    // The first choice is right; the server scores the answer.
+                    let answer = if rand::rng().random_bool(0.7) {
+                        0
                     } else {
-                        choices[rand::rng().random_range(1..choices.len())]
+                        rand::rng().random_range(1..choices.len())
                     };
                     batch.push(json!({
                         "id": event_id(&self.job_id, counter, &student.id, "quiz"),
                         "player": student.roblox_id,
                         "kind": "quiz_answer",
                         "data": {
+                            "assessment": self.course.assessment,
                             "question": question,
                             "prompt": prompt,
                             "answer": answer,
-                            "correct": correct,
-                            "lesson": LESSONS[play.lesson],
+                            "lesson": self.lesson_id(play.lesson),
                         },
                     }));
                 } else {
@@ -539,12 +671,19 @@ impl SimServer {
                         "id": event_id(&self.job_id, counter, &student.id, "checkpoint"),
                         "player": student.roblox_id,
                         "kind": "checkpoint",
-                        "data": { "name": checkpoint, "lesson": LESSONS[play.lesson] },
+                        "data": { "name": checkpoint, "lesson": self.lesson_id(play.lesson) },
                     }));
                 }
             }
             self.send_events(session, batch).await;
         }
+    }
+
+    fn lesson_id(&self, index: usize) -> &str {
+        self.course
+            .lessons
+            .get(index)
+            .map_or(LESSONS[index % LESSONS.len()], String::as_str)
     }
 
     fn progress_event(&self, student: &Student, play: &Play) -> Value {
@@ -553,8 +692,8 @@ impl SimServer {
             "player": student.roblox_id,
             "kind": "progress",
             "data": {
-                "lesson": LESSONS[play.lesson],
-                "course": "fractions",
+                "lesson": self.lesson_id(play.lesson),
+                "course": self.course.id,
                 "percent": play.percent,
                 "time_spent_secs": 20,
             },

@@ -138,9 +138,62 @@ async fn the_demo_seeds_a_class_of_thirty_that_its_game_servers_bring_online() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The learning loop: the course is assigned to the class, and the players' quiz answers
+    // are scored into results that analytics averages.
+    let assigned = rest
+        .get(
+            &format!("/api/v1/classes/{}/assignments", links.class_id),
+            &teacher,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        assigned["assignments"].as_array().map(Vec::len),
+        Some(1),
+        "{assigned}"
+    );
+    loop {
+        let analytics = rest
+            .get(
+                &format!("/api/v1/analytics/classes/{}", links.class_id),
+                &teacher,
+            )
+            .await
+            .expect(200)
+            .clone();
+        let scored = analytics["quiz_averages"]
+            .as_array()
+            .is_some_and(|averages| {
+                averages
+                    .iter()
+                    .any(|quiz| quiz["attempts"].as_u64() > Some(0))
+            });
+        if scored {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline + PATIENCE * 3,
+            "no scored quiz answers in the demo's analytics: {analytics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // A second run on the same database finds what the first made.
     let again = server::demo::start(&test.server, SECRET)
         .await
         .expect("the demo starts again");
     assert_eq!(again.class_id, links.class_id);
+    let assigned = rest
+        .get(
+            &format!("/api/v1/classes/{}/assignments", links.class_id),
+            &teacher,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        assigned["assignments"].as_array().map(Vec::len),
+        Some(1),
+        "{assigned}"
+    );
 }
