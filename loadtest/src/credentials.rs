@@ -20,6 +20,8 @@ pub enum Role {
     Student,
     /// Joins any class or game room of the tenant; publishes anything.
     Educator,
+    /// Sets a scenario up over the REST API (users, classes, content).
+    Admin,
 }
 
 impl Role {
@@ -28,6 +30,7 @@ impl Role {
         match self {
             Role::Student => "student",
             Role::Educator => "educator",
+            Role::Admin => "admin",
         }
     }
 }

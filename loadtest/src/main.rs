@@ -203,6 +203,10 @@ struct ClassroomArgs {
     /// Extra payload bytes per event.
     #[arg(long, default_value_t = 0)]
     payload_bytes: usize,
+    /// Send in-game quiz answers of linked players (set up over REST: needs --jwt-secret and
+    /// --students 0), scored into results by the server.
+    #[arg(long)]
+    answers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 batch: args.batch,
                 in_flight: args.in_flight,
                 payload_bytes: args.payload_bytes,
+                answers: args.answers,
             };
             (classroom::run(config).await?, json)
         }

@@ -10,6 +10,14 @@
 //! stay idle (a class's sockets), since game sessions are not linked to classes here: linking
 //! needs roster rows, which this scenario does not create.
 //!
+//! With `--answers` the game servers play a quiz instead: the scenario sets up, over the REST
+//! API as an admin, a published course with a ten-question assessment, and per class its
+//! teacher, a class with one student per player, the course assigned, and every player linked
+//! (class code + personal link code). Each event is then a `quiz_answer` naming the assessment
+//! (ten questions per attempt), which the server scores and records as results in the commit
+//! the acknowledgement waits for; the teacher listens in the class's game room. Student sockets
+//! are not opened in this mode (`--students 0`).
+//!
 //! Entry point: [`run`].
 
 use std::sync::Arc;
@@ -63,6 +71,8 @@ pub struct Config {
     pub in_flight: usize,
     /// Extra payload bytes per event.
     pub payload_bytes: usize,
+    /// Events are in-game quiz answers of linked players, scored by the server.
+    pub answers: bool,
 }
 
 impl Config {
@@ -78,6 +88,7 @@ impl Config {
             batch: 20,
             in_flight: 4,
             payload_bytes: 0,
+            answers: false,
         }
     }
 
@@ -105,6 +116,10 @@ impl Config {
             "--payload-bytes must be at most {MAX_PAYLOAD_BYTES}"
         );
         ensure!(
+            !self.answers || self.students == 0,
+            "--answers makes a student per player and opens no student sockets: give --students 0"
+        );
+        ensure!(
             !self.game_key.is_empty(),
             "--game-key is required: make one with `classhub gamekey create --tenant <tenant>`"
         );
@@ -123,6 +138,8 @@ struct Shared {
     batch: usize,
     delivered: AtomicU64,
     accepted: AtomicU64,
+    /// `--answers`: the assessment every answer names.
+    assessment: Option<String>,
 }
 
 /// One game server's figures.
@@ -158,15 +175,27 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         .context("building the HTTP client")?;
     let base = common.target.http_base();
 
+    let quiz = if config.answers {
+        progress.phase("quiz set-up (classes, students, content)", config.classes);
+        Some(setup_quiz(&http, &base, common, &run_id, &config, &progress).await?)
+    } else {
+        None
+    };
+
     // One game session per class.
     progress.phase("game sessions", config.classes);
     let mut jobs = Vec::new();
     for class in 0..config.classes {
         let job_id = format!("{run_id}-g{class}");
+        let mut opening =
+            json!({"universe_id": config.universe_id, "place_id": 1, "job_id": job_id});
+        if let Some(quiz) = &quiz {
+            opening["class_id"] = json!(quiz.classes[class as usize].id);
+        }
         let answer = http
             .post(format!("{base}/api/v1/roblox/sessions"))
             .bearer_auth(&config.game_key)
-            .json(&json!({"universe_id": config.universe_id, "place_id": 1, "job_id": job_id}))
+            .json(&opening)
             .send()
             .await
             .context("opening a game session")?;
@@ -182,7 +211,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             .to_owned();
         // The players who will send events, reported as the SDK reports them on join.
         let joins: Vec<Value> = (0..config.batch)
-            .map(|player| json!({"user_id": 1000 + player, "name": format!("player{player}")}))
+            .map(|player| json!({"user_id": player_id(class, player as u64), "name": format!("player{player}")}))
             .collect();
         let reported = http
             .post(format!(
@@ -198,6 +227,17 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             "reporting players answered {}",
             reported.status()
         );
+        if let Some(quiz) = &quiz {
+            link_players(
+                &http,
+                &base,
+                &config.game_key,
+                &session_id,
+                class,
+                &quiz.classes[class as usize],
+            )
+            .await?;
+        }
         progress.inc();
         jobs.push((job_id, session_id));
     }
@@ -258,6 +298,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         batch: config.batch,
         delivered: AtomicU64::new(0),
         accepted: AtomicU64::new(0),
+        assessment: quiz.as_ref().map(|quiz| quiz.assessment.clone()),
     });
     let delivery_latencies = SharedLatencies::new()?;
     let ack_latencies = SharedLatencies::new()?;
@@ -281,6 +322,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             let offset = period.mul_f64((index % 64) as f64 / 64.0);
             tokio::spawn(game_loop(
                 format!("{run_id}-{index}"),
+                index as u64,
                 session_id.clone(),
                 window.load_start + offset,
                 period,
@@ -424,6 +466,7 @@ async fn teacher_loop(
 /// A game server: one batch per tick, at most `in_flight` unanswered, until the window ends.
 async fn game_loop(
     id_prefix: String,
+    class: u64,
     session_id: String,
     first_tick: Instant,
     period: Duration,
@@ -445,7 +488,8 @@ async fn game_loop(
                     .map(|offset| format!("{id_prefix}-{}", next_event + offset as u64))
                     .collect();
                 next_event += shared.batch as u64;
-                running.push(send_batch(ids, session_id.clone(), ack_latencies.recorder(), Arc::clone(&shared)));
+                let round = next_event / shared.batch as u64 - 1;
+                running.push(send_batch(ids, class, round, session_id.clone(), ack_latencies.recorder(), Arc::clone(&shared)));
             }
         }
     }
@@ -469,6 +513,8 @@ fn merge(total: &mut GameOutcome, batch: GameOutcome) {
 /// (and the same send times: latency counts from the first send).
 async fn send_batch(
     ids: Vec<String>,
+    class: u64,
+    round: u64,
     session_id: String,
     mut ack_latencies: LatencyRecorder,
     shared: Arc<Shared>,
@@ -480,9 +526,14 @@ async fn send_batch(
     let events: Vec<Value> = ids
         .iter()
         .enumerate()
-        .map(|(player, id)| {
-            json!({"id": id, "player": 1000 + player, "kind": "checkpoint",
-                   "data": {"t": sent_us, "pad": shared.pad}})
+        .map(|(player, id)| match &shared.assessment {
+            // Each player answers the ten questions in turn, then starts a new attempt.
+            Some(assessment) => json!({"id": id, "player": player_id(class, player as u64), "kind": "quiz_answer",
+                   "data": {"t": sent_us, "assessment": assessment, "question": format!("q{}", round % QUIZ_QUESTIONS),
+                            "answer": (round + player as u64) % 4, "attempt": format!("a{}", round / QUIZ_QUESTIONS),
+                            "pad": shared.pad}}),
+            None => json!({"id": id, "player": player_id(class, player as u64), "kind": "checkpoint",
+                   "data": {"t": sent_us, "pad": shared.pad}}),
         })
         .collect();
     let body = json!({"session_id": session_id, "events": events});
@@ -548,4 +599,198 @@ async fn send_batch(
     outcome.failed_batches += 1;
     ack_latencies.flush();
     outcome
+}
+
+/// Questions of the `--answers` assessment (each multiple choice, four choices).
+const QUIZ_QUESTIONS: u64 = 10;
+
+/// The Roblox user id of `player` in class `class` (unique in the tenant, as linking needs).
+fn player_id(class: u64, player: u64) -> u64 {
+    1_000_000 + class * 1_000 + player
+}
+
+/// What `--answers` set up.
+struct Quiz {
+    assessment: String,
+    classes: Vec<QuizClass>,
+}
+
+/// One class of the quiz: its id, its code and each player's personal link code.
+struct QuizClass {
+    id: String,
+    code: String,
+    link_codes: Vec<String>,
+}
+
+/// A REST call as `token`; the JSON answer, or an error naming `step` and the answer.
+async fn rest(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+    step: &str,
+) -> anyhow::Result<Value> {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.with_context(|| step.to_owned())?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    ensure!(status.is_success(), "{step} answered {status}: {answer}");
+    Ok(answer)
+}
+
+/// Content, classes, students and link codes for `--answers` (see the module header).
+async fn setup_quiz(
+    http: &reqwest::Client,
+    base: &str,
+    common: &Common,
+    run_id: &str,
+    config: &Config,
+    progress: &Progress,
+) -> anyhow::Result<Quiz> {
+    use reqwest::Method;
+    let admin = common
+        .credentials
+        .token_for(Role::Admin, &format!("{run_id}-admin"))?;
+    let id_of = |value: &Value| value["id"].as_str().unwrap_or_default().to_owned();
+    let course = rest(
+        http,
+        Method::POST,
+        format!("{base}/api/v1/courses"),
+        &admin,
+        Some(json!({"title": format!("loadtest {run_id}"), "published": true})),
+        "creating the course",
+    )
+    .await?;
+    let course = id_of(&course);
+    let lesson = rest(
+        http,
+        Method::POST,
+        format!("{base}/api/v1/courses/{course}/lessons"),
+        &admin,
+        Some(json!({"title": "quiz", "published": true})),
+        "creating the lesson",
+    )
+    .await?;
+    let questions: Vec<Value> = (0..QUIZ_QUESTIONS)
+        .map(|n| json!({"id": format!("q{n}"), "type": "multiple_choice", "prompt": format!("question {n}"),
+                        "choices": ["a", "b", "c", "d"], "answer": n % 4}))
+        .collect();
+    let assessment = rest(
+        http,
+        Method::POST,
+        format!("{base}/api/v1/assessments"),
+        &admin,
+        Some(json!({"lesson_id": id_of(&lesson), "title": "quiz", "questions": questions})),
+        "creating the assessment",
+    )
+    .await?;
+    let mut classes = Vec::new();
+    for class in 0..config.classes {
+        let teacher = format!("{run_id}-t{class}");
+        rest(
+            http,
+            Method::POST,
+            format!("{base}/api/v1/users"),
+            &admin,
+            Some(json!({"id": teacher, "role": "educator"})),
+            "creating a teacher",
+        )
+        .await?;
+        let students: Vec<String> = (0..config.batch)
+            .map(|player| format!("{run_id}-c{class}-p{player}"))
+            .collect();
+        for student in &students {
+            rest(
+                http,
+                Method::POST,
+                format!("{base}/api/v1/users"),
+                &admin,
+                Some(json!({"id": student, "role": "student"})),
+                "creating a student",
+            )
+            .await?;
+        }
+        let made = rest(
+            http,
+            Method::POST,
+            format!("{base}/api/v1/classes"),
+            &admin,
+            Some(json!({"name": format!("loadtest class {class}"), "teacher_id": teacher})),
+            "creating a class",
+        )
+        .await?;
+        let class_id = id_of(&made);
+        rest(
+            http,
+            Method::POST,
+            format!("{base}/api/v1/classes/{class_id}/students"),
+            &admin,
+            Some(json!({"user_ids": students})),
+            "filling the roster",
+        )
+        .await?;
+        rest(
+            http,
+            Method::POST,
+            format!("{base}/api/v1/classes/{class_id}/assignments"),
+            &admin,
+            Some(json!({"course_id": course})),
+            "assigning the course",
+        )
+        .await?;
+        let roster = rest(
+            http,
+            Method::GET,
+            format!("{base}/api/v1/classes/{class_id}/students?limit=200"),
+            &admin,
+            None,
+            "reading the roster",
+        )
+        .await?;
+        let link_codes = students
+            .iter()
+            .map(|student| {
+                roster["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|member| member["id"] == student.as_str())
+                    .and_then(|member| member["link_code"].as_str())
+                    .map(str::to_owned)
+                    .with_context(|| format!("no link code for {student} on the roster"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        classes.push(QuizClass {
+            id: class_id,
+            code: made["class_code"].as_str().unwrap_or_default().to_owned(),
+            link_codes,
+        });
+        progress.inc();
+    }
+    Ok(Quiz {
+        assessment: id_of(&assessment),
+        classes,
+    })
+}
+
+/// Links every player of a class's game server to its student, as players do in game.
+async fn link_players(
+    http: &reqwest::Client,
+    base: &str,
+    game_key: &str,
+    session_id: &str,
+    class: u64,
+    quiz: &QuizClass,
+) -> anyhow::Result<()> {
+    for (player, code) in quiz.link_codes.iter().enumerate() {
+        rest(http, reqwest::Method::POST, format!("{base}/api/v1/roblox/link"), game_key,
+            Some(json!({"class_code": quiz.code, "student_code": code, "user_id": player_id(class, player as u64),
+                        "session_id": session_id})),
+            "linking a player (start the server with a high --roblox-link-per-minute)").await?;
+    }
+    Ok(())
 }
