@@ -140,6 +140,8 @@ struct Shared {
     accepted: AtomicU64,
     /// `--answers`: the assessment every answer names.
     assessment: Option<String>,
+    /// Batches in flight per game server.
+    in_flight: usize,
 }
 
 /// One game server's figures.
@@ -299,6 +301,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         delivered: AtomicU64::new(0),
         accepted: AtomicU64::new(0),
         assessment: quiz.as_ref().map(|quiz| quiz.assessment.clone()),
+        in_flight: config.in_flight,
     });
     let delivery_latencies = SharedLatencies::new()?;
     let ack_latencies = SharedLatencies::new()?;
@@ -326,7 +329,6 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
                 session_id.clone(),
                 window.load_start + offset,
                 period,
-                config.in_flight,
                 ack_latencies.clone(),
                 Arc::clone(&shared),
             ))
@@ -470,7 +472,6 @@ async fn game_loop(
     session_id: String,
     first_tick: Instant,
     period: Duration,
-    in_flight: usize,
     ack_latencies: SharedLatencies,
     shared: Arc<Shared>,
 ) -> GameOutcome {
@@ -483,7 +484,7 @@ async fn game_loop(
         tokio::select! {
             _ = shared.stop.cancelled() => break,
             Some(batch) = running.next(), if !running.is_empty() => merge(&mut outcome, batch),
-            _ = ticker.tick(), if running.len() < in_flight => {
+            _ = ticker.tick(), if running.len() < shared.in_flight => {
                 let ids: Vec<String> = (0..shared.batch)
                     .map(|offset| format!("{id_prefix}-{}", next_event + offset as u64))
                     .collect();
