@@ -546,17 +546,22 @@ impl Store {
             .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
     }
 
-    /// Results of an assessment by id, optionally of one student.
+    /// An assessment's results by id: all, one student's (`user`), or those of the students on
+    /// the live classes `taught_by` teaches.
     pub async fn results(
         &self,
         tenant: &str,
         assessment: &str,
         user: Option<&str>,
+        taught_by: Option<&str>,
         page: &Page<String>,
     ) -> Result<Paged<ResultRecord>, StoreError> {
         let sql = format!(
             "SELECT {RESULT_COLUMNS} FROM assessment_results WHERE tenant_id = $1 AND assessment_id = $2 \
-             AND id > $3 AND ($5 = '' OR user_id = $5) ORDER BY id LIMIT $4"
+             AND id > $3 AND ($5 = '' OR user_id = $5) AND ($6 = '' OR user_id IN \
+               (SELECT m.user_id FROM class_members m JOIN classes c ON c.tenant_id = m.tenant_id \
+                AND c.id = m.class_id WHERE m.tenant_id = $1 AND c.teacher_id = $6 AND c.archived_at IS NULL)) \
+             ORDER BY id LIMIT $4"
         );
         let after = page.after.clone().unwrap_or_default();
         let limit = i64::from(page.limit) + 1;
@@ -568,7 +573,8 @@ impl Store {
             assessment,
             after,
             limit,
-            user.unwrap_or("")
+            user.unwrap_or(""),
+            taught_by.unwrap_or("")
         )?;
         Ok(Paged::cut(items, page.limit))
     }

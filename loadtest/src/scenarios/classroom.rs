@@ -407,14 +407,25 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         latency_us: delivery_latencies.snapshot().percentiles(),
         results: Results::Classroom(totals),
         errors,
-        notes: vec![
-            "game sessions are not linked to classes (no roster rows are made), so events reach \
-             the game room, where the teacher listens; students are idle sockets in the class room"
-                .into(),
-            "a simulated game server sends far more than Roblox's 500 requests/minute when the \
-             rate asks for it: this measures the server, not the Roblox budget"
-                .into(),
-        ],
+        notes: {
+            let mut notes = vec![if config.answers {
+                "--answers: every event is a linked player's quiz answer, scored by the server and \
+                 written with its attempt's result in the commit the batch's answer waits for; \
+                 game sessions are linked to their classes, whose teachers listen in the game room"
+                    .to_owned()
+            } else {
+                "game sessions are not linked to classes (no roster rows are made), so events \
+                 reach the game room, where the teacher listens; students are idle sockets in the \
+                 class room"
+                    .to_owned()
+            }];
+            notes.push(
+                "a simulated game server sends far more than Roblox's 500 requests/minute when the \
+                 rate asks for it: this measures the server, not the Roblox budget"
+                    .into(),
+            );
+            notes
+        },
     })
 }
 

@@ -288,6 +288,11 @@ impl Rosters {
             .collect()
     }
 
+    /// Whether `tenant` has made classes (its roster rules apply; before, the open rule does).
+    pub fn manages(&self, tenant: &str) -> bool {
+        self.read().managed.contains(tenant)
+    }
+
     /// The live classes whose roster lists `student`.
     pub fn classes_of_student(&self, tenant: &str, student: &str) -> Vec<String> {
         let state = self.read();

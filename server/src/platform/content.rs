@@ -1079,7 +1079,8 @@ async fn submit_result(
     Ok((StatusCode::CREATED, Json(result)))
 }
 
-/// Results of an assessment (staff: everyone's; students: their own).
+/// Results of an assessment (admins: everyone's; educators: those of the students they teach;
+/// students: their own).
 #[utoipa::path(get, path = "/api/v1/assessments/{id}/results", tag = "content",
     params(("id" = String, Path, description = "assessment id"), PageQuery),
     responses((status = 200, body = PageOf<ResultRecord>),
@@ -1090,9 +1091,13 @@ async fn list_results(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PageOf<ResultRecord>>, ApiError> {
-    let only = match caller.role() {
-        Role::Educator | Role::Admin => None,
-        Role::Student => Some(caller.user()),
+    // Educators read the results of the students they teach (FERPA's legitimate interest, as
+    // for progress); admins all; students their own.
+    let (only, taught_by) = match caller.role() {
+        Role::Admin => (None, None),
+        Role::Educator if !app.hub().rosters().manages(caller.tenant()) => (None, None),
+        Role::Educator => (None, Some(caller.user())),
+        Role::Student => (Some(caller.user()), None),
         role @ (Role::Parent | Role::Guest) => {
             return Err(crate::api::forbidden(role, "list assessment results"));
         }
@@ -1100,7 +1105,7 @@ async fn list_results(
     visible_assessment(&app, &caller, &id).await?;
     let paged = app
         .store()
-        .results(caller.tenant(), &id, only, &query.page()?)
+        .results(caller.tenant(), &id, only, taught_by, &query.page()?)
         .await?;
     if only.is_none() {
         let target = crate::platform::audit::Target {

@@ -348,6 +348,14 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
             (retaken["score"].as_f64(), retaken["attempt"].clone()),
             (Some(2.0), json!("retake-1"))
         );
+        // An educator who does not teach s1 reads none of them.
+        let other = rest_get(
+            addr,
+            &format!("/api/v1/assessments/{assessment}/results"),
+            &token("acme", Role::Educator, "t9"),
+        )
+        .await;
+        assert_eq!(other["items"].as_array().map(Vec::len), Some(0), "{other}");
         // The student reads their own; analytics averages both attempts like web results.
         let own = rest_get(
             addr,
