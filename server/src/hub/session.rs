@@ -370,6 +370,13 @@ impl Session {
         if let Some(command) = CommandKind::parse(&kind) {
             command.validate(&data).map_err(HubError::InvalidEvent)?;
         }
+        // Answers to a stored assessment are scored on the server, and only the REST API and
+        // game servers score them: a socket may not claim a graded answer.
+        if kind == "quiz_answer" && data.get("assessment").is_some() {
+            return Err(HubError::InvalidEvent(
+                "an answer to an assessment is scored by the server: submit it with POST /api/v1/assessments/{id}/results, or from the game (SubmitAnswer)".into(),
+            ));
+        }
         let durable = match &id {
             Some(event_id) => {
                 ProgressUpdate::from_event(&kind, &identity.user, &data)

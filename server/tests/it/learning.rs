@@ -374,6 +374,20 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
             .unwrap_or(Value::Null);
         assert_eq!(average["attempts"].as_u64(), Some(2), "{analytics}");
 
+        // No socket may claim a graded answer (students may not publish answers to the class at
+        // all; its teacher may publish any kind, but not this): the one scoring rule is the
+        // server's.
+        let mut socket = crate::support::Client::connect(addr, &t1).await;
+        socket.join("class:acme:c1").await;
+        let refused = socket
+            .expect_error(json!({"type": "publish", "room": "class:acme:c1", "kind": "quiz_answer",
+                                 "data": {"assessment": assessment, "question": "q1", "answer": 1, "correct": true}}))
+            .await;
+        assert!(
+            refused.message.contains("scored by the server"),
+            "{refused:?}"
+        );
+
         // Completing the lesson in game shows in the class's assignment list.
         let done = game.post("/api/v1/roblox/events", json!({"session_id": session, "events": [
             {"id": "p1", "player": 1001, "kind": "progress", "data": {"lesson": lesson, "percent": 100}}
