@@ -32,6 +32,7 @@ mod event;
 mod notifications;
 mod privacy;
 mod reports;
+mod rewards;
 mod roblox;
 mod sink;
 mod sql;
@@ -58,6 +59,7 @@ pub use privacy::{
     subject_sha256,
 };
 pub use reports::ProgressRecord;
+pub use rewards::{LeaderboardRow, NewReward, RewardRecord};
 pub use sql::{Page, Paged};
 
 pub use error::{SinkError, StoreError};

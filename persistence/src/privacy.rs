@@ -147,6 +147,7 @@ const SMALL: &[(&str, &str)] = &[
     ("class_members", "user_id = $2"),
     ("roblox_players", "user_id = $2"),
     ("student_consent", "student_id = $2"),
+    ("rewards", "student_id = $2"),
 ];
 
 /// `CONTAINS(col)` in the backend's spelling: whether JSON column `col` holds `$4`.
@@ -270,6 +271,10 @@ impl Store {
             (
                 "assignments",
                 "UPDATE assignments SET assigned_by = NULL WHERE tenant_id = $1 AND assigned_by = $2",
+            ),
+            (
+                "rewards",
+                "UPDATE rewards SET given_by = NULL WHERE tenant_id = $1 AND given_by = $2",
             ),
         ];
         for (table, sql) in cleared {
@@ -434,6 +439,8 @@ pub enum ExportSection {
     Chat,
     /// Rewards given to them (`game_events` of kind `reward`).
     Rewards,
+    /// The rewards ledger (`rewards`): points and badges they got, or gave.
+    RewardLedger,
     /// Every other event they sent or that names them.
     GameEvents,
     /// Audit entries about them or by them.
@@ -474,7 +481,7 @@ const EVENT_COLUMNS: &[(&str, &str, Kind)] = &[
 
 impl ExportSection {
     /// Every section, in the document's order.
-    pub const ALL: [ExportSection; 13] = [
+    pub const ALL: [ExportSection; 14] = [
         ExportSection::User,
         ExportSection::ParentLinks,
         ExportSection::Classes,
@@ -486,6 +493,7 @@ impl ExportSection {
         ExportSection::Notifications,
         ExportSection::Chat,
         ExportSection::Rewards,
+        ExportSection::RewardLedger,
         ExportSection::GameEvents,
         ExportSection::Audit,
     ];
@@ -650,6 +658,23 @@ impl ExportSection {
                 naming: "t.kind = 'reward' AND (t.sender = $2 OR t.room = $3 OR CONTAINS(t.data))",
                 key: Some(("t.id", Int)),
                 columns: EVENT_COLUMNS,
+            },
+            ExportSection::RewardLedger => SectionSpec {
+                name: "reward_ledger",
+                from: "rewards t",
+                naming: "(t.student_id = $2 OR t.given_by = $2)",
+                key: Some(("t.id", Text)),
+                columns: &[
+                    ("t.id", "id", Text),
+                    ("t.student_id", "student_id", Text),
+                    ("t.class_id", "class_id", Text),
+                    ("t.points", "points", Int),
+                    ("t.badge_id", "badge_id", Text),
+                    ("t.reason", "reason", Text),
+                    ("t.source", "source", Text),
+                    ("t.given_by", "given_by", Text),
+                    ("t.created_at", "created_at", Time),
+                ],
             },
             ExportSection::GameEvents => SectionSpec {
                 name: "game_events",

@@ -179,5 +179,26 @@ async fn a_server_full_of_players_reads_its_lesson_once_and_their_answers_become
         (Some(1.0), Some(3.0)),
         "{result}"
     );
+    // The game reads a linked player's stats; an unlinked one's are not found.
+    game.run_script(
+        "stats",
+        r#"
+        local Players = game:GetService("Players")
+        ada_stats = hub:GetPlayerStatsAsync(Players:GetPlayerByUserId(1001))
+        zed_stats, zed_problem = hub:GetPlayerStatsAsync(1002)
+        "#,
+        30.0,
+    )
+    .await
+    .expect("stats");
+    let (student, points): (String, i64) = game
+        .eval("ada_stats.student_id, ada_stats.points")
+        .expect("ada's stats");
+    assert_eq!((student.as_str(), points), ("s-ada", 0));
+    let (missing, problem): (bool, String) = game
+        .eval("zed_stats == nil, zed_problem")
+        .expect("zed's stats");
+    assert!(missing);
+    assert_eq!(problem, "not_found");
     assert!(stop_hub(&mut game).await);
 }

@@ -51,3 +51,24 @@ CREATE TABLE IF NOT EXISTS game_answers (
     PRIMARY KEY (result_id, question_id)
 );
 CREATE INDEX IF NOT EXISTS game_answers_tenant_user_idx ON game_answers (tenant_id, user_id);
+
+-- The rewards ledger: every reward a student got (a teacher's `reward` command, to them or to
+-- their whole class), with who, why and when. Ids are made from the command and the student,
+-- so a command recorded twice is stored once.
+CREATE TABLE IF NOT EXISTS rewards (
+    id          TEXT        NOT NULL PRIMARY KEY,
+    tenant_id   TEXT        NOT NULL REFERENCES tenants (id),
+    student_id  TEXT        NOT NULL,
+    class_id    TEXT,
+    points      BIGINT      NOT NULL DEFAULT 0 CHECK (points >= 0),
+    badge_id    TEXT,
+    reason      TEXT,
+    source      TEXT        NOT NULL CHECK (source IN ('teacher', 'game')),
+    given_by    TEXT,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    FOREIGN KEY (tenant_id, student_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS rewards_tenant_student_idx ON rewards (tenant_id, student_id, created_at);
+CREATE INDEX IF NOT EXISTS rewards_tenant_class_idx ON rewards (tenant_id, class_id);
+-- Whether the class's students see its leaderboard (first names and points).
+ALTER TABLE classes ADD COLUMN IF NOT EXISTS leaderboard BOOLEAN NOT NULL DEFAULT false;

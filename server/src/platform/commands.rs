@@ -108,9 +108,21 @@ async fn send(
     let max_len = app.hub().settings().limits.max_room_id_len;
     let room = RoomId::new(RoomKind::Class, tenant, &class.id, max_len)
         .map_err(|cause| ApiError::invalid_field("id", cause.to_string()))?;
+    let reward = (kind == CommandKind::Reward).then(|| data.clone());
     let (seq, command_id) =
         app.hub()
             .publish_system(&room, caller.user(), kind.as_str().to_owned(), data);
+    if let (Some(data), Some(command_id)) = (reward, &command_id) {
+        crate::platform::rewards::record_command(
+            &app,
+            tenant,
+            Some(&class.id),
+            caller.user(),
+            command_id,
+            &data,
+        )
+        .await;
+    }
     let game_sessions = app.roblox().sessions_of_class(tenant, &class.id).len();
     let target = match &request.student_id {
         Some(student) => Target::class(&class.id).about(student),

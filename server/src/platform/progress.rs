@@ -60,6 +60,38 @@ impl ProgressFilter {
     }
 }
 
+/// Whether the caller may read a student's learning records (progress, rewards): the student,
+/// their linked parents, educators who teach a class with them on its roster, admins.
+pub(crate) fn may_read_student(
+    app: &AppState,
+    caller: &Caller,
+    student: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let allowed = match caller.role() {
+        Role::Admin => true,
+        Role::Educator => {
+            app.hub()
+                .rosters()
+                .teaches_student(caller.tenant(), caller.user(), student)
+        }
+        Role::Student => student == caller.user(),
+        Role::Parent => caller.0.children.iter().any(|child| child == student),
+        Role::Guest => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "you may see your own {what} (parents: their children's; educators: students on \
+                 the rosters of classes they teach)"
+            ),
+        ))
+    }
+}
+
 /// A student's progress (the student, their parents, educators who teach them, admins).
 #[utoipa::path(get, path = "/api/v1/progress/students/{id}", tag = "progress",
     params(("id" = String, Path, description = "student id"), ProgressFilter),
@@ -72,23 +104,7 @@ async fn of_student(
     ApiPath(id): ApiPath<String>,
     ApiQuery(filter): ApiQuery<ProgressFilter>,
 ) -> Result<Json<PageOf<ProgressRecord>>, ApiError> {
-    let allowed = match caller.role() {
-        Role::Admin => true,
-        Role::Educator => app
-            .hub()
-            .rosters()
-            .teaches_student(caller.tenant(), caller.user(), &id),
-        Role::Student => id == caller.user(),
-        Role::Parent => caller.0.children.contains(&id),
-        Role::Guest => false,
-    };
-    if !allowed {
-        return Err(ApiError::new(
-            ErrorKind::Forbidden,
-            "you may see your own progress (parents: their children's; educators: students on \
-             the rosters of classes they teach)",
-        ));
-    }
+    may_read_student(&app, &caller, &id, "progress")?;
     app.store()
         .user(caller.tenant(), &id)
         .await?

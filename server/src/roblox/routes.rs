@@ -35,6 +35,7 @@ pub(crate) fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(link))
         .routes(routes!(events))
         .routes(routes!(lesson))
+        .routes(routes!(player_stats))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
@@ -327,4 +328,32 @@ async fn lesson(
         lesson.body.clone(),
     )
         .into_response())
+}
+
+/// A linked player's rewards: points, badges, streak and the newest rewards (for the game to
+/// show); 404 when the player is not linked to a student of the key's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/roblox/players/{user_id}/stats",
+    tag = "roblox",
+    security(("game_key" = [])),
+    params(("user_id" = i64, Path, description = "the player's Roblox UserId")),
+    responses(
+        (status = 200, description = "the linked student's rewards", body = crate::platform::rewards::RewardStats),
+        (status = 404, description = "the player is not linked to a student", body = ErrorResponse),
+    )
+)]
+async fn player_stats(
+    State(app): State<AppState>,
+    GameServer(key): GameServer,
+    ApiPath(user_id): ApiPath<i64>,
+) -> Result<Json<crate::platform::rewards::RewardStats>, ApiError> {
+    let student = app
+        .store()
+        .linked_student(&key.tenant, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("linked player"))?;
+    Ok(Json(
+        crate::platform::rewards::stats_of(&app, &key.tenant, &student).await?,
+    ))
 }

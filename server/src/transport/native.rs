@@ -521,12 +521,14 @@ fn handle_frame(
                 refusal
             } else {
                 // A command is audited like one sent over REST (`platform/commands.rs`).
+                // A reward is also recorded in the ledger (`platform/rewards.rs`).
                 let command = CommandKind::parse(&kind).map(|command| {
                     let student = data.get("target").and_then(Value::as_str);
-                    (command, student.map(str::to_owned))
+                    let reward = (command == CommandKind::Reward).then(|| data.clone());
+                    (command, student.map(str::to_owned), reward)
                 });
                 let published = session.publish(&room, kind, data, id);
-                if let (Ok(&Published { seq, .. }), Some((command, student))) =
+                if let (Ok(&Published { seq, .. }), Some((command, student, reward))) =
                     (published.as_ref(), command)
                 {
                     audit_command(
@@ -535,8 +537,8 @@ fn handle_frame(
                         client,
                         &room,
                         seq,
-                        command,
-                        student,
+                        (command, student),
+                        reward,
                     );
                 }
                 match published {
@@ -642,15 +644,16 @@ fn native_frame(codec: Codec, message: &ServerMessage) -> Message {
     socket::message(codec.is_binary(), frame)
 }
 
-/// Records a command published over `/ws` in the audit trail, without holding up the socket.
+/// Records a command published over `/ws` in the audit trail (and a reward in the ledger),
+/// without holding up the socket.
 fn audit_command(
     app: &AppState,
     identity: &Identity,
     client: IpAddr,
     room: &RoomId,
     seq: u64,
-    command: CommandKind,
-    student: Option<String>,
+    (command, student): (CommandKind, Option<String>),
+    reward: Option<Value>,
 ) {
     let app = app.clone();
     let identity = identity.clone();
@@ -668,5 +671,22 @@ fn audit_command(
         };
         let detail = serde_json::json!({"kind": command.as_str(), "seq": seq, "via": "ws"});
         audit::record_by(&app, actor, "command.sent", target, Some(detail)).await;
+        if let Some(data) = reward {
+            let tenant = room.tenant();
+            let class = match room.kind() {
+                RoomKind::Class => Some(room.local_id().to_owned()),
+                _ => app.hub().rosters().class_of_game(tenant, room.local_id()),
+            };
+            let key = format!("{room}:{seq}");
+            crate::platform::rewards::record_command(
+                &app,
+                tenant,
+                class.as_deref(),
+                &identity.user,
+                &key,
+                &data,
+            )
+            .await;
+        }
     });
 }

@@ -26,6 +26,7 @@ async fn rest(
     let request = match method {
         "POST" => client.post(url),
         "PATCH" => client.patch(url),
+        "PUT" => client.put(url),
         "DELETE" => client.delete(url),
         _ => client.get(url),
     }
@@ -502,5 +503,137 @@ async fn a_lesson_done_on_the_web_records_progress_once_per_id_and_the_teacher_s
             .cloned()
             .unwrap_or(Value::Null);
         assert_eq!(row["completion_percent"], 40.0, "{mine}");
+    }
+}
+
+#[tokio::test]
+async fn rewards_are_recorded_notified_totalled_and_ranked_by_first_name() {
+    for db in TestDatabase::all().await {
+        let key = seed_acme(&db.store().await).await;
+        let test = start_with(|config| config.database_url = Some(db.url().to_owned())).await;
+        let addr = test.addr;
+        let store = test.server.app().store().clone();
+        let t1 = token("acme", Role::Educator, "t1");
+        let s1 = token("acme", Role::Student, "s1");
+        let commands = "/api/v1/classes/c1/commands";
+        // To Ada alone, then to the whole class with a badge, over REST; then to Bo over /ws.
+        let (status, body) = rest(addr, "POST", commands, &t1,
+            Some(json!({"kind": "reward", "data": {"points": 10, "reason": "Great fractions"}, "student_id": "s1"}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let (status, body) = rest(
+            addr,
+            "POST",
+            commands,
+            &t1,
+            Some(json!({"kind": "reward", "data": {"points": 5, "badge_id": 123}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let mut socket = crate::support::Client::connect(addr, &t1).await;
+        socket.join("class:acme:c1").await;
+        socket
+            .publish(
+                "class:acme:c1",
+                "reward",
+                json!({"points": 2, "target": "s2"}),
+            )
+            .await;
+        // The /ws door records it after the publish: wait for it (bounded).
+        let bo = tokio::time::timeout(crate::support::PATIENCE, async {
+            loop {
+                let bo = rest_get(addr, "/api/v1/users/s2/rewards", &t1).await;
+                if bo["points"] == 7 && bo["recent"].as_array().map(Vec::len) == Some(2) {
+                    break bo;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the reward sent over /ws is in the ledger");
+        assert_eq!(bo["recent"].as_array().map(Vec::len), Some(2), "{bo}");
+
+        let ada = rest_get(addr, "/api/v1/users/s1/rewards", &s1).await;
+        assert_eq!(
+            (ada["points"].as_i64(), ada["streak_days"].as_u64()),
+            (Some(15), Some(1)),
+            "{ada}"
+        );
+        assert_eq!(ada["badges"], json!(["123"]));
+        let newest = &ada["recent"][1];
+        assert_eq!(
+            (
+                newest["reason"].clone(),
+                newest["given_by"].clone(),
+                newest["source"].clone()
+            ),
+            (json!("Great fractions"), json!("t1"), json!("teacher")),
+            "{ada}"
+        );
+        // Bo may not read Ada's.
+        let (status, _) = rest(
+            addr,
+            "GET",
+            "/api/v1/users/s1/rewards",
+            &token("acme", Role::Student, "s2"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Ada was notified on her private channel.
+        let notes = rest_get(addr, "/api/v1/notifications", &s1).await;
+        let titles: Vec<&str> = notes["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|note| note["kind"] == "reward")
+            .filter_map(|note| note["title"].as_str())
+            .collect();
+        assert!(
+            titles.contains(&"You earned 10 points") && titles.contains(&"You earned 5 points"),
+            "{notes}"
+        );
+
+        // The leaderboard: off for students until the teacher turns it on; first names only.
+        let board = rest_get(addr, "/api/v1/classes/c1/leaderboard", &s1).await;
+        assert_eq!(
+            (board["enabled"].clone(), board["entries"].clone()),
+            (json!(false), json!([]))
+        );
+        let (status, _) = rest(
+            addr,
+            "PUT",
+            "/api/v1/classes/c1/leaderboard",
+            &s1,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = rest(
+            addr,
+            "PUT",
+            "/api/v1/classes/c1/leaderboard",
+            &t1,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let board = rest_get(addr, "/api/v1/classes/c1/leaderboard", &s1).await;
+        assert_eq!(
+            board["entries"],
+            json!([{"rank": 1, "first_name": "Ada", "points": 15}, {"rank": 2, "first_name": "Bo", "points": 7}]),
+            "{board}"
+        );
+        assert!(!board.to_string().contains("s1"), "no ids: {board}");
+
+        // A game reads a linked player's stats.
+        store
+            .link_roblox_player("acme", 1001, "s1", None)
+            .await
+            .expect("link");
+        let game = Game::new(addr, &key);
+        let stats = game.get("/api/v1/roblox/players/1001/stats").await;
+        assert_eq!(stats.body["points"], 15, "{}", stats.body);
+        let unknown = game.get("/api/v1/roblox/players/2002/stats").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     }
 }

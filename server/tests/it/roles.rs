@@ -45,6 +45,9 @@ const POLICY: &[(&str, &str)] = &[
         "AT",
     ),
     ("get /api/v1/me/lessons", "S"),
+    ("get /api/v1/users/{user_id}/rewards", "ATSP"),
+    ("get /api/v1/classes/{id}/leaderboard", "ATS"),
+    ("put /api/v1/classes/{id}/leaderboard", "AT"),
     ("post /api/v1/progress", "S"),
     ("get /api/v1/courses", "ATESP"),
     ("post /api/v1/courses", "ATE"),
@@ -95,6 +98,7 @@ const POLICY: &[(&str, &str)] = &[
     ("post /api/v1/roblox/link", "-"),
     ("post /api/v1/roblox/events", "-"),
     ("get /api/v1/roblox/lessons/{id}", "-"),
+    ("get /api/v1/roblox/players/{user_id}/stats", "-"),
     (
         "post /api/v1/notifications/{notification_id}/read",
         "S!ATEP",
@@ -199,7 +203,7 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
         "class_id": class_id, "child_id": school.id("s2"), "lesson_ids": [lesson_id],
         "answers": {}, "id": "rol-new", "role": "student", "required": false, "state": "granted",
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
-        "lesson_id": lesson_id, "percent": 10,
+        "lesson_id": lesson_id, "percent": 10, "enabled": true,
     });
     for (method, path, operation) in documented {
         let allowed = policy[format!("{method} {path}").as_str()];

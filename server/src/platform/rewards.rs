@@ -1,0 +1,355 @@
+//! The rewards ledger. Every teacher `reward` command — over REST (`platform/commands.rs`) or a
+//! native `publish` (`transport/native.rs`), both through [`record_command`] — is recorded per
+//! student (one student, or every student on the class's roster) with its points, badge,
+//! reason, giver and time, and each student is notified on their private `user:` room. Reads:
+//! a student's totals (`GET /api/v1/users/{user_id}/rewards`: points, badges, the days in a row they
+//! were active, the newest rewards; whoever may read their progress), a class's leaderboard
+//! (`GET /api/v1/classes/{id}/leaderboard`, first names only, shown to students only while its
+//! teacher has it on: `PUT` the same path), and a linked player's stats for their game
+//! (`roblox/routes.rs`, through [`stats_of`]).
+
+use axum::Json;
+use axum::extract::State;
+use persistence::{NewNotification, NewReward, RewardRecord};
+use protocol::{RoomId, RoomKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::ids::new_id;
+use crate::api::openapi::ErrorResponse;
+use crate::api::{ApiError, ApiJson, ApiPath, Caller};
+use crate::app::AppState;
+use crate::platform::classes::{Access, all_roster, load_class};
+use crate::platform::progress::may_read_student;
+
+/// Newest rewards a student's totals list.
+const RECENT_REWARDS: u32 = 50;
+/// Students a leaderboard lists at most.
+const LEADERBOARD_SIZE: u32 = 50;
+/// Active days looked at for a streak.
+const STREAK_DAYS: u32 = 366;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(student_rewards))
+        .routes(routes!(leaderboard, set_leaderboard))
+}
+
+/// A student's rewards.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RewardStats {
+    /// The student.
+    pub student_id: String,
+    /// Points, all rewards together.
+    pub points: i64,
+    /// Badges received, newest first (among the newest rewards).
+    pub badges: Vec<String>,
+    /// Days in a row, up to today or yesterday (UTC), with a reward or a submitted result.
+    pub streak_days: u32,
+    /// The newest rewards.
+    pub recent: Vec<RewardRecord>,
+}
+
+/// One line of a leaderboard.
+#[derive(Debug, Serialize, ToSchema)]
+struct LeaderboardLine {
+    /// 1 for the most points (equal points share a rank).
+    rank: u32,
+    /// The student's first name (never the whole name or the id).
+    first_name: String,
+    /// Points earned in this class.
+    points: i64,
+}
+
+/// A class's leaderboard.
+#[derive(Debug, Serialize, ToSchema)]
+struct Leaderboard {
+    /// Whether the class's students see it.
+    enabled: bool,
+    /// The most points first (empty for students while it is off).
+    entries: Vec<LeaderboardLine>,
+}
+
+/// Turn a leaderboard on or off.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LeaderboardSetting {
+    /// Whether the class's students see it.
+    enabled: bool,
+}
+
+/// Records a teacher's `reward` command (see the module header). `key` names the command once
+/// (its id, or its room and seq), so recording it again stores nothing new. Failures are
+/// logged: the command itself has been sent.
+pub(crate) async fn record_command(
+    app: &AppState,
+    tenant: &str,
+    class: Option<&str>,
+    given_by: &str,
+    key: &str,
+    data: &Value,
+) {
+    if let Err(error) = record(app, tenant, class, given_by, key, data).await {
+        tracing::warn!(%tenant, key, error = %error, "a reward command was not recorded in the ledger");
+    }
+}
+
+async fn record(
+    app: &AppState,
+    tenant: &str,
+    class: Option<&str>,
+    given_by: &str,
+    key: &str,
+    data: &Value,
+) -> Result<(), ApiError> {
+    let students: Vec<String> = match (data.get("target").and_then(Value::as_str), class) {
+        (Some(student), _) => vec![student.to_owned()],
+        (None, Some(class)) => all_roster(app, tenant, class)
+            .await?
+            .into_iter()
+            .map(|member| member.user.id)
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let points = data
+        .get("points")
+        .and_then(Value::as_f64)
+        .filter(|points| points.is_finite() && *points >= 0.0)
+        .map_or(0, |points| points.round() as i64);
+    let badge = match data.get("badge_id") {
+        Some(Value::String(badge)) => Some(badge.clone()),
+        Some(Value::Number(badge)) => Some(badge.to_string()),
+        _ => None,
+    };
+    let reason = data
+        .get("reason")
+        .or_else(|| data.get("text"))
+        .and_then(Value::as_str)
+        .map(|reason| reason.chars().take(280).collect::<String>());
+    let rewards: Vec<NewReward> = students
+        .iter()
+        .map(|student| NewReward {
+            id: format!("rwd:{key}:{student}"),
+            student_id: student.clone(),
+            class_id: class.map(str::to_owned),
+            points,
+            badge_id: badge.clone(),
+            reason: reason.clone(),
+            source: "teacher",
+            given_by: Some(given_by.to_owned()),
+        })
+        .collect();
+    if rewards.is_empty() || app.store().record_rewards(tenant, &rewards).await? == 0 {
+        return Ok(());
+    }
+    let title = match (points, &badge) {
+        (0, Some(_)) => "You earned a badge".to_owned(),
+        (points, _) => format!("You earned {points} points"),
+    };
+    let notification = NewNotification {
+        sender_id: given_by.to_owned(),
+        kind: "reward".into(),
+        title,
+        body: reason.clone(),
+        data: Some(json!({"points": points, "badge_id": badge, "class_id": class})),
+    };
+    let addressed: Vec<(String, String)> = students
+        .iter()
+        .map(|student| (new_id("ntf"), student.clone()))
+        .collect();
+    app.store()
+        .insert_notifications(tenant, &addressed, &notification)
+        .await?;
+    for (id, student) in &addressed {
+        if let Ok(room) = RoomId::new(RoomKind::User, tenant, student, usize::MAX) {
+            let frame = json!({"id": id, "title": notification.title, "body": notification.body,
+                               "data": notification.data});
+            app.hub()
+                .notify(&room, given_by, notification.kind.clone(), frame);
+        }
+    }
+    Ok(())
+}
+
+/// A student's points, badges, streak and newest rewards.
+pub(crate) async fn stats_of(
+    app: &AppState,
+    tenant: &str,
+    student: &str,
+) -> Result<RewardStats, ApiError> {
+    let store = app.store();
+    let recent = store.rewards_of(tenant, student, RECENT_REWARDS).await?;
+    let badges = recent
+        .iter()
+        .filter_map(|reward| reward.badge_id.clone())
+        .collect();
+    let days = store.active_days(tenant, student, STREAK_DAYS).await?;
+    Ok(RewardStats {
+        student_id: student.to_owned(),
+        points: store.points_of(tenant, student).await?,
+        badges,
+        streak_days: streak(&days, &today()),
+        recent,
+    })
+}
+
+/// Today's UTC date, `YYYY-MM-DD`.
+fn today() -> String {
+    humantime::format_rfc3339(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .take(10)
+        .collect()
+}
+
+/// Days in a row in `days` (distinct `YYYY-MM-DD`, newest first) ending today or yesterday.
+fn streak(days: &[String], today: &str) -> u32 {
+    let parse = |day: &str| {
+        humantime::parse_rfc3339(&format!("{day}T00:00:00Z"))
+            .ok()
+            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| since.as_secs() / 86_400)
+    };
+    let Some(today) = parse(today) else {
+        return 0;
+    };
+    let mut expected = match days.first().and_then(|day| parse(day)) {
+        Some(newest) if newest == today || newest + 1 == today => newest,
+        _ => return 0,
+    };
+    let mut count = 0;
+    for day in days {
+        match parse(day) {
+            Some(day) if day == expected => {
+                count += 1;
+                expected = expected.saturating_sub(1);
+            }
+            _ => break,
+        }
+    }
+    count
+}
+
+/// A student's rewards: points, badges, streak, newest rewards (the student, their parents,
+/// educators who teach them, admins).
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/rewards", tag = "rewards",
+    params(("user_id" = String, Path, description = "student id")),
+    responses((status = 200, body = RewardStats),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn student_rewards(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RewardStats>, ApiError> {
+    may_read_student(&app, &caller, &id, "rewards")?;
+    app.store()
+        .user(caller.tenant(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("student"))?;
+    Ok(Json(stats_of(&app, caller.tenant(), &id).await?))
+}
+
+/// A class's leaderboard: first names and points earned in the class (its teacher and admins
+/// always; its students while the teacher has it on).
+#[utoipa::path(get, path = "/api/v1/classes/{id}/leaderboard", tag = "rewards",
+    params(("id" = String, Path, description = "class id")),
+    responses((status = 200, body = Leaderboard),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn leaderboard(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+) -> Result<Json<Leaderboard>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::View).await?;
+    let store = app.store();
+    let enabled = store
+        .leaderboard_enabled(caller.tenant(), &class_id)
+        .await?;
+    if !enabled && !caller.is_staff() {
+        return Ok(Json(Leaderboard {
+            enabled,
+            entries: Vec::new(),
+        }));
+    }
+    let rows = store
+        .leaderboard(caller.tenant(), &class_id, LEADERBOARD_SIZE)
+        .await?;
+    let mut entries: Vec<LeaderboardLine> = Vec::with_capacity(rows.len());
+    for (index, row) in rows.into_iter().enumerate() {
+        let rank = match entries.last() {
+            Some(last) if last.points == row.points => last.rank,
+            _ => u32::try_from(index + 1).unwrap_or(u32::MAX),
+        };
+        let first_name = row
+            .display_name
+            .as_deref()
+            .and_then(|name| name.split_whitespace().next())
+            .unwrap_or("Student")
+            .to_owned();
+        entries.push(LeaderboardLine {
+            rank,
+            first_name,
+            points: row.points,
+        });
+    }
+    Ok(Json(Leaderboard { enabled, entries }))
+}
+
+/// Turn a class's leaderboard on or off for its students (its teacher, admins).
+#[utoipa::path(put, path = "/api/v1/classes/{id}/leaderboard", tag = "rewards",
+    request_body = LeaderboardSetting,
+    params(("id" = String, Path, description = "class id")),
+    responses((status = 200, body = LeaderboardSetting),
+              (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+async fn set_leaderboard(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(class_id): ApiPath<String>,
+    ApiJson(setting): ApiJson<LeaderboardSetting>,
+) -> Result<Json<LeaderboardSetting>, ApiError> {
+    load_class(&app, &caller, &class_id, Access::Manage).await?;
+    app.store()
+        .set_leaderboard(caller.tenant(), &class_id, setting.enabled)
+        .await?;
+    let detail = json!({"leaderboard": setting.enabled});
+    crate::platform::audit::record(
+        &app,
+        &caller,
+        "class.updated",
+        crate::platform::audit::Target::class(&class_id),
+        Some(detail),
+    )
+    .await;
+    Ok(Json(setting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streak_counts_days_in_a_row_up_to_today_or_yesterday() {
+        let days = |list: &[&str]| list.iter().map(|day| (*day).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            streak(
+                &days(&["2026-12-05", "2026-12-04", "2026-12-02"]),
+                "2026-12-05"
+            ),
+            2
+        );
+        assert_eq!(
+            streak(&days(&["2026-12-04", "2026-12-03"]), "2026-12-05"),
+            2
+        );
+        assert_eq!(streak(&days(&["2026-12-03"]), "2026-12-05"), 0);
+        assert_eq!(
+            streak(&days(&["2026-03-01", "2026-02-28"]), "2026-03-01"),
+            2
+        );
+        assert_eq!(streak(&[], "2026-12-05"), 0);
+    }
+}
