@@ -1,5 +1,5 @@
 //! Who sees an event about one student. Events that report one student's work —
-//! `progress`, `quiz_answer` and `checkpoint` (whoever sends them), a `reward` that names
+//! `progress`, `quiz_answer`, `checkpoint` and a game's `award` (whoever sends them), a `reward` that names
 //! `data.student`, and any teacher command sent to one student (`data.target`, as
 //! `POST /api/v1/classes/{id}/commands` with `student_id` writes it) — are personal: in class and game rooms they reach staff (educators and
 //! admins), the game server, and the student they are about, never classmates; live and in a
@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::message::CommandKind;
 
 /// Event kinds that always report one student's work.
-pub const PERSONAL_KINDS: [&str; 3] = ["progress", "quiz_answer", "checkpoint"];
+pub const PERSONAL_KINDS: [&str; 4] = ["progress", "quiz_answer", "checkpoint", "award"];
 
 /// The student an event is about when it is personal (see the module header), else `None`.
 pub fn personal_subject<'a>(kind: &str, from: &'a str, data: &'a Value) -> Option<&'a str> {

@@ -184,17 +184,23 @@ async fn a_server_full_of_players_reads_its_lesson_once_and_their_answers_become
         "stats",
         r#"
         local Players = game:GetService("Players")
-        ada_stats = hub:GetPlayerStatsAsync(Players:GetPlayerByUserId(1001))
+        local ada = Players:GetPlayerByUserId(1001)
+        hub:AwardPoints(ada, 25, "found the secret room")
+        hub:RecordBadge(ada, 2124567890)
+        while hub:GetStats().sent < 4 do task.wait(0.5) end
+        ada_stats = hub:GetPlayerStatsAsync(ada)
         zed_stats, zed_problem = hub:GetPlayerStatsAsync(1002)
         "#,
-        30.0,
+        60.0,
     )
     .await
     .expect("stats");
     let (student, points): (String, i64) = game
         .eval("ada_stats.student_id, ada_stats.points")
         .expect("ada's stats");
-    assert_eq!((student.as_str(), points), ("s-ada", 0));
+    assert_eq!((student.as_str(), points), ("s-ada", 25));
+    let badge: String = game.eval("ada_stats.badges[1]").expect("badge");
+    assert_eq!(badge, "2124567890");
     let (missing, problem): (bool, String) = game
         .eval("zed_stats == nil, zed_problem")
         .expect("zed's stats");

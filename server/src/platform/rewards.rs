@@ -6,7 +6,9 @@
 //! were active, the newest rewards; whoever may read their progress), a class's leaderboard
 //! (`GET /api/v1/classes/{id}/leaderboard`, first names only, shown to students only while its
 //! teacher has it on: `PUT` the same path), and a linked player's stats for their game
-//! (`roblox/routes.rs`, through [`stats_of`]).
+//! (`roblox/routes.rs`, through [`stats_of`]). A game awards points or a badge with an `award`
+//! event (`ClassHub:AwardPoints`, `ClassHub:RecordBadge`): [`game_award`] checks it, and the
+//! ingest records it once the event is committed, before the batch is answered.
 
 use axum::Json;
 use axum::extract::State;
@@ -31,6 +33,8 @@ const RECENT_REWARDS: u32 = 50;
 const LEADERBOARD_SIZE: u32 = 50;
 /// Active days looked at for a streak.
 const STREAK_DAYS: u32 = 366;
+/// Most points one game `award` event may give.
+pub(crate) const MAX_AWARD_POINTS: i64 = 1_000;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -145,16 +149,106 @@ async fn record(
     if rewards.is_empty() || app.store().record_rewards(tenant, &rewards).await? == 0 {
         return Ok(());
     }
-    let title = match (points, &badge) {
+    notify(app, tenant, given_by, &students, &rewards[0]).await
+}
+
+/// The reward an `award` event from a game gives (`data.points` 0–[`MAX_AWARD_POINTS`],
+/// `data.badge_id`, `data.reason`; at least points or a badge), to the linked student
+/// `student`; `Err` says what is wrong. `Ok(None)` for other kinds.
+pub(crate) fn game_award(
+    kind: &str,
+    event_id: &str,
+    student: &str,
+    class: Option<&str>,
+    data: &Value,
+) -> Result<Option<NewReward>, String> {
+    if kind != "award" {
+        return Ok(None);
+    }
+    if student.starts_with("roblox:") || student.starts_with("game:") {
+        return Err(
+            "an award goes to a player linked to a student; link the player first (LinkPlayerAsync)"
+                .into(),
+        );
+    }
+    let points = match data.get("points") {
+        None | Some(Value::Null) => 0,
+        Some(value) => value
+            .as_f64()
+            .filter(|points| {
+                points.fract() == 0.0 && (0.0..=MAX_AWARD_POINTS as f64).contains(points)
+            })
+            .map(|points| points as i64)
+            .ok_or_else(|| {
+                format!("award data.points must be a whole number from 0 to {MAX_AWARD_POINTS}")
+            })?,
+    };
+    let badge = match data.get("badge_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(badge)) if !badge.is_empty() && badge.len() <= 64 => Some(badge.clone()),
+        Some(Value::Number(badge)) => Some(badge.to_string()),
+        Some(_) => return Err("award data.badge_id must be a Roblox badge id".into()),
+    };
+    if points == 0 && badge.is_none() {
+        return Err("an award needs data.points or data.badge_id".into());
+    }
+    let reason = data
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(|reason| reason.chars().take(280).collect::<String>());
+    Ok(Some(NewReward {
+        id: format!("rwd:game:{event_id}"),
+        student_id: student.to_owned(),
+        class_id: class.map(str::to_owned),
+        points,
+        badge_id: badge,
+        reason,
+        source: "game",
+        given_by: None,
+    }))
+}
+
+/// Records committed game awards and notifies their students (see [`game_award`]).
+pub(crate) async fn record_game_awards(
+    app: &AppState,
+    tenant: &str,
+    rewards: &[NewReward],
+) -> Result<(), ApiError> {
+    if rewards.is_empty() || app.store().record_rewards(tenant, rewards).await? == 0 {
+        return Ok(());
+    }
+    for reward in rewards {
+        notify(
+            app,
+            tenant,
+            "game",
+            std::slice::from_ref(&reward.student_id),
+            reward,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Tells `students` of a reward: a stored notification, delivered live on their `user:` room.
+async fn notify(
+    app: &AppState,
+    tenant: &str,
+    sender: &str,
+    students: &[String],
+    reward: &NewReward,
+) -> Result<(), ApiError> {
+    let title = match (reward.points, &reward.badge_id) {
         (0, Some(_)) => "You earned a badge".to_owned(),
         (points, _) => format!("You earned {points} points"),
     };
     let notification = NewNotification {
-        sender_id: given_by.to_owned(),
+        sender_id: sender.to_owned(),
         kind: "reward".into(),
         title,
-        body: reason.clone(),
-        data: Some(json!({"points": points, "badge_id": badge, "class_id": class})),
+        body: reward.reason.clone(),
+        data: Some(json!({"points": reward.points, "badge_id": reward.badge_id,
+                          "class_id": reward.class_id, "source": reward.source})),
     };
     let addressed: Vec<(String, String)> = students
         .iter()
@@ -168,7 +262,7 @@ async fn record(
             let frame = json!({"id": id, "title": notification.title, "body": notification.body,
                                "data": notification.data});
             app.hub()
-                .notify(&room, given_by, notification.kind.clone(), frame);
+                .notify(&room, sender, notification.kind.clone(), frame);
         }
     }
     Ok(())

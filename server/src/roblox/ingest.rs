@@ -2,7 +2,8 @@
 //! (`roblox::wire::IngestEvent::read`: bad ones — a NUL in any of their text included — are
 //! reported by id, the rest go on), tied to the batch's live session, its player resolved to a
 //! linked student (cached per session, the database asked once per unknown player), enriched
-//! with who and when, an in-game answer scored (`content.rs`), and handed to `Hub::ingest` for the game room and the linked class room.
+//! with who and when, an in-game answer scored (`content.rs`), an award checked
+//! (`platform/rewards.rs`, recorded once committed), and handed to `Hub::ingest` for the game room and the linked class room.
 //! The answer lists an event as `accepted` only once the transaction holding it committed, and
 //! as `rejected` when the database refused it for its content (resending it cannot help); a
 //! batch the sink cannot take whole, or whose commit is late, is answered 503 and sent again
@@ -21,6 +22,7 @@ use super::sessions::live_session;
 use crate::api::{ApiError, ErrorKind};
 use crate::app::AppState;
 use crate::hub::{HubError, IngestOutcome, TrustedEvent};
+use crate::platform::rewards::{game_award, record_game_awards};
 
 /// Ingests one batch for the game server holding `key`; see the module header.
 pub async fn ingest_batch(
@@ -128,9 +130,36 @@ pub async fn ingest_batch(
             code: "invalid_input".into(),
             message,
         }));
+    // Awards (`platform/rewards.rs`): checked now, recorded once their event is committed.
+    let class = session
+        .class_room
+        .as_ref()
+        .map(|room| room.local_id().to_owned());
+    let mut awards = std::collections::HashMap::new();
+    let mut checked = Vec::with_capacity(trusted.len());
+    for event in trusted {
+        match game_award(
+            &event.kind,
+            &event.id,
+            &event.sender,
+            class.as_deref(),
+            &event.data,
+        ) {
+            Ok(Some(reward)) => {
+                awards.insert(event.id.clone(), reward);
+                checked.push(event);
+            }
+            Ok(None) => checked.push(event),
+            Err(message) => answer.rejected.push(RejectedEvent {
+                id: event.id,
+                code: "invalid_input".into(),
+                message,
+            }),
+        }
+    }
     let mut rooms = vec![session.room.clone()];
     rooms.extend(session.class_room.clone());
-    let outcomes = match app.hub().ingest(&key.tenant, &rooms, trusted) {
+    let outcomes = match app.hub().ingest(&key.tenant, &rooms, checked) {
         Ok(outcomes) => outcomes,
         Err(HubError::SinkFull(refused)) => {
             return Err(ApiError::new(
@@ -193,6 +222,21 @@ pub async fn ingest_batch(
         )
         .with_retry_after(Duration::from_secs(2)));
     }
+    let committed: Vec<persistence::NewReward> = answer
+        .accepted
+        .iter()
+        .filter_map(|id| awards.remove(id))
+        .collect();
+    record_game_awards(app, &key.tenant, &committed)
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = %error.message(), "game awards not recorded; the batch will be sent again");
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "the awards of this batch are not recorded yet; send the same batch again, nothing is stored twice",
+            )
+            .with_retry_after(Duration::from_secs(2))
+        })?;
     Ok(answer)
 }
 

@@ -631,8 +631,26 @@ async fn rewards_are_recorded_notified_totalled_and_ranked_by_first_name() {
             .await
             .expect("link");
         let game = Game::new(addr, &key);
+        // A game awards points: recorded for the linked player before the batch is answered;
+        // an unlinked player's award, or points out of range, are rejected.
+        let session = game.open("job-awards").await;
+        let awarded = game
+            .post("/api/v1/roblox/events", json!({"session_id": session, "events": [
+                {"id": "w1", "player": 1001, "kind": "award", "data": {"points": 3, "reason": "boss beaten"}},
+                {"id": "w2", "player": 2002, "kind": "award", "data": {"points": 3}},
+                {"id": "w3", "player": 1001, "kind": "award", "data": {"points": 5000}},
+            ]}))
+            .await;
+        assert_eq!(awarded.body["accepted"], json!(["w1"]), "{}", awarded.body);
+        assert_eq!(
+            awarded.body["rejected"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            awarded.body
+        );
         let stats = game.get("/api/v1/roblox/players/1001/stats").await;
-        assert_eq!(stats.body["points"], 15, "{}", stats.body);
+        assert_eq!(stats.body["points"], 18, "{}", stats.body);
+        assert_eq!(stats.body["recent"][0]["source"], "game", "{}", stats.body);
         let unknown = game.get("/api/v1/roblox/players/2002/stats").await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     }
