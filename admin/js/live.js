@@ -10,6 +10,7 @@
 
 import { api, all } from './api.js';
 import { assignmentsPanel } from './assignments.js';
+import { rewardsPanel } from './rewards.js';
 import { completionChart } from './chart.js';
 import { announce, clock, h, notice, pct, replace } from './dom.js';
 import { LiveSocket } from './socket.js';
@@ -172,6 +173,7 @@ class LiveView {
 
   onEvent(frame) {
     const data = frame.data || {};
+    if (frame.kind === 'award') this.rewards?.soon();
     switch (frame.kind) {
       case 'progress': {
         const who = typeof data.student === 'string' ? data.student : frame.from;
@@ -226,6 +228,7 @@ class LiveView {
     const to = command.target ? this.nameOf(command.target) : 'the class';
     this.addFeed({ kind: 'command', ts: frame.ts, user: command.target || '', text: `${label(frame.kind)} sent to ${to}${frame.from ? ` by ${this.nameOf(frame.from)}` : ''}` });
     this.refresh('commands');
+    if (frame.kind === 'reward') this.rewards?.soon();
   }
 
   command(id, { kind, target, ts, data } = {}) {
@@ -275,6 +278,7 @@ class LiveView {
       exportStatus: h('span', { class: 'muted', role: 'status' }),
     };
     const form = this.commandForm();
+    this.rewards = rewardsPanel(this.classId);
     this.assignments = assignmentsPanel(this.classId, {
       onTitles: (titles) => { this.lessonTitles = titles; this.refresh('roster', 'chart'); },
     });
@@ -310,6 +314,7 @@ class LiveView {
             h('h2', { id: 'presence-title', text: 'Online now' }),
             this.els.presence),
           this.assignments.element,
+          this.rewards.element,
           h('section', { class: 'panel', 'aria-labelledby': 'chart-title' },
             h('h2', { id: 'chart-title', text: 'Completion' }),
             this.els.chart),

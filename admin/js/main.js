@@ -13,6 +13,7 @@ import { showClasses } from './classes.js';
 import { showLive } from './live.js';
 import { showOperator } from './operator.js';
 import { showPrivacy } from './privacy.js';
+import { showStudent } from './student.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -22,6 +23,7 @@ const signOut = document.getElementById('sign-out');
 const navOperator = document.getElementById('nav-operator');
 const navClasses = document.getElementById('nav-classes');
 const navPrivacy = document.getElementById('nav-privacy');
+const navMe = document.getElementById('nav-me');
 
 let me = null;
 let leaveView = null;
@@ -44,8 +46,9 @@ function takeHandover() {
   setToken(params.get('token'));
   const route = params.get('view') === 'operator'
     ? '#/operator'
-    : params.get('class') ? `#/classes/${encodeURIComponent(params.get('class'))}` : '#/classes';
-  // Keep the token out of the address bar, the history and any bookmark.
+    : params.get('class') ? `#/classes/${encodeURIComponent(params.get('class'))}` : '';
+  // Keep the token out of the address bar, the history and any bookmark. Without a view, the
+  // role's home follows (start).
   history.replaceState(null, '', `${location.pathname}${route}`);
 }
 
@@ -115,9 +118,11 @@ async function start() {
   navClasses.hidden = false;
   navOperator.hidden = me.role !== 'admin';
   navPrivacy.hidden = me.role !== 'admin';
+  navMe.hidden = me.role !== 'student';
   watchExpiry();
   if (!location.hash || location.hash === '#/signin') {
-    history.replaceState(null, '', `${location.pathname}${me.role === 'admin' ? '#/operator' : '#/classes'}`);
+    const home = { admin: '#/operator', student: '#/me' }[me.role] || '#/classes';
+    history.replaceState(null, '', `${location.pathname}${home}`);
   }
   route();
 }
@@ -137,6 +142,8 @@ function route() {
     leaveView = showOperator(main, ctx);
   } else if (path === '/privacy') {
     leaveView = showPrivacy(main, ctx);
+  } else if (path === '/me') {
+    leaveView = showStudent(main, me, ctx);
   } else if (path === '/signin') {
     showSignIn();
   } else {
@@ -149,7 +156,8 @@ function route() {
 }
 
 function markNav(path) {
-  for (const link of [navClasses, navOperator, navPrivacy]) link.removeAttribute('aria-current');
+  for (const link of [navClasses, navOperator, navPrivacy, navMe]) link.removeAttribute('aria-current');
+  if (path === '/me') navMe.setAttribute('aria-current', 'page');
   if (path.startsWith('/classes')) navClasses.setAttribute('aria-current', 'page');
   if (path === '/operator') navOperator.setAttribute('aria-current', 'page');
   if (path === '/privacy') navPrivacy.setAttribute('aria-current', 'page');

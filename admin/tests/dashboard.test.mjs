@@ -245,6 +245,33 @@ test('reward (from the keyboard) reaches the game server long-poll and the UI sh
   await shot('04-reward-acked');
 });
 
+test('the rewards panel ranks the class by points and the teacher shows it to students', async () => {
+  // Ada's 10 points from the reward above, by first name only.
+  const leader = page.locator('[data-testid="leader"]', { hasText: '10 points' });
+  await leader.waitFor();
+  assert.match(await leader.textContent(), /1\.\s*Ada\s*10 points/);
+  const student = await call('GET', `/api/v1/classes/${classId}/leaderboard`, mint('student', 's2', 'Bo'));
+  assert.equal(student.enabled, false);
+  assert.deepEqual(student.entries, []);
+  await page.getByLabel('Show the leaderboard (first names and points) to students').check();
+  await page.getByText('Students now see the leaderboard.').waitFor();
+  const shown = await call('GET', `/api/v1/classes/${classId}/leaderboard`, mint('student', 's2', 'Bo'));
+  assert.equal(shown.entries[0].first_name, 'Ada');
+  await shot('04b-rewards-panel');
+});
+
+test("a student's page lists their assigned lessons and their rewards", async () => {
+  const studentPage = await context.newPage();
+  watchConsole(studentPage);
+  await studentPage.goto(`${base}/dashboard#token=${mint('student', 's1', 'Ada')}`);
+  await studentPage.locator('[data-testid="my-points"]').waitFor();
+  await shot('04c-student-page', studentPage);
+  await studentPage.locator('[data-testid="my-lesson"]', { hasText: 'Halves' }).waitFor();
+  assert.match(await studentPage.locator('[data-testid="my-points"]').textContent(), /10 points/);
+  await shot('04c-student-page', studentPage);
+  await studentPage.close();
+});
+
 test('an announcement to the whole class from the form reaches the game server', async () => {
   const poll = call('GET', `/api/v1/roblox/sessions/${sessionId}/commands?after=${commandCursor}&wait=20`, gameKey);
   await page.getByLabel('Action', { exact: true }).selectOption('announce');

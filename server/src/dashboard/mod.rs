@@ -54,6 +54,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/operator.js", JS),
     asset!("js/privacy.js", JS),
     asset!("js/assignments.js", JS),
+    asset!("js/student.js", JS),
+    asset!("js/rewards.js", JS),
 ];
 
 /// The page's policy: everything from this server, nothing inline, sockets to this host.
