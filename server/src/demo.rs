@@ -8,7 +8,8 @@
 //! classroom that moves within seconds. It also plays the learning loop: the teacher's course
 //! (three lessons, a quiz on the first) is assigned to the class, each game server reads the
 //! lesson as the SDK does (`GET /api/v1/roblox/lessons/{id}`), and its players' quiz answers
-//! name the assessment, so the server scores them into results that analytics shows.
+//! name the assessment, so the server scores them into results that analytics shows; a finished
+//! lesson earns the player points (an `award` event) on the class's leaderboard.
 //!
 //! Seeding is idempotent (a second run finds the class and users of the first). The simulators
 //! stop when the server shuts down. Tokens are minted with the development HS256 secret, so
@@ -170,6 +171,15 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
         token: teacher_token.clone(),
     };
     let course = teacher.demo_course(&class_id).await?;
+    // The class sees its leaderboard (points the game awards for finished lessons).
+    teacher
+        .call(
+            "showing the demo leaderboard",
+            reqwest::Method::PUT,
+            &format!("/api/v1/classes/{class_id}/leaderboard"),
+            Some(json!({"enabled": true})),
+        )
+        .await?;
     let store = app.store();
     for student in &students {
         store
@@ -638,6 +648,15 @@ impl SimServer {
                         play.percent = (play.percent + step).min(100.0);
                         play.seconds += 20;
                         batch.push(self.progress_event(student, play));
+                        if play.percent >= 100.0 {
+                            // The game awards points for a finished lesson (`AwardPoints`).
+                            batch.push(json!({
+                                "id": event_id(&self.job_id, counter, &student.id, "award"),
+                                "player": student.roblox_id,
+                                "kind": "award",
+                                "data": {"points": 10, "reason": format!("finished {}", LESSONS[play.lesson])},
+                            }));
+                        }
                     }
                 } else if roll < 0.9 {
                     let (question, prompt, choices) = QUESTIONS
