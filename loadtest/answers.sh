@@ -50,29 +50,10 @@ CLASSHUB=$TARGET/release/classhub
 LOADTEST=$TARGET/release/classhub-loadtest
 
 SERVER_PID="" DATA_DIR=""
-stop_server() {
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-  [[ -n $DATA_DIR ]] && rm -rf "$DATA_DIR"
-  DATA_DIR=""
-}
+# shellcheck source=common.sh
+source "$ROOT/loadtest/common.sh"
 trap stop_server EXIT
 trap 'exit 130' INT TERM
-
-wait_port() { # port seconds pid
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do
-    kill -0 "$3" 2>/dev/null || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 IFS=, read -r -a BACKEND_LIST <<<"$BACKENDS"
 for backend in "${BACKEND_LIST[@]}"; do

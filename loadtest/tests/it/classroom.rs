@@ -7,10 +7,8 @@ use persistence::NewGameKey;
 
 use crate::support::{Hub, check_shape, common};
 
-#[tokio::test]
-async fn game_events_reach_teachers_and_are_accepted_after_commit() {
-    let hub = Hub::start().await;
-    let store = hub.server.app().store();
+/// A game-server key of the harness's default tenant, straight into the store.
+async fn game_key(store: &persistence::Store) -> String {
     store
         .ensure_tenant(loadtest::credentials::DEFAULT_TENANT)
         .await
@@ -18,7 +16,7 @@ async fn game_events_reach_teachers_and_are_accepted_after_commit() {
     let made = roblox::keys::generate();
     store
         .create_game_key(&NewGameKey {
-            id: "gk_loadtest".into(),
+            id: format!("gk_{}", rand::random::<u32>()),
             tenant: loadtest::credentials::DEFAULT_TENANT.into(),
             universe_id: None,
             label: None,
@@ -27,7 +25,14 @@ async fn game_events_reach_teachers_and_are_accepted_after_commit() {
         })
         .await
         .expect("game key");
-    let mut config = classroom::Config::new(common(hub.addr), made.key);
+    made.key
+}
+
+#[tokio::test]
+async fn game_events_reach_teachers_and_are_accepted_after_commit() {
+    let hub = Hub::start().await;
+    let key = game_key(hub.server.app().store()).await;
+    let mut config = classroom::Config::new(common(hub.addr), key);
     config.classes = 2;
     config.students = 2;
     config.rate = 200.0;
@@ -71,24 +76,8 @@ async fn quiz_answers_of_linked_players_are_scored_and_reach_teachers() {
         config.api_limits.per_token_burst = 1_000;
     })
     .await;
-    let store = hub.server.app().store().clone();
-    store
-        .ensure_tenant(loadtest::credentials::DEFAULT_TENANT)
-        .await
-        .expect("tenant");
-    let made = roblox::keys::generate();
-    store
-        .create_game_key(&NewGameKey {
-            id: "gk_quiz".into(),
-            tenant: loadtest::credentials::DEFAULT_TENANT.into(),
-            universe_id: None,
-            label: None,
-            key_hash: made.hash,
-            key_prefix: made.prefix,
-        })
-        .await
-        .expect("game key");
-    let mut config = classroom::Config::new(common(hub.addr), made.key);
+    let key = game_key(hub.server.app().store()).await;
+    let mut config = classroom::Config::new(common(hub.addr), key);
     config.classes = 2;
     config.students = 0;
     config.rate = 100.0;

@@ -1,0 +1,27 @@
+# Shared by the load-test scripts (sourced): waiting for a server's port, and stopping the
+# server (and a sampler) it started, removing its data dir. The caller sets SERVER_PID,
+# SAMPLER_PID (optional) and DATA_DIR, and traps `stop_server EXIT`.
+
+stop_server() {
+  [[ -n ${SAMPLER_PID:-} ]] && kill "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=""
+  if [[ -n ${SERVER_PID:-} ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  [[ -n ${DATA_DIR:-} ]] && rm -rf "$DATA_DIR"
+  DATA_DIR=""
+}
+
+wait_port() { # port seconds pid
+  local deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
+    kill -0 "$3" 2>/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
