@@ -73,8 +73,10 @@ struct LeaderboardLine {
 struct Leaderboard {
     /// Whether the class's students see it.
     enabled: bool,
-    /// The most points first (empty for students while it is off).
+    /// The most points first, at most 50 (empty for students while it is off).
     entries: Vec<LeaderboardLine>,
+    /// Whether the class has more students than the entries list.
+    truncated: bool,
 }
 
 /// Turn a leaderboard on or off.
@@ -366,11 +368,14 @@ async fn leaderboard(
         return Ok(Json(Leaderboard {
             enabled,
             entries: Vec::new(),
+            truncated: false,
         }));
     }
-    let rows = store
-        .leaderboard(caller.tenant(), &class_id, LEADERBOARD_SIZE)
+    let mut rows = store
+        .leaderboard(caller.tenant(), &class_id, LEADERBOARD_SIZE + 1)
         .await?;
+    let truncated = rows.len() > LEADERBOARD_SIZE as usize;
+    rows.truncate(LEADERBOARD_SIZE as usize);
     let mut entries: Vec<LeaderboardLine> = Vec::with_capacity(rows.len());
     for (index, row) in rows.into_iter().enumerate() {
         let rank = match entries.last() {
@@ -389,7 +394,11 @@ async fn leaderboard(
             points: row.points,
         });
     }
-    Ok(Json(Leaderboard { enabled, entries }))
+    Ok(Json(Leaderboard {
+        enabled,
+        entries,
+        truncated,
+    }))
 }
 
 /// Turn a class's leaderboard on or off for its students (its teacher, admins).

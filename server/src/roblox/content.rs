@@ -28,7 +28,7 @@ use crate::platform::content::{grade, max_score};
 
 /// Longest attempt name, in bytes.
 const ATTEMPT_BYTES: usize = 64;
-/// Most assessments a lesson sends to a game.
+/// Most assessments a lesson sends to a game (`assessments_truncated` says when it has more).
 const ASSESSMENTS_PER_LESSON: u32 = 50;
 
 /// A lesson as games read it: the JSON body, encoded once, and its strong `ETag`.
@@ -156,6 +156,8 @@ pub async fn lesson_for_game(
         after: None,
     };
     let assessments = store.assessments(tenant, Some(id), true, &page).await?;
+    // More than a game can use is said, not dropped silently.
+    let truncated = assessments.has_more;
     let assessments: Vec<Value> = assessments
         .items
         .into_iter()
@@ -189,6 +191,7 @@ pub async fn lesson_for_game(
         },
         "course": {"id": course.id, "title": course.title},
         "assessments": assessments,
+        "assessments_truncated": truncated,
     });
     let body = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
     let digest = Sha256::digest(&body);

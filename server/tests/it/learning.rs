@@ -207,6 +207,7 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
         let quiz = &body["assessments"][0];
         assert_eq!(quiz["id"], assessment.as_str());
         assert_eq!(quiz["max_score"], 3.0);
+        assert_eq!(body["assessments_truncated"], false);
         assert_eq!(quiz["questions"].as_array().map(Vec::len), Some(3));
         assert!(
             !body.to_string().contains("\"answer\""),
@@ -624,6 +625,7 @@ async fn rewards_are_recorded_notified_totalled_and_ranked_by_first_name() {
             "{board}"
         );
         assert!(!board.to_string().contains("s1"), "no ids: {board}");
+        assert_eq!(board["truncated"], false);
 
         // A game reads a linked player's stats.
         store
