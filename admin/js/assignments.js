@@ -4,7 +4,7 @@
 // read again when a student finishes a lesson (the live view calls `reload`).
 
 import { api, all } from './api.js';
-import { announce, h, replace } from './dom.js';
+import { announce, coalesced, h, replace } from './dom.js';
 
 /**
  * The panel for class `classId`: `{ element, reload, soon }`. `onTitles(map)` receives the
@@ -19,7 +19,6 @@ export function assignmentsPanel(classId, { onTitles = () => {} } = {}) {
     h('option', { value: '' }, 'Choose a course…'));
   const lesson = h('select', { id: 'assign-lesson', name: 'lesson' }, h('option', { value: '' }, 'The whole course'));
   const due = h('input', { id: 'assign-due', name: 'due', type: 'date' });
-  let timer = null;
 
   async function reload() {
     try {
@@ -128,9 +127,6 @@ export function assignmentsPanel(classId, { onTitles = () => {} } = {}) {
     element,
     reload,
     /** Reads completion again soon (coalesced: many finishes in a second cost one call). */
-    soon() {
-      if (timer) return;
-      timer = setTimeout(() => { timer = null; reload(); }, 1000);
-    },
+    soon: coalesced(reload, 1000),
   };
 }

@@ -78,3 +78,12 @@ export function notice(kind, title, body, action) {
     body ? h('p', {}, body) : null,
     action || null);
 }
+
+/** `fn`, called at most once per `ms`: calls made meanwhile share the next call. */
+export function coalesced(fn, ms) {
+  let timer = null;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(); }, ms);
+  };
+}

@@ -4,7 +4,7 @@
 // REST: GET/PUT classes/{id}/leaderboard.
 
 import { api } from './api.js';
-import { announce, h, replace } from './dom.js';
+import { announce, coalesced, h, replace } from './dom.js';
 
 /** The panel for class `classId`: `{ element, soon }`. */
 export function rewardsPanel(classId) {
@@ -12,7 +12,6 @@ export function rewardsPanel(classId) {
   const list = h('ol', { class: 'leaderboard', 'aria-label': 'Leaderboard', 'data-testid': 'leaderboard' });
   const status = h('p', { class: 'muted', role: 'status' });
   const toggle = h('input', { id: 'leaderboard-on', type: 'checkbox', 'data-testid': 'leaderboard-on' });
-  let timer = null;
 
   async function reload() {
     try {
@@ -51,9 +50,6 @@ export function rewardsPanel(classId) {
       h('p', {}, toggle, h('label', { for: 'leaderboard-on' }, ' Show the leaderboard (first names and points) to students')),
       status),
     /** Reads the leaderboard again soon (many rewards in a second cost one call). */
-    soon() {
-      if (timer) return;
-      timer = setTimeout(() => { timer = null; reload(); }, 1000);
-    },
+    soon: coalesced(reload, 1000),
   };
 }

@@ -4,8 +4,16 @@
 
 use serde::Serialize;
 
+use std::collections::HashSet;
+
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
+
 use crate::sql::{exec, row, rows};
+use crate::store::Pool;
 use crate::{Store, StoreError};
+
+/// Rewards per multi-row insert (9 parameters each, far below both backends' limits).
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// One reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -67,30 +75,52 @@ const REWARD_COLUMNS: &str = "id, student_id, class_id, CAST(points AS BIGINT) A
      reason, source, given_by, TS(created_at) AS created_at";
 
 impl Store {
-    /// Records rewards (ids already stored are skipped); returns how many were new.
+    /// Records rewards in one transaction (ids already stored are skipped); returns the new ones.
     pub async fn record_rewards(
         &self,
         tenant: &str,
         rewards: &[NewReward],
-    ) -> Result<u64, StoreError> {
-        let mut added = 0;
-        for reward in rewards {
-            added += exec!(
-                self,
-                "INSERT INTO rewards (id, tenant_id, student_id, class_id, points, badge_id, reason, source, given_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-                reward.id.as_str(),
-                tenant,
-                reward.student_id.as_str(),
-                reward.class_id.as_deref(),
-                reward.points,
-                reward.badge_id.as_deref(),
-                reward.reason.as_deref(),
-                reward.source,
-                reward.given_by.as_deref()
-            )?;
+    ) -> Result<Vec<NewReward>, StoreError> {
+        const HEAD: &str = "INSERT INTO rewards (id, tenant_id, student_id, class_id, points, badge_id, reason, source, given_by) ";
+        const TAIL: &str = " ON CONFLICT (id) DO NOTHING RETURNING id";
+        macro_rules! insert {
+            ($pool:expr, $db:ty) => {{
+                let mut tx = $pool.begin().await?;
+                let mut new = HashSet::new();
+                for chunk in rewards.chunks(ROWS_PER_STATEMENT) {
+                    let mut builder: QueryBuilder<$db> = QueryBuilder::new(HEAD);
+                    builder.push_values(chunk, |mut row, reward| {
+                        row.push_bind(reward.id.as_str())
+                            .push_bind(tenant)
+                            .push_bind(reward.student_id.as_str())
+                            .push_bind(reward.class_id.as_deref())
+                            .push_bind(reward.points)
+                            .push_bind(reward.badge_id.as_deref())
+                            .push_bind(reward.reason.as_deref())
+                            .push_bind(reward.source)
+                            .push_bind(reward.given_by.as_deref());
+                    });
+                    builder.push(TAIL);
+                    for row in builder.build().fetch_all(&mut *tx).await? {
+                        new.insert(row.get::<String, _>(0));
+                    }
+                }
+                tx.commit().await?;
+                new
+            }};
         }
-        Ok(added)
+        if rewards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new = match &self.pool {
+            Pool::Postgres(pool) => insert!(pool, Postgres),
+            Pool::Sqlite(pool) => insert!(pool, Sqlite),
+        };
+        Ok(rewards
+            .iter()
+            .filter(|reward| new.contains(&reward.id))
+            .cloned()
+            .collect())
     }
 
     /// A student's newest rewards (at most `limit`).

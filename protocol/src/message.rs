@@ -435,7 +435,7 @@ impl CommandKind {
 
     /// Checks a command's `data` (an object) before it is sent to game servers:
     /// `announce {text}`, `quiz {question, choices?}`, `reward {badge_id?, points?}` (at least
-    /// one), `teleport {place_id?}`; `target` (a student id), when present, is a non-empty
+    /// one; points not negative), `teleport {place_id?}`; `target` (a student id), when present, is a non-empty
     /// string. Returns a sentence naming the offending field.
     pub fn validate(self, data: &Value) -> Result<(), String> {
         let Some(fields) = data.as_object() else {
@@ -480,7 +480,14 @@ impl CommandKind {
             CommandKind::Reward => {
                 let badge = whole_number("badge_id")?;
                 let points = whole_number("points")?;
-                if badge || points {
+                // Points are recorded in the rewards ledger, which counts up only.
+                if fields
+                    .get("points")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|points| points < 0.0)
+                {
+                    Err("reward data.points must not be negative".into())
+                } else if badge || points {
                     Ok(())
                 } else {
                     Err("reward needs data.badge_id (a Roblox badge id) and/or data.points".into())
@@ -534,6 +541,7 @@ mod tests {
         check("reward", json!({"badge_id": 2124.0}), true);
         check("reward", json!({"points": 10}), true);
         check("reward", json!({"points": 1.5}), false);
+        check("reward", json!({"points": -5}), false);
         check("reward", json!({"reason": "nice"}), false);
         check("freeze", json!({"target": "s1"}), true);
         check("freeze", json!({"target": 7}), false);

@@ -262,7 +262,7 @@ pub struct TrustedEvent {
     pub kind: String,
     /// The payload.
     pub data: Value,
-    /// An in-game answer the server scored (`roblox/answers.rs`), stored with the event.
+    /// An in-game answer the server scored (`roblox/content.rs`), stored with the event.
     pub answer: Option<Box<persistence::ScoredAnswer>>,
 }
 

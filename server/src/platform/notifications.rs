@@ -191,12 +191,32 @@ async fn send_notification(
         body: body.body.clone(),
         data: body.data.clone(),
     };
+    let recipients_count = recipients.len();
+    let delivered_live = deliver(&app, tenant, &recipients, &notification).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Sent {
+            recipients: recipients_count,
+            delivered_live,
+        }),
+    ))
+}
+
+/// Stores `notification` once per recipient and delivers it live as a `notification` frame on
+/// each recipient's `user:` room (REST sends and the rewards ledger both come here). Returns how
+/// many recipients had a socket open to receive it.
+pub(crate) async fn deliver(
+    app: &AppState,
+    tenant: &str,
+    recipients: &[String],
+    notification: &NewNotification,
+) -> Result<usize, ApiError> {
     let addressed: Vec<(String, String)> = recipients
-        .into_iter()
-        .map(|user| (new_id("ntf"), user))
+        .iter()
+        .map(|user| (new_id("ntf"), user.clone()))
         .collect();
-    store
-        .insert_notifications(tenant, &addressed, &notification)
+    app.store()
+        .insert_notifications(tenant, &addressed, notification)
         .await?;
     let mut delivered_live = 0;
     for (id, user) in &addressed {
@@ -209,20 +229,16 @@ async fn send_notification(
             "body": notification.body,
             "data": notification.data,
         });
-        if app
-            .hub()
-            .notify(&room, caller.user(), notification.kind.clone(), frame)
-        {
+        if app.hub().notify(
+            &room,
+            &notification.sender_id,
+            notification.kind.clone(),
+            frame,
+        ) {
             delivered_live += 1;
         }
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(Sent {
-            recipients: addressed.len(),
-            delivered_live,
-        }),
-    ))
+    Ok(delivered_live)
 }
 
 /// The addressing rule of [`SendNotification`] as a schema: one branch per kind of addressee.

@@ -13,18 +13,17 @@
 use axum::Json;
 use axum::extract::State;
 use persistence::{NewNotification, NewReward, RewardRecord};
-use protocol::{RoomId, RoomKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
 use crate::api::{ApiError, ApiJson, ApiPath, Caller};
 use crate::app::AppState;
 use crate::platform::classes::{Access, all_roster, load_class};
+use crate::platform::notifications::deliver;
 use crate::platform::progress::may_read_student;
 
 /// Newest rewards a student's totals list.
@@ -120,21 +119,8 @@ async fn record(
             .collect(),
         (None, None) => Vec::new(),
     };
-    let points = data
-        .get("points")
-        .and_then(Value::as_f64)
-        .filter(|points| points.is_finite() && *points >= 0.0)
-        .map_or(0, |points| points.round() as i64);
-    let badge = match data.get("badge_id") {
-        Some(Value::String(badge)) => Some(badge.clone()),
-        Some(Value::Number(badge)) => Some(badge.to_string()),
-        _ => None,
-    };
-    let reason = data
-        .get("reason")
-        .or_else(|| data.get("text"))
-        .and_then(Value::as_str)
-        .map(|reason| reason.chars().take(280).collect::<String>());
+    let (points, badge, reason) = reward_fields(data, i64::MAX)
+        .map_err(|problem| ApiError::invalid_field("data", problem))?;
     let rewards: Vec<NewReward> = students
         .iter()
         .map(|student| NewReward {
@@ -148,10 +134,44 @@ async fn record(
             given_by: Some(given_by.to_owned()),
         })
         .collect();
-    if rewards.is_empty() || app.store().record_rewards(tenant, &rewards).await? == 0 {
-        return Ok(());
+    let new = app.store().record_rewards(tenant, &rewards).await?;
+    notify(app, tenant, given_by, &new).await
+}
+
+/// A reward's fields, the one reading of them both doors use (a teacher's `reward` command,
+/// already checked by `CommandKind::validate`, and a game's `award` event): `data.points`, a
+/// whole number from 0 to `max_points` (absent: 0); `data.badge_id`, a Roblox badge id (a
+/// number, or 1–64 bytes of text); `data.reason` (a command's `data.text` too), at most 280
+/// characters kept. At least points or a badge.
+fn reward_fields(
+    data: &Value,
+    max_points: i64,
+) -> Result<(i64, Option<String>, Option<String>), String> {
+    let points = match data.get("points") {
+        None | Some(Value::Null) => 0,
+        Some(value) => value
+            .as_f64()
+            .filter(|points| {
+                points.fract() == 0.0 && *points >= 0.0 && *points <= max_points as f64
+            })
+            .map(|points| points as i64)
+            .ok_or_else(|| format!("data.points must be a whole number from 0 to {max_points}"))?,
+    };
+    let badge = match data.get("badge_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(badge)) if !badge.is_empty() && badge.len() <= 64 => Some(badge.clone()),
+        Some(Value::Number(badge)) => Some(badge.to_string()),
+        Some(_) => return Err("data.badge_id must be a Roblox badge id".into()),
+    };
+    if points == 0 && badge.is_none() {
+        return Err("a reward needs data.points or data.badge_id".into());
     }
-    notify(app, tenant, given_by, &students, &rewards[0]).await
+    let reason = data
+        .get("reason")
+        .or_else(|| data.get("text"))
+        .and_then(Value::as_str)
+        .map(|reason| reason.chars().take(280).collect::<String>());
+    Ok((points, badge, reason))
 }
 
 /// The reward an `award` event from a game gives (`data.points` 0–[`MAX_AWARD_POINTS`],
@@ -167,37 +187,14 @@ pub(crate) fn game_award(
     if kind != "award" {
         return Ok(None);
     }
-    if student.starts_with("roblox:") || student.starts_with("game:") {
+    if !crate::roblox::ingest::is_linked_student(student) {
         return Err(
             "an award goes to a player linked to a student; link the player first (LinkPlayerAsync)"
                 .into(),
         );
     }
-    let points = match data.get("points") {
-        None | Some(Value::Null) => 0,
-        Some(value) => value
-            .as_f64()
-            .filter(|points| {
-                points.fract() == 0.0 && (0.0..=MAX_AWARD_POINTS as f64).contains(points)
-            })
-            .map(|points| points as i64)
-            .ok_or_else(|| {
-                format!("award data.points must be a whole number from 0 to {MAX_AWARD_POINTS}")
-            })?,
-    };
-    let badge = match data.get("badge_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(badge)) if !badge.is_empty() && badge.len() <= 64 => Some(badge.clone()),
-        Some(Value::Number(badge)) => Some(badge.to_string()),
-        Some(_) => return Err("award data.badge_id must be a Roblox badge id".into()),
-    };
-    if points == 0 && badge.is_none() {
-        return Err("an award needs data.points or data.badge_id".into());
-    }
-    let reason = data
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(|reason| reason.chars().take(280).collect::<String>());
+    let (points, badge, reason) =
+        reward_fields(data, MAX_AWARD_POINTS).map_err(|problem| format!("award {problem}"))?;
     Ok(Some(NewReward {
         id: format!("rwd:game:{event_id}"),
         student_id: student.to_owned(),
@@ -216,56 +213,44 @@ pub(crate) async fn record_game_awards(
     tenant: &str,
     rewards: &[NewReward],
 ) -> Result<(), ApiError> {
-    if rewards.is_empty() || app.store().record_rewards(tenant, rewards).await? == 0 {
-        return Ok(());
-    }
-    for reward in rewards {
-        notify(
-            app,
-            tenant,
-            "game",
-            std::slice::from_ref(&reward.student_id),
-            reward,
-        )
-        .await?;
-    }
-    Ok(())
+    let new = app.store().record_rewards(tenant, rewards).await?;
+    notify(app, tenant, "game", &new).await
 }
 
-/// Tells `students` of a reward: a stored notification, delivered live on their `user:` room.
+/// Tells each newly recorded reward's student of it (`platform/notifications.rs`: stored, and
+/// delivered live on their `user:` room), one delivery per distinct reward (a class-wide
+/// command is one).
 async fn notify(
     app: &AppState,
     tenant: &str,
     sender: &str,
-    students: &[String],
-    reward: &NewReward,
+    rewards: &[NewReward],
 ) -> Result<(), ApiError> {
-    let title = match (reward.points, &reward.badge_id) {
-        (0, Some(_)) => "You earned a badge".to_owned(),
-        (points, _) => format!("You earned {points} points"),
+    let same = |a: &NewReward, b: &NewReward| {
+        (a.points, &a.badge_id, &a.reason, &a.class_id, a.source)
+            == (b.points, &b.badge_id, &b.reason, &b.class_id, b.source)
     };
-    let notification = NewNotification {
-        sender_id: sender.to_owned(),
-        kind: "reward".into(),
-        title,
-        body: reward.reason.clone(),
-        data: Some(json!({"points": reward.points, "badge_id": reward.badge_id,
-                          "class_id": reward.class_id, "source": reward.source})),
-    };
-    let addressed: Vec<(String, String)> = students
-        .iter()
-        .map(|student| (new_id("ntf"), student.clone()))
-        .collect();
-    app.store()
-        .insert_notifications(tenant, &addressed, &notification)
-        .await?;
-    for (id, student) in &addressed {
-        if let Ok(room) = RoomId::new(RoomKind::User, tenant, student, usize::MAX) {
-            let frame = json!({"id": id, "title": notification.title, "body": notification.body,
-                               "data": notification.data});
-            app.hub()
-                .notify(&room, sender, notification.kind.clone(), frame);
+    let mut groups: Vec<(&NewReward, Vec<String>)> = Vec::new();
+    for reward in rewards {
+        match groups.iter_mut().find(|(first, _)| same(first, reward)) {
+            Some((_, students)) => students.push(reward.student_id.clone()),
+            None => groups.push((reward, vec![reward.student_id.clone()])),
         }
+    }
+    for (reward, students) in groups {
+        let title = match (reward.points, &reward.badge_id) {
+            (0, Some(_)) => "You earned a badge".to_owned(),
+            (points, _) => format!("You earned {points} points"),
+        };
+        let notification = NewNotification {
+            sender_id: sender.to_owned(),
+            kind: "reward".into(),
+            title,
+            body: reward.reason.clone(),
+            data: Some(json!({"points": reward.points, "badge_id": reward.badge_id,
+                              "class_id": reward.class_id, "source": reward.source})),
+        };
+        deliver(app, tenant, &students, &notification).await?;
     }
     Ok(())
 }

@@ -95,24 +95,26 @@ impl ContentCache {
     }
 }
 
-/// Middleware on the platform routes: a successful write to content, classes or their
-/// assignments clears this node's [`ContentCache`], so games read the change at once.
+/// Middleware on the platform routes: a successful write to content or assignments, or a class
+/// archived, clears this node's [`ContentCache`], so games read the change at once.
 pub async fn forget_on_change(
     axum::extract::State(app): axum::extract::State<crate::app::AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // What a game reads depends on content, on assignments and on whether a class is live.
+    let path = request.uri().path();
+    let method = request.method().clone();
     let writes = !matches!(
-        *request.method(),
+        method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    ) && [
-        "/api/v1/courses",
-        "/api/v1/lessons",
-        "/api/v1/assessments",
-        "/api/v1/classes",
-    ]
-    .iter()
-    .any(|prefix| request.uri().path().starts_with(prefix));
+    ) && (["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || path.contains("/assignments")
+        || (method == axum::http::Method::DELETE
+            && path.starts_with("/api/v1/classes/")
+            && path.matches('/').count() == 4));
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         app.roblox().content().clear();
@@ -308,7 +310,7 @@ async fn score_one(
         Ok(fields) => fields,
         Err(problem) => return Ok(Err(problem)),
     };
-    if event.sender.starts_with("roblox:") || event.sender.starts_with("game:") {
+    if !super::ingest::is_linked_student(&event.sender) {
         return Ok(Err(
             "an answer counts only for a player linked to a student; link the player first (LinkPlayerAsync)"
                 .into(),

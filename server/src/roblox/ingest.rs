@@ -3,7 +3,8 @@
 //! reported by id, the rest go on), tied to the batch's live session, its player resolved to a
 //! linked student (cached per session, the database asked once per unknown player), enriched
 //! with who and when, an in-game answer scored (`content.rs`), an award checked
-//! (`platform/rewards.rs`, recorded once committed), and handed to `Hub::ingest` for the game room and the linked class room.
+//! (`platform/rewards.rs`, recorded once committed), and handed to `Hub::ingest` for the game
+//! room and the linked class room.
 //! The answer lists an event as `accepted` only once the transaction holding it committed, and
 //! as `rejected` when the database refused it for its content (resending it cannot help); a
 //! batch the sink cannot take whole, or whose commit is late, is answered 503 and sent again
@@ -238,6 +239,12 @@ pub async fn ingest_batch(
             .with_retry_after(Duration::from_secs(2))
         })?;
     Ok(answer)
+}
+
+/// Whether an ingested event's sender is a linked student (the ingest names an unlinked player
+/// `roblox:{id}` and the game server itself `game:{job}`).
+pub(crate) fn is_linked_student(sender: &str) -> bool {
+    !sender.starts_with("roblox:") && !sender.starts_with("game:")
 }
 
 /// Adds who and when to an event's data, unless the game already put its own there.
