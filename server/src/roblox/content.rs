@@ -11,7 +11,11 @@
 //!   to a question in an attempt counts, and the attempt's `assessment_results` row is
 //!   recomputed in the event's transaction. The attempt is `data.attempt`, else the game session.
 //!
-//! Both read through the [`ContentCache`]: entries are trusted for `--game-content-cache` and
+//! - Progress without a course ([`fill_courses`]): a game's `progress` event naming a lesson of
+//!   the tenant but no `data.course` gets the lesson's course, so it lands on the same
+//!   `student_progress` row as the web's record of that lesson (`POST /api/v1/progress`).
+//!
+//! All read through the [`ContentCache`]: entries are trusted for `--game-content-cache` and
 //! bounded by `--game-content-cache-bytes`; a content write on this node clears it at once.
 
 use std::sync::Arc;
@@ -51,6 +55,8 @@ struct AnswerKey {
 enum Cached {
     Lesson(Arc<GameLesson>),
     Key(Arc<AnswerKey>),
+    /// A lesson id's course (`None`: no such lesson; games may name lessons of their own).
+    Course(Option<Arc<str>>),
 }
 
 /// Lessons and answer keys games read, by (tenant, "lesson:" or "key:" + id).
@@ -82,6 +88,7 @@ impl ContentCache {
                         .iter()
                         .map(|question| question.to_string().len())
                         .sum(),
+                    Cached::Course(course) => course.as_ref().map_or(0, |course| course.len()),
                 };
                 u32::try_from(tenant.len() + id.len() + held + 96).unwrap_or(u32::MAX)
             })
@@ -241,6 +248,49 @@ async fn answer_key(
         .entries
         .insert(cache_key, Cached::Key(Arc::clone(&key)));
     Ok(Some(key))
+}
+
+/// Gives `progress` events that name a lesson of `tenant` but no course the lesson's course
+/// (see the module header). Lesson ids the tenant does not have are left as they are.
+pub async fn fill_courses(
+    store: &Store,
+    cache: &ContentCache,
+    tenant: &str,
+    events: &mut [TrustedEvent],
+) -> Result<(), ApiError> {
+    for event in events.iter_mut().filter(|event| event.kind == "progress") {
+        let Some(fields) = event.data.as_object() else {
+            continue;
+        };
+        if fields.get("course").is_some_and(|course| !course.is_null()) {
+            continue;
+        }
+        let Some(lesson) = fields
+            .get("lesson")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let cache_key = (tenant.to_owned(), format!("course:{lesson}"));
+        let course = match cache.entries.get(&cache_key) {
+            Some(Cached::Course(course)) => course,
+            _ => {
+                let course = store
+                    .lesson(tenant, &lesson)
+                    .await?
+                    .map(|lesson| Arc::<str>::from(lesson.course_id));
+                cache
+                    .entries
+                    .insert(cache_key, Cached::Course(course.clone()));
+                course
+            }
+        };
+        if let (Some(course), Some(fields)) = (course, event.data.as_object_mut()) {
+            fields.insert("course".into(), Value::String(course.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// The id of an attempt's `assessment_results` row: the same for every answer of the attempt,

@@ -2,9 +2,9 @@
 //! (`roblox::wire::IngestEvent::read`: bad ones — a NUL in any of their text included — are
 //! reported by id, the rest go on), tied to the batch's live session, its player resolved to a
 //! linked student (cached per session, the database asked once per unknown player), enriched
-//! with who and when, an in-game answer scored (`content.rs`), an award checked
-//! (`platform/rewards.rs`, recorded once committed), and handed to `Hub::ingest` for the game
-//! room and the linked class room.
+//! with who and when, a lesson's course filled in and an in-game answer scored (`content.rs`),
+//! an award checked (`platform/rewards.rs`, recorded once committed), and handed to
+//! `Hub::ingest` for the game room and the linked class room.
 //! The answer lists an event as `accepted` only once the transaction holding it committed, and
 //! as `rejected` when the database refused it for its content (resending it cannot help); a
 //! batch the sink cannot take whole, or whose commit is late, is answered 503 and sent again
@@ -116,6 +116,14 @@ pub async fn ingest_batch(
             }
         })
         .collect();
+    let mut trusted = trusted;
+    super::content::fill_courses(
+        app.store(),
+        app.roblox().content(),
+        &key.tenant,
+        &mut trusted,
+    )
+    .await?;
     let (trusted, unscored) = super::content::score_answers(
         app.store(),
         app.roblox().content(),

@@ -117,7 +117,7 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
         let addr = test.addr;
         let store = test.server.app().store().clone();
         let t1 = token("acme", Role::Educator, "t1");
-        let (_course, lesson, assessment) = publish_a_lesson(addr, &t1).await;
+        let (course, lesson, assessment) = publish_a_lesson(addr, &t1).await;
 
         // Not assigned yet: the game may not read it.
         let (status, _, body) = game_lesson(addr, &key, &lesson, None).await;
@@ -404,6 +404,22 @@ async fn an_assigned_lesson_is_read_by_its_game_and_in_game_answers_become_resul
         )
         .await;
         assert_eq!(mine["lessons"][0]["completion_percent"], 100.0, "{mine}");
+        // The game named no course: the lesson's course was filled in, so a web record of the
+        // same lesson lands on the same row (the highest completion stays).
+        let (status, web) = rest(
+            addr,
+            "POST",
+            "/api/v1/progress",
+            &token("acme", Role::Student, "s1"),
+            Some(json!({"lesson_id": lesson, "percent": 30})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{web}");
+        assert_eq!(
+            (web["course_id"].clone(), web["completion_percent"].clone()),
+            (json!(course), json!(100.0)),
+            "{web}"
+        );
 
         // Removed, the lesson is the game's no more.
         let id = assigned["id"].as_str().expect("id");
