@@ -4,7 +4,7 @@
 //!
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
 //! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
-//! results; assignments; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
+//! results; assignments; class chat's rules; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
 //! trail; erasure, export and retention), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
@@ -23,6 +23,7 @@ mod agents;
 mod assignments;
 mod audit;
 mod billing;
+mod chat;
 mod classes;
 mod consent;
 mod content;
@@ -44,6 +45,7 @@ pub use agents::AgentTaskRecord;
 pub use assignments::{Assigned, AssignedLesson, AssignmentRecord};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use billing::{SubscriptionChange, SubscriptionRecord};
+pub use chat::{ChatMute, ChatRecord, ChatRulesSnapshot};
 pub use classes::{
     ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,
     TenantKey,

@@ -148,6 +148,7 @@ const SMALL: &[(&str, &str)] = &[
     ("roblox_players", "user_id = $2"),
     ("student_consent", "student_id = $2"),
     ("rewards", "student_id = $2"),
+    ("chat_mutes", "user_id = $2"),
 ];
 
 /// `CONTAINS(col)` in the backend's spelling: whether JSON column `col` holds `$4`.
@@ -435,7 +436,7 @@ pub enum ExportSection {
     Ai,
     /// Notifications received or sent.
     Notifications,
-    /// Chat messages they sent (`game_events` of kind `chat`).
+    /// Chat messages they sent (`game_events` of kind `chat`, or `chat_held` while held).
     Chat,
     /// Rewards given to them (`game_events` of kind `reward`).
     Rewards,
@@ -648,7 +649,7 @@ impl ExportSection {
             ExportSection::Chat => SectionSpec {
                 name: "chat",
                 from: "game_events t",
-                naming: "t.kind = 'chat' AND t.sender = $2",
+                naming: "t.kind IN ('chat', 'chat_held') AND t.sender = $2",
                 key: Some(("t.id", Int)),
                 columns: EVENT_COLUMNS,
             },
@@ -679,7 +680,7 @@ impl ExportSection {
             ExportSection::GameEvents => SectionSpec {
                 name: "game_events",
                 from: "game_events t",
-                naming: "t.kind NOT IN ('chat', 'reward') \
+                naming: "t.kind NOT IN ('chat', 'chat_held', 'reward') \
                          AND (t.sender = $2 OR t.room = $3 OR CONTAINS(t.data))",
                 key: Some(("t.id", Int)),
                 columns: EVENT_COLUMNS,
@@ -851,7 +852,7 @@ pub struct RetentionPolicy {
     pub events_days: Option<i32>,
     /// AI transcripts (`agent_tasks`).
     pub ai_days: Option<i32>,
-    /// Chat (`game_events` of kind `chat`).
+    /// Chat (`game_events` of kind `chat` or `chat_held`).
     pub chat_days: Option<i32>,
 }
 
@@ -926,7 +927,8 @@ impl Store {
             }
             Expiring::Chat => {
                 "DELETE FROM game_events WHERE tenant_id = $1 AND id IN (SELECT id FROM \
-                 game_events WHERE tenant_id = $1 AND kind = 'chat' AND sent_at < EPOCH($2) \
+                 game_events WHERE tenant_id = $1 AND kind IN ('chat', 'chat_held') \
+                 AND sent_at < EPOCH($2) \
                  LIMIT $3)"
             }
             Expiring::Ai => {

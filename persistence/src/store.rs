@@ -6,7 +6,9 @@
 //! (`ON CONFLICT DO NOTHING … RETURNING`) and apply progress and scored answers only for newly
 //! stored events, so a retried event never adds its time twice. A scored in-game answer is kept
 //! in `game_answers` (the first per question of an attempt) and its attempt's
-//! `assessment_results` row is recomputed from them, in the same transaction.
+//! `assessment_results` row is recomputed from them, in the same transaction. A teacher's
+//! `chat_deleted` (or `chat_released`) event deletes the chat message it names (or its held
+//! copy) after the batch's inserts, in the same transaction.
 //!
 //! PostgreSQL connections use TLS as the URL's `sslmode` says (rustls, ring, webpki roots); a
 //! TLS failure is [`StoreError::Tls`] naming the mode and the fix.
@@ -223,6 +225,15 @@ impl Store {
                 if !answers.is_empty() {
                     postgres_record_answers(&mut tx, &answers).await?;
                 }
+                for retraction in retractions_of(events) {
+                    sqlx::query(retraction.sql)
+                        .bind(retraction.tenant)
+                        .bind(retraction.id)
+                        .bind(retraction.held)
+                        .bind(retraction.room)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 inserted
             }
@@ -241,6 +252,15 @@ impl Store {
                 let answers = answers_of(events, &inserted);
                 for chunk in answers.chunks(SQLITE_ROWS_PER_STATEMENT) {
                     sqlite_record_answers(&mut tx, chunk).await?;
+                }
+                for retraction in retractions_of(events) {
+                    sqlx::query(retraction.sql)
+                        .bind(retraction.tenant)
+                        .bind(retraction.id)
+                        .bind(retraction.held)
+                        .bind(retraction.room)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 inserted
@@ -309,6 +329,44 @@ impl Store {
         };
         Ok(row)
     }
+}
+
+/// A chat message a teacher's event takes out of storage: `chat_deleted` deletes the message
+/// (shown or held), `chat_released` only its held copy (the shown one is a new event).
+/// Only in the tombstone's own room.
+struct Retraction<'a> {
+    sql: &'static str,
+    tenant: &'a str,
+    id: &'a str,
+    held: String,
+    room: &'a str,
+}
+
+/// Deletes the shown message `$2` and its held copy `$3` of room `$4`.
+const DELETE_CHAT: &str = "DELETE FROM game_events WHERE tenant_id = $1 AND room = $4 \
+     AND ((kind = 'chat' AND event_id = $2) OR (kind = 'chat_held' AND event_id = $3))";
+/// Deletes only the held copy `$3` (`$2` is bound and checked, so both statements bind alike).
+const DELETE_HELD: &str = "DELETE FROM game_events WHERE tenant_id = $1 AND room = $4 \
+     AND kind = 'chat_held' AND event_id = $3 AND $2 <> ''";
+
+/// The retractions among `events`, in order, run after the batch's inserts (the server sends
+/// one only for a message already stored).
+fn retractions_of(events: &[DurableEvent]) -> impl Iterator<Item = Retraction<'_>> {
+    events.iter().filter_map(|event| {
+        let sql = match event.kind.as_str() {
+            "chat_deleted" => DELETE_CHAT,
+            "chat_released" => DELETE_HELD,
+            _ => return None,
+        };
+        let id = event.data.get("id")?.as_str()?;
+        Some(Retraction {
+            sql,
+            tenant: &event.tenant,
+            id,
+            held: format!("held:{id}"),
+            room: &event.room,
+        })
+    })
 }
 
 /// What an insert stored: how many events, and (tenant, event id) of the progress and quiz

@@ -1,5 +1,6 @@
 //! Who sees an event about one student. Events that report one student's work —
-//! `progress`, `quiz_answer`, `checkpoint` and a game's `award` (whoever sends them), a `reward` that names
+//! `progress`, `quiz_answer`, `checkpoint`, a game's `award` and a chat message held for the
+//! teacher (`chat_held`), whoever sends them, a `reward` that names
 //! `data.student`, and any teacher command sent to one student (`data.target`, as
 //! `POST /api/v1/classes/{id}/commands` with `student_id` writes it) — are personal: in class and game rooms they reach staff (educators and
 //! admins), the game server, and the student they are about, never classmates; live and in a
@@ -14,7 +15,13 @@ use serde_json::Value;
 use crate::message::CommandKind;
 
 /// Event kinds that always report one student's work.
-pub const PERSONAL_KINDS: [&str; 4] = ["progress", "quiz_answer", "checkpoint", "award"];
+pub const PERSONAL_KINDS: [&str; 5] = [
+    "progress",
+    "quiz_answer",
+    "checkpoint",
+    "award",
+    "chat_held",
+];
 
 /// The student an event is about when it is personal (see the module header), else `None`.
 pub fn personal_subject<'a>(kind: &str, from: &'a str, data: &'a Value) -> Option<&'a str> {
@@ -43,6 +50,8 @@ mod tests {
         let empty = json!({});
         assert_eq!(personal_subject("progress", "s1", &empty), Some("s1"));
         assert_eq!(personal_subject("quiz_answer", "s1", &empty), Some("s1"));
+        // A held chat message reaches its sender and staff, never classmates.
+        assert_eq!(personal_subject("chat_held", "s1", &empty), Some("s1"));
         assert_eq!(
             personal_subject("checkpoint", "game:j1", &json!({"student": "s2"})),
             Some("s2")

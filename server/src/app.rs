@@ -72,6 +72,8 @@ struct Shared {
     roblox: Roblox,
     /// The AI tutor; `None` until `OPENAI_API_KEY` is set.
     tutor: Option<crate::ai::Tutor>,
+    /// Class chat's rules as they are now.
+    chat: crate::chat::ChatRules,
     /// Stripe's API; `None` until `STRIPE_SECRET_KEY` is set.
     stripe: Option<crate::billing::stripe::Stripe>,
 }
@@ -136,6 +138,10 @@ impl AppState {
     /// Live Roblox game sessions.
     pub fn roblox(&self) -> &Roblox {
         &self.shared.roblox
+    }
+    /// Class chat's rules.
+    pub fn chat(&self) -> &crate::chat::ChatRules {
+        &self.shared.chat
     }
     /// The AI tutor, when configured.
     pub fn tutor(&self) -> Option<&crate::ai::Tutor> {
@@ -360,6 +366,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .apply_to_hub(&hub, &subscription.tenant_id, Some(&subscription));
     }
     let tutor = crate::ai::Tutor::new(&config.ai);
+    let chat = crate::chat::ChatRules::new(
+        config.chat.clone(),
+        store.chat_rules(crate::chat::now_ms()).await?,
+    );
     let stripe = config
         .billing
         .stripe_secret_key
@@ -400,6 +410,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             store: store.clone(),
             roblox,
             tutor,
+            chat,
             stripe,
         }),
     };
@@ -407,6 +418,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     tracker.spawn(crate::privacy::retention::run_purge(app.clone()));
     tracker.spawn(metrics_upkeep(app.prometheus().clone(), shutdown.clone()));
     tracker.spawn(crate::api::limits::upkeep(app.clone()));
+    tracker.spawn(crate::chat::upkeep(app.clone()));
     let router = crate::http::router(app.clone());
     let done = tokio::spawn(async move {
         // Small frames go out now: without TCP_NODELAY, Nagle holds a frame back until the

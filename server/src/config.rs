@@ -6,7 +6,7 @@
 //! **Declared once, by the feature that uses it.** Each feature declares its settings in one
 //! `…Args` struct in its own folder: `hub::HubArgs`, `transport::settings::{SocketArgs,
 //! PusherArgs}`, `roblox::RobloxArgs`, `auth::AuthArgs`, `api::limits::ApiLimitsArgs`,
-//! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`. The server's own basics ([`ServerArgs`]) and the
+//! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`, `chat::ChatArgs`. The server's own basics ([`ServerArgs`]) and the
 //! durable-event sink's ([`SinkArgs`]; `persistence` knows nothing of flags) are here.
 //! [`ServeArgs`] flattens them all. One field declares one setting: its flag
 //! (`--roblox-max-batch`), its environment variable (`CLASSHUB_ROBLOX_MAX_BATCH`, written in the
@@ -47,6 +47,7 @@ use crate::ai::{AiArgs, AiSettings};
 use crate::api::limits::{ApiLimits, ApiLimitsArgs};
 use crate::auth::{AuthArgs, AuthSettings};
 use crate::billing::{BillingArgs, BillingSettings};
+use crate::chat::{ChatArgs, ChatSettings};
 use crate::hub::{HubArgs, HubSettings};
 use crate::privacy::{PrivacyArgs, PrivacySettings};
 use crate::roblox::{RobloxArgs, RobloxSettings};
@@ -95,6 +96,8 @@ pub struct Config {
     pub ai: AiSettings,
     /// Students' data: erasure and export batches, retention defaults, the purge's interval.
     pub privacy: PrivacySettings,
+    /// Class chat: the longest message, each student's rate, the blocklist's size.
+    pub chat: ChatSettings,
 }
 
 /// A configuration error, naming the setting at fault.
@@ -208,6 +211,8 @@ layered! {
         pub billing: BillingArgs,
         #[command(flatten)]
         pub privacy: PrivacyArgs,
+        #[command(flatten)]
+        pub chat: ChatArgs,
     }
 }
 
@@ -313,6 +318,7 @@ impl ServeArgs {
             ai: toml::from_str(&text).map_err(invalid)?,
             billing: toml::from_str(&text).map_err(invalid)?,
             privacy: toml::from_str(&text).map_err(invalid)?,
+            chat: toml::from_str(&text).map_err(invalid)?,
         })
     }
 
@@ -376,6 +382,7 @@ impl ServeArgs {
             billing: self.billing.resolve()?,
             ai: self.ai.resolve()?,
             privacy: self.privacy.resolve()?,
+            chat: self.chat.resolve()?,
         })
     }
 }

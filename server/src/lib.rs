@@ -6,7 +6,7 @@
 //! [`transport`] (native `/ws`, Pusher sockets and HTTP API, Pusher apps and webhooks) ←
 //! [`http`] (router, health, metrics) ← [`app`] (start-up, shutdown). Features, each owning its
 //! routes, logic and state: [`roblox`] (game servers), [`platform`] (users, classes, content,
-//! progress, analytics, notifications, teachers' commands), [`ai`] (the tutor), [`billing`]
+//! progress, analytics, notifications, teachers' commands), [`chat`] (moderated class chat), [`ai`] (the tutor), [`billing`]
 //! (Stripe, plans, entitlements), [`dashboard`] (the embedded web dashboard, the operator
 //! overview and its recent errors), [`demo`] (`classhub serve --demo`). Shared kits: [`api`]
 //! (the REST error shape, extractors, caller, pages, limits, OpenAPI), [`auth`] (tokens, the
@@ -18,6 +18,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod billing;
+pub mod chat;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -243,6 +243,18 @@ impl Tutor {
         if !words.is_empty() {
             return Ok(Screen::Refused(words));
         }
+        self.moderate(text).await
+    }
+
+    /// Whether the endpoint's moderation model is configured (`--ai-moderation-model`).
+    pub fn moderates(&self) -> bool {
+        self.settings.moderation_model.is_some()
+    }
+
+    /// The endpoint's moderation verdict on `text` (the flagged categories); `Allowed` when no
+    /// moderation model is configured. Class chat calls this alone: its word screen is each
+    /// school's blocklist.
+    pub async fn moderate(&self, text: &str) -> Result<Screen, AiError> {
         let Some(model) = &self.settings.moderation_model else {
             return Ok(Screen::Allowed);
         };
@@ -357,7 +369,8 @@ pub fn estimate_tokens(text: &str) -> u32 {
 }
 
 /// Whether `phrase` occurs in `text` on word boundaries.
-fn contains_phrase(text: &str, phrase: &str) -> bool {
+/// Whether `phrase` occurs in `text` as whole words (both already lower-case).
+pub(crate) fn contains_phrase(text: &str, phrase: &str) -> bool {
     text.match_indices(phrase).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + phrase.len()..].chars().next();

@@ -136,6 +136,21 @@ impl History {
         forgotten
     }
 
+    /// Takes the remembered event with id `id` out of replays (a deleted chat message): its seq
+    /// stays, like a forgotten one's, and so does its id, so a retried publish of it is not
+    /// shown again. Returns whether it was here.
+    pub(crate) fn retract(&mut self, id: &str) -> bool {
+        let Some(&seq) = self.ids.get(id) else {
+            return false;
+        };
+        let Ok(at) = self.entries.binary_search_by_key(&seq, |entry| entry.seq) else {
+            return false;
+        };
+        let entry = &mut self.entries[at];
+        entry.subject = None;
+        entry.message.take().is_some()
+    }
+
     /// The seq of the remembered event with client id `id`, if it is still here.
     pub(crate) fn seq_of(&mut self, id: &str, now: Instant) -> Option<u64> {
         self.evict_expired(now);
@@ -210,6 +225,37 @@ mod tests {
         assert_eq!(
             history.since(5, 5, later, |_| true),
             Recovery::Complete(Vec::new())
+        );
+    }
+
+    #[test]
+    fn a_retracted_event_leaves_replays_and_its_retry_is_not_shown_again() {
+        let mut history = History::new(10, Duration::from_secs(60));
+        let start = Instant::now();
+        let chat = |seq: u64, id: &str| {
+            Arc::new(ServerMessage::Event(protocol::EventBody {
+                room: "class:t:c".into(),
+                seq,
+                ts: 0,
+                from: "s1".into(),
+                kind: "chat".into(),
+                data: serde_json::json!({"text": id}),
+                id: Some(id.into()),
+            }))
+        };
+        history.push(1, start, chat(1, "m1"), None);
+        history.push(2, start, chat(2, "m2"), None);
+        assert!(history.retract("m1"));
+        assert!(!history.retract("m1"), "already gone");
+        assert!(!history.retract("unknown"));
+        let Recovery::Complete(replay) = history.since(0, 2, start, |_| true) else {
+            panic!("the replay is still complete");
+        };
+        assert_eq!(replay.len(), 1, "only m2 is replayed");
+        assert_eq!(
+            history.seq_of("m1", start),
+            Some(1),
+            "a retry of m1 is recognised"
         );
     }
 }

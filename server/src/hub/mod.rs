@@ -40,7 +40,7 @@ pub use room::MemberAs;
 use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
-pub use session::{Recheck, Session, Standing};
+pub use session::{CHAT_SERVER_KINDS, Recheck, Session, Standing};
 pub use settings::HubArgs;
 
 use crate::auth::Identity;
@@ -642,6 +642,15 @@ impl Hub {
             })
             .collect();
         Ok(outcomes)
+    }
+
+    /// Takes the events with these ids out of a live room's history, so no replay shows them
+    /// again (a deleted chat message and its held copy). Returns how many were there.
+    pub fn retract(&self, room_id: &RoomId, ids: &[&str]) -> usize {
+        let Some(room) = self.existing_room(room_id) else {
+            return 0;
+        };
+        ids.iter().filter(|id| room.retract(id)).count()
     }
 
     /// Forgets an erased user in every live room of their tenant: their events (sent, about

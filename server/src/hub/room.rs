@@ -491,6 +491,11 @@ impl Room {
         self.lock().history.forget(user)
     }
 
+    /// Takes the event with id `id` out of the history (see `History::retract`).
+    pub(crate) fn retract(&self, id: &str) -> bool {
+        self.lock().history.retract(id)
+    }
+
     /// Marks the room closed when it has been empty for at least `grace`; the caller then removes
     /// it from the map.
     pub(crate) fn close_if_idle(&self, grace: Duration, now: Instant) -> bool {

@@ -31,6 +31,14 @@ use super::{
 };
 use crate::auth::Identity;
 
+/// Chat event kinds only the server publishes (`crate::chat`).
+pub const CHAT_SERVER_KINDS: [&str; 4] = [
+    "chat_held",
+    "chat_deleted",
+    "chat_released",
+    "chat_settings",
+];
+
 /// One connection's view of the hub. Dropping it leaves every room (with a reason derived from
 /// the connection's close code) and ends its outbound queue.
 #[derive(Debug)]
@@ -370,6 +378,13 @@ impl Session {
         if let Some(command) = CommandKind::parse(&kind) {
             command.validate(&data).map_err(HubError::InvalidEvent)?;
         }
+        // Chat goes through the moderation rule (`crate::chat`); its other kinds are the
+        // server's own.
+        if kind == "chat" || CHAT_SERVER_KINDS.contains(&kind.as_str()) {
+            return Err(HubError::InvalidEvent(format!(
+                "{kind:?} events are made by class chat: send chat as kind \"chat\" to a class room (or POST /api/v1/classes/{{id}}/chat); teachers hold, release and delete through the chat routes"
+            )));
+        }
         // Answers to a stored assessment are scored on the server, and only the REST API and
         // game servers score them: a socket may not claim a graded answer.
         if kind == "quiz_answer" && data.get("assessment").is_some() {
@@ -416,6 +431,11 @@ impl Session {
             })
         });
         Ok(Published { seq, ack })
+    }
+
+    /// Whether this connection has joined `room`.
+    pub fn has_joined(&self, room_id: &RoomId) -> bool {
+        self.rooms.contains(room_id)
     }
 
     /// Publishes a Pusher client event (`client-…`) into a room this socket joined, to every

@@ -83,6 +83,14 @@ pub async fn ingest_batch(
             });
             continue;
         }
+        if event.kind == "chat" || crate::hub::CHAT_SERVER_KINDS.contains(&event.kind.as_str()) {
+            answer.rejected.push(RejectedEvent {
+                id: event.id,
+                code: "invalid_input".into(),
+                message: "game servers do not send class chat: in-game chat stays in Roblox's TextChatService (which filters it); students chat with their class over /ws or POST /api/v1/classes/{id}/chat, where it is moderated".into(),
+            });
+            continue;
+        }
         if let Some(player) = event.player
             && session.known_link(player).is_none()
         {

@@ -27,7 +27,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{FuturesOrdered, FuturesUnordered};
 use futures_util::{SinkExt, StreamExt};
 use persistence::SinkError;
 use protocol::{
@@ -42,6 +42,7 @@ use super::throttle::{Throttle, Verdict};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::auth::directory::AuthFailure;
+use crate::chat;
 use axum::response::IntoResponse;
 
 use crate::api::{ApiError, ClientIp, ErrorKind};
@@ -52,6 +53,19 @@ use crate::platform::audit::{self, Actor, Target};
 type PendingAck = std::pin::Pin<
     Box<dyn std::future::Future<Output = (Option<Ref>, u64, Result<(), SinkError>)> + Send>,
 >;
+
+/// A chat message waiting for its moderation verdict: resolves to the `ref` and the draft.
+type PendingChat =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Option<Ref>, chat::Draft)> + Send>>;
+
+/// What a connection waits on besides frames: commits of durable publishes (any order) and
+/// chat moderation verdicts (in the order the messages were sent, so a student's messages
+/// are shown in their order).
+#[derive(Default)]
+struct Pending {
+    acks: FuturesUnordered<PendingAck>,
+    chats: FuturesOrdered<PendingChat>,
+}
 
 /// Query parameters of `GET /ws`.
 #[derive(Debug, Deserialize)]
@@ -292,7 +306,7 @@ async fn read_loop(
 ) {
     let handle = Arc::clone(session.handle());
     let throttle = Throttle::new(&app.config().socket);
-    let mut pending_acks: FuturesUnordered<PendingAck> = FuturesUnordered::new();
+    let mut pending = Pending::default();
     // Made once: each `closed()` call registers with the token, which takes a lock.
     let closed = handle.closed();
     tokio::pin!(closed);
@@ -312,8 +326,14 @@ async fn read_loop(
                 expiry.as_mut().reset(super::socket::deadline_or_far(session.deadline()));
                 continue;
             }
-            Some((reference, seq, outcome)) = pending_acks.next(), if !pending_acks.is_empty() => {
+            Some((reference, seq, outcome)) = pending.acks.next(), if !pending.acks.is_empty() => {
                 if let Some(answer) = durable_answer(reference, seq, outcome) {
+                    session.send(&answer);
+                }
+                continue;
+            }
+            Some((reference, draft)) = pending.chats.next(), if !pending.chats.is_empty() => {
+                if let Some(answer) = post_chat(app, &mut pending, reference, draft) {
                     session.send(&answer);
                 }
                 continue;
@@ -336,20 +356,14 @@ async fn read_loop(
                 app,
                 session,
                 &throttle,
-                &mut pending_acks,
+                &mut pending,
                 text.as_bytes(),
                 false,
                 client,
             ),
-            Message::Binary(bytes) => handle_frame(
-                app,
-                session,
-                &throttle,
-                &mut pending_acks,
-                &bytes,
-                true,
-                client,
-            ),
+            Message::Binary(bytes) => {
+                handle_frame(app, session, &throttle, &mut pending, &bytes, true, client)
+            }
             Message::Ping(_) | Message::Pong(_) => None,
             Message::Close(_) => return,
         };
@@ -450,7 +464,7 @@ fn handle_frame(
     app: &AppState,
     session: &mut Session,
     throttle: &Throttle,
-    pending_acks: &mut FuturesUnordered<PendingAck>,
+    pending: &mut Pending,
     bytes: &[u8],
     binary: bool,
     client: IpAddr,
@@ -519,6 +533,16 @@ fn handle_frame(
         ) => {
             if let Some(refusal) = rate_limited(&reference) {
                 refusal
+            } else if kind == "chat" {
+                admit_chat(
+                    app,
+                    session,
+                    pending,
+                    reference,
+                    &room,
+                    &data,
+                    id.as_deref(),
+                )
             } else {
                 // A command is audited like one sent over REST (`platform/commands.rs`).
                 // A reward is also recorded in the ledger (`platform/rewards.rs`).
@@ -547,7 +571,7 @@ fn handle_frame(
                         seq,
                         ack: Some(ack),
                     }) => {
-                        pending_acks.push(Box::pin(async move {
+                        pending.acks.push(Box::pin(async move {
                             let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
                             (reference, seq, outcome)
                         }));
@@ -605,6 +629,77 @@ fn handle_frame(
         session.send(&answer);
     }
     None
+}
+
+/// A `chat` publish: the chat rule (`crate::chat`), then at once or after its moderation
+/// verdict, shown or held; answered with a `reply` once stored.
+fn admit_chat(
+    app: &AppState,
+    session: &Session,
+    pending: &mut Pending,
+    reference: Option<Ref>,
+    room: &RoomId,
+    data: &Value,
+    id: Option<&str>,
+) -> Option<ServerMessage> {
+    let identity = session.identity();
+    if crate::hub::permissions::must_join_to_publish(identity) && !session.has_joined(room) {
+        let message = format!("join {room} before chatting in it");
+        return Some(error_frame(reference, ErrorCode::NotJoined, message));
+    }
+    match app.chat().admit(app, identity, room, data, id) {
+        Err(refusal) => Some(chat_refusal(reference, &refusal)),
+        Ok(draft) if draft.is_pending() => {
+            let app = app.clone();
+            pending.chats.push_back(Box::pin(async move {
+                let draft = chat::screen(&app, draft).await;
+                (reference, draft)
+            }));
+            None
+        }
+        Ok(draft) => post_chat(app, pending, reference, draft),
+    }
+}
+
+/// Shows or holds a screened chat message; the reply waits for its commit.
+fn post_chat(
+    app: &AppState,
+    pending: &mut Pending,
+    reference: Option<Ref>,
+    draft: chat::Draft,
+) -> Option<ServerMessage> {
+    match chat::post(app, draft) {
+        Ok(chat::Posted {
+            published:
+                Published {
+                    seq,
+                    ack: Some(ack),
+                },
+            ..
+        }) => {
+            pending.acks.push(Box::pin(async move {
+                let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
+                (reference, seq, outcome)
+            }));
+            None
+        }
+        Ok(chat::Posted {
+            published: Published { seq, ack: None },
+            ..
+        }) => reply(reference, Some(seq)),
+        Err(refusal) => Some(chat_refusal(reference, &refusal)),
+    }
+}
+
+/// The error frame of a refused chat message (counted).
+fn chat_refusal(reference: Option<Ref>, refusal: &chat::ChatRefusal) -> ServerMessage {
+    chat::refused(refusal);
+    ServerMessage::Error(ErrorBody {
+        reference,
+        code: refusal.error_code().code(),
+        message: refusal.to_string(),
+        retry_after_ms: refusal.retry_after_ms(),
+    })
 }
 
 /// The `rate_limited` error: when the frame budget allows the next one.

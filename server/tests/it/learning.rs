@@ -14,7 +14,7 @@ use crate::roblox::{Game, rest_get, seed_acme, teacher};
 use crate::support::{start_with, token};
 
 /// A REST call as `token`: (status, body).
-async fn rest(
+pub(crate) async fn rest(
     addr: SocketAddr,
     method: &str,
     path: &str,

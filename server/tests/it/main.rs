@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod authority;
 mod billing;
+mod chat;
 mod classes;
 mod codecs;
 mod consent;
