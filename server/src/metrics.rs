@@ -18,6 +18,9 @@
 //! - students' data: `classhub_erasures_total` (people erased),
 //!   `classhub_retention_purged_rows_total{kind}` (`events`, `chat`, `ai`: rows the retention
 //!   purge deleted)
+//! - class chat: `classhub_chat_messages_total{outcome}` (`shown`, `held`, `released`,
+//!   `deleted`, or why one was refused: `invalid`, `denied`, `muted`, `slow_mode`, `rate`,
+//!   `unavailable`)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
 //!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
@@ -133,6 +136,22 @@ pub const LABELLED: &[(&str, &str, &[&str])] = &[
     ),
     ("classhub_revocations_total", "outcome", &["left", "closed"]),
     (
+        "classhub_chat_messages_total",
+        "outcome",
+        &[
+            "shown",
+            "held",
+            "released",
+            "deleted",
+            "invalid",
+            "denied",
+            "muted",
+            "slow_mode",
+            "rate",
+            "unavailable",
+        ],
+    ),
+    (
         "classhub_retention_purged_rows_total",
         "kind",
         &["chat", "events", "ai"],
@@ -221,6 +240,10 @@ fn describe() {
     metrics::describe_counter!(
         "classhub_erasures_total",
         "People erased with DELETE /api/v1/users/{id}."
+    );
+    metrics::describe_counter!(
+        "classhub_chat_messages_total",
+        "Class chat messages by outcome: shown, held (for the teacher), released, deleted, or refused (invalid, denied, muted, slow_mode, rate, unavailable)."
     );
     metrics::describe_counter!(
         "classhub_retention_purged_rows_total",

@@ -643,6 +643,10 @@ fn admit_chat(
     id: Option<&str>,
 ) -> Option<ServerMessage> {
     let identity = session.identity();
+    // The rule as it is now first (a roster removal says so), then membership.
+    if let Err(refusal) = chat::may_chat(app, identity, room) {
+        return Some(chat_refusal(reference, &refusal));
+    }
     if crate::hub::permissions::must_join_to_publish(identity) && !session.has_joined(room) {
         let message = format!("join {room} before chatting in it");
         return Some(error_frame(reference, ErrorCode::NotJoined, message));

@@ -2,7 +2,8 @@
 //! OpenAI's documented shapes: chat completions whole and streamed as `data:` chunks ending in
 //! `[DONE]`, moderations, error bodies, 429): request shapes, streaming to HTTP and to a socket,
 //! quota refusal and reservation (concurrent calls never spend past the quota; a failed call gives
-//! its reservation back), failures and refusals recorded as `agent_tasks` rows.
+//! its reservation back), failures and refusals recorded as `agent_tasks` rows, and class chat
+//! held when the moderation endpoint flags it or cannot answer.
 
 use std::sync::{Arc, Mutex};
 
@@ -720,4 +721,80 @@ async fn a_failed_call_gives_its_reservation_back() {
         drop(store);
         test.server.shutdown().await;
     }
+}
+
+#[tokio::test]
+async fn class_chat_flagged_by_the_moderation_endpoint_is_held_for_the_teacher() {
+    let (base, openai) = open_ai_stand_in().await;
+    let test = ai_server(base, None, 100_000).await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "talk").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let path = format!("/api/v1/classes/{class_id}/chat");
+    let send = |text: &'static str| {
+        let (rest, path, student) = (&rest, path.clone(), school.student.clone());
+        async move {
+            rest.post(&path, &student, json!({"text": text}))
+                .await
+                .expect(201)
+                .clone()
+        }
+    };
+    let shown = send("what is a numerator?").await;
+    assert_eq!(shown["state"], "shown", "{shown}");
+    let held = send("how to hurt the new kid").await;
+    assert_eq!(held["state"], "held", "{held}");
+    assert_eq!(held["reasons"], json!(["moderation:violence"]));
+    let inputs: Vec<Value> = openai
+        .lock()
+        .expect("state")
+        .moderations
+        .iter()
+        .map(|request| request["input"].clone())
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            json!("what is a numerator?"),
+            json!("how to hurt the new kid")
+        ],
+        "each student message was screened once"
+    );
+    // A teacher's message is not screened.
+    rest.post(
+        &path,
+        &school.teacher,
+        json!({"text": "how to hurt nobody: be kind"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(openai.lock().expect("state").moderations.len(), 2);
+    let page = rest
+        .get(&format!("{path}/held"), &school.teacher)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(page["items"][0]["text"], "how to hurt the new kid");
+    test.server.shutdown().await;
+
+    // An endpoint that cannot answer holds the message: nothing unscreened reaches the class.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}/v1", closed.local_addr().expect("addr"));
+    drop(closed);
+    let test = ai_server(dead, None, 100_000).await;
+    let rest = Rest::new(test.addr);
+    let school = School::enroll(&rest, "quiet").await;
+    let class_id = school.class_with_s1(&rest).await;
+    let held = rest
+        .post(
+            &format!("/api/v1/classes/{class_id}/chat"),
+            &school.student,
+            json!({"text": "hello?"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(held["state"], "held", "{held}");
+    assert_eq!(held["reasons"], json!(["moderation_unavailable"]));
+    test.server.shutdown().await;
 }

@@ -183,7 +183,12 @@ async fn exported_then_erased(addr: std::net::SocketAddr, store: &Store) {
             .map(|event| event["event_id"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    assert_eq!(ids("chat"), ["e-chat-1"], "their chat, not the classmate's");
+    // A chat message's id is the sender's own, scoped to them.
+    assert_eq!(
+        ids("chat"),
+        [format!("chat:{s1}:e-chat-1")],
+        "their chat, not the classmate's"
+    );
     assert_eq!(ids("rewards"), ["e-reward-1"]);
     assert_eq!(ids("game_events"), ["e-prog-1", "e-check-1"]);
     let audited: Vec<&str> = document["audit"]

@@ -49,6 +49,20 @@ const POLICY: &[(&str, &str)] = &[
     ("get /api/v1/classes/{id}/leaderboard", "ATS"),
     ("put /api/v1/classes/{id}/leaderboard", "AT"),
     ("post /api/v1/progress", "S"),
+    ("get /api/v1/classes/{id}/chat", "ATS"),
+    ("post /api/v1/classes/{id}/chat", "ATS"),
+    ("get /api/v1/classes/{id}/chat/held", "AT"),
+    (
+        "post /api/v1/classes/{id}/chat/held/{message_id}/release",
+        "AT",
+    ),
+    ("delete /api/v1/classes/{id}/chat/{message_id}", "AT"),
+    ("get /api/v1/classes/{id}/chat/settings", "ATS"),
+    ("put /api/v1/classes/{id}/chat/settings", "AT"),
+    ("put /api/v1/classes/{id}/chat/mutes/{user_id}", "AT"),
+    ("delete /api/v1/classes/{id}/chat/mutes/{user_id}", "AT"),
+    ("get /api/v1/chat/blocklist", "A"),
+    ("put /api/v1/chat/blocklist", "A"),
     ("get /api/v1/courses", "ATESP"),
     ("post /api/v1/courses", "ATE"),
     ("get /api/v1/courses/{id}", "ATESP"),
@@ -203,7 +217,8 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
         "class_id": class_id, "child_id": school.id("s2"), "lesson_ids": [lesson_id],
         "answers": {}, "id": "rol-new", "role": "student", "required": false, "state": "granted",
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
-        "lesson_id": lesson_id, "percent": 10, "enabled": true,
+        "lesson_id": lesson_id, "percent": 10, "enabled": true, "text": "hi",
+        "slow_mode_seconds": 0, "minutes": 1, "words": [],
     });
     for (method, path, operation) in documented {
         let allowed = policy[format!("{method} {path}").as_str()];
