@@ -6,10 +6,12 @@
 //   event quiz_answer       -> the quiz answers table
 //   event command_status    -> the delivered / acked state of a sent command
 //   command                 -> a command sent (by this teacher or another) appears in the list
+//   event chat*             -> the class chat panel (`chat.js`): shown, held, deleted, released
 // Every event also goes to the event feed, which can be filtered by kind and student.
 
 import { api, all } from './api.js';
 import { assignmentsPanel } from './assignments.js';
+import { chatPanel } from './chat.js';
 import { rewardsPanel } from './rewards.js';
 import { completionChart } from './chart.js';
 import { announce, clock, h, notice, pct, replace } from './dom.js';
@@ -22,6 +24,7 @@ const FEED_KINDS = [
   ['quiz', 'Quiz answers'],
   ['checkpoint', 'Checkpoints'],
   ['command', 'Commands'],
+  ['chat', 'Chat'],
   ['presence', 'Joins and leaves'],
   ['other', 'Other'],
 ];
@@ -174,6 +177,17 @@ class LiveView {
   onEvent(frame) {
     const data = frame.data || {};
     if (frame.kind === 'award') this.rewards?.soon();
+    if (frame.kind.startsWith('chat')) {
+      this.chat?.onEvent(frame);
+      if (frame.kind === 'chat') this.addFeed({ kind: 'chat', id: frame.id, ts: frame.ts, user: frame.from, text: `${this.nameOf(frame.from)}: ${data.text ?? ''}` });
+      if (frame.kind === 'chat_deleted') {
+        // A deleted message leaves every screen, the event feed included.
+        this.feed = this.feed.filter((item) => item.kind !== 'chat' || item.id !== data.id);
+        this.refresh('feed');
+      }
+      if (frame.kind === 'chat_held') this.addFeed({ kind: 'chat', ts: frame.ts, user: frame.from, text: `${this.nameOf(frame.from)}'s message is held for you` });
+      return;
+    }
     switch (frame.kind) {
       case 'progress': {
         const who = typeof data.student === 'string' ? data.student : frame.from;
@@ -279,6 +293,10 @@ class LiveView {
     };
     const form = this.commandForm();
     this.rewards = rewardsPanel(this.classId);
+    this.chat = chatPanel(this.classId, {
+      nameOf: (user) => this.nameOf(user),
+      isStudent: (user) => this.students.has(user) && !this.students.get(user).offRoster,
+    });
     this.assignments = assignmentsPanel(this.classId, {
       onTitles: (titles) => { this.lessonTitles = titles; this.refresh('roster', 'chart'); },
     });
@@ -313,6 +331,7 @@ class LiveView {
           h('section', { class: 'panel', 'aria-labelledby': 'presence-title' },
             h('h2', { id: 'presence-title', text: 'Online now' }),
             this.els.presence),
+          this.chat.element,
           this.assignments.element,
           this.rewards.element,
           h('section', { class: 'panel', 'aria-labelledby': 'chart-title' },

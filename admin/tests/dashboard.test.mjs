@@ -260,6 +260,48 @@ test('the rewards panel ranks the class by points and the teacher shows it to st
   await shot('04b-rewards-panel');
 });
 
+test('the class chat panel shows, holds, releases, deletes and mutes', async () => {
+  const ada = mint('student', 's1', 'Ada');
+  const chat = `/api/v1/classes/${classId}/chat`;
+  await call('PUT', '/api/v1/chat/blocklist', tokens.admin, { words: ['darn'] });
+  await call('POST', chat, ada, { text: 'hello teacher' });
+  const line = page.locator('[data-testid="chat-line"]', { hasText: 'hello teacher' });
+  await line.waitFor();
+  assert.match(await line.textContent(), /Ada: hello teacher/);
+  const sent = await call('POST', chat, ada, { text: 'oh darn it' });
+  assert.equal(sent.state, 'held');
+  const held = page.locator('[data-testid="chat-held-line"]', { hasText: 'oh darn it' });
+  await held.waitFor();
+  assert.match(await held.textContent(), /blocklist:darn/);
+  await shot('04d-chat-held');
+  await held.getByRole('button', { name: 'Show to class' }).click();
+  await page.locator('[data-testid="chat-line"]', { hasText: 'oh darn it' }).waitFor();
+  await held.waitFor({ state: 'detached' });
+  await line.getByRole('button', { name: "Delete Ada's message" }).click();
+  // Gone from the screen with the live tombstone; stored no more once the call answers.
+  await line.waitFor({ state: 'detached' });
+  await page.getByText('The message is deleted for everyone.').waitFor();
+  await page.locator('[data-testid="feed"]').getByText('Ada: hello teacher').waitFor({ state: 'detached' });
+  const page1 = await call('GET', chat, mint('student', 's2', 'Bo'));
+  assert.deepEqual(page1.items.map((item) => item.text), ['oh darn it']);
+  await page.locator('[data-testid="chat-line"]', { hasText: 'oh darn it' }).getByRole('button', { name: 'Mute Ada for 10 minutes' }).click();
+  await page.locator('[data-testid="chat-muted"]', { hasText: 'Ada' }).waitFor();
+  const refused = await fetch(`${base}${chat}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ada}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ text: 'still here?' }),
+  });
+  assert.equal(refused.status, 403);
+  await page.locator('[data-testid="chat-slow"]').selectOption('30');
+  await page.getByText('Slow mode: one message every 30 s.').waitFor();
+  await page.locator('[data-testid="chat-muted"]').getByRole('button', { name: 'Unmute' }).click();
+  await page.locator('[data-testid="chat-muted"]').waitFor({ state: 'detached' });
+  await page.getByLabel('Message to the class').fill('Great work, everyone');
+  await page.locator('[data-testid="chat-send"]').click();
+  await page.locator('[data-testid="chat-line"]', { hasText: 'Great work, everyone' }).waitFor();
+  await shot('04e-chat-panel');
+});
+
 test("a student's page lists their assigned lessons and their rewards", async () => {
   const studentPage = await context.newPage();
   watchConsole(studentPage);

@@ -9,7 +9,9 @@
 //! (three lessons, a quiz on the first) is assigned to the class, each game server reads the
 //! lesson as the SDK does (`GET /api/v1/roblox/lessons/{id}`), and its players' quiz answers
 //! name the assessment, so the server scores them into results that analytics shows; a finished
-//! lesson earns the player points (an `award` event) on the class's leaderboard.
+//! lesson earns the player points (an `award` event) on the class's leaderboard. Students chat
+//! in the class through the moderated door; a line with a word of the demo school's blocklist is
+//! held for the teacher.
 //!
 //! Seeding is idempotent (a second run finds the class and users of the first). The simulators
 //! stop when the server shuts down. Tokens are minted with the development HS256 secret, so
@@ -180,6 +182,14 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
             Some(json!({"enabled": true})),
         )
         .await?;
+    // The school's blocklist: the demo's chat shows one message held for the teacher.
+    rest.call(
+        "setting the demo chat blocklist",
+        reqwest::Method::PUT,
+        "/api/v1/chat/blocklist",
+        Some(json!({"words": ["darn"]})),
+    )
+    .await?;
     let store = app.store();
     for student in &students {
         store
@@ -217,12 +227,65 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
         let group = group.to_vec();
         app.tracker().spawn(sim.run(group));
     }
+    let chatters = students
+        .iter()
+        .take(CHAT_LINES.len())
+        .map(|student| mint(&student.id, Role::Student, &student.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    app.tracker().spawn(chat(
+        Rest {
+            http: reqwest::Client::new(),
+            base: base.clone(),
+            token: String::new(),
+        },
+        class_id.clone(),
+        chatters,
+        app.shutdown().clone(),
+    ));
     tracing::info!(class = %class_id, "demo classroom running with two simulated game servers");
     Ok(DemoLinks {
         teacher: format!("{base}/dashboard#token={teacher_token}&class={class_id}"),
         operator: format!("{base}/dashboard#token={admin_token}&view=operator"),
         class_id,
     })
+}
+
+/// What the demo's students say in class chat, in turn; one line has a blocked word, so the
+/// teacher finds it held.
+const CHAT_LINES: [&str; 5] = [
+    "Is 2/4 the same as 1/2?",
+    "I got the pizza one right!",
+    "oh darn, I missed the last question",
+    "Can we do the fractions race again?",
+    "Halves are easy now",
+];
+
+/// Students chatting in the class (`POST /api/v1/classes/{id}/chat`, the moderated door):
+/// a line every few seconds, each student with their own token, until shutdown.
+async fn chat(mut rest: Rest, class_id: String, tokens: Vec<String>, stop: CancellationToken) {
+    let path = format!("/api/v1/classes/{class_id}/chat");
+    for (turn, line) in CHAT_LINES.iter().cycle().enumerate() {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(if turn == 0 { 3 } else { 20 })) => {}
+        }
+        let Some(token) = tokens.get(turn % tokens.len()) else {
+            return;
+        };
+        rest.token = token.clone();
+        let body = json!({"text": line, "id": format!("demo-{turn}")});
+        if let Err(error) = rest
+            .call(
+                "a demo chat message",
+                reqwest::Method::POST,
+                &path,
+                Some(body),
+            )
+            .await
+        {
+            tracing::debug!(%error, "a demo chat message was refused");
+        }
+    }
 }
 
 fn base_url(addr: SocketAddr) -> String {
