@@ -254,8 +254,8 @@ pub async fn start(server: &RunningServer, secret: &str) -> Result<DemoLinks, De
 /// teacher finds it held.
 const CHAT_LINES: [&str; 5] = [
     "Is 2/4 the same as 1/2?",
-    "I got the pizza one right!",
     "oh darn, I missed the last question",
+    "I got the pizza one right!",
     "Can we do the fractions race again?",
     "Halves are easy now",
 ];
@@ -267,7 +267,7 @@ async fn chat(mut rest: Rest, class_id: String, tokens: Vec<String>, stop: Cance
     for (turn, line) in CHAT_LINES.iter().cycle().enumerate() {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(if turn == 0 { 3 } else { 20 })) => {}
+            _ = tokio::time::sleep(Duration::from_secs(if turn == 0 { 3 } else { 15 })) => {}
         }
         let Some(token) = tokens.get(turn % tokens.len()) else {
             return;

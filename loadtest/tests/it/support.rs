@@ -43,6 +43,11 @@ impl Hub {
                 publish_burst: 100_000,
                 ..SocketSettings::default()
             },
+            // The harness's students chat faster than a real class does.
+            chat: server::chat::ChatSettings {
+                per_minute: 100_000,
+                ..server::chat::ChatSettings::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

@@ -2,8 +2,10 @@
 //! to one class room. The teacher publishes `loadtest` events at `rate` (down: every student
 //! receives them) and the students take turns publishing `chat` at `student_rate` in all (up:
 //! the teacher receives them). Each event carries its send time (`data.t`, µs since the Unix
-//! epoch) and the phase it was sent in (`data.p`), so a delivery counts for the phase of its
-//! publish even when it arrives late. Entry points: [`OpenClass::connect`], [`OpenClass::start`],
+//! epoch) and the phase it was sent in (`data.p`; a chat message carries both in its `text`),
+//! so a delivery counts for the phase of its publish even when it arrives late. Class chat
+//! limits each student's messages (`--chat-per-minute`): the server under test must allow
+//! `student_rate / students` a second. Entry points: [`OpenClass::connect`], [`OpenClass::start`],
 //! [`Class::finish`].
 
 use std::net::IpAddr;
@@ -158,6 +160,22 @@ struct ClassData {
     t: Option<u64>,
     #[serde(default)]
     p: Option<u8>,
+    /// A chat message's text: `"{t} {p} {n}"` (class chat keeps only `text`).
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl ClassData {
+    /// The send time and phase, from the fields or from a chat message's text.
+    fn stamp(&self) -> (Option<u64>, Option<u8>) {
+        if self.t.is_some() {
+            return (self.t, self.p);
+        }
+        let mut parts = self.text.as_deref().unwrap_or_default().split(' ');
+        let sent = parts.next().and_then(|part| part.parse().ok());
+        let phase = parts.next().and_then(|part| part.parse().ok());
+        (sent, phase)
+    }
 }
 
 /// The class's sockets, connected and joined, before their loops start.
@@ -416,7 +434,14 @@ async fn socket_loop(
                     reference: None,
                     room: room.clone(),
                     kind: sends.kind().into(),
-                    data: json!({ "t": unix_micros(), "p": phase as u8, "n": sequence }),
+                    data: match sends {
+                        Direction::Down => {
+                            json!({ "t": unix_micros(), "p": phase as u8, "n": sequence })
+                        }
+                        Direction::Up => {
+                            json!({ "text": format!("{} {} {sequence}", unix_micros(), phase as u8) })
+                        }
+                    },
                     id: None,
                 };
                 let sent = match client::encode(codec, &message) {
@@ -454,7 +479,8 @@ fn count_delivery(
 ) {
     let received_us = unix_micros();
     shared.live_deliveries.fetch_add(1, Ordering::Relaxed);
-    let (Some(sent_us), Some(phase)) = (data.t, data.p.and_then(Phase::from_wire)) else {
+    let (sent_us, phase) = data.stamp();
+    let (Some(sent_us), Some(phase)) = (sent_us, phase.and_then(Phase::from_wire)) else {
         return;
     };
     let (Some(flow), Some(index)) = (shared.flow(phase, direction), phase.index()) else {
