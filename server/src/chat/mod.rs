@@ -425,8 +425,9 @@ impl ChatRules {
     }
 }
 
-/// The message id: the sender's client id scoped to them (a retry is the same message), or a
-/// fresh one.
+/// The message id: made from the sender and their client id (a retry is the same message, and
+/// no one's id can stand for another's), or a fresh one. It never holds the sender's id, so a
+/// teacher's tombstone naming it names no student after an erasure.
 fn message_id(user: &str, client_id: Option<&str>) -> Result<String, ChatRefusal> {
     match client_id {
         None => Ok(crate::api::ids::new_id("chat")),
@@ -435,7 +436,11 @@ fn message_id(user: &str, client_id: Option<&str>) -> Result<String, ChatRefusal
                 "a chat message's id must be 1..={MAX_ID_BYTES} bytes without control characters"
             )))
         }
-        Some(id) => Ok(format!("chat:{user}:{id}")),
+        Some(id) => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(format!("{user}\n{id}").as_bytes());
+            Ok(format!("chat_{}", hex::encode(&digest[..12])))
+        }
     }
 }
 
@@ -661,7 +666,18 @@ mod tests {
 
     #[test]
     fn client_ids_are_scoped_to_their_sender() {
-        assert_eq!(message_id("s1", Some("m1")).unwrap(), "chat:s1:m1");
+        let id = message_id("s1", Some("m1")).unwrap();
+        assert_eq!(
+            id,
+            message_id("s1", Some("m1")).unwrap(),
+            "a retry is the same message"
+        );
+        assert_ne!(
+            id,
+            message_id("s2", Some("m1")).unwrap(),
+            "another sender's is not"
+        );
+        assert!(!id.contains("s1"), "{id}");
         assert!(message_id("s1", Some("")).is_err());
         assert!(message_id("s1", None).unwrap().starts_with("chat_"));
     }

@@ -334,10 +334,10 @@ async fn lesson(
 /// show); 404 when the player is not linked to a student of the key's tenant.
 #[utoipa::path(
     get,
-    path = "/api/v1/roblox/players/{user_id}/stats",
+    path = "/api/v1/roblox/players/{roblox_user_id}/stats",
     tag = "roblox",
     security(("game_key" = [])),
-    params(("user_id" = i64, Path, description = "the player's Roblox UserId")),
+    params(("roblox_user_id" = i64, Path, description = "the player's Roblox UserId")),
     responses(
         (status = 200, description = "the linked student's rewards", body = crate::platform::rewards::RewardStats),
         (status = 404, description = "the player is not linked to a student", body = ErrorResponse),

@@ -112,7 +112,7 @@ const POLICY: &[(&str, &str)] = &[
     ("post /api/v1/roblox/link", "-"),
     ("post /api/v1/roblox/events", "-"),
     ("get /api/v1/roblox/lessons/{id}", "-"),
-    ("get /api/v1/roblox/players/{user_id}/stats", "-"),
+    ("get /api/v1/roblox/players/{roblox_user_id}/stats", "-"),
     (
         "post /api/v1/notifications/{notification_id}/read",
         "S!ATEP",
