@@ -370,7 +370,7 @@ pub fn estimate_tokens(text: &str) -> u32 {
 
 /// Whether `phrase` occurs in `text` on word boundaries.
 /// Whether `phrase` occurs in `text` as whole words (both already lower-case).
-pub(crate) fn contains_phrase(text: &str, phrase: &str) -> bool {
+fn contains_phrase(text: &str, phrase: &str) -> bool {
     text.match_indices(phrase).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + phrase.len()..].chars().next();

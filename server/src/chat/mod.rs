@@ -63,12 +63,52 @@ pub struct ChatRules {
     slow: DashMap<ClassKey, u32>,
     /// Mutes per (tenant, class, student): until when, Unix milliseconds.
     mutes: DashMap<StudentKey, i64>,
-    /// Each school's blocked words, lower-case.
-    blocklists: DashMap<String, Arc<[String]>>,
+    /// Each school's blocked words, lower-case, with their matcher.
+    blocklists: DashMap<String, Arc<Blocklist>>,
     /// When each student last sent a message in a class under slow mode (Unix milliseconds).
     last_sent: DashMap<StudentKey, i64>,
     /// Messages per student per minute.
     rate: DefaultKeyedRateLimiter<(String, String)>,
+}
+
+/// A school's blocked words and one automaton over all of them, so screening a message is one
+/// pass over its text however long the list is (`benches/benches/chat.rs`).
+#[derive(Debug)]
+struct Blocklist {
+    words: Vec<String>,
+    matcher: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Blocklist {
+    fn new(words: Vec<String>) -> Blocklist {
+        let matcher = aho_corasick::AhoCorasick::new(&words)
+            .inspect_err(|error| tracing::error!(%error, "a chat blocklist could not be compiled"))
+            .ok();
+        Blocklist { words, matcher }
+    }
+
+    /// The entries `lower` (a lower-cased message) holds as whole words, in the list's order.
+    fn found_in(&self, lower: &str) -> Vec<&str> {
+        let Some(matcher) = &self.matcher else {
+            return Vec::new();
+        };
+        let mut found: Vec<usize> = matcher
+            .find_overlapping_iter(lower)
+            .filter(|hit| {
+                let before = lower[..hit.start()].chars().next_back();
+                let after = lower[hit.end()..].chars().next();
+                before.is_none_or(|c| !c.is_alphanumeric())
+                    && after.is_none_or(|c| !c.is_alphanumeric())
+            })
+            .map(|hit| hit.pattern().as_usize())
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+            .into_iter()
+            .filter_map(|index| self.words.get(index).map(String::as_str))
+            .collect()
+    }
 }
 
 /// Why a message was refused (it was neither shown nor held).
@@ -230,7 +270,7 @@ impl ChatRules {
                 .insert((mute.tenant_id, mute.class_id, mute.user_id), mute.until_ms);
         }
         for (tenant, words) in snapshot.blocklists {
-            rules.blocklists.insert(tenant, words.into());
+            rules.set_blocklist(&tenant, words);
         }
         rules
     }
@@ -342,15 +382,13 @@ impl ChatRules {
         })
     }
 
-    /// The blocklist entries `text` contains (as `blocklist:<entry>`).
-    fn blocked_words(&self, tenant: &str, text: &str) -> Vec<String> {
-        let Some(words) = self.blocklists.get(tenant).map(|words| Arc::clone(&words)) else {
+    /// The school's blocklist entries `text` contains (as `blocklist:<entry>`).
+    pub fn blocked_words(&self, tenant: &str, text: &str) -> Vec<String> {
+        let Some(list) = self.blocklists.get(tenant).map(|list| Arc::clone(&list)) else {
             return Vec::new();
         };
-        let lower = text.to_lowercase();
-        words
-            .iter()
-            .filter(|word| crate::ai::tutor::contains_phrase(&lower, word))
+        list.found_in(&text.to_lowercase())
+            .into_iter()
             .map(|word| format!("blocklist:{word}"))
             .collect()
     }
@@ -405,13 +443,18 @@ impl ChatRules {
     pub fn blocklist(&self, tenant: &str) -> Vec<String> {
         self.blocklists
             .get(tenant)
-            .map(|words| words.to_vec())
+            .map(|list| list.words.clone())
             .unwrap_or_default()
     }
 
     /// Replaces a school's blocked words (already checked), after the database has them.
     pub fn set_blocklist(&self, tenant: &str, words: Vec<String>) {
-        self.blocklists.insert(tenant.to_owned(), words.into());
+        if words.is_empty() {
+            self.blocklists.remove(tenant);
+        } else {
+            self.blocklists
+                .insert(tenant.to_owned(), Arc::new(Blocklist::new(words)));
+        }
     }
 
     /// Forgets what no rule needs any more: ended mutes, last messages older than the longest
@@ -661,6 +704,17 @@ mod tests {
         assert!(
             rules.blocked_words("other", "darn").is_empty(),
             "per school"
+        );
+        // Overlapping entries are each found, once, in the list's order.
+        rules.set_blocklist("t", vec!["bad word".into(), "word".into(), "bad".into()]);
+        assert_eq!(
+            rules.blocked_words("t", "bad word, bad word"),
+            ["blocklist:bad word", "blocklist:word", "blocklist:bad"]
+        );
+        rules.set_blocklist("t", Vec::new());
+        assert!(
+            rules.blocked_words("t", "bad").is_empty(),
+            "an emptied list"
         );
     }
 
