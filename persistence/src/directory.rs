@@ -1,12 +1,42 @@
 //! The directory: tenants, users and parent links. Users are created on first sight of a valid
-//! token ([`Store::ensure_user`]); admins change roles, deactivate and link parents to children.
+//! token ([`Store::ensure_user`], or [`Store::ensure_users`] for a batch of sightings); admins change roles, deactivate and link parents to children.
 //! Every statement names the tenant, except the global look-up by user id that tells a caller
 //! their id is taken by another tenant.
 
-use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
-use crate::sql::{Page, Paged, exec, row, rows};
-use crate::{Store, StoreError};
+use serde::Serialize;
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
+
+use crate::sql::{Page, Paged, dialect, exec, row, rows};
+use crate::store::Pool;
+use crate::{Store, StoreError, subject_sha256};
+
+/// A verified token's user, to be admitted ([`Store::ensure_users`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// The token's tenant.
+    pub tenant: String,
+    /// The token's `sub`.
+    pub user: String,
+    /// The token's role (the row's until an admin sets one).
+    pub role: String,
+    /// The token's name.
+    pub display_name: Option<String>,
+}
+
+/// What the directory holds for a [`Sighting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sighted {
+    /// The id was erased; it may never come back.
+    Erased,
+    /// The user's row (new or not), wherever it lives: the caller checks `tenant_id`.
+    User(UserRecord),
+}
+
+/// Ids per `IN (...)` list or rows per insert (4 parameters each), far below both backends'
+/// limits.
+const SIGHTINGS_PER_STATEMENT: usize = 500;
 
 /// One row of `users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -91,6 +121,172 @@ impl Store {
             display_name
         )?;
         row!(self, UserRecord, &sql, user)?.ok_or(StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    /// [`Store::ensure_user`] for many users at once, as concurrent first sightings arrive: two
+    /// reads for the whole batch (erased ids, existing rows), then one write transaction for the
+    /// new users and their tenants, then one read of their rows. One answer per sighting, in
+    /// order.
+    pub async fn ensure_users(&self, sightings: &[Sighting]) -> Result<Vec<Sighted>, StoreError> {
+        let mut ids: Vec<&str> = sightings.iter().map(|seen| seen.user.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let hashes: HashMap<String, &str> =
+            ids.iter().map(|id| (subject_sha256(id), *id)).collect();
+        let erased: HashSet<&str> = self
+            .erased_among(&hashes.keys().map(String::as_str).collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .filter_map(|hash| hashes.get(&hash).copied())
+            .collect();
+        let live: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !erased.contains(id))
+            .collect();
+        let mut rows: HashMap<String, UserRecord> = self
+            .users_among(&live)
+            .await?
+            .into_iter()
+            .map(|row| (row.id.clone(), row))
+            .collect();
+        let mut new: Vec<&Sighting> = Vec::new();
+        for seen in sightings {
+            let id = seen.user.as_str();
+            if !erased.contains(id)
+                && !rows.contains_key(id)
+                && !new.iter().any(|other| other.user == seen.user)
+            {
+                new.push(seen);
+            }
+        }
+        if !new.is_empty() {
+            self.insert_sightings(&new).await?;
+            let ids: Vec<&str> = new.iter().map(|seen| seen.user.as_str()).collect();
+            rows.extend(
+                self.users_among(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.id.clone(), row)),
+            );
+        }
+        sightings
+            .iter()
+            .map(|seen| {
+                if erased.contains(seen.user.as_str()) {
+                    return Ok(Sighted::Erased);
+                }
+                rows.get(&seen.user)
+                    .cloned()
+                    .map(Sighted::User)
+                    .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
+            })
+            .collect()
+    }
+
+    /// Which of these `erased_users.subject_sha256` values exist.
+    async fn erased_among(&self, hashes: &[&str]) -> Result<Vec<String>, StoreError> {
+        macro_rules! select {
+            ($pool:expr, $db:ty) => {{
+                let mut found = Vec::new();
+                for chunk in hashes.chunks(SIGHTINGS_PER_STATEMENT) {
+                    let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                        "SELECT subject_sha256 FROM erased_users WHERE subject_sha256 IN (",
+                    );
+                    let mut list = builder.separated(", ");
+                    for hash in chunk {
+                        list.push_bind(*hash);
+                    }
+                    builder.push(")");
+                    for row in builder.build().fetch_all($pool).await? {
+                        found.push(row.get::<String, _>(0));
+                    }
+                }
+                found
+            }};
+        }
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => select!(pool, Postgres),
+            Pool::Sqlite(pool) => select!(pool, Sqlite),
+        })
+    }
+
+    /// The rows of these user ids (those that exist).
+    async fn users_among(&self, ids: &[&str]) -> Result<Vec<UserRecord>, StoreError> {
+        let head = dialect(
+            self.backend(),
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("),
+        );
+        macro_rules! select {
+            ($pool:expr, $db:ty) => {{
+                let mut found = Vec::new();
+                for chunk in ids.chunks(SIGHTINGS_PER_STATEMENT) {
+                    let mut builder: QueryBuilder<$db> = QueryBuilder::new(head.as_str());
+                    let mut list = builder.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    builder.push(")");
+                    found.extend(
+                        builder
+                            .build_query_as::<UserRecord>()
+                            .fetch_all($pool)
+                            .await?,
+                    );
+                }
+                found
+            }};
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => select!(pool, Postgres),
+            Pool::Sqlite(pool) => select!(pool, Sqlite),
+        })
+    }
+
+    /// Inserts the tenants and users of new sightings in one transaction (ids taken meanwhile
+    /// are skipped).
+    async fn insert_sightings(&self, new: &[&Sighting]) -> Result<(), StoreError> {
+        let mut tenants: Vec<&str> = new.iter().map(|seen| seen.tenant.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        macro_rules! insert {
+            ($pool:expr, $db:ty) => {{
+                let mut tx = $pool.begin().await?;
+                for chunk in tenants.chunks(SIGHTINGS_PER_STATEMENT) {
+                    let mut builder: QueryBuilder<$db> =
+                        QueryBuilder::new("INSERT INTO tenants (id, name) ");
+                    builder.push_values(chunk, |mut row, tenant| {
+                        row.push_bind(*tenant).push_bind(*tenant);
+                    });
+                    builder.push(" ON CONFLICT (id) DO NOTHING");
+                    builder.build().execute(&mut *tx).await?;
+                }
+                for chunk in new.chunks(SIGHTINGS_PER_STATEMENT) {
+                    let mut builder: QueryBuilder<$db> =
+                        QueryBuilder::new("INSERT INTO users (id, tenant_id, role, display_name) ");
+                    builder.push_values(chunk, |mut row, seen| {
+                        row.push_bind(seen.user.as_str())
+                            .push_bind(seen.tenant.as_str())
+                            .push_bind(seen.role.as_str())
+                            .push_bind(seen.display_name.as_deref());
+                    });
+                    builder.push(" ON CONFLICT (id) DO NOTHING");
+                    builder.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match &self.pool {
+            Pool::Postgres(pool) => insert!(pool, Postgres),
+            Pool::Sqlite(pool) => insert!(pool, Sqlite),
+        }
+        Ok(())
     }
 
     /// Creates a user in `tenant` (an admin rostering someone who has not signed in yet).

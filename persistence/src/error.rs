@@ -47,6 +47,12 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// The error of a store that is shutting down (its pool closed, or the task writing for it
+    /// stopped).
+    pub fn closed() -> StoreError {
+        StoreError::Query(sqlx::Error::PoolClosed)
+    }
+
     /// Whether a UNIQUE or PRIMARY KEY constraint refused the statement (the row exists).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Query(sqlx::Error::Database(database)) if database.is_unique_violation())

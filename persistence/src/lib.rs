@@ -54,7 +54,7 @@ pub use consent::ConsentRecord;
 pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,
 };
-pub use directory::{ParentLink, UserChanges, UserRecord};
+pub use directory::{ParentLink, Sighted, Sighting, UserChanges, UserRecord};
 pub use notifications::{NewNotification, NotificationRecord};
 pub use privacy::{
     Erasure, Erasures, Expiring, ExportPage, ExportSection, RetentionPolicy, Subject, pseudonym,

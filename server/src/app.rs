@@ -379,7 +379,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     verifier.prefetch().await;
     let api_limiters = crate::api::Limiters::new(&config.api_limits);
     let shutdown_timeout = config.shutdown_timeout;
-    let directory = Arc::new(Directory::new(store.clone()));
+    let directory = Arc::new(Directory::new(store.clone(), config.auth.first_sight_batch));
     let roblox = Roblox::start(
         config.roblox.clone(),
         hub.clone(),

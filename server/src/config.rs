@@ -752,5 +752,8 @@ mod tests {
         refused(&["--stripe-price", "platinum=price_1"], "stripe-price");
         refused(&["--ai-task-model", "chat=gpt"], "ai-task-model");
         refused(&["--stripe-api-base", "api.stripe.com"], "stripe-api-base");
+        refused(&["--first-sight-batch", "0"], "first-sight-batch");
+        refused(&["--chat-per-minute", "0"], "chat-per-minute");
+        refused(&["--chat-max-chars", "0"], "chat-max-chars");
     }
 }

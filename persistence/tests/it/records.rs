@@ -436,3 +436,68 @@ async fn the_audit_trail_appends_and_lists_newest_first_filtered_by_tenant() {
         );
     }
 }
+
+#[tokio::test]
+async fn first_sightings_in_one_batch_create_each_new_user_once() {
+    use persistence::{Sighted, Sighting};
+    let seen = |tenant: &str, user: &str, name: Option<&str>| Sighting {
+        tenant: tenant.to_owned(),
+        user: user.to_owned(),
+        role: "student".to_owned(),
+        display_name: name.map(str::to_owned),
+    };
+    for db in TestDatabase::all().await {
+        let store = db.store().await;
+        let backend = store.backend();
+        store
+            .ensure_user("acme", "known", "educator", Some("Kim"))
+            .await
+            .expect("a user seen before");
+        store
+            .ensure_user("acme", "gone", "student", None)
+            .await
+            .expect("a user to erase");
+        assert!(!store.mark_erased("acme", "gone").await.expect("erased"));
+        let batch = [
+            seen("acme", "new1", Some("Ada")),
+            seen("fresh-school", "new2", None),
+            seen("acme", "new1", Some("Ada")),
+            seen("acme", "known", None),
+            seen("acme", "gone", None),
+            seen("beta", "known", None),
+        ];
+        let answers = store.ensure_users(&batch).await.expect("one round");
+        assert_eq!(answers.len(), batch.len(), "{backend:?}");
+        let user = |index: usize| match &answers[index] {
+            Sighted::User(record) => record.clone(),
+            Sighted::Erased => panic!("{backend:?}: sighting {index} is erased"),
+        };
+        let ada = user(0);
+        assert_eq!(
+            (
+                ada.tenant_id.as_str(),
+                ada.display_name.as_deref(),
+                ada.role.as_str()
+            ),
+            ("acme", Some("Ada"), "student"),
+            "{backend:?}"
+        );
+        assert_eq!(user(2), ada, "the same user twice in a batch is one row");
+        assert_eq!(user(1).tenant_id, "fresh-school", "a new tenant is made");
+        assert_eq!(
+            user(3).role,
+            "educator",
+            "a known row is read, not rewritten"
+        );
+        assert_eq!(answers[4], Sighted::Erased, "{backend:?}");
+        assert_eq!(
+            user(5).tenant_id,
+            "acme",
+            "an id of another tenant answers its own row (the caller refuses it)"
+        );
+        // Seen again: the same rows, nothing new.
+        let again = store.ensure_users(&batch[..2]).await.expect("again");
+        assert_eq!(again[0], Sighted::User(ada), "{backend:?}");
+        assert!(store.ensure_users(&[]).await.expect("nothing").is_empty());
+    }
+}

@@ -3,13 +3,19 @@
 //! are refused, and once an admin set a
 //! user's role, the directory's role wins over the token's (until then the token's does). A small
 //! in-memory cache means only the
-//! first request of a user touches the database; the users routes keep it current.
+//! first request of a user touches the database; the users routes keep it current. First
+//! sightings are written in batches by one task (`--first-sight-batch` users per transaction,
+//! [`persistence::Store::ensure_users`]): a reconnect storm or a school's first morning costs a
+//! few transactions, not two writes per user.
 //!
 //! Entry point: [`Directory::admit`], called by `AppState::authenticate` for sockets and REST alike.
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
-use persistence::{Store, StoreError, UserRecord};
+use persistence::{Sighted, Sighting, Store, StoreError, UserRecord};
 use protocol::ErrorCode;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{ApiError, ErrorKind};
 use crate::auth::{AuthError, Identity, Role};
@@ -23,7 +29,13 @@ pub struct Directory {
     /// by `admit`, updated by `remember` (role changes, deactivation); never needs evicting
     /// for correctness on one node.
     known: DashMap<String, Known>,
+    /// First sightings for the batch writer ([`write_sightings`]); bounded, so a flood of new
+    /// users waits for the writer instead of growing memory.
+    sightings: mpsc::Sender<(Sighting, SightingReply)>,
 }
+
+/// Where the batch writer answers one sighting (a failed batch answers every sighting its error).
+type SightingReply = oneshot::Sender<Result<Sighted, Arc<StoreError>>>;
 
 #[derive(Debug, Clone)]
 struct Known {
@@ -55,7 +67,7 @@ pub enum AuthFailure {
     OtherTenant,
     /// The directory could not be read or written.
     #[error("the user directory is unavailable; retry shortly")]
-    Unavailable(#[source] StoreError),
+    Unavailable(#[source] Arc<StoreError>),
 }
 
 impl AuthFailure {
@@ -93,11 +105,16 @@ impl From<AuthFailure> for ApiError {
 }
 
 impl Directory {
-    /// A directory over `store`.
-    pub fn new(store: Store) -> Directory {
+    /// A directory over `store`, writing first sightings `batch` users at a time (spawns the
+    /// writer; call it inside the runtime).
+    pub fn new(store: Store, batch: usize) -> Directory {
+        let batch = batch.max(1);
+        let (sightings, queue) = mpsc::channel(batch.saturating_mul(8));
+        tokio::spawn(write_sightings(store.clone(), queue, batch));
         Directory {
             store,
             known: DashMap::new(),
+            sightings,
         }
     }
 
@@ -112,25 +129,10 @@ impl Directory {
         let known = match self.known.get(&identity.user).map(|entry| entry.clone()) {
             Some(known) => known,
             None => {
-                if self
-                    .store
-                    .erased_from(&identity.user)
-                    .await
-                    .map_err(AuthFailure::Unavailable)?
-                    .is_some()
-                {
-                    return Err(AuthFailure::Erased);
-                }
-                let record = self
-                    .store
-                    .ensure_user(
-                        &identity.tenant,
-                        &identity.user,
-                        identity.role.as_str(),
-                        identity.name.as_deref(),
-                    )
-                    .await
-                    .map_err(AuthFailure::Unavailable)?;
+                let record = match self.first_sight(&identity).await? {
+                    Sighted::Erased => return Err(AuthFailure::Erased),
+                    Sighted::User(record) => record,
+                };
                 let known = known_of(&record, identity.role);
                 self.known.insert(identity.user.clone(), known.clone());
                 known
@@ -138,6 +140,28 @@ impl Directory {
         };
         apply(&known, &mut identity)?;
         Ok(identity)
+    }
+
+    /// The directory's row of a user this process has not seen, created if new, through the
+    /// batch writer.
+    async fn first_sight(&self, identity: &Identity) -> Result<Sighted, AuthFailure> {
+        let stopped = || AuthFailure::Unavailable(Arc::new(StoreError::closed()));
+        let (reply, answer) = oneshot::channel();
+        let sighting = Sighting {
+            tenant: identity.tenant.clone(),
+            user: identity.user.clone(),
+            role: identity.role.as_str().to_owned(),
+            display_name: identity.name.clone(),
+        };
+        self.sightings
+            .send((sighting, reply))
+            .await
+            .map_err(|_| stopped())?;
+        match answer.await {
+            Ok(Ok(sighted)) => Ok(sighted),
+            Ok(Err(cause)) => Err(AuthFailure::Unavailable(cause)),
+            Err(_) => Err(stopped()),
+        }
     }
 
     /// Where an already admitted identity stands now, from what this process knows (no query):
@@ -191,6 +215,33 @@ impl Directory {
     pub fn remember(&self, record: &UserRecord) {
         let role = Role::from_claim(&record.role).unwrap_or(Role::Student);
         self.known.insert(record.id.clone(), known_of(record, role));
+    }
+}
+
+/// The batch writer: takes whatever first sightings are queued (up to `batch`), writes them in
+/// one round ([`Store::ensure_users`]) and answers each; ends when the directory is dropped.
+async fn write_sightings(
+    store: Store,
+    mut queue: mpsc::Receiver<(Sighting, SightingReply)>,
+    batch: usize,
+) {
+    let mut waiting = Vec::with_capacity(batch);
+    while queue.recv_many(&mut waiting, batch).await > 0 {
+        let sightings: Vec<Sighting> = waiting.iter().map(|(seen, _)| seen.clone()).collect();
+        match store.ensure_users(&sightings).await {
+            Ok(answers) => {
+                for ((_, reply), answer) in waiting.drain(..).zip(answers) {
+                    // A caller that went away no longer needs its answer.
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                let cause = Arc::new(error);
+                for (_, reply) in waiting.drain(..) {
+                    let _ = reply.send(Err(cause.clone()));
+                }
+            }
+        }
     }
 }
 

@@ -160,6 +160,8 @@ pub struct AuthSettings {
     pub jwks_refresh_interval: Duration,
     /// Keys older than this are fetched again on the next token.
     pub jwks_max_age: Duration,
+    /// First sightings of users written in one transaction (`auth/directory.rs`).
+    pub first_sight_batch: usize,
 }
 
 /// Verifies tokens. Built once at start-up; shared by every transport and the REST API.

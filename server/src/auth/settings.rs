@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::AuthSettings;
-use crate::config::{ConfigError, DurationArg, duration_or, layered};
+use crate::config::{ConfigError, DurationArg, at_least_one, duration_or, layered};
 
 layered! {
     /// The token settings (see `crate::config` for how flags, environment and file combine).
@@ -40,6 +40,11 @@ layered! {
         /// [default: 30s].
         #[arg(long, env = "CLASSHUB_JWKS_REFRESH_INTERVAL")]
         pub jwks_refresh_interval: Option<DurationArg>,
+        /// Users seen for the first time that are written to the directory together, in one
+        /// transaction (concurrent first sign-ins queue behind the batch being written, at most
+        /// eight batches' worth) [default: 500].
+        #[arg(long, env = "CLASSHUB_FIRST_SIGHT_BATCH")]
+        pub first_sight_batch: Option<u32>,
     }
 }
 
@@ -73,6 +78,8 @@ impl AuthArgs {
             // Not a setting: keys are fetched again at least hourly, and never more often than
             // the refresh interval allows.
             jwks_max_age: Duration::from_secs(3600).max(refresh),
+            first_sight_batch: at_least_one("first-sight-batch", self.first_sight_batch, 500)?
+                as usize,
         })
     }
 }

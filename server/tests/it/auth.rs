@@ -1,5 +1,6 @@
 //! Authentication and permissions: tokens by query, header or `auth` frame; expired and forged
-//! tokens refused; tenants never crossed; roles limit what may be joined and published.
+//! tokens refused; tenants never crossed; roles limit what may be joined and published; users
+//! seen for the first time all at once are each admitted and recorded once.
 
 use std::time::Duration;
 
@@ -214,4 +215,49 @@ async fn tenants_and_roles_bound_what_may_be_joined_and_published() {
             .code,
         forbidden
     );
+}
+
+#[tokio::test]
+async fn many_users_signing_in_at_once_are_each_recorded_once_in_small_batches() {
+    let db = persistence::test_support::TestDatabase::sqlite();
+    let url = db.url().to_owned();
+    // Batches of 4: 60 first sightings at once take several rounds of the writer.
+    let test = start_with(|config| {
+        config.database_url = Some(url);
+        config.auth.first_sight_batch = 4;
+    })
+    .await;
+    let addr = test.addr;
+    let sockets = futures_util::future::join_all((0..60).map(|index| async move {
+        let user = format!("first-{index}");
+        let mut client = Client::connect(addr, &token("crowd", Role::Student, &user)).await;
+        client.ping().await;
+        client
+    }))
+    .await;
+    assert_eq!(sockets.len(), 60);
+    let store = test.server.app().store().clone();
+    let users = store
+        .users(
+            "crowd",
+            None,
+            &persistence::Page {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .expect("users");
+    assert_eq!(users.items.len(), 60, "every new user is recorded once");
+    // The same ids in another tenant are still refused: the rows say where they live.
+    let elsewhere = token("elsewhere", Role::Student, "first-7");
+    let (status, body) = refused(
+        Client::open(addr, Auth::Header(&elsewhere), None)
+            .await
+            .err()
+            .expect("another tenant's id is refused"),
+    );
+    assert_eq!(status, 401, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("another tenant"), "{message}");
 }

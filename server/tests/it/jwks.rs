@@ -145,6 +145,7 @@ fn settings(url: String, refresh: Duration) -> AuthSettings {
         leeway: Duration::from_secs(5),
         jwks_refresh_interval: refresh,
         jwks_max_age: Duration::from_secs(3600),
+        ..AuthSettings::default()
     }
 }
 
