@@ -125,6 +125,21 @@ fn choose_tls_provider() {
 /// SQLite rows per multi-row statement (8 parameters each, far below SQLite's 32 766).
 const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
 
+/// Runs the retractions among `events` on transaction `tx` (either backend).
+macro_rules! retract {
+    ($tx:expr, $events:expr) => {
+        for retraction in retractions_of($events) {
+            sqlx::query(retraction.sql)
+                .bind(retraction.tenant)
+                .bind(retraction.id)
+                .bind(retraction.held)
+                .bind(retraction.room)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 impl Store {
     /// Connects to `postgres://…` / `postgresql://…` or opens `sqlite:…` (creating the file).
     /// PostgreSQL URLs may ask for TLS with `sslmode` (`prefer`, `require`, `verify-ca`,
@@ -225,15 +240,7 @@ impl Store {
                 if !answers.is_empty() {
                     postgres_record_answers(&mut tx, &answers).await?;
                 }
-                for retraction in retractions_of(events) {
-                    sqlx::query(retraction.sql)
-                        .bind(retraction.tenant)
-                        .bind(retraction.id)
-                        .bind(retraction.held)
-                        .bind(retraction.room)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                retract!(tx, events);
                 tx.commit().await?;
                 inserted
             }
@@ -253,15 +260,7 @@ impl Store {
                 for chunk in answers.chunks(SQLITE_ROWS_PER_STATEMENT) {
                     sqlite_record_answers(&mut tx, chunk).await?;
                 }
-                for retraction in retractions_of(events) {
-                    sqlx::query(retraction.sql)
-                        .bind(retraction.tenant)
-                        .bind(retraction.id)
-                        .bind(retraction.held)
-                        .bind(retraction.room)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                retract!(tx, events);
                 tx.commit().await?;
                 inserted
             }

@@ -67,6 +67,21 @@ struct Pending {
     chats: FuturesOrdered<PendingChat>,
 }
 
+impl Pending {
+    /// The answer to a publish: a `reply` now, or, for a durable one, once its commit is known.
+    fn answer(&mut self, reference: Option<Ref>, published: Published) -> Option<ServerMessage> {
+        let Published { seq, ack } = published;
+        let Some(ack) = ack else {
+            return reply(reference, Some(seq));
+        };
+        self.acks.push(Box::pin(async move {
+            let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
+            (reference, seq, outcome)
+        }));
+        None
+    }
+}
+
 /// Query parameters of `GET /ws`.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -566,17 +581,7 @@ fn handle_frame(
                     );
                 }
                 match published {
-                    Ok(Published { seq, ack: None }) => reply(reference, Some(seq)),
-                    Ok(Published {
-                        seq,
-                        ack: Some(ack),
-                    }) => {
-                        pending.acks.push(Box::pin(async move {
-                            let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
-                            (reference, seq, outcome)
-                        }));
-                        None
-                    }
+                    Ok(published) => pending.answer(reference, published),
                     Err(error) => Some(error_frame(
                         reference,
                         error.error_code(),
@@ -673,24 +678,7 @@ fn post_chat(
     draft: chat::Draft,
 ) -> Option<ServerMessage> {
     match chat::post(app, draft) {
-        Ok(chat::Posted {
-            published:
-                Published {
-                    seq,
-                    ack: Some(ack),
-                },
-            ..
-        }) => {
-            pending.acks.push(Box::pin(async move {
-                let outcome = ack.await.unwrap_or(Err(SinkError::Stopped));
-                (reference, seq, outcome)
-            }));
-            None
-        }
-        Ok(chat::Posted {
-            published: Published { seq, ack: None },
-            ..
-        }) => reply(reference, Some(seq)),
+        Ok(posted) => pending.answer(reference, posted.published),
         Err(refusal) => Some(chat_refusal(reference, &refusal)),
     }
 }
