@@ -383,7 +383,9 @@ async fn read_loop(
             Message::Close(_) => return,
         };
         if let Some((reference, token)) = reauth {
-            reauthenticate(app, session, reference, &token).await;
+            // Boxed, like the first authentication: verifying a token (JWKS, the directory)
+            // is a large future, and every open socket's state would otherwise be sized for it.
+            Box::pin(reauthenticate(app, session, reference, &token)).await;
             expiry
                 .as_mut()
                 .reset(super::socket::deadline_or_far(session.deadline()));
