@@ -182,14 +182,28 @@ fn negotiate(headers: &HeaderMap) -> Result<Codec, String> {
         })
 }
 
-async fn run(
+/// Serves one upgraded socket. Not `async`: the socket is split first, so the connection's
+/// future (kept for its whole life) holds the two halves, not the `WebSocket` it was built from
+/// (an async fn keeps its arguments in its state, and the socket is about 2 KB).
+fn run(
     app: AppState,
     socket: WebSocket,
     codec: Codec,
     identity: Option<Identity>,
     client: IpAddr,
+) -> impl std::future::Future<Output = ()> {
+    let (sink, stream) = socket.split();
+    serve(app, sink, stream, codec, identity, client)
+}
+
+async fn serve(
+    app: AppState,
+    mut sink: Sink,
+    mut stream: Stream,
+    codec: Codec,
+    identity: Option<Identity>,
+    client: IpAddr,
 ) {
-    let (mut sink, mut stream) = socket.split();
     let (identity, auth_ref) = match identity {
         Some(identity) => (identity, None),
         // Boxed: the authentication step's state (JWKS, directory look-ups) is freed once it
