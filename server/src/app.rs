@@ -327,6 +327,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None => Store::open_sqlite_file(&config.data_dir.join("classhub.db")).await?,
     };
     store.migrate().await?;
+    store.warm_up().await?;
     tracing::info!(backend = ?store.backend(), "database ready");
     let rosters = load_rosters(&store).await?;
     let listener = listen(config.bind).map_err(|cause| StartError::Bind {
