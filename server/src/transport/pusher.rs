@@ -68,8 +68,28 @@ pub async fn upgrade(
         })
 }
 
-async fn run(app: AppState, socket: WebSocket, key: String, protocol: Option<u32>, ip: IpAddr) {
-    let (mut sink, mut stream) = socket.split();
+/// Serves one upgraded socket. Not `async`: the socket is split first, so the connection's
+/// future (kept for its whole life) holds the two halves, not the `WebSocket` it was built from
+/// (an async fn keeps its arguments in its state).
+fn run(
+    app: AppState,
+    socket: WebSocket,
+    key: String,
+    protocol: Option<u32>,
+    ip: IpAddr,
+) -> impl std::future::Future<Output = ()> {
+    let (sink, stream) = socket.split();
+    serve(app, sink, stream, key, protocol, ip)
+}
+
+async fn serve(
+    app: AppState,
+    mut sink: Sink,
+    mut stream: Stream,
+    key: String,
+    protocol: Option<u32>,
+    ip: IpAddr,
+) {
     if protocol != Some(pusher::PROTOCOL) {
         return refuse(&mut sink, PusherClose::UnsupportedProtocol).await;
     }
