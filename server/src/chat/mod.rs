@@ -10,7 +10,7 @@
 //!    AI is configured with a moderation model. A flagged message is held with its categories;
 //!    one the endpoint could not judge is held with `moderation_unavailable` (nothing unscreened
 //!    reaches classmates). Staff messages skip both screens.
-//! 3. [`post`]: the rules are checked again as they are now, then the message is published and
+//! 3. [`post`]: the message is published and
 //!    stored (a durable event through the sink): shown as `chat` (data `{"text"}`, the event's
 //!    `id` names the message), or held as `chat_held` (data `{"text", "student", "reasons"}`,
 //!    id `held:` + the message id), which only staff and the sender see
@@ -120,6 +120,9 @@ pub enum ChatRefusal {
     /// The sender may not chat here.
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// The sender's socket has not joined the room.
+    #[error("join {0} before chatting in it")]
+    NotJoined(String),
     /// The sender is muted in this class.
     #[error(
         "you are muted in this class's chat for {minutes} more minute(s); your teacher can lift it"
@@ -159,6 +162,7 @@ impl ChatRefusal {
         match self {
             ChatRefusal::Invalid(_) => ErrorCode::InvalidMessage,
             ChatRefusal::Denied(_) | ChatRefusal::Muted { .. } => ErrorCode::Forbidden,
+            ChatRefusal::NotJoined(_) => ErrorCode::NotJoined,
             ChatRefusal::SlowMode { .. } | ChatRefusal::TooFast { .. } => ErrorCode::RateLimited,
             ChatRefusal::Hub(error) => error.error_code(),
         }
@@ -180,7 +184,7 @@ impl From<ChatRefusal> for ApiError {
         let retry = refusal.retry_after_ms().map(Duration::from_millis);
         let error = match &refusal {
             ChatRefusal::Invalid(problem) => return ApiError::invalid_field("text", problem),
-            ChatRefusal::Denied(_) | ChatRefusal::Muted { .. } => {
+            ChatRefusal::Denied(_) | ChatRefusal::Muted { .. } | ChatRefusal::NotJoined(_) => {
                 ApiError::new(ErrorKind::Forbidden, refusal.to_string())
             }
             ChatRefusal::SlowMode { .. } | ChatRefusal::TooFast { .. } => {
@@ -281,16 +285,22 @@ impl ChatRules {
     }
 
     /// Checks a message against the rules as they are now (step 1 of the module header).
-    /// `client_id` makes the message id, so a retried message is shown once.
+    /// `joined`: whether the sender's socket is in the room (a socket's students must join
+    /// first; the REST door has no socket and passes `true`). `client_id` makes the message id,
+    /// so a retried message is shown once.
     pub fn admit(
         &self,
         app: &AppState,
         identity: &Identity,
         room: &RoomId,
         data: &Value,
-        client_id: Option<&str>,
+        (client_id, joined): (Option<&str>, bool),
     ) -> Result<Draft, ChatRefusal> {
+        // The rule as it is now first (a roster removal says so), then membership.
         may_chat(app, identity, room)?;
+        if permissions::must_join_to_publish(identity) && !joined {
+            return Err(ChatRefusal::NotJoined(room.to_string()));
+        }
         let text = self.text_of(data)?;
         let id = message_id(&identity.user, client_id)?;
         let verdict = if matches!(identity.role, Role::Educator | Role::Admin) {
@@ -504,9 +514,11 @@ pub fn may_chat(app: &AppState, identity: &Identity, room: &RoomId) -> Result<()
 }
 
 /// Step 2: the moderation endpoint's verdict on a pending draft (others come back unchanged).
-pub async fn screen(app: &AppState, mut draft: Draft) -> Draft {
+/// The verdict takes time, so the sender's rule and mute are checked again after it, as they
+/// are then.
+pub async fn screen(app: &AppState, mut draft: Draft) -> Result<Draft, ChatRefusal> {
     if !draft.is_pending() {
-        return draft;
+        return Ok(draft);
     }
     draft.verdict = match app.tutor() {
         None => Verdict::Shown,
@@ -524,21 +536,20 @@ pub async fn screen(app: &AppState, mut draft: Draft) -> Draft {
             }
         },
     };
-    draft
-}
-
-/// Step 3: shows or holds a screened draft, after checking the sender's rules again.
-pub fn post(app: &AppState, draft: Draft) -> Result<Posted, ChatRefusal> {
     let identity = &draft.identity;
     may_chat(app, identity, &draft.room)?;
-    if !matches!(identity.role, Role::Educator | Role::Admin) {
-        let key = (
-            identity.tenant.clone(),
-            draft.room.local_id().to_owned(),
-            identity.user.clone(),
-        );
-        app.chat().check_mute(&key, now_ms())?;
-    }
+    let key = (
+        identity.tenant.clone(),
+        draft.room.local_id().to_owned(),
+        identity.user.clone(),
+    );
+    app.chat().check_mute(&key, now_ms())?;
+    Ok(draft)
+}
+
+/// Step 3: shows or holds a screened draft.
+pub fn post(app: &AppState, draft: Draft) -> Result<Posted, ChatRefusal> {
+    let identity = &draft.identity;
     let (event_id, kind, data, held) = match draft.verdict {
         Verdict::Held(reasons) => (
             format!("held:{}", draft.id),
@@ -587,7 +598,7 @@ pub(crate) fn publish(
 pub fn refused(refusal: &ChatRefusal) {
     let reason = match refusal {
         ChatRefusal::Invalid(_) => "invalid",
-        ChatRefusal::Denied(_) => "denied",
+        ChatRefusal::Denied(_) | ChatRefusal::NotJoined(_) => "denied",
         ChatRefusal::Muted { .. } => "muted",
         ChatRefusal::SlowMode { .. } => "slow_mode",
         ChatRefusal::TooFast { .. } => "rate",

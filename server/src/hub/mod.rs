@@ -40,7 +40,7 @@ pub use room::MemberAs;
 use room::{Publication, Room};
 pub use rosters::{RosterSnapshot, Rosters};
 pub use seats::{SeatRefusal, Seats};
-pub use session::{CHAT_SERVER_KINDS, Recheck, Session, Standing};
+pub use session::{Recheck, Session, Standing, is_chat_kind};
 pub use settings::HubArgs;
 
 use crate::auth::Identity;

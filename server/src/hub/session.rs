@@ -32,12 +32,18 @@ use super::{
 use crate::auth::Identity;
 
 /// Chat event kinds only the server publishes (`crate::chat`).
-pub const CHAT_SERVER_KINDS: [&str; 4] = [
+const CHAT_SERVER_KINDS: [&str; 4] = [
     "chat_held",
     "chat_deleted",
     "chat_released",
     "chat_settings",
 ];
+
+/// Whether `kind` belongs to class chat (`chat`, or one of the kinds only the server
+/// publishes): only `crate::chat` publishes it, whichever door it came through.
+pub fn is_chat_kind(kind: &str) -> bool {
+    kind == "chat" || CHAT_SERVER_KINDS.contains(&kind)
+}
 
 /// One connection's view of the hub. Dropping it leaves every room (with a reason derived from
 /// the connection's close code) and ends its outbound queue.
@@ -380,7 +386,7 @@ impl Session {
         }
         // Chat goes through the moderation rule (`crate::chat`); its other kinds are the
         // server's own.
-        if kind == "chat" || CHAT_SERVER_KINDS.contains(&kind.as_str()) {
+        if is_chat_kind(&kind) {
             return Err(HubError::InvalidEvent(format!(
                 "{kind:?} events are made by class chat: send chat as kind \"chat\" to a class room (or POST /api/v1/classes/{{id}}/chat); teachers hold, release and delete through the chat routes"
             )));

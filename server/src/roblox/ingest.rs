@@ -83,7 +83,7 @@ pub async fn ingest_batch(
             });
             continue;
         }
-        if event.kind == "chat" || crate::hub::CHAT_SERVER_KINDS.contains(&event.kind.as_str()) {
+        if crate::hub::is_chat_kind(&event.kind) {
             answer.rejected.push(RejectedEvent {
                 id: event.id,
                 code: "invalid_input".into(),

@@ -54,9 +54,14 @@ type PendingAck = std::pin::Pin<
     Box<dyn std::future::Future<Output = (Option<Ref>, u64, Result<(), SinkError>)> + Send>,
 >;
 
-/// A chat message waiting for its moderation verdict: resolves to the `ref` and the draft.
-type PendingChat =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (Option<Ref>, chat::Draft)> + Send>>;
+/// A chat message waiting for its moderation verdict: resolves to the `ref` and the screened
+/// draft (or why the sender may no longer send it).
+type PendingChat = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (Option<Ref>, Result<chat::Draft, chat::ChatRefusal>)>
+            + Send,
+    >,
+>;
 
 /// What a connection waits on besides frames: commits of durable publishes (any order) and
 /// chat moderation verdicts (in the order the messages were sent, so a student's messages
@@ -361,8 +366,12 @@ async fn read_loop(
                 }
                 continue;
             }
-            Some((reference, draft)) = pending.chats.next(), if !pending.chats.is_empty() => {
-                if let Some(answer) = post_chat(app, &mut pending, reference, draft) {
+            Some((reference, screened)) = pending.chats.next(), if !pending.chats.is_empty() => {
+                let answer = match screened {
+                    Ok(draft) => post_chat(app, &mut pending, reference, draft),
+                    Err(refusal) => Some(chat_refusal(reference, &refusal)),
+                };
+                if let Some(answer) = answer {
                     session.send(&answer);
                 }
                 continue;
@@ -663,22 +672,17 @@ fn admit_chat(
     data: &Value,
     id: Option<&str>,
 ) -> Option<ServerMessage> {
-    let identity = session.identity();
-    // The rule as it is now first (a roster removal says so), then membership.
-    if let Err(refusal) = chat::may_chat(app, identity, room) {
-        return Some(chat_refusal(reference, &refusal));
-    }
-    if crate::hub::permissions::must_join_to_publish(identity) && !session.has_joined(room) {
-        let message = format!("join {room} before chatting in it");
-        return Some(error_frame(reference, ErrorCode::NotJoined, message));
-    }
-    match app.chat().admit(app, identity, room, data, id) {
+    let joined = session.has_joined(room);
+    match app
+        .chat()
+        .admit(app, session.identity(), room, data, (id, joined))
+    {
         Err(refusal) => Some(chat_refusal(reference, &refusal)),
         Ok(draft) if draft.is_pending() => {
             let app = app.clone();
             pending.chats.push_back(Box::pin(async move {
-                let draft = chat::screen(&app, draft).await;
-                (reference, draft)
+                let screened = chat::screen(&app, draft).await;
+                (reference, screened)
             }));
             None
         }
