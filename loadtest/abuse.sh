@@ -47,44 +47,15 @@ while (($#)); do
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-OUT_DIR=${OUT_DIR:-$TARGET/abuse/$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT_DIR"
-SECRET=abuse-loadtest-secret-0123456789abcdef
 command -v python3 >/dev/null || { echo "abuse.sh needs python3 (for the table)" >&2; exit 1; }
-say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-if ((BUILD)); then
-  say "building classhub and classhub-loadtest in release"
-  (cd "$ROOT" && cargo build --release -p server --bin classhub -p loadtest --bin classhub-loadtest)
-fi
-CLASSHUB=$TARGET/release/classhub
-LOADTEST=$TARGET/release/classhub-loadtest
+# shellcheck source=common.sh
+source "$ROOT/loadtest/common.sh"
+prepare_run abuse
+SECRET=abuse-loadtest-secret-0123456789abcdef
 
 SERVER_PID="" DATA_DIR=""
-stop_server() {
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-  [[ -n $DATA_DIR ]] && rm -rf "$DATA_DIR"
-  DATA_DIR=""
-}
 trap stop_server EXIT
 trap 'exit 130' INT TERM
-
-wait_port() { # port seconds pid
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do
-    kill -0 "$3" 2>/dev/null || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 IFS=, read -r -a RUN_LIST <<<"$RUNS"
 for run in "${RUN_LIST[@]}"; do

@@ -35,23 +35,13 @@ while (($#)); do
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-OUT_DIR=${OUT_DIR:-$TARGET/answers/$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT_DIR"
-SECRET=answers-loadtest-secret-0123456789abcdef
-TENANT=loadtest
-say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-if ((BUILD)); then
-  say "building classhub and classhub-loadtest in release"
-  (cd "$ROOT" && cargo build --release -p server --bin classhub -p loadtest --bin classhub-loadtest)
-fi
-CLASSHUB=$TARGET/release/classhub
-LOADTEST=$TARGET/release/classhub-loadtest
-
-SERVER_PID="" DATA_DIR=""
 # shellcheck source=common.sh
 source "$ROOT/loadtest/common.sh"
+prepare_run answers
+SECRET=answers-loadtest-secret-0123456789abcdef
+TENANT=loadtest
+
+SERVER_PID="" DATA_DIR=""
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 

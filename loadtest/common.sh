@@ -1,6 +1,22 @@
-# Shared by the load-test scripts (sourced): waiting for a server's port, and stopping the
-# server (and a sampler) it started, removing its data dir. The caller sets SERVER_PID,
-# SAMPLER_PID (optional) and DATA_DIR, and traps `stop_server EXIT`.
+# Shared by the load-test scripts (sourced after setting ROOT, BUILD and OUT_DIR from the
+# options): preparing a run (`prepare_run NAME`: the target dir, the report dir, `say`, the
+# release build unless --no-build), waiting for a server's port, and stopping the server (and a
+# sampler) it started, removing its data dir. The caller sets SERVER_PID, SAMPLER_PID
+# (optional) and DATA_DIR, and traps `stop_server EXIT`.
+
+say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+prepare_run() { # name: sets TARGET, OUT_DIR (default under the target dir), CLASSHUB, LOADTEST
+  TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+  OUT_DIR=${OUT_DIR:-$TARGET/$1/$(date -u +%Y%m%dT%H%M%SZ)}
+  mkdir -p "$OUT_DIR"
+  if ((BUILD)); then
+    say "building classhub and classhub-loadtest in release"
+    (cd "$ROOT" && cargo build --release -p server --bin classhub -p loadtest --bin classhub-loadtest)
+  fi
+  CLASSHUB=$TARGET/release/classhub
+  LOADTEST=$TARGET/release/classhub-loadtest
+}
 
 stop_server() {
   [[ -n ${SAMPLER_PID:-} ]] && kill "$SAMPLER_PID" 2>/dev/null || true
