@@ -1,4 +1,4 @@
-// The dashboard shell: sign-in, the hash router (#/classes, #/classes/{id}, #/operator,
+// The dashboard shell: sign-in, the hash router (#/classes, #/classes/{id}, #/library, #/operator,
 // #/privacy, #/signin), the header (who is signed in, the live connection's state), the error banner, and
 // the token hand-over:
 //   - a link `/dashboard#token=…[&class=ID][&view=operator]` (what `classhub serve` prints, or
@@ -10,6 +10,7 @@
 import { api, claims, clearToken, secondsLeft, setToken, token } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { showClasses } from './classes.js';
+import { showLibrary } from './library.js';
 import { showLive } from './live.js';
 import { showOperator } from './operator.js';
 import { showPrivacy } from './privacy.js';
@@ -22,6 +23,7 @@ const banner = document.getElementById('banner');
 const signOut = document.getElementById('sign-out');
 const navOperator = document.getElementById('nav-operator');
 const navClasses = document.getElementById('nav-classes');
+const navLibrary = document.getElementById('nav-library');
 const navPrivacy = document.getElementById('nav-privacy');
 const navMe = document.getElementById('nav-me');
 
@@ -116,6 +118,7 @@ async function start() {
   who.textContent = `${name} · ${me.role} · ${me.tenant}`;
   signOut.hidden = false;
   navClasses.hidden = false;
+  navLibrary.hidden = !['admin', 'educator'].includes(me.role);
   navOperator.hidden = me.role !== 'admin';
   navPrivacy.hidden = me.role !== 'admin';
   navMe.hidden = me.role !== 'student';
@@ -138,6 +141,8 @@ function route() {
   markNav(path);
   if (live) {
     leaveView = showLive(main, decodeURIComponent(live[1]), ctx);
+  } else if (path === '/library') {
+    leaveView = showLibrary(main, ctx);
   } else if (path === '/operator') {
     leaveView = showOperator(main, ctx);
   } else if (path === '/privacy') {
@@ -156,7 +161,8 @@ function route() {
 }
 
 function markNav(path) {
-  for (const link of [navClasses, navOperator, navPrivacy, navMe]) link.removeAttribute('aria-current');
+  for (const link of [navClasses, navLibrary, navOperator, navPrivacy, navMe]) link.removeAttribute('aria-current');
+  if (path === '/library') navLibrary.setAttribute('aria-current', 'page');
   if (path === '/me') navMe.setAttribute('aria-current', 'page');
   if (path.startsWith('/classes')) navClasses.setAttribute('aria-current', 'page');
   if (path === '/operator') navOperator.setAttribute('aria-current', 'page');
@@ -172,6 +178,7 @@ function showSignIn(message) {
   navOperator.hidden = true;
   navPrivacy.hidden = true;
   navClasses.hidden = true;
+  navLibrary.hidden = true;
   const field = h('textarea', { id: 'token-input', name: 'token', rows: 4, required: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'token-help' });
   const status = h('p', { class: 'form-status', role: 'status' });
   const form = h('form', { class: 'signin panel', 'aria-labelledby': 'signin-title' },

@@ -480,6 +480,47 @@ test("an admin sees each student's consent, exports their data and erases one af
   await admin.close();
 });
 
+test('the content library finds lessons by words and filters, and restores an earlier version', async () => {
+  const course = await call('POST', '/api/v1/courses', tokens.teacher, { title: 'Kitchen maths', subject: 'math', grade_min: 4, grade_max: 6, published: true });
+  const pizza = await call('POST', `/api/v1/courses/${course.id}/lessons`, tokens.teacher, {
+    title: 'Slicing a pizza', tags: ['food'], difficulty: 'introductory', duration_minutes: 20,
+    objectives: ['Name halves and quarters'], content: { steps: [{ text: 'Cut the pizza into equal fractions' }] },
+  });
+  await call('POST', `/api/v1/courses/${course.id}/lessons`, tokens.teacher, { title: 'Measuring flour', tags: ['food'], difficulty: 'advanced', content: { steps: [{ text: 'Weigh grams of flour' }] } });
+  await call('PATCH', `/api/v1/lessons/${pizza.id}`, tokens.teacher, { title: 'Pizza fractions' });
+
+  await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
+  await page.locator('#nav-library').click();
+  const results = page.locator('[data-testid="library-results"]');
+  await results.locator('li', { hasText: 'Measuring flour' }).waitFor();
+  // Words are stemmed ("fraction" finds "fractions" in the lesson text); a filter narrows.
+  await page.getByLabel('Words').fill('fraction');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('[data-testid="library-status"]', { hasText: '1 lesson found' }).waitFor();
+  assert.deepEqual(await results.locator('li > button').allTextContents(), ['Pizza fractions']);
+  await page.getByLabel('Words').fill('');
+  await page.getByLabel('Difficulty').selectOption('advanced');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('[data-testid="library-status"]', { hasText: '1 lesson found' }).waitFor();
+  assert.deepEqual(await results.locator('li > button').allTextContents(), ['Measuring flour']);
+  await page.getByLabel('Difficulty').selectOption('');
+  await page.getByLabel('Grade').selectOption('5');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('[data-testid="library-status"]', { hasText: '2 lessons found' }).waitFor();
+
+  // Its earlier version, put back from the keyboard-reachable button.
+  await results.getByRole('button', { name: 'Pizza fractions' }).click();
+  const detail = page.locator('[data-testid="lesson-detail"]');
+  await detail.locator('tr[data-revision="1"]', { hasText: 'Slicing a pizza' }).waitFor();
+  await shot('10-content-library');
+  await detail.getByRole('button', { name: 'Restore version 1 (Slicing a pizza)' }).click();
+  await page.locator('[data-testid="library-status"]', { hasText: 'Restored version 1' }).waitFor();
+  await detail.locator('h2', { hasText: 'Slicing a pizza' }).waitFor();
+  await detail.locator('tr[data-revision="2"]', { hasText: 'Pizza fractions' }).waitFor();
+  const lesson = await call('GET', `/api/v1/lessons/${pizza.id}`, tokens.teacher);
+  assert.equal(lesson.title, 'Slicing a pizza');
+});
+
 test('no console errors in any of the steps above', () => {
   assert.deepEqual(consoleErrors, []);
 });

@@ -1,6 +1,7 @@
 //! classhub's load-test harness as a library: scenarios that open many real WebSocket
-//! connections to a hub on this machine, drive them for a warm-up and a fixed measured window,
-//! and return a [`Report`] (rates, hdrhistogram latency percentiles in microseconds, errors).
+//! connections (or, for `search`, REST clients) to a hub on this machine, drive them for a
+//! warm-up and a fixed measured window, and return a [`Report`] (rates, hdrhistogram latency
+//! percentiles in microseconds, errors).
 //! The `classhub-loadtest` binary is a thin clap wrapper over [`scenarios`]; the
 //! `classhub-baseline` binary wraps [`baseline`], the smallest broadcast server that answers the
 //! same `fanout` scenario, so the hub's overhead over that floor shows as a ratio.
@@ -13,7 +14,7 @@
 //!
 //! [`pusher`] is the Pusher protocol 7 client beside [`client`] (member sockets and the signed
 //! HTTP API trigger), behind [`WireProtocol::Pusher`]; `fanout` and `connections` speak it
-//! (`ingest` and `classroom` refuse it), so both run against any Pusher server given its
+//! (the other scenarios refuse it), so both run against any Pusher server given its
 //! `--app-id/--app-key/--app-secret`. `loadtest/compare.sh` uses that to run them against
 //! classhub and Sockudo side by side on loopback.
 //!

@@ -1,8 +1,9 @@
 //! `classhub-loadtest`: the command line over the `loadtest` library. Each subcommand is a
-//! scenario (`fanout`, `connections`, `ingest`, `classroom`, `abuse`) taking the common flags (`--target`,
-//! `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` + `--tenant`,
-//! `--protocol`, and for `fanout`/`connections --protocol pusher` `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's `Config`, prints the
-//! report and writes its JSON. All the work is in `loadtest::scenarios`.
+//! scenario (`fanout`, `connections`, `ingest`, `classroom`, `abuse`, `search`) taking the
+//! common flags (`--target`, `--duration`, `--warmup`, `--json`, `--token` or `--jwt-secret` +
+//! `--tenant`, `--protocol`, and for `fanout`/`connections --protocol pusher`
+//! `--app-id/--app-key/--app-secret`); this file only parses flags, builds the scenario's
+//! `Config`, prints the report and writes its JSON. All the work is in `loadtest::scenarios`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use loadtest::credentials::DEFAULT_TENANT;
 use loadtest::pusher::PusherApp;
 use loadtest::scenarios::abuse::floods::{Flood, FloodSizes};
-use loadtest::scenarios::{abuse, classroom, connections, fanout, ingest};
+use loadtest::scenarios::{abuse, classroom, connections, fanout, ingest, search};
 use loadtest::target::DEFAULT_TARGET;
 use loadtest::{Common, Credentials, Report, Target, WireProtocol};
 
@@ -44,6 +45,9 @@ enum Scenario {
     /// (abused): the class's latency and deliveries, the server's peak memory, and what the
     /// server answered each flood. --duration and --warmup apply to each phase.
     Abuse(AbuseArgs),
+    /// Courses and lessons created over REST, then searched (`GET /api/v1/lessons`) by
+    /// educators in a closed loop: queries/s and latency per kind of search.
+    Search(SearchArgs),
 }
 
 /// Flags every scenario takes.
@@ -274,6 +278,31 @@ struct AbuseArgs {
     server_pid: Option<u32>,
 }
 
+#[derive(Debug, Args)]
+struct SearchArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Courses to create (needs --jwt-secret: an educator creates them).
+    #[arg(long, default_value_t = 100)]
+    courses: u64,
+    /// Lessons to create, spread over the courses.
+    #[arg(long, default_value_t = 100_000)]
+    lessons: u64,
+    /// Courses and lessons created at once.
+    #[arg(long, default_value_t = 16)]
+    seed_concurrency: usize,
+    /// Create nothing: search the lessons an earlier run created (give its --courses and
+    /// --lessons so the answers can be checked).
+    #[arg(long)]
+    no_seed: bool,
+    /// Clients searching at once, each sending its next search when the last is answered.
+    #[arg(long, default_value_t = 4)]
+    clients: u64,
+    /// Longest wait for one answer, seconds (setup and searches; a later answer is an error).
+    #[arg(long, default_value = "30", value_parser = parse_secs)]
+    request_timeout: Duration,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -372,6 +401,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 server_pid: args.server_pid,
             };
             (abuse::run(config).await?, json)
+        }
+        Scenario::Search(args) => {
+            let json = args.common.json.clone();
+            let config = search::Config {
+                common: common(&args.common, false).await?,
+                courses: args.courses,
+                lessons: args.lessons,
+                seed: !args.no_seed,
+                seed_concurrency: args.seed_concurrency,
+                clients: args.clients,
+                request_timeout: args.request_timeout,
+            };
+            (search::run(config).await?, json)
         }
     };
     finish(&report, json)

@@ -14,7 +14,7 @@ use crate::stats::{Errors, Percentiles};
 /// The outcome of one scenario run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    /// `fanout`, `connections`, `ingest`, `classroom` or `abuse`.
+    /// `fanout`, `connections`, `ingest`, `classroom`, `abuse` or `search`.
     pub scenario: String,
     /// The target URL.
     pub target: String,
@@ -56,6 +56,8 @@ pub enum Results {
     Classroom(ClassroomResults),
     /// See [`AbuseResults`] (boxed: it is much larger than the others).
     Abuse(Box<AbuseResults>),
+    /// See [`SearchResults`].
+    Search(SearchResults),
 }
 
 /// `fanout`: rooms × members, one educator publisher per room.
@@ -223,6 +225,65 @@ pub struct AbuseResults {
     pub targets: AbuseTargets,
     /// What each flood did and what the server answered.
     pub flood_results: Vec<FloodResults>,
+}
+
+/// `search`: lessons seeded over REST, then searched by clients in a closed loop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Courses the lessons are spread over (`--courses`).
+    pub courses: u64,
+    /// Whether this run created them (false: `--no-seed`).
+    pub seeded: bool,
+    /// Lessons this run created.
+    pub lessons_seeded: u64,
+    /// Creations in flight at once.
+    pub seed_concurrency: u64,
+    /// Creating the courses and lessons, seconds (0 with `--no-seed`).
+    pub seed_secs: f64,
+    /// `lessons_seeded` ÷ `seed_secs`.
+    pub seed_lessons_per_sec: f64,
+    /// The tenant's lessons, counted after seeding.
+    pub lessons_in_database: u64,
+    /// Whether the answers were checked against the seeded corpus (the tenant holds exactly it).
+    pub answers_checked: bool,
+    /// Clients searching at once.
+    pub clients: u64,
+    /// Longest wait for one answer, seconds (later: an error).
+    pub request_timeout_secs: f64,
+    /// Rows asked for per page.
+    pub page_limit: u64,
+    /// Searches answered in the measured window (errors included).
+    pub queries: u64,
+    /// `queries` per second.
+    pub queries_per_sec: f64,
+    /// Each kind of search of the mix.
+    pub kinds: Vec<SearchKindResults>,
+}
+
+/// One kind of search of the `search` mix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchKindResults {
+    /// `common_word`, `rare_word`, `two_words`, `word_in_subject`, `filters_by_title` or
+    /// `next_page`.
+    pub kind: String,
+    /// Its query string (`limit` left out).
+    pub query: String,
+    /// Lessons that match it in the seeded corpus (`None`: not checked).
+    pub matches: Option<u64>,
+    /// `rare_word`: the lessons found following every page (must equal `matches`).
+    pub found_over_all_pages: Option<u64>,
+    /// Rows each answer must hold (`None`: not checked).
+    pub rows_per_answer: Option<u64>,
+    /// Searches answered in the measured window.
+    pub queries: u64,
+    /// Of those, answers that were not 200.
+    pub errors: u64,
+    /// 200 answers with another number of rows than `rows_per_answer`.
+    pub wrong_answers: u64,
+    /// Rows returned by all its answers.
+    pub rows_returned: u64,
+    /// Request to whole answer, microseconds (200 answers).
+    pub latency_us: Percentiles,
 }
 
 /// The normal class during one phase.
@@ -439,6 +500,7 @@ impl std::fmt::Display for Report {
                 )?;
             }
             Results::Abuse(abuse) => write_abuse(f, abuse)?,
+            Results::Search(search) => write_search(f, search)?,
         }
         writeln!(
             f,
@@ -539,6 +601,55 @@ fn write_abuse(f: &mut std::fmt::Formatter<'_>, abuse: &AbuseResults) -> std::fm
             flood.accepted,
             flood.refused_total,
             flood.refused
+        )?;
+    }
+    Ok(())
+}
+
+/// The `search` part of the summary: the seeding, the totals, then one line per kind.
+fn write_search(f: &mut std::fmt::Formatter<'_>, search: &SearchResults) -> std::fmt::Result {
+    if search.seeded {
+        writeln!(
+            f,
+            "  seeded {} lessons over {} courses in {:.1} s ({:.0} lessons/s, {} at once)",
+            search.lessons_seeded,
+            search.courses,
+            search.seed_secs,
+            search.seed_lessons_per_sec,
+            search.seed_concurrency
+        )?;
+    }
+    writeln!(
+        f,
+        "  {} lessons in the database (answers checked: {}); {} clients, {} rows a page: {} \
+         queries ({:.1}/s)",
+        search.lessons_in_database,
+        if search.answers_checked { "yes" } else { "no" },
+        search.clients,
+        search.page_limit,
+        search.queries,
+        search.queries_per_sec
+    )?;
+    writeln!(
+        f,
+        "  {:<17} {:>7} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5}  query",
+        "kind", "matches", "p50 µs", "p90 µs", "p99 µs", "max µs", "n", "errs"
+    )?;
+    for kind in &search.kinds {
+        let latency = &kind.latency_us;
+        writeln!(
+            f,
+            "  {:<17} {:>7} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5}  {}",
+            kind.kind,
+            kind.matches
+                .map_or("?".to_owned(), |matches| matches.to_string()),
+            latency.p50,
+            latency.p90,
+            latency.p99,
+            latency.max,
+            kind.queries,
+            kind.errors + kind.wrong_answers,
+            kind.query
         )?;
     }
     Ok(())

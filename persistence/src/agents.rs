@@ -3,12 +3,17 @@
 //! day (settled and reserved), which the daily quota is enforced against: a call reserves before
 //! the model is asked ([`Store::reserve_ai_tokens`], one conditional upsert) and settles to its
 //! real usage after ([`Store::settle_ai_tokens`]).
+//!
+//! Staff read the tasks back in pages ([`Store::agent_tasks_page`], newest first, filtered by
+//! [`TaskFilter`]); the tutor's suggestions read a student's best quiz score per lesson
+//! ([`Store::lesson_scores`]).
 
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::sql::{exec, row, rows};
+use crate::sql::{Page, Paged, exec, row, rows};
+use crate::store::Backend;
 use crate::{Store, StoreError};
 
 /// One row of `agent_tasks`.
@@ -35,14 +40,57 @@ pub struct AgentTaskRecord {
     pub tokens_used: i64,
     /// Why it failed or was refused.
     pub error: Option<String>,
+    /// The chat model that answered (`null` when the task never reached the model, e.g. refused
+    /// by the safety screen, or was recorded before models were).
+    pub model: Option<String>,
     /// Created (ISO-8601 UTC).
     pub created_at: String,
     /// Last change (ISO-8601 UTC).
     pub updated_at: String,
+    /// When the model was asked (ISO-8601 UTC).
+    pub started_at: Option<String>,
+    /// When it completed or failed (ISO-8601 UTC).
+    pub finished_at: Option<String>,
+    /// Milliseconds from creation to the end (`null` while under way).
+    pub duration_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "id, tenant_id, user_id, kind, status, input, output, tokens_used, error, \
-     TS(created_at) AS created_at, TS(updated_at) AS updated_at";
+/// Which tasks a page holds (each `None`: any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Tasks asked by this user.
+    pub user_id: Option<String>,
+    /// `pending`, `running`, `completed` or `failed`.
+    pub status: Option<String>,
+    /// `ask`, `explain`, `generate_content`, `create_assessment`.
+    pub kind: Option<String>,
+}
+
+/// A lesson's best quiz score of one student.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LessonScore {
+    /// The lesson.
+    pub lesson_id: String,
+    /// The best result over the lesson's assessments, 0–100.
+    pub best_percent: f64,
+}
+
+/// The columns of an [`AgentTaskRecord`] in the backend's spelling.
+fn columns(backend: Backend) -> String {
+    let duration = match backend {
+        Backend::Postgres => {
+            "CAST(EXTRACT(EPOCH FROM (finished_at - created_at)) * 1000 AS BIGINT)"
+        }
+        Backend::Sqlite => {
+            "CAST(ROUND((julianday(finished_at) - julianday(created_at)) * 86400000) AS INTEGER)"
+        }
+    };
+    format!(
+        "id, tenant_id, user_id, kind, status, input, output, tokens_used, error, model, \
+         TS(created_at) AS created_at, TS(updated_at) AS updated_at, \
+         TS(started_at) AS started_at, TS(finished_at) AS finished_at, {duration} AS duration_ms"
+    )
+}
 
 impl Store {
     /// Stores a new task as `pending`.
@@ -67,14 +115,20 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a task `running`.
-    pub async fn start_agent_task(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+    /// Marks a task `running` on `model`.
+    pub async fn start_agent_task(
+        &self,
+        tenant: &str,
+        id: &str,
+        model: &str,
+    ) -> Result<(), StoreError> {
         exec!(
             self,
-            "UPDATE agent_tasks SET status = 'running', updated_at = NOW() \
-             WHERE tenant_id = $1 AND id = $2",
+            "UPDATE agent_tasks SET status = 'running', model = $3, started_at = NOW(), \
+             updated_at = NOW() WHERE tenant_id = $1 AND id = $2",
             tenant,
-            id
+            id,
+            model
         )?;
         Ok(())
     }
@@ -94,7 +148,7 @@ impl Store {
         exec!(
             self,
             "UPDATE agent_tasks SET status = $3, output = $4::jsonb, error = $5, tokens_used = $6, \
-             updated_at = NOW() WHERE tenant_id = $1 AND id = $2",
+             updated_at = NOW(), finished_at = NOW() WHERE tenant_id = $1 AND id = $2",
             tenant,
             id,
             status,
@@ -111,7 +165,8 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> Result<Option<AgentTaskRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM agent_tasks WHERE tenant_id = $1 AND id = $2");
+        let columns = columns(self.backend());
+        let sql = format!("SELECT {columns} FROM agent_tasks WHERE tenant_id = $1 AND id = $2");
         Ok(row!(self, AgentTaskRecord, &sql, tenant, id)?)
     }
 
@@ -122,8 +177,9 @@ impl Store {
         user: &str,
         limit: u32,
     ) -> Result<Vec<AgentTaskRecord>, StoreError> {
+        let columns = columns(self.backend());
         let sql = format!(
-            "SELECT {COLUMNS} FROM agent_tasks WHERE tenant_id = $1 AND user_id = $2 \
+            "SELECT {columns} FROM agent_tasks WHERE tenant_id = $1 AND user_id = $2 \
              ORDER BY created_at DESC, id DESC LIMIT $3"
         );
         Ok(rows!(
@@ -133,6 +189,56 @@ impl Store {
             tenant,
             user,
             i64::from(limit)
+        )?)
+    }
+
+    /// A page of the tenant's tasks matching `filter`, newest first (ids sort by creation); the
+    /// page key is the id.
+    pub async fn agent_tasks_page(
+        &self,
+        tenant: &str,
+        filter: &TaskFilter,
+        page: &Page<String>,
+    ) -> Result<Paged<AgentTaskRecord>, StoreError> {
+        let columns = columns(self.backend());
+        let sql = format!(
+            "SELECT {columns} FROM agent_tasks WHERE tenant_id = $1 AND ($2 = '' OR id < $2) \
+             AND ($3 = '' OR user_id = $3) AND ($4 = '' OR status = $4) \
+             AND ($5 = '' OR kind = $5) ORDER BY id DESC LIMIT $6"
+        );
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let items = rows!(
+            self,
+            AgentTaskRecord,
+            &sql,
+            tenant,
+            text(&page.after),
+            text(&filter.user_id),
+            text(&filter.status),
+            text(&filter.kind),
+            i64::from(page.limit) + 1
+        )?;
+        Ok(Paged::cut(items, page.limit))
+    }
+
+    /// A student's best quiz score per lesson (results of assessments that belong to a lesson
+    /// and have points to score).
+    pub async fn lesson_scores(
+        &self,
+        tenant: &str,
+        student: &str,
+    ) -> Result<Vec<LessonScore>, StoreError> {
+        Ok(rows!(
+            self,
+            LessonScore,
+            "SELECT a.lesson_id AS lesson_id, \
+             CAST(MAX(r.score * 100.0 / r.max_score) AS DOUBLE PRECISION) AS best_percent \
+             FROM assessment_results r JOIN assessments a \
+             ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id \
+             WHERE r.tenant_id = $1 AND r.user_id = $2 AND a.lesson_id IS NOT NULL \
+             AND r.score IS NOT NULL AND r.max_score > 0 GROUP BY a.lesson_id ORDER BY a.lesson_id",
+            tenant,
+            student
         )?)
     }
 

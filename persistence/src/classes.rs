@@ -24,6 +24,8 @@ pub struct ClassRecord {
     pub teacher_id: Option<String>,
     /// The code students type in game to link their Roblox account to the class.
     pub class_code: String,
+    /// Its grade level, e.g. `7` or `K`.
+    pub grade_level: Option<String>,
     /// When it was created.
     pub created_at: String,
 }
@@ -106,8 +108,7 @@ pub struct GameLink {
     pub class_id: String,
 }
 
-const CLASS_COLUMNS: &str =
-    "c.id, c.tenant_id, c.name, c.teacher_id, c.class_code, TS(c.created_at) AS created_at";
+const CLASS_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.teacher_id, c.class_code, c.grade_level, TS(c.created_at) AS created_at";
 
 impl Store {
     /// Creates a class. A taken `class_code` is a unique violation (retry with another code).
@@ -167,22 +168,26 @@ impl Store {
         Ok(Paged::cut(items, page.limit))
     }
 
-    /// Renames a class or changes its teacher; `Ok(None)` when there is no such live class.
+    /// Renames a class, changes its teacher or its grade level; `Ok(None)` when there is no such
+    /// live class.
     pub async fn update_class(
         &self,
         tenant: &str,
         id: &str,
         name: Option<&str>,
         teacher: Option<&str>,
+        grade_level: Option<&str>,
     ) -> Result<Option<ClassRecord>, StoreError> {
         exec!(
             self,
-            "UPDATE classes SET name = COALESCE($3, name), teacher_id = COALESCE($4, teacher_id) \
+            "UPDATE classes SET name = COALESCE($3, name), teacher_id = COALESCE($4, teacher_id), \
+             grade_level = COALESCE($5, grade_level) \
              WHERE tenant_id = $1 AND id = $2 AND archived_at IS NULL",
             tenant,
             id,
             name,
-            teacher
+            teacher,
+            grade_level
         )?;
         self.class(tenant, id).await
     }

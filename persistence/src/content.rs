@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
+use crate::catalog::{Metadata, MetadataFields, metadata_columns};
+use crate::revisions::{KeepRevision, around_change, save_revision_sql};
 use crate::sql::{Arg, Page, Paged, exec, exec_all, row, rows};
 use crate::{Store, StoreError};
 
@@ -25,6 +27,10 @@ pub struct CourseRecord {
     pub grade_level: Option<String>,
     /// Whether students see it.
     pub published: bool,
+    /// Subject, grade band, difficulty, tags, minutes and objectives.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: Metadata,
     /// Who created it.
     pub created_by: Option<String>,
     /// When it was created.
@@ -44,6 +50,8 @@ pub struct CourseFields {
     pub grade_level: Option<String>,
     /// Published.
     pub published: Option<bool>,
+    /// Subject, grade band, difficulty, tags, minutes and objectives.
+    pub meta: MetadataFields,
 }
 
 /// One row of `lessons`.
@@ -69,6 +77,10 @@ pub struct LessonRecord {
     pub roblox_universe_id: Option<i64>,
     /// The Roblox place that plays it, if any.
     pub roblox_place_id: Option<i64>,
+    /// Subject, grade band, difficulty, tags, minutes and objectives.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: Metadata,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -90,6 +102,8 @@ pub struct LessonFields {
     pub roblox_universe_id: Option<i64>,
     /// The Roblox place that plays it.
     pub roblox_place_id: Option<i64>,
+    /// Subject, grade band, difficulty, tags, minutes and objectives.
+    pub meta: MetadataFields,
 }
 
 /// One row of `assessments`.
@@ -140,10 +154,19 @@ pub struct ResultRecord {
     pub attempt: Option<String>,
 }
 
-const COURSE_COLUMNS: &str = "id, tenant_id, title, description, grade_level, published, created_by, \
-     TS(created_at) AS created_at, TS(updated_at) AS updated_at";
-const LESSON_COLUMNS: &str = "id, tenant_id, course_id, title, content, CAST(position AS BIGINT) AS position, published, \
-     roblox_universe_id, roblox_place_id, TS(created_at) AS created_at, TS(updated_at) AS updated_at";
+/// The columns of a [`CourseRecord`].
+pub(crate) const COURSE_COLUMNS: &str = concat!(
+    "id, tenant_id, title, description, grade_level, published, created_by, ",
+    metadata_columns!(),
+    ", TS(created_at) AS created_at, TS(updated_at) AS updated_at"
+);
+/// The columns of a [`LessonRecord`].
+pub(crate) const LESSON_COLUMNS: &str = concat!(
+    "id, tenant_id, course_id, title, content, CAST(position AS BIGINT) AS position, published, \
+     roblox_universe_id, roblox_place_id, ",
+    metadata_columns!(),
+    ", TS(created_at) AS created_at, TS(updated_at) AS updated_at"
+);
 const ASSESSMENT_COLUMNS: &str = "a.id, a.tenant_id, a.lesson_id, a.title, a.questions, \
      TS(a.created_at) AS created_at, TS(a.updated_at) AS updated_at";
 const RESULT_COLUMNS: &str = "id, tenant_id, assessment_id, user_id, answers, score, max_score, \
@@ -160,15 +183,24 @@ impl Store {
     ) -> Result<CourseRecord, StoreError> {
         exec!(
             self,
-            "INSERT INTO courses (id, tenant_id, title, description, grade_level, published, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO courses (id, tenant_id, title, description, grade_level, published, created_by, \
+             subject, grade_min, grade_max, difficulty, tags, duration_minutes, objectives) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, COALESCE($12::jsonb, '[]'), $13, \
+             COALESCE($14::jsonb, '[]'))",
             id,
             tenant,
             fields.title.as_deref().unwrap_or_default(),
             fields.description.as_deref(),
             fields.grade_level.as_deref(),
             fields.published.unwrap_or(false),
-            created_by
+            created_by,
+            fields.meta.subject.as_deref(),
+            fields.meta.grade_min,
+            fields.meta.grade_max,
+            fields.meta.difficulty.as_deref(),
+            fields.meta.tags_json(),
+            fields.meta.duration_minutes,
+            fields.meta.objectives_json()
         )?;
         self.course(tenant, id)
             .await?
@@ -217,13 +249,24 @@ impl Store {
             self,
             "UPDATE courses SET title = COALESCE($3, title), description = COALESCE($4, description), \
              grade_level = COALESCE($5, grade_level), published = COALESCE($6, published), \
+             subject = COALESCE($7, subject), grade_min = COALESCE($8, grade_min), \
+             grade_max = COALESCE($9, grade_max), difficulty = COALESCE($10, difficulty), \
+             tags = COALESCE($11::jsonb, tags), duration_minutes = COALESCE($12, duration_minutes), \
+             objectives = COALESCE($13::jsonb, objectives), \
              updated_at = NOW() WHERE tenant_id = $1 AND id = $2",
             tenant,
             id,
             fields.title.as_deref(),
             fields.description.as_deref(),
             fields.grade_level.as_deref(),
-            fields.published
+            fields.published,
+            fields.meta.subject.as_deref(),
+            fields.meta.grade_min,
+            fields.meta.grade_max,
+            fields.meta.difficulty.as_deref(),
+            fields.meta.tags_json(),
+            fields.meta.duration_minutes,
+            fields.meta.objectives_json()
         )?;
         self.course(tenant, id).await
     }
@@ -265,9 +308,11 @@ impl Store {
         exec!(
             self,
             "INSERT INTO lessons (id, tenant_id, course_id, title, content, position, published, \
-             roblox_universe_id, roblox_place_id) \
+             roblox_universe_id, roblox_place_id, subject, grade_min, grade_max, difficulty, tags, \
+             duration_minutes, objectives) \
              VALUES ($1, $2, $3, $4, $5::jsonb, COALESCE($6, (SELECT COALESCE(MAX(position), -1) + 1 \
-             FROM lessons WHERE tenant_id = $2 AND course_id = $3)), $7, $8, $9)",
+             FROM lessons WHERE tenant_id = $2 AND course_id = $3)), $7, $8, $9, $10, $11, $12, $13, \
+             COALESCE($14::jsonb, '[]'), $15, COALESCE($16::jsonb, '[]'))",
             id,
             tenant,
             course,
@@ -276,7 +321,14 @@ impl Store {
             fields.position,
             fields.published.unwrap_or(false),
             fields.roblox_universe_id,
-            fields.roblox_place_id
+            fields.roblox_place_id,
+            fields.meta.subject.as_deref(),
+            fields.meta.grade_min,
+            fields.meta.grade_max,
+            fields.meta.difficulty.as_deref(),
+            fields.meta.tags_json(),
+            fields.meta.duration_minutes,
+            fields.meta.objectives_json()
         )?;
         self.lesson(tenant, id)
             .await?
@@ -318,29 +370,58 @@ impl Store {
         Ok(Paged::cut(items, page.limit))
     }
 
-    /// Updates a lesson; `Ok(None)` when there is no such lesson.
+    /// Updates a lesson; `Ok(None)` when there is no such lesson. With `revision`, the lesson as
+    /// it was is first kept as its next revision, in the same transaction (see
+    /// [`Store::lesson_revisions`]).
     pub async fn update_lesson(
         &self,
         tenant: &str,
         id: &str,
         fields: &LessonFields,
+        revision: Option<KeepRevision<'_>>,
     ) -> Result<Option<LessonRecord>, StoreError> {
-        exec!(
-            self,
+        let key = || -> Vec<Arg> { vec![tenant.into(), id.into()] };
+        let meta = &fields.meta;
+        let update = (
             "UPDATE lessons SET title = COALESCE($3, title), content = COALESCE($4::jsonb, content), \
              position = COALESCE($5, position), published = COALESCE($6, published), \
              roblox_universe_id = COALESCE($7, roblox_universe_id), \
-             roblox_place_id = COALESCE($8, roblox_place_id), updated_at = NOW() \
+             roblox_place_id = COALESCE($8, roblox_place_id), subject = COALESCE($9, subject), \
+             grade_min = COALESCE($10, grade_min), grade_max = COALESCE($11, grade_max), \
+             difficulty = COALESCE($12, difficulty), tags = COALESCE($13::jsonb, tags), \
+             duration_minutes = COALESCE($14, duration_minutes), \
+             objectives = COALESCE($15::jsonb, objectives), updated_at = NOW() \
              WHERE tenant_id = $1 AND id = $2",
-            tenant,
-            id,
-            fields.title.as_deref(),
-            fields.content.as_ref().map(Json),
-            fields.position,
-            fields.published,
-            fields.roblox_universe_id,
-            fields.roblox_place_id
-        )?;
+            [
+                key(),
+                vec![
+                    Arg::Text(fields.title.clone()),
+                    Arg::Json(fields.content.clone()),
+                    Arg::OptInt(fields.position),
+                    Arg::Bool(fields.published),
+                    Arg::OptInt(fields.roblox_universe_id),
+                    Arg::OptInt(fields.roblox_place_id),
+                    Arg::Text(meta.subject.clone()),
+                    Arg::OptInt(meta.grade_min),
+                    Arg::OptInt(meta.grade_max),
+                    Arg::Text(meta.difficulty.clone()),
+                    Arg::Json(meta.tags.as_ref().map(|tags| Value::from(tags.clone()))),
+                    Arg::OptInt(meta.duration_minutes),
+                    Arg::Json(
+                        meta.objectives
+                            .as_ref()
+                            .map(|list| Value::from(list.clone())),
+                    ),
+                ],
+            ]
+            .concat(),
+        );
+        let save = save_revision_sql();
+        let statements = match revision {
+            None => vec![update],
+            Some(keep) => around_change(tenant, id, keep, &save, update),
+        };
+        exec_all!(self, statements)?;
         self.lesson(tenant, id).await
     }
 

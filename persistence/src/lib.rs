@@ -3,8 +3,8 @@
 //! for both, and the [`EventSink`] that writes durable events in group commits.
 //!
 //! Besides events it keeps the platform's records the REST API reads and writes (the directory
-//! of tenants, users and parent links; classes and rosters; courses, lessons, assessments and
-//! results; assignments; class chat's rules; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
+//! of tenants, users and parent links; classes and rosters; courses, lessons (their search and
+//! revisions), assessments and results; assignments; class chat's rules; notifications; progress reports; AI agent tasks; Stripe subscriptions; the audit
 //! trail; erasure, export and retention), one module each, with every statement written
 //! once for both backends (`sql.rs`) and the tenant in every `WHERE`.
 //!
@@ -23,6 +23,7 @@ mod agents;
 mod assignments;
 mod audit;
 mod billing;
+mod catalog;
 mod chat;
 mod classes;
 mod consent;
@@ -30,9 +31,11 @@ mod content;
 mod directory;
 mod error;
 mod event;
+mod media;
 mod notifications;
 mod privacy;
 mod reports;
+mod revisions;
 mod rewards;
 mod roblox;
 mod sink;
@@ -40,11 +43,13 @@ mod sql;
 mod store;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod threads;
 
-pub use agents::AgentTaskRecord;
+pub use agents::{AgentTaskRecord, LessonScore, TaskFilter};
 pub use assignments::{Assigned, AssignedLesson, AssignmentRecord};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use billing::{SubscriptionChange, SubscriptionRecord};
+pub use catalog::{FindFilter, FindKey, FindSort, Found, Metadata, MetadataFields};
 pub use chat::{ChatMute, ChatRecord, ChatRulesSnapshot};
 pub use classes::{
     ClassKey, ClassRecord, ClassScope, GameLink, RosterEntry, RosterMember, StudentLinkCode,
@@ -55,14 +60,17 @@ pub use content::{
     AssessmentRecord, CourseFields, CourseRecord, LessonFields, LessonRecord, ResultRecord,
 };
 pub use directory::{ParentLink, Sighted, Sighting, UserChanges, UserRecord};
+pub use media::{MediaObjects, MediaRecord};
 pub use notifications::{NewNotification, NotificationRecord};
 pub use privacy::{
     Erasure, Erasures, Expiring, ExportPage, ExportSection, RetentionPolicy, Subject, pseudonym,
     subject_sha256,
 };
 pub use reports::ProgressRecord;
+pub use revisions::{KeepRevision, LessonRevision};
 pub use rewards::{LeaderboardRow, NewReward, RewardRecord};
 pub use sql::{Page, Paged};
+pub use threads::{NewTurn, ThreadRecord, TurnRecord};
 
 pub use error::{SinkError, StoreError};
 pub use event::{DurableEvent, ProgressUpdate, ScoredAnswer};

@@ -125,6 +125,11 @@ const BATCHED: &[BatchDelete] = &[
         naming: "user_id = $2",
     },
     BatchDelete {
+        table: "tutor_turns",
+        key: "id",
+        naming: "user_id = $2",
+    },
+    BatchDelete {
         table: "assessment_results",
         key: "id",
         naming: "user_id = $2",
@@ -149,6 +154,7 @@ const SMALL: &[(&str, &str)] = &[
     ("student_consent", "student_id = $2"),
     ("rewards", "student_id = $2"),
     ("chat_mutes", "user_id = $2"),
+    ("tutor_threads", "user_id = $2"),
 ];
 
 /// `CONTAINS(col)` in the backend's spelling: whether JSON column `col` holds `$4`.
@@ -270,12 +276,20 @@ impl Store {
                 "UPDATE courses SET created_by = NULL WHERE tenant_id = $1 AND created_by = $2",
             ),
             (
+                "lesson_revisions",
+                "UPDATE lesson_revisions SET replaced_by = NULL WHERE tenant_id = $1 AND replaced_by = $2",
+            ),
+            (
                 "assignments",
                 "UPDATE assignments SET assigned_by = NULL WHERE tenant_id = $1 AND assigned_by = $2",
             ),
             (
                 "rewards",
                 "UPDATE rewards SET given_by = NULL WHERE tenant_id = $1 AND given_by = $2",
+            ),
+            (
+                "media",
+                "UPDATE media SET uploaded_by = NULL WHERE tenant_id = $1 AND uploaded_by = $2",
             ),
         ];
         for (table, sql) in cleared {
@@ -434,6 +448,10 @@ pub enum ExportSection {
     Consent,
     /// AI questions and answers (`agent_tasks`).
     Ai,
+    /// Conversations with the tutor (`tutor_threads`: title and summary).
+    AiThreads,
+    /// The turns those conversations keep (`tutor_turns`).
+    AiTurns,
     /// Notifications received or sent.
     Notifications,
     /// Chat messages they sent (`game_events` of kind `chat`, or `chat_held` while held).
@@ -482,7 +500,7 @@ const EVENT_COLUMNS: &[(&str, &str, Kind)] = &[
 
 impl ExportSection {
     /// Every section, in the document's order.
-    pub const ALL: [ExportSection; 14] = [
+    pub const ALL: [ExportSection; 16] = [
         ExportSection::User,
         ExportSection::ParentLinks,
         ExportSection::Classes,
@@ -491,6 +509,8 @@ impl ExportSection {
         ExportSection::RobloxPlayers,
         ExportSection::Consent,
         ExportSection::Ai,
+        ExportSection::AiThreads,
+        ExportSection::AiTurns,
         ExportSection::Notifications,
         ExportSection::Chat,
         ExportSection::Rewards,
@@ -627,6 +647,36 @@ impl ExportSection {
                     ("t.error", "error", Text),
                     ("t.created_at", "created_at", Time),
                     ("t.updated_at", "updated_at", Time),
+                ],
+            },
+            ExportSection::AiThreads => SectionSpec {
+                name: "ai_threads",
+                from: "tutor_threads t",
+                naming: "t.user_id = $2",
+                key: Some(("t.id", Text)),
+                columns: &[
+                    ("t.id", "id", Text),
+                    ("t.title", "title", Text),
+                    ("t.summary", "summary", Text),
+                    ("t.turns_total", "turns_total", Int),
+                    ("t.created_at", "created_at", Time),
+                    ("t.updated_at", "updated_at", Time),
+                ],
+            },
+            ExportSection::AiTurns => SectionSpec {
+                name: "ai_turns",
+                from: "tutor_turns t",
+                naming: "t.user_id = $2",
+                key: Some(("t.id", Text)),
+                columns: &[
+                    ("t.id", "id", Text),
+                    ("t.thread_id", "thread_id", Text),
+                    ("t.seq", "seq", Int),
+                    ("t.lesson_id", "lesson_id", Text),
+                    ("t.task_id", "task_id", Text),
+                    ("t.question", "question", Text),
+                    ("t.answer", "answer", Text),
+                    ("t.created_at", "created_at", Time),
                 ],
             },
             ExportSection::Notifications => SectionSpec {
@@ -863,6 +913,8 @@ pub enum Expiring {
     Events,
     /// AI transcripts.
     Ai,
+    /// Tutor conversations whose last turn is older than the cut-off (their turns with them).
+    AiThreads,
     /// Chat events.
     Chat,
 }
@@ -935,6 +987,10 @@ impl Store {
                 "DELETE FROM agent_tasks WHERE tenant_id = $1 AND id IN (SELECT id FROM \
                  agent_tasks WHERE tenant_id = $1 AND status IN ('completed', 'failed') \
                  AND created_at < EPOCH($2) LIMIT $3)"
+            }
+            Expiring::AiThreads => {
+                "DELETE FROM tutor_threads WHERE tenant_id = $1 AND id IN (SELECT id FROM \
+                 tutor_threads WHERE tenant_id = $1 AND updated_at < EPOCH($2) LIMIT $3)"
             }
         };
         Ok(exec!(

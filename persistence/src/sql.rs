@@ -5,8 +5,9 @@
 //!
 //! Neutral forms: `NOW()` (the current time), `TS(col)` (a timestamp column read as ISO-8601
 //! UTC text), `SECONDS_SINCE(col)` (whole seconds from a timestamp column to now),
-//! `JSONTEXT(col)` (a JSON column read as text), `$n::jsonb` (a JSON parameter) and
-//! `EPOCH($n)` (a Unix-seconds integer parameter as a timestamp).
+//! `JSONTEXT(col)` (a JSON column read as text), `$n::jsonb` (a JSON parameter),
+//! `JSON_HAS(col, $n)` (a JSON array column holds the text `$n`) and `EPOCH($n)` (a Unix-seconds
+//! integer parameter as a timestamp).
 
 use crate::store::Backend;
 
@@ -51,6 +52,13 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
             let sql = replace_call(&sql, "EPOCH(", |param| {
                 format!("to_timestamp(CAST({param} AS double precision))")
             });
+            let sql = replace_call(&sql, "JSON_HAS(", |args| {
+                let (column, value) = args.split_once(',').unwrap_or((args, "NULL"));
+                format!(
+                    "{column} @> jsonb_build_array(CAST({} AS text))",
+                    value.trim()
+                )
+            });
             replace_call(&sql, "JSONTEXT(", |column| format!("{column}::text"))
         }
         Backend::Sqlite => {
@@ -63,6 +71,13 @@ pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
             });
             let sql = replace_call(&sql, "EPOCH(", |param| {
                 format!("strftime('%Y-%m-%dT%H:%M:%fZ', {param}, 'unixepoch')")
+            });
+            let sql = replace_call(&sql, "JSON_HAS(", |args| {
+                let (column, value) = args.split_once(',').unwrap_or((args, "NULL"));
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {})",
+                    value.trim()
+                )
             });
             replace_call(&sql, "JSONTEXT(", str::to_owned)
         }
@@ -159,6 +174,11 @@ macro_rules! exec_all {
                             query = match arg {
                                 $crate::sql::Arg::Text(text) => query.bind(text),
                                 $crate::sql::Arg::Int(int) => query.bind(int),
+                                $crate::sql::Arg::OptInt(int) => query.bind(int),
+                                $crate::sql::Arg::Bool(flag) => query.bind(flag),
+                                $crate::sql::Arg::Json(value) => {
+                                    query.bind(value.map(sqlx::types::Json))
+                                }
                             };
                         }
                         affected.push(query.execute(&mut *tx).await?.rows_affected());
@@ -174,6 +194,11 @@ macro_rules! exec_all {
                             query = match arg {
                                 $crate::sql::Arg::Text(text) => query.bind(text),
                                 $crate::sql::Arg::Int(int) => query.bind(int),
+                                $crate::sql::Arg::OptInt(int) => query.bind(int),
+                                $crate::sql::Arg::Bool(flag) => query.bind(flag),
+                                $crate::sql::Arg::Json(value) => {
+                                    query.bind(value.map(sqlx::types::Json))
+                                }
                             };
                         }
                         affected.push(query.execute(&mut *tx).await?.rows_affected());
@@ -196,6 +221,12 @@ pub(crate) enum Arg {
     Text(Option<String>),
     /// An integer.
     Int(i64),
+    /// An integer or a NULL.
+    OptInt(Option<i64>),
+    /// A boolean or a NULL.
+    Bool(Option<bool>),
+    /// A JSON value or a NULL (`$n::jsonb` in the statement).
+    Json(Option<serde_json::Value>),
 }
 
 impl From<&str> for Arg {

@@ -76,6 +76,8 @@ struct Shared {
     chat: crate::chat::ChatRules,
     /// Stripe's API; `None` until `STRIPE_SECRET_KEY` is set.
     stripe: Option<crate::billing::stripe::Stripe>,
+    /// Uploaded media's object store and limits.
+    media: crate::media::Media,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -146,6 +148,10 @@ impl AppState {
     /// The AI tutor, when configured.
     pub fn tutor(&self) -> Option<&crate::ai::Tutor> {
         self.shared.tutor.as_ref()
+    }
+    /// Uploaded media's object store and limits.
+    pub fn media(&self) -> &crate::media::Media {
+        &self.shared.media
     }
     /// Stripe's API, when configured.
     pub fn stripe(&self) -> Option<&crate::billing::stripe::Stripe> {
@@ -273,6 +279,9 @@ pub enum StartError {
     /// The Open Cloud HTTP client could not be built.
     #[error("cannot set up the Open Cloud client: {0}")]
     OpenCloud(String),
+    /// The media store could not be opened.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaStoreError),
     /// The development JWT secret could not be read or created.
     #[error(
         "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
@@ -366,6 +375,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .billing
             .apply_to_hub(&hub, &subscription.tenant_id, Some(&subscription));
     }
+    let media = crate::media::Media::open(&config.media)?;
     let tutor = crate::ai::Tutor::new(&config.ai);
     let chat = crate::chat::ChatRules::new(
         config.chat.clone(),
@@ -413,6 +423,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             tutor,
             chat,
             stripe,
+            media,
         }),
     };
     tracker.spawn(hub.run_reaper());

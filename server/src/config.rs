@@ -6,7 +6,7 @@
 //! **Declared once, by the feature that uses it.** Each feature declares its settings in one
 //! `…Args` struct in its own folder: `hub::HubArgs`, `transport::settings::{SocketArgs,
 //! PusherArgs}`, `roblox::RobloxArgs`, `auth::AuthArgs`, `api::limits::ApiLimitsArgs`,
-//! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`, `chat::ChatArgs`. The server's own basics ([`ServerArgs`]) and the
+//! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`, `chat::ChatArgs`, `platform::catalog::ContentArgs`, `media::MediaArgs`. The server's own basics ([`ServerArgs`]) and the
 //! durable-event sink's ([`SinkArgs`]; `persistence` knows nothing of flags) are here.
 //! [`ServeArgs`] flattens them all. One field declares one setting: its flag
 //! (`--roblox-max-batch`), its environment variable (`CLASSHUB_ROBLOX_MAX_BATCH`, written in the
@@ -49,6 +49,8 @@ use crate::auth::{AuthArgs, AuthSettings};
 use crate::billing::{BillingArgs, BillingSettings};
 use crate::chat::{ChatArgs, ChatSettings};
 use crate::hub::{HubArgs, HubSettings};
+use crate::media::{MediaArgs, MediaSettings};
+use crate::platform::catalog::{ContentArgs, ContentSettings};
 use crate::privacy::{PrivacyArgs, PrivacySettings};
 use crate::roblox::{RobloxArgs, RobloxSettings};
 use crate::transport::settings::{PusherArgs, PusherSettings, SocketArgs, SocketSettings};
@@ -98,6 +100,10 @@ pub struct Config {
     pub privacy: PrivacySettings,
     /// Class chat: the longest message, each student's rate, the blocklist's size.
     pub chat: ChatSettings,
+    /// Content: lesson revisions kept.
+    pub content: ContentSettings,
+    /// Media: where uploads are stored, the largest upload, thumbnails, caching.
+    pub media: MediaSettings,
 }
 
 /// A configuration error, naming the setting at fault.
@@ -213,6 +219,10 @@ layered! {
         pub privacy: PrivacyArgs,
         #[command(flatten)]
         pub chat: ChatArgs,
+        #[command(flatten)]
+        pub content: ContentArgs,
+        #[command(flatten)]
+        pub media: MediaArgs,
     }
 }
 
@@ -319,6 +329,8 @@ impl ServeArgs {
             billing: toml::from_str(&text).map_err(invalid)?,
             privacy: toml::from_str(&text).map_err(invalid)?,
             chat: toml::from_str(&text).map_err(invalid)?,
+            content: toml::from_str(&text).map_err(invalid)?,
+            media: toml::from_str(&text).map_err(invalid)?,
         })
     }
 
@@ -362,9 +374,11 @@ impl ServeArgs {
             }
             other => other,
         };
+        let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./classhub-data"));
         Ok(Config {
             bind: bind.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8009))),
-            data_dir: data_dir.unwrap_or_else(|| PathBuf::from("./classhub-data")),
+            media: self.media.resolve(&data_dir)?,
+            data_dir,
             jwt_secret,
             database_url,
             shutdown_timeout: longer_than_zero(
@@ -383,6 +397,7 @@ impl ServeArgs {
             ai: self.ai.resolve()?,
             privacy: self.privacy.resolve()?,
             chat: self.chat.resolve()?,
+            content: self.content.resolve()?,
         })
     }
 }
@@ -755,5 +770,13 @@ mod tests {
         refused(&["--first-sight-batch", "0"], "first-sight-batch");
         refused(&["--chat-per-minute", "0"], "chat-per-minute");
         refused(&["--chat-max-chars", "0"], "chat-max-chars");
+        refused(&["--media-max-bytes", "0"], "media-max-bytes");
+        refused(&["--media-thumbnail-edge", "8"], "media-thumbnail-edge");
+        refused(
+            &["--media-thumbnail-concurrency", "0"],
+            "media-thumbnail-concurrency",
+        );
+        refused(&["--media-url", "ftp://x"], "media-url");
+        refused(&["--lesson-revisions", "0"], "lesson-revisions");
     }
 }

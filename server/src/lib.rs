@@ -6,7 +6,7 @@
 //! [`transport`] (native `/ws`, Pusher sockets and HTTP API, Pusher apps and webhooks) ←
 //! [`http`] (router, health, metrics) ← [`app`] (start-up, shutdown). Features, each owning its
 //! routes, logic and state: [`roblox`] (game servers), [`platform`] (users, classes, content,
-//! progress, analytics, notifications, teachers' commands), [`chat`] (moderated class chat), [`ai`] (the tutor), [`billing`]
+//! progress, analytics, notifications, teachers' commands), [`chat`] (moderated class chat), [`media`] (uploaded files, thumbnails), [`ai`] (the tutor), [`billing`]
 //! (Stripe, plans, entitlements), [`dashboard`] (the embedded web dashboard, the operator
 //! overview and its recent errors), [`demo`] (`classhub serve --demo`). Shared kits: [`api`]
 //! (the REST error shape, extractors, caller, pages, limits, OpenAPI), [`auth`] (tokens, the
@@ -24,6 +24,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod media;
 pub mod metrics;
 pub mod platform;
 pub mod privacy;

@@ -16,11 +16,13 @@
 //! - the REST API: `classhub_api_rate_limited_total` (requests answered 429),
 //!   `classhub_audit_write_failures_total` (audit entries the database refused; each is logged)
 //! - students' data: `classhub_erasures_total` (people erased),
-//!   `classhub_retention_purged_rows_total{kind}` (`events`, `chat`, `ai`: rows the retention
-//!   purge deleted)
+//!   `classhub_retention_purged_rows_total{kind}` (`events`, `chat`, `ai`, `ai_threads`: rows
+//!   the retention purge deleted)
 //! - class chat: `classhub_chat_messages_total{outcome}` (`shown`, `held`, `released`,
 //!   `deleted`, or why one was refused: `invalid`, `denied`, `muted`, `slow_mode`, `rate`,
 //!   `unavailable`)
+//! - media: `classhub_media_uploads_total{outcome}` (`stored`, or why not: `too_large`,
+//!   `unsupported`, `invalid`, `failed`)
 //! - webhooks: `classhub_webhooks_delivered_total`, `classhub_webhooks_failed_total`,
 //!   `classhub_webhook_signals_dropped_total`; the AI tutor: `classhub_ai_tasks_total{outcome}`,
 //!   `classhub_ai_tokens_total`, `classhub_ai_refusals_total`, `classhub_ai_quota_refusals_total`
@@ -152,9 +154,14 @@ pub const LABELLED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "classhub_media_uploads_total",
+        "outcome",
+        &["stored", "too_large", "unsupported", "invalid", "failed"],
+    ),
+    (
         "classhub_retention_purged_rows_total",
         "kind",
-        &["chat", "events", "ai"],
+        &["chat", "events", "ai", "ai_threads"],
     ),
     (
         "classhub_seat_refusals_total",
@@ -242,12 +249,16 @@ fn describe() {
         "People erased with DELETE /api/v1/users/{id}."
     );
     metrics::describe_counter!(
+        "classhub_media_uploads_total",
+        "Media uploads by outcome: stored, or refused (too_large, unsupported, invalid) or failed in the store."
+    );
+    metrics::describe_counter!(
         "classhub_chat_messages_total",
         "Class chat messages by outcome: shown, held (for the teacher), released, deleted, or refused (invalid, denied, muted, slow_mode, rate, unavailable)."
     );
     metrics::describe_counter!(
         "classhub_retention_purged_rows_total",
-        "Rows the retention purge deleted, by kind (events, chat, ai)."
+        "Rows the retention purge deleted, by kind (events, chat, ai, ai_threads)."
     );
     metrics::describe_gauge!(
         "classhub_connections",

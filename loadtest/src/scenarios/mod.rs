@@ -2,8 +2,10 @@
 //! binary and the tests call: [`fanout`] (rooms × members, publishers at a set rate, delivery
 //! latency), [`connections`] (idle sockets held, connect rate, server memory per socket),
 //! [`ingest`] (durable publishes, acknowledgements per second, publish→ack latency),
-//! [`classroom`] (game servers on the Roblox HTTP path, game event → teacher latency) and
-//! [`abuse`] (a normal class measured alone, then while hostile clients flood the server).
+//! [`classroom`] (game servers on the Roblox HTTP path, game event → teacher latency),
+//! [`abuse`] (a normal class measured alone, then while hostile clients flood the server) and
+//! [`search`] (lessons seeded over REST, then content searches in a closed loop; latency per
+//! kind of search).
 //!
 //! What they share lives here: [`Common`] (target, credentials, warm-up, duration, progress),
 //! the bounds every count is checked against, opening many connections with a bounded number
@@ -16,6 +18,7 @@ pub mod classroom;
 pub mod connections;
 pub mod fanout;
 pub mod ingest;
+pub mod search;
 
 use std::future::Future;
 use std::time::Duration;

@@ -12,4 +12,5 @@ mod classroom;
 mod connections;
 mod fanout;
 mod ingest;
+mod search;
 mod support;

@@ -121,7 +121,10 @@ async fn subscriptions_converge_and_events_count_once() {
                 .status,
             "pending"
         );
-        store.start_agent_task("t", "task_1").await.expect("start");
+        store
+            .start_agent_task("t", "task_1", "gpt-test")
+            .await
+            .expect("start");
         assert_eq!(
             store
                 .agent_task("t", "task_1")

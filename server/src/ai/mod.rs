@@ -1,8 +1,11 @@
 //! The AI tutor, one feature in one folder: [`tutor`] is the engine ([`AiSettings`], the prompt
 //! templates, the safety screen and the model calls through `async-openai`; no HTTP, no
 //! database), [`routes`] the `/api/v1/ai/...` handlers (thin: parse, authorize, call, answer),
-//! [`quotas`] the plan's daily tokens, [`tasks`] the `agent_tasks` rows every call leaves, and
-//! [`relay`] the Server-Sent Events stream and the copy of it on the student's `user:` room.
+//! [`quotas`] the plan's daily tokens, [`tasks`] the `agent_tasks` rows every call leaves,
+//! [`relay`] the Server-Sent Events stream and the copy of it on the student's `user:` room,
+//! [`threads`] a conversation's bounded memory (the last turns and a summary of older ones),
+//! `thread_routes` the conversations read back, and `task_routes` the tasks read back by staff
+//! and a drafted lesson saved into a course.
 //! What the operator may set ([`AiArgs`]) is declared and checked into [`AiSettings`] in
 //! `settings.rs`.
 
@@ -10,7 +13,10 @@ pub mod quotas;
 pub mod relay;
 pub(crate) mod routes;
 mod settings;
+mod task_routes;
 pub mod tasks;
+mod thread_routes;
+pub(crate) mod threads;
 pub mod tutor;
 
 pub use settings::AiArgs;

@@ -1,7 +1,9 @@
 //! A tutor's answer on its way to the student: the question is screened and the task recorded,
 //! then the model's pieces are relayed as Server-Sent Events (or collected into one JSON answer)
 //! and, when asked, copied as `ai_token`/`ai_done` frames onto the student's `user:` room. The
-//! answer is recorded whether or not the client stays to read it.
+//! answer is recorded whether or not the client stays to read it, and so is the turn in the
+//! student's conversation ([`super::threads`]): the model is sent the thread's summary and kept
+//! turns, and every event from `task` to `done` names the thread (`thread_id`).
 
 use std::convert::Infallible;
 
@@ -18,7 +20,10 @@ use tokio::sync::mpsc;
 use super::quotas::reserve;
 use super::routes::{LESSON_ID, QUESTION, TutorAnswer, TutorBody, required_text};
 use super::tasks::{TaskRow, refused};
-use super::{Piece, REFUSAL, Task, ai_failed, estimate_tokens, next_piece, not_configured};
+use super::threads::{Asked, Conversation};
+use super::{
+    Piece, REFUSAL, Task, ai_failed, estimate_tokens, next_piece, not_configured, with_summary,
+};
 use crate::api::{ApiError, Caller, ErrorKind};
 use crate::app::AppState;
 use crate::auth::Role;
@@ -43,19 +48,30 @@ pub(crate) async fn tutor_answer(
         "use the AI tutor",
     )?;
     let question = required_text("question", body.question.as_ref(), &QUESTION)?;
-    let lesson_id = required_text("lesson_id", body.lesson_id.as_ref(), &LESSON_ID)?;
-    let lesson = crate::platform::content::visible_lesson(&app, &caller, &lesson_id).await?;
+    // A question may stand without a lesson; an explanation is always of a lesson.
+    let lesson_id = match (&body.lesson_id, task) {
+        (None, Task::Ask) => None,
+        (given, _) => Some(required_text("lesson_id", given.as_ref(), &LESSON_ID)?),
+    };
+    let lesson = match &lesson_id {
+        Some(id) => Some(crate::platform::content::visible_lesson(&app, &caller, id).await?),
+        None => None,
+    };
     if caller.role() == Role::Student {
         let what = "use the AI tutor";
         crate::platform::consent::check(&app, caller.tenant(), caller.user(), what).await?;
     }
+    let mut conversation = Conversation::open(&app, &caller, body.thread_id.as_ref()).await?;
     let tutor = app.tutor().cloned().ok_or_else(not_configured)?;
     let reservation = reserve(&app, &caller).await?;
+    let lesson_id = lesson.as_ref().map(|lesson| lesson.id.clone());
     let row = TaskRow::open(
         &app,
         &caller,
         task,
-        &json!({"lesson_id": lesson.id, "question": question}),
+        // The thread asked in; a new one is linked by its first turn (`tutor_turns.task_id`).
+        &json!({"lesson_id": lesson_id, "question": question,
+                "thread_id": body.thread_id.as_ref().map(|_| &conversation.id)}),
         reservation,
     )
     .await?;
@@ -66,23 +82,29 @@ pub(crate) async fn tutor_answer(
         .then(|| RoomId::new(RoomKind::User, caller.tenant(), caller.user(), usize::MAX).ok())
         .flatten();
     if refused(&tutor, &row, &question).await? {
+        // A refused first question starts no thread; a refusal in a thread leaves it as it was.
+        let thread_id = body.thread_id.as_ref().map(|_| conversation.id.clone());
         let refusal = REFUSAL.trim();
         if let Some(room) = &socket_room {
             app.hub().notify(
                 room,
                 "ai",
                 "ai_done".to_owned(),
-                json!({"task_id": row.id, "refused": true, "text": refusal}),
+                json!({"task_id": row.id, "thread_id": thread_id, "refused": true, "text": refusal}),
             );
         }
         return Ok(if stream {
             sse_once(&[
-                ("task", json!({"task_id": row.id})),
-                ("refused", json!({"task_id": row.id, "message": refusal})),
+                ("task", json!({"task_id": row.id, "thread_id": thread_id})),
+                (
+                    "refused",
+                    json!({"task_id": row.id, "thread_id": thread_id, "message": refusal}),
+                ),
             ])
         } else {
             Json(TutorAnswer {
                 task_id: row.id.clone(),
+                thread_id,
                 answer: refusal.to_owned(),
                 refused: true,
                 tokens_used: 0,
@@ -91,11 +113,16 @@ pub(crate) async fn tutor_answer(
         });
     }
     row.running().await;
-    let system = task.system_prompt(&[
-        ("lesson_title", &lesson.title),
-        ("lesson_content", &lesson_text(&lesson)),
-    ]);
-    let mut pieces = match tutor.stream(task, system, question).await {
+    let system = match &lesson {
+        Some(lesson) => task.system_prompt(&[
+            ("lesson_title", &lesson.title),
+            ("lesson_content", &lesson_text(lesson)),
+        ]),
+        None => Task::general_prompt(),
+    };
+    let system = with_summary(system, conversation.summary());
+    let history = conversation.history();
+    let mut pieces = match tutor.stream(task, system, &history, question.clone()).await {
         Ok(pieces) => pieces,
         Err(error) => {
             row.finish(Err(&error.to_string()), 0).await;
@@ -108,13 +135,22 @@ pub(crate) async fn tutor_answer(
         row.finish(Err(&error.to_string()), 0).await;
         return Err(ai_failed(error));
     }
+    // The model is answering: a new conversation exists from here on.
+    if let Err(failure) = conversation.create_if_new(&app, &caller, &question).await {
+        row.finish(Err("cannot store the conversation"), 0).await;
+        return Err(failure);
+    }
+    let thread_id = conversation.id.clone();
+    let (tenant, user) = (caller.tenant().to_owned(), caller.user().to_owned());
     let (events, events_out) = mpsc::channel::<(&'static str, Value)>(64);
     let relay = async move {
         let mut answer = String::new();
         let mut usage = None;
         let mut failure = None;
         // Sends fail only when the client went away; the answer is recorded all the same.
-        let _ = events.send(("task", json!({"task_id": row.id}))).await;
+        let _ = events
+            .send(("task", json!({"task_id": row.id, "thread_id": thread_id})))
+            .await;
         let mut next = first;
         while let Some(piece) = next {
             match piece {
@@ -143,18 +179,26 @@ pub(crate) async fn tutor_answer(
         match failure {
             None => {
                 row.finish(Ok(&json!({"answer": answer})), tokens).await;
+                // Remembered before `done`, so a next question sent on `done` sees this turn.
+                let asked = Asked {
+                    lesson_id: lesson_id.as_deref(),
+                    task_id: &row.id,
+                    question: &question,
+                    answer: &answer,
+                };
+                conversation.remember(&row.app, &tenant, &user, asked).await;
                 if let Some(room) = &socket_room {
                     row.app.hub().notify(
                         room,
                         "ai",
                         "ai_done".to_owned(),
-                        json!({"task_id": row.id, "refused": false, "tokens_used": tokens}),
+                        json!({"task_id": row.id, "thread_id": thread_id, "refused": false, "tokens_used": tokens}),
                     );
                 }
                 let _ = events
                     .send((
                         "done",
-                        json!({"task_id": row.id, "answer": answer, "tokens_used": tokens}),
+                        json!({"task_id": row.id, "thread_id": thread_id, "answer": answer, "tokens_used": tokens}),
                     ))
                     .await;
             }
@@ -164,7 +208,7 @@ pub(crate) async fn tutor_answer(
                 let _ = events
                     .send((
                         "error",
-                        json!({"task_id": row.id, "code": refusal.kind().code(), "message": refusal.message()}),
+                        json!({"task_id": row.id, "thread_id": thread_id, "code": refusal.kind().code(), "message": refusal.message()}),
                     ))
                     .await;
             }
@@ -186,6 +230,7 @@ pub(crate) async fn tutor_answer(
         match collected.await.ok().flatten() {
             Some(("done", done)) => Ok(Json(TutorAnswer {
                 task_id: done["task_id"].as_str().unwrap_or_default().to_owned(),
+                thread_id: done["thread_id"].as_str().map(str::to_owned),
                 answer: done["answer"].as_str().unwrap_or_default().to_owned(),
                 refused: false,
                 tokens_used: done["tokens_used"].as_i64().unwrap_or(0),

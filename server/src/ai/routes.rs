@@ -45,6 +45,8 @@ const OBJECTIVES: Items = Items::new(1, 20);
 const DRAFT_QUESTIONS: Range = Range::new(1, 20);
 /// Suggestions per answer.
 const SUGGESTIONS: Range = Range::new(1, 20);
+/// A lesson whose best quiz score is below this percentage is suggested for review.
+const REVIEW_BELOW_PERCENT: f64 = 60.0;
 
 documented!(
     /// A lesson id ([`LESSON_ID`]).
@@ -53,6 +55,10 @@ documented!(
 documented!(
     /// A question ([`QUESTION`]).
     TutorQuestion = QUESTION.schema()
+);
+documented!(
+    /// A conversation id ([`super::threads::THREAD_ID`]).
+    ThreadId = super::threads::THREAD_ID.schema()
 );
 documented!(
     /// A grade level ([`GRADE_LEVEL`]).
@@ -78,20 +84,27 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(generate_content))
         .routes(routes!(ai_create_assessment))
         .routes(routes!(suggestions))
+        .merge(super::thread_routes::routes())
+        .merge(super::task_routes::routes())
 }
 
-/// A student's question (or what to explain) within a lesson.
+/// A student's question (or what to explain), within a lesson or not, in a conversation.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TutorBody {
-    /// The lesson the question is about.
-    #[schema(value_type = LessonId)]
+    /// The lesson the question is about: it grounds the answer. Optional for `ask` (a general
+    /// question), required for `explain`.
+    #[schema(value_type = Option<LessonId>)]
     pub(crate) lesson_id: Option<String>,
     /// The question, or the part of the lesson to explain.
     #[schema(value_type = TutorQuestion)]
     pub(crate) question: Option<String>,
+    /// Your conversation to continue (its last turns and a summary of older ones go with the
+    /// question); absent: a new conversation, whose id the answer gives.
+    #[schema(value_type = Option<ThreadId>)]
+    pub(crate) thread_id: Option<String>,
     /// `true` (default): Server-Sent Events (`task`, `token`…, then `done`, `refused` or
-    /// `error`); `false`: one JSON answer.
+    /// `error`; each carries `task_id` and `thread_id`); `false`: one JSON answer.
     pub(crate) stream: Option<bool>,
     /// `true`: also send `ai_token`/`ai_done` frames to your `user:{tenant}:{you}` room.
     pub(crate) socket: Option<bool>,
@@ -102,6 +115,9 @@ pub(crate) struct TutorBody {
 pub(crate) struct TutorAnswer {
     /// The `agent_tasks` row.
     pub(crate) task_id: String,
+    /// The conversation (`null` when the first question of a new one was refused: none was
+    /// started).
+    pub(crate) thread_id: Option<String>,
     /// The answer (or the refusal).
     pub(crate) answer: String,
     /// Whether the request was refused by the safety screen.
@@ -185,11 +201,13 @@ struct Suggestion {
     course_id: String,
     /// Its title.
     title: String,
-    /// `continue` (started, not finished), `next` (follows a finished lesson) or `start` (first
-    /// lesson of a course not begun).
+    /// `continue` (started, not finished), `review` (its quiz was scored below
+    /// 60%), `next` (follows a finished lesson) or `start` (first lesson of a course not begun).
     reason: String,
     /// Completion so far, 0–100.
     completion_percent: f64,
+    /// The student's best score on the lesson's quizzes, 0–100 (`null`: none taken).
+    score_percent: Option<f64>,
 }
 
 /// Next lessons for a student.
@@ -212,7 +230,8 @@ pub(crate) fn required_text(
     rule.check(field, text).map(str::to_owned)
 }
 
-/// Ask the tutor about a lesson (students, educators, admins).
+/// Ask the tutor, about a lesson or in general, in a new or continued conversation (students,
+/// educators, admins).
 #[utoipa::path(post, path = "/api/v1/ai/ask", tag = "ai", request_body = TutorBody,
     responses((status = 200, description = "Server-Sent Events (`stream` true) or one JSON answer",
                content((TutorAnswer = "application/json"), (String = "text/event-stream"))),
@@ -448,8 +467,10 @@ fn parse_questions(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str(inner)
 }
 
-/// Next lessons for a student, from their progress and the courses' lesson order (everyone who
-/// may see the student's progress). Needs no AI service.
+/// Next lessons for a student, from their progress, their quiz scores and the courses' lesson
+/// order (everyone who may see the student's progress): lessons under way first, then lessons
+/// whose quiz they scored below 60% on, then the lesson after each finished one, then the first
+/// lessons of courses not begun. Needs no AI service.
 #[utoipa::path(get, path = "/api/v1/ai/suggestions", tag = "ai", params(SuggestionQuery),
     responses((status = 200, body = Suggestions),
               (status = 403, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
@@ -498,6 +519,13 @@ async fn suggestions(
                 Some(best.map_or(percent, |best| best.max(percent)))
             })
     };
+    let scores = store.lesson_scores(tenant, &student).await?;
+    let score_of = |lesson: &str| {
+        scores
+            .iter()
+            .find(|score| score.lesson_id == lesson)
+            .map(|score| score.best_percent)
+    };
     let courses = store
         .courses(
             tenant,
@@ -509,7 +537,8 @@ async fn suggestions(
         )
         .await?
         .items;
-    let (mut going, mut next, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut going, mut review, mut next, mut fresh) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for course in courses {
         let lessons = store
             .lessons(
@@ -528,25 +557,37 @@ async fn suggestions(
             .any(|lesson| percent_of(&lesson.id).is_some());
         let mut after_finished = !started;
         for lesson in lessons {
+            let score = score_of(&lesson.id);
             let suggestion = |reason: &str, percent: f64| Suggestion {
                 lesson_id: lesson.id.clone(),
                 course_id: course.id.clone(),
                 title: lesson.title.clone(),
                 reason: reason.to_owned(),
                 completion_percent: percent,
+                score_percent: score,
             };
+            let low_score = score.is_some_and(|score| score < REVIEW_BELOW_PERCENT);
+            if low_score {
+                review.push(suggestion("review", percent_of(&lesson.id).unwrap_or(0.0)));
+            }
             match percent_of(&lesson.id) {
                 Some(percent) if percent >= 100.0 => after_finished = true,
                 Some(percent) => {
-                    going.push(suggestion("continue", percent));
+                    if !low_score {
+                        going.push(suggestion("continue", percent));
+                    }
                     after_finished = false;
                 }
                 None if after_finished && started => {
-                    next.push(suggestion("next", 0.0));
+                    if !low_score {
+                        next.push(suggestion("next", 0.0));
+                    }
                     after_finished = false;
                 }
                 None if after_finished => {
-                    fresh.push(suggestion("start", 0.0));
+                    if !low_score {
+                        fresh.push(suggestion("start", 0.0));
+                    }
                     after_finished = false;
                 }
                 None => {}
@@ -555,6 +596,7 @@ async fn suggestions(
     }
     let items = going
         .into_iter()
+        .chain(review)
         .chain(next)
         .chain(fresh)
         .take(limit as usize)

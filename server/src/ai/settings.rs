@@ -1,5 +1,5 @@
 //! What the operator may set about the AI tutor ([`AiArgs`]: the OpenAI-compatible endpoint, a
-//! model per task, moderation, answer length, the quota reservation) and how it is checked into
+//! model per task, moderation, answer length, the quota reservation, a conversation's memory) and how it is checked into
 //! [`AiSettings`], defaults included.
 
 use std::collections::BTreeMap;
@@ -44,6 +44,19 @@ layered! {
         /// calls cannot overspend it [default: --ai-max-tokens].
         #[arg(long, env = "CLASSHUB_AI_RESERVE_TOKENS")]
         pub ai_reserve_tokens: Option<u32>,
+        /// Turns of a tutor conversation kept word for word and sent with the next question;
+        /// older turns are folded into the conversation's summary [default: 10].
+        #[arg(long, env = "CLASSHUB_AI_THREAD_TURNS")]
+        pub ai_thread_turns: Option<u32>,
+        /// Longest summary of a tutor conversation's older turns, in characters; the oldest
+        /// lines give way first [default: 2000].
+        #[arg(long, env = "CLASSHUB_AI_THREAD_SUMMARY_CHARS")]
+        pub ai_thread_summary_chars: Option<u32>,
+        /// Longest answer kept in a tutor conversation, in characters (the student sees it
+        /// whole; the rest is cut from what is stored and sent back to the model) [default:
+        /// 4000].
+        #[arg(long, env = "CLASSHUB_AI_THREAD_ANSWER_CHARS")]
+        pub ai_thread_answer_chars: Option<u32>,
     }
 }
 
@@ -84,6 +97,14 @@ impl AiArgs {
         };
         let max_tokens = at_least_one("ai-max-tokens", self.ai_max_tokens, 800)?;
         let reserve_tokens = at_least_one("ai-reserve-tokens", self.ai_reserve_tokens, max_tokens)?;
+        let thread_turns = at_least_one("ai-thread-turns", self.ai_thread_turns, 10)?;
+        let thread_summary_chars = at_least_one(
+            "ai-thread-summary-chars",
+            self.ai_thread_summary_chars,
+            2000,
+        )?;
+        let thread_answer_chars =
+            at_least_one("ai-thread-answer-chars", self.ai_thread_answer_chars, 4000)?;
         Ok(AiSettings {
             api_key: self.openai_api_key.filter(|key| !key.trim().is_empty()),
             base_url,
@@ -95,6 +116,9 @@ impl AiArgs {
             moderation_model,
             max_tokens,
             reserve_tokens,
+            thread_turns,
+            thread_summary_chars,
+            thread_answer_chars,
         })
     }
 }
@@ -104,5 +128,65 @@ impl Default for AiSettings {
         AiArgs::default()
             .resolve()
             .expect("the built-in defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_limits_have_defaults_and_refuse_zero_naming_the_key() {
+        let settings = AiArgs::default().resolve().expect("defaults");
+        assert_eq!(
+            (
+                settings.thread_turns,
+                settings.thread_summary_chars,
+                settings.thread_answer_chars
+            ),
+            (10, 2000, 4000)
+        );
+        let set = AiArgs {
+            ai_thread_turns: Some(3),
+            ai_thread_summary_chars: Some(200),
+            ai_thread_answer_chars: Some(50),
+            ..AiArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(
+            (
+                set.thread_turns,
+                set.thread_summary_chars,
+                set.thread_answer_chars
+            ),
+            (3, 200, 50)
+        );
+        for (args, key) in [
+            (
+                AiArgs {
+                    ai_thread_turns: Some(0),
+                    ..AiArgs::default()
+                },
+                "ai-thread-turns",
+            ),
+            (
+                AiArgs {
+                    ai_thread_summary_chars: Some(0),
+                    ..AiArgs::default()
+                },
+                "ai-thread-summary-chars",
+            ),
+            (
+                AiArgs {
+                    ai_thread_answer_chars: Some(0),
+                    ..AiArgs::default()
+                },
+                "ai-thread-answer-chars",
+            ),
+        ] {
+            let refused = args.resolve().expect_err("zero is refused");
+            assert!(refused.to_string().contains(key), "{refused}");
+        }
     }
 }

@@ -17,6 +17,8 @@ pub(crate) struct TaskRow {
     pub(crate) app: AppState,
     tenant: String,
     pub(crate) id: String,
+    /// The chat model the task's kind is answered by (recorded when the model is asked).
+    model: String,
     /// The call's tokens taken from today's allowance; settled by [`TaskRow::finish`] (and
     /// given back if the row is dropped unfinished).
     reservation: std::sync::Mutex<Option<Reservation>>,
@@ -38,6 +40,7 @@ impl TaskRow {
             app: app.clone(),
             tenant: caller.tenant().to_owned(),
             id,
+            model: app.config().ai.model(task).to_owned(),
             reservation: std::sync::Mutex::new(Some(reservation)),
         })
     }
@@ -46,7 +49,7 @@ impl TaskRow {
         if let Err(cause) = self
             .app
             .store()
-            .start_agent_task(&self.tenant, &self.id)
+            .start_agent_task(&self.tenant, &self.id, &self.model)
             .await
         {
             tracing::error!(%cause, task = %self.id, "cannot mark the agent task running");

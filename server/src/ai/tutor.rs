@@ -14,8 +14,9 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
 };
 use async_openai::types::moderations::{CreateModerationRequest, ModerationInput};
 use futures_util::{Stream, StreamExt};
@@ -24,6 +25,10 @@ use futures_util::{Stream, StreamExt};
 pub const SAFETY_TEMPLATE: &str = include_str!("templates/safety.md");
 /// What a student is told when their request is refused.
 pub const REFUSAL: &str = include_str!("templates/refusal.md");
+/// The `ask` template of a question without a lesson.
+pub const GENERAL_TEMPLATE: &str = include_str!("templates/general.md");
+/// What a conversation's summary of older turns is given to the model as (`{{summary}}`).
+pub const THREAD_TEMPLATE: &str = include_str!("templates/thread.md");
 
 /// One kind of AI call; each has its own template and may have its own model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +74,42 @@ impl Task {
 
     /// The system prompt: the safety rules, then the task's template filled with `values`.
     pub fn system_prompt(self, values: &[(&str, &str)]) -> String {
-        let mut prompt = self.template().to_owned();
-        for (name, value) in values {
-            prompt = prompt.replace(&format!("{{{{{name}}}}}"), value);
-        }
-        format!("{SAFETY_TEMPLATE}\n{prompt}")
+        format!("{SAFETY_TEMPLATE}\n{}", fill(self.template(), values))
     }
+
+    /// The system prompt of a question without a lesson: the safety rules, then
+    /// [`GENERAL_TEMPLATE`].
+    pub fn general_prompt() -> String {
+        format!("{SAFETY_TEMPLATE}\n{GENERAL_TEMPLATE}")
+    }
+}
+
+/// `template` with each `{{name}}` replaced by its value.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut prompt = template.to_owned();
+    for (name, value) in values {
+        prompt = prompt.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    prompt
+}
+
+/// `system` followed by a conversation's summary of its older turns ([`THREAD_TEMPLATE`]);
+/// `system` alone when there is no summary yet.
+pub fn with_summary(system: String, summary: &str) -> String {
+    if summary.is_empty() {
+        system
+    } else {
+        format!("{system}{}", fill(THREAD_TEMPLATE, &[("summary", summary)]))
+    }
+}
+
+/// An earlier turn of a conversation, sent to the model as a user and an assistant message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastTurn {
+    /// What the student asked.
+    pub question: String,
+    /// What the tutor answered.
+    pub answer: String,
 }
 
 /// The tutor's settings (declared and checked in `settings.rs`).
@@ -94,6 +129,13 @@ pub struct AiSettings {
     pub max_tokens: u32,
     /// Tokens one call reserves from the daily allowance before the model is asked.
     pub reserve_tokens: u32,
+    /// Turns of a conversation kept word for word and sent with the next question; older ones
+    /// are folded into its summary.
+    pub thread_turns: u32,
+    /// Longest summary of a conversation's older turns, in characters.
+    pub thread_summary_chars: u32,
+    /// Longest answer kept in a conversation, in characters.
+    pub thread_answer_chars: u32,
 }
 
 impl AiSettings {
@@ -290,13 +332,17 @@ impl Tutor {
         &self,
         task: Task,
         system: String,
+        history: &[PastTurn],
         user: String,
         stream: bool,
     ) -> Result<async_openai::types::chat::CreateChatCompletionRequest, AiError> {
-        let messages: Vec<ChatCompletionRequestMessage> = vec![
-            ChatCompletionRequestSystemMessage::from(system.as_str()).into(),
-            ChatCompletionRequestUserMessage::from(user).into(),
-        ];
+        let mut messages: Vec<ChatCompletionRequestMessage> =
+            vec![ChatCompletionRequestSystemMessage::from(system.as_str()).into()];
+        for turn in history {
+            messages.push(ChatCompletionRequestUserMessage::from(turn.question.as_str()).into());
+            messages.push(ChatCompletionRequestAssistantMessage::from(turn.answer.as_str()).into());
+        }
+        messages.push(ChatCompletionRequestUserMessage::from(user).into());
         let mut builder = CreateChatCompletionRequestArgs::default();
         builder
             .model(self.settings.model(task))
@@ -311,14 +357,16 @@ impl Tutor {
         builder.build().map_err(AiError::from)
     }
 
-    /// A streamed answer: text pieces, then the usage when the endpoint reports it.
+    /// A streamed answer to `user` after the conversation's `history` (oldest first): text
+    /// pieces, then the usage when the endpoint reports it.
     pub async fn stream(
         &self,
         task: Task,
         system: String,
+        history: &[PastTurn],
         user: String,
     ) -> Result<PieceStream, AiError> {
-        let request = self.request(task, system, user, true)?;
+        let request = self.request(task, system, history, user, true)?;
         let chunks = patiently(self.client.chat().create_stream(request)).await?;
         let pieces = chunks.flat_map(|chunk| {
             let pieces: Vec<Result<Piece, AiError>> = match chunk {
@@ -349,7 +397,7 @@ impl Tutor {
         system: String,
         user: String,
     ) -> Result<(String, u32), AiError> {
-        let request = self.request(task, system, user, false)?;
+        let request = self.request(task, system, &[], user, false)?;
         let answer = patiently(self.client.chat().create(request)).await?;
         let text = answer
             .choices
@@ -389,6 +437,18 @@ mod tests {
         assert!(prompt.starts_with(SAFETY_TEMPLATE));
         assert!(prompt.contains("Lesson: Fractions"));
         assert!(!prompt.contains("{{"));
+    }
+
+    #[test]
+    fn a_general_question_keeps_the_safety_rules_and_a_summary_follows_them() {
+        let prompt = with_summary(Task::general_prompt(), "- Q: halves A: two equal parts");
+        assert!(prompt.starts_with(SAFETY_TEMPLATE));
+        assert!(prompt.contains("general question"));
+        assert!(
+            prompt.ends_with("- Q: halves A: two equal parts\n"),
+            "{prompt}"
+        );
+        assert_eq!(with_summary("rules".to_owned(), ""), "rules");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum ErrorKind {
     Conflict,
     /// 413: the body or batch is larger than allowed.
     PayloadTooLarge,
+    /// 415: the body's content is of a type the route does not accept.
+    UnsupportedMediaType,
+    /// 416: the `Range` asks for bytes the resource does not have.
+    RangeNotSatisfiable,
     /// 422: well-formed but invalid input; `fields` says which.
     InvalidInput,
     /// 429: too many requests; `Retry-After` says when to try again.
@@ -55,6 +59,8 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -72,6 +78,8 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::RangeNotSatisfiable => "range_not_satisfiable",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unavailable => "unavailable",

@@ -42,6 +42,7 @@ pub fn router(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::platform::routes())
         .merge(crate::privacy::routes())
         .merge(crate::chat::routes::routes())
+        .merge(crate::media::routes::routes())
         .merge(crate::dashboard::overview::routes())
         .merge(crate::ai::routes::routes())
         .merge(crate::billing::routes::routes())

@@ -26,7 +26,8 @@ pub struct ErrorResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable machine code: `bad_request`, `unauthorized`, `payment_required`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `invalid_input`, `rate_limited`, `unavailable`, `internal`.
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `range_not_satisfiable`,
+    /// `invalid_input`, `rate_limited`, `unavailable`, `internal`.
     pub code: String,
     /// What was wrong and what to do.
     pub message: String,

@@ -419,13 +419,18 @@ pub const LAPSED_ANSWERS: &[Answer] = &[Answer {
 }];
 
 /// Whether a request is a content write, refused while the subscription has lapsed: writes to
-/// courses, lessons and assessments, except answering an assessment. `path` may be a concrete
+/// courses, lessons, assessments and media, except answering an assessment. `path` may be a concrete
 /// path or the document's template of one.
 pub fn writes_content(method: &Method, path: &str) -> bool {
     !matches!(*method, Method::GET | Method::HEAD)
-        && ["/api/v1/courses", "/api/v1/lessons", "/api/v1/assessments"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
+        && [
+            "/api/v1/courses",
+            "/api/v1/lessons",
+            "/api/v1/assessments",
+            "/api/v1/media",
+        ]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
         && !path.ends_with("/results")
 }
 

@@ -56,6 +56,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/assignments.js", JS),
     asset!("js/student.js", JS),
     asset!("js/rewards.js", JS),
+    asset!("js/library.js", JS),
     asset!("js/chat.js", JS),
 ];
 

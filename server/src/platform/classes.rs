@@ -40,12 +40,18 @@ use serde_json::json;
 
 /// A class name (stored trimmed).
 const CLASS_NAME: Text = Text::prose(1, 200);
+/// A class's grade level, e.g. `7`, `K` or `6-8` (stored trimmed).
+const CLASS_GRADE: Text = Text::prose(1, 16);
 /// Students put on a roster in one request.
 const ROSTER_ADDITION: Items = Items::new(1, 500);
 
 documented!(
     /// A class name ([`CLASS_NAME`]).
     ClassName = CLASS_NAME.schema()
+);
+documented!(
+    /// A class's grade level ([`CLASS_GRADE`]).
+    ClassGrade = CLASS_GRADE.schema()
 );
 documented!(
     /// Student ids to put on a roster ([`ROSTER_ADDITION`]).
@@ -75,6 +81,9 @@ struct NewClass {
     name: String,
     /// The teacher (admins only; an educator creating a class teaches it).
     teacher_id: Option<String>,
+    /// Its grade level, e.g. `7` or `K`.
+    #[schema(value_type = Option<ClassGrade>)]
+    grade_level: Option<String>,
 }
 
 /// What to change about a class.
@@ -86,6 +95,9 @@ struct ClassPatch {
     name: Option<String>,
     /// A new teacher (admins only).
     teacher_id: Option<String>,
+    /// A new grade level, e.g. `7` or `K`.
+    #[schema(value_type = Option<ClassGrade>)]
+    grade_level: Option<String>,
 }
 
 /// Students to put on a roster.
@@ -197,6 +209,12 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     CLASS_NAME.check("name", name).map(str::to_owned)
 }
 
+fn check_grade(grade: Option<&str>) -> Result<Option<&str>, ApiError> {
+    grade
+        .map(|grade| CLASS_GRADE.check("grade_level", grade))
+        .transpose()
+}
+
 /// List classes: all (admins), taught (educators), or enrolled (students).
 #[utoipa::path(get, path = "/api/v1/classes", tag = "classes", params(PageQuery),
     responses((status = 200, body = PageOf<ClassRecord>),
@@ -232,6 +250,7 @@ async fn create_class(
 ) -> Result<(StatusCode, Json<ClassRecord>), ApiError> {
     caller.require_staff("create classes")?;
     let name = check_name(&body.name)?;
+    let grade_level = check_grade(body.grade_level.as_deref())?;
     let teacher = match (caller.role(), body.teacher_id) {
         (Role::Admin, Some(teacher)) => {
             check_teacher(&app, caller.tenant(), &teacher).await?;
@@ -259,7 +278,14 @@ async fn create_class(
             )
             .await
         {
-            Ok(class) => {
+            Ok(mut class) => {
+                if grade_level.is_some() {
+                    class = app
+                        .store()
+                        .update_class(caller.tenant(), &class.id, None, None, grade_level)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("class"))?;
+                }
                 app.hub().rosters().add_class(
                     caller.tenant(),
                     &class.id,
@@ -312,6 +338,7 @@ async fn update_class(
 ) -> Result<Json<ClassRecord>, ApiError> {
     load_class(&app, &caller, &class_id, Access::Manage).await?;
     let name = body.name.as_deref().map(check_name).transpose()?;
+    let grade_level = check_grade(body.grade_level.as_deref())?;
     if let Some(teacher) = &body.teacher_id {
         caller.require_admin("change a class's teacher")?;
         check_teacher(&app, caller.tenant(), teacher).await?;
@@ -323,6 +350,7 @@ async fn update_class(
             &class_id,
             name.as_deref(),
             body.teacher_id.as_deref(),
+            grade_level,
         )
         .await?
         .ok_or_else(|| ApiError::not_found("class"))?;
@@ -332,7 +360,7 @@ async fn update_class(
             .rosters()
             .set_teacher(caller.tenant(), &class_id, class.teacher_id.as_deref());
     }
-    let detail = json!({"name": name, "teacher_id": body.teacher_id});
+    let detail = json!({"name": name, "teacher_id": body.teacher_id, "grade_level": grade_level});
     audit::record(
         &app,
         &caller,

@@ -27,6 +27,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::catalog::{
+    Difficulty, FindQuery, Grade, MetadataBody, Minutes, Objectives, Subject, Tags, check_metadata,
+    keep_revision,
+};
 use crate::api::ids::new_id;
 use crate::api::openapi::ErrorResponse;
 use crate::api::page_of;
@@ -100,6 +104,29 @@ struct NewCourse {
     grade_level: Option<String>,
     /// Whether students see it.
     published: Option<bool>,
+    /// Subject, e.g. `math`.
+    #[schema(value_type = Option<Subject>)]
+    subject: Option<String>,
+    /// The lowest grade it suits (0 = kindergarten; given alone: that one grade).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_min: Option<i64>,
+    /// The highest grade it suits (not below `grade_min`).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_max: Option<i64>,
+    /// Difficulty.
+    difficulty: Option<Difficulty>,
+    /// Tags, replacing all (stored lower-case, duplicates dropped).
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    /// Estimated minutes to complete.
+    #[schema(value_type = Option<Minutes>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    duration_minutes: Option<i64>,
+    /// Learning objectives, replacing all.
+    #[schema(value_type = Option<Objectives>)]
+    objectives: Option<Vec<String>>,
 }
 
 /// What to change about a course.
@@ -115,6 +142,29 @@ struct CourseBody {
     grade_level: Option<String>,
     /// Whether students see it.
     published: Option<bool>,
+    /// Subject, e.g. `math`.
+    #[schema(value_type = Option<Subject>)]
+    subject: Option<String>,
+    /// The lowest grade it suits (0 = kindergarten; given alone: that one grade).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_min: Option<i64>,
+    /// The highest grade it suits (not below `grade_min`).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_max: Option<i64>,
+    /// Difficulty.
+    difficulty: Option<Difficulty>,
+    /// Tags, replacing all (stored lower-case, duplicates dropped).
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    /// Estimated minutes to complete.
+    #[schema(value_type = Option<Minutes>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    duration_minutes: Option<i64>,
+    /// Learning objectives, replacing all.
+    #[schema(value_type = Option<Objectives>)]
+    objectives: Option<Vec<String>>,
 }
 
 /// A lesson to create.
@@ -141,6 +191,29 @@ struct NewLesson {
     #[schema(value_type = Option<RobloxId>)]
     #[serde(default, deserialize_with = "optional_whole_number")]
     roblox_place_id: Option<i64>,
+    /// Subject, e.g. `math`.
+    #[schema(value_type = Option<Subject>)]
+    subject: Option<String>,
+    /// The lowest grade it suits (0 = kindergarten; given alone: that one grade).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_min: Option<i64>,
+    /// The highest grade it suits (not below `grade_min`).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_max: Option<i64>,
+    /// Difficulty.
+    difficulty: Option<Difficulty>,
+    /// Tags, replacing all (stored lower-case, duplicates dropped).
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    /// Estimated minutes to complete.
+    #[schema(value_type = Option<Minutes>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    duration_minutes: Option<i64>,
+    /// Learning objectives, replacing all.
+    #[schema(value_type = Option<Objectives>)]
+    objectives: Option<Vec<String>>,
 }
 
 /// What to change about a lesson.
@@ -167,6 +240,29 @@ struct LessonBody {
     #[schema(value_type = Option<RobloxId>)]
     #[serde(default, deserialize_with = "optional_whole_number")]
     roblox_place_id: Option<i64>,
+    /// Subject, e.g. `math`.
+    #[schema(value_type = Option<Subject>)]
+    subject: Option<String>,
+    /// The lowest grade it suits (0 = kindergarten; given alone: that one grade).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_min: Option<i64>,
+    /// The highest grade it suits (not below `grade_min`).
+    #[schema(value_type = Option<Grade>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    grade_max: Option<i64>,
+    /// Difficulty.
+    difficulty: Option<Difficulty>,
+    /// Tags, replacing all (stored lower-case, duplicates dropped).
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    /// Estimated minutes to complete.
+    #[schema(value_type = Option<Minutes>)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    duration_minutes: Option<i64>,
+    /// Learning objectives, replacing all.
+    #[schema(value_type = Option<Objectives>)]
+    objectives: Option<Vec<String>>,
 }
 
 /// A new lesson order.
@@ -237,6 +333,13 @@ impl From<NewCourse> for CourseBody {
             description: course.description,
             grade_level: course.grade_level,
             published: course.published,
+            subject: course.subject,
+            grade_min: course.grade_min,
+            grade_max: course.grade_max,
+            difficulty: course.difficulty,
+            tags: course.tags,
+            duration_minutes: course.duration_minutes,
+            objectives: course.objectives,
         }
     }
 }
@@ -250,8 +353,30 @@ impl From<NewLesson> for LessonBody {
             published: lesson.published,
             roblox_universe_id: lesson.roblox_universe_id,
             roblox_place_id: lesson.roblox_place_id,
+            subject: lesson.subject,
+            grade_min: lesson.grade_min,
+            grade_max: lesson.grade_max,
+            difficulty: lesson.difficulty,
+            tags: lesson.tags,
+            duration_minutes: lesson.duration_minutes,
+            objectives: lesson.objectives,
         }
     }
+}
+
+/// The descriptive fields of a course or lesson body.
+macro_rules! metadata_of {
+    ($body:expr) => {
+        MetadataBody {
+            subject: $body.subject,
+            grade_min: $body.grade_min,
+            grade_max: $body.grade_max,
+            difficulty: $body.difficulty,
+            tags: $body.tags,
+            duration_minutes: $body.duration_minutes,
+            objectives: $body.objectives,
+        }
+    };
 }
 
 fn check_title(title: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
@@ -265,14 +390,14 @@ fn check_title(title: Option<&str>, required: bool) -> Result<Option<String>, Ap
 }
 
 /// Whether the caller reads only published content.
-fn reader(caller: &Caller) -> bool {
+pub(crate) fn reader(caller: &Caller) -> bool {
     !caller.is_staff()
 }
 
 /// The course `id` if the caller may change it and what it holds (lessons, their assessments):
 /// its author or an admin. 404 when it does not exist in the caller's tenant, 403 naming `action`
 /// otherwise.
-async fn editable_course(
+pub(crate) async fn editable_course(
     app: &AppState,
     caller: &Caller,
     id: &str,
@@ -298,7 +423,7 @@ async fn editable_course(
 }
 
 /// The lesson `id` if the caller may change it ([`editable_course`] of its course).
-async fn editable_lesson(
+pub(crate) async fn editable_lesson(
     app: &AppState,
     caller: &Caller,
     id: &str,
@@ -334,12 +459,17 @@ async fn editable_assessment(
     Ok(())
 }
 
-fn course_fields(body: CourseBody, required: bool) -> Result<CourseFields, ApiError> {
+/// A course body's fields, checked; `current` is the course a change is made to.
+fn course_fields(
+    body: CourseBody,
+    current: Option<&CourseRecord>,
+) -> Result<CourseFields, ApiError> {
     Ok(CourseFields {
-        title: check_title(body.title.as_deref(), required)?,
+        title: check_title(body.title.as_deref(), current.is_none())?,
         description: body.description,
         grade_level: body.grade_level,
         published: body.published,
+        meta: check_metadata(metadata_of!(body), current.map(|course| &course.meta))?,
     })
 }
 
@@ -375,23 +505,20 @@ pub(crate) async fn visible_lesson(
 }
 
 /// List courses (students and parents: published ones).
-#[utoipa::path(get, path = "/api/v1/courses", tag = "content", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/courses", tag = "content", params(FindQuery),
     responses((status = 200, body = PageOf<CourseRecord>),
               (status = 422, body = ErrorResponse)))]
 async fn list_courses(
     State(app): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<Json<PageOf<CourseRecord>>, ApiError> {
-    let paged = app
+    let (filter, sort, page) = query.resolve(&caller, None)?;
+    let found = app
         .store()
-        .courses(caller.tenant(), reader(&caller), &query.page()?)
+        .find_courses(caller.tenant(), &filter, sort, &page)
         .await?;
-    Ok(Json(page_of(
-        paged,
-        |course| course.id.clone(),
-        |course| course,
-    )))
+    Ok(Json(page_of(found, |hit| hit.key.clone(), |hit| hit.item)))
 }
 
 /// Create a course (staff).
@@ -404,7 +531,7 @@ async fn create_course(
     ApiJson(body): ApiJson<NewCourse>,
 ) -> Result<(StatusCode, Json<CourseRecord>), ApiError> {
     caller.require_staff("create courses")?;
-    let fields = course_fields(body.into(), true)?;
+    let fields = course_fields(body.into(), None)?;
     let course = app
         .store()
         .create_course(caller.tenant(), &new_id("crs"), caller.user(), &fields)
@@ -437,8 +564,8 @@ async fn update_course(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CourseBody>,
 ) -> Result<Json<CourseRecord>, ApiError> {
-    editable_course(&app, &caller, &id, "change this course").await?;
-    let fields = course_fields(body, false)?;
+    let course = editable_course(&app, &caller, &id, "change this course").await?;
+    let fields = course_fields(body, Some(&course))?;
     app.store()
         .update_course(caller.tenant(), &id, &fields)
         .await?
@@ -458,6 +585,7 @@ async fn delete_course(
 ) -> Result<StatusCode, ApiError> {
     editable_course(&app, &caller, &id, "delete this course").await?;
     if app.store().delete_course(caller.tenant(), &id).await? {
+        crate::media::forget_owner(&app, caller.tenant(), "course", &id).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("course"))
@@ -488,28 +616,29 @@ async fn publish_course(
 
 /// A course's lessons in order (students and parents: published ones of a published course).
 #[utoipa::path(get, path = "/api/v1/courses/{id}/lessons", tag = "content",
-    params(("id" = String, Path, description = "course id"), PageQuery),
+    params(("id" = String, Path, description = "course id"), FindQuery),
     responses((status = 200, body = PageOf<LessonRecord>),
               (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 async fn list_lessons(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
     visible_course(&app, &caller, &id).await?;
-    let paged = app
+    let (filter, sort, page) = query.resolve(&caller, Some(&id))?;
+    let found = app
         .store()
-        .lessons(caller.tenant(), &id, reader(&caller), &query.page()?)
+        .find_lessons(caller.tenant(), &filter, sort, &page)
         .await?;
-    Ok(Json(page_of(
-        paged,
-        |lesson| (lesson.position, lesson.id.clone()),
-        |lesson| lesson,
-    )))
+    Ok(Json(page_of(found, |hit| hit.key.clone(), |hit| hit.item)))
 }
 
-fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiError> {
+/// A lesson body's fields, checked; `current` is the lesson a change is made to.
+fn lesson_fields(
+    body: LessonBody,
+    current: Option<&LessonRecord>,
+) -> Result<LessonFields, ApiError> {
     if let Some(content) = &body.content
         && !content.is_object()
     {
@@ -525,7 +654,8 @@ fn lesson_fields(body: LessonBody, required: bool) -> Result<LessonFields, ApiEr
         ROBLOX_ID.check("roblox_place_id", place)?;
     }
     Ok(LessonFields {
-        title: check_title(body.title.as_deref(), required)?,
+        meta: check_metadata(metadata_of!(body), current.map(|lesson| &lesson.meta))?,
+        title: check_title(body.title.as_deref(), current.is_none())?,
         content: body.content,
         position: body.position,
         published: body.published,
@@ -546,7 +676,7 @@ async fn create_lesson(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewLesson>,
 ) -> Result<(StatusCode, Json<LessonRecord>), ApiError> {
-    let fields = lesson_fields(body.into(), true)?;
+    let fields = lesson_fields(body.into(), None)?;
     editable_course(&app, &caller, &id, "add lessons to this course").await?;
     let lesson = app
         .store()
@@ -622,10 +752,15 @@ async fn update_lesson(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LessonBody>,
 ) -> Result<Json<LessonRecord>, ApiError> {
-    editable_lesson(&app, &caller, &id, "change this lesson").await?;
-    let fields = lesson_fields(body, false)?;
+    let lesson = editable_lesson(&app, &caller, &id, "change this lesson").await?;
+    let fields = lesson_fields(body, Some(&lesson))?;
     app.store()
-        .update_lesson(caller.tenant(), &id, &fields)
+        .update_lesson(
+            caller.tenant(),
+            &id,
+            &fields,
+            Some(keep_revision(&app, &caller)),
+        )
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("lesson"))
@@ -643,6 +778,7 @@ async fn delete_lesson(
 ) -> Result<StatusCode, ApiError> {
     editable_lesson(&app, &caller, &id, "delete this lesson").await?;
     if app.store().delete_lesson(caller.tenant(), &id).await? {
+        crate::media::forget_owner(&app, caller.tenant(), "lesson", &id).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("lesson"))
@@ -665,7 +801,7 @@ async fn publish_lesson(
         ..LessonFields::default()
     };
     app.store()
-        .update_lesson(caller.tenant(), &id, &fields)
+        .update_lesson(caller.tenant(), &id, &fields, None)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("lesson"))

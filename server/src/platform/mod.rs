@@ -1,6 +1,6 @@
 //! The platform's REST route groups under `/api/v1`: who am I ([`me`]), users and parent links
 //! ([`users`]), classes and rosters ([`classes`]), what classes are given ([`assignments`]), teachers' commands to a class ([`commands`]),
-//! courses, lessons and assessments ([`content`]), progress ([`progress`]), the rewards ledger and leaderboards ([`rewards`]), analytics
+//! courses, lessons and assessments ([`content`]), finding content and lesson revisions ([`catalog`]), progress ([`progress`]), the rewards ledger and leaderboards ([`rewards`]), analytics
 //! ([`analytics`]), notifications ([`notifications`]), the audit trail ([`audit`]), which the
 //! other groups append to, and students' consent ([`consent`]). Each group owns its routes and the
 //! logic behind them; the shared REST kit (errors, extractors, the caller, pages, limits) is
@@ -10,6 +10,7 @@
 pub mod analytics;
 pub mod assignments;
 pub mod audit;
+pub mod catalog;
 pub mod classes;
 pub mod commands;
 pub mod consent;
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(classes::routes())
         .merge(assignments::routes())
         .merge(content::routes())
+        .merge(catalog::routes())
         .merge(progress::routes())
         .merge(rewards::routes())
         .merge(analytics::routes())

@@ -173,6 +173,7 @@ pub async fn purge_once(app: &AppState) -> Result<BTreeMap<&'static str, u64>, S
             (Expiring::Chat, "chat", days.chat_days),
             (Expiring::Events, "events", days.events_days),
             (Expiring::Ai, "ai", days.ai_days),
+            (Expiring::AiThreads, "ai_threads", days.ai_days),
         ] {
             if days == 0 {
                 continue;

@@ -23,7 +23,7 @@ use crate::support::{Client, TestServer, event_parts, start_with, token};
 
 /// How the stand-in answers chat completions.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Answer,
     ServerError,
     RateLimited,
@@ -31,20 +31,20 @@ enum Mode {
 }
 
 #[derive(Debug)]
-struct OpenAi {
-    mode: Mode,
+pub(crate) struct OpenAi {
+    pub(crate) mode: Mode,
     /// Every chat completion request body, with its Authorization header.
-    chats: Vec<(String, Value)>,
+    pub(crate) chats: Vec<(String, Value)>,
     /// Every moderation request body.
-    moderations: Vec<Value>,
+    pub(crate) moderations: Vec<Value>,
     /// How long a chat completion takes to start answering.
     delay: std::time::Duration,
 }
 
-type Shared = Arc<Mutex<OpenAi>>;
+pub(crate) type Shared = Arc<Mutex<OpenAi>>;
 
-const TOKENS: [&str; 3] = ["Fractions ", "are ", "parts of a whole."];
-const USAGE: u32 = 42;
+pub(crate) const TOKENS: [&str; 3] = ["Fractions ", "are ", "parts of a whole."];
+pub(crate) const USAGE: u32 = 42;
 
 fn chunk(delta: Value, finish: Value) -> String {
     let chunk = json!({
@@ -192,7 +192,7 @@ async fn moderate(
     .into_response()
 }
 
-async fn open_ai_stand_in() -> (String, Shared) {
+pub(crate) async fn open_ai_stand_in() -> (String, Shared) {
     let shared: Shared = Arc::new(Mutex::new(OpenAi {
         mode: Mode::Answer,
         chats: Vec::new(),
@@ -207,7 +207,11 @@ async fn open_ai_stand_in() -> (String, Shared) {
     (format!("http://{addr}/v1"), shared)
 }
 
-async fn ai_server(base: String, database_url: Option<String>, tokens_per_day: u64) -> TestServer {
+pub(crate) async fn ai_server(
+    base: String,
+    database_url: Option<String>,
+    tokens_per_day: u64,
+) -> TestServer {
     ai_server_reserving(base, database_url, tokens_per_day, 800).await
 }
 
@@ -218,8 +222,20 @@ async fn ai_server_reserving(
     tokens_per_day: u64,
     reserve_tokens: u32,
 ) -> TestServer {
-    start_with(move |config| {
+    ai_server_with(base, database_url, tokens_per_day, move |config| {
         config.ai.reserve_tokens = reserve_tokens;
+    })
+    .await
+}
+
+/// [`ai_server`], then `tweak` applied to its configuration.
+pub(crate) async fn ai_server_with(
+    base: String,
+    database_url: Option<String>,
+    tokens_per_day: u64,
+    tweak: impl FnOnce(&mut server::Config),
+) -> TestServer {
+    start_with(move |config| {
         config.database_url = database_url;
         config.ai.api_key = Some("sk-test-openai".to_owned());
         config.ai.base_url = base;
@@ -235,12 +251,13 @@ async fn ai_server_reserving(
         };
         config.api_limits.per_token_rate = 10_000;
         config.api_limits.per_token_burst = 10_000;
+        tweak(config);
     })
     .await
 }
 
 /// A published course with one published lesson; returns the lesson id.
-async fn lesson(rest: &Rest, school: &School) -> String {
+pub(crate) async fn lesson(rest: &Rest, school: &School) -> String {
     let course = rest
         .post(
             "/api/v1/courses",
@@ -260,7 +277,7 @@ async fn lesson(rest: &Rest, school: &School) -> String {
 }
 
 /// The raw text of a streamed answer, parsed into (event, data) pairs.
-async fn sse(
+pub(crate) async fn sse(
     rest: &Rest,
     path: &str,
     token: &str,

@@ -3,10 +3,12 @@
 //! speaks the protocol.
 
 mod ai;
+mod ai_threads;
 mod audit;
 mod auth;
 mod authority;
 mod billing;
+mod catalog;
 mod chat;
 mod classes;
 mod codecs;
@@ -20,6 +22,7 @@ mod jwks;
 mod learning;
 mod limits;
 mod matrix;
+mod media;
 mod notifications;
 mod openapi;
 mod presence;

@@ -612,7 +612,18 @@ async fn seed_tenant_a(test_addr: std::net::SocketAddr, rest: &Rest) -> (School,
             json!({"student": school.id("s1"), "course": course_id, "lesson": lesson_id, "percent": 40}),
         )
         .await;
+    let (status, media) = crate::media::upload(
+        test_addr,
+        &school.teacher,
+        &format!("?lesson_id={lesson_id}"),
+        "alpha-secret.png",
+        &crate::media::png(8, 8, false),
+    )
+    .await;
+    assert_eq!(status, 201, "{media}");
+    let media_id = media["id"].as_str().expect("id").to_owned();
     let mut ids = HashMap::new();
+    ids.insert("media", media_id.clone());
     ids.insert("class", class_id.clone());
     ids.insert("course", course_id.clone());
     ids.insert("lesson", lesson_id.clone());
@@ -628,6 +639,7 @@ async fn seed_tenant_a(test_addr: std::net::SocketAddr, rest: &Rest) -> (School,
         lesson_id,
         assessment_id,
         notification_id,
+        media_id,
         "alpha-secret".to_owned(),
         school.id("s1"),
         school.id("t1"),
@@ -652,6 +664,7 @@ fn path_for(path: &str, a: &TenantA) -> String {
                 "lessons" => "lesson",
                 "assessments" => "assessment",
                 "notifications" => "notification",
+                "media" => "media",
                 "users" if path.contains("/children") => "parent",
                 _ => "student",
             };

@@ -217,7 +217,7 @@ async fn exported_then_erased(addr: std::net::SocketAddr, store: &Store) {
         .map(|name| name.expect("a name").into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 14, "{names:?}");
+    assert_eq!(names.len(), 16, "{names:?}");
 
     // Erase: admins only, not themselves.
     let erase = format!("/api/v1/users/{s1}");

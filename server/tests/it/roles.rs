@@ -76,6 +76,18 @@ const POLICY: &[(&str, &str)] = &[
     ("patch /api/v1/lessons/{id}", "ATE"),
     ("delete /api/v1/lessons/{id}", "ATE"),
     ("post /api/v1/lessons/{id}/publish", "ATE"),
+    ("get /api/v1/lessons", "ATESP"),
+    ("get /api/v1/lessons/{id}/revisions", "ATE"),
+    ("get /api/v1/lessons/{id}/revisions/{revision}", "ATE"),
+    (
+        "post /api/v1/lessons/{id}/revisions/{revision}/restore",
+        "AT",
+    ),
+    ("get /api/v1/media", "ATESP"),
+    ("post /api/v1/media", "ATE"),
+    ("get /api/v1/media/{id}", "ATESP"),
+    ("delete /api/v1/media/{id}", "ATE"),
+    ("get /api/v1/media/{id}/thumbnail", "ATESP"),
     ("get /api/v1/assessments", "ATESP"),
     ("post /api/v1/assessments", "ATE"),
     ("get /api/v1/assessments/{id}", "ATESP"),
@@ -122,6 +134,12 @@ const POLICY: &[(&str, &str)] = &[
     ("post /api/v1/ai/generate-content", "ATE"),
     ("post /api/v1/ai/create-assessment", "ATE"),
     ("get /api/v1/ai/suggestions", "ATESP"),
+    ("get /api/v1/ai/threads", "ATESP"),
+    ("get /api/v1/ai/threads/{id}", "ATSP"),
+    ("delete /api/v1/ai/threads/{id}", "S"),
+    ("get /api/v1/ai/tasks", "ATE"),
+    ("get /api/v1/ai/tasks/{id}", "AT"),
+    ("post /api/v1/ai/tasks/{id}/save-lesson", "ATE"),
     ("post /api/v1/payments/checkout", "A"),
     ("get /api/v1/payments/subscription", "ATE"),
     ("post /api/v1/payments/cancel", "A"),
@@ -152,6 +170,24 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
         )
         .await;
     let lesson_id = lesson.expect(201)["id"].as_str().expect("id").to_owned();
+    // Revision 1 of the lesson.
+    rest.patch(
+        &format!("/api/v1/lessons/{lesson_id}"),
+        &school.teacher,
+        json!({"title": "L2"}),
+    )
+    .await
+    .expect(200);
+    let (status, media) = crate::media::upload(
+        test.addr,
+        &school.teacher,
+        &format!("?lesson_id={lesson_id}"),
+        "a.png",
+        &crate::media::png(8, 8, false),
+    )
+    .await;
+    assert_eq!(status, 201, "{media}");
+    let media_id = media["id"].as_str().expect("id").to_owned();
     let assessment = rest
         .post(
             "/api/v1/assessments",
@@ -182,6 +218,26 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
     )
     .await
     .expect(204);
+
+    // A conversation and an AI task of the student (no model here: written through the store).
+    let store = persistence::Store::open_sqlite_file(&test.data_dir.join("classhub.db"))
+        .await
+        .expect("open the server's database");
+    store
+        .create_thread("rol", "thr_rol", &school.id("s1"), "Why?")
+        .await
+        .expect("thread");
+    store
+        .insert_agent_task(
+            "rol",
+            "task_rol",
+            &school.id("s1"),
+            "ask",
+            &json!({"question": "Why?"}),
+        )
+        .await
+        .expect("task");
+    drop(store);
 
     let roles: BTreeMap<char, &str> = [
         ('A', school.admin.as_str()),
@@ -218,7 +274,7 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
         "answers": {}, "id": "rol-new", "role": "student", "required": false, "state": "granted",
         "questions": [{"id": "q1", "type": "free_text", "prompt": "?"}],
         "lesson_id": lesson_id, "percent": 10, "enabled": true, "text": "hi",
-        "slow_mode_seconds": 0, "minutes": 1, "words": [],
+        "slow_mode_seconds": 0, "minutes": 1, "words": [], "course_id": course_id,
     });
     for (method, path, operation) in documented {
         let allowed = policy[format!("{method} {path}").as_str()];
@@ -235,9 +291,13 @@ async fn every_operation_refuses_the_roles_it_does_not_name() {
             )
             .replace("{user_id}", &school.id("s1"))
             .replace("{notification_id}", &notification_id)
+            .replace("/ai/threads/{id}", "/ai/threads/thr_rol")
+            .replace("/ai/tasks/{id}", "/ai/tasks/task_rol")
+            .replace("{revision}", "1")
             .replace("/classes/{id}", &format!("/classes/{class_id}"))
             .replace("/courses/{id}", &format!("/courses/{course_id}"))
             .replace("/lessons/{id}", &format!("/lessons/{lesson_id}"))
+            .replace("/media/{id}", &format!("/media/{media_id}"))
             .replace(
                 "/assessments/{id}",
                 &format!("/assessments/{assessment_id}"),
