@@ -1,10 +1,12 @@
 // "Content library" (staff): find lessons across the school's courses by words (the server's
 // full-text search, stemmed) and by subject, grade, difficulty and tag, in a chosen order, a page
 // at a time; open one to see its descriptive fields and its earlier versions, and put one back.
+// The lesson's pictures and files are listed with thumbnails, and staff attach new ones.
 // REST: GET lessons?q&subject&grade&difficulty&tag&sort&limit&cursor, GET courses (titles),
-// GET lessons/{id}/revisions, POST lessons/{id}/revisions/{n}/restore.
+// GET lessons/{id}/revisions, POST lessons/{id}/revisions/{n}/restore, GET media?lesson_id,
+// GET media/{id}/thumbnail (fetched with the token, shown as a blob URL), POST media?lesson_id.
 
-import { all, api } from './api.js';
+import { all, api, token } from './api.js';
 import { announce, h, notice, replace } from './dom.js';
 
 const PAGE = 20;
@@ -14,6 +16,7 @@ export function showLibrary(main, ctx) {
   let stopped = false;
   let cursor = null;
   let courses = new Map();
+  let blobs = [];
   const status = h('p', { class: 'form-status', role: 'status', 'data-testid': 'library-status' });
   const field = (id, label, control) => h('div', { class: 'field' }, h('label', { for: id }, label), control);
   const q = h('input', { id: 'library-q', type: 'search', name: 'q', maxlength: 200, placeholder: 'fractions pizza' });
@@ -111,10 +114,12 @@ export function showLibrary(main, ctx) {
     replace(detail, h('p', { class: 'muted' }, 'Loading…'));
     let lesson;
     let revisions;
+    let media;
     try {
-      [lesson, revisions] = await Promise.all([
+      [lesson, revisions, media] = await Promise.all([
         api(`/api/v1/lessons/${encodeURIComponent(id)}`),
         api(`/api/v1/lessons/${encodeURIComponent(id)}/revisions?limit=50`),
+        api(`/api/v1/media?lesson_id=${encodeURIComponent(id)}&limit=50`),
       ]);
     } catch (error) {
       replace(detail, notice('error', 'Cannot open this lesson', error.message));
@@ -124,6 +129,9 @@ export function showLibrary(main, ctx) {
       h('h2', { text: lesson.title }),
       h('div', { class: 'chips' }, describe(lesson).map((text) => h('span', { class: 'chip' }, text))),
       lesson.objectives.length ? h('ul', { 'aria-label': 'Objectives' }, lesson.objectives.map((text) => h('li', {}, text))) : null,
+      h('h3', { text: 'Pictures and files' }),
+      mediaList(media.items),
+      attachForm(lesson.id),
       h('h3', { text: 'Earlier versions' }),
       revisions.items.length === 0
         ? h('p', { class: 'muted' }, 'Not changed since it was written.')
@@ -142,6 +150,64 @@ export function showLibrary(main, ctx) {
             }, 'Restore')))))));
   }
 
+  function mediaList(items) {
+    for (const url of blobs) URL.revokeObjectURL(url);
+    blobs = [];
+    if (items.length === 0) return h('p', { class: 'muted' }, 'None attached yet.');
+    return h('ul', { class: 'media-list', 'data-testid': 'lesson-media' }, items.map((item) => {
+      const picture = h('img', { alt: item.file_name, width: 96, height: 96, hidden: true });
+      if (item.thumbnail_url) showThumbnail(item.thumbnail_url, picture);
+      return h('li', { 'data-media': item.id }, picture,
+        h('span', {}, `${item.file_name} · ${item.content_type} · ${Math.ceil(item.size_bytes / 1024)} KiB`));
+    }));
+  }
+
+  async function showThumbnail(url, picture) {
+    try {
+      const response = await api(url, { raw: true });
+      const blob = URL.createObjectURL(await response.blob());
+      blobs.push(blob);
+      picture.src = blob;
+      picture.hidden = false;
+    } catch {
+      // No picture: the file's name still says what it is.
+    }
+  }
+
+  function attachForm(lessonId) {
+    const input = h('input', { id: 'attach-file', type: 'file', name: 'file', required: true });
+    const form = h('form', { class: 'field-row', 'aria-label': 'Upload to this lesson' },
+      h('div', { class: 'field' }, h('label', { for: 'attach-file' }, 'Attach a picture or file'), input),
+      h('button', { type: 'submit', class: 'button small' }, 'Upload'));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const file = input.files?.[0];
+      if (!file) {
+        say('Choose a file first.', true);
+        return;
+      }
+      const body = new FormData();
+      body.append('file', file);
+      let response;
+      try {
+        response = await fetch(`/api/v1/media?lesson_id=${encodeURIComponent(lessonId)}`, {
+          method: 'POST', headers: { Authorization: `Bearer ${token()}` }, body,
+        });
+      } catch {
+        say('Cannot reach the classhub server to upload.', true);
+        return;
+      }
+      if (!response.ok) {
+        const answer = await response.json().catch(() => null);
+        say(`Uploading ${file.name} failed: ${answer?.error?.message || response.status}`, true);
+        return;
+      }
+      say(`Attached ${file.name}.`);
+      await open(lessonId);
+    });
+    return form;
+  }
+
   async function restore(id, revision) {
     try {
       const lesson = await api(`/api/v1/lessons/${encodeURIComponent(id)}/revisions/${revision}/restore`, { method: 'POST' });
@@ -158,7 +224,10 @@ export function showLibrary(main, ctx) {
     announce(message);
   }
 
-  return () => { stopped = true; };
+  return () => {
+    stopped = true;
+    for (const url of blobs) URL.revokeObjectURL(url);
+  };
 }
 
 /** The descriptive fields as short labels. */

@@ -1,4 +1,4 @@
-// The dashboard shell: sign-in, the hash router (#/classes, #/classes/{id}, #/library, #/operator,
+// The dashboard shell: sign-in, the hash router (#/classes, #/classes/{id}, #/library, #/ai-tasks, #/operator,
 // #/privacy, #/signin), the header (who is signed in, the live connection's state), the error banner, and
 // the token hand-over:
 //   - a link `/dashboard#token=…[&class=ID][&view=operator]` (what `classhub serve` prints, or
@@ -10,6 +10,7 @@
 import { api, claims, clearToken, secondsLeft, setToken, token } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { showClasses } from './classes.js';
+import { showAiTasks } from './aitasks.js';
 import { showLibrary } from './library.js';
 import { showLive } from './live.js';
 import { showOperator } from './operator.js';
@@ -24,6 +25,7 @@ const signOut = document.getElementById('sign-out');
 const navOperator = document.getElementById('nav-operator');
 const navClasses = document.getElementById('nav-classes');
 const navLibrary = document.getElementById('nav-library');
+const navAiTasks = document.getElementById('nav-ai-tasks');
 const navPrivacy = document.getElementById('nav-privacy');
 const navMe = document.getElementById('nav-me');
 
@@ -119,6 +121,7 @@ async function start() {
   signOut.hidden = false;
   navClasses.hidden = false;
   navLibrary.hidden = !['admin', 'educator'].includes(me.role);
+  navAiTasks.hidden = navLibrary.hidden;
   navOperator.hidden = me.role !== 'admin';
   navPrivacy.hidden = me.role !== 'admin';
   navMe.hidden = me.role !== 'student';
@@ -143,6 +146,8 @@ function route() {
     leaveView = showLive(main, decodeURIComponent(live[1]), ctx);
   } else if (path === '/library') {
     leaveView = showLibrary(main, ctx);
+  } else if (path === '/ai-tasks') {
+    leaveView = showAiTasks(main, ctx);
   } else if (path === '/operator') {
     leaveView = showOperator(main, ctx);
   } else if (path === '/privacy') {
@@ -161,8 +166,9 @@ function route() {
 }
 
 function markNav(path) {
-  for (const link of [navClasses, navLibrary, navOperator, navPrivacy, navMe]) link.removeAttribute('aria-current');
+  for (const link of [navClasses, navLibrary, navAiTasks, navOperator, navPrivacy, navMe]) link.removeAttribute('aria-current');
   if (path === '/library') navLibrary.setAttribute('aria-current', 'page');
+  if (path === '/ai-tasks') navAiTasks.setAttribute('aria-current', 'page');
   if (path === '/me') navMe.setAttribute('aria-current', 'page');
   if (path.startsWith('/classes')) navClasses.setAttribute('aria-current', 'page');
   if (path === '/operator') navOperator.setAttribute('aria-current', 'page');
@@ -179,6 +185,7 @@ function showSignIn(message) {
   navPrivacy.hidden = true;
   navClasses.hidden = true;
   navLibrary.hidden = true;
+  navAiTasks.hidden = true;
   const field = h('textarea', { id: 'token-input', name: 'token', rows: 4, required: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'token-help' });
   const status = h('p', { class: 'form-status', role: 'status' });
   const form = h('form', { class: 'signin panel', 'aria-labelledby': 'signin-title' },

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import { deflateSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
 
@@ -79,6 +81,66 @@ function expiredToken() {
   return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
 }
 
+/**
+ * A stand-in for the OpenAI API (the one service this suite cannot reach), answering chat
+ * completions (JSON, not streamed) and moderations in their documented shapes. Resolves with
+ * its base URL.
+ */
+async function openAiStandIn() {
+  const CATEGORIES = ['harassment', 'harassment/threatening', 'hate', 'hate/threatening', 'illicit', 'illicit/violent',
+    'self-harm', 'self-harm/intent', 'self-harm/instructions', 'sexual', 'sexual/minors', 'violence', 'violence/graphic'];
+  const each = (value) => Object.fromEntries(CATEGORIES.map((name) => [name, value]));
+  const stand = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk) => { text += chunk; });
+    request.on('end', () => {
+      const now = Math.floor(Date.now() / 1000);
+      const reply = request.url.endsWith('/moderations')
+        ? { id: 'modr-1', model: 'omni-moderation-latest', results: [{ flagged: false, categories: each(false), category_scores: each(0.001), category_applied_input_types: each(['text']) }] }
+        : {
+          id: 'chatcmpl-1', object: 'chat.completion', created: now, model: 'gpt-test',
+          choices: [{ index: 0, message: { role: 'assistant', content: '# Fractions at the bakery\n\nA fraction is part of a whole.', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 },
+        };
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      response.end(JSON.stringify(reply));
+    });
+  });
+  servers.push({ kill: () => stand.close(), exitCode: 0 });
+  await new Promise((resolve) => stand.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${stand.address().port}/v1`;
+}
+
+/** A small, valid PNG (width x height, one colour), made here so the suite needs no files. */
+function png(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([length, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x4a)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+}
+
 async function call(method, url, bearer, body) {
   const response = await fetch(`${base}${url}`, {
     method,
@@ -111,7 +173,8 @@ before(async () => {
   // The game-server key, made the way an operator makes one.
   gameKey = execFileSync(BIN, ['gamekey', 'create', '--tenant', TENANT, '--universe', String(UNIVERSE), '--label', 'browser test', '--data-dir', dataDir], { encoding: 'utf8' }).trim().split('\n')[0];
   assert.match(gameKey, /^chgk_/);
-  const server = await serve(dataDir);
+  const openai = await openAiStandIn();
+  const server = await serve(dataDir, ['--openai-api-key', 'sk-test-openai', '--openai-base-url', openai, '--ai-model', 'gpt-test']);
   base = server.base;
   tokens.admin = mint('admin', 'admin1', 'Ops Olu');
   tokens.teacher = mint('educator', 't1', 'Ms Rivera');
@@ -519,6 +582,38 @@ test('the content library finds lessons by words and filters, and restores an ea
   await detail.locator('tr[data-revision="2"]', { hasText: 'Pizza fractions' }).waitFor();
   const lesson = await call('GET', `/api/v1/lessons/${pizza.id}`, tokens.teacher);
   assert.equal(lesson.title, 'Slicing a pizza');
+
+  // A picture attached from the page gets a thumbnail, shown beside its name.
+  await detail.getByLabel('Attach a picture or file').setInputFiles({ name: 'pizza.png', mimeType: 'image/png', buffer: png(64, 32) });
+  await detail.getByRole('button', { name: 'Upload' }).click();
+  await page.locator('[data-testid="library-status"]', { hasText: 'Attached pizza.png' }).waitFor();
+  const picture = detail.locator('[data-testid="lesson-media"] img[alt="pizza.png"]');
+  await picture.waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="lesson-media"] img')?.naturalWidth > 0);
+  assert.equal(await picture.evaluate((img) => img.naturalWidth), 64);
+  const media = await call('GET', `/api/v1/media?lesson_id=${pizza.id}`, tokens.teacher);
+  assert.equal(media.items[0].content_type, 'image/png');
+  await shot('11-lesson-media');
+});
+
+test('the AI task list shows what the tutor did, filtered, and opens a task', async () => {
+  const draft = await call('POST', '/api/v1/ai/generate-content', tokens.teacher, { objectives: ['add fractions'], grade_level: '5' });
+  assert.equal(draft.title, 'Fractions at the bakery');
+  await page.goto(`${base}/dashboard#token=${tokens.teacher}`);
+  await page.locator('#nav-ai-tasks').click();
+  const rows = page.locator('[data-testid="ai-tasks"] tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().textContent(), /generate content.*t1.*completed.*gpt-test.*150/);
+  await page.getByLabel('Status').selectOption('failed');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.locator('[data-testid="ai-tasks-status"]', { hasText: 'No AI tasks match.' }).waitFor();
+  await page.getByLabel('Status').selectOption('');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await rows.first().getByRole('button', { name: /^Open task/ }).click();
+  await page.locator('[data-testid="ai-task-output"]', { hasText: 'Fractions at the bakery' }).waitFor();
+  assert.match(await page.locator('[data-testid="ai-task-input"]').textContent(), /add fractions/);
+  await shot('12-ai-tasks');
 });
 
 test('no console errors in any of the steps above', () => {

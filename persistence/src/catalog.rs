@@ -4,7 +4,8 @@
 //! with the database's own full-text index (PostgreSQL's stored `tsvector`, SQLite's FTS5 table,
 //! both with English stemming; see migration 0012), a few sort orders, tenant-scoped and paged by
 //! keyset ([`FindKey`]: the sort value and the id of the last row, so pages never skip or repeat
-//! while rows are added).
+//! while rows are added). A lesson without its own subject, grade band or difficulty is filtered
+//! by its course's.
 
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -181,21 +182,22 @@ fn find_sql(backend: Backend, table: Table, searching: bool, sort: FindSort) -> 
         Table::Courses => COURSE_COLUMNS,
         Table::Lessons => LESSON_COLUMNS,
     };
-    let (join, matches, score) = match (searching, backend) {
-        (false, _) => (String::new(), "$8 = ''".to_owned(), "0".to_owned()),
+    // SQLite: the full-text matches first (CROSS JOIN keeps that order), so a search never scans
+    // the tenant's rows and runs the match once per row; PostgreSQL plans the GIN index itself.
+    let (from, matches, score) = match (searching, backend) {
+        (false, _) => (name.to_owned(), "$8 = ''".to_owned(), "0".to_owned()),
         (true, Backend::Postgres) => (
-            String::new(),
+            name.to_owned(),
             "search @@ plainto_tsquery('english', $8)".to_owned(),
-            "CAST(ts_rank(search, plainto_tsquery('english', $8)) * 1000000 AS BIGINT)".to_owned(),
+            "ts_rank(search, plainto_tsquery('english', $8)) * 1000000".to_owned(),
         ),
         (true, Backend::Sqlite) => (
             format!(
-                "JOIN (SELECT rowid AS fts_rowid, id AS fts_id, bm25({name}_fts, 0.0, 10.0, 1.0) \
-                 AS fts_rank FROM {name}_fts WHERE {name}_fts MATCH $8) f \
-                 ON f.fts_rowid = {name}.rowid AND f.fts_id = {name}.id"
+                "(SELECT rowid AS fts_rowid, id AS fts_id, bm25({name}_fts, 0.0, 10.0, 1.0) \
+                 AS fts_rank FROM {name}_fts WHERE {name}_fts MATCH $8) f CROSS JOIN {name}"
             ),
-            "TRUE".to_owned(),
-            "CAST(-f.fts_rank * 1000000 AS INTEGER)".to_owned(),
+            format!("f.fts_rowid = {name}.rowid AND f.fts_id = {name}.id"),
+            "-f.fts_rank * 1000000".to_owned(),
         ),
     };
     let published = match table {
@@ -209,55 +211,71 @@ fn find_sql(backend: Backend, table: Table, searching: bool, sort: FindSort) -> 
         Table::Courses => "$3 = ''",
         Table::Lessons => "($3 = '' OR course_id = $3)",
     };
+    // A lesson without its own subject, grade band or difficulty is found by its course's.
+    let inherited = |column: &str| match table {
+        Table::Courses => column.to_owned(),
+        Table::Lessons => format!(
+            "COALESCE({column}, (SELECT c.{column} FROM courses c WHERE c.tenant_id = \
+             lessons.tenant_id AND c.id = lessons.course_id))"
+        ),
+    };
+    let (subject, difficulty) = (inherited("subject"), inherited("difficulty"));
+    let (grade_min, grade_max) = (inherited("grade_min"), inherited("grade_max"));
     let natural = match table {
         Table::Courses => "0",
         Table::Lessons => "CAST(position AS BIGINT)",
     };
-    // (number, text) of each row for the order, and how the next page continues after a key.
+    // (number, text) of each row for the order, the order, and how the next page continues
+    // after a key.
     let (sort_int, sort_text, order, after) = match sort {
         FindSort::Natural => (
             natural.to_owned(),
             "''".to_owned(),
-            "sort_int, id",
-            "(sort_int > $10 OR (sort_int = $10 AND id > $12))",
+            "sort_int, found_id",
+            "(sort_int > $10 OR (sort_int = $10 AND found_id > $12))",
         ),
         FindSort::Relevance => (
             score,
             "''".to_owned(),
-            "sort_int DESC, id",
-            "(sort_int < $10 OR (sort_int = $10 AND id > $12))",
+            "sort_int DESC, found_id",
+            "(sort_int < $10 OR (sort_int = $10 AND found_id > $12))",
         ),
         FindSort::Title => (
             "0".to_owned(),
             "title".to_owned(),
-            "sort_text, id",
-            "(sort_text > $11 OR (sort_text = $11 AND id > $12))",
+            "sort_text, found_id",
+            "(sort_text > $11 OR (sort_text = $11 AND found_id > $12))",
         ),
         FindSort::Updated => (
             "0".to_owned(),
             "TS(updated_at)".to_owned(),
-            "sort_text DESC, id",
-            "(sort_text < $11 OR (sort_text = $11 AND id > $12))",
+            "sort_text DESC, found_id",
+            "(sort_text < $11 OR (sort_text = $11 AND found_id > $12))",
         ),
         FindSort::Duration => (
-            "CAST(COALESCE(duration_minutes, 2147483647) AS BIGINT)".to_owned(),
+            "COALESCE(duration_minutes, 2147483647)".to_owned(),
             "''".to_owned(),
-            "sort_int, id",
-            "(sort_int > $10 OR (sort_int = $10 AND id > $12))",
+            "sort_int, found_id",
+            "(sort_int > $10 OR (sort_int = $10 AND found_id > $12))",
         ),
     };
+    // Only ids and sort keys are ranked; the page's rows are read whole afterwards.
+    let outer_order = order
+        .replace("sort_int", "page.sort_int")
+        .replace("sort_text", "page.sort_text")
+        .replace("found_id", "page.found_id");
     format!(
-        "SELECT * FROM (SELECT {columns}, CAST({sort_int} AS BIGINT) AS sort_int, \
-         {sort_text} AS sort_text \
-         FROM {name} {join} WHERE {name}.tenant_id = $1 AND {published} AND {course} \
-         AND ($4 = '' OR lower(subject) = lower($4)) \
-         AND ($5 < 0 OR (grade_min <= $5 AND COALESCE(grade_max, grade_min) >= $5)) \
-         AND ($6 = '' OR difficulty = $6) AND ($7 = '' OR JSON_HAS(tags, $7)) AND {matches}) found \
-         WHERE ($9 OR {after}) ORDER BY {order} LIMIT $13"
+        "SELECT {columns}, page.sort_int, page.sort_text FROM (SELECT found_id, sort_int, sort_text \
+         FROM (SELECT {name}.id AS found_id, CAST({sort_int} AS BIGINT) AS sort_int, \
+         {sort_text} AS sort_text FROM {from} WHERE {name}.tenant_id = $1 AND {published} \
+         AND {course} AND ($4 = '' OR lower({subject}) = lower($4)) \
+         AND ($5 < 0 OR ({grade_min} <= $5 AND COALESCE({grade_max}, {grade_min}) >= $5)) \
+         AND ($6 = '' OR {difficulty} = $6) AND ($7 = '' OR JSON_HAS(tags, $7)) AND {matches}) found \
+         WHERE ($9 OR {after}) ORDER BY {order} LIMIT $13) page \
+         JOIN {name} ON {name}.tenant_id = $1 AND {name}.id = page.found_id ORDER BY {outer_order}"
     )
 }
 
-/// Runs [`find_sql`] for one table, reading rows as `$hit` (a row and its sort key).
 macro_rules! find {
     ($store:expr, $hit:ty, $table:expr, $tenant:expr, $filter:expr, $sort:expr, $page:expr) => {{
         let store: &Store = $store;

@@ -57,12 +57,13 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/student.js", JS),
     asset!("js/rewards.js", JS),
     asset!("js/library.js", JS),
+    asset!("js/aitasks.js", JS),
     asset!("js/chat.js", JS),
 ];
 
 /// The page's policy: everything from this server, nothing inline, sockets to this host.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
+     img-src 'self' data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
      object-src 'none'";
 
 /// `GET /dashboard`: the page.

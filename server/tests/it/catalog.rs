@@ -175,6 +175,16 @@ async fn search_filters_and_revisions_on(test: &TestServer) {
             .await;
         lessons.push(lesson.expect(201)["id"].as_str().expect("id").to_owned());
     }
+    // Lessons without their own grade band or subject are found by their course's.
+    let grade_4 = rest
+        .get("/api/v1/lessons?grade=4&sort=title", teacher)
+        .await;
+    assert_eq!(
+        ids(grade_4.expect(200)),
+        vec!["Baking thirds", "Halving a pizza", "Quarter cups"]
+    );
+    let science_lessons = rest.get("/api/v1/lessons?subject=science", teacher).await;
+    assert_eq!(ids(science_lessons.expect(200)), vec!["Lava flows"]);
     let by_content = rest.get("/api/v1/lessons?q=ingredient", teacher).await;
     assert_eq!(ids(by_content.expect(200)).len(), 4);
     let in_course = rest
