@@ -48,8 +48,10 @@ struct TaskQuery {
     /// a student they teach.
     user_id: Option<String>,
     /// `pending`, `running`, `completed` or `failed`.
+    #[param(inline, value_type = Option<TaskStatus>)]
     status: Option<String>,
     /// `ask`, `explain`, `generate_content` or `create_assessment`.
+    #[param(inline, value_type = Option<TaskKind>)]
     kind: Option<String>,
     /// Rows per page (default 50).
     #[param(inline, value_type = Option<PageLimit>)]
@@ -61,6 +63,20 @@ struct TaskQuery {
 /// A course id as a client gives it.
 const COURSE_ID: Text = Text::prose(1, 128);
 
+documented!(
+    /// A task's status ([`STATUSES`]).
+    TaskStatus = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(STATUSES))
+        .build()
+);
+documented!(
+    /// A task's kind ([`Task::ALL`]).
+    TaskKind = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Task::ALL.map(Task::as_str)))
+        .build()
+);
 documented!(
     /// A course id ([`COURSE_ID`]).
     CourseId = COURSE_ID.schema()

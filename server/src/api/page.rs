@@ -42,6 +42,16 @@ pub struct PageOf<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> PageOf<T> {
+    /// A list with nothing in it.
+    pub fn empty() -> PageOf<T> {
+        PageOf {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+}
+
 impl PageQuery {
     /// The store's page request, with the cursor decoded as the list's key type `K`.
     pub fn page<K: DeserializeOwned>(&self) -> Result<Page<K>, ApiError> {

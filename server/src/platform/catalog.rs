@@ -58,6 +58,10 @@ documented!(
     Grade = GRADE.integer_schema()
 );
 documented!(
+    /// A tag ([`TAG`]; any case).
+    Tag = TAG.schema()
+);
+documented!(
     /// Tags ([`TAGS`] of [`TAG`]; stored lower-case).
     Tags = TAGS.schema(TAG.schema())
 );
@@ -232,10 +236,12 @@ pub(crate) fn check_metadata(
 #[into_params(parameter_in = Query)]
 pub(crate) struct FindQuery {
     /// Words that must all appear in the title or text (English stemming: `fractions` finds
-    /// "fraction"); letters and digits count, other characters separate words.
+    /// "fraction"); letters and digits count, other characters separate words; words after the
+    /// 16th are ignored, and a `q` without letters or digits finds nothing.
     #[param(inline, value_type = Option<SearchText>)]
     q: Option<String>,
     /// Only this subject (any case).
+    #[param(inline, value_type = Option<Subject>)]
     subject: Option<String>,
     /// Only content whose grade band includes this grade (0 = kindergarten).
     #[param(inline, value_type = Option<Grade>)]
@@ -244,10 +250,11 @@ pub(crate) struct FindQuery {
     #[param(inline)]
     difficulty: Option<Difficulty>,
     /// Only content with this tag (any case).
+    #[param(inline, value_type = Option<Tag>)]
     tag: Option<String>,
-    /// `relevance` (best match first; the default with `q`), `title`, `updated` (newest
-    /// first), `duration` (shortest first) or `natural` (the default: courses by id, a course's
-    /// lessons in their order).
+    /// `relevance` (best match first; the default with `q`; without `q`, the natural order),
+    /// `title`, `updated` (newest first), `duration` (shortest first) or `natural` (the default:
+    /// courses by id, a course's lessons in their order).
     #[param(inline)]
     sort: Option<FindSort>,
     /// Rows per page (default 50).
@@ -258,15 +265,19 @@ pub(crate) struct FindQuery {
 }
 
 impl FindQuery {
-    /// The store's filter (published content only for students and parents), sort and page.
+    /// The store's filter (published content only for students and parents), sort and page;
+    /// `None` when `q` holds no letter or digit, so nothing can match.
     pub(crate) fn resolve(
         &self,
         caller: &Caller,
         course: Option<&str>,
-    ) -> Result<(FindFilter, FindSort, Page<FindKey>), ApiError> {
+    ) -> Result<Option<(FindFilter, FindSort, Page<FindKey>)>, ApiError> {
         let words = match self.q.as_deref() {
             None | Some("") => Vec::new(),
-            Some(text) => search_words(text)?,
+            Some(text) => match search_words(text)? {
+                Some(words) => words,
+                None => return Ok(None),
+            },
         };
         let grade = match self.grade.as_deref() {
             None | Some("") => None,
@@ -286,12 +297,6 @@ impl FindQuery {
             Some(subject) => Some(SUBJECT.check("subject", subject)?.to_owned()),
         };
         let sort = match self.sort {
-            Some(FindSort::Relevance) if words.is_empty() => {
-                return Err(ApiError::invalid_field(
-                    "sort",
-                    "relevance needs words to rank by: give `q` too, or sort by title, updated or duration",
-                ));
-            }
             Some(sort) => sort,
             None if words.is_empty() => FindSort::Natural,
             None => FindSort::Relevance,
@@ -310,32 +315,21 @@ impl FindQuery {
             course: course.map(str::to_owned),
             published_only: reader(caller),
         };
-        Ok((filter, sort, page))
+        Ok(Some((filter, sort, page)))
     }
 }
 
-/// The words of a search (letters and digits; anything else separates them), lower-cased, or
-/// 422 when there are none or too many.
-fn search_words(text: &str) -> Result<Vec<String>, ApiError> {
+/// The words of a search (letters and digits; anything else separates them), lower-cased; at
+/// most [`SEARCH_WORDS`], the rest ignored. None: a search that nothing can match.
+fn search_words(text: &str) -> Result<Option<Vec<String>>, ApiError> {
     let text = SEARCH.check("q", text)?;
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
+        .take(SEARCH_WORDS)
         .map(str::to_lowercase)
         .collect();
-    if words.is_empty() {
-        return Err(ApiError::invalid_field(
-            "q",
-            "has no letters or digits to search for",
-        ));
-    }
-    if words.len() > SEARCH_WORDS {
-        return Err(ApiError::invalid_field(
-            "q",
-            format!("may hold at most {SEARCH_WORDS} words"),
-        ));
-    }
-    Ok(words)
+    Ok((!words.is_empty()).then_some(words))
 }
 
 /// `GET /api/v1/lessons`'s own filter (with [`FindQuery`]'s).
@@ -358,7 +352,9 @@ async fn find_lessons(
     ApiQuery(find): ApiQuery<FindQuery>,
 ) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
     let course = course.course_id.as_deref().filter(|id| !id.is_empty());
-    let (filter, sort, page) = find.resolve(&caller, course)?;
+    let Some((filter, sort, page)) = find.resolve(&caller, course)? else {
+        return Ok(Json(PageOf::empty()));
+    };
     let found = app
         .store()
         .find_lessons(caller.tenant(), &filter, sort, &page)

@@ -513,7 +513,9 @@ async fn list_courses(
     caller: Caller,
     ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<Json<PageOf<CourseRecord>>, ApiError> {
-    let (filter, sort, page) = query.resolve(&caller, None)?;
+    let Some((filter, sort, page)) = query.resolve(&caller, None)? else {
+        return Ok(Json(PageOf::empty()));
+    };
     let found = app
         .store()
         .find_courses(caller.tenant(), &filter, sort, &page)
@@ -626,7 +628,9 @@ async fn list_lessons(
     ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<Json<PageOf<LessonRecord>>, ApiError> {
     visible_course(&app, &caller, &id).await?;
-    let (filter, sort, page) = query.resolve(&caller, Some(&id))?;
+    let Some((filter, sort, page)) = query.resolve(&caller, Some(&id))? else {
+        return Ok(Json(PageOf::empty()));
+    };
     let found = app
         .store()
         .find_lessons(caller.tenant(), &filter, sort, &page)
