@@ -23,6 +23,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub server: RunningServer,
     pub addr: SocketAddr,
+    /// The QUIC listener (its UDP address and certificate), when the test asked for one.
+    pub quic: Option<server::QuicListening>,
     /// This server's own data dir (its SQLite database lives here unless `database_url` is set).
     pub data_dir: std::path::PathBuf,
 }
@@ -32,10 +34,16 @@ pub async fn start_server() -> TestServer {
 }
 
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let data_dir = temp_dir("server");
     let mut config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         jwt_secret: Some(SECRET.to_owned()),
-        data_dir: temp_dir("server"),
+        // Media in this server's own folder (the default is the working directory's).
+        media: server::media::MediaSettings {
+            storage: server::media::MediaStorage::Dir(data_dir.join("media")),
+            ..Default::default()
+        },
+        data_dir,
         socket: SocketSettings {
             publish_rate: 10_000,
             publish_burst: 10_000,
@@ -47,11 +55,23 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let data_dir = config.data_dir.clone();
     let server = server::start(config).await.expect("server starts");
     let addr = server.local_addr();
+    let quic = server.quic().cloned();
     TestServer {
         server,
         addr,
+        quic,
         data_dir,
     }
+}
+
+/// A server that also speaks the native protocol over QUIC on 127.0.0.1:0 (with a generated
+/// development certificate; `TestServer::quic` has its address and DER).
+pub async fn start_quic_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start_with(|config| {
+        config.quic.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        tweak(config);
+    })
+    .await
 }
 
 /// A new, empty directory under the system temp dir.
