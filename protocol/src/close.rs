@@ -1,6 +1,8 @@
 //! WebSocket close codes the server sends, grouped by what the client should do next (the same
 //! ranges Pusher uses): 4000–4099 fix something before reconnecting, 4100–4199 reconnect after a
 //! back-off and recover with `since`, 4200–4299 reconnect at once (possibly to another node).
+//! Over QUIC the same numbers are the connection's application error code (0 for a normal
+//! closure), with the same reason.
 
 /// Why the server closed a native-protocol socket. The numeric values are stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -13,7 +13,8 @@ use crate::message::{ClientMessage, Ref, ServerMessage};
 use crate::payload::{PayloadError, check_payload, check_text};
 use crate::room::RoomId;
 
-/// A wire encoding, chosen per connection by WebSocket subprotocol.
+/// A wire encoding, chosen per connection by WebSocket subprotocol (or, over QUIC, by ALPN:
+/// the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     /// JSON text frames, subprotocol `classhub.v1.json` (the default when none is asked for).

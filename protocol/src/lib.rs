@@ -8,7 +8,7 @@
 //! the contract shared with the Luau SDK's tests: wire drift breaks both languages at once.
 //!
 //! Entry points: [`Codec`] (JSON text frames or MessagePack binary frames, chosen by WebSocket
-//! subprotocol), [`ClientMessage`] / [`ServerMessage`], [`RoomId`], [`Limits`], [`ErrorCode`],
+//! subprotocol or QUIC ALPN; over QUIC each frame is preceded by its length, a big-endian u32), [`ClientMessage`] / [`ServerMessage`], [`RoomId`], [`Limits`], [`ErrorCode`],
 //! [`CloseCode`].
 
 pub mod audience;

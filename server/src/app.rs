@@ -282,6 +282,9 @@ pub enum StartError {
     /// The media store could not be opened.
     #[error(transparent)]
     Media(#[from] crate::media::MediaStoreError),
+    /// The QUIC listener could not start (its certificate, or its UDP address).
+    #[error(transparent)]
+    Quic(#[from] crate::transport::quic::QuicError),
     /// The development JWT secret could not be read or created.
     #[error(
         "cannot read or create the JWT secret in {dir}: {cause}; check --data-dir or set CLASSHUB_JWT_SECRET"
@@ -300,6 +303,20 @@ pub struct RunningServer {
     addr: SocketAddr,
     app: AppState,
     done: JoinHandle<()>,
+    quic: Option<QuicListening>,
+}
+
+/// Where the QUIC listener listens, and the certificate it presents.
+#[derive(Debug, Clone)]
+pub struct QuicListening {
+    /// The UDP address (the port chosen when `--quic-bind` asked for port 0).
+    pub addr: SocketAddr,
+    /// The leaf certificate, DER: what a client pins to trust a development certificate.
+    pub certificate: rustls::pki_types::CertificateDer<'static>,
+    /// The leaf's SHA-256 in hex (WebTransport's `serverCertificateHashes`).
+    pub sha256: String,
+    /// Whether the certificate was generated at start.
+    pub generated: bool,
 }
 
 impl RunningServer {
@@ -310,6 +327,10 @@ impl RunningServer {
     /// Its shared state.
     pub fn app(&self) -> &AppState {
         &self.app
+    }
+    /// The QUIC listener, when `--quic-bind` is set.
+    pub fn quic(&self) -> Option<&QuicListening> {
+        self.quic.as_ref()
     }
     /// Shuts down: stop accepting, close sockets with `reconnect`, wait up to the deadline.
     pub async fn shutdown(self) {
@@ -347,6 +368,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.bind,
         cause,
     })?;
+    let quic_endpoint = match config.quic.bind {
+        Some(quic_addr) => Some(bind_quic(&config, quic_addr)?),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sink, sink_task) = EventSink::spawn(store.clone(), config.sink.clone());
@@ -431,6 +456,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     tracker.spawn(metrics_upkeep(app.prometheus().clone(), shutdown.clone()));
     tracker.spawn(crate::api::limits::upkeep(app.clone()));
     tracker.spawn(crate::chat::upkeep(app.clone()));
+    let quic = match quic_endpoint {
+        Some((endpoint, listening)) => {
+            tracker.spawn(crate::transport::quic::accept_loop(app.clone(), endpoint));
+            Some(listening)
+        }
+        None => None,
+    };
     let router = crate::http::router(app.clone());
     let done = tokio::spawn(async move {
         // Small frames go out now: without TCP_NODELAY, Nagle holds a frame back until the
@@ -465,7 +497,44 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tracing::info!("server stopped");
     });
     tracing::info!(%addr, "listening");
-    Ok(RunningServer { addr, app, done })
+    Ok(RunningServer {
+        addr,
+        app,
+        done,
+        quic,
+    })
+}
+
+/// Binds the QUIC listener with the configured certificate, or a development one made now
+/// (its hash logged, for WebTransport's `serverCertificateHashes`).
+fn bind_quic(
+    config: &Config,
+    quic_addr: SocketAddr,
+) -> Result<(quinn::Endpoint, QuicListening), crate::transport::quic::QuicError> {
+    use crate::transport::tls::TlsIdentity;
+    let tls = match &config.quic.tls {
+        Some(files) => TlsIdentity::load(files)?,
+        None => TlsIdentity::self_signed()?,
+    };
+    let endpoint = crate::transport::quic::bind(config, quic_addr, &tls)?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|cause| crate::transport::quic::QuicError::Bind {
+            addr: quic_addr,
+            cause,
+        })?;
+    let listening = QuicListening {
+        addr,
+        certificate: tls.leaf().clone(),
+        sha256: tls.sha256_hex(),
+        generated: tls.is_generated(),
+    };
+    if listening.generated {
+        tracing::info!(%addr, sha256 = %listening.sha256, "quic listening with a self-signed development certificate (valid 13 days; trust it by this SHA-256)");
+    } else {
+        tracing::info!(%addr, sha256 = %listening.sha256, "quic listening");
+    }
+    Ok((endpoint, listening))
 }
 
 /// Everything the hub needs to enforce rosters, read once at start-up.

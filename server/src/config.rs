@@ -5,7 +5,7 @@
 //!
 //! **Declared once, by the feature that uses it.** Each feature declares its settings in one
 //! `…Args` struct in its own folder: `hub::HubArgs`, `transport::settings::{SocketArgs,
-//! PusherArgs}`, `roblox::RobloxArgs`, `auth::AuthArgs`, `api::limits::ApiLimitsArgs`,
+//! PusherArgs, QuicArgs}`, `roblox::RobloxArgs`, `auth::AuthArgs`, `api::limits::ApiLimitsArgs`,
 //! `ai::AiArgs`, `billing::BillingArgs`, `privacy::PrivacyArgs`, `chat::ChatArgs`, `platform::catalog::ContentArgs`, `media::MediaArgs`. The server's own basics ([`ServerArgs`]) and the
 //! durable-event sink's ([`SinkArgs`]; `persistence` knows nothing of flags) are here.
 //! [`ServeArgs`] flattens them all. One field declares one setting: its flag
@@ -53,7 +53,9 @@ use crate::media::{MediaArgs, MediaSettings};
 use crate::platform::catalog::{ContentArgs, ContentSettings};
 use crate::privacy::{PrivacyArgs, PrivacySettings};
 use crate::roblox::{RobloxArgs, RobloxSettings};
-use crate::transport::settings::{PusherArgs, PusherSettings, SocketArgs, SocketSettings};
+use crate::transport::settings::{
+    PusherArgs, PusherSettings, QuicArgs, QuicSettings, SocketArgs, SocketSettings,
+};
 
 /// Environment variables that keep their standard names instead of `CLASSHUB_` + the TOML key.
 pub const STANDARD_ENV: [&str; 6] = [
@@ -86,6 +88,8 @@ pub struct Config {
     pub sink: SinkSettings,
     /// Pusher sockets: a fixed app, activity timeout, client-event rate, webhooks.
     pub pusher: PusherSettings,
+    /// The native protocol over QUIC: its UDP address (off without one) and certificate.
+    pub quic: QuicSettings,
     /// How people's tokens are verified (JWKS or the HS256 development secret).
     pub auth: AuthSettings,
     /// REST request limits per token and per client IP.
@@ -206,6 +210,8 @@ layered! {
         #[command(flatten)]
         pub pusher: PusherArgs,
         #[command(flatten)]
+        pub quic: QuicArgs,
+        #[command(flatten)]
         pub roblox: RobloxArgs,
         #[command(flatten)]
         pub auth: AuthArgs,
@@ -322,6 +328,7 @@ impl ServeArgs {
             socket: toml::from_str(&text).map_err(invalid)?,
             sink: toml::from_str(&text).map_err(invalid)?,
             pusher: toml::from_str(&text).map_err(invalid)?,
+            quic: toml::from_str(&text).map_err(invalid)?,
             roblox: toml::from_str(&text).map_err(invalid)?,
             auth: toml::from_str(&text).map_err(invalid)?,
             api_limits: toml::from_str(&text).map_err(invalid)?,
@@ -390,6 +397,7 @@ impl ServeArgs {
             socket: self.socket.resolve()?,
             sink: self.sink.resolve()?,
             pusher: self.pusher.resolve()?,
+            quic: self.quic.resolve()?,
             auth: self.auth.resolve()?,
             api_limits: self.api_limits.resolve()?,
             roblox: self.roblox.resolve()?,
@@ -778,5 +786,10 @@ mod tests {
         );
         refused(&["--media-url", "ftp://x"], "media-url");
         refused(&["--lesson-revisions", "0"], "lesson-revisions");
+        refused(&["--tls-cert", "cert.pem"], "tls-cert/tls-key");
+        refused(
+            &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+            "quic-bind",
+        );
     }
 }

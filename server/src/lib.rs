@@ -31,5 +31,5 @@ pub mod privacy;
 pub mod roblox;
 pub mod transport;
 
-pub use app::{AppState, RunningServer, start};
+pub use app::{AppState, QuicListening, RunningServer, start};
 pub use config::Config;

@@ -327,6 +327,17 @@ async fn serve(command: ServeCommand) -> anyhow::Result<()> {
     let server = server::start(config).await?;
     let base = format!("http://{}", server.local_addr());
     announce(&format!("classhub listening on {base}"));
+    if let Some(quic) = server.quic() {
+        let origin = if quic.generated {
+            "self-signed development certificate"
+        } else {
+            "certificate"
+        };
+        announce(&format!(
+            "  quic (native protocol): udp {}, {origin} sha256 {}",
+            quic.addr, quic.sha256
+        ));
+    }
     let development_secret = match (uses_jwks, fixed_secret) {
         (true, _) => None,
         (false, Some(secret)) => Some(secret),

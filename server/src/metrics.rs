@@ -131,6 +131,7 @@ pub const LABELLED: &[(&str, &str, &[&str])] = &[
         "classhub_limit_refusals_total",
         "limit",
         &[
+            "connections",
             "connections_per_tenant",
             "pusher_connections_per_ip",
             "rooms_per_tenant",

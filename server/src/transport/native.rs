@@ -1,11 +1,12 @@
-//! The native protocol over WebSocket: `GET /ws`.
+//! The native protocol over WebSocket: `GET /ws`; and [`serve`], the connection logic it shares
+//! with QUIC (`super::quic`) through `super::carrier`.
 //!
 //! Upgrade: the codec is chosen by subprotocol (`classhub.v1.json`, the default when none is
 //! offered, or `classhub.v1.msgpack`); an offer of only unknown subprotocols is refused with
 //! HTTP 400. A token in `Authorization: Bearer` or `?token=` is checked before the upgrade
 //! (HTTP 401 when bad); without one, the first frame must be `auth` within the auth timeout.
 //!
-//! Then one reader (this task) and one writer task per socket (`socket::write_loop`). The reader
+//! Then one reader (this task) and one writer task per socket (`socket::drain`). The reader
 //! decodes frames and calls the hub; the writer drains the connection's bounded queue,
 //! coalescing whatever is queued into one flush, pings every heartbeat interval and closes peers
 //! silent for two intervals.
@@ -22,13 +23,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::stream::{FuturesOrdered, FuturesUnordered};
-use futures_util::{SinkExt, StreamExt};
 use persistence::SinkError;
 use protocol::{
     ClientMessage, CloseCode, Codec, CommandKind, Decoded, ErrorBody, ErrorCode, Pong, Ref, Reply,
@@ -37,7 +38,8 @@ use protocol::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::socket::{self, LastSeen, Sink, Stream, close_now, write_loop};
+use super::carrier::{FrameSink, FrameSource, Inbound, WebSocketSink, WebSocketSource};
+use super::socket::{self, LastSeen};
 use super::throttle::{Throttle, Verdict};
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -198,13 +200,18 @@ fn run(
     client: IpAddr,
 ) -> impl std::future::Future<Output = ()> {
     let (sink, stream) = socket.split();
-    serve(app, sink, stream, codec, identity, client)
+    let sink = WebSocketSink::new(sink, Wire::Native(codec));
+    serve(app, sink, WebSocketSource(stream), codec, identity, client)
 }
 
-async fn serve(
+/// Serves one connection of the native protocol over any carrier (a WebSocket, or a QUIC
+/// stream from `super::quic`): authenticates it unless `identity` was checked already, joins
+/// it to the hub as a `Session`, and runs the reader here and the writer (`socket::drain`) in
+/// its own task until either ends.
+pub(crate) async fn serve<K: FrameSink, R: FrameSource>(
     app: AppState,
-    mut sink: Sink,
-    mut stream: Stream,
+    mut sink: K,
+    mut stream: R,
     codec: Codec,
     identity: Option<Identity>,
     client: IpAddr,
@@ -219,12 +226,7 @@ async fn serve(
         },
     };
     let Some(_tenant_slot) = app.reserve_tenant_socket(&identity.tenant) else {
-        close_now(
-            &mut sink,
-            Wire::Native(codec),
-            Some(CloseCode::OverCapacity),
-        )
-        .await;
+        sink.close(Some(CloseCode::OverCapacity), None).await;
         return;
     };
     let span = tracing::debug_span!("conn", tenant = %identity.tenant, user = %identity.user);
@@ -234,7 +236,7 @@ async fn serve(
     session.send(&welcome(&app, &session, auth_ref));
 
     let last_seen = Arc::new(LastSeen::new());
-    let writer = tokio::spawn(write_loop(
+    let writer = tokio::spawn(socket::drain(
         sink,
         frames,
         Arc::clone(&handle),
@@ -275,31 +277,38 @@ fn welcome(app: &AppState, session: &Session, reference: Option<Ref>) -> ServerM
 }
 
 /// Waits for an `auth` frame. Answers `ping`, refuses everything else with `unauthenticated`.
-async fn authenticate(
+async fn authenticate<K: FrameSink, R: FrameSource>(
     app: &AppState,
     codec: Codec,
-    sink: &mut Sink,
-    stream: &mut Stream,
+    sink: &mut K,
+    stream: &mut R,
 ) -> Option<(Identity, Option<Ref>)> {
     let deadline = tokio::time::sleep(app.config().socket.auth_timeout);
     tokio::pin!(deadline);
     loop {
         let next = tokio::select! {
             _ = &mut deadline => {
-                close_now(sink, Wire::Native(codec), Some(CloseCode::AuthTimeout)).await;
+                sink.close(Some(CloseCode::AuthTimeout), None).await;
                 return None;
             }
             _ = app.shutdown().cancelled() => {
-                close_now(sink, Wire::Native(codec), Some(CloseCode::Reconnect)).await;
+                sink.close(Some(CloseCode::Reconnect), None).await;
                 return None;
             }
-            next = stream.next() => next,
+            next = stream.next_frame() => next,
         };
         let (bytes, binary) = match next {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
-            Some(Ok(Message::Text(text))) => (Bytes::from(text), false),
-            Some(Ok(Message::Binary(bytes))) => (bytes, true),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Inbound::Closed | Inbound::TooLarge { announced: None } => return None,
+            Inbound::TooLarge {
+                announced: Some(length),
+            } => {
+                let error = too_large_error(app, length);
+                let _sent = sink.send_frame(native_frame(codec, &error)).await;
+                sink.close(Some(CloseCode::FrameTooLarge), None).await;
+                return None;
+            }
+            Inbound::Frame { bytes, binary } => (bytes, binary),
+            Inbound::Control => continue,
         };
         let answer = match decode(app, codec, &bytes, binary) {
             Err(error) => ServerMessage::Error(error),
@@ -310,8 +319,8 @@ async fn authenticate(
                 Ok(identity) => return Some((identity, reference)),
                 Err(cause) => {
                     let error = error_frame(reference, cause.error_code(), cause.to_string());
-                    let _sent = sink.send(native_frame(codec, &error)).await;
-                    close_now(sink, Wire::Native(codec), Some(CloseCode::AuthFailed)).await;
+                    let _sent = sink.send_frame(native_frame(codec, &error)).await;
+                    sink.close(Some(CloseCode::AuthFailed), None).await;
                     return None;
                 }
             },
@@ -325,16 +334,16 @@ async fn authenticate(
                 ErrorCode::Unauthenticated.sentence().to_owned(),
             ),
         };
-        if sink.send(native_frame(codec, &answer)).await.is_err() {
+        if sink.send_frame(native_frame(codec, &answer)).await.is_err() {
             return None;
         }
     }
 }
 
-async fn read_loop(
+async fn read_loop<R: FrameSource>(
     app: &AppState,
     session: &mut Session,
-    stream: &mut Stream,
+    stream: &mut R,
     last_seen: &LastSeen,
     client: IpAddr,
 ) {
@@ -376,35 +385,33 @@ async fn read_loop(
                 }
                 continue;
             }
-            next = stream.next() => next,
+            next = stream.next_frame() => next,
         };
-        let message = match next {
-            None => return,
-            Some(Err(cause)) => {
-                if is_capacity_error(cause) {
-                    handle.close(CloseCode::FrameTooLarge);
+        let (bytes, binary) = match next {
+            Inbound::Closed => return,
+            Inbound::TooLarge { announced } => {
+                if let Some(length) = announced {
+                    session.send(&too_large_error(app, length));
                 }
+                handle.close(CloseCode::FrameTooLarge);
                 return;
             }
-            Some(Ok(message)) => message,
+            Inbound::Frame { bytes, binary } => (bytes, binary),
+            Inbound::Control => {
+                last_seen.touch();
+                continue;
+            }
         };
         last_seen.touch();
-        let reauth = match message {
-            Message::Text(text) => handle_frame(
-                app,
-                session,
-                &throttle,
-                &mut pending,
-                text.as_bytes(),
-                false,
-                client,
-            ),
-            Message::Binary(bytes) => {
-                handle_frame(app, session, &throttle, &mut pending, &bytes, true, client)
-            }
-            Message::Ping(_) | Message::Pong(_) => None,
-            Message::Close(_) => return,
-        };
+        let reauth = handle_frame(
+            app,
+            session,
+            &throttle,
+            &mut pending,
+            &bytes,
+            binary,
+            client,
+        );
         if let Some((reference, token)) = reauth {
             // Boxed, like the first authentication: verifying a token (JWKS, the directory)
             // is a large future, and every open socket's state would otherwise be sized for it.
@@ -441,21 +448,6 @@ async fn reauthenticate(
     };
     if let Some(answer) = answer {
         session.send(&answer);
-    }
-}
-
-fn is_capacity_error(cause: axum::Error) -> bool {
-    let inner = cause.into_inner();
-    match inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-        Some(tokio_tungstenite::tungstenite::Error::Capacity(_)) => true,
-        Some(other) => {
-            tracing::debug!(cause = %other, "socket read failed");
-            false
-        }
-        None => {
-            tracing::debug!(cause = %inner, "socket read failed");
-            false
-        }
     }
 }
 
@@ -745,10 +737,22 @@ fn error_body(reference: Option<Ref>, code: ErrorCode, message: String) -> Error
     }
 }
 
-/// A message encoded for this socket before it has a session (the authentication phase).
-fn native_frame(codec: Codec, message: &ServerMessage) -> Message {
-    let frame = crate::hub::encode(Wire::Native(codec), message).unwrap_or_default();
-    socket::message(codec.is_binary(), frame)
+/// A message encoded for this connection before it has a session (the authentication phase).
+fn native_frame(codec: Codec, message: &ServerMessage) -> Bytes {
+    crate::hub::encode(Wire::Native(codec), message).unwrap_or_default()
+}
+
+/// The error a frame announced over the size limit earns before the connection is closed
+/// (4009): its length cannot be skipped without reading it.
+fn too_large_error(app: &AppState, length: u64) -> ServerMessage {
+    error_frame(
+        None,
+        ErrorCode::FrameTooLarge,
+        format!(
+            "frame is {length} bytes; the limit is {} bytes; closing the connection (4009)",
+            app.config().hub.limits.max_frame_bytes
+        ),
+    )
 }
 
 /// Records a command published over `/ws` in the audit trail (and a reward in the ledger),

@@ -1,9 +1,12 @@
 //! What the operator may set about sockets: [`SocketArgs`] for every socket (read buffer,
-//! connection limit, publish rate, heartbeat, auth deadline) and [`PusherArgs`] for Pusher ones
-//! (a fixed app, activity timeout, client-event rate, webhooks), and how each is checked into
-//! [`SocketSettings`] and [`PusherSettings`], defaults included.
+//! connection limit, publish rate, heartbeat, auth deadline), [`PusherArgs`] for Pusher ones
+//! (a fixed app, activity timeout, client-event rate, webhooks) and [`QuicArgs`] for the native
+//! protocol over QUIC (its UDP address, its certificate), and how each is checked into
+//! [`SocketSettings`], [`PusherSettings`] and [`QuicSettings`], defaults included.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -94,6 +97,43 @@ layered! {
         #[arg(long, env = "CLASSHUB_PUSHER_WEBHOOK_QUEUE_BYTES")]
         pub pusher_webhook_queue_bytes: Option<usize>,
     }
+}
+
+layered! {
+    /// Settings of the native protocol over QUIC (see `crate::config` for how flags,
+    /// environment and file combine).
+    #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+    pub struct QuicArgs {
+        /// UDP address of the native protocol over QUIC (ALPN `classhub.v1.json` or
+        /// `classhub.v1.msgpack`); without it QUIC is off.
+        #[arg(long, env = "CLASSHUB_QUIC_BIND")]
+        pub quic_bind: Option<SocketAddr>,
+        /// PEM certificate chain of the QUIC listener (with --tls-key); without both a
+        /// self-signed development certificate is made at start and its SHA-256 logged.
+        #[arg(long, env = "CLASSHUB_TLS_CERT")]
+        pub tls_cert: Option<PathBuf>,
+        /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+        #[arg(long, env = "CLASSHUB_TLS_KEY")]
+        pub tls_key: Option<PathBuf>,
+    }
+}
+
+/// Settings of the native protocol over QUIC.
+#[derive(Debug, Clone, Default)]
+pub struct QuicSettings {
+    /// The UDP address to listen on; `None`: QUIC is off.
+    pub bind: Option<SocketAddr>,
+    /// The certificate chain and key files; `None`: a self-signed development certificate.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key, as files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
 }
 
 /// Settings of every socket.
@@ -218,6 +258,34 @@ impl PusherArgs {
                 self.pusher_webhook_queue_bytes,
                 1 << 20,
             )?,
+        })
+    }
+}
+
+impl QuicArgs {
+    /// The QUIC settings, checked: the certificate and key together or not at all, and only
+    /// with `--quic-bind` (nothing else serves TLS).
+    pub fn resolve(self) -> Result<QuicSettings, ConfigError> {
+        let tls = match (self.tls_cert, self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "tls-cert/tls-key",
+                    reason: "give both or neither".into(),
+                });
+            }
+        };
+        if tls.is_some() && self.quic_bind.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "tls-cert",
+                reason: "the certificate is used only by the QUIC listener; set --quic-bind too"
+                    .into(),
+            });
+        }
+        Ok(QuicSettings {
+            bind: self.quic_bind,
+            tls,
         })
     }
 }

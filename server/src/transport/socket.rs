@@ -1,7 +1,8 @@
-//! What every WebSocket transport shares: the writer task that drains a connection's queue
-//! (coalescing whatever is queued into one flush, pinging every heartbeat, closing peers silent
-//! for two intervals), the close handshake with the wire's close codes, and the liveness clock
-//! the reader updates.
+//! What every socket transport shares: the writer task that drains a connection's queue
+//! ([`drain`], over any `super::carrier::FrameSink`; [`write_loop`] for a WebSocket: coalescing
+//! whatever is queued into one flush, pinging every heartbeat, closing peers silent for two
+//! intervals), the WebSocket close handshake with the wire's close codes, and the liveness
+//! clock the reader updates.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use protocol::pusher::PusherClose;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::carrier::{FrameSink, WebSocketSink};
 use crate::hub::{ConnHandle, FrameReceiver, Wire};
 
 /// The sending half of a socket.
@@ -114,14 +116,29 @@ enum Step {
 /// Drains the connection's queue into the socket until the connection is closed (by the hub,
 /// the reader, the heartbeat or shutdown), then sends the close frame.
 pub async fn write_loop(
-    mut sink: Sink,
+    sink: Sink,
+    frames: FrameReceiver,
+    handle: Arc<ConnHandle>,
+    heartbeat: Duration,
+    last_seen: Arc<LastSeen>,
+    shutdown: CancellationToken,
+) {
+    let sink = WebSocketSink::new(sink, handle.wire);
+    drain(sink, frames, handle, heartbeat, last_seen, shutdown).await;
+}
+
+/// [`write_loop`] over any carrier: drains the connection's queue, coalescing whatever is
+/// queued into one flush, probes every heartbeat (closing a peer silent for two intervals
+/// where the carrier asks for it), and closes with the code of the first close request
+/// (`reconnect` when the server is shutting down).
+pub async fn drain<S: FrameSink>(
+    mut sink: S,
     mut frames: FrameReceiver,
     handle: Arc<ConnHandle>,
     heartbeat: Duration,
     last_seen: Arc<LastSeen>,
     shutdown: CancellationToken,
 ) {
-    let wire = handle.wire;
     // Looked up once: each `histogram!` call is a registry look-up.
     let batch_frames = metrics::histogram!("classhub_writer_batch_frames");
     let queue_depth = metrics::histogram!("classhub_conn_queue_depth");
@@ -144,28 +161,24 @@ pub async fn write_loop(
             match step {
                 Step::Frame(first) => {
                     let mut batch = 1;
-                    for message in messages(wire, first) {
-                        sink.feed(message).await?;
-                    }
+                    sink.feed(first).await?;
                     while batch < MAX_COALESCE {
                         let Some(frame) = frames.try_recv() else {
                             break;
                         };
-                        for message in messages(wire, frame) {
-                            sink.feed(message).await?;
-                        }
+                        sink.feed(frame).await?;
                         batch += 1;
                     }
                     batch_frames.record(batch as f64);
                     sink.flush().await
                 }
                 Step::Heartbeat => {
-                    if last_seen.silence() > heartbeat * 2 {
+                    if sink.watches_silence() && last_seen.silence() > heartbeat * 2 {
                         handle.close(CloseCode::HeartbeatTimeout);
                         return Ok(());
                     }
                     queue_depth.record(handle.queued() as f64);
-                    sink.send(Message::Ping(Bytes::new())).await
+                    sink.ping().await
                 }
             }
         };
@@ -186,7 +199,7 @@ pub async fn write_loop(
     let code = handle
         .close_code()
         .or_else(|| shutdown.is_cancelled().then_some(CloseCode::Reconnect));
-    close_now(&mut sink, wire, code).await;
+    sink.close(code, Some(&mut frames)).await;
 }
 
 /// Sends a close frame (normal closure when `code` is `None`), with the wire's own code for it,

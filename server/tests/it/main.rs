@@ -1,6 +1,6 @@
 //! Integration tests of the `classhub` server over real sockets on 127.0.0.1:0 with a
-//! tokio-tungstenite client. One binary, one module per concern; `support` starts servers and
-//! speaks the protocol.
+//! tokio-tungstenite client (and a quinn client for QUIC). One binary, one module per concern;
+//! `support` starts servers and speaks the protocol.
 
 mod ai;
 mod ai_threads;
@@ -29,6 +29,7 @@ mod presence;
 mod privacy;
 mod proxies;
 mod pusher;
+mod quic;
 mod recovery;
 mod rest;
 mod roblox;

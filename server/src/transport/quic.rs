@@ -1,0 +1,178 @@
+//! The native protocol over QUIC, on `--quic-bind` (UDP). A client connects with ALPN
+//! `classhub.v1.json` or `classhub.v1.msgpack` (the codec; any other is refused in the TLS
+//! handshake), opens one bidirectional stream and sends `auth` as its first frame; from then on
+//! the stream carries the same frames as `/ws`, each behind a 4-byte big-endian length
+//! (`super::quic_frames`), and the connection is served by the same code as a WebSocket
+//! (`super::native::serve`): one `Session` in the same hub, the same limits, budgets, authority
+//! and slow-consumer rules.
+//!
+//! A connection closes with a QUIC application code equal to the WebSocket close code (4001 …
+//! 4200; 0 is a normal closure). A peer silent past two heartbeats is dropped by QUIC's idle
+//! timeout (the server sends keep-alives every heartbeat). Each connection holds a place under
+//! `--max-connections` (over it: refused at once) and, once authenticated, its tenant's; a
+//! client may open one stream, no unidirectional ones and no datagrams. On shutdown the
+//! listener stops accepting and every connection closes with 4200.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{CloseCode, Codec};
+use quinn::crypto::rustls::{HandshakeData, QuicServerConfig};
+use quinn::{Endpoint, IdleTimeout, Incoming, TransportConfig, VarInt};
+
+use super::quic_frames::{QuicSink, QuicSource, application_close};
+use super::socket::hard_cap;
+use super::tls::{TlsError, TlsIdentity};
+use crate::app::AppState;
+use crate::config::Config;
+
+/// How long shutdown waits for closing connections to tell their peers.
+const IDLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Why the QUIC listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuicError {
+    /// The certificate could not be read, made or used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// rustls's configuration is unfit for QUIC (it has no TLS 1.3 initial cipher suite).
+    #[error("the TLS configuration cannot serve QUIC: {0}")]
+    Crypto(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+    /// The UDP address could not be bound.
+    #[error(
+        "cannot listen for QUIC on udp {addr}: {cause}; choose another --quic-bind address or stop what holds it"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        cause: std::io::Error,
+    },
+}
+
+/// The ALPN names offered, one per codec.
+pub fn alpn_protocols() -> [&'static [u8]; 2] {
+    Codec::ALL.map(|codec| codec.subprotocol().as_bytes())
+}
+
+/// Binds the QUIC endpoint on `addr` with `tls`, its transport set from the configuration.
+pub fn bind(config: &Config, addr: SocketAddr, tls: &TlsIdentity) -> Result<Endpoint, QuicError> {
+    let crypto = tls.server_config(&alpn_protocols())?;
+    let mut server =
+        quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(crypto)?));
+    server.transport_config(Arc::new(transport(config)));
+    Endpoint::server(server, addr).map_err(|cause| QuicError::Bind { addr, cause })
+}
+
+/// One stream each way is all a client needs: more are refused by flow control. The receive
+/// windows are sized on the frame limit, the send window bounds what one slow reader keeps
+/// buffered beside its queue.
+fn transport(config: &Config) -> TransportConfig {
+    let heartbeat = config.socket.heartbeat;
+    let window = u32::try_from(hard_cap(config.hub.limits.max_frame_bytes)).unwrap_or(u32::MAX);
+    let mut transport = TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(window))
+        .receive_window(VarInt::from_u32(window))
+        .send_window(1 << 20)
+        .datagram_receive_buffer_size(None)
+        .keep_alive_interval(Some(heartbeat))
+        .max_idle_timeout(IdleTimeout::try_from(heartbeat * 2).ok());
+    transport
+}
+
+/// Accepts connections until shutdown, each served in its own tracked task; then refuses new
+/// ones and waits (bounded) for the closing ones to reach their peers.
+pub async fn accept_loop(app: AppState, endpoint: Endpoint) {
+    loop {
+        let incoming = tokio::select! {
+            _ = app.shutdown().cancelled() => break,
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => break,
+            },
+        };
+        let Some(slot) = app.reserve_socket() else {
+            metrics::counter!("classhub_limit_refusals_total", "limit" => "connections")
+                .increment(1);
+            incoming.refuse();
+            continue;
+        };
+        let connection_app = app.clone();
+        app.tracker().spawn(async move {
+            accept(connection_app, incoming).await;
+            drop(slot);
+        });
+    }
+    endpoint.set_server_config(None);
+    if tokio::time::timeout(IDLE_WAIT, endpoint.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::debug!("quic connections still closing at shutdown");
+    }
+}
+
+/// Completes the handshake, waits for the client's stream, and serves it.
+async fn accept(app: AppState, incoming: Incoming) {
+    let client: IpAddr = incoming.remote_address().ip();
+    let connecting = match incoming.accept() {
+        Ok(connecting) => connecting,
+        Err(cause) => {
+            tracing::debug!(%cause, %client, "quic connection failed before its handshake");
+            return;
+        }
+    };
+    let auth_timeout = app.config().socket.auth_timeout;
+    let connection = tokio::select! {
+        connected = connecting => match connected {
+            Ok(connection) => connection,
+            Err(cause) => {
+                tracing::debug!(%cause, %client, "quic handshake failed");
+                return;
+            }
+        },
+        _ = tokio::time::sleep(auth_timeout) => return,
+        _ = app.shutdown().cancelled() => return,
+    };
+    let codec = connection
+        .handshake_data()
+        .and_then(|data| data.downcast::<HandshakeData>().ok())
+        .and_then(|data| data.protocol)
+        .and_then(|name| {
+            std::str::from_utf8(&name)
+                .ok()
+                .and_then(Codec::from_subprotocol)
+        });
+    let Some(codec) = codec else {
+        // rustls refuses an offer without a known name; a client that offered none ends here.
+        let (number, _) = application_close(Some(CloseCode::AuthFailed));
+        connection.close(
+            number,
+            b"no ALPN: offer classhub.v1.json or classhub.v1.msgpack",
+        );
+        return;
+    };
+    let close = |code: CloseCode| {
+        let (number, reason) = application_close(Some(code));
+        connection.close(number, reason);
+    };
+    let (send, recv) = tokio::select! {
+        stream = connection.accept_bi() => match stream {
+            Ok(stream) => stream,
+            Err(cause) => {
+                tracing::debug!(%cause, %client, "quic connection ended before its stream");
+                return;
+            }
+        },
+        _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
+        _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
+    };
+    let limit = app.config().hub.limits.max_frame_bytes;
+    let source = QuicSource::new(recv, codec, limit);
+    let sink = QuicSink::new(send, connection.clone());
+    super::native::serve(app, sink, source, codec, None, client).await;
+}

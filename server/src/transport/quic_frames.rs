@@ -1,0 +1,258 @@
+//! Native protocol frames on one QUIC stream: each frame is a 4-byte unsigned big-endian length
+//! followed by that many bytes of the connection's codec (JSON or MessagePack, by ALPN), both
+//! ways. [`QuicSource`] reads frames (a length over the limit is reported before anything of
+//! the frame is read or allocated), [`QuicSink`] writes them without copying the shared frame
+//! bytes and closes the connection with a QUIC application code ([`application_close`]). The
+//! listener and handshake are in `super::quic`.
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use protocol::{CloseCode, Codec};
+use quinn::{Connection, RecvStream, SendStream, VarInt};
+
+use super::carrier::{FrameSink, FrameSource, Inbound, WriteError};
+use crate::hub::FrameReceiver;
+
+/// The length prefix's size in bytes.
+pub const PREFIX_BYTES: usize = 4;
+
+/// How long a close waits for the peer to acknowledge what was written before it (as a
+/// WebSocket close frame waits for a peer that may not read).
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Queued frames written ahead of a close, at most (a room may still be offering new ones
+/// until the member has left it).
+const MAX_CLOSE_FRAMES: usize = 1024;
+
+/// The application close of a QUIC connection for a close code: the number of the WebSocket
+/// close code (4001 … 4200) and its reason; a normal closure is 0 with reason `bye`.
+pub fn application_close(code: Option<CloseCode>) -> (VarInt, &'static [u8]) {
+    match code {
+        None => (VarInt::from_u32(0), b"bye"),
+        Some(code) => (
+            VarInt::from_u32(u32::from(code.code())),
+            code.reason().as_bytes(),
+        ),
+    }
+}
+
+/// The receiving half: whole frames from the stream the client opened.
+pub struct QuicSource {
+    recv: RecvStream,
+    /// The codec's frame kind, reported with every frame.
+    binary: bool,
+    /// The largest frame accepted (`--max-frame-bytes`).
+    limit: usize,
+    /// The length prefix read so far.
+    prefix: [u8; PREFIX_BYTES],
+    prefix_len: usize,
+    /// The frame being read: its announced length and the bytes so far.
+    body: Option<(usize, BytesMut)>,
+}
+
+/// The sending half: frames fed since the last flush, written in one call.
+pub struct QuicSink {
+    send: SendStream,
+    connection: Connection,
+    /// Prefixes and frames not yet fully written (a partly written one was advanced in place).
+    chunks: Vec<Bytes>,
+    /// `chunks[..written]` are written.
+    written: usize,
+    /// Where the length prefixes are cut from (one allocation for many).
+    prefixes: BytesMut,
+}
+
+impl QuicSource {
+    /// Reads frames of `codec`, at most `limit` bytes each, from `recv`.
+    pub fn new(recv: RecvStream, codec: Codec, limit: usize) -> QuicSource {
+        QuicSource {
+            recv,
+            binary: codec.is_binary(),
+            limit,
+            prefix: [0; PREFIX_BYTES],
+            prefix_len: 0,
+            body: None,
+        }
+    }
+
+    /// Reads what the current step still needs; `None` when the stream ended or failed.
+    /// Cancel-safe: `read_chunk` is, and the state changes only once it has returned.
+    async fn read(&mut self, wanted: usize) -> Option<Bytes> {
+        match self.recv.read_chunk(wanted, true).await {
+            Ok(Some(chunk)) => Some(chunk.bytes),
+            Ok(None) => {
+                if self.prefix_len > 0 || self.body.is_some() {
+                    tracing::debug!("quic stream ended inside a frame");
+                }
+                None
+            }
+            Err(cause) => {
+                tracing::debug!(%cause, "quic stream read failed");
+                None
+            }
+        }
+    }
+}
+
+impl FrameSource for QuicSource {
+    async fn next_frame(&mut self) -> Inbound {
+        loop {
+            match &mut self.body {
+                None => {
+                    let Some(chunk) = self.read(PREFIX_BYTES - self.prefix_len).await else {
+                        return Inbound::Closed;
+                    };
+                    let end = self.prefix_len + chunk.len();
+                    self.prefix[self.prefix_len..end].copy_from_slice(&chunk);
+                    self.prefix_len = end;
+                    if self.prefix_len < PREFIX_BYTES {
+                        continue;
+                    }
+                    self.prefix_len = 0;
+                    let announced = u32::from_be_bytes(self.prefix);
+                    let length = announced as usize;
+                    if length > self.limit {
+                        return Inbound::TooLarge {
+                            announced: Some(u64::from(announced)),
+                        };
+                    }
+                    if length == 0 {
+                        return Inbound::Frame {
+                            bytes: Bytes::new(),
+                            binary: self.binary,
+                        };
+                    }
+                    self.body = Some((length, BytesMut::new()));
+                }
+                Some((length, buffer)) => {
+                    let wanted = *length - buffer.len();
+                    let Some(chunk) = self.read(wanted).await else {
+                        return Inbound::Closed;
+                    };
+                    let Some((length, buffer)) = &mut self.body else {
+                        continue;
+                    };
+                    // A frame that arrives in one piece is passed on without a copy.
+                    let bytes = if buffer.is_empty() && chunk.len() == *length {
+                        chunk
+                    } else {
+                        buffer.extend_from_slice(&chunk);
+                        if buffer.len() < *length {
+                            continue;
+                        }
+                        std::mem::take(buffer).freeze()
+                    };
+                    self.body = None;
+                    return Inbound::Frame {
+                        bytes,
+                        binary: self.binary,
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl QuicSink {
+    /// Writes frames to `send`, the stream's sending half, of `connection`.
+    pub fn new(send: SendStream, connection: Connection) -> QuicSink {
+        QuicSink {
+            send,
+            connection,
+            chunks: Vec::new(),
+            written: 0,
+            prefixes: BytesMut::new(),
+        }
+    }
+
+    fn push(&mut self, frame: Bytes) -> Result<(), WriteError> {
+        let length = u32::try_from(frame.len())
+            .map_err(|_| format!("a frame of {} bytes has no length prefix", frame.len()))?;
+        if self.prefixes.capacity() < PREFIX_BYTES {
+            self.prefixes.reserve(PREFIX_BYTES * 64);
+        }
+        self.prefixes.put_u32(length);
+        self.chunks.push(self.prefixes.split().freeze());
+        self.chunks.push(frame);
+        Ok(())
+    }
+
+    /// Finishes the stream and waits (bounded) until the peer has everything written.
+    async fn finish(&mut self) -> Result<(), WriteError> {
+        self.flush().await?;
+        self.send.finish()?;
+        self.send.stopped().await?;
+        Ok(())
+    }
+}
+
+impl FrameSink for QuicSink {
+    async fn feed(&mut self, frame: Bytes) -> Result<(), WriteError> {
+        self.push(frame)
+    }
+
+    /// Cancel-safe at chunk granularity: what a cancelled flush left is written by the next.
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        while self.written < self.chunks.len() {
+            let written = self
+                .send
+                .write_chunks(&mut self.chunks[self.written..])
+                .await?;
+            self.written += written.chunks;
+        }
+        self.chunks.clear();
+        self.written = 0;
+        Ok(())
+    }
+
+    async fn ping(&mut self) -> Result<(), WriteError> {
+        // quinn sends keep-alives (the endpoint's `keep_alive_interval`).
+        Ok(())
+    }
+
+    fn watches_silence(&self) -> bool {
+        false
+    }
+
+    async fn close(&mut self, code: Option<CloseCode>, unsent: Option<&mut FrameReceiver>) {
+        // A slow consumer is not sent its backlog: it recovers from history.
+        if code != Some(CloseCode::SlowConsumer) {
+            let mut queued = Ok(());
+            if let Some(unsent) = unsent {
+                for _ in 0..MAX_CLOSE_FRAMES {
+                    let Some(frame) = unsent.try_recv() else {
+                        break;
+                    };
+                    queued = queued.and(self.push(frame));
+                }
+            }
+            let delivered = match queued {
+                Ok(()) => tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.finish())
+                    .await
+                    .unwrap_or_else(|_| Err("the peer did not acknowledge in time".into())),
+                Err(cause) => Err(cause),
+            };
+            if let Err(cause) = delivered {
+                tracing::debug!(%cause, "quic stream not finished before the close");
+            }
+        }
+        let (number, reason) = application_close(code);
+        self.connection.close(number, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_keep_their_websocket_numbers() {
+        for code in CloseCode::ALL {
+            let (number, reason) = application_close(Some(code));
+            assert_eq!(number.into_inner(), u64::from(code.code()));
+            assert_eq!(reason, code.reason().as_bytes());
+        }
+        assert_eq!(application_close(None).0.into_inner(), 0);
+    }
+}
