@@ -31,7 +31,8 @@ fn event(round: usize, n: usize) -> DurableEvent {
             json!({"lesson": format!("l{}", n % 7), "course": "math", "percent": (n % 101) as f64, "time_spent_secs": 5})
         } else {
             json!({"stage": n % 12, "x": 12.5, "y": 3.0, "z": -7.25})
-        },
+        }
+        .into(),
         seq: n as u64 + 1,
         sent_at_ms: 1_764_160_000_000 + n as u64,
         answer: None,
@@ -48,7 +49,7 @@ fn settings() -> SinkSettings {
     };
     let defaults = SinkSettings::default();
     SinkSettings {
-        writers: env("SINK_BENCH_WRITERS").unwrap_or(defaults.writers),
+        writers: env("SINK_BENCH_WRITERS").or(defaults.writers),
         batch_rows: env("SINK_BENCH_BATCH_ROWS").unwrap_or(defaults.batch_rows),
         ..defaults
     }

@@ -197,7 +197,7 @@ impl Rooms {
             ts: unix_millis(),
             from: from.to_owned(),
             kind,
-            data,
+            data: data.into(),
             id: None,
         });
         let mut frames: [Option<Message>; 2] = [None, None];

@@ -379,7 +379,7 @@ mod tests {
             ts: 1,
             from: "u".into(),
             kind: "loadtest".into(),
-            data: json!({"t": 1_764_160_000_000_123_u64, "pad": "xx"}),
+            data: json!({"t": 1_764_160_000_000_123_u64, "pad": "xx"}).into(),
             id: None,
         });
         for codec in Codec::ALL {

@@ -1,6 +1,8 @@
 //! A durable event as the sink stores it, the progress update a `progress` event carries, and
 //! the scored answer an in-game `quiz_answer` carries (scored by the server before the sink).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// One event to store in `game_events`. Ids are client-made and unique per tenant: a retried
@@ -17,8 +19,8 @@ pub struct DurableEvent {
     pub kind: String,
     /// The publishing user (or game server) id.
     pub sender: String,
-    /// The payload.
-    pub data: Value,
+    /// The payload, shared with the rooms and histories the event was fanned out to.
+    pub data: Arc<Value>,
     /// Its sequence number in the room.
     pub seq: u64,
     /// Server publish time, milliseconds since the Unix epoch.

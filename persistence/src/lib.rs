@@ -75,5 +75,5 @@ pub use threads::{NewTurn, ThreadRecord, TurnRecord};
 pub use error::{SinkError, StoreError};
 pub use event::{DurableEvent, ProgressUpdate, ScoredAnswer};
 pub use roblox::{ClassRef, GameKeyInfo, NewGameKey, NewGameSession, RosterStudent};
-pub use sink::{Ack, EventSink, SinkPermit, SinkRefused, SinkSettings, SinkTask};
+pub use sink::{Ack, EventSink, SinkPermit, SinkRefused, SinkSettings, SinkTask, default_writers};
 pub use store::{Backend, Progress, Store, WriteOutcome};

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{SinkError, StoreError};
 use crate::event::DurableEvent;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// Resolves once the event's transaction committed (`Ok`), or with why it never will.
 pub type Ack = oneshot::Receiver<Result<(), SinkError>>;
@@ -46,8 +46,9 @@ pub struct SinkSettings {
     pub retry_min: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
-    /// Batches written concurrently (each in its own transaction and connection).
-    pub writers: usize,
+    /// Batches written concurrently (each in its own transaction and connection); `None`:
+    /// [`default_writers`] for the store's backend.
+    pub writers: Option<usize>,
 }
 
 impl Default for SinkSettings {
@@ -58,8 +59,19 @@ impl Default for SinkSettings {
             queue_len: 100_000,
             retry_min: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
-            writers: 2,
+            writers: None,
         }
+    }
+}
+
+/// Batches written at once unless configured: 4 on PostgreSQL, whose commits wait on the WAL
+/// flush while other connections' transactions proceed (2 left half the machine idle under
+/// socket ingest), and 2 on SQLite, which writes one transaction at a time anyway (a third or
+/// fourth queued writer only lengthened the ack tail).
+pub fn default_writers(backend: Backend) -> usize {
+    match backend {
+        Backend::Postgres => 4,
+        Backend::Sqlite => 2,
     }
 }
 
@@ -204,7 +216,10 @@ async fn flush_loop(
     give_up: CancellationToken,
 ) {
     let batch_rows = settings.batch_rows.max(1);
-    let writers = settings.writers.max(1);
+    let writers = settings
+        .writers
+        .unwrap_or_else(|| default_writers(store.backend()))
+        .max(1);
     // Batches being written; while all writers are busy, events keep queueing (bounded).
     let mut writing: JoinSet<()> = JoinSet::new();
     let mut draining = false;

@@ -4,10 +4,14 @@
 //! ignored. Optional fields are omitted rather than sent as `null` (Roblox turns `null` into a
 //! missing field anyway, and never sees `null` inside an array).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::payload::{object_or_empty_array, optional_object_or_empty_array};
+use crate::payload::{
+    object_or_empty_array, optional_object_or_empty_array, shared_object_or_empty_array,
+};
 
 /// A client-chosen correlation id, echoed by the answer to the message that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -344,9 +348,12 @@ pub struct EventBody {
     pub from: String,
     /// What happened.
     pub kind: String,
-    /// The payload.
-    #[serde(default = "empty_object", deserialize_with = "object_or_empty_array")]
-    pub data: Value,
+    /// The payload, shared by every room the event went to, their histories and the sink.
+    #[serde(
+        default = "shared_empty_object",
+        deserialize_with = "shared_object_or_empty_array"
+    )]
+    pub data: Arc<Value>,
     /// The client-made event id, when the publisher gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -501,6 +508,10 @@ impl CommandKind {
 
 fn empty_object() -> Value {
     Value::Object(serde_json::Map::new())
+}
+
+fn shared_empty_object() -> Arc<Value> {
+    Arc::new(empty_object())
 }
 
 fn since_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Since>, D::Error> {

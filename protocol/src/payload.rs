@@ -177,6 +177,14 @@ pub fn object_or_empty_array<'de, D: Deserializer<'de>>(
     Value::deserialize(deserializer).map(normalize_empty_array)
 }
 
+/// `deserialize_with` for a payload shared between rooms, history and the sink (one allocation
+/// per event, whatever the number of rooms): like [`object_or_empty_array`].
+pub fn shared_object_or_empty_array<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::sync::Arc<Value>, D::Error> {
+    object_or_empty_array(deserializer).map(std::sync::Arc::new)
+}
+
 /// `deserialize_with` for optional payload fields: like [`object_or_empty_array`], and `null`
 /// reads as absent.
 pub fn optional_object_or_empty_array<'de, D: Deserializer<'de>>(

@@ -275,7 +275,7 @@ layered! {
         /// Longest back-off between retries while the database is unreachable [default: 5s].
         #[arg(long, env = "CLASSHUB_SINK_RETRY_MAX")]
         pub sink_retry_max: Option<DurationArg>,
-        /// Batches written concurrently, each in its own transaction [default: 2].
+        /// Batches written concurrently, each in its own transaction [default: 4 on PostgreSQL, 2 on SQLite].
         #[arg(long, env = "CLASSHUB_SINK_WRITERS")]
         pub sink_writers: Option<usize>,
     }
@@ -421,7 +421,10 @@ impl SinkArgs {
             retry_min: defaults.retry_min,
             retry_max: longer_than_zero("sink-retry-max", self.sink_retry_max, defaults.retry_max)?
                 .max(defaults.retry_min),
-            writers: at_least_one("sink-writers", self.sink_writers, defaults.writers)?,
+            writers: match self.sink_writers {
+                Some(writers) => Some(at_least_one("sink-writers", Some(writers), writers)?),
+                None => defaults.writers,
+            },
         })
     }
 }
@@ -642,7 +645,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/classhub"));
         assert_eq!(config.hub.limits.max_frame_bytes, 1000);
         assert_eq!(config.socket.max_connections, 3);
-        assert_eq!(config.sink.writers, 4);
+        assert_eq!(config.sink.writers, Some(4));
         assert_eq!(
             config.pusher.webhooks.get("acme").map(String::as_str),
             Some("https://acme.example/hooks")
@@ -714,6 +717,8 @@ mod tests {
             "plan",
             // Follows --ai-max-tokens.
             "ai-reserve-tokens",
+            // Depends on the database's backend.
+            "sink-writers",
         ];
         let defaults = format!("{:?}", Config::default());
         let command = ServeArgs::augment_args(clap::Command::new("serve"));

@@ -20,7 +20,7 @@ fn settings(queue_len: usize, batch_rows: usize) -> SinkSettings {
         queue_len,
         retry_min: Duration::from_millis(20),
         retry_max: Duration::from_millis(200),
-        writers: 2,
+        writers: Some(2),
     }
 }
 

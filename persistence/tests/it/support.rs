@@ -10,7 +10,7 @@ pub fn event(tenant: &str, id: &str, kind: &str, data: serde_json::Value) -> Dur
         room: format!("game:{tenant}:job-1"),
         kind: kind.into(),
         sender: "game-server".into(),
-        data,
+        data: data.into(),
         seq: 1,
         sent_at_ms: 1_764_160_000_000,
         answer: None,

@@ -335,7 +335,7 @@ fn user_info(member: &Member) -> Value {
 fn event_frame(body: &EventBody) -> Option<PusherFrame> {
     let room = parse_room(&body.room)?;
     let channel = channel_for_room(&room);
-    let data = match &body.data {
+    let data = match body.data.as_ref() {
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
@@ -393,7 +393,7 @@ mod tests {
             ts: 1,
             from: "s1".into(),
             kind: "client-typing".into(),
-            data: json!({"x": 1}),
+            data: json!({"x": 1}).into(),
             id: None,
         });
         let frames: Vec<Value> = frames_for(&event)

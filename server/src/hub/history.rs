@@ -239,7 +239,7 @@ mod tests {
                 ts: 0,
                 from: "s1".into(),
                 kind: "chat".into(),
-                data: serde_json::json!({"text": id}),
+                data: serde_json::json!({"text": id}).into(),
                 id: Some(id.into()),
             }))
         };

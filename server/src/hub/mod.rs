@@ -349,7 +349,7 @@ impl Hub {
         let publication = Publication {
             from: from.to_owned(),
             kind,
-            data,
+            data: Arc::new(data),
             id: None,
             ts: now_millis(),
             except: None,
@@ -524,7 +524,7 @@ impl Hub {
         let publication = Publication {
             from: "api".into(),
             kind,
-            data,
+            data: Arc::new(data),
             id: None,
             ts: now_millis(),
             except,
@@ -547,7 +547,7 @@ impl Hub {
         let publication = Publication {
             from: from.to_owned(),
             kind,
-            data,
+            data: Arc::new(data),
             id: id.clone(),
             ts: now_millis(),
             except: None,
@@ -604,12 +604,13 @@ impl Hub {
                     };
                 };
                 let ts = now_millis();
+                let data = Arc::new(event.data);
                 let mut seq = 0;
                 for (index, room_id) in rooms.iter().enumerate() {
                     let publication = Publication {
                         from: event.sender.clone(),
                         kind: event.kind.clone(),
-                        data: event.data.clone(),
+                        data: Arc::clone(&data),
                         id: Some(event.id.clone()),
                         ts,
                         except: None,
@@ -627,7 +628,7 @@ impl Hub {
                     room: home.to_string(),
                     kind: event.kind,
                     sender: event.sender,
-                    data: event.data,
+                    data,
                     seq,
                     sent_at_ms: ts,
                     answer: event.answer,

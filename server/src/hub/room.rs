@@ -116,7 +116,8 @@ struct UserPresence {
 pub(crate) struct Publication {
     pub(crate) from: String,
     pub(crate) kind: String,
-    pub(crate) data: Value,
+    /// Shared by every room the event goes to and by the sink.
+    pub(crate) data: Arc<Value>,
     pub(crate) id: Option<String>,
     /// Wall-clock milliseconds since the Unix epoch.
     pub(crate) ts: u64,
@@ -345,7 +346,7 @@ impl Room {
             self.signal(RoomSignal::ClientEvent {
                 room: self.id.clone(),
                 event: publication.kind.clone(),
-                data: publication.data.clone(),
+                data: Value::clone(&publication.data),
                 user: publication.from.clone(),
                 conn_id: sender,
             });

@@ -398,6 +398,7 @@ impl Session {
                 "an answer to an assessment is scored by the server: submit it with POST /api/v1/assessments/{id}/results, or from the game (SubmitAnswer)".into(),
             ));
         }
+        let data = Arc::new(data);
         let durable = match &id {
             Some(event_id) => {
                 ProgressUpdate::from_event(&kind, &identity.user, &data)
@@ -407,7 +408,7 @@ impl Session {
                     sink.reserve()?,
                     event_id.clone(),
                     kind.clone(),
-                    data.clone(),
+                    Arc::clone(&data),
                 ))
             }
             None => None,
@@ -461,7 +462,7 @@ impl Session {
         let publication = Publication {
             from,
             kind,
-            data,
+            data: Arc::new(data),
             id: None,
             ts: now_millis(),
             except: Some(self.handle.id),

@@ -219,7 +219,7 @@ impl GameSession {
                     .unwrap_or_else(|| format!("{}#{}", body.room, body.seq)),
                 cursor: 0,
                 kind: body.kind,
-                data: body.data,
+                data: Arc::unwrap_or_clone(body.data),
                 target,
                 roblox_user_id,
                 issued_at: body.ts,

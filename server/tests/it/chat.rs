@@ -114,7 +114,7 @@ async fn class_chat_is_moderated_stored_paged_and_deleted_everywhere() {
         let reply = chat(&mut s1, "m1", "hello class").await;
         assert!(matches!(reply, ServerMessage::Reply(_)), "{reply:?}");
         let shown = next_kind(&mut s2, "chat").await;
-        assert_eq!(shown.data, json!({"text": "hello class"}));
+        assert_eq!(*shown.data, json!({"text": "hello class"}));
         let m1 = shown.id.clone().expect("a chat event names its message");
         assert!(m1.starts_with("chat_") && !m1.contains("s1"), "{m1}");
 
@@ -201,7 +201,7 @@ async fn class_chat_is_moderated_stored_paged_and_deleted_everywhere() {
         let (status, body) = rest(addr, "DELETE", &delete_m1, &t1, None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         let tombstone = next_kind(&mut s2, "chat_deleted").await;
-        assert_eq!(tombstone.data, json!({"id": m1}));
+        assert_eq!(*tombstone.data, json!({"id": m1}));
         let (_, page) = rest(addr, "GET", "/api/v1/classes/c1/chat", &s2_token, None).await;
         assert_eq!(
             texts(&page),
@@ -310,7 +310,7 @@ async fn class_chat_is_moderated_stored_paged_and_deleted_everywhere() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let told = next_kind(&mut s2, "chat_settings").await;
-        assert_eq!(told.data, json!({"slow_mode_seconds": 60}));
+        assert_eq!(*told.data, json!({"slow_mode_seconds": 60}));
         let reply = chat(&mut s2, "n2", "one").await;
         assert!(matches!(reply, ServerMessage::Reply(_)), "{reply:?}");
         let refused = chat(&mut s2, "n3", "two").await;

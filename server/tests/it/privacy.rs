@@ -384,7 +384,7 @@ async fn old_events_and_chat_are_purged_while_progress_stays() {
             room: "class:ret:c1".into(),
             kind: kind.into(),
             sender: school.id("s1"),
-            data,
+            data: data.into(),
             seq: 1,
             sent_at_ms: now_ms - age_days * day_ms,
             answer: None,

@@ -277,7 +277,7 @@ async fn public_channels_carry_native_publishes_and_signed_http_triggers_both_wa
         unreachable!()
     };
     assert_eq!(
-        body.data,
+        *body.data,
         json!({"text": "hello"}),
         "native members get the JSON structured"
     );
