@@ -2,7 +2,8 @@
 # options): preparing a run (`prepare_run NAME`: the target dir, the report dir, `say`, the
 # release build unless --no-build), waiting for a server's port, and stopping the server (and a
 # sampler) it started, removing its data dir. The caller sets SERVER_PID, SAMPLER_PID
-# (optional) and DATA_DIR, and traps `stop_server EXIT`.
+# (optional) and DATA_DIR, and traps `stop_server EXIT` (or `stop_all EXIT` when it made a
+# database with `fresh_database`: PG_ADMIN is the admin URL, DB the database's name).
 
 say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -41,3 +42,12 @@ wait_port() { # port seconds pid
   done
   return 1
 }
+
+fresh_database() { # (re)creates $DB on $PG_ADMIN and prints its URL
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >&2
+  echo "${PG_ADMIN%/*}/$DB"
+}
+
+drop_database() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB" 2>/dev/null || true; }
+
+stop_all() { stop_server; [[ -n ${DB:-} ]] && drop_database; true; }

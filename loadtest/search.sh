@@ -47,9 +47,7 @@ TENANT=loadtest
 DB=classhub_search_bench
 
 SERVER_PID="" DATA_DIR=""
-drop_database() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB" 2>/dev/null || true; }
-finish() { stop_server; [[ $BACKENDS == *postgres* ]] && drop_database; true; }
-trap finish EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 IFS=, read -r -a BACKEND_LIST <<<"$BACKENDS"
@@ -57,8 +55,7 @@ for backend in "${BACKEND_LIST[@]}"; do
   DATA_DIR=$(mktemp -d /tmp/classhub-search-XXXXXX)
   case $backend in
     postgres)
-      psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-      url=${PG_ADMIN%/*}/$DB ;;
+      url=$(fresh_database) ;;
     sqlite) url="sqlite:$DATA_DIR/classhub.db" ;;
     *) echo "search.sh: unknown backend $backend (postgres or sqlite)" >&2; exit 2 ;;
   esac
