@@ -140,18 +140,29 @@ macro_rules! retract {
     };
 }
 
+/// PostgreSQL connections kept for everything but the sink (REST, game servers, sign-ins).
+pub const REQUEST_CONNECTIONS: u32 = 6;
+
 impl Store {
     /// Connects to `postgres://…` / `postgresql://…` or opens `sqlite:…` (creating the file).
     /// PostgreSQL URLs may ask for TLS with `sslmode` (`prefer`, `require`, `verify-ca`,
     /// `verify-full`; with `sslrootcert=` for a private CA); a TLS failure is
-    /// [`StoreError::Tls`], naming the mode and what to do.
+    /// [`StoreError::Tls`], naming the mode and what to do. A PostgreSQL pool holds
+    /// [`REQUEST_CONNECTIONS`] connections plus one per sink writer of the default settings.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let writers = crate::sink::default_writers(Backend::Postgres);
+        Store::connect_with_writers(url, writers).await
+    }
+
+    /// [`Store::connect`] with a PostgreSQL pool of [`REQUEST_CONNECTIONS`] + `sink_writers`
+    /// connections, so the sink's concurrent batches never take the connections requests need.
+    pub async fn connect_with_writers(url: &str, sink_writers: usize) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
             let sslmode = options.get_ssl_mode();
             choose_tls_provider();
             let pool = PgPoolOptions::new()
-                .max_connections(8)
+                .max_connections(REQUEST_CONNECTIONS + sink_writers as u32)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await

@@ -275,7 +275,7 @@ layered! {
         /// Longest back-off between retries while the database is unreachable [default: 5s].
         #[arg(long, env = "CLASSHUB_SINK_RETRY_MAX")]
         pub sink_retry_max: Option<DurationArg>,
-        /// Batches written concurrently, each in its own transaction [default: 4 on PostgreSQL, 2 on SQLite].
+        /// Batches written concurrently, each in its own transaction [default: 8 on PostgreSQL, 2 on SQLite].
         #[arg(long, env = "CLASSHUB_SINK_WRITERS")]
         pub sink_writers: Option<usize>,
     }
