@@ -564,6 +564,8 @@ test('the content library finds lessons by words and filters, and restores an ea
   await page.getByLabel('Words').fill('');
   await page.getByLabel('Difficulty').selectOption('advanced');
   await page.getByRole('button', { name: 'Search' }).click();
+  // The status reads "1 lesson found" before and after this search: wait for the new answer.
+  await results.locator('li > button', { hasText: 'Measuring flour' }).waitFor();
   await page.locator('[data-testid="library-status"]', { hasText: '1 lesson found' }).waitFor();
   assert.deepEqual(await results.locator('li > button').allTextContents(), ['Measuring flour']);
   await page.getByLabel('Difficulty').selectOption('');
