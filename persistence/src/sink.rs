@@ -64,6 +64,15 @@ impl Default for SinkSettings {
     }
 }
 
+impl SinkSettings {
+    /// Batches written at once on `backend`: the configured number, else [`default_writers`].
+    pub fn writers_for(&self, backend: Backend) -> usize {
+        self.writers
+            .unwrap_or_else(|| default_writers(backend))
+            .max(1)
+    }
+}
+
 /// Batches written at once unless configured: 8 on PostgreSQL, whose commits wait on the WAL
 /// flush while other connections' transactions proceed (2 left half the machine idle under
 /// socket ingest; the sink bench measured 2 / 4 / 6 / 8 writers at 45 / 71 / 85 / 96 thousand
@@ -217,10 +226,7 @@ async fn flush_loop(
     give_up: CancellationToken,
 ) {
     let batch_rows = settings.batch_rows.max(1);
-    let writers = settings
-        .writers
-        .unwrap_or_else(|| default_writers(store.backend()))
-        .max(1);
+    let writers = settings.writers_for(store.backend());
     // Batches being written; while all writers are busy, events keep queueing (bounded).
     let mut writing: JoinSet<()> = JoinSet::new();
     let mut draining = false;

@@ -354,10 +354,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let store = match &config.database_url {
         Some(url) => {
-            let writers = config
-                .sink
-                .writers
-                .unwrap_or_else(|| persistence::default_writers(persistence::Backend::Postgres));
+            let writers = config.sink.writers_for(persistence::Backend::Postgres);
             Store::connect_with_writers(url, writers).await?
         }
         None => Store::open_sqlite_file(&config.data_dir.join("classhub.db")).await?,
