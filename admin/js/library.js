@@ -211,8 +211,9 @@ export function showLibrary(main, ctx) {
   async function restore(id, revision) {
     try {
       const lesson = await api(`/api/v1/lessons/${encodeURIComponent(id)}/revisions/${revision}/restore`, { method: 'POST' });
-      say(`Restored version ${revision}: the lesson is "${lesson.title}" again (the version it replaced is kept).`);
+      // Reload first: the list's reload writes its own status, which would hide this one.
       await Promise.all([open(id), load(true)]);
+      say(`Restored version ${revision}: the lesson is "${lesson.title}" again (the version it replaced is kept).`);
     } catch (error) {
       say(`Restoring failed: ${error.message}`, true);
     }
