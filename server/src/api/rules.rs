@@ -28,7 +28,8 @@ pub struct Text {
 /// The characters a [`Text`] may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alphabet {
-    /// Anything, but not only whitespace; the value is used without its surrounding whitespace.
+    /// Anything but U+0000 (`protocol`'s text rule), and not only whitespace; the value is used
+    /// without its surrounding whitespace.
     Prose,
     /// ASCII letters and digits and these punctuation characters (ids that become part of a
     /// room id or a key).
@@ -113,7 +114,10 @@ impl Text {
     pub fn allows(&self, value: &str) -> bool {
         let length = value.chars().count();
         let alphabet_ok = match self.alphabet {
-            Alphabet::Prose => value.chars().any(|c| !WHITESPACE.contains(&c)),
+            Alphabet::Prose => {
+                value.chars().any(|c| !WHITESPACE.contains(&c))
+                    && protocol::check_text("", value).is_ok()
+            }
             Alphabet::Word(punctuation) => value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || punctuation.contains(c)),
@@ -124,6 +128,9 @@ impl Text {
     /// `value` as the server uses it (prose without its surrounding whitespace), or 422 naming
     /// `field` and the rule.
     pub fn check<'a>(&self, field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+        if let Err(refused) = protocol::check_text(field, value) {
+            return Err(ApiError::invalid_field(field, refused.problem()));
+        }
         if !self.allows(value) {
             return Err(ApiError::invalid_field(field, self.rule()));
         }
@@ -157,8 +164,11 @@ impl Text {
     /// The JSON Schema of a string keeping the rule.
     pub fn schema(&self) -> Object {
         let pattern = match self.alphabet {
-            // Unanchored: somewhere there is a character that is not whitespace.
-            Alphabet::Prose => format!("[^{}]", class_of(WHITESPACE.iter().copied())),
+            // No U+0000 anywhere, and somewhere a character that is not whitespace.
+            Alphabet::Prose => format!(
+                "^[^\\u0000]*[^{}\\u0000][^\\u0000]*$",
+                class_of(WHITESPACE.iter().copied())
+            ),
             Alphabet::Word(punctuation) => {
                 format!("^[A-Za-z0-9{}]*$", class_of(punctuation.chars()))
             }
@@ -320,9 +330,46 @@ mod tests {
             (schema["minLength"].clone(), schema["maxLength"].clone()),
             (1.into(), 4.into())
         );
-        let schema = serde_json::to_value(title.schema()).expect("json");
-        let pattern = schema["pattern"].as_str().expect("pattern");
-        assert!(pattern.starts_with("[^\\u0009\\u000A") && pattern.ends_with("\\u3000]"));
+        check(&title, "a\u{0}b", None);
+        assert!(
+            title
+                .check("title", "a\u{0}")
+                .is_err_and(|refused| refused.message().contains("U+0000")),
+            "a NUL is named as the problem"
+        );
+    }
+
+    /// The document's patterns accept exactly what `allows` accepts (schemathesis generates
+    /// from them, and a value they allow but the server refuses fails its run).
+    #[test]
+    fn patterns_match_the_checks() {
+        let texts = [Text::prose(0, 64), Text::word(0, 64, "-_.")];
+        let samples = [
+            "",
+            "abc",
+            " a ",
+            "   ",
+            "\u{3000}\u{85}",
+            "a\u{0}",
+            "\u{0}",
+            "x\u{2028}y",
+            "é",
+            "a-b_c.d",
+            "a b",
+            "\t",
+        ];
+        for text in texts {
+            let schema = serde_json::to_value(text.schema()).expect("json");
+            let pattern = regex::Regex::new(schema["pattern"].as_str().expect("pattern"))
+                .expect("the pattern compiles");
+            for sample in samples {
+                assert_eq!(
+                    pattern.is_match(sample),
+                    text.allows(sample),
+                    "{sample:?} under {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
