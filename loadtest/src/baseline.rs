@@ -199,6 +199,7 @@ impl Rooms {
             kind,
             data: data.into(),
             id: None,
+            ephemeral: false,
         });
         let mut frames: [Option<Message>; 2] = [None, None];
         for member in &entry.members {

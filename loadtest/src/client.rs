@@ -40,20 +40,23 @@ pub enum WireProtocol {
     Msgpack,
     /// The Pusher Channels protocol 7 (`fanout` and `connections`; see [`crate::pusher`]).
     Pusher,
+    /// Native protocol v1, JSON, over QUIC (`fanout` members and `connections`, with
+    /// `--quic-port`; see [`crate::quic`]).
+    Quic,
 }
 
 impl WireProtocol {
-    /// The native codec, or why a scenario that speaks only the native protocol cannot run
-    /// with this one (`fanout` and `connections` handle [`WireProtocol::Pusher`] before
-    /// asking).
+    /// The native codec, or why a scenario that speaks only the native protocol over
+    /// WebSocket cannot run with this one (`fanout` and `connections` handle
+    /// [`WireProtocol::Pusher`] and [`WireProtocol::Quic`] before asking).
     pub fn codec(self) -> anyhow::Result<Codec> {
         match self {
             WireProtocol::Json => Ok(Codec::Json),
             WireProtocol::Msgpack => Ok(Codec::MsgPack),
-            WireProtocol::Pusher => bail!(
-                "--protocol pusher is not supported by this scenario yet: only fanout and \
-                 connections speak the Pusher protocol; use --protocol json or --protocol \
-                 msgpack here"
+            WireProtocol::Pusher | WireProtocol::Quic => bail!(
+                "--protocol {} is not supported by this scenario yet: only fanout and \
+                 connections speak it; use --protocol json or --protocol msgpack here",
+                self.as_str()
             ),
         }
     }
@@ -64,6 +67,7 @@ impl WireProtocol {
             WireProtocol::Json => "json",
             WireProtocol::Msgpack => "msgpack",
             WireProtocol::Pusher => "pusher",
+            WireProtocol::Quic => "quic",
         }
     }
 }
@@ -381,6 +385,7 @@ mod tests {
             kind: "loadtest".into(),
             data: json!({"t": 1_764_160_000_000_123_u64, "pad": "xx"}).into(),
             id: None,
+            ephemeral: false,
         });
         for codec in Codec::ALL {
             let bytes = codec.encode(&event).expect("encode");

@@ -77,9 +77,12 @@ struct CommonArgs {
     /// Tenant of minted tokens.
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
-    /// Wire protocol (`pusher`: fanout and connections only).
+    /// Wire protocol (`pusher` and `quic`: fanout and connections only).
     #[arg(long, value_enum, default_value = "json")]
     protocol: WireProtocol,
+    /// The hub's QUIC port (`--quic-bind`) on the target's host, for --protocol quic.
+    #[arg(long)]
+    quic_port: Option<u16>,
     /// Pusher app id (--protocol pusher; default: classhub's app for --tenant, derived from
     /// --jwt-secret).
     #[arg(long, requires_all = ["app_key", "app_secret"])]
@@ -420,14 +423,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Resolves the common flags (the target policy is applied here, before any socket opens);
-/// `speaks_pusher` says whether the scenario accepts `--protocol pusher`.
-async fn common(args: &CommonArgs, speaks_pusher: bool) -> anyhow::Result<Common> {
+/// `speaks_all` says whether the scenario accepts `--protocol pusher` and `--protocol quic`.
+async fn common(args: &CommonArgs, speaks_all: bool) -> anyhow::Result<Common> {
     let pusher = args.protocol == WireProtocol::Pusher;
+    let quic = args.protocol == WireProtocol::Quic;
     // Refuse an unsupported protocol before resolving anything.
-    if !(pusher && speaks_pusher) {
+    if !((pusher || quic) && speaks_all) {
         args.protocol.codec()?;
     }
-    let target = Target::resolve(&args.target, args.allow_remote).await?;
+    if quic && args.quic_port.is_none() {
+        bail!("--protocol quic needs --quic-port: the UDP port of the hub's --quic-bind");
+    }
+    let mut target = Target::resolve(&args.target, args.allow_remote).await?;
+    if let Some(port) = args.quic_port {
+        target = target.with_quic_port(port);
+    }
     let pusher_app = match (&args.app_id, &args.app_key, &args.app_secret) {
         (Some(app_id), Some(key), Some(secret)) => Some(PusherApp {
             app_id: app_id.clone(),

@@ -20,6 +20,8 @@ pub struct Target {
     ws_url: String,
     /// The address every connection goes to (the first usable resolved address).
     addr: SocketAddr,
+    /// The QUIC listener: the same host, the port given (`--quic-port`).
+    quic_addr: Option<SocketAddr>,
 }
 
 impl Target {
@@ -63,6 +65,7 @@ impl Target {
             display: url.as_str().trim_end_matches('/').to_owned(),
             ws_url,
             addr,
+            quic_addr: None,
         })
     }
 
@@ -72,7 +75,19 @@ impl Target {
             display: format!("http://{}", authority(addr)),
             ws_url: format!("ws://{}/ws", authority(addr)),
             addr,
+            quic_addr: None,
         }
+    }
+
+    /// This target with its QUIC listener on `port` of the same (checked) host.
+    pub fn with_quic_port(mut self, port: u16) -> Target {
+        self.quic_addr = Some(SocketAddr::new(self.addr.ip(), port));
+        self
+    }
+
+    /// The QUIC listener's address, when a port was given.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
     }
 
     /// The URL for reports.

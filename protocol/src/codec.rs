@@ -129,6 +129,18 @@ impl Codec {
                 reference,
             });
         }
+        if let ClientMessage::Publish {
+            id: Some(_),
+            ephemeral: true,
+            ..
+        } = &message
+        {
+            return Err(DecodeError {
+                code: ErrorCode::InvalidMessage,
+                message: "an ephemeral publish cannot carry an id: an id makes an event durable; send one or the other".to_owned(),
+                reference,
+            });
+        }
         if let ClientMessage::Publish { id: Some(id), .. } = &message
             && (id.is_empty() || id.len() > limits.max_event_id_len)
         {
@@ -312,6 +324,33 @@ mod tests {
             "]".repeat(500)
         );
         check(&very_deep, ErrorCode::PayloadTooDeep);
+    }
+
+    #[test]
+    fn an_ephemeral_publish_with_an_id_is_refused_naming_both() {
+        let error = Codec::Json
+            .decode(
+                br#"{"type":"publish","ref":3,"room":"game:a:b","kind":"cursor","data":{},"id":"e1","ephemeral":true}"#,
+                &Limits::default(),
+            )
+            .expect_err("ephemeral with an id");
+        assert_eq!(error.code, ErrorCode::InvalidMessage);
+        assert_eq!(error.reference, Some(Ref::Int(3)));
+        assert!(error.message.contains("ephemeral") && error.message.contains("id"));
+        let decoded = Codec::Json
+            .decode(
+                br#"{"type":"publish","room":"game:a:b","kind":"cursor","data":{"x":1},"ephemeral":true}"#,
+                &Limits::default(),
+            )
+            .expect("ephemeral without an id");
+        assert!(matches!(
+            decoded.message,
+            ClientMessage::Publish {
+                ephemeral: true,
+                id: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub enum ClientMessage {
         /// A client-made id that makes retries idempotent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// Worthless when late (a position, a cursor, typing): never stored nor kept in
+        /// history, no `seq` of its own, sent to the other members best effort (QUIC datagrams;
+        /// dropped for a member whose queue is busy). Cannot carry an `id`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        ephemeral: bool,
     },
     /// Replace this user's presence state in a room.
     Presence {
@@ -357,6 +362,10 @@ pub struct EventBody {
     /// The client-made event id, when the publisher gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// An ephemeral event: `seq` is the room's last one (it does not advance), and it is never
+    /// in `missed`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ephemeral: bool,
 }
 
 /// The `reply` frame.
@@ -504,6 +513,10 @@ impl CommandKind {
             _ => Ok(()),
         }
     }
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 fn empty_object() -> Value {

@@ -6,6 +6,8 @@
 //! - `classhub_frames_in_total{type}`, `classhub_frames_out_total{type}` (counters)
 //! - `classhub_deliveries_total` (events, commands and notifications put on member queues)
 //! - `classhub_slow_consumer_closes_total`
+//! - `classhub_ephemeral_frames_total{outcome}`: ephemeral events per member, `datagram` (QUIC),
+//!   `stream` (queued while the queue had spare room) or `dropped`
 //! - `classhub_conn_queue_depth` (frames waiting, sampled at each heartbeat) and
 //!   `classhub_writer_batch_frames` (frames coalesced per flush)
 //! - the durable-event sink (recorded in `persistence`): `classhub_sink_queue_depth` (gauge),
@@ -138,6 +140,11 @@ pub const LABELLED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("classhub_revocations_total", "outcome", &["left", "closed"]),
+    (
+        "classhub_ephemeral_frames_total",
+        "outcome",
+        &["datagram", "stream", "dropped"],
+    ),
     (
         "classhub_chat_messages_total",
         "outcome",

@@ -10,6 +10,10 @@
 //! with `rooms`, subscribing to the public channel `loadtest-{run}-{n}` round-robin; held
 //! sockets answer `pusher:ping`. So the scenario runs against any Pusher server (Sockudo).
 //!
+//! With `--protocol quic` (and `--quic-port`) the connections are QUIC connections of the
+//! native protocol (JSON), so the hub's memory per idle QUIC connection compares with a
+//! `--protocol json` run.
+//!
 //! Entry point: [`run`].
 
 use std::net::IpAddr;
@@ -33,6 +37,7 @@ use crate::client::{self, WireProtocol, WsStream};
 use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::pusher::{self, PusherApp};
+use crate::quic::{Dialer, QuicConnection};
 use crate::report::{ConnectionsResults, Report, Results};
 use crate::stats::{Errors, Latencies, Window, unix_millis};
 use crate::system;
@@ -90,6 +95,8 @@ enum Wire {
     Native { codec: Codec, tenant: String },
     /// Pusher protocol 7 for `app`; rooms are public channels.
     Pusher(PusherApp),
+    /// Native protocol v1 (JSON) over QUIC; rooms are class rooms of `tenant`.
+    Quic { dialer: Dialer, tenant: String },
 }
 
 /// Everything the holding tasks share.
@@ -104,6 +111,7 @@ struct Shared {
 pub async fn run(config: Config) -> anyhow::Result<Report> {
     let pusher_app = match config.protocol {
         WireProtocol::Pusher => Some(config.common.pusher_app()?),
+        WireProtocol::Quic => None,
         native => {
             native.codec()?;
             None
@@ -120,6 +128,10 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let rss_before_kib = read_rss(server_pid);
     let wire = match pusher_app {
         Some(app) => Wire::Pusher(app),
+        None if config.protocol == WireProtocol::Quic => Wire::Quic {
+            dialer: Dialer::new(config.count, Codec::Json)?,
+            tenant: resolve_tenant(common, Codec::Json).await?,
+        },
         None => {
             let codec = config.protocol.codec()?;
             let tenant = resolve_tenant(common, codec).await?;
@@ -144,7 +156,9 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         let room = (config.rooms > 0).then(|| {
             let room_index = index % config.rooms.max(1);
             match &wire {
-                Wire::Native { tenant, .. } => format!("class:{tenant}:{run_id}-{room_index}"),
+                Wire::Native { tenant, .. } | Wire::Quic { tenant, .. } => {
+                    format!("class:{tenant}:{run_id}-{room_index}")
+                }
                 Wire::Pusher(_) => format!("loadtest-{run_id}-{room_index}"),
             }
         });
@@ -200,7 +214,13 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     if server_pid.is_none() {
         notes.push("the hub's pid was not given or found, so its memory was not read".to_owned());
     }
-    if let Wire::Native { .. } = &wire {
+    if let (Wire::Quic { .. }, Some(addr)) = (&wire, common.target.quic_addr()) {
+        notes.push(format!(
+            "over QUIC to udp {addr}: each connection authenticates with an auth frame on its \
+             one stream; the hub's memory per connection includes quinn's per-connection state"
+        ));
+    }
+    if let Wire::Native { .. } | Wire::Quic { .. } = &wire {
         notes.push(format!(
             "users {run_id}-s0 … {run_id}-s{}: --run-id {run_id} connects the same users again",
             config.count.saturating_sub(1)
@@ -220,6 +240,8 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let latency_of = match (&wire, config.rooms > 0) {
         (Wire::Native { .. }, true) => "TCP connect to joined",
         (Wire::Native { .. }, false) => "TCP connect to welcome",
+        (Wire::Quic { .. }, true) => "QUIC handshake start to joined",
+        (Wire::Quic { .. }, false) => "QUIC handshake start to welcome",
         (Wire::Pusher(_), true) => "TCP connect to subscription_succeeded",
         (Wire::Pusher(_), false) => "TCP connect to connection_established",
     };
@@ -277,6 +299,20 @@ async fn open_one(
             let latency = started.elapsed();
             Ok((latency, tokio::spawn(hold(connection.ws, false, shared))))
         }
+        Wire::Quic { dialer, .. } => {
+            let addr = target
+                .quic_addr()
+                .context("--protocol quic needs --quic-port")?;
+            let token = config.common.credentials.token_for(Role::Student, &user)?;
+            let started = Instant::now();
+            let mut connection = dialer.connect(addr, Codec::Json, &token).await?;
+            connection.welcome().await?;
+            if let Some(room) = room {
+                connection.join(&room, 1).await?;
+            }
+            let latency = started.elapsed();
+            Ok((latency, tokio::spawn(hold_quic(connection, shared))))
+        }
         Wire::Pusher(app) => {
             let started = Instant::now();
             let mut member = pusher::connect(target, &app.key, source).await?;
@@ -323,6 +359,39 @@ async fn hold(mut ws: WsStream, pusher: bool, shared: Arc<Shared>) -> Errors {
             }
             None => {
                 errors.add("closed", || "held socket ended".into());
+                break;
+            }
+        }
+    }
+    shared.closed_by_server.fetch_add(1, Ordering::Relaxed);
+    errors
+}
+
+/// Keeps a QUIC connection open, reading what comes (QUIC's keep-alives need no answer of
+/// ours), until the stop.
+async fn hold_quic(mut connection: QuicConnection, shared: Arc<Shared>) -> Errors {
+    let mut errors = Errors::default();
+    loop {
+        let next = tokio::select! {
+            _ = shared.stop.cancelled() => {
+                connection.close();
+                return errors;
+            }
+            next = connection.next_frame() => next,
+        };
+        match next {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let code = connection.closed_with();
+                errors.add("closed", || {
+                    format!("held QUIC connection closed by the server (code {code:?})")
+                });
+                break;
+            }
+            Err(error) => {
+                errors.add("socket", || {
+                    format!("held QUIC connection failed: {error:#}")
+                });
                 break;
             }
         }

@@ -12,6 +12,10 @@
 //! Pusher HTTP API (`POST /apps/{id}/events`, one keep-alive HTTP client for all), on the same
 //! schedule; `data` is a JSON string holding `t`, so latency is measured exactly as over JSON.
 //! Non-2xx answers count as publish errors. Works against classhub and Sockudo alike.
+//!
+//! With `--protocol quic` (and `--quic-port`) the members connect over QUIC (`crate::quic`,
+//! JSON) and the publishers over `/ws` (JSON), so deliveries/s, latency and the server's CPU
+//! per delivery compare with a `--protocol json` run of the same shape.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +39,7 @@ use crate::client::{self, Connection, FrameKind, WireProtocol};
 use crate::credentials::Role;
 use crate::progress::Progress;
 use crate::pusher::{self, PusherApp};
+use crate::quic::{Dialer, QuicConnection};
 use crate::report::{FanoutResults, Report, Results};
 use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};
 use crate::system;
@@ -113,6 +118,19 @@ pub const MAX_PUSHER_PAYLOAD_BYTES: usize = 10 * 1024 - 128;
 enum Wire {
     Native(Codec),
     Pusher(PusherApp),
+    /// Members over QUIC (JSON); publishers over `/ws` (JSON).
+    Quic(Arc<Dialer>),
+}
+
+impl Wire {
+    /// The codec of native publishers (`None`: Pusher's HTTP API).
+    fn publisher_codec(&self) -> Option<Codec> {
+        match self {
+            Wire::Native(codec) => Some(*codec),
+            Wire::Quic(_) => Some(Codec::Json),
+            Wire::Pusher(_) => None,
+        }
+    }
 }
 
 /// A room's publisher before its loop starts.
@@ -167,11 +185,13 @@ impl PublisherOutcome {
 
 /// Runs the scenario and returns its report.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
+    config.validate()?;
+    let n_members = config.rooms * config.members;
     let wire = match config.protocol {
         WireProtocol::Pusher => Wire::Pusher(config.common.pusher_app()?),
+        WireProtocol::Quic => Wire::Quic(Arc::new(Dialer::new(n_members, Codec::Json)?)),
         native => Wire::Native(native.codec()?),
     };
-    config.validate()?;
     if matches!(wire, Wire::Pusher(_)) {
         ensure!(
             config.payload_bytes <= MAX_PUSHER_PAYLOAD_BYTES,
@@ -181,15 +201,15 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     }
     let common = &config.common;
     let started_at_unix_ms = unix_millis();
-    let n_members = config.rooms * config.members;
     system::raise_fd_limit(n_members + config.rooms)?;
     let mut notes = Vec::new();
     let server_pid = server_pid(common, config.server_pid, &mut notes)?;
     let run_id = run_id();
     // Native rooms are class rooms of the tenant; Pusher rooms are public channels of the app.
     let rooms: Vec<String> = match &wire {
-        Wire::Native(codec) => {
-            let tenant = resolve_tenant(common, *codec).await?;
+        Wire::Native(_) | Wire::Quic(_) => {
+            let codec = wire.publisher_codec().unwrap_or(Codec::Json);
+            let tenant = resolve_tenant(common, codec).await?;
             (0..config.rooms)
                 .map(|room_index| format!("class:{tenant}:{run_id}-{room_index}"))
                 .collect()
@@ -218,13 +238,19 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
                 let user = format!("{run_id}-s{index}");
                 Either::Left(open_member(&config, *codec, &shared, room, user, source))
             }
-            Wire::Pusher(app) => Either::Right(open_pusher_member(
+            Wire::Pusher(app) => Either::Right(Either::Left(open_pusher_member(
                 &config.common,
                 &app.key,
                 &shared,
                 room,
                 source,
-            )),
+            ))),
+            Wire::Quic(dialer) => {
+                let user = format!("{run_id}-s{index}");
+                Either::Right(Either::Right(open_quic_member(
+                    &config, dialer, &shared, room, user,
+                )))
+            }
         }
     })
     .await;
@@ -238,12 +264,13 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 
     let mut publishers = Vec::with_capacity(config.rooms as usize);
     match &wire {
-        Wire::Native(codec) => {
+        Wire::Native(_) | Wire::Quic(_) => {
+            let codec = wire.publisher_codec().unwrap_or(Codec::Json);
             progress.phase("publishers", config.rooms);
             let opened = open_many(config.rooms, config.concurrency, &progress, |room_index| {
                 let source = sources[room_index as usize % sources.len()];
                 let user = format!("{run_id}-e{room_index}");
-                open_publisher(&config, *codec, room_index, user, source)
+                open_publisher(&config, codec, room_index, user, source)
             })
             .await;
             for outcome in opened {
@@ -288,7 +315,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let pad = padding(config.payload_bytes);
     // Pusher publishers are HTTP API calls over a shared pool, not sockets of their own.
     let connections = match &wire {
-        Wire::Native(_) => (member_tasks.len() + publishers.len()) as u64,
+        Wire::Native(_) | Wire::Quic(_) => (member_tasks.len() + publishers.len()) as u64,
         Wire::Pusher(_) => member_tasks.len() as u64,
     };
     let publisher_tasks: Vec<JoinHandle<PublisherOutcome>> = publishers
@@ -376,6 +403,12 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             app.app_id, app.app_id
         ));
     }
+    if let (Wire::Quic(_), Some(addr)) = (&wire, common.target.quic_addr()) {
+        notes.push(format!(
+            "over QUIC: members connect to udp {addr} (ALPN classhub.v1.json, one stream of \
+             length-prefixed frames each); publishers speak JSON over /ws"
+        ));
+    }
     if errors.by_kind.contains_key("error_3002") {
         notes.push(
             "publishes were rate limited (3002): start the hub with a higher --publish-rate and \
@@ -438,6 +471,118 @@ async fn open_member(
     )))
 }
 
+/// Connects a student over QUIC, joins `room`, and starts its receive loop.
+async fn open_quic_member(
+    config: &Config,
+    dialer: &Dialer,
+    shared: &Arc<Shared>,
+    room: &str,
+    user: String,
+) -> anyhow::Result<JoinHandle<MemberOutcome>> {
+    let addr = config
+        .common
+        .target
+        .quic_addr()
+        .context("--protocol quic needs --quic-port")?;
+    let token = config.common.credentials.token_for(Role::Student, &user)?;
+    let mut connection = dialer.connect(addr, Codec::Json, &token).await?;
+    connection.welcome().await?;
+    connection.join(room, 1).await?;
+    let latencies = shared.latencies.recorder();
+    Ok(tokio::spawn(quic_receive_loop(
+        connection,
+        latencies,
+        Arc::clone(shared),
+    )))
+}
+
+/// A QUIC member: reads every frame until the stop, timing the events (as [`receive_loop`]).
+async fn quic_receive_loop(
+    mut connection: QuicConnection,
+    mut latencies: LatencyRecorder,
+    shared: Arc<Shared>,
+) -> MemberOutcome {
+    let mut deliveries = 0;
+    let mut errors = Errors::default();
+    let codec = connection.codec;
+    let closed_by_server = loop {
+        let next = tokio::select! {
+            _ = shared.stop.cancelled() => break None,
+            next = connection.next_frame() => next,
+        };
+        let bytes = match next {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                let code = connection
+                    .closed_with()
+                    .and_then(|code| u16::try_from(code).ok());
+                if code != Some(CloseCode::SlowConsumer.code()) {
+                    errors.add("closed", || {
+                        format!("member closed by the server (code {code:?})")
+                    });
+                }
+                break Some(code);
+            }
+            Err(error) => {
+                errors.add("socket", || format!("{error:#}"));
+                break Some(None);
+            }
+        };
+        count_frame(
+            codec,
+            bytes,
+            &shared,
+            &mut deliveries,
+            &mut latencies,
+            &mut errors,
+        );
+    };
+    latencies.flush();
+    if closed_by_server.is_none() {
+        connection.close();
+    }
+    MemberOutcome {
+        deliveries,
+        closed_by_server,
+        errors,
+    }
+}
+
+/// Counts one member frame: an event's delivery (timed by its `data.t`), or an `error`.
+fn count_frame(
+    codec: Codec,
+    bytes: &[u8],
+    shared: &Shared,
+    deliveries: &mut u64,
+    latencies: &mut LatencyRecorder,
+    errors: &mut Errors,
+) {
+    let probe = match client::probe(codec, bytes) {
+        Ok(probe) => probe,
+        Err(error) => {
+            errors.add("decode", || format!("{error:#}"));
+            return;
+        }
+    };
+    match probe.kind {
+        FrameKind::Event | FrameKind::Command | FrameKind::Notification => {
+            if let Some(sent_us) = probe.data.and_then(|data| data.t) {
+                count_delivery(shared, deliveries, latencies, sent_us);
+            }
+        }
+        FrameKind::Error => {
+            let code = probe.code.unwrap_or(0);
+            errors.add(&format!("error_{code}"), || {
+                format!(
+                    "member got error {code}: {}",
+                    probe.message.unwrap_or_default()
+                )
+            });
+        }
+        _ => {}
+    }
+}
+
 /// Connects the educator who publishes into room `room_index`.
 async fn open_publisher(
     config: &Config,
@@ -468,31 +613,14 @@ async fn receive_loop(
         let Some(bytes) = client::payload(&frame) else {
             continue;
         };
-        let probe = match client::probe(connection.codec, bytes) {
-            Ok(probe) => probe,
-            Err(error) => {
-                errors.add("decode", || format!("{error:#}"));
-                continue;
-            }
-        };
-        match probe.kind {
-            FrameKind::Event | FrameKind::Command | FrameKind::Notification => {
-                let Some(sent_us) = probe.data.and_then(|data| data.t) else {
-                    continue;
-                };
-                count_delivery(&shared, &mut deliveries, &mut latencies, sent_us);
-            }
-            FrameKind::Error => {
-                let code = probe.code.unwrap_or(0);
-                errors.add(&format!("error_{code}"), || {
-                    format!(
-                        "member got error {code}: {}",
-                        probe.message.unwrap_or_default()
-                    )
-                });
-            }
-            _ => {}
-        }
+        count_frame(
+            connection.codec,
+            bytes,
+            &shared,
+            &mut deliveries,
+            &mut latencies,
+            &mut errors,
+        );
     };
     latencies.flush();
     if closed_by_server.is_none() {
@@ -618,6 +746,7 @@ async fn publish_loop(
                     kind: "loadtest".into(),
                     data: json!({ "t": unix_micros(), "n": reference, "pad": pad }),
                     id: None,
+                    ephemeral: false,
                 };
                 let sent_at = Instant::now();
                 let sent = match client::encode(codec, &message) {

@@ -450,6 +450,7 @@ impl Publisher {
                 kind: "loadtest".into(),
                 data,
                 id: Some(format!("{}{number}", self.id_prefix)),
+                ephemeral: false,
             },
         )
     }

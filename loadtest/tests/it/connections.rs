@@ -1,5 +1,5 @@
 //! `connections` against an in-process classhub: sockets open, are held, and memory is read,
-//! over the native protocol and over Pusher.
+//! over the native protocol (WebSocket and QUIC) and over Pusher.
 
 use loadtest::WireProtocol;
 use loadtest::report::Results;
@@ -36,6 +36,34 @@ async fn connections_are_opened_held_and_measured() {
     assert!(json["results"].get("rss_per_connection_bytes").is_some());
     assert!(json["results"].get("connects_per_sec").is_some());
     assert!(results.server_connect_cpu_secs.is_some(), "{report}");
+}
+
+#[tokio::test]
+async fn quic_connections_are_opened_held_and_measured() {
+    let hub = Hub::start_with(|config| {
+        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let mut common = common(hub.addr);
+    let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
+    common.target = common.target.with_quic_port(quic_port);
+    let mut config = connections::Config::new(common);
+    config.protocol = WireProtocol::Quic;
+    config.count = 30;
+    config.concurrency = 8;
+    config.rooms = 3;
+    let report = connections::run(config).await.expect("connections runs");
+    hub.stop().await;
+
+    check_shape(&report, "connections");
+    assert_eq!(report.protocol, "quic");
+    let Results::Connections(results) = &report.results else {
+        panic!("connections results expected: {report}");
+    };
+    assert_eq!(results.opened, 30, "{report}");
+    assert_eq!(results.held_at_end, 30, "{report}");
+    assert_eq!(report.latency_us.count, 30, "{report}");
+    assert_eq!(report.errors.count, 0, "{report}");
 }
 
 async fn pusher_smoke(rooms: u64) {

@@ -1,4 +1,5 @@
-//! `fanout` against an in-process classhub, over both native codecs and the Pusher protocol.
+//! `fanout` against an in-process classhub, over both native codecs, QUIC and the Pusher
+//! protocol.
 
 use loadtest::WireProtocol;
 use loadtest::report::Results;
@@ -7,8 +8,14 @@ use loadtest::scenarios::fanout;
 use crate::support::{Hub, check_shape, common};
 
 async fn smoke(protocol: WireProtocol) {
-    let hub = Hub::start().await;
-    let mut config = fanout::Config::new(common(hub.addr));
+    let hub = Hub::start_with(|config| {
+        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let mut common = common(hub.addr);
+    let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
+    common.target = common.target.with_quic_port(quic_port);
+    let mut config = fanout::Config::new(common);
     config.protocol = protocol;
     config.rooms = 3;
     config.members = 4;
@@ -57,6 +64,12 @@ async fn fanout_over_json_delivers_and_reports() {
 #[tokio::test]
 async fn fanout_over_msgpack_delivers_and_reports() {
     smoke(WireProtocol::Msgpack).await;
+}
+
+#[tokio::test]
+async fn fanout_over_quic_delivers_and_reports() {
+    // Members over QUIC, publishers over /ws: the same report as over JSON.
+    smoke(WireProtocol::Quic).await;
 }
 
 #[tokio::test]

@@ -395,6 +395,7 @@ mod tests {
             kind: "client-typing".into(),
             data: json!({"x": 1}).into(),
             id: None,
+            ephemeral: false,
         });
         let frames: Vec<Value> = frames_for(&event)
             .iter()

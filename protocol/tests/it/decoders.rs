@@ -82,12 +82,18 @@ pub fn client_message() -> impl Strategy<Value = ClientMessage> {
             payload(),
             proptest::option::of("[a-zA-Z0-9_-]{1,64}"),
         )
-            .prop_map(|(reference, room, kind, data, id)| ClientMessage::Publish {
-                reference,
-                room,
-                kind,
-                data,
-                id,
+            .prop_map(|(reference, room, kind, data, id)| {
+                // An ephemeral event carries no id (the decoder refuses both together).
+                let ephemeral =
+                    id.is_none() && data.as_object().is_some_and(|map| map.len() % 2 == 1);
+                ClientMessage::Publish {
+                    reference,
+                    room,
+                    kind,
+                    data,
+                    id,
+                    ephemeral,
+                }
             }),
         (reference(), room(), payload()).prop_map(|(reference, room, state)| {
             ClientMessage::Presence {

@@ -2,10 +2,14 @@
 //! the transport to close the socket. Transports own the receiving half of the queue and a
 //! writer task that drains it; the hub only ever `try_push`es (see `queue.rs`), so a slow reader can never stall a
 //! room.
+//!
+//! Ephemeral frames ([`ConnHandle::offer_ephemeral`]) are best effort: a QUIC connection takes
+//! them as datagrams ([`Datagrams`]; dropped, not queued, when its path is congested), any other
+//! through the queue only while it has spare room, never closing the connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, RoomId};
@@ -23,6 +27,46 @@ pub enum Offer {
     SlowConsumer,
     /// The connection is already going away; the frame was not needed.
     Gone,
+}
+
+/// What became of an ephemeral frame offered to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EphemeralOffer {
+    /// Sent as a datagram.
+    Datagram,
+    /// Queued on the connection's stream.
+    Queued,
+    /// Dropped: the path or the queue was busy, or the connection is going away.
+    Dropped,
+}
+
+impl EphemeralOffer {
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EphemeralOffer::Datagram => "datagram",
+            EphemeralOffer::Queued => "stream",
+            EphemeralOffer::Dropped => "dropped",
+        }
+    }
+}
+
+/// What a datagram-capable transport (QUIC) does with one ephemeral frame.
+#[derive(Debug)]
+pub enum DatagramSent {
+    /// Handed to the transport (which may still drop it on a congested path).
+    Sent,
+    /// Dropped: the connection is gone.
+    Dropped,
+    /// Not sendable as a datagram (too large for the path, or the peer takes none): the frame
+    /// comes back for the stream.
+    Unfit(Bytes),
+}
+
+/// A connection's datagram channel: sends one encoded frame, never waiting.
+pub trait Datagrams: Send + Sync + std::fmt::Debug {
+    /// Sends `frame` as one datagram, or says why not.
+    fn send(&self, frame: Bytes) -> DatagramSent;
 }
 
 /// A handle to one connection, shared by every room the connection is in.
@@ -47,6 +91,8 @@ pub struct ConnHandle {
     /// Pusher sockets: whom `/pusher/auth` signed each room's subscription for, so that a
     /// (re-sent) subscription is re-checked against that person's rights now.
     signers: Mutex<HashMap<RoomId, Arc<Identity>>>,
+    /// Set by a transport that carries datagrams (QUIC): where ephemeral frames go.
+    datagrams: OnceLock<Box<dyn Datagrams>>,
 }
 
 impl ConnHandle {
@@ -65,6 +111,7 @@ impl ConnHandle {
             closer,
             close_code: AtomicU16::new(0),
             signers: Mutex::new(HashMap::new()),
+            datagrams: OnceLock::new(),
         }
     }
 
@@ -104,6 +151,30 @@ impl ConnHandle {
                 Offer::SlowConsumer
             }
             Err(PushError::Closed) => Offer::Gone,
+        }
+    }
+
+    /// Gives this connection a datagram channel for ephemeral frames (once; later calls are
+    /// ignored).
+    pub fn attach_datagrams(&self, datagrams: Box<dyn Datagrams>) {
+        let _ = self.datagrams.set(datagrams);
+    }
+
+    /// Offers an ephemeral frame, best effort: as a datagram where the connection has a channel
+    /// for them and the frame fits one, otherwise through the queue while it has spare room
+    /// (`FrameSender::try_push_spare`). Never closes the connection.
+    pub fn offer_ephemeral(&self, frame: Bytes) -> EphemeralOffer {
+        let frame = match self.datagrams.get() {
+            Some(datagrams) => match datagrams.send(frame) {
+                DatagramSent::Sent => return EphemeralOffer::Datagram,
+                DatagramSent::Dropped => return EphemeralOffer::Dropped,
+                DatagramSent::Unfit(frame) => frame,
+            },
+            None => frame,
+        };
+        match self.outbound.try_push_spare(frame) {
+            Ok(()) => EphemeralOffer::Queued,
+            Err(PushError::Full | PushError::Closed) => EphemeralOffer::Dropped,
         }
     }
 

@@ -241,6 +241,7 @@ mod tests {
                 kind: "chat".into(),
                 data: serde_json::json!({"text": id}).into(),
                 id: Some(id.into()),
+                ephemeral: false,
             }))
         };
         history.push(1, start, chat(1, "m1"), None);

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use conn::{ConnHandle, Offer, Wire, encode};
+pub use conn::{ConnHandle, DatagramSent, Datagrams, EphemeralOffer, Offer, Wire, encode};
 use permissions::Denied;
 pub use queue::FrameReceiver;
 use queue::frame_queue;

@@ -6,7 +6,8 @@
 //! Tenancy first: nobody crosses tenants. Then [`check_class`]: admins act on every class of
 //! their tenant, educators on the classes they teach, students view the classes whose roster
 //! lists them. Joins: students join the class rooms they may view, the game rooms linked to
-//! those classes and their own user room, and publish only `chat` into rooms they joined;
+//! those classes and their own user room, and publish only `chat` into rooms they joined (and
+//! ephemeral events, never stored, into the class and game rooms they joined);
 //! educators and admins join (and publish anything, commands included, without joining) the
 //! class rooms they may manage and the game rooms of those classes (a game room linked to no
 //! class is open to the tenant's staff); parents join their children's user rooms and publish
@@ -236,6 +237,25 @@ pub fn check_publish(
     }
 }
 
+/// Whether `identity` may publish an ephemeral event (never stored; see `Session::publish_ephemeral`)
+/// of `kind` to `room`: whoever may publish it stored, and also a student into a class or game
+/// room (positions, cursors, typing; the hub checks the student joined it), any kind but a
+/// command. Chat is the chat rule's, whatever the flag.
+pub fn check_publish_ephemeral(
+    identity: &Identity,
+    room: &RoomId,
+    kind: &str,
+    rosters: &Rosters,
+) -> Result<(), Denied> {
+    if identity.role == Role::Student
+        && matches!(room.kind(), RoomKind::Class | RoomKind::Game)
+        && protocol::CommandKind::parse(kind).is_none()
+    {
+        return check_tenant(identity, room);
+    }
+    check_publish(identity, room, kind, rosters)
+}
+
 /// Whether the publisher must be a member of the room first.
 pub fn must_join_to_publish(identity: &Identity) -> bool {
     match identity.role {
@@ -271,6 +291,34 @@ mod tests {
 
     fn room(text: &str) -> RoomId {
         RoomId::parse(text, 128).expect("room id")
+    }
+
+    #[test]
+    fn students_publish_ephemeral_events_but_no_commands_and_parents_nothing() {
+        let student = who(Role::Student, "s1", &[]);
+        let parent = who(Role::Parent, "p1", &["s1"]);
+        let check = |identity: &Identity, text: &str, kind: &str| {
+            check_publish_ephemeral(identity, &room(text), kind, &Rosters::default()).is_ok()
+        };
+        assert!(check(&student, "class:acme:c1", "cursor"));
+        assert!(check(&student, "game:acme:j1", "position"));
+        assert!(!check(&student, "class:acme:c1", "freeze"), "a command");
+        assert!(!check(&student, "user:acme:s2", "typing"), "a user room");
+        assert!(
+            !check(&student, "class:other:c1", "cursor"),
+            "another tenant"
+        );
+        assert!(!check(&parent, "user:acme:s1", "typing"));
+        assert!(
+            check_publish(
+                &student,
+                &room("class:acme:c1"),
+                "cursor",
+                &Rosters::default()
+            )
+            .is_err(),
+            "stored, a student still publishes only chat"
+        );
     }
 
     #[test]

@@ -88,14 +88,29 @@ pub struct FrameSender {
 impl FrameSender {
     /// Queues `frame` without waiting.
     pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
+        self.push_within(frame, self.shared.capacity, self.shared.capacity_bytes)
+    }
+
+    /// Queues `frame` only while the queue, with it, stays within half its capacity in frames
+    /// and in bytes (an empty queue takes one frame): best-effort frames never crowd out the
+    /// room for frames that must arrive.
+    pub fn try_push_spare(&self, frame: Bytes) -> Result<(), PushError> {
+        self.push_within(
+            frame,
+            (self.shared.capacity / 2).max(1),
+            self.shared.capacity_bytes / 2,
+        )
+    }
+
+    fn push_within(&self, frame: Bytes, frames: usize, bytes: usize) -> Result<(), PushError> {
         let waiter = {
             let mut state = self.shared.lock();
             if state.receiver_gone {
                 return Err(PushError::Closed);
             }
-            let over_bytes = !state.frames.is_empty()
-                && state.bytes.saturating_add(frame.len()) > self.shared.capacity_bytes;
-            if state.frames.len() >= self.shared.capacity || over_bytes {
+            let over_bytes =
+                !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > bytes;
+            if state.frames.len() >= frames || over_bytes {
                 return Err(PushError::Full);
             }
             state.bytes += frame.len();
@@ -239,6 +254,32 @@ mod tests {
         );
         assert_eq!(receiver.try_recv(), Some(frame(0)));
         sender.try_push(frame(10)).expect("a byte freed");
+    }
+
+    #[test]
+    fn spare_pushes_leave_half_the_queue_for_frames_that_must_arrive() {
+        let (sender, mut receiver) = frame_queue(4, 100);
+        sender.try_push_spare(frame(1)).expect("spare room");
+        sender.try_push_spare(frame(2)).expect("spare room");
+        assert_eq!(sender.try_push_spare(frame(3)), Err(PushError::Full));
+        sender
+            .try_push(frame(3))
+            .expect("the other half is still there");
+        sender
+            .try_push(frame(4))
+            .expect("the other half is still there");
+        while receiver.try_recv().is_some() {}
+        sender
+            .try_push_spare(Bytes::from(vec![0; 80]))
+            .expect("an empty queue takes one spare frame");
+        assert_eq!(
+            sender.try_push_spare(frame(5)),
+            Err(PushError::Full),
+            "over half the bytes"
+        );
+        sender
+            .try_push(frame(5))
+            .expect("within the whole byte bound");
     }
 
     #[tokio::test]

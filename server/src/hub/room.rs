@@ -20,7 +20,7 @@ use protocol::{
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::conn::{ConnHandle, EncodedFrame};
+use super::conn::{ConnHandle, EncodedFrame, EphemeralOffer};
 use super::history::{History, Recovery};
 use super::{LeaveReason, RoomSignal};
 use crate::auth::Role;
@@ -351,17 +351,76 @@ impl Room {
                 conn_id: sender,
             });
         }
-        let subject: Option<Arc<str>> =
-            if !matches!(self.id.kind(), RoomKind::Class | RoomKind::Game) {
-                None
-            } else {
-                protocol::audience::personal_subject(
-                    &publication.kind,
-                    &publication.from,
-                    &publication.data,
-                )
-                .map(Arc::from)
-            };
+        let subject = self.subject_of(&publication);
+        self.flush_updates(&mut state, now);
+        let message = Arc::new(self.message_of(publication, seq, false));
+        broadcast_to(&state, &message, except, subject.as_deref());
+        state.history.push(seq, now, message, subject);
+        Ok(seq)
+    }
+
+    /// Fans an ephemeral event out to every socket here but `publication.except`, best effort
+    /// ([`ConnHandle::offer_ephemeral`]): no `seq` of its own (it carries the room's last), no
+    /// history, and no flush of pending presence (nothing orders against it). Returns how many
+    /// sockets it reached.
+    pub(crate) fn publish_ephemeral(&self, publication: Publication) -> u64 {
+        let state = self.lock();
+        if state.closed {
+            return 0;
+        }
+        let except = publication.except;
+        let subject = self.subject_of(&publication);
+        let message = self.message_of(publication, state.seq, true);
+        let mut frame = EncodedFrame::new(&message);
+        let mut reached = 0u64;
+        let mut outcomes = [0u64; 3];
+        for (conn_id, socket) in &state.sockets {
+            if Some(*conn_id) == except || !socket.sees(subject.as_deref()) {
+                continue;
+            }
+            if let Some(bytes) = frame.bytes(socket.handle.wire) {
+                let outcome = socket.handle.offer_ephemeral(bytes);
+                outcomes[outcome as usize] += 1;
+                if outcome != EphemeralOffer::Dropped {
+                    reached += 1;
+                }
+            }
+        }
+        drop(state);
+        for (outcome, count) in [
+            EphemeralOffer::Datagram,
+            EphemeralOffer::Queued,
+            EphemeralOffer::Dropped,
+        ]
+        .into_iter()
+        .zip(outcomes)
+        {
+            if count > 0 {
+                metrics::counter!("classhub_ephemeral_frames_total", "outcome" => outcome.as_str())
+                    .increment(count);
+            }
+        }
+        count_out(&message, reached);
+        reached
+    }
+
+    /// The student a publication here is about (`protocol::audience`), in class and game rooms.
+    fn subject_of(&self, publication: &Publication) -> Option<Arc<str>> {
+        if !matches!(self.id.kind(), RoomKind::Class | RoomKind::Game) {
+            return None;
+        }
+        protocol::audience::personal_subject(
+            &publication.kind,
+            &publication.from,
+            &publication.data,
+        )
+        .map(Arc::from)
+    }
+
+    /// The frame a publication goes out as: a `notification` in user rooms (or when asked), a
+    /// `command` for command kinds, otherwise an `event`.
+    fn message_of(&self, publication: Publication, seq: u64, ephemeral: bool) -> ServerMessage {
+        let as_notification = publication.as_notification;
         let body = EventBody {
             room: self.id.to_string(),
             seq,
@@ -370,10 +429,9 @@ impl Room {
             kind: publication.kind,
             data: publication.data,
             id: publication.id,
+            ephemeral,
         };
-        self.flush_updates(&mut state, now);
-        let as_notification = publication.as_notification;
-        let message = Arc::new(if as_notification {
+        if as_notification {
             ServerMessage::Notification(body)
         } else if CommandKind::parse(&body.kind).is_some() {
             ServerMessage::Command(body)
@@ -381,10 +439,7 @@ impl Room {
             ServerMessage::Notification(body)
         } else {
             ServerMessage::Event(body)
-        });
-        broadcast_to(&state, &message, except, subject.as_deref());
-        state.history.push(seq, now, message, subject);
-        Ok(seq)
+        }
     }
 
     /// The members present, with their presence state.

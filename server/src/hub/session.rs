@@ -370,34 +370,8 @@ impl Session {
         data: Value,
         id: Option<String>,
     ) -> Result<Published, HubError> {
+        self.check_publish(room_id, &kind, &data, false)?;
         let identity = &self.current;
-        permissions::check_publish(identity, room_id, &kind, &self.hub.shared.rosters)?;
-        if permissions::must_join_to_publish(identity) {
-            // The rule as it is now first (a roster removal says so), then membership.
-            permissions::check_join(identity, room_id, &self.hub.shared.rosters)?;
-            if !self.rooms.contains(room_id) {
-                return Err(HubError::NotJoined {
-                    room: room_id.to_string(),
-                });
-            }
-        }
-        if let Some(command) = CommandKind::parse(&kind) {
-            command.validate(&data).map_err(HubError::InvalidEvent)?;
-        }
-        // Chat goes through the moderation rule (`crate::chat`); its other kinds are the
-        // server's own.
-        if is_chat_kind(&kind) {
-            return Err(HubError::InvalidEvent(format!(
-                "{kind:?} events are made by class chat: send chat as kind \"chat\" to a class room (or POST /api/v1/classes/{{id}}/chat); teachers hold, release and delete through the chat routes"
-            )));
-        }
-        // Answers to a stored assessment are scored on the server, and only the REST API and
-        // game servers score them: a socket may not claim a graded answer.
-        if kind == "quiz_answer" && data.get("assessment").is_some() {
-            return Err(HubError::InvalidEvent(
-                "an answer to an assessment is scored by the server: submit it with POST /api/v1/assessments/{id}/results, or from the game (SubmitAnswer)".into(),
-            ));
-        }
         let data = Arc::new(data);
         let durable = match &id {
             Some(event_id) => {
@@ -438,6 +412,84 @@ impl Session {
             })
         });
         Ok(Published { seq, ack })
+    }
+
+    /// The rules every publish keeps, ephemeral or not, checked against the rules as they are
+    /// now: the role's right to publish this kind here, membership where the role needs it, a
+    /// command's shape, and the kinds only the server makes.
+    fn check_publish(
+        &self,
+        room_id: &RoomId,
+        kind: &str,
+        data: &Value,
+        ephemeral: bool,
+    ) -> Result<(), HubError> {
+        let identity = &self.current;
+        let rosters = &self.hub.shared.rosters;
+        if ephemeral {
+            permissions::check_publish_ephemeral(identity, room_id, kind, rosters)?;
+        } else {
+            permissions::check_publish(identity, room_id, kind, rosters)?;
+        }
+        if permissions::must_join_to_publish(identity) {
+            // The rule as it is now first (a roster removal says so), then membership.
+            permissions::check_join(identity, room_id, rosters)?;
+            if !self.rooms.contains(room_id) {
+                return Err(HubError::NotJoined {
+                    room: room_id.to_string(),
+                });
+            }
+        }
+        if let Some(command) = CommandKind::parse(kind) {
+            command.validate(data).map_err(HubError::InvalidEvent)?;
+        }
+        // Chat goes through the moderation rule (`crate::chat`); its other kinds are the
+        // server's own.
+        if is_chat_kind(kind) {
+            return Err(HubError::InvalidEvent(format!(
+                "{kind:?} events are made by class chat: send chat as kind \"chat\" to a class room (or POST /api/v1/classes/{{id}}/chat); teachers hold, release and delete through the chat routes"
+            )));
+        }
+        // Answers to a stored assessment are scored on the server, and only the REST API and
+        // game servers score them: a socket may not claim a graded answer.
+        if kind == "quiz_answer" && data.get("assessment").is_some() {
+            return Err(HubError::InvalidEvent(
+                "an answer to an assessment is scored by the server: submit it with POST /api/v1/assessments/{id}/results, or from the game (SubmitAnswer)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Publishes an ephemeral event (a position, a cursor): the rules of [`Session::publish`],
+    /// except that a student may send any kind but a command into a class or game room joined
+    /// (`permissions::check_publish_ephemeral`) and that no command may be ephemeral (commands
+    /// matter when late); then out at once to every other socket in
+    /// the room, best effort, and nowhere else (no `seq`, history, sink or ack). A room nobody
+    /// is in yet takes nothing. Returns how many sockets it reached.
+    pub fn publish_ephemeral(
+        &self,
+        room_id: &RoomId,
+        kind: String,
+        data: Value,
+    ) -> Result<u64, HubError> {
+        if CommandKind::parse(&kind).is_some() {
+            return Err(HubError::InvalidEvent(format!(
+                "a {kind:?} command cannot be ephemeral: commands must arrive; publish it without \"ephemeral\""
+            )));
+        }
+        self.check_publish(room_id, &kind, &data, true)?;
+        let Some(room) = self.hub.existing_room(room_id) else {
+            return Ok(0);
+        };
+        Ok(room.publish_ephemeral(Publication {
+            from: self.current.user.clone(),
+            id: None,
+            kind,
+            data: Arc::new(data),
+            ts: now_millis(),
+            except: Some(self.handle.id),
+            as_notification: false,
+        }))
     }
 
     /// Whether this connection has joined `room`.

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::CloseCode;
 
 use super::socket::{Sink, Stream, close_now, messages};
-use crate::hub::{FrameReceiver, Wire};
+use crate::hub::{Datagrams, FrameReceiver, Wire};
 
 /// Why a write failed (logged at debug level; the connection ends either way).
 pub type WriteError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,6 +69,11 @@ pub trait FrameSink: Send + 'static {
         code: Option<CloseCode>,
         unsent: Option<&mut FrameReceiver>,
     ) -> impl Future<Output = ()> + Send;
+
+    /// The carrier's datagram channel for ephemeral frames, if it has one (QUIC).
+    fn datagrams(&self) -> Option<Box<dyn Datagrams>> {
+        None
+    }
 
     /// Writes one frame now.
     fn send_frame(&mut self, frame: Bytes) -> impl Future<Output = Result<(), WriteError>> + Send {

@@ -233,6 +233,9 @@ pub(crate) async fn serve<K: FrameSink, R: FrameSource>(
     let _entered = span.enter();
     let (mut session, frames) = app.hub().connect(identity, Wire::Native(codec));
     let handle = Arc::clone(session.handle());
+    if let Some(datagrams) = sink.datagrams() {
+        handle.attach_datagrams(datagrams);
+    }
     session.send(&welcome(&app, &session, auth_ref));
 
     let last_seen = Arc::new(LastSeen::new());
@@ -559,12 +562,22 @@ fn handle_frame(
                 kind,
                 data,
                 id,
+                ephemeral,
                 ..
             },
             Some(room),
         ) => {
             if let Some(refusal) = rate_limited(&reference) {
                 refusal
+            } else if ephemeral {
+                match session.publish_ephemeral(&room, kind, data) {
+                    Ok(_) => reply(reference, None),
+                    Err(error) => Some(error_frame(
+                        reference,
+                        error.error_code(),
+                        error.to_string(),
+                    )),
+                }
             } else if kind == "chat" {
                 admit_chat(
                     app,

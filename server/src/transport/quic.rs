@@ -10,7 +10,9 @@
 //! 4200; 0 is a normal closure). A peer silent past two heartbeats is dropped by QUIC's idle
 //! timeout (the server sends keep-alives every heartbeat). Each connection holds a place under
 //! `--max-connections` (over it: refused at once) and, once authenticated, its tenant's; a
-//! client may open one stream, no unidirectional ones and no datagrams. On shutdown the
+//! client may open one stream and no unidirectional ones. Ephemeral events go to it as datagrams
+//! (`super::quic_frames::QuicDatagrams`); datagrams it sends are not read (at most 1 200 bytes
+//! each, a small buffer whose oldest are dropped). On shutdown the
 //! listener stops accepting and every connection closes with 4200.
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,10 @@ use super::socket::hard_cap;
 use super::tls::{TlsError, TlsIdentity};
 use crate::app::AppState;
 use crate::config::Config;
+
+/// The receive buffer for client datagrams, which the server never reads: it also caps the
+/// size a client may send (a larger one is a protocol violation that closes the connection).
+const INBOUND_DATAGRAM_BYTES: usize = 1200;
 
 /// How long shutdown waits for closing connections to tell their peers.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
@@ -78,7 +84,10 @@ fn transport(config: &Config) -> TransportConfig {
         .stream_receive_window(VarInt::from_u32(window))
         .receive_window(VarInt::from_u32(window))
         .send_window(1 << 20)
-        .datagram_receive_buffer_size(None)
+        // quinn turns datagrams off altogether without a receive buffer; clients send none
+        // (publishes go on the stream), so the smallest buffer, never read, is enough.
+        .datagram_receive_buffer_size(Some(INBOUND_DATAGRAM_BYTES))
+        .datagram_send_buffer_size(config.quic.datagram_buffer)
         .keep_alive_interval(Some(heartbeat))
         .max_idle_timeout(IdleTimeout::try_from(heartbeat * 2).ok());
     transport

@@ -2,8 +2,9 @@
 //! followed by that many bytes of the connection's codec (JSON or MessagePack, by ALPN), both
 //! ways. [`QuicSource`] reads frames (a length over the limit is reported before anything of
 //! the frame is read or allocated), [`QuicSink`] writes them without copying the shared frame
-//! bytes and closes the connection with a QUIC application code ([`application_close`]). The
-//! listener and handshake are in `super::quic`.
+//! bytes and closes the connection with a QUIC application code ([`application_close`]).
+//! Ephemeral events go out as QUIC datagrams ([`QuicDatagrams`]), one encoded frame per
+//! datagram with no length prefix. The listener and handshake are in `super::quic`.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use protocol::{CloseCode, Codec};
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 
 use super::carrier::{FrameSink, FrameSource, Inbound, WriteError};
-use crate::hub::FrameReceiver;
+use crate::hub::{DatagramSent, Datagrams, FrameReceiver};
 
 /// The length prefix's size in bytes.
 pub const PREFIX_BYTES: usize = 4;
@@ -187,9 +188,37 @@ impl QuicSink {
     }
 }
 
+/// A QUIC connection's datagrams, for ephemeral frames. quinn never waits to send one: past
+/// the connection's datagram buffer (`--quic-datagram-buffer`) it drops the oldest unsent, and
+/// the path drops what congestion loses.
+#[derive(Debug)]
+pub struct QuicDatagrams(Connection);
+
+impl Datagrams for QuicDatagrams {
+    fn send(&self, frame: Bytes) -> DatagramSent {
+        // Too large for the path, or a peer that takes no datagrams: the stream carries it.
+        if self
+            .0
+            .max_datagram_size()
+            .is_none_or(|largest| frame.len() > largest)
+        {
+            return DatagramSent::Unfit(frame);
+        }
+        match self.0.send_datagram(frame) {
+            Ok(()) => DatagramSent::Sent,
+            // The connection is gone, or the path shrank since the check above.
+            Err(_) => DatagramSent::Dropped,
+        }
+    }
+}
+
 impl FrameSink for QuicSink {
     async fn feed(&mut self, frame: Bytes) -> Result<(), WriteError> {
         self.push(frame)
+    }
+
+    fn datagrams(&self) -> Option<Box<dyn Datagrams>> {
+        Some(Box::new(QuicDatagrams(self.connection.clone())))
     }
 
     /// Cancel-safe at chunk granularity: what a cancelled flush left is written by the next.

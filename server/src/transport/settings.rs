@@ -115,16 +115,23 @@ layered! {
         /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
         #[arg(long, env = "CLASSHUB_TLS_KEY")]
         pub tls_key: Option<PathBuf>,
+        /// Bytes of ephemeral events one QUIC connection may hold as datagrams not yet sent;
+        /// past it the oldest are dropped (a congested path loses stale positions, not fresh
+        /// ones) [default: 65536].
+        #[arg(long, env = "CLASSHUB_QUIC_DATAGRAM_BUFFER")]
+        pub quic_datagram_buffer: Option<usize>,
     }
 }
 
 /// Settings of the native protocol over QUIC.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QuicSettings {
     /// The UDP address to listen on; `None`: QUIC is off.
     pub bind: Option<SocketAddr>,
     /// The certificate chain and key files; `None`: a self-signed development certificate.
     pub tls: Option<TlsFiles>,
+    /// Unsent datagram bytes per connection before the oldest are dropped.
+    pub datagram_buffer: usize,
 }
 
 /// A PEM certificate chain and its private key, as files.
@@ -286,7 +293,20 @@ impl QuicArgs {
         Ok(QuicSettings {
             bind: self.quic_bind,
             tls,
+            datagram_buffer: at_least_one(
+                "quic-datagram-buffer",
+                self.quic_datagram_buffer,
+                64 * 1024,
+            )?,
         })
+    }
+}
+
+impl Default for QuicSettings {
+    fn default() -> Self {
+        QuicArgs::default()
+            .resolve()
+            .expect("the built-in defaults are valid")
     }
 }
 

@@ -17,6 +17,7 @@ mod content;
 mod cors;
 mod dashboard;
 mod durable;
+mod ephemeral;
 mod errors;
 mod jwks;
 mod learning;

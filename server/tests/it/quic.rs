@@ -63,8 +63,12 @@ impl QuicClient {
     /// Connects with `codec`'s ALPN and opens the stream (the server sees it with the first
     /// frame).
     async fn open(test: &TestServer, codec: Codec) -> QuicClient {
+        QuicClient::open_at(test, codec, test.quic.as_ref().expect("quic").addr).await
+    }
+
+    /// [`QuicClient::open`] through `addr` (a relay in front of the server).
+    async fn open_at(test: &TestServer, codec: Codec, addr: SocketAddr) -> QuicClient {
         let endpoint = endpoint(test, codec.subprotocol().as_bytes());
-        let addr = test.quic.as_ref().expect("quic").addr;
         let connection = tokio::time::timeout(
             PATIENCE,
             endpoint.connect(addr, "localhost").expect("connect"),
@@ -85,7 +89,18 @@ impl QuicClient {
 
     /// Opens, authenticates with `token` and returns the client past its `welcome`.
     async fn connect(test: &TestServer, codec: Codec, token: &str) -> (QuicClient, Welcome) {
-        let mut client = QuicClient::open(test, codec).await;
+        let addr = test.quic.as_ref().expect("quic").addr;
+        QuicClient::connect_at(test, codec, token, addr).await
+    }
+
+    /// [`QuicClient::connect`] through `addr`.
+    async fn connect_at(
+        test: &TestServer,
+        codec: Codec,
+        token: &str,
+        addr: SocketAddr,
+    ) -> (QuicClient, Welcome) {
+        let mut client = QuicClient::open_at(test, codec, addr).await;
         client.send(json!({"type": "auth", "token": token})).await;
         let welcome = match client.recv().await {
             ServerMessage::Welcome(welcome) => welcome,
@@ -131,6 +146,19 @@ impl QuicClient {
             self.codec
                 .decode_server(&frame)
                 .expect("server frame decodes"),
+        )
+    }
+
+    /// The next datagram as a server message, or `None` when none comes within `wait`.
+    async fn datagram(&self, wait: std::time::Duration) -> Option<ServerMessage> {
+        let datagram = tokio::time::timeout(wait, self.connection.read_datagram())
+            .await
+            .ok()?
+            .expect("the connection is open");
+        Some(
+            self.codec
+                .decode_server(&datagram)
+                .expect("a datagram holds one server frame"),
         )
     }
 
@@ -573,4 +601,188 @@ async fn authority_is_live_an_expired_token_closes_and_a_fresh_one_extends() {
     renewing
         .publish(ROOM, "chat", json!({"text": "still here"}))
         .await;
+}
+
+/// Publishes an ephemeral event from a `/ws` client and waits for its `reply`.
+async fn publish_ephemeral(client: &mut Client, kind: &str, data: Value) {
+    let reference = client.next_ref();
+    client
+        .send(json!({"type": "publish", "ref": reference, "room": ROOM, "kind": kind, "data": data, "ephemeral": true}))
+        .await;
+    match client
+        .recv_until(|message| matches!(message, ServerMessage::Reply(_) | ServerMessage::Error(_)))
+        .await
+    {
+        ServerMessage::Reply(reply) => assert_eq!(reply.seq, None),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ephemeral_events_reach_a_quic_member_as_datagrams_and_large_ones_on_its_stream() {
+    let test = start().await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let (mut student, _) =
+        QuicClient::connect(&test, Codec::Json, &token("acme", Role::Student, "s1")).await;
+    student.join_with(json!({"room": ROOM})).await;
+
+    publish_ephemeral(&mut teacher, "cursor", json!({"x": 1, "y": 2})).await;
+    let datagram = student
+        .datagram(crate::support::PATIENCE)
+        .await
+        .expect("the cursor arrives as a datagram");
+    let ServerMessage::Event(body) = datagram else {
+        panic!("expected an event, got {datagram:?}")
+    };
+    assert!(body.ephemeral);
+    assert_eq!((body.kind.as_str(), body.seq), ("cursor", 0));
+    assert_eq!(*body.data, json!({"x": 1, "y": 2}));
+
+    // Larger than a datagram can be: it comes on the stream, still marked, in its place.
+    let blob = "y".repeat(4 * 1024);
+    publish_ephemeral(&mut teacher, "drawing", json!({"blob": blob})).await;
+    let seq = teacher.publish(ROOM, "note", json!({})).await;
+    let first = student
+        .recv_until(|message| event_parts(message).is_some())
+        .await;
+    let ServerMessage::Event(body) = first else {
+        panic!("expected an event, got {first:?}")
+    };
+    assert!(body.ephemeral && body.kind == "drawing");
+    let next = student
+        .recv_until(|message| event_parts(message).is_some())
+        .await;
+    assert_eq!(
+        event_parts(&next).map(|(seq, kind, _)| (seq, kind)),
+        Some((seq, "note")),
+        "the cursor did not come on the stream as well"
+    );
+}
+
+/// A UDP relay on loopback in front of the QUIC listener that drops `share` of the packets
+/// each way (a fixed pseudo-random sequence, so a run is repeatable). Stops when dropped.
+struct LossyRelay {
+    addr: SocketAddr,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LossyRelay {
+    async fn start(server: SocketAddr, share: f64) -> LossyRelay {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let front = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("relay socket");
+        let back = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("relay upstream socket");
+        back.connect(server).await.expect("relay upstream");
+        let addr = front.local_addr().expect("relay address");
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&dropped);
+        let task = tokio::spawn(async move {
+            // xorshift64: enough to spread the losses, the same every run.
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+            let mut lose = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 <= share
+            };
+            let mut client: Option<SocketAddr> = None;
+            let (mut up, mut down) = (vec![0u8; 65_536], vec![0u8; 65_536]);
+            loop {
+                tokio::select! {
+                    received = front.recv_from(&mut up) => {
+                        let Ok((length, from)) = received else { return };
+                        client = Some(from);
+                        if lose() {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let _ = back.send(&up[..length]).await;
+                        }
+                    }
+                    received = back.recv(&mut down) => {
+                        let Ok(length) = received else { return };
+                        if lose() {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(client) = client {
+                            let _ = front.send_to(&down[..length], client).await;
+                        }
+                    }
+                }
+            }
+        });
+        LossyRelay {
+            addr,
+            dropped,
+            task,
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn through_a_lossy_path_every_stream_frame_arrives_in_order_and_datagrams_are_best_effort() {
+    let test = start_quic_with(|config| {
+        config.socket.publish_rate = 100_000;
+        config.socket.publish_burst = 100_000;
+    })
+    .await;
+    let relay = LossyRelay::start(test.quic.as_ref().expect("quic").addr, 0.05).await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let (mut student, _) = QuicClient::connect_at(
+        &test,
+        Codec::Json,
+        &token("acme", Role::Student, "s1"),
+        relay.addr,
+    )
+    .await;
+    student.join_with(json!({"room": ROOM})).await;
+
+    let rounds = 200u64;
+    for n in 0..rounds {
+        teacher.publish(ROOM, "step", json!({"n": n})).await;
+        publish_ephemeral(&mut teacher, "cursor", json!({"n": n})).await;
+    }
+
+    // Every stored event, in seq order, on the stream.
+    let mut seqs = Vec::new();
+    while seqs.len() < rounds as usize {
+        let message = student
+            .recv_until(|message| event_parts(message).is_some())
+            .await;
+        let (seq, kind, data) = event_parts(&message).expect("an event");
+        assert_eq!(kind, "step", "small ephemeral events never take the stream");
+        assert_eq!(data["n"], json!(seqs.len()));
+        seqs.push(seq);
+    }
+    assert_eq!(seqs, (1..=rounds).collect::<Vec<_>>());
+
+    // Datagrams: each at most once, marked ephemeral; some may be lost.
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(message) = student
+        .datagram(std::time::Duration::from_millis(500))
+        .await
+    {
+        let ServerMessage::Event(body) = message else {
+            panic!("expected an event, got {message:?}")
+        };
+        assert!(body.ephemeral && body.kind == "cursor");
+        let n = body.data["n"].as_u64().expect("n");
+        assert!(n < rounds && seen.insert(n), "cursor {n} arrived once");
+    }
+    assert!(!seen.is_empty(), "datagrams get through a 5 % lossy path");
+    assert!(relay.dropped() > 0, "the relay lost packets on the way");
 }

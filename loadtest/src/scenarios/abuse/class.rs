@@ -443,6 +443,7 @@ async fn socket_loop(
                         }
                     },
                     id: None,
+                    ephemeral: false,
                 };
                 let sent = match client::encode(codec, &message) {
                     Ok(frame) => sink.send(frame).await.map_err(anyhow::Error::new),
