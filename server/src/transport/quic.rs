@@ -23,7 +23,7 @@ use protocol::{CloseCode, Codec};
 use quinn::crypto::rustls::{HandshakeData, QuicServerConfig};
 use quinn::{Endpoint, IdleTimeout, Incoming, TransportConfig, VarInt};
 
-use super::quic_frames::{QuicSink, QuicSource, application_close};
+use super::quic_frames::{Peer, QuicSink, QuicSource, StreamRecv, StreamSend, application_close};
 use super::socket::hard_cap;
 use super::tls::{TlsError, TlsIdentity};
 use crate::app::AppState;
@@ -32,6 +32,13 @@ use crate::config::Config;
 /// The receive buffer for client datagrams, which the server never reads: it also caps the
 /// size a client may send (a larger one is a protocol violation that closes the connection).
 const INBOUND_DATAGRAM_BYTES: usize = 1200;
+
+/// Unidirectional streams a WebTransport client may open: HTTP/3's control stream and QPACK's
+/// encoder and decoder streams.
+const WEBTRANSPORT_UNI_STREAMS: u32 = 3;
+
+/// How long a refused WebTransport session is kept for its client to read the refusal.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
 
 /// How long shutdown waits for closing connections to tell their peers.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
@@ -57,9 +64,41 @@ pub enum QuicError {
     },
 }
 
-/// The ALPN names offered, one per codec.
-pub fn alpn_protocols() -> [&'static [u8]; 2] {
-    Codec::ALL.map(|codec| codec.subprotocol().as_bytes())
+/// HTTP/3's ALPN, which WebTransport sessions arrive with.
+pub const H3_ALPN: &[u8] = b"h3";
+
+/// The path of a WebTransport session of the native protocol.
+pub const WEBTRANSPORT_PATH: &str = "/native";
+
+/// The ALPN names offered: one per codec for native clients, and HTTP/3 for WebTransport.
+pub fn alpn_protocols() -> [&'static [u8]; 3] {
+    let [json, msgpack] = Codec::ALL.map(|codec| codec.subprotocol().as_bytes());
+    [json, msgpack, H3_ALPN]
+}
+
+/// The codec a WebTransport session asks for: path [`WEBTRANSPORT_PATH`], `?codec=json` (the
+/// default) or `?codec=msgpack`; otherwise why not, for a 404 or 400.
+pub fn webtransport_codec(url: &url::Url) -> Result<Codec, (u16, String)> {
+    if url.path() != WEBTRANSPORT_PATH {
+        return Err((
+            404,
+            format!(
+                "no WebTransport endpoint at {}: use {WEBTRANSPORT_PATH}",
+                url.path()
+            ),
+        ));
+    }
+    match url.query_pairs().find(|(name, _)| name == "codec") {
+        None => Ok(Codec::Json),
+        Some((_, value)) => match value.as_ref() {
+            "json" => Ok(Codec::Json),
+            "msgpack" => Ok(Codec::MsgPack),
+            other => Err((
+                400,
+                format!("unknown codec {other:?}: use codec=json or codec=msgpack"),
+            )),
+        },
+    }
 }
 
 /// Binds the QUIC endpoint on `addr` with `tls`, its transport set from the configuration.
@@ -147,15 +186,18 @@ async fn accept(app: AppState, incoming: Incoming) {
         _ = tokio::time::sleep(auth_timeout) => return,
         _ = app.shutdown().cancelled() => return,
     };
-    let codec = connection
+    let alpn = connection
         .handshake_data()
         .and_then(|data| data.downcast::<HandshakeData>().ok())
-        .and_then(|data| data.protocol)
-        .and_then(|name| {
-            std::str::from_utf8(&name)
-                .ok()
-                .and_then(Codec::from_subprotocol)
-        });
+        .and_then(|data| data.protocol);
+    if alpn.as_deref() == Some(H3_ALPN) {
+        return serve_webtransport(app, connection, client).await;
+    }
+    let codec = alpn.and_then(|name| {
+        std::str::from_utf8(&name)
+            .ok()
+            .and_then(Codec::from_subprotocol)
+    });
     let Some(codec) = codec else {
         // rustls refuses an offer without a known name; a client that offered none ends here.
         let (number, _) = application_close(Some(CloseCode::AuthFailed));
@@ -180,8 +222,96 @@ async fn accept(app: AppState, incoming: Incoming) {
         _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
         _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
     };
+    let peer = Peer::Quic(connection);
+    serve_stream(
+        app,
+        StreamSend::Quic(send),
+        StreamRecv::Quic(recv),
+        peer,
+        codec,
+        client,
+    )
+    .await;
+}
+
+/// A WebTransport session (a browser): the HTTP/3 handshake and the CONNECT to
+/// [`WEBTRANSPORT_PATH`] (`web_transport_quinn`), then the client's one bidirectional stream,
+/// served as a native QUIC stream is; ephemeral events go as the session's datagrams.
+async fn serve_webtransport(app: AppState, connection: quinn::Connection, client: IpAddr) {
+    // HTTP/3 needs the client's control and QPACK streams, then its CONNECT request and the
+    // session's one stream (native connections keep the endpoint's one stream and no other).
+    connection.set_max_concurrent_uni_streams(VarInt::from_u32(WEBTRANSPORT_UNI_STREAMS));
+    connection.set_max_concurrent_bi_streams(VarInt::from_u32(2));
+    let auth_timeout = app.config().socket.auth_timeout;
+    let closing = connection.clone();
+    let close = |code: CloseCode| {
+        let (number, reason) = application_close(Some(code));
+        closing.close(number, reason);
+    };
+    let request = tokio::select! {
+        request = web_transport_quinn::Request::accept(connection.clone()) => match request {
+            Ok(request) => request,
+            Err(cause) => {
+                tracing::debug!(%cause, %client, "webtransport handshake failed");
+                return close(CloseCode::AuthFailed);
+            }
+        },
+        _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
+        _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
+    };
+    let codec = match webtransport_codec(request.url()) {
+        Ok(codec) => codec,
+        Err((status, problem)) => {
+            tracing::debug!(%client, %problem, "webtransport session refused");
+            let status = web_transport_quinn::http::StatusCode::from_u16(status)
+                .unwrap_or(web_transport_quinn::http::StatusCode::NOT_FOUND);
+            if let Err(cause) = request.close(status).await {
+                tracing::debug!(%cause, "webtransport refusal not sent");
+            }
+            // Dropping the connection would close it before the answer arrives: let the client
+            // read it and go (bounded).
+            let _closed_or_timed_out =
+                tokio::time::timeout(REFUSAL_WAIT, connection.closed()).await;
+            return;
+        }
+    };
+    let session = match request.ok().await {
+        Ok(session) => session,
+        Err(cause) => {
+            tracing::debug!(%cause, %client, "webtransport session not accepted");
+            return;
+        }
+    };
+    let peer = Peer::WebTransport(session.clone());
+    let (send, recv) = tokio::select! {
+        stream = session.accept_bi() => match stream {
+            Ok(stream) => stream,
+            Err(cause) => {
+                tracing::debug!(%cause, %client, "webtransport session ended before its stream");
+                return;
+            }
+        },
+        _ = tokio::time::sleep(auth_timeout) => return peer.close(Some(CloseCode::AuthTimeout)),
+        _ = app.shutdown().cancelled() => return peer.close(Some(CloseCode::Reconnect)),
+    };
+    let (send, recv) = (
+        StreamSend::WebTransport(send),
+        StreamRecv::WebTransport(recv),
+    );
+    serve_stream(app, send, recv, peer, codec, client).await;
+}
+
+/// Serves the client's stream with the native reader and writer (`super::native::serve`).
+async fn serve_stream(
+    app: AppState,
+    send: StreamSend,
+    recv: StreamRecv,
+    peer: Peer,
+    codec: Codec,
+    client: IpAddr,
+) {
     let limit = app.config().hub.limits.max_frame_bytes;
     let source = QuicSource::new(recv, codec, limit);
-    let sink = QuicSink::new(send, connection.clone());
+    let sink = QuicSink::new(send, peer);
     super::native::serve(app, sink, source, codec, None, client).await;
 }

@@ -4,13 +4,15 @@
 //! the frame is read or allocated), [`QuicSink`] writes them without copying the shared frame
 //! bytes and closes the connection with a QUIC application code ([`application_close`]).
 //! Ephemeral events go out as QUIC datagrams ([`QuicDatagrams`]), one encoded frame per
-//! datagram with no length prefix. The listener and handshake are in `super::quic`.
+//! datagram with no length prefix. The same framing runs inside a WebTransport session (a
+//! browser's bidirectional stream and datagrams): [`StreamRecv`], [`StreamSend`] and [`Peer`]
+//! carry either. The listener and handshakes are in `super::quic`.
 
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use protocol::{CloseCode, Codec};
-use quinn::{Connection, RecvStream, SendStream, VarInt};
+use quinn::{Connection, VarInt};
 
 use super::carrier::{FrameSink, FrameSource, Inbound, WriteError};
 use crate::hub::{DatagramSent, Datagrams, FrameReceiver};
@@ -38,9 +40,91 @@ pub fn application_close(code: Option<CloseCode>) -> (VarInt, &'static [u8]) {
     }
 }
 
+/// The receiving half of the client's stream: a QUIC stream, or a WebTransport session's.
+pub enum StreamRecv {
+    /// Native QUIC.
+    Quic(quinn::RecvStream),
+    /// A WebTransport stream (its header already read).
+    WebTransport(web_transport_quinn::RecvStream),
+}
+
+impl StreamRecv {
+    /// The next chunk of at most `max` bytes; `None` at the end of the stream. Cancel-safe.
+    async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, WriteError> {
+        let chunk = match self {
+            StreamRecv::Quic(recv) => recv.read_chunk(max, true).await?,
+            StreamRecv::WebTransport(recv) => recv.read_chunk(max, true).await?,
+        };
+        Ok(chunk.map(|chunk| chunk.bytes))
+    }
+}
+
+/// The sending half of the client's stream.
+pub enum StreamSend {
+    /// Native QUIC.
+    Quic(quinn::SendStream),
+    /// A WebTransport stream.
+    WebTransport(web_transport_quinn::SendStream),
+}
+
+impl StreamSend {
+    async fn write_chunks(&mut self, chunks: &mut [Bytes]) -> Result<usize, WriteError> {
+        Ok(match self {
+            StreamSend::Quic(send) => send.write_chunks(chunks).await?.chunks,
+            StreamSend::WebTransport(send) => send.write_chunks(chunks).await?.chunks,
+        })
+    }
+
+    /// Ends the stream and waits until the peer has read it all (or stopped it).
+    async fn finish(&mut self) -> Result<(), WriteError> {
+        match self {
+            StreamSend::Quic(send) => {
+                send.finish()?;
+                send.stopped().await?;
+            }
+            StreamSend::WebTransport(send) => {
+                send.finish()?;
+                send.stopped().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The connection the stream belongs to: closed with an application code, and where ephemeral
+/// datagrams go.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// Native QUIC.
+    Quic(Connection),
+    /// A WebTransport session (its code travels as WebTransport's application error).
+    WebTransport(web_transport_quinn::Session),
+}
+
+impl Peer {
+    /// Closes with `code` (see [`application_close`]).
+    pub fn close(&self, code: Option<CloseCode>) {
+        let (number, reason) = application_close(code);
+        match self {
+            Peer::Quic(connection) => connection.close(number, reason),
+            Peer::WebTransport(session) => {
+                session.close(u32::try_from(number.into_inner()).unwrap_or(0), reason)
+            }
+        }
+    }
+
+    /// The QUIC connection underneath.
+    fn connection(&self) -> &Connection {
+        match self {
+            Peer::Quic(connection) => connection,
+            Peer::WebTransport(session) => session,
+        }
+    }
+}
+
 /// The receiving half: whole frames from the stream the client opened.
 pub struct QuicSource {
-    recv: RecvStream,
+    recv: StreamRecv,
     /// The codec's frame kind, reported with every frame.
     binary: bool,
     /// The largest frame accepted (`--max-frame-bytes`).
@@ -54,8 +138,8 @@ pub struct QuicSource {
 
 /// The sending half: frames fed since the last flush, written in one call.
 pub struct QuicSink {
-    send: SendStream,
-    connection: Connection,
+    send: StreamSend,
+    peer: Peer,
     /// Prefixes and frames not yet fully written (a partly written one was advanced in place).
     chunks: Vec<Bytes>,
     /// `chunks[..written]` are written.
@@ -66,7 +150,7 @@ pub struct QuicSink {
 
 impl QuicSource {
     /// Reads frames of `codec`, at most `limit` bytes each, from `recv`.
-    pub fn new(recv: RecvStream, codec: Codec, limit: usize) -> QuicSource {
+    pub fn new(recv: StreamRecv, codec: Codec, limit: usize) -> QuicSource {
         QuicSource {
             recv,
             binary: codec.is_binary(),
@@ -80,8 +164,8 @@ impl QuicSource {
     /// Reads what the current step still needs; `None` when the stream ended or failed.
     /// Cancel-safe: `read_chunk` is, and the state changes only once it has returned.
     async fn read(&mut self, wanted: usize) -> Option<Bytes> {
-        match self.recv.read_chunk(wanted, true).await {
-            Ok(Some(chunk)) => Some(chunk.bytes),
+        match self.recv.read_chunk(wanted).await {
+            Ok(Some(chunk)) => Some(chunk),
             Ok(None) => {
                 if self.prefix_len > 0 || self.body.is_some() {
                     tracing::debug!("quic stream ended inside a frame");
@@ -156,11 +240,11 @@ impl FrameSource for QuicSource {
 }
 
 impl QuicSink {
-    /// Writes frames to `send`, the stream's sending half, of `connection`.
-    pub fn new(send: SendStream, connection: Connection) -> QuicSink {
+    /// Writes frames to `send`, the stream's sending half, of `peer`.
+    pub fn new(send: StreamSend, peer: Peer) -> QuicSink {
         QuicSink {
             send,
-            connection,
+            peer,
             chunks: Vec::new(),
             written: 0,
             prefixes: BytesMut::new(),
@@ -182,32 +266,39 @@ impl QuicSink {
     /// Finishes the stream and waits (bounded) until the peer has everything written.
     async fn finish(&mut self) -> Result<(), WriteError> {
         self.flush().await?;
-        self.send.finish()?;
-        self.send.stopped().await?;
-        Ok(())
+        self.send.finish().await
     }
 }
 
 /// A QUIC connection's datagrams, for ephemeral frames. quinn never waits to send one: past
 /// the connection's datagram buffer (`--quic-datagram-buffer`) it drops the oldest unsent, and
 /// the path drops what congestion loses.
+/// In a WebTransport session each datagram also carries the session's id.
 #[derive(Debug)]
-pub struct QuicDatagrams(Connection);
+pub struct QuicDatagrams(Peer);
 
 impl Datagrams for QuicDatagrams {
     fn send(&self, frame: Bytes) -> DatagramSent {
         // Too large for the path, or a peer that takes no datagrams: the stream carries it.
-        if self
-            .0
-            .max_datagram_size()
-            .is_none_or(|largest| frame.len() > largest)
-        {
+        let Some(path_largest) = self.0.connection().max_datagram_size() else {
+            return DatagramSent::Unfit(frame);
+        };
+        let largest = match &self.0 {
+            Peer::Quic(_) => path_largest,
+            Peer::WebTransport(session) => session.max_datagram_size(),
+        };
+        if frame.len() > largest {
             return DatagramSent::Unfit(frame);
         }
-        match self.0.send_datagram(frame) {
-            Ok(()) => DatagramSent::Sent,
-            // The connection is gone, or the path shrank since the check above.
-            Err(_) => DatagramSent::Dropped,
+        let sent = match &self.0 {
+            Peer::Quic(connection) => connection.send_datagram(frame).is_ok(),
+            Peer::WebTransport(session) => session.send_datagram(frame).is_ok(),
+        };
+        // Not sent: the connection is gone, or the path shrank since the check above.
+        if sent {
+            DatagramSent::Sent
+        } else {
+            DatagramSent::Dropped
         }
     }
 }
@@ -218,7 +309,7 @@ impl FrameSink for QuicSink {
     }
 
     fn datagrams(&self) -> Option<Box<dyn Datagrams>> {
-        Some(Box::new(QuicDatagrams(self.connection.clone())))
+        Some(Box::new(QuicDatagrams(self.peer.clone())))
     }
 
     /// Cancel-safe at chunk granularity: what a cancelled flush left is written by the next.
@@ -228,7 +319,7 @@ impl FrameSink for QuicSink {
                 .send
                 .write_chunks(&mut self.chunks[self.written..])
                 .await?;
-            self.written += written.chunks;
+            self.written += written;
         }
         self.chunks.clear();
         self.written = 0;
@@ -266,8 +357,7 @@ impl FrameSink for QuicSink {
                 tracing::debug!(%cause, "quic stream not finished before the close");
             }
         }
-        let (number, reason) = application_close(code);
-        self.connection.close(number, reason);
+        self.peer.close(code);
     }
 }
 

@@ -786,3 +786,130 @@ async fn through_a_lossy_path_every_stream_frame_arrives_in_order_and_datagrams_
     assert!(!seen.is_empty(), "datagrams get through a 5 % lossy path");
     assert!(relay.dropped() > 0, "the relay lost packets on the way");
 }
+
+/// A WebTransport client (what a browser does): ALPN h3, the HTTP/3 CONNECT to `path`, then one
+/// bidirectional stream of length-prefixed frames, and the session's datagrams.
+struct WebTransportClient {
+    session: web_transport_quinn::Session,
+    send: web_transport_quinn::SendStream,
+    recv: web_transport_quinn::RecvStream,
+    _endpoint: quinn::Endpoint,
+}
+
+impl WebTransportClient {
+    async fn open(test: &TestServer, path: &str) -> Result<WebTransportClient, String> {
+        let endpoint = endpoint(test, b"h3");
+        let addr = test.quic.as_ref().expect("quic").addr;
+        let connection = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("QUIC handshake");
+        let url =
+            url::Url::parse(&format!("https://localhost:{}{path}", addr.port())).expect("url");
+        let session = tokio::time::timeout(
+            PATIENCE,
+            web_transport_quinn::Session::connect(connection, url),
+        )
+        .await
+        .expect("the CONNECT is answered in time")
+        .map_err(|error| error.to_string())?;
+        let (send, recv) = session.open_bi().await.expect("a stream");
+        Ok(WebTransportClient {
+            session,
+            send,
+            recv,
+            _endpoint: endpoint,
+        })
+    }
+
+    async fn send(&mut self, message: Value) {
+        let body = message.to_string().into_bytes();
+        let mut frame = BytesMut::with_capacity(4 + body.len());
+        frame.put_u32(u32::try_from(body.len()).expect("a small frame"));
+        frame.put_slice(&body);
+        self.send.write_all(&frame).await.expect("write");
+    }
+
+    async fn recv(&mut self) -> ServerMessage {
+        let mut prefix = [0u8; 4];
+        tokio::time::timeout(PATIENCE, self.recv.read_exact(&mut prefix))
+            .await
+            .expect("a frame within PATIENCE")
+            .expect("the stream is open");
+        let mut frame = vec![0u8; u32::from_be_bytes(prefix) as usize];
+        self.recv.read_exact(&mut frame).await.expect("the frame");
+        Codec::Json.decode_server(&frame).expect("a server frame")
+    }
+
+    async fn recv_until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        loop {
+            let message = self.recv().await;
+            if wanted(&message) {
+                return message;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_webtransport_session_on_the_same_port_is_a_member_with_datagrams() {
+    let test = start().await;
+    let mut teacher = Client::connect(test.addr, &token("acme", Role::Educator, "t1")).await;
+    teacher.join(ROOM).await;
+    let mut browser = WebTransportClient::open(&test, "/native")
+        .await
+        .expect("the session is accepted");
+    browser
+        .send(json!({"type": "auth", "token": token("acme", Role::Student, "s1")}))
+        .await;
+    let ServerMessage::Welcome(welcome) = browser.recv().await else {
+        panic!("expected welcome")
+    };
+    assert_eq!(welcome.user, "s1");
+    browser
+        .send(json!({"type": "join", "ref": 1, "room": ROOM}))
+        .await;
+    browser
+        .recv_until(|message| matches!(message, ServerMessage::Joined(_)))
+        .await;
+
+    let seq = teacher.publish(ROOM, "note", json!({"n": 1})).await;
+    let event = browser
+        .recv_until(|message| event_parts(message).is_some())
+        .await;
+    assert_eq!(event_parts(&event).map(|parts| parts.0), Some(seq));
+
+    publish_ephemeral(&mut teacher, "cursor", json!({"x": 5})).await;
+    let datagram = tokio::time::timeout(PATIENCE, browser.session.read_datagram())
+        .await
+        .expect("a datagram in time")
+        .expect("the session is open");
+    let ServerMessage::Event(body) = Codec::Json.decode_server(&datagram).expect("a frame") else {
+        panic!("expected an event")
+    };
+    assert!(body.ephemeral && body.kind == "cursor");
+
+    // The browser's frames reach the room too.
+    browser
+        .send(json!({"type": "publish", "ref": 2, "room": ROOM, "kind": "chat", "data": {"text": "hi"}}))
+        .await;
+    let chat = teacher
+        .recv_until(|message| event_parts(message).is_some_and(|(_, kind, _)| kind == "chat"))
+        .await;
+    assert_eq!(
+        event_parts(&chat).map(|parts| parts.2["text"].clone()),
+        Some(json!("hi"))
+    );
+}
+
+#[tokio::test]
+async fn a_webtransport_session_elsewhere_than_the_native_path_is_refused() {
+    let test = start().await;
+    let refused = WebTransportClient::open(&test, "/elsewhere").await;
+    let error = refused.err().expect("the CONNECT is refused");
+    assert!(error.contains("404"), "{error}");
+    let refused = WebTransportClient::open(&test, "/native?codec=xml").await;
+    let error = refused.err().expect("the CONNECT is refused");
+    assert!(error.contains("400"), "{error}");
+}
