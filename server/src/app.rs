@@ -78,6 +78,8 @@ struct Shared {
     stripe: Option<crate::billing::stripe::Stripe>,
     /// Uploaded media's object store and limits.
     media: crate::media::Media,
+    /// The QUIC listener (native QUIC and WebTransport), when `--quic-bind` is set.
+    quic: Option<QuicListening>,
 }
 
 /// A reserved place under the connection limit; released on drop.
@@ -152,6 +154,10 @@ impl AppState {
     /// Uploaded media's object store and limits.
     pub fn media(&self) -> &crate::media::Media {
         &self.shared.media
+    }
+    /// The QUIC listener (native QUIC and WebTransport), when `--quic-bind` is set.
+    pub fn quic(&self) -> Option<&QuicListening> {
+        self.shared.quic.as_ref()
     }
     /// Stripe's API, when configured.
     pub fn stripe(&self) -> Option<&crate::billing::stripe::Stripe> {
@@ -452,6 +458,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             chat,
             stripe,
             media,
+            quic: quic_endpoint
+                .as_ref()
+                .map(|(_, listening)| listening.clone()),
         }),
     };
     tracker.spawn(hub.run_reaper());

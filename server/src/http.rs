@@ -70,6 +70,10 @@ pub fn router(app: AppState) -> Router {
         .route("/sdk/ClassHub.luau", get(luau_sdk))
         .route("/dashboard", get(crate::dashboard::page))
         .route("/dashboard/", get(crate::dashboard::page))
+        .route(
+            "/dashboard/transport.json",
+            get(crate::dashboard::transport),
+        )
         .route("/dashboard/{*path}", get(crate::dashboard::asset))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

@@ -1,7 +1,10 @@
 //! The teacher and operator dashboard: the static files of `admin/` (HTML, CSS, JavaScript
 //! modules; no build step), embedded into the binary at compile time and served at
 //! `/dashboard` (the page) and `/dashboard/{file}` (its assets). The page talks to the same
-//! server as any client: the REST API with the signed-in token, and `/ws` for live rooms.
+//! server as any client: the REST API with the signed-in token, and `/ws` for live rooms, or
+//! WebTransport when the server announces it at `/dashboard/transport.json` ([`transport`]: the
+//! QUIC port and, for a generated development certificate, its SHA-256) and the browser has it;
+//! the page's content policy then lets it reach that port.
 //!
 //! Beside the files: [`overview`] (`GET /api/v1/admin/overview`, the operator view's data) and
 //! [`recent_errors`] (the process's last warnings and errors, which the overview shows).
@@ -12,9 +15,11 @@
 pub mod overview;
 pub mod recent_errors;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
 
 /// One embedded file.
 #[derive(Debug)]
@@ -61,25 +66,68 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/chat.js", JS),
 ];
 
-/// The page's policy: everything from this server, nothing inline, sockets to this host.
+/// The page's policy: everything from this server, nothing inline, sockets to this host (and,
+/// with QUIC on, WebTransport to its port: `{quic}`).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
-     object-src 'none'";
+     img-src 'self' data: blob:; connect-src 'self' ws: wss:{quic}; base-uri 'none'; \
+     form-action 'self'; object-src 'none'";
+
+/// The content policy of the page for a server whose QUIC listener is on `quic_port`.
+fn content_security_policy(quic_port: Option<u16>) -> String {
+    let quic = quic_port
+        .map(|port| format!(" https://*:{port}"))
+        .unwrap_or_default();
+    CONTENT_SECURITY_POLICY.replace("{quic}", &quic)
+}
 
 /// `GET /dashboard`: the page.
-pub async fn page() -> Response {
-    serve("index.html")
+pub async fn page(State(app): State<AppState>) -> Response {
+    serve(&app, "index.html")
 }
 
 /// `GET /dashboard/{*path}`: an asset (or the page, for `/dashboard/`).
-pub async fn asset(Path(path): Path<String>) -> Response {
+pub async fn asset(State(app): State<AppState>, Path(path): Path<String>) -> Response {
     if path.is_empty() {
-        return serve("index.html");
+        return serve(&app, "index.html");
     }
-    serve(&path)
+    serve(&app, &path)
 }
 
-fn serve(path: &str) -> Response {
+/// What `/dashboard/transport.json` announces.
+#[derive(Debug, serde::Serialize)]
+struct Transports {
+    /// `None` while QUIC is off.
+    webtransport: Option<WebTransportOffer>,
+}
+
+/// Where the page's browser opens a WebTransport session.
+#[derive(Debug, serde::Serialize)]
+struct WebTransportOffer {
+    /// The UDP port, on the host the page came from.
+    port: u16,
+    /// The session's path.
+    path: &'static str,
+    /// The certificate's SHA-256 (hex) when it is a generated development certificate, which
+    /// browsers accept only through `serverCertificateHashes`; `None` for an operator's
+    /// certificate, which they verify as usual.
+    certificate_sha256: Option<String>,
+}
+
+/// `GET /dashboard/transport.json`: whether the page may use WebTransport, and how.
+pub async fn transport(State(app): State<AppState>) -> Response {
+    let webtransport = app.quic().map(|listening| WebTransportOffer {
+        port: listening.addr.port(),
+        path: crate::transport::quic::WEBTRANSPORT_PATH,
+        certificate_sha256: listening.generated.then(|| listening.sha256.clone()),
+    });
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        axum::Json(Transports { webtransport }),
+    )
+        .into_response()
+}
+
+fn serve(app: &AppState, path: &str) -> Response {
     let Some(asset) = ASSETS.iter().find(|asset| asset.path == path) else {
         return crate::api::ApiError::new(
             crate::api::ErrorKind::NotFound,
@@ -99,16 +147,30 @@ fn serve(path: &str) -> Response {
     )
         .into_response();
     if asset.path.ends_with(".html") {
-        response.headers_mut().insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
+        let policy = content_security_policy(app.quic().map(|listening| listening.addr.port()));
+        if let Ok(policy) = HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
     }
     response
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_content_policy_opens_only_the_quic_port_for_webtransport() {
+        let closed = super::content_security_policy(None);
+        assert!(closed.contains("connect-src 'self' ws: wss:;"), "{closed}");
+        assert!(!closed.contains("https:"), "{closed}");
+        let open = super::content_security_policy(Some(8443));
+        assert!(
+            open.contains("connect-src 'self' ws: wss: https://*:8443;"),
+            "{open}"
+        );
+    }
+
     use std::path::{Path, PathBuf};
 
     use super::ASSETS;

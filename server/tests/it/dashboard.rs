@@ -53,6 +53,52 @@ async fn the_dashboard_is_served_from_the_binary_under_a_strict_content_policy()
 }
 
 #[tokio::test]
+async fn the_page_is_told_about_webtransport_only_when_quic_is_on() {
+    let http = reqwest::Client::new();
+    let plain = start_server().await;
+    let offer: Value = http
+        .get(format!("http://{}/dashboard/transport.json", plain.addr))
+        .send()
+        .await
+        .expect("transport")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(offer["webtransport"], Value::Null);
+
+    let test = crate::support::start_quic_with(|_| {}).await;
+    let listening = test.quic.as_ref().expect("quic");
+    let base = format!("http://{}", test.addr);
+    let offer: Value = http
+        .get(format!("{base}/dashboard/transport.json"))
+        .send()
+        .await
+        .expect("transport")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(offer["webtransport"]["port"], listening.addr.port());
+    assert_eq!(offer["webtransport"]["path"], "/native");
+    assert_eq!(
+        offer["webtransport"]["certificate_sha256"], listening.sha256,
+        "a generated certificate is announced by its hash"
+    );
+    let page = http
+        .get(format!("{base}/dashboard"))
+        .send()
+        .await
+        .expect("page");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        policy.contains(&format!("https://*:{}", listening.addr.port())),
+        "{policy}"
+    );
+}
+
+#[tokio::test]
 async fn the_operator_overview_counts_live_connections_and_lists_the_tenants_rooms() {
     let test = start_server().await;
     let rest = Rest::new(test.addr);
