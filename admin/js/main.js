@@ -252,12 +252,13 @@ function showError(error, retry) {
 function setConnStatus(state, detail) {
   const text = {
     connecting: 'Connecting…',
-    live: 'Live',
+    live: detail === 'webtransport' ? 'Live · WebTransport' : 'Live',
     reconnecting: detail ? `Connection lost; reconnecting in ${detail} s…` : 'Reconnecting…',
     'signed-out': 'Signed out',
   }[state] || '';
   connStatus.textContent = text;
   connStatus.dataset.state = state || '';
+  connStatus.dataset.transport = state === 'live' ? detail || '' : '';
   connStatus.hidden = !state;
   if (state === 'reconnecting') showBanner('The live connection to classhub dropped. Reconnecting…');
   if (state === 'live') clearBanner();

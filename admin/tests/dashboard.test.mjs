@@ -618,6 +618,52 @@ test('the AI task list shows what the tutor did, filtered, and opens a task', as
   await shot('12-ai-tasks');
 });
 
+test('with QUIC on, the live class runs over WebTransport and still shows who is on the web', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'classhub-webtransport-'));
+  const quic = await serve(dataDir, ['--quic-bind', '127.0.0.1:0']);
+  const at = async (method, url, body) => {
+    const response = await fetch(`${quic.base}${url}`, {
+      method,
+      headers: { Authorization: `Bearer ${tokens.admin}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.ok(response.ok, `${method} ${url}: ${response.status} ${await response.clone().text()}`);
+    return response.json();
+  };
+  for (const [id, role, name] of [['t1', 'educator', 'Ms Rivera'], ['s1', 'student', 'Ada']]) {
+    await at('POST', '/api/v1/users', { id, role, display_name: name });
+  }
+  const klass = await at('POST', '/api/v1/classes', { name: 'Ratios 8A', teacher_id: 't1' });
+  await at('POST', `/api/v1/classes/${klass.id}/students`, { user_ids: ['s1'] });
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const wtPage = await fresh.newPage();
+  watchConsole(wtPage);
+  await wtPage.goto(`${quic.base}/dashboard#token=${tokens.teacher}&class=${klass.id}`);
+  // The page asked /dashboard/transport.json, pinned the generated certificate by its hash and
+  // opened a WebTransport session to the QUIC port.
+  await wtPage.locator('#conn-status[data-state="live"][data-transport="webtransport"]').waitFor();
+  assert.match(await wtPage.locator('#conn-status').textContent(), /WebTransport/);
+  const student = mint('student', 's1', 'Ada');
+  const socket = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${quic.base.replace('http', 'ws')}/ws?token=${student}`, 'classhub.v1.json');
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'welcome') ws.send(JSON.stringify({ type: 'join', ref: 1, room: `class:${TENANT}:${klass.id}`, presence: { status: 'on_web' } }));
+      if (frame.type === 'joined') resolve(ws);
+      if (frame.type === 'error') reject(new Error(frame.message));
+    });
+    ws.on('error', reject);
+  });
+  // A presence change reaches the teacher's page over WebTransport.
+  await wtPage.locator('tr[data-student="s1"][data-presence="web"]').waitFor();
+  socket.close();
+  await wtPage.locator('tr[data-student="s1"][data-presence="offline"]').waitFor();
+  await shot('11-webtransport', wtPage);
+  await fresh.close();
+  quic.child.kill('SIGTERM');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
 test('no console errors in any of the steps above', () => {
   assert.deepEqual(consoleErrors, []);
 });

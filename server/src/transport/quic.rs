@@ -6,11 +6,16 @@
 //! (`super::native::serve`): one `Session` in the same hub, the same limits, budgets, authority
 //! and slow-consumer rules.
 //!
+//! Browsers come to the same port with ALPN `h3`: [`serve_webtransport`] completes the HTTP/3
+//! handshake and the WebTransport CONNECT to [`WEBTRANSPORT_PATH`] (`web_transport_quinn`, on
+//! this endpoint's connection), then serves the session's one bidirectional stream exactly as
+//! a native one; its datagrams carry ephemeral events.
+//!
 //! A connection closes with a QUIC application code equal to the WebSocket close code (4001 …
 //! 4200; 0 is a normal closure). A peer silent past two heartbeats is dropped by QUIC's idle
 //! timeout (the server sends keep-alives every heartbeat). Each connection holds a place under
 //! `--max-connections` (over it: refused at once) and, once authenticated, its tenant's; a
-//! client may open one stream and no unidirectional ones. Ephemeral events go to it as datagrams
+//! native client uses one stream (the limits are HTTP/3's, for WebTransport). Ephemeral events go to it as datagrams
 //! (`super::quic_frames::QuicDatagrams`); datagrams it sends are not read (at most 1 200 bytes
 //! each, a small buffer whose oldest are dropped). On shutdown the
 //! listener stops accepting and every connection closes with 4200.
@@ -110,16 +115,19 @@ pub fn bind(config: &Config, addr: SocketAddr, tls: &TlsIdentity) -> Result<Endp
     Endpoint::server(server, addr).map_err(|cause| QuicError::Bind { addr, cause })
 }
 
-/// One stream each way is all a client needs: more are refused by flow control. The receive
-/// windows are sized on the frame limit, the send window bounds what one slow reader keeps
-/// buffered beside its queue.
+/// Stream limits are what a WebTransport client needs (HTTP/3's three unidirectional streams,
+/// the CONNECT and the session's stream), set from the first packet: browsers refuse a limit
+/// raised later (Chromium fails the session with `QUIC_ZERO_RTT_RESUMPTION_LIMIT_REDUCED`). A
+/// native client uses one bidirectional stream; anything else it opens is never read and stays
+/// within the connection's receive window, sized on the frame limit. The send window bounds
+/// what one slow reader keeps buffered beside its queue.
 fn transport(config: &Config) -> TransportConfig {
     let heartbeat = config.socket.heartbeat;
     let window = u32::try_from(hard_cap(config.hub.limits.max_frame_bytes)).unwrap_or(u32::MAX);
     let mut transport = TransportConfig::default();
     transport
-        .max_concurrent_bidi_streams(VarInt::from_u32(1))
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_concurrent_bidi_streams(VarInt::from_u32(2))
+        .max_concurrent_uni_streams(VarInt::from_u32(WEBTRANSPORT_UNI_STREAMS))
         .stream_receive_window(VarInt::from_u32(window))
         .receive_window(VarInt::from_u32(window))
         .send_window(1 << 20)
@@ -238,10 +246,6 @@ async fn accept(app: AppState, incoming: Incoming) {
 /// [`WEBTRANSPORT_PATH`] (`web_transport_quinn`), then the client's one bidirectional stream,
 /// served as a native QUIC stream is; ephemeral events go as the session's datagrams.
 async fn serve_webtransport(app: AppState, connection: quinn::Connection, client: IpAddr) {
-    // HTTP/3 needs the client's control and QPACK streams, then its CONNECT request and the
-    // session's one stream (native connections keep the endpoint's one stream and no other).
-    connection.set_max_concurrent_uni_streams(VarInt::from_u32(WEBTRANSPORT_UNI_STREAMS));
-    connection.set_max_concurrent_bi_streams(VarInt::from_u32(2));
     let auth_timeout = app.config().socket.auth_timeout;
     let closing = connection.clone();
     let close = |code: CloseCode| {
