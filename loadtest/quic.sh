@@ -6,19 +6,25 @@
 # `--protocol quic`), alternating, so both share the machine's state of the moment:
 #   rate:      `fanout` ROOMSxMEMBERS at RATE events/s (publishers on /ws either way);
 #   saturated: the same rooms asked for SATURATED events/s, more than two cores deliver;
-#   idle:      `connections` IDLE idle connections, the server's RSS per connection.
+#   idle:      `connections` IDLE idle connections, the server's RSS per connection;
+#   lossy:     `fanout` at RATE with the members behind an impaired relay (`classhub-loadtest
+#              relay`), per share in LOSSES: QUIC through a UDP relay that drops that share of
+#              datagrams each way, /ws through a TCP relay that holds that share of chunks back
+#              200 ms (a retransmission's wait, everything behind it waiting too).
 # Reports deliveries/s, publish → delivery p50/p99 and the server's CPU per delivery (from the
 # reports' server_cpu_secs). Everything has a time-out; the server is stopped on exit. JSON and
 # text reports go to OUT_DIR.
 #
 # Options: --passes 2  --shape 100x30  --rate 1000  --saturated 12000  --idle 5000
-#          --runs rate,saturated,idle  --duration 10  --warmup 3  --port 18741
+#          --losses 0.02,0.05  --runs rate,saturated,idle,lossy  --duration 10  --warmup 3
+#          --port 18741 (PORT+1: QUIC, PORT+2: the relay)
 #          --out-dir DIR  --no-build (use the release binaries already built)
 #
 #   loadtest/quic.sh --no-build
 set -euo pipefail
 
-PASSES=2 SHAPE=100x30 RATE=1000 SATURATED=12000 IDLE=5000 RUNS=rate,saturated,idle
+PASSES=2 SHAPE=100x30 RATE=1000 SATURATED=12000 IDLE=5000 RUNS=rate,saturated,idle,lossy
+LOSSES=0.02,0.05
 DURATION=10 WARMUP=3 PORT=18741 BUILD=1 OUT_DIR=""
 while (($#)); do
   case $1 in
@@ -27,13 +33,14 @@ while (($#)); do
     --rate) RATE=$2; shift 2 ;;
     --saturated) SATURATED=$2; shift 2 ;;
     --idle) IDLE=$2; shift 2 ;;
+    --losses) LOSSES=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --out-dir) OUT_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    --help | -h) sed -n '2,18p' "$0"; exit 0 ;;
+    --help | -h) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "quic.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,10 +53,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/loadtest/common.sh"
 prepare_run quic
 SECRET=quic-loadtest-secret-0123456789abcdef
-QUIC_PORT=$((PORT + 1))
+QUIC_PORT=$((PORT + 1)) RELAY_PORT=$((PORT + 2))
 
-SERVER_PID="" DATA_DIR=""
-trap stop_server EXIT
+SERVER_PID="" DATA_DIR="" RELAY_PID=""
+stop_relay() {
+  [[ -n $RELAY_PID ]] && { kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; }
+  RELAY_PID=""
+}
+trap 'stop_relay; stop_server' EXIT
 trap 'exit 130' INT TERM
 
 start_server() { # name
@@ -62,34 +73,51 @@ start_server() { # name
   wait_port "$PORT" 60 "$SERVER_PID" || { echo "quic.sh: classhub did not listen; see $OUT_DIR/classhub-$1.log" >&2; exit 1; }
 }
 
-run_one() { # run protocol pass
-  local run=$1 protocol=$2 name="$1-$2-$3"
-  local common=(--target "http://127.0.0.1:$PORT" --quic-port "$QUIC_PORT" --jwt-secret "$SECRET"
-    --protocol "$protocol" --warmup "$WARMUP" --duration "$DURATION" --json "$OUT_DIR/$name.json")
+run_one() { # run protocol pass [loss]
+  local run=$1 protocol=$2 loss=${4:-} name="$1-$2-$3"
+  [[ -n $loss ]] && name="$1$loss-$2-$3"
+  local quic_port=$QUIC_PORT member=()
   start_server "$name"
-  say "pass $3: $run over $protocol"
+  if [[ $run == lossy ]]; then
+    # QUIC's members dial the UDP relay; /ws members the TCP relay (publishers stay direct).
+    local kind=tcp to=$PORT
+    if [[ $protocol == quic ]]; then kind=udp to=$QUIC_PORT quic_port=$RELAY_PORT; else member=(--member-port "$RELAY_PORT"); fi
+    "$LOADTEST" relay --kind "$kind" --listen "$RELAY_PORT" --to "$to" --loss "$loss" \
+      --duration $((WARMUP + DURATION + 120)) >>"$OUT_DIR/relay-$name.log" 2>&1 &
+    RELAY_PID=$!
+    sleep 0.3
+  fi
+  local common=(--target "http://127.0.0.1:$PORT" --quic-port "$quic_port" --jwt-secret "$SECRET"
+    --protocol "$protocol" --warmup "$WARMUP" --duration "$DURATION" --json "$OUT_DIR/$name.json")
+  say "pass $3: $run ${loss:+(loss $loss) }over $protocol"
   case $run in
-    rate | saturated)
+    rate | saturated | lossy)
       local rate=$RATE
       [[ $run == saturated ]] && rate=$SATURATED
       timeout $((WARMUP + DURATION + 300)) "$LOADTEST" fanout "${common[@]}" --rooms "$ROOMS" \
         --members "$MEMBERS" --rate "$rate" --concurrency 200 --source-addresses 4 \
-        --server-pid "$SERVER_PID" | tee "$OUT_DIR/$name.txt" ;;
+        --server-pid "$SERVER_PID" "${member[@]}" | tee "$OUT_DIR/$name.txt" ;;
     idle)
       timeout $((WARMUP + DURATION + 300)) "$LOADTEST" connections "${common[@]}" \
         --count "$IDLE" --concurrency 200 --source-addresses 4 --server-pid "$SERVER_PID" |
         tee "$OUT_DIR/$name.txt" ;;
-    *) echo "quic.sh: unknown run $run (rate, saturated or idle)" >&2; exit 2 ;;
+    *) echo "quic.sh: unknown run $run (rate, saturated, idle or lossy)" >&2; exit 2 ;;
   esac
+  stop_relay
   stop_server
 }
 
 IFS=, read -r -a RUN_LIST <<<"$RUNS"
+IFS=, read -r -a LOSS_LIST <<<"$LOSSES"
 for pass in $(seq 1 "$PASSES"); do
   for run in "${RUN_LIST[@]}"; do
-    for protocol in json quic; do
-      run_one "$run" "$protocol" "$pass"
-    done
+    if [[ $run == lossy ]]; then
+      for loss in "${LOSS_LIST[@]}"; do
+        for protocol in json quic; do run_one "$run" "$protocol" "$pass" "$loss"; done
+      done
+    else
+      for protocol in json quic; do run_one "$run" "$protocol" "$pass"; done
+    fi
   done
 done
 

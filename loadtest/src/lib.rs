@@ -17,7 +17,8 @@
 //! (the other scenarios refuse it), so both run against any Pusher server given its
 //! `--app-id/--app-key/--app-secret`. `loadtest/compare.sh` uses that to run them against
 //! classhub and Sockudo side by side on loopback. [`quic`] is the native protocol over QUIC
-//! (`--protocol quic --quic-port N`), which `fanout` members and `connections` speak.
+//! (`--protocol quic --quic-port N`), which `fanout` members and `connections` speak;
+//! [`relay`] is an impaired loopback path (lossy UDP, stalling TCP) for the lossy figures.
 //!
 //! This crate must not touch the server's internals: it reaches a hub only over sockets and links
 //! no classhub crate but `protocol`. Tokens are minted here with the server's claims and Pusher
@@ -30,6 +31,7 @@ pub mod credentials;
 pub mod progress;
 pub mod pusher;
 pub mod quic;
+pub mod relay;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

@@ -48,6 +48,39 @@ enum Scenario {
     /// Courses and lessons created over REST, then searched (`GET /api/v1/lessons`) by
     /// educators in a closed loop: queries/s and latency per kind of search.
     Search(SearchArgs),
+    /// An impaired path on loopback (not a scenario): a UDP relay that drops a share of the
+    /// datagrams, or a TCP relay that holds a share of the chunks back (a retransmission's
+    /// wait, with everything behind it). Both ends are 127.0.0.1; it stops after --duration.
+    Relay(RelayArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RelayKind {
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Args)]
+struct RelayArgs {
+    /// `udp` (drops datagrams) or `tcp` (holds chunks back).
+    #[arg(long, value_enum)]
+    kind: RelayKind,
+    /// The 127.0.0.1 port to listen on.
+    #[arg(long)]
+    listen: u16,
+    /// The 127.0.0.1 port to relay to.
+    #[arg(long)]
+    to: u16,
+    /// The share impaired each way, 0 to below 1 (0.02 is 2 %).
+    #[arg(long)]
+    loss: f64,
+    /// TCP: how long an impaired chunk is held back, milliseconds (Linux's shortest
+    /// retransmission timeout is 200 ms).
+    #[arg(long, default_value_t = 200)]
+    stall_ms: u64,
+    /// How long the relay runs, seconds.
+    #[arg(long, default_value = "60", value_parser = parse_secs)]
+    duration: Duration,
 }
 
 /// Flags every scenario takes.
@@ -121,6 +154,10 @@ struct FanoutArgs {
     /// The server's pid, to read its CPU time (found from the target's port when omitted).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Members over /ws connect to this port of the target's host instead (a relay in front
+    /// of the hub; publishers still use --target).
+    #[arg(long)]
+    member_port: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +356,27 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (report, json) = match cli.scenario {
+        Scenario::Relay(args) => {
+            let counts = match args.kind {
+                RelayKind::Udp => {
+                    loadtest::relay::run_udp(args.listen, args.to, args.loss, args.duration).await?
+                }
+                RelayKind::Tcp => {
+                    let stall = Duration::from_millis(args.stall_ms);
+                    loadtest::relay::run_tcp(args.listen, args.to, args.loss, stall, args.duration)
+                        .await?
+                }
+            };
+            println!(
+                "relay {:?} 127.0.0.1:{} -> 127.0.0.1:{}: forwarded {}, impaired {}",
+                args.kind,
+                args.listen,
+                args.to,
+                counts.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+                counts.impaired.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            return Ok(());
+        }
         Scenario::Fanout(args) => {
             let json = args.common.json.clone();
             let config = fanout::Config {
@@ -331,6 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency: args.concurrency,
                 source_addresses: args.source_addresses,
                 server_pid: args.server_pid,
+                member_port: args.member_port,
             };
             (fanout::run(config).await?, json)
         }

@@ -43,6 +43,8 @@ use crate::quic::{Dialer, QuicConnection};
 use crate::report::{FanoutResults, Report, Results};
 use crate::stats::{Errors, LatencyRecorder, SharedLatencies, Window, unix_micros, unix_millis};
 use crate::system;
+use crate::target::Target;
+use std::net::SocketAddr;
 
 /// What `fanout` is asked to do.
 #[derive(Debug, Clone)]
@@ -66,6 +68,9 @@ pub struct Config {
     /// The server's pid, for its CPU time in the window; found from the target's port when
     /// `None` and local.
     pub server_pid: Option<u32>,
+    /// Native members connect to this port of the target's host instead (a relay in front of
+    /// the hub); publishers use the target.
+    pub member_port: Option<u16>,
 }
 
 impl Config {
@@ -81,6 +86,7 @@ impl Config {
             concurrency: 64,
             source_addresses: 1,
             server_pid: None,
+            member_port: None,
         }
     }
 
@@ -460,7 +466,11 @@ async fn open_member(
     source: Option<std::net::IpAddr>,
 ) -> anyhow::Result<JoinHandle<MemberOutcome>> {
     let token = config.common.credentials.token_for(Role::Student, &user)?;
-    let mut connection = client::connect(&config.common.target, codec, &token, source).await?;
+    let relayed = config
+        .member_port
+        .map(|port| Target::from_addr(SocketAddr::new(config.common.target.addr().ip(), port)));
+    let target = relayed.as_ref().unwrap_or(&config.common.target);
+    let mut connection = client::connect(target, codec, &token, source).await?;
     connection.welcome().await?;
     connection.join(room, 1).await?;
     let latencies = shared.latencies.recorder();

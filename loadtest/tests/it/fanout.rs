@@ -102,3 +102,72 @@ async fn fanout_over_pusher_with_a_wrong_app_secret_counts_publish_errors() {
     assert_eq!(results.deliveries, 0, "{report}");
     assert!(report.errors.by_kind.contains_key("http_401"), "{report}");
 }
+
+/// A free 127.0.0.1 port (UDP and TCP alike, for a relay to take at once).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test]
+async fn through_impaired_relays_every_event_still_arrives() {
+    let hub = Hub::start_with(|config| {
+        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
+    let (tcp_relay, udp_relay) = (free_port(), free_port());
+    let window = std::time::Duration::from_secs(8);
+    let tcp = tokio::spawn(loadtest::relay::run_tcp(
+        tcp_relay,
+        hub.addr.port(),
+        0.2,
+        std::time::Duration::from_millis(20),
+        window,
+    ));
+    let udp = tokio::spawn(loadtest::relay::run_udp(udp_relay, quic_port, 0.05, window));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    for (protocol, member_port) in [
+        (WireProtocol::Json, Some(tcp_relay)),
+        (WireProtocol::Quic, None),
+    ] {
+        let mut common = common(hub.addr);
+        common.target = common.target.with_quic_port(udp_relay);
+        let config = fanout::Config {
+            protocol,
+            rooms: 2,
+            members: 3,
+            rate: 40.0,
+            member_port,
+            ..fanout::Config::new(common)
+        };
+        let report = fanout::run(config).await.expect("fanout runs");
+        let Results::Fanout(results) = &report.results else {
+            panic!("fanout results expected: {report}");
+        };
+        assert!(results.deliveries > 0, "{report}");
+        assert_eq!(report.errors.count, 0, "{report}");
+        assert_eq!(
+            results.slow_consumer_closes + results.other_closes,
+            0,
+            "{report}"
+        );
+    }
+    let (tcp, udp) = (
+        tcp.await.expect("tcp relay").expect("tcp relay ran"),
+        udp.await.expect("udp relay").expect("udp relay ran"),
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        tcp.impaired.load(Relaxed) > 0,
+        "the TCP relay held chunks back"
+    );
+    assert!(
+        udp.impaired.load(Relaxed) > 0,
+        "the UDP relay dropped datagrams"
+    );
+    hub.stop().await;
+}
