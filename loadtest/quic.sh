@@ -7,7 +7,8 @@
 #   rate:      `fanout` ROOMSxMEMBERS at RATE events/s (publishers on /ws either way);
 #   saturated: the same rooms asked for SATURATED events/s, more than two cores deliver;
 #   idle:      `connections` IDLE idle connections, the server's RSS per connection;
-#   lossy:     `fanout` at RATE with the members behind an impaired relay (`classhub-loadtest
+#   lossy:     `fanout` LOSSY_SHAPE at LOSSY_RATE (smaller: the relay is one more process on the
+#              same two cores) with the members behind an impaired relay (`classhub-loadtest
 #              relay`), per share in LOSSES: QUIC through a UDP relay that drops that share of
 #              datagrams each way, /ws through a TCP relay that holds that share of chunks back
 #              200 ms (a retransmission's wait, everything behind it waiting too).
@@ -16,7 +17,8 @@
 # text reports go to OUT_DIR.
 #
 # Options: --passes 2  --shape 100x30  --rate 1000  --saturated 12000  --idle 5000
-#          --losses 0.02,0.05  --runs rate,saturated,idle,lossy  --duration 10  --warmup 3
+#          --losses 0.02,0.05  --lossy-shape 20x30  --lossy-rate 200
+#          --runs rate,saturated,idle,lossy  --duration 10  --warmup 3
 #          --port 18741 (PORT+1: QUIC, PORT+2: the relay)
 #          --out-dir DIR  --no-build (use the release binaries already built)
 #
@@ -24,7 +26,7 @@
 set -euo pipefail
 
 PASSES=2 SHAPE=100x30 RATE=1000 SATURATED=12000 IDLE=5000 RUNS=rate,saturated,idle,lossy
-LOSSES=0.02,0.05
+LOSSES=0.02,0.05 LOSSY_SHAPE=20x30 LOSSY_RATE=200
 DURATION=10 WARMUP=3 PORT=18741 BUILD=1 OUT_DIR=""
 while (($#)); do
   case $1 in
@@ -34,13 +36,15 @@ while (($#)); do
     --saturated) SATURATED=$2; shift 2 ;;
     --idle) IDLE=$2; shift 2 ;;
     --losses) LOSSES=$2; shift 2 ;;
+    --lossy-shape) LOSSY_SHAPE=$2; shift 2 ;;
+    --lossy-rate) LOSSY_RATE=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --out-dir) OUT_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    --help | -h) sed -n '2,23p' "$0"; exit 0 ;;
+    --help | -h) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "quic.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -92,10 +96,11 @@ run_one() { # run protocol pass [loss]
   say "pass $3: $run ${loss:+(loss $loss) }over $protocol"
   case $run in
     rate | saturated | lossy)
-      local rate=$RATE
+      local rate=$RATE rooms=$ROOMS members=$MEMBERS
       [[ $run == saturated ]] && rate=$SATURATED
-      timeout $((WARMUP + DURATION + 300)) "$LOADTEST" fanout "${common[@]}" --rooms "$ROOMS" \
-        --members "$MEMBERS" --rate "$rate" --concurrency 200 --source-addresses 4 \
+      [[ $run == lossy ]] && rate=$LOSSY_RATE rooms=${LOSSY_SHAPE%x*} members=${LOSSY_SHAPE#*x}
+      timeout $((WARMUP + DURATION + 300)) "$LOADTEST" fanout "${common[@]}" --rooms "$rooms" \
+        --members "$members" --rate "$rate" --concurrency 200 --source-addresses 4 \
         --server-pid "$SERVER_PID" "${member[@]}" | tee "$OUT_DIR/$name.txt" ;;
     idle)
       timeout $((WARMUP + DURATION + 300)) "$LOADTEST" connections "${common[@]}" \

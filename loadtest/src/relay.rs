@@ -11,6 +11,7 @@
 //!
 //! Losses come from a fixed pseudo-random sequence (xorshift), so runs are repeatable.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,7 +65,8 @@ fn check_share(share: f64) -> anyhow::Result<()> {
 }
 
 /// Relays UDP from 127.0.0.1:`listen` to 127.0.0.1:`to` for `duration`, dropping `share` of the
-/// datagrams each way.
+/// datagrams each way. Each client address gets an upstream socket of its own (as a NAT does),
+/// so many client endpoints can share the relay.
 pub async fn run_udp(
     listen: u16,
     to: u16,
@@ -72,42 +74,44 @@ pub async fn run_udp(
     duration: Duration,
 ) -> anyhow::Result<Arc<RelayCounts>> {
     check_share(share)?;
-    let front = UdpSocket::bind(loopback(listen))
-        .await
-        .with_context(|| format!("cannot bind udp 127.0.0.1:{listen}"))?;
-    let back = UdpSocket::bind(loopback(0))
-        .await
-        .context("cannot bind the relay's upstream socket")?;
-    back.connect(loopback(to)).await.context("upstream")?;
+    let front = Arc::new(
+        UdpSocket::bind(loopback(listen))
+            .await
+            .with_context(|| format!("cannot bind udp 127.0.0.1:{listen}"))?,
+    );
     let counts = Arc::new(RelayCounts::default());
     let counted = Arc::clone(&counts);
     let relay = async move {
         let mut losses = Losses::new(0x9E37_79B9_7F4A_7C15, share);
-        let mut client: Option<SocketAddr> = None;
-        let (mut up, mut down) = (vec![0u8; 65_536], vec![0u8; 65_536]);
+        let mut upstreams: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let mut downstream = tokio::task::JoinSet::new();
+        let mut up = vec![0u8; 65_536];
         loop {
-            let (forward, length, upward) = tokio::select! {
-                received = front.recv_from(&mut up) => {
-                    let (length, from) = received?;
-                    client = Some(from);
-                    (!losses.next(), length, true)
-                }
-                received = back.recv(&mut down) => {
-                    let length = received?;
-                    (!losses.next(), length, false)
+            let (length, client) = front.recv_from(&mut up).await?;
+            let upstream = match upstreams.get(&client) {
+                Some(upstream) => Arc::clone(upstream),
+                None => {
+                    let upstream = Arc::new(UdpSocket::bind(loopback(0)).await?);
+                    upstream.connect(loopback(to)).await?;
+                    upstreams.insert(client, Arc::clone(&upstream));
+                    let seed = 0xD1B5_4A32_D192_ED03 ^ u64::from(client.port());
+                    downstream.spawn(relay_down(
+                        Arc::clone(&upstream),
+                        Arc::clone(&front),
+                        client,
+                        Losses::new(seed, share),
+                        Arc::clone(&counted),
+                    ));
+                    upstream
                 }
             };
-            if !forward {
+            if losses.next() {
                 counted.impaired.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             counted.forwarded.fetch_add(1, Ordering::Relaxed);
             // A send refused by a full socket buffer is one more loss, as on a real path.
-            if upward {
-                let _ = back.send(&up[..length]).await;
-            } else if let Some(client) = client {
-                let _ = front.send_to(&down[..length], client).await;
-            }
+            let _ = upstream.send(&up[..length]).await;
         }
         #[allow(unreachable_code)]
         Ok::<(), std::io::Error>(())
@@ -117,6 +121,25 @@ pub async fn run_udp(
         Err(_elapsed) => {}
     }
     Ok(counts)
+}
+
+/// The server's datagrams for one client, through its upstream socket.
+async fn relay_down(
+    upstream: Arc<UdpSocket>,
+    front: Arc<UdpSocket>,
+    client: SocketAddr,
+    mut losses: Losses,
+    counts: Arc<RelayCounts>,
+) {
+    let mut down = vec![0u8; 65_536];
+    while let Ok(length) = upstream.recv(&mut down).await {
+        if losses.next() {
+            counts.impaired.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        let _ = front.send_to(&down[..length], client).await;
+    }
 }
 
 /// Relays TCP from 127.0.0.1:`listen` to 127.0.0.1:`to` for `duration`, holding a direction
