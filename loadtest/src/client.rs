@@ -227,32 +227,15 @@ impl Connection {
 
     /// Waits for `welcome`.
     pub async fn welcome(&mut self) -> anyhow::Result<Welcome> {
-        match self.recv().await? {
-            ServerMessage::Welcome(welcome) => Ok(welcome),
-            ServerMessage::Error(error) => bail!("refused before welcome: {}", error.message),
-            other => bail!("expected welcome, got {}", other.type_name()),
-        }
+        expect_welcome(self.recv().await?)
     }
 
     /// Joins `room` with `reference` and waits for its `joined` (other frames are skipped).
     pub async fn join(&mut self, room: &str, reference: u64) -> anyhow::Result<Joined> {
-        self.send(&ClientMessage::Join {
-            reference: Some(Ref::Int(reference)),
-            room: room.to_owned(),
-            since: None,
-            presence: None,
-        })
-        .await?;
-        let wanted = Ref::Int(reference);
+        self.send(&join_message(room, reference)).await?;
         loop {
-            match self.recv().await? {
-                ServerMessage::Joined(joined) if joined.reference.as_ref() == Some(&wanted) => {
-                    return Ok(joined);
-                }
-                ServerMessage::Error(error) if error.reference.as_ref() == Some(&wanted) => {
-                    bail!("join {room} refused ({}): {}", error.code, error.message)
-                }
-                _ => {}
+            if let Some(answer) = join_answer(self.recv().await?, room, reference) {
+                return answer;
             }
         }
     }
@@ -260,6 +243,44 @@ impl Connection {
     /// Sends a close frame and waits (briefly) for the server's, ending the connection politely.
     pub async fn close(self) {
         close_ws(self.ws).await;
+    }
+}
+
+/// The first message of a connection, which must be `welcome`.
+pub(crate) fn expect_welcome(message: ServerMessage) -> anyhow::Result<Welcome> {
+    match message {
+        ServerMessage::Welcome(welcome) => Ok(welcome),
+        ServerMessage::Error(error) => bail!("refused before welcome: {}", error.message),
+        other => bail!("expected welcome, got {}", other.type_name()),
+    }
+}
+
+/// A `join` of `room` (no `since`, no presence) carrying `reference`.
+pub(crate) fn join_message(room: &str, reference: u64) -> ClientMessage {
+    ClientMessage::Join {
+        reference: Some(Ref::Int(reference)),
+        room: room.to_owned(),
+        since: None,
+        presence: None,
+    }
+}
+
+/// What `message` says about the `join` of `room` with `reference`: its `joined`, its refusal,
+/// or `None` for any other frame (read the next).
+pub(crate) fn join_answer(
+    message: ServerMessage,
+    room: &str,
+    reference: u64,
+) -> Option<anyhow::Result<Joined>> {
+    let wanted = Ref::Int(reference);
+    match message {
+        ServerMessage::Joined(joined) if joined.reference.as_ref() == Some(&wanted) => {
+            Some(Ok(joined))
+        }
+        ServerMessage::Error(error) if error.reference.as_ref() == Some(&wanted) => Some(Err(
+            anyhow::anyhow!("join {room} refused ({}): {}", error.code, error.message),
+        )),
+        _ => None,
     }
 }
 

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
-use protocol::{ClientMessage, Codec, Joined, Ref, ServerMessage, Welcome};
+use protocol::{ClientMessage, Codec, Joined, ServerMessage, Welcome};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::client::SETUP_PATIENCE;
+use crate::client::{SETUP_PATIENCE, expect_welcome, join_answer, join_message};
 
 /// Connections per client endpoint (UDP socket).
 const CONNECTIONS_PER_ENDPOINT: u64 = 256;
@@ -167,32 +167,15 @@ impl QuicConnection {
 
     /// Waits for `welcome`.
     pub async fn welcome(&mut self) -> anyhow::Result<Welcome> {
-        match self.recv().await? {
-            ServerMessage::Welcome(welcome) => Ok(welcome),
-            ServerMessage::Error(error) => bail!("refused before welcome: {}", error.message),
-            other => bail!("expected welcome, got {}", other.type_name()),
-        }
+        expect_welcome(self.recv().await?)
     }
 
     /// Joins `room` with `reference` and waits for its `joined` (other frames are skipped).
     pub async fn join(&mut self, room: &str, reference: u64) -> anyhow::Result<Joined> {
-        self.send(&ClientMessage::Join {
-            reference: Some(Ref::Int(reference)),
-            room: room.to_owned(),
-            since: None,
-            presence: None,
-        })
-        .await?;
-        let wanted = Ref::Int(reference);
+        self.send(&join_message(room, reference)).await?;
         loop {
-            match self.recv().await? {
-                ServerMessage::Joined(joined) if joined.reference.as_ref() == Some(&wanted) => {
-                    return Ok(joined);
-                }
-                ServerMessage::Error(error) if error.reference.as_ref() == Some(&wanted) => {
-                    bail!("join {room} refused ({}): {}", error.code, error.message)
-                }
-                _ => {}
+            if let Some(answer) = join_answer(self.recv().await?, room, reference) {
+                return answer;
             }
         }
     }

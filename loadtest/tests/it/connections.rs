@@ -40,13 +40,7 @@ async fn connections_are_opened_held_and_measured() {
 
 #[tokio::test]
 async fn quic_connections_are_opened_held_and_measured() {
-    let hub = Hub::start_with(|config| {
-        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    })
-    .await;
-    let mut common = common(hub.addr);
-    let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
-    common.target = common.target.with_quic_port(quic_port);
+    let (hub, common) = Hub::start_quic().await;
     let mut config = connections::Config::new(common);
     config.protocol = WireProtocol::Quic;
     config.count = 30;

@@ -8,13 +8,7 @@ use loadtest::scenarios::fanout;
 use crate::support::{Hub, check_shape, common};
 
 async fn smoke(protocol: WireProtocol) {
-    let hub = Hub::start_with(|config| {
-        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    })
-    .await;
-    let mut common = common(hub.addr);
-    let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
-    common.target = common.target.with_quic_port(quic_port);
+    let (hub, common) = Hub::start_quic().await;
     let mut config = fanout::Config::new(common);
     config.protocol = protocol;
     config.rooms = 3;
@@ -113,10 +107,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn through_impaired_relays_every_event_still_arrives() {
-    let hub = Hub::start_with(|config| {
-        config.quic.bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    })
-    .await;
+    let (hub, _) = Hub::start_quic().await;
     let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
     let (tcp_relay, udp_relay) = (free_port(), free_port());
     let window = std::time::Duration::from_secs(8);

@@ -29,6 +29,18 @@ impl Hub {
         Hub::start_with(|_config| {}).await
     }
 
+    /// A hub that also listens for QUIC, and the common settings that reach it there.
+    pub async fn start_quic() -> (Hub, Common) {
+        let hub = Hub::start_with(|config| {
+            config.quic.bind = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        })
+        .await;
+        let mut common = common(hub.addr);
+        let quic_port = hub.server.quic().expect("the hub speaks QUIC").addr.port();
+        common.target = common.target.with_quic_port(quic_port);
+        (hub, common)
+    }
+
     /// A hub whose settings `adjust` changes first (small caps for refusals, say).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Hub {
         let data_dir = temp_dir("hub");
