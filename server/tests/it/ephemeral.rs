@@ -9,14 +9,15 @@ use server::auth::Role;
 
 use crate::support::{Client, event_parts, start_server, token};
 
-const ROOM: &str = "class:acme:c1";
+pub(crate) const ROOM: &str = "class:acme:c1";
 
 fn ephemeral(room: &str, kind: &str, data: Value) -> Value {
     json!({"type": "publish", "room": room, "kind": kind, "data": data, "ephemeral": true})
 }
 
-/// Sends an ephemeral publish with a ref and returns the `reply`'s `seq` (which it must not have).
-async fn publish_ephemeral(client: &mut Client, kind: &str, data: Value) -> Option<u64> {
+/// Sends an ephemeral publish to [`ROOM`] with a ref and returns the `reply`'s `seq` (which it
+/// must not have).
+pub(crate) async fn publish_ephemeral(client: &mut Client, kind: &str, data: Value) -> Option<u64> {
     let reference = client.next_ref();
     let mut frame = ephemeral(ROOM, kind, data);
     frame["ref"] = json!(reference);

@@ -14,6 +14,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 use serde_json::{Value, json};
 use server::auth::Role;
 
+use crate::ephemeral::publish_ephemeral;
 use crate::support::{Client, PATIENCE, TestServer, event_parts, start_quic_with, token};
 
 const ROOM: &str = "class:acme:c1";
@@ -601,21 +602,6 @@ async fn authority_is_live_an_expired_token_closes_and_a_fresh_one_extends() {
     renewing
         .publish(ROOM, "chat", json!({"text": "still here"}))
         .await;
-}
-
-/// Publishes an ephemeral event from a `/ws` client and waits for its `reply`.
-async fn publish_ephemeral(client: &mut Client, kind: &str, data: Value) {
-    let reference = client.next_ref();
-    client
-        .send(json!({"type": "publish", "ref": reference, "room": ROOM, "kind": kind, "data": data, "ephemeral": true}))
-        .await;
-    match client
-        .recv_until(|message| matches!(message, ServerMessage::Reply(_) | ServerMessage::Error(_)))
-        .await
-    {
-        ServerMessage::Reply(reply) => assert_eq!(reply.seq, None),
-        other => panic!("expected a reply, got {other:?}"),
-    }
 }
 
 #[tokio::test]
