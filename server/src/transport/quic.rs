@@ -263,13 +263,13 @@ async fn serve_webtransport(app: AppState, connection: quinn::Connection, client
         _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
         _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
     };
-    let codec = match webtransport_codec(request.url()) {
+    let codec = match webtransport_codec(&request.url) {
         Ok(codec) => codec,
         Err((status, problem)) => {
             tracing::debug!(%client, %problem, "webtransport session refused");
             let status = web_transport_quinn::http::StatusCode::from_u16(status)
                 .unwrap_or(web_transport_quinn::http::StatusCode::NOT_FOUND);
-            if let Err(cause) = request.close(status).await {
+            if let Err(cause) = request.reject(status).await {
                 tracing::debug!(%cause, "webtransport refusal not sent");
             }
             // Dropping the connection would close it before the answer arrives: let the client
