@@ -286,7 +286,7 @@ async fn serve_webtransport(app: AppState, connection: quinn::Connection, client
             return;
         }
     };
-    let peer = Peer::WebTransport(session.clone());
+    let peer = Peer::WebTransport(Box::new(session.clone()));
     let (send, recv) = tokio::select! {
         stream = session.accept_bi() => match stream {
             Ok(stream) => stream,

@@ -97,8 +97,9 @@ impl StreamSend {
 pub enum Peer {
     /// Native QUIC.
     Quic(Connection),
-    /// A WebTransport session (its code travels as WebTransport's application error).
-    WebTransport(web_transport_quinn::Session),
+    /// A WebTransport session (its code travels as WebTransport's application error); boxed,
+    /// as it is much larger than a connection handle.
+    WebTransport(Box<web_transport_quinn::Session>),
 }
 
 impl Peer {
