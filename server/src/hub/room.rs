@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use protocol::{
     CommandKind, EventBody, Joined, LeftMember, Member, PresenceDiff, Ref, RoomId, RoomKind,
     ServerMessage, Since,
@@ -371,21 +372,18 @@ impl Room {
         let except = publication.except;
         let subject = self.subject_of(&publication);
         let message = self.message_of(publication, state.seq, true);
-        let mut frame = EncodedFrame::new(&message);
-        let mut reached = 0u64;
         let mut outcomes = [0u64; 3];
-        for (conn_id, socket) in &state.sockets {
-            if Some(*conn_id) == except || !socket.sees(subject.as_deref()) {
-                continue;
-            }
-            if let Some(bytes) = frame.bytes(socket.handle.wire) {
-                let outcome = socket.handle.offer_ephemeral(bytes);
+        let reached = offer_each(
+            &state,
+            &message,
+            except,
+            subject.as_deref(),
+            |handle, bytes| {
+                let outcome = handle.offer_ephemeral(bytes);
                 outcomes[outcome as usize] += 1;
-                if outcome != EphemeralOffer::Dropped {
-                    reached += 1;
-                }
-            }
-        }
+                outcome != EphemeralOffer::Dropped
+            },
+        );
         drop(state);
         for (outcome, count) in [
             EphemeralOffer::Datagram,
@@ -400,7 +398,6 @@ impl Room {
                     .increment(count);
             }
         }
-        count_out(&message, reached);
         reached
     }
 
@@ -605,18 +602,36 @@ fn broadcast_to(
     except: Option<u64>,
     subject: Option<&str>,
 ) {
+    offer_each(state, message, except, subject, |handle, bytes| {
+        handle.offer(bytes);
+        true
+    });
+}
+
+/// Encodes `message` once per codec in use and hands it to `offer` for every socket but
+/// `except` that may see an event about `subject`; `offer` says whether it reached the socket.
+/// Counts and returns the sockets reached.
+fn offer_each(
+    state: &RoomState,
+    message: &ServerMessage,
+    except: Option<u64>,
+    subject: Option<&str>,
+    mut offer: impl FnMut(&ConnHandle, Bytes) -> bool,
+) -> u64 {
     let mut frame = EncodedFrame::new(message);
-    let mut recipients = 0u64;
+    let mut reached = 0u64;
     for (conn_id, socket) in &state.sockets {
         if Some(*conn_id) == except || !socket.sees(subject) {
             continue;
         }
-        if let Some(bytes) = frame.bytes(socket.handle.wire) {
-            socket.handle.offer(bytes);
-            recipients += 1;
+        if let Some(bytes) = frame.bytes(socket.handle.wire)
+            && offer(&socket.handle, bytes)
+        {
+            reached += 1;
         }
     }
-    count_out(message, recipients);
+    count_out(message, reached);
+    reached
 }
 
 fn count_out(message: &ServerMessage, recipients: u64) {

@@ -15,9 +15,9 @@
 //! 4200; 0 is a normal closure). A peer silent past two heartbeats is dropped by QUIC's idle
 //! timeout (the server sends keep-alives every heartbeat). Each connection holds a place under
 //! `--max-connections` (over it: refused at once) and, once authenticated, its tenant's; a
-//! native client uses one stream (the limits are HTTP/3's, for WebTransport). Ephemeral events go to it as datagrams
-//! (`super::quic_frames::QuicDatagrams`); datagrams it sends are not read (at most 1 200 bytes
-//! each, a small buffer whose oldest are dropped). On shutdown the
+//! native client uses one stream (the limits are HTTP/3's, for WebTransport). Ephemeral events
+//! go to it as datagrams (`super::quic_frames::QuicDatagrams`); datagrams it sends are not read
+//! (at most 1 200 bytes each, a small buffer whose oldest are dropped). On shutdown the
 //! listener stops accepting and every connection closes with 4200.
 
 use std::net::{IpAddr, SocketAddr};
@@ -215,10 +215,7 @@ async fn accept(app: AppState, incoming: Incoming) {
         );
         return;
     };
-    let close = |code: CloseCode| {
-        let (number, reason) = application_close(Some(code));
-        connection.close(number, reason);
-    };
+    let peer = Peer::Quic(connection.clone());
     let (send, recv) = tokio::select! {
         stream = connection.accept_bi() => match stream {
             Ok(stream) => stream,
@@ -227,10 +224,9 @@ async fn accept(app: AppState, incoming: Incoming) {
                 return;
             }
         },
-        _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
-        _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
+        _ = tokio::time::sleep(auth_timeout) => return peer.close(Some(CloseCode::AuthTimeout)),
+        _ = app.shutdown().cancelled() => return peer.close(Some(CloseCode::Reconnect)),
     };
-    let peer = Peer::Quic(connection);
     serve_stream(
         app,
         StreamSend::Quic(send),
@@ -247,21 +243,18 @@ async fn accept(app: AppState, incoming: Incoming) {
 /// served as a native QUIC stream is; ephemeral events go as the session's datagrams.
 async fn serve_webtransport(app: AppState, connection: quinn::Connection, client: IpAddr) {
     let auth_timeout = app.config().socket.auth_timeout;
-    let closing = connection.clone();
-    let close = |code: CloseCode| {
-        let (number, reason) = application_close(Some(code));
-        closing.close(number, reason);
-    };
+    // Until the session exists, the connection is closed as a native one is.
+    let connecting = Peer::Quic(connection.clone());
     let request = tokio::select! {
         request = web_transport_quinn::Request::accept(connection.clone()) => match request {
             Ok(request) => request,
             Err(cause) => {
                 tracing::debug!(%cause, %client, "webtransport handshake failed");
-                return close(CloseCode::AuthFailed);
+                return connecting.close(Some(CloseCode::AuthFailed));
             }
         },
-        _ = tokio::time::sleep(auth_timeout) => return close(CloseCode::AuthTimeout),
-        _ = app.shutdown().cancelled() => return close(CloseCode::Reconnect),
+        _ = tokio::time::sleep(auth_timeout) => return connecting.close(Some(CloseCode::AuthTimeout)),
+        _ = app.shutdown().cancelled() => return connecting.close(Some(CloseCode::Reconnect)),
     };
     let codec = match webtransport_codec(&request.url) {
         Ok(codec) => codec,
